@@ -1,0 +1,61 @@
+"""CheetahLion's engine: scan photo folders, fine-tune pretrained classifiers, predict.
+
+Qt-free and usable on its own (the `cheetahlion-cli` command is built on it). The names
+below are the public API; they load on first use, so `import training` stays instant and a
+front end can show its window before torch has been imported.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "scan_dataset": "training.scanning",
+    "split_dataset": "training.splitting",
+    "Dataset": "training.dataset",
+    "ImageRecord": "training.dataset",
+    "Issue": "training.dataset",
+    "HealthReport": "training.dataset",
+    "Split": "training.dataset",
+    "TrainConfig": "training.config",
+    "fit": "training.trainer",
+    "FitResult": "training.trainer",
+    "evaluate": "training.evaluation",
+    "EvaluationReport": "training.evaluation",
+    "zero_shot_baseline": "training.baseline",
+    "Baseline": "training.baseline",
+    "Predictor": "training.inference",
+    "Prediction": "training.inference",
+    "TrainedModel": "training.modelfile",
+    "load_model": "training.modelfile",
+    "save_model": "training.modelfile",
+    "read_metadata": "training.modelfile",
+    "list_runs": "training.runs",
+    "RunRecord": "training.runs",
+    "BACKBONES": "training.backbones",
+    "DEFAULT_BACKBONE": "training.backbones",
+    "resolve_device": "training.runtime",
+    "CheetahLionError": "training.errors",
+    "DatasetError": "training.errors",
+    "ImageError": "training.errors",
+    "ModelFileError": "training.errors",
+    "ConfigError": "training.errors",
+    "BackboneUnavailableError": "training.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'training' has no attribute '{name}'")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+

@@ -1,0 +1,130 @@
+"""Classify many images with a trained model (or the built-in ImageNet model), in batches.
+
+`Predictor.predict` streams one `Prediction` per path, in order, while a small thread pool
+decodes the next batch during the current batch's forward pass. A file that cannot be
+decoded becomes a `Prediction` with `error` set; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.backbones import DEFAULT_BACKBONE, get_backbone
+from training.imagenet import category_names
+from training.images import ImageProblem
+from training.modelfile import TrainedModel, load_model
+from training.networks import load_pretrained
+from training.preprocessing import load_pixels
+from training.runtime import resolve_device
+from training.tensors import normalize, to_uint8_batch
+
+DECODE_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    label: str | None
+    confidence: float
+    probabilities: tuple[float, ...]
+    """One per class of the predictor, in `Predictor.classes` order; empty on error."""
+    error: str | None = None
+
+
+class Predictor:
+    """A model ready to classify files; build with `from_file`, `from_model` or `imagenet`."""
+
+    def __init__(self, model: TrainedModel, device: torch.device | None = None) -> None:
+        self.device = device or resolve_device("auto")
+        self.model = model
+        self.network = model.network.to(self.device).eval()
+        if self.device.type == "cpu":
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.classes = model.classes
+        self.preprocessing = model.preprocessing
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: torch.device | None = None) -> Predictor:
+        return cls(load_model(path), device)
+
+    @classmethod
+    def from_model(cls, model: TrainedModel, device: torch.device | None = None) -> Predictor:
+        return cls(model, device)
+
+    @classmethod
+    def imagenet(cls, device: torch.device | None = None) -> Predictor:
+        """The untouched pretrained model with its 1000 ImageNet classes: works before training."""
+        backbone = get_backbone(DEFAULT_BACKBONE)
+        model = TrainedModel(
+            network=load_pretrained(backbone), backbone=backbone.name,
+            classes=category_names(), preprocessing=backbone.preprocessing,
+            metadata={"imagenet": True},
+        )
+        return cls(model, device)
+
+    def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Class probabilities for a uint8 NCHW batch produced by `load_pixels`."""
+        with torch.inference_mode():
+            inputs = normalize(pixels.to(self.device), self.preprocessing)
+            if self.device.type == "cpu":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            return self.network(inputs).float().softmax(1).cpu()
+
+    def predict(
+        self,
+        paths: Iterable[str | Path],
+        batch_size: int = 32,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
+        """One `Prediction` per path, in order, computed in batches of `batch_size`."""
+        batches = _chunks([Path(p) for p in paths], batch_size)
+        with ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="predict-decode") as pool:
+            pending = self._submit(pool, next(batches, None))
+            while pending is not None:
+                if cancel is not None and cancel.is_set():
+                    return
+                batch_paths, futures = pending
+                pending = self._submit(pool, next(batches, None))  # decode ahead
+                yield from self._classify(batch_paths, [f.result() for f in futures])
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[Path] | None
+                ) -> tuple[list[Path], list[Future[np.ndarray | str]]] | None:
+        if batch is None:
+            return None
+        return batch, [pool.submit(self._decode, path) for path in batch]
+
+    def _decode(self, path: Path) -> np.ndarray | str:
+        try:
+            return load_pixels(path, self.preprocessing)
+        except ImageProblem as problem:
+            return str(problem)
+        except Exception as error:  # a gallery must survive any one file
+            return f"{path}: could not be read ({error})."
+
+    def _classify(self, paths: Sequence[Path], decoded: Sequence[np.ndarray | str]
+                  ) -> Iterator[Prediction]:
+        good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
+        rows: dict[int, list[float]] = {}
+        if good:
+            batch = to_uint8_batch([decoded[i] for i in good])  # type: ignore[misc]
+            for i, row in zip(good, self.probabilities(batch).tolist(), strict=True):
+                rows[i] = row
+        for i, path in enumerate(paths):
+            if i in rows:
+                row = rows[i]
+                best = max(range(len(row)), key=row.__getitem__)
+                yield Prediction(str(path), self.classes[best], row[best], tuple(row))
+            else:
+                yield Prediction(str(path), None, 0.0, (), error=str(decoded[i]))
+
+
+def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,155 @@
+"""The model file: one `.safetensors` file with everything needed to use the model.
+
+The weights are stored as safetensors (a flat table of tensors: nothing in it can execute)
+and the metadata as one JSON document in the safetensors header: format version, backbone,
+class names, preprocessing, metrics, training config, seed, dataset fingerprint and library
+versions. Files are written to a temporary file beside the target, fsynced, then renamed
+over it, so a crash never leaves half a model under the real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from training.backbones import BACKBONES
+from training.errors import ModelFileError
+from training.networks import create_network
+from training.preprocessing import Preprocessing
+
+FORMAT_NAME = "cheetahlion-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "cheetahlion"
+MODEL_SUFFIX = ".safetensors"
+
+
+@dataclass
+class TrainedModel:
+    """A network ready to classify, with what it needs to be used the same way everywhere."""
+
+    network: nn.Module
+    backbone: str
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Everything else stored in the file: metrics, config, seed, fingerprint, versions."""
+
+
+def save_model(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
+    """Write `model` atomically to `path` and return the path."""
+    target = Path(path)
+    if target.suffix.lower() != MODEL_SUFFIX:
+        target = target.with_name(target.name + MODEL_SUFFIX)
+    header = {
+        **model.metadata,
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "backbone": model.backbone,
+        "classes": list(model.classes),
+        "preprocessing": model.preprocessing.to_dict(),
+    }
+    tensors = {name: tensor.detach().to("cpu").contiguous()
+               for name, tensor in model.network.state_dict().items()}
+    payload = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(header)})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, payload)
+    return target
+
+
+def write_atomically(target: Path, payload: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON metadata of a model file, without building the network."""
+    return _parse(Path(path))[1]
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> TrainedModel:
+    """Rebuild the network from a model file; never runs code stored in the file."""
+    path = Path(path)
+    tensors, header = _parse(path)
+    backbone = header["backbone"]
+    classes = tuple(header["classes"])
+    network = create_network(BACKBONES[backbone], num_classes=len(classes))
+    try:
+        network.load_state_dict(tensors, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ModelFileError(
+            f"{path}: its weights do not fit a {backbone} network with {len(classes)} classes "
+            f"({first_line[:200]}). The file was altered or written by another program."
+        ) from None
+    return TrainedModel(
+        network=network.to(device).eval(),
+        backbone=backbone,
+        classes=classes,
+        preprocessing=Preprocessing.from_dict(header["preprocessing"]),
+        metadata={k: v for k, v in header.items()
+                  if k not in {"backbone", "classes", "preprocessing"}},
+    )
+
+
+def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if not path.exists():
+        raise ModelFileError(f"{path} does not exist. Choose a model file (.safetensors).")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder. Choose a model file (.safetensors).")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"{path} cannot be read ({error.strerror}).") from None
+    not_ours = (f"{path} is not a CheetahLion model file. Model files are .safetensors files "
+                "written by CheetahLion; other formats (such as pickled .pt/.pth files) are "
+                "never opened, because loading them can run code.")
+    if len(data) < 8:
+        raise ModelFileError(f"{path} is empty or truncated. Train the model again or re-copy it.")
+    header_length = int.from_bytes(data[:8], "little")
+    if header_length > len(data) - 8 or data[8:9] != b"{":
+        raise ModelFileError(not_ours if header_length > 100_000_000 or data[8:9] != b"{"
+                             else f"{path} is truncated. Train the model again or re-copy it.")
+    try:
+        tensors = load_safetensors(data)
+        raw = json.loads(data[8:8 + header_length]).get("__metadata__") or {}
+        header = json.loads(raw[METADATA_KEY])
+    except (SafetensorError, KeyError, ValueError, TypeError) as error:
+        if isinstance(error, SafetensorError) and "incomplete" in str(error).lower():
+            raise ModelFileError(f"{path} is truncated. Train the model again or re-copy it.") \
+                from None
+        raise ModelFileError(not_ours) from None
+    if header.get("format") != FORMAT_NAME:
+        raise ModelFileError(not_ours)
+    if int(header.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer CheetahLion (format {header['format_version']}); "
+            "update CheetahLion to open it."
+        )
+    if header.get("backbone") not in BACKBONES:
+        raise ModelFileError(
+            f"{path} uses the backbone '{header.get('backbone')}', which this version of "
+            "CheetahLion does not know."
+        )
+    if not header.get("classes") or len(header["classes"]) < 2:
+        raise ModelFileError(f"{path} names fewer than two classes; it is damaged.")
+    return tensors, header

@@ -1,0 +1,111 @@
+"""The history of training runs, as plain JSON files under CheetahLion's data folder.
+
+One folder per dataset (keyed by the dataset folder's absolute path), one `run.json` per run
+beside its model file. Records hold the config, per-step losses, per-epoch curves, metrics,
+model path, dataset fingerprint, seed and library versions, so runs can be listed and
+compared later, by the CLI, the app, or a text editor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from training import paths
+from training.config import TrainConfig
+from training.dataset import Dataset
+from training.modelfile import write_atomically
+from training.runtime import library_versions
+
+if TYPE_CHECKING:
+    from training.trainer import FitResult
+
+RECORD_NAME = "run.json"
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    created: str
+    dataset_root: str
+    dataset_fingerprint: str
+    classes: tuple[str, ...]
+    config: dict[str, Any]
+    device: str
+    split: dict[str, Any]
+    epochs: tuple[dict[str, Any], ...]
+    step_losses: tuple[float, ...]
+    best_epoch: int
+    best_val_loss: float | None
+    best_val_accuracy: float
+    baseline_accuracy: float | None
+    stopped: str
+    seconds: float
+    model_path: str | None
+    versions: dict[str, str]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        data = {**data, "classes": tuple(data["classes"]), "epochs": tuple(data["epochs"]),
+                "step_losses": tuple(data["step_losses"])}
+        data.pop("record_version", None)
+        return cls(**data)
+
+
+def dataset_key(root: Path) -> str:
+    """Folder name for a dataset's runs: readable prefix plus a hash of its absolute path."""
+    resolved = Path(root).resolve()
+    digest = hashlib.blake2b(str(resolved).encode(), digest_size=6).hexdigest()
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in resolved.name)[:40]
+    return f"{safe}-{digest}"
+
+
+def run_folder(dataset_root: Path, run_id: str) -> Path:
+    return paths.runs_dir() / dataset_key(dataset_root) / run_id
+
+
+def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
+               step_losses: list[float], device: str) -> RunRecord:
+    record = RunRecord(
+        run_id=result.run_id,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        dataset_root=str(dataset.root),
+        dataset_fingerprint=dataset.fingerprint,
+        classes=dataset.classes,
+        config=config.to_dict(),
+        device=device,
+        split={"source": result.split.source, "seed": result.split.seed,
+               **result.split.sizes()},
+        epochs=tuple(asdict(event) for event in result.history),
+        step_losses=tuple(step_losses),
+        best_epoch=result.best_epoch,
+        best_val_loss=result.best_val_loss if result.history else None,
+        best_val_accuracy=result.best_val_accuracy,
+        baseline_accuracy=result.baseline_accuracy,
+        stopped=result.stopped,
+        seconds=result.seconds,
+        model_path=str(result.model_path) if result.model_path else None,
+        versions=library_versions(),
+    )
+    folder = run_folder(dataset.root, result.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"record_version": RECORD_VERSION, **asdict(record)}, indent=1)
+    write_atomically(folder / RECORD_NAME, text.encode())
+    return record
+
+
+def list_runs(dataset_root: str | Path) -> list[RunRecord]:
+    """Runs recorded for a dataset folder, oldest first; unreadable records are skipped."""
+    folder = paths.runs_dir() / dataset_key(Path(dataset_root))
+    records = []
+    for path in sorted(folder.glob(f"*/{RECORD_NAME}")):
+        try:
+            records.append(RunRecord.from_dict(json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return sorted(records, key=lambda record: record.created)

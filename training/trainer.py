@@ -1,0 +1,323 @@
+"""`fit`: train a classifier on a scanned dataset, in quick or fine-tune mode.
+
+quick — the pretrained backbone stays frozen. Each training image is decoded once and its
+features computed once (plus, optionally, a few augmented views); a linear head then trains
+on those features in well under a second. When the class names are ImageNet categories the
+head starts from ImageNet's own classifier rows, i.e. from the zero-shot baseline.
+
+finetune — every weight trains on the decoded-once pixel cache with batch augmentation, in
+channels-last memory layout (markedly faster for these networks on CPUs).
+
+Both: seeded, validated every epoch, best weights kept by validation loss, early stopping,
+cancellation honoured at the next batch (the best model so far is still saved), progress
+reported as frozen events, the model written atomically and the run recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training import runs
+from training.augment import augment_batch
+from training.backbones import get_backbone
+from training.config import TrainConfig
+from training.dataset import Dataset, Split
+from training.errors import DatasetError
+from training.events import (
+    Callback,
+    Cancelled,
+    EpochEnded,
+    PhaseProgress,
+    RunFinished,
+    RunStarted,
+    ignore_event,
+)
+from training.imagenet import match_classes
+from training.loop import Batch, EpochLoop, LoopOutcome
+from training.modelfile import TrainedModel, save_model
+from training.networks import load_pretrained
+from training.pixel_cache import decode_all
+from training.preprocessing import Preprocessing
+from training.runtime import describe_device, library_versions, resolve_device, seed_everything
+from training.splitting import split_dataset
+from training.tensors import normalize
+
+FEATURE_BATCH = 32
+MODEL_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a run produced. `model` is None only when it was cancelled before any epoch ended."""
+
+    run_id: str
+    model: TrainedModel | None
+    model_path: Path | None
+    classes: tuple[str, ...]
+    split: Split
+    history: tuple[EpochEnded, ...]
+    best_epoch: int
+    best_val_loss: float
+    best_val_accuracy: float
+    baseline_accuracy: float | None
+    stopped: str
+    seconds: float
+
+
+def fit(
+    config: TrainConfig,
+    dataset: Dataset,
+    callback: Callback | None = None,
+    cancel: threading.Event | None = None,
+    output: str | Path | None = None,
+) -> FitResult:
+    """Train on `dataset` as `config` says; save the model to `output` (or the runs folder)."""
+    config = config.validated()
+    emit = callback or ignore_event
+    cancel = cancel or threading.Event()
+    started = time.perf_counter()
+    if not dataset.report.can_train:
+        raise DatasetError(dataset.report.errors[0].message)
+    split = split_dataset(dataset, config.val_fraction, config.test_fraction, config.seed)
+    if not split.train or not split.val:
+        raise DatasetError(
+            f"{dataset.root}: too few usable images to train and validate "
+            f"({len(split.train)} for training, {len(split.val)} for validation). "
+            "Add more photos to each class."
+        )
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    backbone = get_backbone(config.backbone)
+    prep = backbone.preprocessing
+    if config.image_size and config.image_size != prep.crop:
+        prep = prep.with_crop(config.image_size)
+    network = load_pretrained(backbone).to(device)
+    matches = match_classes(dataset.classes)
+
+    run = _Run(config, dataset, split, prep, network, matches, device, generator, emit, cancel)
+    try:
+        outcome, baseline = run.quick() if config.mode == "quick" else (run.finetune(), None)
+    except Cancelled:
+        outcome, baseline = LoopOutcome([], [], None, 0, float("inf"), 0.0, "cancelled"), None
+
+    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    model = model_path = None
+    if outcome.best_state is not None:
+        model = run.trained_model(outcome, baseline)
+        target = Path(output) if output else runs.run_folder(dataset.root, run_id) / MODEL_NAME
+        model_path = save_model(model, target)
+    seconds = time.perf_counter() - started
+    result = FitResult(
+        run_id=run_id, model=model, model_path=model_path, classes=dataset.classes, split=split,
+        history=tuple(outcome.history), best_epoch=outcome.best_epoch,
+        best_val_loss=outcome.best_val_loss, best_val_accuracy=outcome.best_val_accuracy,
+        baseline_accuracy=baseline, stopped=outcome.stopped, seconds=seconds,
+    )
+    runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device))
+    emit(RunFinished(
+        best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
+        best_val_accuracy=outcome.best_val_accuracy, epochs_run=len(outcome.history),
+        seconds=seconds, stopped=outcome.stopped,
+        model_path=str(model_path) if model_path else None,
+    ))
+    return result
+
+
+@dataclass
+class _Run:
+    config: TrainConfig
+    dataset: Dataset
+    split: Split
+    prep: Preprocessing
+    network: nn.Module
+    matches: dict[str, tuple[int, ...]] | None
+    device: torch.device
+    generator: torch.Generator
+    emit: Callback
+    cancel: threading.Event
+
+    def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
+        return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
+
+    def _decode_train_val(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode every training and validation image once, as one progress phase."""
+        indices = self.split.train + self.split.val
+        paths = [self.dataset.images[i].path for i in indices]
+        pixels = decode_all(paths, self.prep, self.emit, self.cancel)
+        return pixels[:len(self.split.train)], pixels[len(self.split.train):]
+
+    def _started(self, phases: tuple[str, ...], steps_per_epoch: int) -> None:
+        self.emit(RunStarted(
+            mode=self.config.mode, backbone=self.config.backbone,
+            device=describe_device(self.device), phases=phases, epochs=self.config.epochs,
+            steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * self.config.epochs,
+            train_images=len(self.split.train), val_images=len(self.split.val),
+        ))
+
+    def _head_for_classes(self) -> nn.Linear:
+        """A linear layer for the dataset's classes, started from ImageNet rows if they match."""
+        imagenet = self.network.get_classifier()
+        head = nn.Linear(imagenet.in_features, len(self.dataset.classes)).to(self.device)
+        if self.config.init_from_imagenet and self.matches:
+            with torch.no_grad():
+                for row, name in enumerate(self.dataset.classes):
+                    indices = list(self.matches[name])
+                    head.weight[row] = imagenet.weight[indices].mean(0)
+                    head.bias[row] = imagenet.bias[indices].mean(0)
+        return head
+
+    # --- quick mode -------------------------------------------------------------------------
+
+    def quick(self) -> tuple[LoopOutcome, float | None]:
+        config = self.config
+        views = 1 + config.feature_views
+        steps_per_epoch = -(-len(self.split.train) * views // config.batch_size)
+        self._started(("decode", "features", "train"), steps_per_epoch)
+        train_pixels, val_pixels = self._decode_train_val()
+        self.network.to(memory_format=torch.channels_last).eval()
+        for parameter in self.network.parameters():
+            parameter.requires_grad_(False)
+        train_views = [train_pixels] + [
+            augment_batch(train_pixels, config, self.generator) for _ in range(config.feature_views)
+        ]
+        total = len(train_pixels) * views + len(val_pixels)
+        counter = _FeatureCounter(total, self.emit)
+        train_features = torch.cat([self._features(view, counter) for view in train_views])
+        val_features = self._features(val_pixels, counter)
+        train_labels = self._labels(self.split.train).repeat(views).to(self.device)
+        val_labels = self._labels(self.split.val).to(self.device)
+        baseline = self._baseline_from_features(val_features, val_labels)
+
+        head = self._head_for_classes()
+        loop = EpochLoop(
+            module=head, forward=head,
+            train_batches=lambda _epoch: self._shuffled(train_features, train_labels),
+            val_batches=lambda: [(val_features, val_labels)],
+            steps_per_epoch=steps_per_epoch, config=config, callback=self.emit,
+            cancel=self.cancel,
+        )
+        outcome = loop.run()
+        if outcome.best_state is not None:
+            self.network.reset_classifier(len(self.dataset.classes))
+            self.network.get_classifier().load_state_dict(outcome.best_state)
+            self.network.to(self.device)
+        return outcome, baseline
+
+    def _features(self, pixels: torch.Tensor, counter: _FeatureCounter) -> torch.Tensor:
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(pixels), FEATURE_BATCH):
+                if self.cancel.is_set():
+                    raise Cancelled
+                batch = pixels[start:start + FEATURE_BATCH].to(self.device)
+                inputs = normalize(batch, self.prep).contiguous(memory_format=torch.channels_last)
+                pooled = self.network.forward_head(self.network.forward_features(inputs),
+                                                   pre_logits=True)
+                chunks.append(pooled.float())
+                counter.advance(len(batch))
+        return torch.cat(chunks)
+
+    def _baseline_from_features(self, features: torch.Tensor, labels: torch.Tensor
+                                ) -> float | None:
+        """The untouched ImageNet model's accuracy on validation, restricted to our classes."""
+        if not self.matches:
+            return None
+        with torch.no_grad():
+            probabilities = self.network.get_classifier()(features).softmax(1)
+        scores = torch.stack(
+            [probabilities[:, list(self.matches[name])].sum(1) for name in self.dataset.classes],
+            dim=1,
+        )
+        return float((scores.argmax(1) == labels).float().mean().item())
+
+    def _shuffled(self, inputs: torch.Tensor, labels: torch.Tensor) -> Iterator[Batch]:
+        order = torch.randperm(len(inputs), generator=self.generator).to(inputs.device)
+        for start in range(0, len(inputs), self.config.batch_size):
+            chosen = order[start:start + self.config.batch_size]
+            yield inputs[chosen], labels[chosen]
+
+    # --- fine-tune mode ---------------------------------------------------------------------
+
+    def finetune(self) -> LoopOutcome:
+        config = self.config
+        steps_per_epoch = -(-len(self.split.train) // config.batch_size)
+        self._started(("decode", "train"), steps_per_epoch)
+        train_pixels, val_pixels = self._decode_train_val()
+        head = self._head_for_classes()
+        self.network.reset_classifier(len(self.dataset.classes))
+        self.network.get_classifier().load_state_dict(head.state_dict())
+        network = self.network.to(self.device, memory_format=torch.channels_last)
+        train_labels = self._labels(self.split.train)
+        val_labels = self._labels(self.split.val).to(self.device)
+
+        def forward(pixels: torch.Tensor) -> torch.Tensor:
+            inputs = normalize(pixels.to(self.device), self.prep)
+            return network(inputs.contiguous(memory_format=torch.channels_last))
+
+        def train_batches(_epoch: int) -> Iterator[Batch]:
+            for pixels, labels in self._shuffled(train_pixels, train_labels):
+                if config.augment:
+                    pixels = augment_batch(pixels, config, self.generator)
+                yield pixels, labels.to(self.device)
+
+        def val_batches() -> Iterator[Batch]:
+            for start in range(0, len(val_pixels), config.batch_size):
+                yield (val_pixels[start:start + config.batch_size],
+                       val_labels[start:start + config.batch_size])
+
+        loop = EpochLoop(network, forward, train_batches, val_batches, steps_per_epoch, config,
+                         self.emit, self.cancel)
+        outcome = loop.run()
+        if outcome.best_state is not None:
+            network.load_state_dict(outcome.best_state)
+        return outcome
+
+    # --- result -----------------------------------------------------------------------------
+
+    def trained_model(self, outcome: LoopOutcome, baseline: float | None) -> TrainedModel:
+        network = self.network.to(memory_format=torch.contiguous_format).eval()
+        return TrainedModel(
+            network=network,
+            backbone=self.config.backbone,
+            classes=self.dataset.classes,
+            preprocessing=self.prep,
+            metadata={
+                "config": self.config.to_dict(),
+                "seed": self.config.seed,
+                "metrics": {
+                    "best_epoch": outcome.best_epoch,
+                    "val_loss": outcome.best_val_loss,
+                    "val_accuracy": outcome.best_val_accuracy,
+                    "baseline_accuracy": baseline,
+                    "stopped": outcome.stopped,
+                },
+                "split": {"source": self.split.source, **self.split.sizes()},
+                "dataset_fingerprint": self.dataset.fingerprint,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "versions": library_versions(),
+            },
+        )
+
+
+class _FeatureCounter:
+    """Progress of the feature-extraction phase across train views and validation."""
+
+    def __init__(self, total: int, emit: Callback) -> None:
+        self.total = total
+        self.done = 0
+        self.emit = emit
+        self.started = time.perf_counter()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        self.emit(PhaseProgress("features", self.done, self.total, rate))
