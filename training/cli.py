@@ -1,0 +1,471 @@
+"""`cheetahlion-cli`: everything the app does, from a terminal.
+
+    cheetahlion-cli scan DATA                    check a dataset folder
+    cheetahlion-cli baseline DATA                zero-shot ImageNet accuracy, no training
+    cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
+    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
+    cheetahlion-cli predict MODEL PATH... [--csv FILE]
+    cheetahlion-cli runs DATA                    the history of runs on a dataset
+    cheetahlion-cli backbones                    the networks you can train
+
+User errors print one line and exit 1; usage errors exit 2; Ctrl+C during training stops at
+the next batch and still saves the best model. `--json` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from training.errors import CheetahLionError
+
+EXIT_USER_ERROR = 1
+EXIT_INTERRUPTED = 130
+MODEL_IMAGENET = "imagenet"
+MAX_CSV_CLASS_COLUMNS = 50
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CheetahLionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    from training.backbones import BACKBONES, DEFAULT_BACKBONE
+
+    parser = argparse.ArgumentParser(
+        prog="cheetahlion-cli",
+        description="Fine-tune a pretrained image classifier on your photo folders.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="check a dataset folder and report problems")
+    scan.add_argument("data", type=Path, help="folder with one sub-folder per class")
+    _add_split_options(scan)
+    _add_output_options(scan)
+    scan.set_defaults(handler=_scan)
+
+    baseline = commands.add_parser("baseline", help="the untouched ImageNet model's accuracy")
+    baseline.add_argument("data", type=Path)
+    _add_split_options(baseline)
+    _add_output_options(baseline)
+    baseline.set_defaults(handler=_baseline)
+
+    train = commands.add_parser("train", help="train a classifier")
+    train.add_argument("data", type=Path)
+    train.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
+    train.add_argument("--mode", choices=("quick", "finetune"), default="quick",
+                       help="quick: frozen backbone, seconds (default); finetune: whole network")
+    train.add_argument("--recipe", choices=("tutorial",),
+                       help="use the beginners' tutorial's fine-tuning recipe")
+    train.add_argument("--backbone", choices=sorted(BACKBONES), default=DEFAULT_BACKBONE)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, dest="learning_rate")
+    train.add_argument("--image-size", type=int)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--patience", type=int, dest="early_stopping_patience",
+                       help="epochs without improvement before stopping (0: never)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    _add_split_options(train)
+    _add_output_options(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a dataset's split")
+    evaluate.add_argument("model", type=Path)
+    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument("--part", choices=("val", "test", "train"), default="val")
+    evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
+    _add_output_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="classify images or folders")
+    predict.add_argument("model", help=f"a model file, or '{MODEL_IMAGENET}' for the "
+                                       "built-in ImageNet classifier")
+    predict.add_argument("paths", type=Path, nargs="+", help="image files or folders")
+    predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
+    predict.add_argument("--batch-size", type=int, default=32)
+    _add_output_options(predict)
+    predict.set_defaults(handler=_predict)
+
+    runs = commands.add_parser("runs", help="list the training runs on a dataset")
+    runs.add_argument("data", type=Path)
+    _add_output_options(runs)
+    runs.set_defaults(handler=_runs)
+
+    backbones = commands.add_parser("backbones", help="list the networks you can train")
+    _add_output_options(backbones)
+    backbones.set_defaults(handler=_backbones)
+    return parser
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--test-fraction", type=float, default=0.0)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+# --- commands -----------------------------------------------------------------------------
+
+def _scan(args: argparse.Namespace) -> int:
+    from training.splitting import split_dataset
+
+    dataset = _scan_with_progress(args)
+    split = split_dataset(dataset, args.val_fraction, args.test_fraction, args.seed) \
+        if dataset.report.can_train else None
+    if args.json:
+        _print_json({
+            "root": dataset.root, "classes": dataset.class_counts,
+            "images": len(dataset.images), "fingerprint": dataset.fingerprint,
+            "has_own_split": dataset.has_own_split, "can_train": dataset.report.can_train,
+            "split": split.sizes() if split else None, "issues": dataset.report.issues,
+        })
+    else:
+        print(f"{dataset.root}: {len(dataset.images)} usable images in "
+              f"{len(dataset.classes)} classes")
+        for name, count in dataset.class_counts.items():
+            print(f"  {name:<24} {count:>7}")
+        if split:
+            sizes = split.sizes()
+            print(f"split ({'the folder' if split.source == 'folder' else f'seed {split.seed}'}): "
+                  f"train {sizes['train']}, val {sizes['val']}, test {sizes['test']}")
+        for issue in dataset.report.issues:
+            print(f"{issue.severity}: {issue.message}")
+        if dataset.report.can_train:
+            print("ready to train")
+    return 0 if dataset.report.can_train else EXIT_USER_ERROR
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from training.baseline import zero_shot_baseline
+    from training.splitting import split_dataset
+
+    dataset = _usable_dataset(args)
+    split = split_dataset(dataset, args.val_fraction, args.test_fraction, args.seed)
+    with _bar(args, "baseline", len(split.val)) as update:
+        result = zero_shot_baseline(dataset, split, progress=update)
+    if result is None:
+        raise CheetahLionError(
+            "No zero-shot baseline: not every class folder is named after an ImageNet category "
+            f"({', '.join(dataset.classes)}). Train a model instead."
+        )
+    if args.json:
+        _print_json(result)
+    else:
+        for name, categories in result.matches.items():
+            print(f"  {name} → ImageNet {', '.join(categories)}")
+        print(f"zero-shot accuracy on {result.images} validation images: {result.accuracy:.3f}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
+    from training.trainer import fit
+
+    dataset = _usable_dataset(args)
+    overrides = {
+        key: value for key, value in {
+            "backbone": args.backbone, "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "image_size": args.image_size,
+            "augment": args.augment, "early_stopping_patience": args.early_stopping_patience,
+            "device": args.device, "seed": args.seed, "val_fraction": args.val_fraction,
+            "test_fraction": args.test_fraction,
+        }.items() if value is not None
+    }
+    if args.recipe == "tutorial":
+        config = TrainConfig.tutorial_recipe(**overrides)
+    elif args.mode == "finetune":
+        config = TrainConfig.finetune(**overrides)
+    else:
+        config = TrainConfig.quick(**overrides)
+
+    bars: dict[str, tqdm] = {}
+
+    def bar_for(phase: str, total: int, unit: str) -> tqdm:
+        """One bar per phase, shown while that phase runs."""
+        if phase not in bars:
+            for other in bars.values():
+                other.close()
+            bars[phase] = tqdm(total=total, desc=phase, unit=unit, leave=False)
+        return bars[phase]
+
+    def progress(event: object) -> None:
+        if args.quiet or args.json:
+            return
+        if isinstance(event, RunStarted):
+            tqdm.write(f"{event.mode} training of {event.backbone} on {event.device}: "
+                       f"{event.train_images} training / {event.val_images} validation images")
+            total_steps.append(event.total_steps)
+        elif isinstance(event, PhaseProgress):
+            bar = bar_for(event.phase, event.total, "img")
+            bar.update(event.done - bar.n)
+        elif isinstance(event, StepEnded):
+            bar = bar_for("train", total_steps[0], "step")
+            bar.update(event.step - bar.n)
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}")
+        elif isinstance(event, EpochEnded):
+            tqdm.write(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.3f} "
+                       f"acc {event.train_accuracy:.3f} | val loss {event.val_loss:.3f} "
+                       f"acc {event.val_accuracy:.3f}{'  (best)' if event.is_best else ''}")
+
+    total_steps: list[int] = []
+    cancel = threading.Event()
+    result = _run_cancellable(
+        lambda: fit(config, dataset, progress, cancel, output=args.output), cancel
+    )
+    for bar in bars.values():
+        bar.close()
+    summary = {
+        "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
+        "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
+        "val_loss": result.best_val_loss if result.history else None,
+        "baseline_accuracy": result.baseline_accuracy, "seconds": round(result.seconds, 2),
+    }
+    if args.json:
+        _print_json(summary)
+    elif result.model_path is None:
+        print("stopped before the first epoch finished: no model was saved")
+    else:
+        baseline = (f" (zero-shot baseline {result.baseline_accuracy:.3f})"
+                    if result.baseline_accuracy is not None else "")
+        print(f"{result.stopped}: best epoch {result.best_epoch}, validation accuracy "
+              f"{result.best_val_accuracy:.3f}{baseline}, {result.seconds:.1f} s")
+        print(f"model saved to {result.model_path}")
+    return 0 if result.model_path else EXIT_INTERRUPTED
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluation import evaluate, model_split
+    from training.modelfile import load_model
+
+    model = load_model(args.model)
+    dataset = _usable_dataset(args)
+    if model.metadata.get("dataset_fingerprint") not in (None, dataset.fingerprint):
+        print("note: the dataset changed since this model was trained; the split is drawn "
+              "again from the model's seed", file=sys.stderr)
+    split = model_split(model, dataset)
+    with _bar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
+        report = evaluate(model, dataset, args.part, split, progress=update)
+    if args.json:
+        _print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
+        return 0
+    print(f"{report.part}: accuracy {report.accuracy:.3f} on {report.images} images "
+          f"(loss {report.loss:.3f})")
+    width = max(len(name) for name in report.classes) + 2
+    print("confusion (rows: true, columns: predicted)")
+    print(" " * width + "".join(f"{name[:10]:>11}" for name in report.classes))
+    for name, row in zip(report.classes, report.confusion, strict=True):
+        print(f"{name:<{width}}" + "".join(f"{count:>11}" for count in row))
+    print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'images':>8}")
+    for scores in report.per_class:
+        print(f"{scores.name:<{width}}{scores.precision:>10.3f}{scores.recall:>10.3f}"
+              f"{scores.f1:>10.3f}{scores.support:>8}")
+    if report.mistakes:
+        print("worst mistakes:")
+        for mistake in report.mistakes[:args.mistakes]:
+            print(f"  {mistake.path}: {mistake.true_label} predicted as "
+                  f"{mistake.predicted_label} ({mistake.confidence:.2f})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from training.inference import Predictor
+
+    files = list(_image_files(args.paths))
+    if not files:
+        raise CheetahLionError("No images found in " + ", ".join(map(str, args.paths)) +
+                               ". Give image files or folders that contain images.")
+    predictor = Predictor.imagenet() if args.model == MODEL_IMAGENET \
+        else Predictor.from_file(args.model)
+    classes = predictor.classes
+    columns = list(classes) if len(classes) <= MAX_CSV_CLASS_COLUMNS else []
+    results = []
+    with _bar(args, "predict", len(files)) as update:
+        for done, prediction in enumerate(predictor.predict(files, args.batch_size), start=1):
+            results.append(prediction)
+            update(done)
+    if args.csv:
+        _write_csv(args.csv, results, columns)
+    failures = sum(1 for p in results if p.error)
+    if args.json:
+        _print_json([{
+            "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
+            "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
+            else None,
+        } for p in results])
+    else:
+        for p in results:
+            print(f"{p.path}\t{p.label}\t{p.confidence:.3f}" if p.error is None
+                  else f"{p.path}\tERROR\t{p.error}")
+        print(f"{len(results) - failures} classified, {failures} could not be read"
+              + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from training.runs import list_runs
+
+    records = list_runs(args.data)
+    if args.json:
+        _print_json([{k: v for k, v in asdict(r).items() if k != "step_losses"}
+                      for r in records])
+        return 0
+    if not records:
+        print(f"no runs recorded for {args.data.resolve()}")
+    for r in records:
+        print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} "
+              f"val acc {r.best_val_accuracy:.3f}  {r.seconds:7.1f} s  {r.stopped:<15} "
+              f"{r.model_path or '-'}")
+    return 0
+
+
+def _backbones(args: argparse.Namespace) -> int:
+    from training.backbones import BACKBONES
+
+    if args.json:
+        _print_json([{"name": b.name, "title": b.title, "needs_download": b.needs_download,
+                      "source": b.source} for b in BACKBONES.values()])
+        return 0
+    for backbone in BACKBONES.values():
+        where = "downloads on first use" if backbone.needs_download else "available offline"
+        print(f"{backbone.name:<20} {backbone.title:<36} {where}")
+    return 0
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _scan_with_progress(args: argparse.Namespace) -> Any:
+    from training.scanning import scan_dataset
+
+    bar = tqdm(desc="scan", unit="img", disable=args.quiet or args.json, leave=False)
+
+    def update(event: Any) -> None:
+        bar.total = event.total
+        bar.update(event.done - bar.n)
+
+    try:
+        return scan_dataset(args.data, progress=update)
+    finally:
+        bar.close()
+
+
+def _usable_dataset(args: argparse.Namespace) -> Any:
+    dataset = _scan_with_progress(args)
+    if not dataset.report.can_train:
+        raise CheetahLionError(dataset.report.errors[0].message)
+    return dataset
+
+
+class _bar:
+    """A tqdm bar usable as `with _bar(...) as update: update(done)` (or a PhaseProgress)."""
+
+    def __init__(self, args: argparse.Namespace, description: str, total: int) -> None:
+        self.bar = tqdm(total=total, desc=description, unit="img",
+                        disable=args.quiet or args.json, leave=False)
+
+    def __enter__(self) -> Callable[[Any], None]:
+        def update(progress: Any) -> None:
+            done = progress if isinstance(progress, int) else progress.done
+            self.bar.update(done - self.bar.n)
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def _run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
+    """Run `work` in a thread so Ctrl+C can set `cancel` and still wait for the best model."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="train", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            print("\nstopping after this batch (the best model so far is kept)…",
+                  file=sys.stderr)
+            cancel.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _image_files(paths: Sequence[Path]) -> Iterator[Path]:
+    from training.images import is_supported
+
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                parts = found.relative_to(path).parts
+                if found.is_file() and is_supported(found) and \
+                        not any(part.startswith(".") for part in parts):
+                    yield found
+        elif path.exists():
+            yield path
+        else:
+            raise CheetahLionError(f"{path} does not exist.")
+
+
+def _write_csv(path: Path, results: Sequence[Any], columns: Sequence[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "confidence", "error", *columns])
+        for p in results:
+            probabilities = [f"{v:.6f}" for v in p.probabilities] if columns and not p.error \
+                else [""] * len(columns)
+            writer.writerow([p.path, p.label or "", f"{p.confidence:.6f}", p.error or "",
+                             *probabilities])
+
+
+def _to_json(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _to_json(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def _print_json(value: Any) -> None:
+    json.dump(_to_json(value), sys.stdout, indent=2, ensure_ascii=False, default=str)
+    print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
