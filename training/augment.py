@@ -32,7 +32,7 @@ def augment_batch(pixels: torch.Tensor, config: TrainConfig, generator: torch.Ge
     if config.rotate_degrees > 0:
         rotations = chosen(config.rotate_probability)
         angles = (torch.rand(count, generator=generator) * 2 - 1) * config.rotate_degrees
-        for index in torch.flatnonzero(rotations).tolist():
+        for index in torch.nonzero(rotations).flatten().tolist():
             batch[index] = F.rotate(batch[index], float(angles[index]),
                                     interpolation=InterpolationMode.BILINEAR,
                                     fill=[FILL_GRAY] * 3)
@@ -41,7 +41,7 @@ def augment_batch(pixels: torch.Tensor, config: TrainConfig, generator: torch.Ge
         size = min(config.cutout_size, height, width)
         tops = torch.randint(0, height - size + 1, (count,), generator=generator)
         lefts = torch.randint(0, width - size + 1, (count,), generator=generator)
-        for index in torch.flatnonzero(cutouts).tolist():
+        for index in torch.nonzero(cutouts).flatten().tolist():
             top, left = int(tops[index]), int(lefts[index])
             batch[index, :, top:top + size, left:left + size] = FILL_GRAY
     return batch

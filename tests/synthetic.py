@@ -1,0 +1,40 @@
+"""Small synthetic photo folders for tests that need a dataset but not real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Each class gets its own dominant colour; a pretrained network separates them easily.
+CLASS_COLOURS = {
+    "red": (200, 40, 40),
+    "blue": (40, 60, 200),
+    "green": (40, 180, 60),
+    "yellow": (220, 210, 40),
+}
+
+
+def textured_image(colour: tuple[int, int, int], seed: int, size: int = 64) -> Image.Image:
+    """A colour with seeded noise and a random bright square, so every image is distinct."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(
+        np.array(colour, dtype=np.float64) + rng.normal(0, 35, (size, size, 3)), 0, 255
+    )
+    top, left = rng.integers(0, size // 2, 2)
+    pixels[top:top + size // 3, left:left + size // 3] = rng.integers(150, 255, 3)
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+
+
+def make_dataset(root: Path, classes: tuple[str, ...] = ("red", "blue"), per_class: int = 12,
+                 size: int = 64, seed: int = 0) -> Path:
+    """root/<class>/<i>.png for each class; returns root."""
+    for class_index, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = textured_image(CLASS_COLOURS[name], seed * 10_000 + class_index * 1000 + i,
+                                   size)
+            image.save(folder / f"{i}.png")
+    return root
