@@ -15,7 +15,6 @@ the next batch and still saves the best model. `--json` prints machine-readable 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import threading
@@ -31,7 +30,6 @@ from training.errors import CheetahLionError
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 MODEL_IMAGENET = "imagenet"
-MAX_CSV_CLASS_COLUMNS = 50
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
                                        "built-in ImageNet classifier")
     predict.add_argument("paths", type=Path, nargs="+", help="image files or folders")
     predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
+    predict.add_argument("--sort-into", type=Path, metavar="FOLDER",
+                         help="copy each image into FOLDER/<label>/ (never overwrites)")
+    predict.add_argument("--move", action="store_true",
+                         help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
     _add_output_options(predict)
     predict.set_defaults(handler=_predict)
@@ -293,6 +295,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from training.inference import Predictor
+    from training.results_csv import MAX_CLASS_COLUMNS, write_results_csv
+    from training.sorting import sort_into_folders
 
     files = list(_image_files(args.paths))
     if not files:
@@ -301,14 +305,19 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = Predictor.imagenet() if args.model == MODEL_IMAGENET \
         else Predictor.from_file(args.model)
     classes = predictor.classes
-    columns = list(classes) if len(classes) <= MAX_CSV_CLASS_COLUMNS else []
+    columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
     results = []
     with _bar(args, "predict", len(files)) as update:
         for done, prediction in enumerate(predictor.predict(files, args.batch_size), start=1):
             results.append(prediction)
             update(done)
     if args.csv:
-        _write_csv(args.csv, results, columns)
+        write_results_csv(args.csv, results, classes)
+    if args.sort_into:
+        summary = sort_into_folders(((p.path, p.label) for p in results if p.label),
+                                    args.sort_into, move=args.move)
+        print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
+              file=sys.stderr)
     failures = sum(1 for p in results if p.error)
     if args.json:
         _print_json([{
@@ -434,18 +443,6 @@ def _image_files(paths: Sequence[Path]) -> Iterator[Path]:
             yield path
         else:
             raise CheetahLionError(f"{path} does not exist.")
-
-
-def _write_csv(path: Path, results: Sequence[Any], columns: Sequence[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "confidence", "error", *columns])
-        for p in results:
-            probabilities = [f"{v:.6f}" for v in p.probabilities] if columns and not p.error \
-                else [""] * len(columns)
-            writer.writerow([p.path, p.label or "", f"{p.confidence:.6f}", p.error or "",
-                             *probabilities])
 
 
 def _to_json(value: Any) -> Any:
