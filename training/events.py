@@ -51,6 +51,13 @@ class PhaseProgress:
 
 
 @dataclass(frozen=True)
+class BaselineMeasured:
+    """The untouched ImageNet model's validation accuracy (only when class names match)."""
+
+    accuracy: float
+
+
+@dataclass(frozen=True)
 class StepEnded:
     epoch: int
     step: int
@@ -85,7 +92,9 @@ class RunFinished:
     model_path: str | None
 
 
-TrainingEvent = RunStarted | PhaseProgress | StepEnded | EpochEnded | RunFinished
+TrainingEvent = (
+    RunStarted | PhaseProgress | BaselineMeasured | StepEnded | EpochEnded | RunFinished
+)
 Callback = Callable[[TrainingEvent], None]
 
 

@@ -33,6 +33,7 @@ from training.config import TrainConfig
 from training.dataset import Dataset, Split
 from training.errors import DatasetError
 from training.events import (
+    BaselineMeasured,
     Callback,
     Cancelled,
     EpochEnded,
@@ -105,7 +106,7 @@ def fit(
 
     run = _Run(config, dataset, split, prep, network, matches, device, generator, emit, cancel)
     try:
-        outcome, baseline = run.quick() if config.mode == "quick" else (run.finetune(), None)
+        outcome, baseline = run.quick() if config.mode == "quick" else run.finetune()
     except Cancelled:
         outcome, baseline = LoopOutcome([], [], None, 0, float("inf"), 0.0, "cancelled"), None
 
@@ -195,7 +196,7 @@ class _Run:
         val_features = self._features(val_pixels, counter)
         train_labels = self._labels(self.split.train).repeat(views).to(self.device)
         val_labels = self._labels(self.split.val).to(self.device)
-        baseline = self._baseline_from_features(val_features, val_labels)
+        baseline = self._baseline(self.network.get_classifier()(val_features), val_labels)
 
         head = self._head_for_classes()
         loop = EpochLoop(
@@ -226,18 +227,18 @@ class _Run:
                 counter.advance(len(batch))
         return torch.cat(chunks)
 
-    def _baseline_from_features(self, features: torch.Tensor, labels: torch.Tensor
-                                ) -> float | None:
+    def _baseline(self, imagenet_logits: torch.Tensor, labels: torch.Tensor) -> float | None:
         """The untouched ImageNet model's accuracy on validation, restricted to our classes."""
         if not self.matches:
             return None
-        with torch.no_grad():
-            probabilities = self.network.get_classifier()(features).softmax(1)
+        probabilities = imagenet_logits.softmax(1)
         scores = torch.stack(
             [probabilities[:, list(self.matches[name])].sum(1) for name in self.dataset.classes],
             dim=1,
         )
-        return float((scores.argmax(1) == labels).float().mean().item())
+        accuracy = float((scores.argmax(1) == labels).float().mean().item())
+        self.emit(BaselineMeasured(accuracy))
+        return accuracy
 
     def _shuffled(self, inputs: torch.Tensor, labels: torch.Tensor) -> Iterator[Batch]:
         order = torch.randperm(len(inputs), generator=self.generator).to(inputs.device)
@@ -247,17 +248,23 @@ class _Run:
 
     # --- fine-tune mode ---------------------------------------------------------------------
 
-    def finetune(self) -> LoopOutcome:
+    def finetune(self) -> tuple[LoopOutcome, float | None]:
         config = self.config
         steps_per_epoch = -(-len(self.split.train) // config.batch_size)
         self._started(("decode", "train"), steps_per_epoch)
         train_pixels, val_pixels = self._decode_train_val()
+        val_labels = self._labels(self.split.val).to(self.device)
+        baseline = None
+        if self.matches:
+            with torch.no_grad():
+                logits = torch.cat([self.network(normalize(chunk.to(self.device), self.prep))
+                                    for chunk in val_pixels.split(config.batch_size)])
+            baseline = self._baseline(logits, val_labels)
         head = self._head_for_classes()
         self.network.reset_classifier(len(self.dataset.classes))
         self.network.get_classifier().load_state_dict(head.state_dict())
         network = self.network.to(self.device, memory_format=torch.channels_last)
         train_labels = self._labels(self.split.train)
-        val_labels = self._labels(self.split.val).to(self.device)
 
         def forward(pixels: torch.Tensor) -> torch.Tensor:
             inputs = normalize(pixels.to(self.device), self.prep)
@@ -279,7 +286,7 @@ class _Run:
         outcome = loop.run()
         if outcome.best_state is not None:
             network.load_state_dict(outcome.best_state)
-        return outcome
+        return outcome, baseline
 
     # --- result -----------------------------------------------------------------------------
 
