@@ -26,6 +26,7 @@ SUPPORTED_EXTENSIONS = frozenset(
 )
 MIN_SIDE = 32
 EXIF_ORIENTATION_TAG = 0x0112
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 # We enforce Pillow's limit ourselves (see `_check_size`), with a message a person can act on,
 # instead of letting Pillow warn between 1x and 2x of it and raise above.
@@ -48,6 +49,7 @@ class DecodedImage:
 
     image: Image.Image
     original_size: tuple[int, int]
+    """Full-resolution (width, height) as the photo is shown, i.e. after EXIF rotation."""
     notes: tuple[str, ...]
 
 
@@ -118,6 +120,8 @@ def decode_image(
         orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
         if orientation not in (1, None):
             image = ImageOps.exif_transpose(image)
+            if orientation in _QUARTER_TURNS:
+                original_size = (original_size[1], original_size[0])
             notes.append(f"EXIF orientation {orientation} applied")
         image, conversion = _to_rgb(image)
     except ImageProblem:
@@ -204,7 +208,9 @@ def _to_rgb(image: Image.Image) -> tuple[Image.Image, str | None]:
     if mode in {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}:
         pixels = np.asarray(image, dtype=np.float64)
         peak = pixels.max(initial=0.0)
-        scale = 255.0 / 65535.0 if peak > 255 else 1.0
+        # I;16* declare 16 bits per pixel: scale even a dark one. I and F carry no range, so
+        # values above 255 are taken as 16-bit and smaller ones as 8-bit.
+        scale = 255.0 / 65535.0 if mode.startswith("I;16") or peak > 255 else 1.0
         gray = np.clip(pixels * scale, 0, 255).round().astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB"), f"converted from {mode} to 8-bit RGB"
     if mode == "P" and "transparency" in image.info:

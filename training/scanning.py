@@ -153,7 +153,8 @@ def _discover(
     candidates: list[_Candidate] = []
     unsupported: list[Path] = []
     for folder, split in class_folders:
-        for path in _walk_files(folder, issues):
+        others = {os.path.realpath(f) for f, _ in class_folders if f != folder}
+        for path in _walk_files(folder, issues, blocked=others | {os.path.realpath(root)}):
             if is_supported(path):
                 candidates.append(_Candidate(path, folder.name, split))
             else:
@@ -187,8 +188,12 @@ def _files_in(folder: Path) -> list[Path]:
         ]
 
 
-def _walk_files(folder: Path, issues: list[Issue]) -> Iterator[Path]:
-    """Every visible file under `folder`, following symlinked folders but never in a loop."""
+def _walk_files(folder: Path, issues: list[Issue], blocked: set[str]) -> Iterator[Path]:
+    """Every visible file under `folder`, following symlinked folders but never in a loop.
+
+    A link back to the dataset root, to one of its ancestors or to another class's folder is
+    a loop too: following it would file other classes' photos under this one.
+    """
     seen: set[str] = set()
 
     def on_error(error: OSError) -> None:
@@ -200,11 +205,13 @@ def _walk_files(folder: Path, issues: list[Issue]) -> Iterator[Path]:
 
     for current, dirs, files in os.walk(folder, followlinks=True, onerror=on_error):
         real = os.path.realpath(current)
-        if real in seen:
+        if real in seen or real in blocked or any(
+            other.startswith(real + os.sep) for other in blocked
+        ):
             issues.append(Issue(
                 "warning", "symlink_loop",
-                f"{current}: this folder link points back to a folder already scanned "
-                "(a loop); it was skipped.",
+                f"{current}: this folder link points back into the dataset (a loop, or "
+                "another class's folder); it was skipped.",
                 (Path(current),),
             ))
             dirs[:] = []

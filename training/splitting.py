@@ -51,13 +51,15 @@ def split_dataset(
         groups = sorted(groups_by_class[label], key=lambda g: _draw_key(dataset, g, seed))
         size = sum(len(g) for g in groups)
         want_val = _share(size, val_fraction)
-        want_test = _share(size, test_fraction) if test_fraction else 0
+        want_test = min(_share(size, test_fraction), size - 1 - want_val) if test_fraction else 0
         taken_val = taken_test = 0
         for group in groups:
-            if taken_val < want_val:
+            # Parts take whole groups, but never a class's last training image.
+            room = size - taken_val - taken_test - len(group) >= 1
+            if room and taken_val < want_val:
                 val.extend(group)
                 taken_val += len(group)
-            elif taken_test < want_test:
+            elif room and taken_test < want_test:
                 test.extend(group)
                 taken_test += len(group)
             else:
