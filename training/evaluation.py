@@ -26,11 +26,17 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
-class Mistake:
+class ImageOutcome:
+    """What the model said about one image of the evaluated split."""
+
     path: str
     true_label: str
     predicted_label: str
     confidence: float
+
+    @property
+    def correct(self) -> bool:
+        return self.true_label == self.predicted_label
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,10 @@ class EvaluationReport:
     confusion: tuple[tuple[int, ...], ...]
     """confusion[true][predicted] image counts, in `classes` order."""
     per_class: tuple[ClassScores, ...]
-    mistakes: tuple[Mistake, ...]
+    mistakes: tuple[ImageOutcome, ...]
     """Wrong predictions, most confident first."""
+    outcomes: tuple[ImageOutcome, ...]
+    """Every scored image, in split order (e.g. to show the images of a confusion cell)."""
     unreadable: tuple[str, ...]
     images: int
 
@@ -92,7 +100,7 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
     """Metrics from predictions and true class indices (shared by every evaluation path)."""
     size = len(classes)
     confusion = [[0] * size for _ in range(size)]
-    mistakes: list[Mistake] = []
+    outcomes: list[ImageOutcome] = []
     unreadable: list[str] = []
     loss_sum = 0.0
     scored = 0
@@ -104,9 +112,8 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         confusion[truth][predicted] += 1
         loss_sum -= math.log(max(prediction.probabilities[truth], 1e-12))
         scored += 1
-        if predicted != truth:
-            mistakes.append(Mistake(prediction.path, classes[truth], prediction.label,
-                                    prediction.confidence))
+        outcomes.append(ImageOutcome(prediction.path, classes[truth], prediction.label,
+                                     prediction.confidence))
     per_class = []
     for index, name in enumerate(classes):
         hits = confusion[index][index]
@@ -117,10 +124,11 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class.append(ClassScores(name, precision, recall, f1, support))
     correct = sum(confusion[i][i] for i in range(size))
-    mistakes.sort(key=lambda mistake: -mistake.confidence)
+    mistakes = sorted((o for o in outcomes if not o.correct), key=lambda o: -o.confidence)
     return EvaluationReport(
         part=part, classes=tuple(classes), accuracy=correct / scored if scored else 0.0,
         loss=loss_sum / scored if scored else float("nan"),
         confusion=tuple(tuple(row) for row in confusion), per_class=tuple(per_class),
-        mistakes=tuple(mistakes), unreadable=tuple(unreadable), images=scored,
+        mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
+        images=scored,
     )

@@ -7,8 +7,8 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.atomic import write_atomically
 from training.inference import Prediction
-from training.modelfile import write_atomically
 
 MAX_CLASS_COLUMNS = 50
 """Above this many classes (the 1000 ImageNet ones) per-class columns are left out."""

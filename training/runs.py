@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training import paths
+from training.atomic import write_atomically
 from training.config import TrainConfig
 from training.dataset import Dataset
-from training.modelfile import write_atomically
 from training.runtime import library_versions
 
 if TYPE_CHECKING:
