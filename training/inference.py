@@ -39,7 +39,11 @@ class Prediction:
 
 
 class Predictor:
-    """A model ready to classify files; build with `from_file`, `from_model` or `imagenet`."""
+    """A model ready to classify files; build with `from_file`, `from_model` or `imagenet`.
+
+    The model's network is put in eval mode and moved to the device (on a CPU also into
+    channels-last layout) in place: a `TrainedModel` handed over is shared, not copied.
+    """
 
     def __init__(self, model: TrainedModel, device: torch.device | None = None) -> None:
         self.device = device or resolve_device("auto")

@@ -61,8 +61,9 @@ class EpochLoop:
         for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
             self.module.train()
-            seen = correct = 0
+            seen = 0
             loss_sum = 0.0
+            correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
             for inputs, labels in self.train_batches(epoch):
                 if self.cancel.is_set():
                     outcome.stopped = "cancelled"
@@ -79,7 +80,7 @@ class EpochLoop:
                 count = labels.shape[0]
                 seen += count
                 loss_sum += loss_value * count
-                correct += int((logits.argmax(1) == labels).sum().item())
+                correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
                 outcome.step_losses.append(loss_value)
                 if step % report_every == 0 or step % self.steps_per_epoch == 0:
                     elapsed = max(time.perf_counter() - step_started, 1e-9)
@@ -104,7 +105,8 @@ class EpochLoop:
                 epochs_without_progress += 1
             event = EpochEnded(
                 epoch=epoch, epochs=config.epochs,
-                train_loss=loss_sum / max(seen, 1), train_accuracy=correct / max(seen, 1),
+                train_loss=loss_sum / max(seen, 1),
+                train_accuracy=int(correct.item()) / max(seen, 1),
                 val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - started, is_best=is_best,
             )
