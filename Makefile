@@ -15,11 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-ifdef DATA
-	$(BIN)/cheetahlion-cli scan "$(DATA)"
-else
-	$(BIN)/cheetahlion-cli --help
-endif
+	$(BIN)/cheetahlion $(if $(DATA),--data "$(DATA)")
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

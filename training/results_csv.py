@@ -6,28 +6,45 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from training.atomic import write_atomically
-from training.inference import Prediction
 
 MAX_CLASS_COLUMNS = 50
 """Above this many classes (the 1000 ImageNet ones) per-class columns are left out."""
 
 
-def results_csv(results: Sequence[Prediction], classes: Sequence[str]) -> str:
+class Result(Protocol):
+    """What a row needs: `training.Prediction` has it, and so does a gallery item."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def probabilities(self) -> tuple[float, ...]: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
     columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "label", "confidence", "error", *columns])
     for result in results:
         probabilities = ([f"{v:.6f}" for v in result.probabilities]
-                         if columns and result.error is None else [""] * len(columns))
-        writer.writerow([result.path, result.label or "", f"{result.confidence:.6f}",
+                         if columns and result.probabilities and result.error is None
+                         else [""] * len(columns))
+        confidence = "" if result.confidence is None else f"{result.confidence:.6f}"
+        writer.writerow([result.path, result.label or "", confidence,
                          result.error or "", *probabilities])
     return buffer.getvalue()
 
 
-def write_results_csv(path: str | Path, results: Sequence[Prediction],
+def write_results_csv(path: str | Path, results: Sequence[Result],
                       classes: Sequence[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,278 @@
+"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.session import Session
+from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.workers import EvaluateJob, EvaluateOutcome, JobRunner
+
+Index = QModelIndex | QPersistentModelIndex
+WORST_MISTAKES = 24
+
+
+class PerClassModel(QAbstractTableModel):
+    HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[Any] = []
+
+    def set_scores(self, scores: list[Any]) -> None:
+        self.beginResetModel()
+        self.rows = list(scores)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        row = self.rows[index.row()]
+        values = (row.name, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}",
+                  str(row.support))
+        return values[index.column()]
+
+
+class ConfusionModel(QAbstractTableModel):
+    """Rows: true class; columns: predicted class. Darker cells hold more images."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.classes: tuple[str, ...] = ()
+        self.counts: tuple[tuple[int, ...], ...] = ()
+
+    def set_matrix(self, classes: tuple[str, ...], counts: tuple[tuple[int, ...], ...]) -> None:
+        self.beginResetModel()
+        self.classes, self.counts = classes, counts
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.classes)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.classes)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or section >= len(self.classes):
+            return None
+        prefix = "predicted " if orientation == Qt.Orientation.Horizontal else "true "
+        return prefix + self.classes[section]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        count = self.counts[index.row()][index.column()]
+        diagonal = index.row() == index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(count)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return Qt.AlignmentFlag.AlignCenter
+        if role == Qt.ItemDataRole.BackgroundRole:
+            row_total = max(sum(self.counts[index.row()]), 1)
+            share = count / row_total
+            base = (46, 160, 67) if diagonal else (214, 39, 40)
+            alpha = int(40 + 200 * share) if count else 0
+            return QColor(*base, alpha)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{count} image(s): true {self.classes[index.row()]}, predicted " \
+                   f"{self.classes[index.column()]}. Click to see them."
+        return None
+
+
+class EvaluatePage(QWidget):
+    evaluation_finished = Signal()
+
+    def __init__(self, session: Session, thumbnails: ThumbnailCache,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.runner = JobRunner(self)
+        self.report: Any = None
+        self._evaluated: tuple[str | None, str | None] = (None, None)
+
+        self.model_label = QLabel()
+        self.model_label.setObjectName("heading")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setObjectName("primary")
+        self.evaluate_button.clicked.connect(self.evaluate)
+        self.part = QComboBox()
+        self.part.addItem("Validation images", "val")
+        self.part.addItem("Test images", "test")
+        header = QHBoxLayout()
+        header.addWidget(self.model_label, 1)
+        header.addWidget(self.part)
+        header.addWidget(self.evaluate_button)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+
+        self.accuracy_label = QLabel("Train a model or pick a run, then evaluate it.")
+        self.accuracy_label.setObjectName("bigNumber")
+        self.per_class = PerClassModel(self)
+        self.per_class_view = _table(self.per_class)
+        self.confusion = ConfusionModel(self)
+        self.confusion_view = _table(self.confusion)
+        self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.confusion_view.clicked.connect(self.show_cell)
+        self.gallery = GalleryModel(thumbnails, self)
+        self.gallery_view = make_icon_view(self.gallery, 120)
+        self.gallery_title = QLabel("Worst mistakes")
+        self.gallery_title.setObjectName("subheading")
+
+        scores = QGroupBox("Per class")
+        QVBoxLayout(scores).addWidget(self.per_class_view)
+        matrix = QGroupBox("Confusion matrix — click a cell to see its images")
+        QVBoxLayout(matrix).addWidget(self.confusion_view)
+        tables = QHBoxLayout()
+        tables.addWidget(scores)
+        tables.addWidget(matrix)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.addWidget(self.accuracy_label)
+        top_layout.addLayout(tables)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.addWidget(self.gallery_title)
+        bottom_layout.addWidget(self.gallery_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setSizes([300, 400])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.progress)
+        layout.addWidget(splitter, 1)
+        session.model_changed.connect(self._model_changed)
+        self._model_changed()
+
+    def activate(self) -> None:
+        """Called when the page is shown: evaluate if the model or dataset changed since."""
+        dataset = self.session.dataset
+        if self.session.model_path is None or dataset is None or self.runner.busy:
+            return
+        if (self.session.model_path, dataset.fingerprint) != self._evaluated:
+            self.evaluate()
+
+    @Slot()
+    def _model_changed(self) -> None:
+        title = self.session.model_title or "no model chosen"
+        self.model_label.setText(f"Model: {title}")
+
+    @Slot()
+    def evaluate(self) -> bool:
+        if self.session.model_path is None or self.session.dataset is None:
+            QMessageBox.information(self, "Nothing to evaluate",
+                                    "Open a dataset and train a model (or pick a run) first.")
+            return False
+        if self.runner.busy:
+            return False
+        job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData())
+        job.progressed.connect(self._progressed)
+        job.succeeded.connect(self._succeeded)
+        job.failed.connect(self._failed)
+        self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.evaluate_button.setEnabled(False)
+        self.session.report("Evaluating…")
+        return self.runner.start(job)
+
+    @Slot(object)
+    def _progressed(self, event: Any) -> None:
+        self.progress.setRange(0, event.total)
+        self.progress.setValue(event.done)
+
+    @Slot(object)
+    def _succeeded(self, outcome: EvaluateOutcome) -> None:
+        self._ended()
+        report = self.report = outcome.report
+        wrong = len(report.mistakes)
+        self.accuracy_label.setText(
+            f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
+            f"{'validation' if report.part == 'val' else report.part} images "
+            f"({wrong} mistake{'s' if wrong != 1 else ''})")
+        self.per_class.set_scores(list(report.per_class))
+        self.confusion.set_matrix(report.classes, report.confusion)
+        self._show_outcomes("Worst mistakes (most confident first)" if wrong else
+                            "No mistakes on these images.", report.mistakes[:WORST_MISTAKES])
+        self.session.report("Evaluation finished")
+        self.evaluation_finished.emit()
+
+    @Slot(str, str)
+    def _failed(self, message: str, details: str) -> None:
+        self._ended()
+        self._evaluated = (None, None)
+        self.session.report("Evaluation failed")
+        show_error(self, "Evaluation failed", message, details)
+        self.evaluation_finished.emit()
+
+    def _ended(self) -> None:
+        self.progress.setVisible(False)
+        self.evaluate_button.setEnabled(True)
+
+    @Slot(QModelIndex)
+    def show_cell(self, index: QModelIndex) -> None:
+        if self.report is None or not index.isValid():
+            return
+        true, predicted = self.report.classes[index.row()], self.report.classes[index.column()]
+        chosen = [o for o in self.report.outcomes
+                  if o.true_label == true and o.predicted_label == predicted]
+        chosen.sort(key=lambda o: -o.confidence)
+        self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
+
+    def _show_outcomes(self, title: str, outcomes: Any) -> None:
+        self.gallery_title.setText(title)
+        self.gallery.set_items([
+            GalleryItem(o.path, label=o.predicted_label, confidence=o.confidence,
+                        caption=f"true: {o.true_label}") for o in outcomes
+        ])
+
+
+def _table(model: QAbstractTableModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    return view

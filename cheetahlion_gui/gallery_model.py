@@ -1,0 +1,258 @@
+"""Item models for image grids: the gallery of classified files, and a sort/filter proxy.
+
+`GalleryModel` holds one row per file. Thumbnails are asked for lazily: `data()` for the
+decoration role of a visible row asks the `ThumbnailCache`, which queues the file and shows
+a placeholder until it arrives. Predictions arrive in batches and update rows with one
+`dataChanged` per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Slot,
+)
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QListView
+
+from cheetahlion_gui.thumbnails import ThumbnailCache
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+LabelRole = Qt.ItemDataRole.UserRole + 2
+ConfidenceRole = Qt.ItemDataRole.UserRole + 3
+ErrorRole = Qt.ItemDataRole.UserRole + 4
+UnsureRole = Qt.ItemDataRole.UserRole + 5
+ProbabilitiesRole = Qt.ItemDataRole.UserRole + 6
+CaptionRole = Qt.ItemDataRole.UserRole + 7
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    path: str
+    label: str | None = None
+    confidence: float | None = None
+    probabilities: tuple[float, ...] = ()
+    error: str | None = None
+    caption: str | None = None
+    """Extra text under the tile, e.g. "true: lion" in the mistakes view."""
+
+
+def placeholder_pixmap(size: int, colour: str = "#e6e6e6") -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(colour))
+    return pixmap
+
+
+def broken_pixmap(size: int) -> QPixmap:
+    pixmap = placeholder_pixmap(size, "#f3d6d6")
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("#a33"))
+    font = painter.font()
+    font.setPointSize(max(8, size // 6))
+    painter.setFont(font)
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "✕\nbroken")
+    painter.end()
+    return pixmap
+
+
+class GalleryModel(QAbstractListModel):
+    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.classes: tuple[str, ...] = ()
+        self.unsure_threshold = 0.7
+        self._items: list[GalleryItem] = []
+        self._row_of: dict[str, int] = {}
+        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
+        self._broken_icon = QIcon(broken_pixmap(thumbnails.size))
+        thumbnails.changed.connect(self._thumbnail_changed)
+
+    # --- contents ---------------------------------------------------------------------------
+
+    def set_items(self, items: list[GalleryItem]) -> None:
+        """Replace every row; pending thumbnails of the old rows are dropped."""
+        self.beginResetModel()
+        self.thumbnails.reset()
+        self._items = list(items)
+        self._row_of = {item.path: row for row, item in enumerate(self._items)}
+        self.endResetModel()
+
+    def set_paths(self, paths: list[str] | tuple[str, ...]) -> None:
+        self.set_items([GalleryItem(path) for path in paths])
+
+    def items(self) -> list[GalleryItem]:
+        return list(self._items)
+
+    def item(self, row: int) -> GalleryItem:
+        return self._items[row]
+
+    def apply_predictions(self, predictions: Any, classes: tuple[str, ...]) -> None:
+        """Fill in results for rows that are present; one dataChanged for the whole batch."""
+        self.classes = classes
+        rows = []
+        for prediction in predictions:
+            row = self._row_of.get(prediction.path)
+            if row is None:
+                continue
+            self._items[row] = replace(
+                self._items[row], label=prediction.label,
+                confidence=None if prediction.error else prediction.confidence,
+                probabilities=prediction.probabilities, error=prediction.error,
+            )
+            rows.append(row)
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+
+    def replace_paths(self, moved: dict[str, str]) -> None:
+        """Follow files that were moved, keeping their results."""
+        for old, new in moved.items():
+            row = self._row_of.pop(old, None)
+            if row is not None:
+                self._items[row] = replace(self._items[row], path=new)
+                self._row_of[new] = row
+        if moved and self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
+
+    def set_unsure_threshold(self, threshold: float) -> None:
+        self.unsure_threshold = threshold
+        if self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
+
+    def is_unsure(self, item: GalleryItem) -> bool:
+        return item.confidence is not None and item.confidence < self.unsure_threshold
+
+    # --- Qt model interface -----------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(item)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._decoration(item)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            reason = item.error or self.thumbnails.broken_reason(item.path)
+            return f"{item.path}\n{reason}" if reason else item.path
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if item.error or self.thumbnails.broken_reason(item.path):
+                return QColor("#a33")
+            return QColor("#b36b00") if self.is_unsure(item) else None
+        return {
+            PathRole: item.path,
+            LabelRole: item.label,
+            ConfidenceRole: item.confidence,
+            ErrorRole: item.error or self.thumbnails.broken_reason(item.path),
+            UnsureRole: self.is_unsure(item),
+            ProbabilitiesRole: item.probabilities,
+            CaptionRole: item.caption,
+        }.get(role)
+
+    def _text(self, item: GalleryItem) -> str:
+        name = Path(item.path).name
+        if item.error:
+            return f"{name}\nbroken"
+        lines = [name]
+        if item.label is not None and item.confidence is not None:
+            mark = "  · unsure" if self.is_unsure(item) else ""
+            lines.append(f"{item.label} {item.confidence:.0%}{mark}")
+        if item.caption:
+            lines.append(item.caption)
+        return "\n".join(lines)
+
+    def _decoration(self, item: GalleryItem) -> QIcon:
+        if item.error or self.thumbnails.broken_reason(item.path):
+            return self._broken_icon
+        return self.thumbnails.icon(item.path) or self._loading
+
+    @Slot(str)
+    def _thumbnail_changed(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+
+
+class GalleryProxy(QSortFilterProxyModel):
+    """Filter by label, "unsure" or "broken"; sort by name or confidence."""
+
+    ALL = "All"
+    UNSURE = "Unsure"
+    BROKEN = "Broken"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.label_filter = self.ALL
+        self.sort_key = "name"
+        self.setDynamicSortFilter(True)
+
+    def set_label_filter(self, value: str) -> None:
+        self.label_filter = value
+        self.invalidate()
+
+    def set_sort_key(self, key: str) -> None:
+        """"name", "confidence" (lowest first, to review doubtful ones) or "label"."""
+        self.sort_key = key
+        self.invalidate()
+        self.sort(0)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if self.label_filter == self.ALL:
+            return True
+        model = self.sourceModel()
+        index = model.index(source_row, 0, source_parent)
+        if self.label_filter == self.UNSURE:
+            return bool(model.data(index, UnsureRole))
+        if self.label_filter == self.BROKEN:
+            return model.data(index, ErrorRole) is not None
+        return model.data(index, LabelRole) == self.label_filter
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        model = self.sourceModel()
+        if self.sort_key == "confidence":
+            a = model.data(left, ConfidenceRole)
+            b = model.data(right, ConfidenceRole)
+            return (a if a is not None else 2.0) < (b if b is not None else 2.0)
+        if self.sort_key == "label":
+            a = (model.data(left, LabelRole) or "~", model.data(left, PathRole))
+            b = (model.data(right, LabelRole) or "~", model.data(right, PathRole))
+            return a < b
+        return model.data(left, PathRole) < model.data(right, PathRole)
+
+
+def icon_grid_size(thumbnail: int) -> QSize:
+    """Tile size for an icon-mode view: the thumbnail plus three lines of text."""
+    return QSize(thumbnail + 24, thumbnail + 58)
+
+
+def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
+    """A grid of thumbnails that lays out lazily, for galleries of any size."""
+    view = QListView()
+    view.setModel(model)
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)
+    view.setIconSize(QSize(thumbnail, thumbnail))
+    view.setGridSize(icon_grid_size(thumbnail))
+    view.setWordWrap(True)
+    view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setBatchSize(200)
+    return view

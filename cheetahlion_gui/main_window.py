@@ -1,0 +1,260 @@
+"""The main window: four steps in a sidebar, menus, a status bar, drag and drop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QSize, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from cheetahlion_gui.classify_page import ClassifyPage
+from cheetahlion_gui.data_page import DataPage
+from cheetahlion_gui.evaluate_page import EvaluatePage
+from cheetahlion_gui.resources import icon
+from cheetahlion_gui.session import Session
+from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.train_page import TrainPage
+from cheetahlion_gui.workers import CallJob, JobRunner
+from training import paths
+
+STEPS = ("Data", "Train", "Evaluate", "Classify")
+STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
+CLOSE_TIMEOUT_MS = 2000
+
+
+def describe_compute_device() -> str:
+    """Imports torch (in a worker) and says where training will run."""
+    from training.runtime import describe_device, resolve_device
+
+    return describe_device(resolve_device("auto"))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.setWindowTitle("CheetahLion")
+        self.setWindowIcon(icon("cheetahlion.svg"))
+        self.setAcceptDrops(True)
+        self.session = Session(settings, self)
+        self.thumbnails = ThumbnailCache(self)
+        self.data_page = DataPage(self.session, self.thumbnails)
+        self.train_page = TrainPage(self.session)
+        self.evaluate_page = EvaluatePage(self.session, ThumbnailCache(self, size=120))
+        self.classify_page = ClassifyPage(self.session, ThumbnailCache(self))
+        self.pages = (self.data_page, self.train_page, self.evaluate_page, self.classify_page)
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(28, 28))
+        self.sidebar.setFixedWidth(150)
+        for number, (name, icon_name) in enumerate(zip(STEPS, STEP_ICONS, strict=True), 1):
+            self.sidebar.addItem(f"{number}  {name}")
+            self.sidebar.item(number - 1).setIcon(icon(icon_name))
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.stack.addWidget(page)
+        self.sidebar.currentRowChanged.connect(self._step_chosen)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.device_label = QLabel("Device: loading…")
+        self.status_label = QLabel("Ready")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.session.status_changed.connect(self.status_label.setText)
+        self.session.model_changed.connect(self._update_title)
+        self.session.dataset_changed.connect(self._update_title)
+        self._build_menus()
+        self.sidebar.setCurrentRow(0)
+
+        self.warmup = JobRunner(self)
+        self._restore_geometry()
+        QTimer.singleShot(0, self._warm_up)
+
+    # --- menus ------------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_dataset_action = _action(self, "&Open dataset folder…",
+                                           QKeySequence.StandardKey.Open,
+                                           self.data_page.choose_folder)
+        file_menu.addAction(self.open_dataset_action)
+        file_menu.addAction(_action(self, "Open &model file…", QKeySequence("Ctrl+Shift+O"),
+                                    self.choose_model_file))
+        self.recent_datasets_menu = file_menu.addMenu("Recent datasets")
+        self.recent_models_menu = file_menu.addMenu("Recent models")
+        self.recent_datasets_menu.aboutToShow.connect(self._fill_recent_datasets)
+        self.recent_models_menu.aboutToShow.connect(self._fill_recent_models)
+        file_menu.addSeparator()
+        file_menu.addAction(_action(self, "&Quit", QKeySequence.StandardKey.Quit, self.close))
+        go_menu = self.menuBar().addMenu("&Go")
+        for number, name in enumerate(STEPS):
+            go_menu.addAction(_action(self, name, QKeySequence(f"Ctrl+{number + 1}"),
+                                      self._go_to_step, number))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(_action(self, "&About CheetahLion", None, self._about))
+
+    @Slot()
+    def _fill_recent_datasets(self) -> None:
+        self._fill_recent(self.recent_datasets_menu, self.session.settings.recent_datasets,
+                          self.open_dataset)
+
+    @Slot()
+    def _fill_recent_models(self) -> None:
+        self._fill_recent(self.recent_models_menu, self.session.settings.recent_models,
+                          self.open_model_file)
+
+    def _fill_recent(self, menu: Any, items: list[str], opener: Any) -> None:
+        menu.clear()
+        for item in items:
+            menu.addAction(_action(self, item, None, opener, Path(item)))
+        if not items:
+            menu.addAction("(none yet)").setEnabled(False)
+
+    # --- opening things ---------------------------------------------------------------------
+
+    def open_dataset(self, folder: Path) -> None:
+        self.sidebar.setCurrentRow(0)
+        self.data_page.open_folder(Path(folder))
+
+    @Slot()
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
+                                              "CheetahLion models (*.safetensors)")
+        if path:
+            self.open_model_file(Path(path))
+
+    def open_model_file(self, path: Path) -> None:
+        """Use a model file for evaluation and classification."""
+        self.session.set_model(str(path), path.name)
+        self.classify_page.use_model_file(str(path))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        dropped = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if not dropped:
+            return
+        event.acceptProposedAction()
+        self.handle_drop(dropped)
+
+    def handle_drop(self, dropped: list[Path]) -> None:
+        """A folder dropped on the Data step opens as a dataset; on Classify, it is classified;
+        a model file anywhere becomes the model in use."""
+        models = [p for p in dropped if p.suffix == ".safetensors"]
+        if models:
+            self.open_model_file(models[0])
+        elif self.stack.currentWidget() is self.classify_page:
+            self.classify_page.open_sources(dropped)
+        elif dropped[0].is_dir():
+            self.open_dataset(dropped[0])
+        else:
+            self.sidebar.setCurrentRow(STEPS.index("Classify"))
+            self.classify_page.open_sources(dropped)
+
+    # --- navigation and status --------------------------------------------------------------
+
+    @Slot(int)
+    def _step_chosen(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        if self.pages[row] is self.evaluate_page:
+            self.evaluate_page.activate()
+
+    @Slot(int)
+    def _go_to_step(self, row: int) -> None:
+        self.sidebar.setCurrentRow(row)
+
+    @Slot()
+    def _update_title(self) -> None:
+        parts = ["CheetahLion"]
+        if self.session.dataset is not None:
+            parts.append(self.session.dataset.root.name)
+        if self.session.model_title:
+            parts.append(self.session.model_title)
+        self.setWindowTitle(" — ".join(parts))
+
+    @Slot()
+    def _warm_up(self) -> None:
+        """After the window is painted, load torch in the background and show the device."""
+        job = CallJob(describe_compute_device)
+        job.succeeded.connect(self._device_known)
+        job.failed.connect(self._device_unknown)
+        self.warmup.start(job)
+
+    @Slot(object)
+    def _device_known(self, description: str) -> None:
+        self.device_label.setText(f"Device: {description}")
+
+    @Slot(str, str)
+    def _device_unknown(self, message: str, _details: str) -> None:
+        self.device_label.setText("Device: unavailable")
+        self.status_label.setText(message)
+
+    @Slot()
+    def _about(self) -> None:
+        QMessageBox.about(self, "About CheetahLion",
+                          "CheetahLion fine-tunes a pretrained image classifier on your own "
+                          "photo folders and sorts whole galleries with it.")
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop every job (training keeps its best model), then save settings and geometry."""
+        runners = [self.warmup] + [p.runner for p in self.pages] + \
+            [self.classify_page.files_runner]
+        for runner in runners:
+            runner.cancel()
+        for runner in runners:
+            runner.stop_and_wait(CLOSE_TIMEOUT_MS)
+        for cache in self.findChildren(ThumbnailCache):
+            cache.shutdown(CLOSE_TIMEOUT_MS)
+        self.session.settings.save()
+        geometry_settings().setValue("geometry", self.saveGeometry())
+        super().closeEvent(event)
+
+    def _restore_geometry(self) -> None:
+        geometry = geometry_settings().value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+
+
+def geometry_settings() -> QSettings:
+    """QSettings only for window geometry, stored beside the other settings."""
+    path = paths.config_dir() / "window.ini"
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def _action(parent: QMainWindow, text: str, shortcut: Any, slot: Any, *arguments: Any
+            ) -> QAction:
+    action = QAction(text, parent)
+    if shortcut is not None:
+        action.setShortcut(shortcut)
+    if arguments:
+        # A GUI-thread signal, so a closure is safe (DESIGN §3.4 is about worker signals);
+        # it drops the `checked` flag that triggered() passes.
+        action.triggered.connect(lambda _checked=False: slot(*arguments))
+    else:
+        action.triggered.connect(slot)
+    return action
+

@@ -1,0 +1,162 @@
+"""Live training curves with pyqtgraph: loss (per step, smoothed, and per epoch) and accuracy.
+
+Events only append numbers to `TrainingHistory`; a ~100 ms timer redraws the curves from it
+(with `setData`, peak downsampling and clip-to-view), so a burst of thousands of step
+events costs a handful of redraws, not thousands. Earlier runs can be overlaid, dimmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+REDRAW_MS = 100
+SMOOTHING = 0.9
+OVERLAY_COLOURS = ("#9e9e9e", "#b0a0d0", "#a0c0a0", "#d0b090", "#90b0d0")
+
+
+@dataclass
+class TrainingHistory:
+    """Plain numbers collected from engine events, in the order they happened."""
+
+    steps: list[int] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    steps_per_epoch: int = 1
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    baseline: float | None = None
+
+    def add_step(self, step: int, loss: float) -> None:
+        previous = self.smoothed[-1] if self.smoothed else loss
+        self.steps.append(step)
+        self.step_losses.append(loss)
+        self.smoothed.append(SMOOTHING * previous + (1 - SMOOTHING) * loss)
+
+    def add_epoch(self, epoch: int, train_loss: float, val_loss: float, train_accuracy: float,
+                  val_accuracy: float) -> None:
+        self.epochs.append(epoch)
+        self.train_loss.append(train_loss)
+        self.val_loss.append(val_loss)
+        self.train_accuracy.append(train_accuracy)
+        self.val_accuracy.append(val_accuracy)
+
+    @classmethod
+    def from_record(cls, record: object) -> TrainingHistory:
+        """Rebuild the curves of a recorded run (a `training.RunRecord`)."""
+        history = cls()
+        for step, loss in enumerate(getattr(record, "step_losses", ()), start=1):
+            history.add_step(step, loss)
+        epochs = getattr(record, "epochs", ())
+        if epochs and history.steps:
+            history.steps_per_epoch = max(1, len(history.steps) // max(len(epochs), 1))
+        for epoch in epochs:
+            history.add_epoch(epoch["epoch"], epoch["train_loss"], epoch["val_loss"],
+                              epoch["train_accuracy"], epoch["val_accuracy"])
+        history.baseline = getattr(record, "baseline_accuracy", None)
+        return history
+
+
+def _pen(colour: str, width: float = 2, dashed: bool = False) -> object:
+    style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+    return pg.mkPen(colour, width=width, style=style)
+
+
+class TrainingPlots(QWidget):
+    """Two plots side by side; call `start_redrawing()` while a run is live."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = pg.PlotWidget(title="Loss")
+        self.accuracy_plot = pg.PlotWidget(title="Validation accuracy")
+        for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
+            plot.setLabel("bottom", "epoch")
+            plot.setLabel("left", label)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getPlotItem().setDownsampling(mode="peak")
+            plot.getPlotItem().setClipToView(True)
+            plot.addLegend(offset=(-10, 10))
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            layout.addWidget(plot)
+        self.accuracy_plot.setYRange(0, 1.02)
+        self.step_curve = self.loss_plot.plot(pen=_pen("#c8d8ec", 1), name="step")
+        self.smooth_curve = self.loss_plot.plot(pen=_pen("#1f77b4", 2), name="step (smoothed)")
+        self.train_curve = self.loss_plot.plot(pen=_pen("#1f77b4", 2), symbol="o", symbolSize=5,
+                                               symbolBrush="#1f77b4", name="train (epoch)")
+        self.val_curve = self.loss_plot.plot(pen=_pen("#d62728", 2), symbol="o", symbolSize=5,
+                                             symbolBrush="#d62728", name="validation (epoch)")
+        self.accuracy_curve = self.accuracy_plot.plot(
+            pen=_pen("#2ca02c", 2), symbol="o", symbolSize=6, symbolBrush="#2ca02c",
+            name="validation")
+        self.baseline_line = pg.InfiniteLine(
+            angle=0, movable=False, pen=_pen("#555", 1.5, dashed=True),
+            label="zero-shot baseline {value:.3f}",
+            labelOpts={"position": 0.1, "color": "#555", "anchors": [(0, 0), (0, 0)]})
+        self.baseline_line.setVisible(False)
+        self.accuracy_plot.addItem(self.baseline_line)
+        self.history = TrainingHistory()
+        self._overlays: list[tuple[pg.PlotWidget, pg.PlotDataItem]] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    def show_history(self, history: TrainingHistory) -> None:
+        self.history = history
+        self.redraw()
+
+    def start_redrawing(self) -> None:
+        self._timer.start()
+
+    def stop_redrawing(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    @property
+    def redrawing(self) -> bool:
+        return self._timer.isActive()
+
+    def redraw(self) -> None:
+        history = self.history
+        per_epoch = max(history.steps_per_epoch, 1)
+        x = [step / per_epoch for step in history.steps]
+        self.step_curve.setData(x, history.step_losses)
+        self.smooth_curve.setData(x, history.smoothed)
+        self.train_curve.setData(history.epochs, history.train_loss)
+        self.val_curve.setData(history.epochs, history.val_loss)
+        self.accuracy_curve.setData(history.epochs, history.val_accuracy)
+        if history.baseline is not None:
+            self.baseline_line.setValue(history.baseline)
+        self.baseline_line.setVisible(history.baseline is not None)
+
+    def set_overlays(self, runs: list[tuple[str, TrainingHistory]]) -> None:
+        """Draw earlier runs' epoch curves, dimmed, under the current one."""
+        for plot, item in self._overlays:
+            plot.removeItem(item)
+        self._overlays = []
+        for number, (name, history) in enumerate(runs):
+            colour = OVERLAY_COLOURS[number % len(OVERLAY_COLOURS)]
+            loss = pg.PlotDataItem(history.epochs, history.val_loss,
+                                   pen=_pen(colour, 1.5, dashed=True), name=f"{name} (val)")
+            accuracy = pg.PlotDataItem(history.epochs, history.val_accuracy,
+                                       pen=_pen(colour, 1.5, dashed=True), name=name)
+            self.loss_plot.addItem(loss)
+            self.accuracy_plot.addItem(accuracy)
+            self._overlays += [(self.loss_plot, loss), (self.accuracy_plot, accuracy)]
+
+    def curve_point_counts(self) -> dict[str, int]:
+        """How many points each live curve shows (what a user sees; used by tests)."""
+        def count(curve: object) -> int:
+            data = curve.getData()[0]  # type: ignore[attr-defined]
+            return 0 if data is None else len(data)
+
+        return {"steps": count(self.step_curve), "val_loss": count(self.val_curve),
+                "val_accuracy": count(self.accuracy_curve)}

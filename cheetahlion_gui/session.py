@@ -1,0 +1,63 @@
+"""What the four steps share: the open dataset, its runs, and the model chosen to use.
+
+Pages never call each other; they read and change this object and react to its signals.
+It holds only engine records and plain values (paths, names), no widgets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cheetahlion_gui.settings import Settings
+
+
+class Session(QObject):
+    dataset_changed = Signal()
+    """A dataset was scanned (or rescanned): `dataset`, `split` and `runs` are new."""
+    runs_changed = Signal()
+    """The run history of the open dataset changed."""
+    model_changed = Signal()
+    """The model to evaluate and classify with changed: see `model_path`."""
+    status_changed = Signal(str)
+    """A short line for the status bar about what is running."""
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.dataset: Any = None
+        self.split: Any = None
+        self.runs: list[Any] = []
+        self.model_path: str | None = None
+        self.model_title = ""
+
+    @property
+    def dataset_root(self) -> Path | None:
+        return self.dataset.root if self.dataset is not None else None
+
+    def set_dataset(self, dataset: Any, split: Any, runs: list[Any]) -> None:
+        self.dataset, self.split, self.runs = dataset, split, runs
+        self.settings.remember_dataset(dataset.root)
+        self.settings.save()
+        self.dataset_changed.emit()
+        self.runs_changed.emit()
+        usable = [r for r in runs if r.model_path and Path(r.model_path).exists()]
+        if usable:
+            self.set_model(usable[-1].model_path, f"run {usable[-1].run_id}")
+
+    def set_runs(self, runs: list[Any]) -> None:
+        self.runs = runs
+        self.runs_changed.emit()
+
+    def set_model(self, path: str | None, title: str = "") -> None:
+        self.model_path = path
+        self.model_title = title or (Path(path).name if path else "")
+        if path:
+            self.settings.remember_model(path)
+            self.settings.save()
+        self.model_changed.emit()
+
+    def report(self, text: str) -> None:
+        self.status_changed.emit(text)

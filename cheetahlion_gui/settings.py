@@ -1,0 +1,58 @@
+"""User settings: a Qt-free dataclass stored as versioned JSON in the platformdirs config dir.
+
+Only window geometry goes to QSettings (it is Qt's own data); everything else lives here so
+it can be read by tests and by a person with a text editor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from training import paths
+from training.atomic import write_atomically
+
+SETTINGS_VERSION = 1
+MAX_RECENT = 8
+
+
+@dataclass
+class Settings:
+    recent_datasets: list[str] = field(default_factory=list)
+    recent_models: list[str] = field(default_factory=list)
+    unsure_threshold: float = 0.7
+    """Predictions below this confidence are marked "unsure" in the gallery."""
+
+    @staticmethod
+    def file() -> Path:
+        return paths.config_dir() / "settings.json"
+
+    @classmethod
+    def load(cls) -> Settings:
+        """The saved settings, or defaults when there are none or they cannot be read."""
+        try:
+            data = json.loads(cls.file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError:
+            return cls()
+
+    def save(self) -> None:
+        target = self.file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"version": SETTINGS_VERSION, **asdict(self)}, indent=1)
+        write_atomically(target, text.encode("utf-8"))
+
+    def remember_dataset(self, folder: str | Path) -> None:
+        self.recent_datasets = _push(self.recent_datasets, str(folder))
+
+    def remember_model(self, model: str | Path) -> None:
+        self.recent_models = _push(self.recent_models, str(model))
+
+
+def _push(items: list[str], item: str) -> list[str]:
+    return [item, *[i for i in items if i != item]][:MAX_RECENT]

@@ -1,0 +1,268 @@
+"""Long jobs off the GUI thread: one QObject worker per kind of job, each in its own QThread.
+
+The wiring is the standard one (worker moved to a QThread; started→run; done→quit;
+done→deleteLater; finished→deleteLater), connected before the thread starts. Workers talk
+back only through signals, which Qt queues to the GUI thread; cancelling sets a
+`threading.Event` directly from the GUI thread, because a worker busy in its loop never
+gets to process a queued "stop" call. The engine is imported inside `work()`, i.e. in the
+worker thread, so torch never loads on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from training.errors import CheetahLionError
+
+log = logging.getLogger(__name__)
+
+
+class Job(QObject):
+    """A unit of background work. Subclasses implement `work()` and may emit `progressed`."""
+
+    progressed = Signal(object)
+    """An engine event (a frozen dataclass of plain values), emitted from the worker thread."""
+    succeeded = Signal(object)
+    """The job's result."""
+    failed = Signal(str, str)
+    """A message for the user, and technical details (a traceback) for the details box."""
+    done = Signal()
+    """Always emitted last, after succeeded or failed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+
+    def work(self) -> Any:
+        raise NotImplementedError
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.work()
+        except CheetahLionError as error:
+            self.failed.emit(str(error), "")
+        except Exception as error:
+            log.exception("background job failed")
+            self.failed.emit(f"Something went wrong: {error}", traceback.format_exc())
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self.done.emit()
+
+
+class JobRunner(QObject):
+    """Runs at most one job at a time in a fresh QThread; refuses a second while one runs."""
+
+    finished = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._job: Job | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def job(self) -> Job | None:
+        return self._job
+
+    def start(self, job: Job) -> bool:
+        """Start `job` (its signals must already be connected); False if one is running."""
+        if self.busy:
+            return False
+        thread = QThread()
+        thread.setObjectName(type(job).__name__)
+        job.moveToThread(thread)
+        thread.started.connect(job.run)
+        # Direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit() would
+        # only arrive after the wait timed out. QThread.quit() is thread-safe.
+        job.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        job.done.connect(job.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._job = thread, job
+        thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel.set()
+
+    def stop_and_wait(self, timeout_ms: int = 2000) -> bool:
+        """Cancel the job and wait for its thread to end; True when nothing runs any more."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.cancel()
+        stopped = thread.wait(timeout_ms)
+        if stopped:
+            self._release()
+        return stopped
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        # A thread already released by stop_and_wait may still deliver its queued signal.
+        if self._thread is not None and self.sender() is self._thread:
+            self._release()
+
+    def _release(self) -> None:
+        thread, self._thread, self._job = self._thread, None, None
+        if thread is not None:
+            thread.deleteLater()
+            self.finished.emit()
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+class CallJob(Job):
+    """Run one plain engine function in the background (file copies, CSV export…)."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.function, self.args, self.kwargs = function, args, kwargs
+
+    def work(self) -> Any:
+        return self.function(*self.args, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    dataset: Any
+    split: Any
+    runs: list[Any]
+
+
+class ScanJob(Job):
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def work(self) -> ScanOutcome:
+        from training import list_runs, scan_dataset, split_dataset
+
+        dataset = scan_dataset(self.folder, progress=self.progressed.emit, cancel=self.cancel)
+        split = split_dataset(dataset) if dataset.report.can_train else None
+        return ScanOutcome(dataset, split, list_runs(dataset.root))
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    result: Any
+    runs: list[Any]
+
+
+class TrainJob(Job):
+    def __init__(self, config: Any, dataset: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.dataset = dataset
+
+    def work(self) -> TrainOutcome:
+        from training import fit, list_runs
+
+        result = fit(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
+        return TrainOutcome(result, list_runs(self.dataset.root))
+
+
+@dataclass(frozen=True)
+class EvaluateOutcome:
+    report: Any
+    model_path: str
+
+
+class EvaluateJob(Job):
+    def __init__(self, model_path: str, dataset: Any, part: str = "val") -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.dataset = dataset
+        self.part = part
+
+    def work(self) -> EvaluateOutcome:
+        from training import evaluate, load_model
+
+        model = load_model(self.model_path)
+        report = evaluate(model, self.dataset, self.part, progress=self.progressed.emit,
+                          cancel=self.cancel)
+        return EvaluateOutcome(report, self.model_path)
+
+
+@dataclass(frozen=True)
+class GalleryFiles:
+    """The files of a gallery, listed in the worker (never on the GUI thread)."""
+
+    generation: int
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    generation: int
+    predictions: tuple[Any, ...]
+    classes: tuple[str, ...]
+
+
+class ClassifyJob(Job):
+    """List the images under the given files/folders, then classify them in batches.
+
+    `model` is a model file path, or None for the built-in ImageNet classifier. Every
+    message carries the gallery `generation` it belongs to, so results of a job the user
+    has since replaced are recognised and dropped.
+    """
+
+    BATCH = 32
+
+    def __init__(self, sources: list[Path], model: str | None, generation: int) -> None:
+        super().__init__()
+        self.sources = sources
+        self.model = model
+        self.generation = generation
+
+    def work(self) -> int:
+        from training import Predictor
+
+        paths = tuple(str(p) for p in list_images(self.sources))
+        self.progressed.emit(GalleryFiles(self.generation, paths))
+        if not paths or self.cancel.is_set():
+            return 0
+        predictor = Predictor.imagenet() if self.model is None else Predictor.from_file(self.model)
+        batch: list[Any] = []
+        done = 0
+        for prediction in predictor.predict(paths, self.BATCH, self.cancel):
+            batch.append(prediction)
+            if len(batch) == self.BATCH:
+                done += len(batch)
+                self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
+                                                     predictor.classes))
+                batch = []
+        if batch:
+            done += len(batch)
+            self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
+                                                 predictor.classes))
+        return done
+
+
+def list_images(sources: list[Path]) -> list[Path]:
+    """Image files among `sources`, searching folders recursively, skipping hidden ones."""
+    from training.images import is_supported
+
+    found: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            for folder, dirs, files in os.walk(source):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [Path(folder) / name for name in sorted(files)
+                          if not name.startswith(".") and is_supported(Path(name))]
+        elif source.is_file():
+            found.append(source)
+    return found

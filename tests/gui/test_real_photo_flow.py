@@ -1,0 +1,210 @@
+"""The whole app driven by clicks on real photos: data, train, stop, evaluate, classify, close."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.modeltest import ModelTester
+
+import training
+from cheetahlion_gui.gallery_model import ErrorRole, PathRole
+
+pytestmark = pytest.mark.real_photos
+TRAIN_TIMEOUT_MS = 180_000
+
+
+def _open(window, qtbot, folder: Path) -> None:
+    window.open_dataset(folder)
+    qtbot.waitUntil(lambda: window.session.dataset is not None
+                    and not window.data_page.runner.busy, timeout=60_000)
+
+
+def _train_quick(window, qtbot) -> None:
+    window.sidebar.setCurrentRow(1)
+    qtbot.mouseClick(window.train_page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.train_page.runner.busy, timeout=TRAIN_TIMEOUT_MS)
+
+
+def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos) -> None:
+    _open(window, qtbot, real_photos)
+    page = window.data_page
+    assert page.stack.currentIndex() == 1
+    assert "cheetah (150), lion (150)" in page.summary.text()
+    assert "239" in page.summary.text() and "61" in page.summary.text()
+    assert not page.blocking.isVisible()
+    assert page.samples.rowCount() == 12
+    assert page.issues.rowCount() >= 15
+    assert "near-duplicates" in page.issues.index(0).data()
+    ModelTester(None).check(page.issues)
+    ModelTester(None).check(page.samples)
+    qtbot.waitUntil(lambda: page.samples.thumbnails.icon(str(page.samples.item(0).path))
+                    is not None, timeout=10_000)
+
+
+def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_photos,
+                                                       monkeypatch) -> None:
+    threads = []
+    real_fit = training.fit
+
+    def spying_fit(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit", spying_fit)
+    _open(window, qtbot, real_photos)
+    window.sidebar.setCurrentRow(1)
+    page = window.train_page
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert page.runner.busy and page.stop_button.isEnabled()
+    assert not page.start_button.isEnabled()
+    qtbot.waitUntil(lambda: page.plots.curve_point_counts()["steps"] > 0, timeout=60_000)
+    assert page.plots.redrawing
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=TRAIN_TIMEOUT_MS)
+
+    assert threads and threads[0] is not threading.main_thread(), "training ran on the GUI thread"
+    counts = page.plots.curve_point_counts()
+    assert counts["val_accuracy"] >= 1 and counts["val_loss"] == counts["val_accuracy"]
+    assert page.plots.history.baseline == pytest.approx(1.0, abs=0.1)
+    assert page.plots.baseline_line.isVisible()
+    assert "validation accuracy" in page.phase_label.text()
+    assert page.history_model.rowCount() == 1
+    ModelTester(None).check(page.history_model)
+    assert float(page.history_model.index(0, 4).data()) >= 0.95
+    assert window.session.model_path and Path(window.session.model_path).exists()
+
+    # Overlay a run: tick its checkbox.
+    page.history_model.setData(page.history_model.index(0, 0), Qt.CheckState.Checked.value,
+                               Qt.ItemDataRole.CheckStateRole)
+    assert len(page.plots._overlays) == 2
+
+
+def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photos) -> None:
+    _open(window, qtbot, real_photos)
+    window.sidebar.setCurrentRow(1)
+    page = window.train_page
+    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    page.advanced.setChecked(True)
+    page.image_size.setValue(64)
+    page.epochs.setValue(4)
+    page.batch_size.setValue(16)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1
+                    and len(page.plots.history.steps) > page.plots.history.steps_per_epoch,
+                    timeout=TRAIN_TIMEOUT_MS)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    assert page.stop_button.text() == "Stopping…"
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=10_000)
+    record = window.session.runs[-1]
+    assert record.stopped == "cancelled" and len(record.epochs) < 4
+    assert record.model_path and Path(record.model_path).exists()
+    assert "Stopped" in page.phase_label.text()
+
+
+def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos) -> None:
+    _open(window, qtbot, real_photos)
+    _train_quick(window, qtbot)
+    window.sidebar.setCurrentRow(2)  # showing the page evaluates the new model
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.report is not None and not page.runner.busy, timeout=60_000)
+    assert "validation images" in page.accuracy_label.text()
+    assert page.per_class.rowCount() == 2
+    ModelTester(None).check(page.confusion)
+    ModelTester(None).check(page.per_class)
+    total = sum(int(page.confusion.index(r, c).data()) for r in range(2) for c in range(2))
+    assert total == 61
+    cell = page.confusion.index(1, 1)
+    page.confusion_view.clicked.emit(cell)
+    assert page.gallery.rowCount() == int(cell.data())
+    assert "True lion, predicted lion" in page.gallery_title.text()
+
+
+def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_photos,
+                                                           tmp_path: Path) -> None:
+    gallery = tmp_path / "gallery"
+    (gallery / "nested").mkdir(parents=True)
+    for name in ("0.jpg", "1.jpg", "2.jpg"):
+        shutil.copy(real_photos / "lion" / name, gallery / f"lion-{name}")
+        shutil.copy(real_photos / "cheetah" / name, gallery / "nested" / f"cheetah-{name}")
+    (gallery / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    (gallery / "empty.png").write_bytes(b"")
+    (gallery / "notes.txt").write_text("not an image")
+
+    window.sidebar.setCurrentRow(3)
+    page = window.classify_page
+    page.model_source.setCurrentIndex(page.model_source.findData("imagenet"))
+    page.open_sources([gallery])
+    qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() > 0,
+                    timeout=120_000)
+    ModelTester(None).check(page.model)
+    ModelTester(None).check(page.proxy)
+    items = page.model.items()
+    assert len(items) == 8
+    broken = {Path(i.path).name for i in items if i.error}
+    assert broken == {"broken.jpg", "empty.png"}
+    labels = {Path(i.path).name: i.label for i in items if not i.error}
+    assert all(labels[f"lion-{n}"] == "lion" for n in ("0.jpg", "1.jpg", "2.jpg"))
+    assert "2 broken" in page.summary.text()
+
+    page.show_filter.setCurrentText("Broken")
+    assert page.proxy.rowCount() == 2
+    assert page.proxy.index(0, 0).data(ErrorRole)
+    page.show_filter.setCurrentText("lion")
+    assert page.proxy.rowCount() == 3
+    page.show_filter.setCurrentText("All")
+    page.sort.setCurrentIndex(page.sort.findData("confidence"))
+    confidences = [page.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 3)
+                   for r in range(page.proxy.rowCount())]
+    known = [c for c in confidences if c is not None]
+    assert known == sorted(known)
+
+    out_csv = tmp_path / "results.csv"
+    assert page.export_csv_to(out_csv, page.chosen_items())
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    assert len(rows) == 8 and {r["path"] for r in rows} == {i.path for i in items}
+    assert sum(1 for r in rows if r["error"]) == 2
+
+    target = tmp_path / "sorted"
+    good = [i for i in page.chosen_items() if i.label and not i.error]
+    before = {p.read_bytes() for p in gallery.rglob("*.jpg") if p.name != "broken.jpg"}
+    assert page.sort_files_into(target, good, move=True)
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    moved = {p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert moved == before, "every moved photo arrived intact"
+    assert not list(gallery.rglob("lion-*")) and (gallery / "broken.jpg").exists()
+    assert "6 file(s) moved" in page.summary.text()
+    paths = {page.model.index(r).data(PathRole) for r in range(page.model.rowCount())}
+    assert all(Path(p).exists() for p in paths if not p.endswith(("broken.jpg", "empty.png")))
+
+
+def test_closing_during_training_stops_within_two_seconds(qtbot, messages, real_photos,
+                                                          qtlog) -> None:
+    import time
+
+    from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.settings import Settings
+
+    window = MainWindow(Settings.load())
+    qtbot.addWidget(window)
+    window.show()
+    _open(window, qtbot, real_photos)
+    page = window.train_page
+    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    page.advanced.setChecked(True)
+    page.image_size.setValue(64)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1, timeout=TRAIN_TIMEOUT_MS)
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 2.5
+    assert not page.runner.busy
+    assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
+    from training import list_runs
+
+    record = list_runs(real_photos)[-1]
+    assert record.stopped == "cancelled" and Path(record.model_path).exists()

@@ -1,0 +1,128 @@
+"""The window on synthetic data: empty state, menus, settings, drops, refusals, stale results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QKeySequence
+from synthetic import make_dataset, textured_image
+
+from cheetahlion_gui.settings import Settings
+from training import paths
+
+
+def _scan(window, qtbot, folder: Path) -> None:
+    window.open_dataset(folder)
+    qtbot.waitUntil(lambda: not window.data_page.runner.busy and window.session.dataset
+                    is not None and window.session.dataset.root == folder.resolve(),
+                    timeout=30_000)
+
+
+def test_first_start_explains_the_folder_layout(window) -> None:
+    assert window.data_page.stack.currentIndex() == 0
+    shown = window.data_page.empty_state.findChildren(type(window.data_page.folder_label))
+    assert any("cheetah/" in label.text() for label in shown)
+    assert window.windowTitle() == "CheetahLion"
+    actions = window.findChildren(type(window.open_dataset_action))
+    shortcuts = {action.text(): action.shortcut() for action in actions}
+    assert shortcuts["&Open dataset folder…"] == QKeySequence(QKeySequence.StandardKey.Open)
+    assert shortcuts["&Quit"] == QKeySequence(QKeySequence.StandardKey.Quit)
+    assert shortcuts["Open &model file…"] == QKeySequence("Ctrl+Shift+O")
+
+
+def test_settings_live_in_the_redirected_home_and_remember_datasets(window, qtbot,
+                                                                    tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=4)
+    _scan(window, qtbot, data)
+    assert Settings.file().is_relative_to(paths.config_dir())
+    saved = json.loads(Settings.file().read_text())
+    assert saved["recent_datasets"][0] == str(data.resolve())
+    assert "CHEETAHLION_HOME" not in str(Path.home())
+    window.close()
+    assert (paths.config_dir() / "window.ini").exists()
+
+
+def test_dropping_a_folder_opens_it(window, qtbot, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "dropped", per_class=3)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(data))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.session.dataset is not None, timeout=30_000)
+    assert window.session.dataset.classes == ("blue", "red")
+
+
+def test_a_single_class_is_explained_and_training_refused(window, qtbot, messages,
+                                                          tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "one", classes=("red",), per_class=3)
+    _scan(window, qtbot, data)
+    assert window.data_page.blocking.isVisible()
+    assert "at least two classes" in window.data_page.blocking.text()
+    assert not window.train_page.start()
+    assert messages and "cannot be trained yet" in messages[-1][0]
+
+
+def test_a_second_training_while_one_runs_is_refused(window, qtbot, messages,
+                                                     tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=6)
+    _scan(window, qtbot, data)
+    page = window.train_page
+    page.advanced.setChecked(True)
+    page.image_size.setValue(64)
+    assert page.start()
+    assert not page.start()
+    assert messages[-1][0] == "Training running"
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
+
+
+def test_a_bad_setting_is_reported_not_crashed(window, qtbot, messages, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=4)
+    _scan(window, qtbot, data)
+    window.train_page.advanced.setChecked(True)
+    window.train_page.image_size.setValue(8)  # below the 32 px minimum
+    assert not window.train_page.start()
+    assert "image size must be 32 to 1024" in messages[-1][1]
+
+
+def test_another_folder_mid_classification_drops_stale_results(window, qtbot,
+                                                               tmp_path: Path) -> None:
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    for i in range(120):
+        textured_image((200, 40, 40), i, size=96).save(big / f"big-{i}.png")
+    for i in range(3):
+        textured_image((40, 60, 200), 500 + i, size=96).save(small / f"small-{i}.png")
+    window.sidebar.setCurrentRow(3)
+    page = window.classify_page
+    page.model_source.setCurrentIndex(page.model_source.findData("imagenet"))
+    page.open_sources([big])
+    qtbot.waitUntil(lambda: page.model.rowCount() == 120, timeout=60_000)
+    page.open_sources([small])
+    qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 3
+                    and all(i.label for i in page.model.items()), timeout=120_000)
+    assert {Path(i.path).name for i in page.model.items()} == {f"small-{i}.png" for i in range(3)}
+    qtbot.wait(300)  # anything still queued from the big folder would land now
+    assert page.model.rowCount() == 3
+
+
+def test_the_window_paints_before_torch_is_imported() -> None:
+    """Building and showing the window must not import torch (it loads in a worker)."""
+    probe = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from cheetahlion_gui.main_window import MainWindow\n"
+        "from cheetahlion_gui.settings import Settings\n"
+        "w = MainWindow(Settings()); w.show(); w.grab()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip().splitlines()[-1] == "False"
