@@ -257,8 +257,7 @@ class ClassifyPage(QWidget):
             self.model.apply_predictions(message.predictions, message.classes)
             self._done += len(message.predictions)
             self.progress.setValue(self._done)
-            if len(message.classes) != len(self.model.classes) or self._done == len(
-                    message.predictions):
+            if self._done == len(message.predictions):  # the first batch names the classes
                 self._refresh_filters(message.classes)
 
     @Slot(object)

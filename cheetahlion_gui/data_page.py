@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
@@ -296,8 +297,6 @@ class DataPage(QWidget):
         self.folder_label.setText("No dataset open" if self.session.dataset is None
                                   else str(self.session.dataset.root))
         self.session.report("Scan failed")
-        from cheetahlion_gui.dialogs import show_error
-
         show_error(self, "The folder cannot be used", message, details)
         self.scan_finished.emit()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,18 @@ STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
 CLOSE_TIMEOUT_MS = 2000
 
 
-def describe_compute_device() -> str:
-    """Imports torch (in a worker) and says where training will run."""
+def warm_up_engine() -> str:
+    """Load the engine's heavy modules in a worker and say where training will run.
+
+    Loading torch, torchvision and timm runs C extension initialisers that hold the GIL
+    for up to a few hundred milliseconds. Done here, once, right after the window is
+    painted, that pause does not land in the middle of the user's first training run.
+    """
+    import training.inference
+    import training.trainer
     from training.runtime import describe_device, resolve_device
 
+    del training.inference
     return describe_device(resolve_device("auto"))
 
 
@@ -195,7 +204,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
-        job = CallJob(describe_compute_device)
+        job = CallJob(warm_up_engine)
         job.succeeded.connect(self._device_known)
         job.failed.connect(self._device_unknown)
         self.warmup.start(job)
@@ -203,6 +212,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _device_known(self, description: str) -> None:
         self.device_label.setText(f"Device: {description}")
+        # torch, timm and Qt leave about a million long-lived objects; a full garbage
+        # collection walks them all (~150 ms on 2 cores), freezing the window at random.
+        # Frozen objects are skipped by the collector; everything made later is still freed.
+        gc.freeze()
 
     @Slot(str, str)
     def _device_unknown(self, message: str, _details: str) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 
 import training
+from cheetahlion_gui.classify_page import PreviewDialog
 from cheetahlion_gui.gallery_model import ErrorRole, PathRole
 
 pytestmark = pytest.mark.real_photos
@@ -30,7 +31,8 @@ def _train_quick(window, qtbot) -> None:
     qtbot.waitUntil(lambda: not window.train_page.runner.busy, timeout=TRAIN_TIMEOUT_MS)
 
 
-def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos) -> None:
+def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos,
+                                                      monkeypatch) -> None:
     _open(window, qtbot, real_photos)
     page = window.data_page
     assert page.stack.currentIndex() == 1
@@ -44,6 +46,15 @@ def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos
     ModelTester(None).check(page.samples)
     qtbot.waitUntil(lambda: page.samples.thumbnails.icon(str(page.samples.item(0).path))
                     is not None, timeout=10_000)
+
+    opened = []
+    monkeypatch.setattr("cheetahlion_gui.data_page.QDesktopServices.openUrl", opened.append)
+    page.issues_view.setCurrentIndex(page.issue_filter.index(0, 0))
+    qtbot.mouseClick(page.show_button, Qt.MouseButton.LeftButton)
+    assert [url.toLocalFile() for url in opened] == [str(real_photos / "cheetah")]
+    page.severity_combo.setCurrentIndex(page.severity_combo.findData("error"))
+    assert page.issue_filter.rowCount() == 0
+    ModelTester(None).check(page.issue_filter)
 
 
 def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_photos,
@@ -161,6 +172,14 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
                    for r in range(page.proxy.rowCount())]
     known = [c for c in confidences if c is not None]
     assert known == sorted(known)
+
+    first = page.proxy.index(0, 0)
+    page.view.doubleClicked.emit(first)
+    dialog = page.findChild(PreviewDialog)
+    assert dialog is not None and dialog.probabilities.rowCount() == 20  # top 20 of 1000
+    shown = page.model.item(page.proxy.mapToSource(first).row())
+    assert dialog.probabilities.index(0).data().startswith(f"{shown.label}: ")
+    dialog.close()
 
     out_csv = tmp_path / "results.csv"
     assert page.export_csv_to(out_csv, page.chosen_items())

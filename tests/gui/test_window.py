@@ -111,6 +111,30 @@ def test_another_folder_mid_classification_drops_stale_results(window, qtbot,
     assert page.model.rowCount() == 3
 
 
+def test_classified_images_can_be_added_to_the_dataset(window, qtbot, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=6)
+    _scan(window, qtbot, data)
+    train = window.train_page
+    train.advanced.setChecked(True)
+    train.image_size.setValue(64)
+    assert train.start()
+    qtbot.waitUntil(lambda: not train.runner.busy, timeout=60_000)
+    new = tmp_path / "new"
+    new.mkdir()
+    textured_image((200, 40, 40), 900, size=64).save(new / "0.png")  # clashes with red/0.png
+    window.sidebar.setCurrentRow(3)
+    page = window.classify_page
+    page.open_sources([new])
+    qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 1
+                    and page.model.item(0).label == "red", timeout=60_000)
+    [red] = [a for a in page.add_menu.actions() if a.text() == "red"]
+    red.trigger()
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    assert sorted(p.name for p in (data / "red").iterdir())[-1] == "5.png"
+    assert (data / "red" / "0 (2).png").exists() and (data / "red" / "0.png").exists()
+    assert (new / "0.png").exists(), "adding copies: the original stays"
+
+
 def test_the_window_paints_before_torch_is_imported() -> None:
     """Building and showing the window must not import torch (it loads in a worker)."""
     probe = (

@@ -1,0 +1,292 @@
+"""The desktop app under load: main-thread stalls, worker overhead, a 10,000-image gallery,
+and cold start, each measured side by side with its baseline in one run.
+
+1. Longest main-thread stall — a 10 ms QTimer heartbeat records how late it fires while the
+   app fine-tunes (through the Train page's worker, live plots on) and while it classifies
+   1,000 images (Classify page). Target: ≤ 50 ms.
+2. Fine-tune epoch through the GUI worker with live plots vs the bare engine `fit()`, same
+   settings, interleaved. Target: ratio ≤ 1.05.
+3. Gallery of 10,000 images: time from handing the file list to the gallery until every tile
+   on the first screen shows its thumbnail (target ≤ 1 s), and RSS growth after the first
+   screen and after scrolling to the end (target ≤ 300 MB).
+4. Cold start: a fresh process that builds, shows and paints the main window, vs a fresh
+   `python -c "import torch, torchvision"`. Target: ratio ≤ 1.0.
+
+Run: `QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_responsiveness.py`
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import _common
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+HEARTBEAT_MS = 10
+
+
+class Heartbeat(QObject):
+    """Fires every 10 ms on the GUI thread and remembers the worst lateness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer = QTimer(self)
+        self.timer.setInterval(HEARTBEAT_MS)
+        self.timer.timeout.connect(self._tick)
+        self.worst_ms = 0.0
+        self._last = 0.0
+
+    def start(self) -> None:
+        self.worst_ms = 0.0
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.worst_ms
+
+    @Slot()
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000 - HEARTBEAT_MS)
+        self._last = now
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_for(app: QApplication, condition: Any, timeout: float = 1800.0) -> None:
+    """Run the Qt event loop (as app.exec() would) until `condition()` holds.
+
+    The loop sleeps inside Qt between events and checks every 20 ms; a busy loop of
+    processEvents() would compete with the worker for the GIL and slow it down.
+    """
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout
+    check = QTimer()
+    check.setInterval(20)
+
+    def poll() -> None:
+        if condition() or time.monotonic() > deadline:
+            loop.quit()
+
+    check.timeout.connect(poll)
+    check.start()
+    poll()
+    if not condition():
+        loop.exec()
+    check.stop()
+    if not condition():
+        raise TimeoutError("timed out")
+
+
+def settle(app: QApplication, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    wait_for(app, lambda: time.monotonic() >= end)
+
+
+def make_window(app: QApplication) -> Any:
+    from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.settings import Settings
+
+    window = MainWindow(Settings())
+    window.resize(1280, 800)
+    window.show()
+    wait_for(app, lambda: not window.warmup.busy)
+    return window
+
+
+def finetune_through_gui(app: QApplication, window: Any, heartbeat: Heartbeat,
+                         image_size: int | None) -> tuple[float, float]:
+    """(epoch seconds, worst stall ms) of one fine-tune epoch started from the Train page."""
+    page = window.train_page
+    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    page.advanced.setChecked(True)
+    page.epochs.setValue(1)
+    page.augment.setChecked(False)
+    page.patience.setValue(0)
+    page.image_size.setValue(image_size or 0)
+    heartbeat.start()
+    page.start()
+    wait_for(app, lambda: not page.runner.busy)
+    stall = heartbeat.stop()
+    return window.session.runs[-1].epochs[0]["seconds"], stall
+
+
+def finetune_bare(dataset: Any, image_size: int | None) -> float:
+    from training import TrainConfig, fit
+
+    config = TrainConfig.finetune(epochs=1, augment=False, early_stopping_patience=0,
+                                  image_size=image_size)
+    return fit(config, dataset).history[0].seconds
+
+
+def classify_stall(app: QApplication, window: Any, heartbeat: Heartbeat, folder: Path
+                   ) -> tuple[float, float, int]:
+    page = window.classify_page
+    page.model_source.setCurrentIndex(page.model_source.findData("run"))
+    heartbeat.start()
+    started = time.perf_counter()
+    page.open_sources([folder])
+    wait_for(app, lambda: not page.runner.busy)
+    seconds = time.perf_counter() - started
+    return heartbeat.stop(), seconds, page.model.rowCount()
+
+
+def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> dict[str, float]:
+    from cheetahlion_gui.gallery_model import PathRole
+
+    page = window.classify_page
+    window.sidebar.setCurrentRow(3)
+    app.processEvents()
+    before = rss_mb()
+    started = time.perf_counter()
+    page.model.set_paths(paths)
+
+    def visible_paths() -> list[str]:
+        view, area = page.view, page.view.viewport().rect()
+        found = []
+        for row in range(page.proxy.rowCount()):
+            index = page.proxy.index(row, 0)
+            rect = view.visualRect(index)
+            if rect.top() > area.bottom():
+                break
+            if rect.intersects(area):
+                found.append(index.data(PathRole))
+        return found
+
+    def first_screen_ready() -> bool:
+        shown = visible_paths()
+        return bool(shown) and all(page.model.thumbnails.icon(p) is not None for p in shown)
+
+    wait_for(app, first_screen_ready, timeout=120)
+    first_screen = time.perf_counter() - started
+    after_first = rss_mb()
+    scrollbar = page.view.verticalScrollBar()
+    for value in range(0, scrollbar.maximum() + 1, max(1, scrollbar.pageStep())):
+        scrollbar.setValue(value)
+        wait_for(app, first_screen_ready, timeout=60)  # this screen's thumbnails, shown
+    return {"first_screen_seconds": first_screen, "rss_growth_first_screen_mb":
+            after_first - before, "rss_growth_after_scrolling_all_mb": rss_mb() - before}
+
+
+def cold_start(repeats: int) -> tuple[float, float]:
+    paint = (
+        "import os\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+        "from cheetahlion_gui.main_window import MainWindow\n"
+        "from cheetahlion_gui.settings import Settings\n"
+        "w = MainWindow(Settings()); w.show(); w.grab()\n"
+        "os._exit(0)\n"
+    )
+    torch_import = "import torch, torchvision"
+    window_times, torch_times = [], []
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(repeats):
+        for code, times in ((paint, window_times), (torch_import, torch_times)):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=root,
+                           capture_output=True)
+            times.append(time.perf_counter() - started)
+    return _common.median(window_times), _common.median(torch_times)
+
+
+def main() -> int:
+    parser = _common.parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--gallery", type=int, default=10_000)
+    parser.add_argument("--classify", type=int, default=1_000)
+    args = parser.parse_args()
+    data = _common.require_data(args.data)
+    root = _common.workspace("gui")
+    image_size = 64 if args.quick else None
+    repeats = 1 if args.quick else args.repeats
+    gallery_count = 300 if args.quick else args.gallery
+    classify_count = 60 if args.quick else args.classify
+
+    photos = [p for files in _common.class_photos(data).values() for p in files]
+    classify_folder = root / "classify"
+    classify_folder.mkdir()
+    for i in range(classify_count):
+        source = photos[i % len(photos)]
+        shutil.copyfile(source, classify_folder / f"{i:05d}{source.suffix}")
+    gallery_folder = root / "gallery"
+    gallery_folder.mkdir()
+    gallery = []
+    for i in range(gallery_count):
+        source = photos[i % len(photos)]
+        target = gallery_folder / f"{i:05d}{source.suffix}"
+        shutil.copyfile(source, target)
+        gallery.append(str(target))
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    window = make_window(app)
+    heartbeat = Heartbeat()
+    window.open_dataset(data)
+    wait_for(app, lambda: window.session.dataset is not None and not window.data_page.runner.busy)
+    dataset = window.session.dataset
+    settle(app, 3.0)  # the Data step's first paint and thumbnails are not the training's
+
+    _common.progress("fine-tune epochs: GUI worker vs bare fit(), interleaved")
+    gui_epochs, bare_epochs, train_stalls = [], [], []
+    for _ in range(repeats):
+        bare_epochs.append(finetune_bare(dataset, image_size))
+        seconds, stall = finetune_through_gui(app, window, heartbeat, image_size)
+        gui_epochs.append(seconds)
+        train_stalls.append(stall)
+    _common.progress(f"classifying {classify_count} images")
+    window.sidebar.setCurrentRow(3)
+    classify_worst, classify_seconds, classified = classify_stall(app, window, heartbeat,
+                                                                  classify_folder)
+    _common.progress(f"gallery of {gallery_count} images")
+    gallery_result = gallery_first_screen(app, window, gallery)
+    window.close()
+    _common.progress("cold start")
+    window_start, torch_start = cold_start(1 if args.quick else 3)
+
+    gui_epoch, bare_epoch = _common.median(gui_epochs), _common.median(bare_epochs)
+    train_stall = max(train_stalls)
+    rows = [
+        ["worst main-thread stall, fine-tuning (ms)", train_stall, "", "", "≤ 50",
+         _common.verdict(train_stall <= 50)],
+        [f"worst main-thread stall, classifying {classified} (ms)", classify_worst, "", "",
+         "≤ 50", _common.verdict(classify_worst <= 50)],
+        ["fine-tune epoch (s): GUI worker vs bare fit()", gui_epoch, bare_epoch,
+         gui_epoch / bare_epoch, "≤ 1.05", _common.verdict(gui_epoch / bare_epoch <= 1.05)],
+        [f"gallery of {gallery_count}: first screen of thumbnails (s)",
+         gallery_result["first_screen_seconds"], "", "", "≤ 1",
+         _common.verdict(gallery_result["first_screen_seconds"] <= 1)],
+        ["gallery RSS growth after scrolling all (MB)",
+         gallery_result["rss_growth_after_scrolling_all_mb"], "", "", "≤ 300",
+         _common.verdict(gallery_result["rss_growth_after_scrolling_all_mb"] <= 300)],
+        ["cold start (s): painted window vs import torch, torchvision", window_start,
+         torch_start, window_start / torch_start, "≤ 1.0",
+         _common.verdict(window_start / torch_start <= 1.0)],
+    ]
+    text = _common.table(["measure", "value", "baseline", "ratio", "target", ""], rows)
+    _common.report(args, "GUI responsiveness", text, {
+        "train_stall_ms": train_stalls, "classify_stall_ms": classify_worst,
+        "classify_seconds": classify_seconds, "classified": classified,
+        "gui_epoch_seconds": gui_epochs, "bare_epoch_seconds": bare_epochs,
+        "epoch_ratio": gui_epoch / bare_epoch, **gallery_result,
+        "cold_start_window_seconds": window_start, "cold_start_torch_seconds": torch_start,
+        "cold_start_ratio": window_start / torch_start, "image_size": image_size,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
