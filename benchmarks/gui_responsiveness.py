@@ -28,7 +28,7 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import _common
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+from PySide6.QtCore import QEventLoop, QObject, QPoint, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 HEARTBEAT_MS = 10
@@ -43,11 +43,14 @@ class Heartbeat(QObject):
         self.timer.setInterval(HEARTBEAT_MS)
         self.timer.timeout.connect(self._tick)
         self.worst_ms = 0.0
-        self._last = 0.0
+        self.stalls: list[tuple[float, float]] = []
+        """(seconds since start, lateness ms) of every beat over 30 ms late."""
+        self._last = self._started = 0.0
 
     def start(self) -> None:
         self.worst_ms = 0.0
-        self._last = time.perf_counter()
+        self.stalls = []
+        self._last = self._started = time.perf_counter()
         self.timer.start()
 
     def stop(self) -> float:
@@ -57,7 +60,10 @@ class Heartbeat(QObject):
     @Slot()
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000 - HEARTBEAT_MS)
+        late = (now - self._last) * 1000 - HEARTBEAT_MS
+        self.worst_ms = max(self.worst_ms, late)
+        if late > 30:
+            self.stalls.append((round(now - self._started, 2), round(late, 1)))
         self._last = now
 
 
@@ -123,6 +129,8 @@ def finetune_through_gui(app: QApplication, window: Any, heartbeat: Heartbeat,
     page.start()
     wait_for(app, lambda: not page.runner.busy)
     stall = heartbeat.stop()
+    if heartbeat.stalls:
+        _common.progress(f"  stalls over 30 ms (s after Start, ms late): {heartbeat.stalls}")
     return window.session.runs[-1].epochs[0]["seconds"], stall
 
 
@@ -176,11 +184,23 @@ def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> di
     first_screen = time.perf_counter() - started
     after_first = rss_mb()
     scrollbar = page.view.verticalScrollBar()
-    for value in range(0, scrollbar.maximum() + 1, max(1, scrollbar.pageStep())):
-        scrollbar.setValue(value)
+    screens = 0
+    while True:  # the range grows while the batched layout catches up: re-read it each time
+        scrollbar.setValue(scrollbar.value() + scrollbar.pageStep())
         wait_for(app, first_screen_ready, timeout=60)  # this screen's thumbnails, shown
-    return {"first_screen_seconds": first_screen, "rss_growth_first_screen_mb":
+        screens += 1
+        if scrollbar.value() >= scrollbar.maximum() and \
+                page.proxy.rowCount() - 1 <= max(_row_of_last_visible(page), 0):
+            break
+    return {"screens_scrolled": screens, "first_screen_seconds": first_screen,
+            "rss_growth_first_screen_mb":
             after_first - before, "rss_growth_after_scrolling_all_mb": rss_mb() - before}
+
+
+def _row_of_last_visible(page: Any) -> int:
+    view = page.view
+    index = view.indexAt(view.viewport().rect().bottomLeft() + QPoint(10, -10))
+    return index.row()
 
 
 def cold_start(repeats: int) -> tuple[float, float]:

@@ -69,11 +69,17 @@ class IssueModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbnails = thumbnails
         self._issues: list[Any] = []
+        self._rows_showing: dict[str, list[int]] = {}
         thumbnails.changed.connect(self._thumbnail_changed)
 
     def set_issues(self, issues: list[Any]) -> None:
         self.beginResetModel()
         self._issues = list(issues)
+        self._rows_showing = {}
+        for row, issue in enumerate(self._issues):
+            image = _first_image(issue.paths)
+            if image is not None:
+                self._rows_showing.setdefault(str(image), []).append(row)
         self.endResetModel()
 
     def issue(self, row: int) -> Any:
@@ -105,10 +111,9 @@ class IssueModel(QAbstractListModel):
 
     @Slot(str)
     def _thumbnail_changed(self, path: str) -> None:
-        for row, issue in enumerate(self._issues):
-            if str(_first_image(issue.paths)) == path:
-                index = self.index(row)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        for row in self._rows_showing.get(path, ()):
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
 def _first_image(paths: tuple[Path, ...]) -> Path | None:
@@ -198,6 +203,7 @@ class DataPage(QWidget):
         self.issues_view.setIconSize(QSize(48, 48))
         self.issues_view.setUniformItemSizes(False)
         self.issues_view.setAlternatingRowColors(True)
+        self.issues_view.setLayoutMode(QListView.LayoutMode.Batched)  # thousands of findings
         self.issues_view.doubleClicked.connect(self.show_selected_in_folder)
         self.severity_combo = QComboBox()
         for text, value in (("All findings", None), ("Errors", "error"),

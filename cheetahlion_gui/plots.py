@@ -99,7 +99,7 @@ class TrainingPlots(QWidget):
             name="validation")
         self.baseline_line = pg.InfiniteLine(
             angle=0, movable=False, pen=_pen("#555", 1.5, dashed=True),
-            label="zero-shot baseline {value:.3f}",
+            label="zero-shot baseline",
             labelOpts={"position": 0.1, "color": "#555", "anchors": [(0, 0), (0, 0)]})
         self.baseline_line.setVisible(False)
         self.accuracy_plot.addItem(self.baseline_line)
@@ -135,6 +135,7 @@ class TrainingPlots(QWidget):
         self.accuracy_curve.setData(history.epochs, history.val_accuracy)
         if history.baseline is not None:
             self.baseline_line.setValue(history.baseline)
+            self.baseline_line.label.setFormat(f"zero-shot baseline {history.baseline:.3f}")
         self.baseline_line.setVisible(history.baseline is not None)
 
     def set_overlays(self, runs: list[tuple[str, TrainingHistory]]) -> None:

@@ -45,7 +45,8 @@ class Settings:
         target = self.file()
         target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": SETTINGS_VERSION, **asdict(self)}, indent=1)
-        write_atomically(target, text.encode("utf-8"))
+        # Saved from the GUI thread: skip the fsync, whose latency would freeze the window.
+        write_atomically(target, text.encode("utf-8"), durable=False)
 
     def remember_dataset(self, folder: str | Path) -> None:
         self.recent_datasets = _push(self.recent_datasets, str(folder))

@@ -62,6 +62,12 @@ def main() -> int:
     window.sidebar.setCurrentRow(2)
     wait_until(app, lambda: window.evaluate_page.report is not None
                and not window.evaluate_page.runner.busy)
+    page = window.evaluate_page
+    wrong = [(r, c) for r in range(page.confusion.rowCount())
+             for c in range(page.confusion.columnCount())
+             if r != c and page.confusion.counts[r][c]]
+    cell = wrong[0] if wrong else (1, 1)
+    page.show_cell(page.confusion.index(*cell))  # as a click on that cell does
     settle(app, 3)
     window.grab().save(str(out / "3-evaluate.png"))
 
@@ -69,6 +75,8 @@ def main() -> int:
     window.classify_page.open_sources([data / "lion", data / "cheetah"])
     wait_until(app, lambda: not window.classify_page.runner.busy
                and window.classify_page.model.rowCount() > 0)
+    sort = window.classify_page.sort
+    sort.setCurrentIndex(sort.findData("confidence"))  # the doubtful ones first
     settle(app, 4)
     window.grab().save(str(out / "4-classify.png"))
     window.close()
