@@ -1,7 +1,10 @@
 """Long jobs off the GUI thread: one QObject worker per kind of job, each in its own QThread.
 
-The wiring is the standard one (worker moved to a QThread; started→run; done→quit;
-done→deleteLater; finished→deleteLater), connected before the thread starts. Workers talk
+The wiring is the standard one (worker moved to a QThread; started→run; done→quit),
+connected before the thread starts. Worker and thread are created from Python and owned by
+it: they are released on the GUI thread once the thread has finished, never with
+deleteLater (a deleteLater running in the worker thread races Python's own deletion of the
+same object on the GUI thread: a rare segfault seen in the test suite). Workers talk
 back only through signals, which Qt queues to the GUI thread; cancelling sets a
 `threading.Event` directly from the GUI thread, because a worker busy in its loop never
 gets to process a queued "stop" call. The engine is imported inside `work()`, i.e. in the
@@ -89,7 +92,6 @@ class JobRunner(QObject):
         # Direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit() would
         # only arrive after the wait timed out. QThread.quit() is thread-safe.
         job.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        job.done.connect(job.deleteLater)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._job = thread, job
         thread.start()
@@ -117,9 +119,9 @@ class JobRunner(QObject):
             self._release()
 
     def _release(self) -> None:
-        thread, self._thread, self._job = self._thread, None, None
-        if thread is not None:
-            thread.deleteLater()
+        """Drop the finished thread and its job; Python deletes both here, on the GUI thread."""
+        if self._thread is not None:
+            self._thread = self._job = None
             self.finished.emit()
 
 
@@ -169,9 +171,13 @@ class TrainJob(Job):
         self.dataset = dataset
 
     def work(self) -> TrainOutcome:
+        """Quick runs train in this thread; fine-tuning goes to a child process, because
+        torch trains 25-35 % slower outside a process's main thread (training.isolated)."""
         from training import fit, list_runs
+        from training.isolated import fit_in_child_process
 
-        result = fit(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
+        run = fit_in_child_process if self.config.mode == "finetune" else fit
+        result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
         return TrainOutcome(result, list_runs(self.dataset.root))
 
 
