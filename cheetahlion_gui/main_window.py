@@ -53,6 +53,7 @@ def warm_up_engine() -> str:
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
+        self.setObjectName("mainWindow")
         self.setWindowTitle("CheetahLion")
         self.setWindowIcon(icon("cheetahlion.svg"))
         self.setAcceptDrops(True)

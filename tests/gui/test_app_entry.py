@@ -1,0 +1,37 @@
+"""The real entry point (`cheetahlion --data FOLDER`) starts, opens the folder and quits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from synthetic import make_dataset
+
+PROBE = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from cheetahlion_gui import app as entry
+
+def check():
+    window = [w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow"][0]
+    if window.session.dataset is None:
+        return QTimer.singleShot(100, check)
+    print("opened", window.session.dataset.root.name, window.session.dataset.class_counts)
+    window.close()
+    app.quit()
+
+QTimer.singleShot(100, check)
+QTimer.singleShot(60_000, app.quit)
+sys.exit(entry.main(["--data", sys.argv[1]]))
+"""
+
+
+def test_cheetahlion_data_opens_the_dataset(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=3)
+    result = subprocess.run([sys.executable, "-c", PROBE, str(data)], capture_output=True,
+                            text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "opened colours {'blue': 3, 'red': 3}" in result.stdout
