@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.workers import EvaluateJob, EvaluateOutcome, JobRunner
 
@@ -40,34 +41,13 @@ Index = QModelIndex | QPersistentModelIndex
 WORST_MISTAKES = 24
 
 
-class PerClassModel(QAbstractTableModel):
+class PerClassModel(RecordsTableModel):
     HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[Any] = []
-
-    def set_scores(self, scores: list[Any]) -> None:
-        self.beginResetModel()
-        self.rows = list(scores)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
             return None
-        row = self.rows[index.row()]
+        row = self.records[index.row()]
         values = (row.name, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}",
                   str(row.support))
         return values[index.column()]
@@ -232,7 +212,7 @@ class EvaluatePage(QWidget):
             f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
             f"{'validation' if report.part == 'val' else report.part} images "
             f"({wrong} mistake{'s' if wrong != 1 else ''})")
-        self.per_class.set_scores(list(report.per_class))
+        self.per_class.set_records(list(report.per_class))
         self.confusion.set_matrix(report.classes, report.confusion)
         self._show_outcomes("Worst mistakes (most confident first)" if wrong else
                             "No mistakes on these images.", report.mistakes[:WORST_MISTAKES])

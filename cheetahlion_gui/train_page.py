@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.workers import JobRunner, TrainJob, TrainOutcome
 from training.backbones import BACKBONES, DEFAULT_BACKBONE
 from training.config import TrainConfig
@@ -67,34 +67,19 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-class RunHistoryModel(QAbstractTableModel):
-    """The runs on the open dataset; column 0's checkbox overlays a run on the plots."""
+class RunHistoryModel(RecordsTableModel):
+    """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
     HEADERS = ("Overlay", "Run", "Mode", "Backbone", "Val. accuracy", "Baseline", "Time", "Ended")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.records: list[Any] = []
         self.overlaid: set[str] = set()
 
     def set_records(self, records: list[Any]) -> None:
-        self.beginResetModel()
-        self.records = list(reversed(records))  # newest first
-        self.overlaid &= {r.run_id for r in self.records}
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.records)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+        self.overlaid &= {r.run_id for r in records}
+        super().set_records(list(reversed(records)))
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         flags = super().flags(index)

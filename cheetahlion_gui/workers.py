@@ -171,13 +171,9 @@ class TrainJob(Job):
         self.dataset = dataset
 
     def work(self) -> TrainOutcome:
-        """Quick runs train in this thread; fine-tuning goes to a child process, because
-        torch trains 25-35 % slower outside a process's main thread (training.isolated)."""
         from training import fit, list_runs
-        from training.isolated import fit_in_child_process
 
-        run = fit_in_child_process if self.config.mode == "finetune" else fit
-        result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
+        result = fit(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
         return TrainOutcome(result, list_runs(self.dataset.root))
 
 
