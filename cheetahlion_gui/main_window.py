@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from training import paths
 STEPS = ("Data", "Train", "Evaluate", "Classify")
 STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
 CLOSE_TIMEOUT_MS = 2000
+UNINTERRUPTIBLE_TIMEOUT_MS = 60_000
+log = logging.getLogger(__name__)
 
 
 def warm_up_engine() -> str:
@@ -239,6 +242,11 @@ class MainWindow(QMainWindow):
             runner.cancel()
         for runner in runners:
             runner.stop_and_wait(CLOSE_TIMEOUT_MS)
+        # Jobs honour cancel within a batch; the start-up warm-up cannot be interrupted (it
+        # is importing torch). Destroying a running QThread aborts the process, so wait.
+        for runner in runners:
+            if runner.busy and not runner.stop_and_wait(UNINTERRUPTIBLE_TIMEOUT_MS):
+                log.error("%s still running at exit", type(runner.job).__name__)
         for cache in self.findChildren(ThumbnailCache):
             cache.shutdown(CLOSE_TIMEOUT_MS)
         self.session.settings.save()

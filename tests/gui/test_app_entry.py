@@ -35,3 +35,26 @@ def test_cheetahlion_data_opens_the_dataset(tmp_path: Path) -> None:
                             text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "opened colours {'blue': 3, 'red': 3}" in result.stdout
+
+
+CLOSE_AT_ONCE = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.settings import Settings
+window = MainWindow(Settings())
+window.show()
+QTimer.singleShot(0, window.close)  # while the warm-up worker is still importing torch
+QTimer.singleShot(50, app.quit)
+sys.exit(app.exec())
+"""
+
+
+def test_closing_right_after_start_does_not_abort() -> None:
+    """Closing while the start-up worker imports torch must not destroy a running QThread."""
+    result = subprocess.run([sys.executable, "-c", CLOSE_AT_ONCE], capture_output=True,
+                            text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Destroyed while thread" not in result.stderr
