@@ -57,6 +57,24 @@ def workspace(name: str) -> Path:
     return root
 
 
+def add_per_class_option(parser: argparse.ArgumentParser, quick_default: int) -> None:
+    """`--per-class N`: use only the first N photos of each class (`quick_default` with
+    --quick, all of them otherwise)."""
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="use only the first N photos of each class "
+                             f"(default: all; {quick_default} with --quick)")
+    parser.set_defaults(quick_per_class=quick_default)
+
+
+def prepare_data(args: argparse.Namespace, name: str) -> tuple[Path, Path]:
+    """(workspace, dataset folder): the checked dataset, or the subset --per-class asks for."""
+    if args.quick:
+        args.per_class = args.per_class or args.quick_per_class
+    data = require_data(args.data)
+    work = workspace(name)
+    return work, subset(data, args.per_class, work / "data")
+
+
 def require_data(folder: Path) -> Path:
     """The dataset folder, or exit with a message saying how to get past it."""
     if not folder.is_dir() or not any(p.is_dir() for p in folder.iterdir()):

@@ -112,16 +112,10 @@ def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=None,
                         help="runs of each side (default 3; 2 with --quick)")
-    parser.add_argument("--per-class", type=int, default=None,
-                        help="use only the first N photos of each class "
-                             "(default: all; 12 with --quick)")
+    _common.add_per_class_option(parser, quick_default=12)
     args = parser.parse_args()
     args.repeats = args.repeats or (2 if args.quick else 3)
-    if args.quick:
-        args.per_class = args.per_class or 12
-    data = _common.require_data(args.data)
-    work = _common.workspace("finetune")
-    folder = _common.subset(data, args.per_class, work / "data")
+    work, folder = _common.prepare_data(args, "finetune")
 
     config = engine_config()
     dataset = scan_dataset(folder)

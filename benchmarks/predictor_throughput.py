@@ -88,17 +88,11 @@ def main() -> None:
     parser.add_argument("--model", choices=("trained", "imagenet"), default="trained",
                         help="a quick-mode model trained on the dataset (default) or the "
                              "untouched ImageNet model")
-    parser.add_argument("--per-class", type=int, default=None,
-                        help="use only the first N photos of each class "
-                             "(default: all; 12 with --quick)")
+    _common.add_per_class_option(parser, quick_default=12)
     args = parser.parse_args()
     args.images = args.images or (64 if args.quick else 1000)
     args.repeats = args.repeats or (2 if args.quick else 3)
-    if args.quick:
-        args.per_class = args.per_class or 12
-    data = _common.require_data(args.data)
-    work = _common.workspace("predictor")
-    folder = _common.subset(data, args.per_class, work / "data")
+    work, folder = _common.prepare_data(args, "predictor")
 
     photos = [p for group in _common.class_photos(folder).values() for p in group]
     paths = copy_cycled(photos, args.images, work / "images")

@@ -149,16 +149,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="the recipe's DataLoader workers (default 0: on 2 CPUs workers only "
                              "compete with the training threads)")
-    parser.add_argument("--per-class", type=int, default=None,
-                        help="use only the first N photos of each class "
-                             "(default: all; 10 with --quick)")
+    _common.add_per_class_option(parser, quick_default=10)
     args = parser.parse_args()
     args.epochs = args.epochs or (1 if args.quick else 5)
-    if args.quick:
-        args.per_class = args.per_class or 10
-    data = _common.require_data(args.data)
-    work = _common.workspace("tutorial")
-    folder = _common.subset(data, args.per_class, work / "data")
+    work, folder = _common.prepare_data(args, "tutorial")
 
     dataset = scan_dataset(folder)
     split = split_dataset(dataset, val_fraction=0.2, test_fraction=0.0, seed=SEED)

@@ -82,9 +82,6 @@ class IssueModel(QAbstractListModel):
                 self._rows_showing.setdefault(str(image), []).append(row)
         self.endResetModel()
 
-    def issue(self, row: int) -> Any:
-        return self._issues[row]
-
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._issues)
 
