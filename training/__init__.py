@@ -31,6 +31,9 @@ _EXPORTS = {
     "load_model": "training.modelfile",
     "save_model": "training.modelfile",
     "read_metadata": "training.modelfile",
+    "export_model": "training.export",
+    "ExportResult": "training.export",
+    "EXPORT_FORMATS": "training.export",
     "list_runs": "training.runs",
     "RunRecord": "training.runs",
     "BACKBONES": "training.backbones",
@@ -42,6 +45,7 @@ _EXPORTS = {
     "ModelFileError": "training.errors",
     "ConfigError": "training.errors",
     "BackboneUnavailableError": "training.errors",
+    "ExportError": "training.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,7 @@
     cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
     cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
     cheetahlion-cli predict MODEL PATH... [--csv FILE]
+    cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
     cheetahlion-cli runs DATA                    the history of runs on a dataset
     cheetahlion-cli backbones                    the networks you can train
 
@@ -106,6 +107,22 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=32)
     _add_output_options(predict)
     predict.set_defaults(handler=_predict)
+
+    export = commands.add_parser(
+        "export", help="export a model to ONNX, TorchScript or torch.export (.pt2)",
+        description="Write the model in another format, with a JSON sidecar (class names, "
+                    "preprocessing) beside it. The export is checked against the app's own "
+                    "predictions and is not written if they differ.")
+    export.add_argument("model", type=Path, help="a CheetahLion model file (.safetensors)")
+    export.add_argument("--format", dest="export_format", required=True,
+                        choices=("onnx", "torchscript", "pt2"))
+    export.add_argument("-o", "--output", type=Path, required=True,
+                        help="file to write (the format's suffix is added when missing)")
+    export.add_argument("--check-images", type=Path, nargs="+", default=[], metavar="PATH",
+                        help="images or folders to include in the parity check "
+                             "(synthetic images are always checked)")
+    _add_output_options(export)
+    export.set_defaults(handler=_export)
 
     runs = commands.add_parser("runs", help="list the training runs on a dataset")
     runs.add_argument("data", type=Path)
@@ -331,6 +348,24 @@ def _predict(args: argparse.Namespace) -> int:
                   else f"{p.path}\tERROR\t{p.error}")
         print(f"{len(results) - failures} classified, {failures} could not be read"
               + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.export import MAX_SAMPLE_IMAGES, export_model
+
+    samples = []
+    for path in _image_files(args.check_images):
+        samples.append(path)
+        if len(samples) == MAX_SAMPLE_IMAGES:
+            break
+    result = export_model(args.model, args.output, args.export_format, samples)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{result.path}: {result.format} export written, with {result.sidecar.name} "
+              f"beside it; it matches the app to {result.max_abs_difference:.1e} on "
+              f"{result.inputs_checked} images ({result.seconds:.1f} s)")
     return 0
 
 

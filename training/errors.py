@@ -31,3 +31,7 @@ class ConfigError(CheetahLionError):
 
 class BackboneUnavailableError(CheetahLionError):
     """A backbone's pretrained weights are not on this machine and cannot be downloaded."""
+
+
+class ExportError(CheetahLionError):
+    """A model could not be exported, or the export did not predict like the app."""
