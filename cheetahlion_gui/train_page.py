@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
+from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.workers import JobRunner, TrainJob, TrainOutcome
@@ -231,9 +233,26 @@ class TrainPage(QWidget):
         self.history_view.horizontalHeader().setStretchLastSection(True)
         self.history_view.verticalHeader().setVisible(False)
         self.history_view.selectionModel().currentRowChanged.connect(self._run_selected)
+        self.exporter = RunExporter(self)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the selected run's model as ONNX, TorchScript or "
+                                      "PyTorch .pt2, to use it outside CheetahLion")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_selected_run)
+        self.export_action = QAction("Export…", self.history_view)
+        self.export_action.triggered.connect(self.export_selected_run)
+        self.history_view.addAction(self.export_action)
+        self.history_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.export_status = QLabel()
+        self.exporter.status_changed.connect(self.export_status.setText)
+        self.exporter.runner.finished.connect(self._update_export_button)
         history_box = QGroupBox("Run history — select a run to evaluate or classify with it")
         history_layout = QVBoxLayout(history_box)
         history_layout.addWidget(self.history_view)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_button)
+        export_row.addWidget(self.export_status, 1)
+        history_layout.addLayout(export_row)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plots)
@@ -427,6 +446,7 @@ class TrainPage(QWidget):
     def _runs_changed(self) -> None:
         self.history_model.set_records(self.session.runs)
         self._overlays_changed()
+        self._update_export_button()
 
     def _select_run(self, run_id: str) -> None:
         for row, record in enumerate(self.history_model.records):
@@ -436,6 +456,7 @@ class TrainPage(QWidget):
 
     @Slot(QModelIndex, QModelIndex)
     def _run_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_export_button()
         if not current.isValid():
             return
         record = self.history_model.records[current.row()]
@@ -446,6 +467,33 @@ class TrainPage(QWidget):
                 self.session.set_model(record.model_path, f"run {record.run_id}")
         else:
             self.session.report("That run saved no model.")
+
+    def selected_run(self) -> Any:
+        current = self.history_view.currentIndex()
+        return self.history_model.records[current.row()] if current.isValid() else None
+
+    @Slot()
+    def _update_export_button(self) -> None:
+        run = self.selected_run()
+        can_export = run is not None and bool(run.model_path) and not self.exporter.runner.busy
+        self.export_button.setEnabled(can_export)
+        self.export_action.setEnabled(can_export)
+
+    @Slot()
+    def export_selected_run(self) -> None:
+        run = self.selected_run()
+        if run is None or not run.model_path:
+            return
+        if not Path(run.model_path).exists():
+            show_error(self, "Model file missing", f"{run.model_path} no longer exists, so "
+                       "this run cannot be exported. Train again to get a model.")
+            return
+        dataset = self.session.dataset
+        images = list(dataset.images) if dataset is not None else []
+        samples = [record.path for record in images[::max(1, len(images) // 8)]]
+        name = f"{dataset.root.name}-{run.run_id}" if dataset is not None else run.run_id
+        self.exporter.ask_and_export(run.model_path, name, samples)
+        self._update_export_button()
 
     @Slot()
     def _overlays_changed(self) -> None:

@@ -204,6 +204,23 @@ class EvaluateJob(Job):
         return EvaluateOutcome(report, self.model_path)
 
 
+class ExportJob(Job):
+    """Export a model file and check it against the app (training.export); result: ExportResult."""
+
+    def __init__(self, model_path: str, target: Path, export_format: str,
+                 sample_images: list[Path]) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.target = target
+        self.export_format = export_format
+        self.sample_images = sample_images
+
+    def work(self) -> Any:
+        from training import export_model
+
+        return export_model(self.model_path, self.target, self.export_format, self.sample_images)
+
+
 @dataclass(frozen=True)
 class GalleryFiles:
     """The files of a gallery, listed in the worker (never on the GUI thread)."""

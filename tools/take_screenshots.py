@@ -59,6 +59,18 @@ def main() -> int:
     settle(app, 1)
     window.grab().save(str(out / "2-train.png"))
 
+    page = window.train_page
+    run = page.selected_run()
+    exported = Path(tempfile.mkdtemp(prefix="cheetahlion-export-")) / "cheetah-lion.onnx"
+    page.exporter.export(run.model_path, exported, "onnx",
+                         [r.path for r in window.session.dataset.images[::40]])
+    wait_until(app, lambda: not page.exporter.runner.busy)
+    settle(app, 1)
+    dialog = next(w for w in app.topLevelWidgets()
+                  if w.objectName() == "messageDialog" and w.isVisible())
+    dialog.grab().save(str(out / "2b-exported.png"))
+    dialog.accept()
+
     window.sidebar.setCurrentRow(2)
     wait_until(app, lambda: window.evaluate_page.report is not None
                and not window.evaluate_page.runner.busy)
