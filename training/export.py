@@ -142,9 +142,11 @@ def _with_suffix(target: Path, suffix: str) -> Path:
 
 @contextlib.contextmanager
 def _temporary_beside(target: Path) -> Iterator[Path]:
-    """A temporary path in the target's folder (same disk, so the final rename is atomic)."""
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                        dir=target.parent)
+    """A temporary path in the target's folder (same disk, so the final rename is atomic).
+
+    It keeps the target's suffix: `torch.export.load` insists on `.pt2`."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.stem}.",
+                                        suffix=f".partial{target.suffix}", dir=target.parent)
     os.close(descriptor)
     try:
         yield Path(name)
