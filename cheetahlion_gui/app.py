@@ -2,6 +2,7 @@
 
 The window is shown before torch is imported: the engine's heavy modules load in a worker
 after the first paint, so a cold start paints sooner than `import torch` alone takes.
+`--self-test` and `--exit-after-paint` check a build (cheetahlion_gui.self_test).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     _ensure_standard_streams()
     args = _parse(argv)
+    if args.self_test:
+        from cheetahlion_gui.self_test import temporary_home
+
+        with temporary_home() as workspace:
+            return _run(args, workspace)
+    return _run(args, None)
+
+
+def _run(args: argparse.Namespace, self_test_workspace: Path | None) -> int:
+    """Start the app; with a workspace, run the self-test in it and return its status."""
     _configure_caches()
     _configure_logging()
 
@@ -42,7 +53,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.excepthook = _show_unexpected_error
     window = MainWindow(Settings.load())
     window.show()
-    if args.data:
+    if self_test_workspace is not None:
+        from cheetahlion_gui.self_test import SelfTest
+
+        test = SelfTest(window, self_test_workspace, args.self_test_timeout)
+        test.start()
+        app.exec()
+        return test.exit_code
+    if args.exit_after_paint:
+        from cheetahlion_gui.self_test import FirstPaint
+
+        FirstPaint(window)
+    elif args.data:
         window.open_dataset(Path(args.data))
     return app.exec()
 
@@ -50,6 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cheetahlion", description="CheetahLion desktop app")
     parser.add_argument("--data", metavar="FOLDER", help="open this dataset folder on start")
+    check = parser.add_argument_group("checking a build")
+    check.add_argument("--self-test", action="store_true",
+                       help="train, evaluate and classify a small synthetic dataset through "
+                            "the window, print one line with the outcome, and exit (0: passed)")
+    check.add_argument("--self-test-timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="fail the self-test if it has not finished by then (default 600)")
+    check.add_argument("--exit-after-paint", action="store_true",
+                       help="print 'painted at <epoch seconds>' once the window is first "
+                            "painted, then quit (start-up benchmarks)")
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,279 @@
+"""`cheetahlion --self-test`: walk the real window through a whole session, then exit.
+
+Why: a frozen bundle can start and still be broken: a data file left behind, a compiled
+library PyInstaller did not see, a child process that cannot start. The self-test does what
+a user does, through the window's own pages and worker threads: it opens a small synthetic
+dataset, trains in quick mode, evaluates, classifies a few new images with the model, and
+fine-tunes one epoch (in the child process the app fine-tunes in). It prints one line, what
+it did or why it failed, and exits 0 only when every step worked. An error dialog anywhere
+fails it with the dialog's text; a watchdog thread ends the process if a step hangs. It
+never touches the user's files: unless CHEETAHLION_HOME is set, settings, runs and logs go
+to its own temporary folder.
+
+`--exit-after-paint` is its small sibling for start-up benchmarks (FirstPaint).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, SignalInstance, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from training import paths
+
+CLASS_COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
+DATASET_PER_CLASS = 12
+GALLERY_PER_CLASS = 2
+IMAGE_SIZE = 64
+FINETUNE_IMAGE_SIZE = 64
+"""Pixels the one fine-tune epoch trains at: enough to prove the child process works."""
+MIN_GALLERY_CORRECT = 2 / 3
+"""Share of the new images the trained model must get right (chance is 1/3)."""
+POLL_MS = 100
+STEPS = ("Data", "Train", "Evaluate", "Classify")
+
+
+class _Failed(Exception):
+    """A step failed; the message is the reason printed."""
+
+
+@contextmanager
+def temporary_home() -> Iterator[Path]:
+    """A temporary folder for the self-test's images, and CheetahLion's home unless one is
+    set, so a user's settings, recent files and run history stay as they were."""
+    with tempfile.TemporaryDirectory(prefix="cheetahlion-self-test-",
+                                     ignore_cleanup_errors=True) as folder:
+        workspace = Path(folder)
+        own_home = paths.HOME_ENV not in os.environ
+        if own_home:
+            os.environ[paths.HOME_ENV] = str(workspace / "home")
+        try:
+            yield workspace
+        finally:
+            if own_home:
+                os.environ.pop(paths.HOME_ENV, None)
+
+
+def write_images(workspace: Path) -> tuple[Path, Path]:
+    """(dataset, gallery): a one-folder-per-class dataset and a few new images of each
+    class, named `<class>-<i>.png`, for the trained model to classify."""
+    import numpy as np
+    from PIL import Image
+
+    dataset, gallery = workspace / "colours", workspace / "gallery"
+    gallery.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, colour in CLASS_COLOURS.items():
+        (dataset / name).mkdir(parents=True)
+        for i in range(DATASET_PER_CLASS + GALLERY_PER_CLASS):
+            # A colour with noise and a bright square somewhere: every image is distinct.
+            pixels = np.clip(np.array(colour, dtype=np.float64)
+                             + rng.normal(0, 35, (IMAGE_SIZE, IMAGE_SIZE, 3)), 0, 255)
+            top, left = rng.integers(0, IMAGE_SIZE // 2, 2)
+            pixels[top:top + IMAGE_SIZE // 3, left:left + IMAGE_SIZE // 3] = \
+                rng.integers(150, 255, 3)
+            image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+            target = dataset / name / f"{i}.png" if i < DATASET_PER_CLASS else \
+                gallery / f"{name}-{i}.png"
+            image.save(target)
+    return dataset, gallery
+
+
+class SelfTest(QObject):
+    """Drives `window` step by step; `exit_code` is 0 when every step worked, else 1."""
+
+    def __init__(self, window: Any, workspace: Path, timeout_s: float) -> None:
+        super().__init__(window)
+        self.window = window
+        self.workspace = workspace
+        self.timeout_s = timeout_s
+        self.exit_code = 1
+        self.stage = "starting"
+        self.failure: str | None = None
+        self._loop: QEventLoop | None = None
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._look_for_errors)
+        self._watchdog = threading.Timer(timeout_s, self._timed_out)
+        self._watchdog.daemon = True
+
+    def start(self) -> None:
+        """Begin once the event loop runs (the window paints first, as for a user)."""
+        self._watchdog.start()
+        self._poll.start()
+        QTimer.singleShot(0, self._run)
+
+    @Slot()
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            summary = self._walk()
+            line = f"self-test passed: {summary}; {time.perf_counter() - started:.1f} s in all"
+            self.exit_code = 0
+        except _Failed as failure:
+            line = f"self-test failed: {failure}"
+        except Exception as error:  # not a dialog: an error raised here, on the GUI thread
+            traceback.print_exc()
+            line = f"self-test failed: {self.stage}: {type(error).__name__}: {error}"
+        self._poll.stop()
+        print(line, flush=True)
+        self.stage = "closing the window"  # the watchdog still guards it
+        try:
+            self.window.close()  # may raise, e.g. when the settings cannot be saved
+        finally:
+            self._watchdog.cancel()
+            QApplication.exit(self.exit_code)
+
+    def _walk(self) -> str:
+        """Every step, in a user's order; a summary of what was done."""
+        window = self.window
+        self.stage = "writing the synthetic images"
+        dataset, gallery = write_images(self.workspace)
+
+        self._step("scanning the dataset", window.data_page.scan_finished,
+                   lambda: window.open_dataset(dataset) or window.data_page.runner.busy)
+        session = window.session
+        if session.dataset is None or not session.dataset.report.can_train:
+            raise _Failed(f"the dataset {dataset} could not be opened for training")
+
+        train_page = window.train_page
+        window.sidebar.setCurrentRow(STEPS.index("Train"))
+        quick_seconds = self._step("training in quick mode", train_page.training_finished,
+                                   train_page.start)
+        quick = self._run_record(session.model_path)
+
+        evaluate_page = window.evaluate_page
+        self._step("evaluating", evaluate_page.evaluation_finished, lambda: (
+            window.sidebar.setCurrentRow(STEPS.index("Evaluate")),
+            evaluate_page.runner.busy)[-1])
+        report = evaluate_page.report
+
+        classify_page = window.classify_page
+        window.sidebar.setCurrentRow(STEPS.index("Classify"))
+        classify_seconds = self._step(
+            "classifying new images", classify_page.classification_finished,
+            lambda: classify_page.open_sources([gallery]) or classify_page.runner.busy)
+        classified, correct = self._gallery_score(classify_page.model.items())
+
+        window.sidebar.setCurrentRow(STEPS.index("Train"))
+        self._choose_one_epoch_finetune(train_page)
+        finetune_seconds = self._step("fine-tuning in a child process",
+                                      train_page.training_finished, train_page.start)
+        finetuned = self._run_record(session.model_path)
+        if finetuned.run_id == quick.run_id or not finetuned.epochs:
+            raise _Failed("fine-tuning finished without training an epoch")
+
+        return (f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
+                f"(val accuracy {quick.best_val_accuracy:.2f}), evaluated {report.images} "
+                f"images (accuracy {report.accuracy:.2f}), classified {classified} images "
+                f"({correct} correct) in {classify_seconds:.1f} s, fine-tuned 1 epoch in a "
+                f"child process in {finetune_seconds:.1f} s")
+
+    def _step(self, stage: str, finished: SignalInstance, action: Callable[[], object]
+              ) -> float:
+        """Run `action` (False or None: it did not start), then the event loop until the
+        page emits `finished`; the seconds it took. Fails on any error dialog."""
+        self.stage = stage
+        loop = self._loop = QEventLoop()
+        seen: list[bool] = []
+
+        def done() -> None:
+            seen.append(True)
+            loop.quit()
+
+        finished.connect(done)  # emitted on the GUI thread, so a closure is safe
+        started = time.perf_counter()
+        try:
+            if not action() and not seen and self.failure is None:
+                raise _Failed(f"{stage}: the step did not start")
+            if not seen and self.failure is None:
+                loop.exec()
+        finally:
+            finished.disconnect(done)
+            self._loop = None
+        self._look_for_errors()
+        if self.failure is not None:
+            raise _Failed(self.failure)
+        return time.perf_counter() - started
+
+    def _run_record(self, model_path: str | None) -> Any:
+        """The run that saved the model now in use."""
+        runs = [r for r in self.window.session.runs if model_path and r.model_path == model_path]
+        if not runs:
+            raise _Failed(f"{self.stage}: no model was saved")
+        return runs[-1]
+
+    def _gallery_score(self, items: list[Any]) -> tuple[int, int]:
+        """(classified, correct) for the gallery; fails when the model is no better than a
+        guess or an image could not be classified."""
+        broken = [item for item in items if item.error or not item.label]
+        if not items or broken:
+            reason = broken[0].error if broken else "no images were listed"
+            raise _Failed(f"classifying: {reason}")
+        correct = sum(Path(item.path).name.startswith(f"{item.label}-") for item in items)
+        if correct < MIN_GALLERY_CORRECT * len(items):
+            raise _Failed(f"classifying: only {correct} of {len(items)} new images were "
+                          "labelled correctly")
+        return len(items), correct
+
+    @staticmethod
+    def _choose_one_epoch_finetune(page: Any) -> None:
+        """Fill the Train form as a user would: fine-tune, one epoch, small images."""
+        page.mode.setCurrentIndex(page.mode.findData("finetune"))
+        page.advanced.setChecked(True)
+        page.epochs.setValue(1)
+        page.image_size.setValue(FINETUNE_IMAGE_SIZE)
+
+    @Slot()
+    def _look_for_errors(self) -> None:
+        """An error dialog (or any message box blocking the window) fails the self-test."""
+        for box in QApplication.topLevelWidgets():
+            if isinstance(box, QMessageBox) and box.isVisible():
+                reason = f"{self.stage}: {box.windowTitle()}: {box.text()}"
+                if box.detailedText():
+                    print(box.detailedText(), file=sys.stderr, flush=True)
+                box.done(QMessageBox.StandardButton.Ok)
+                self.failure = self.failure or reason
+        if self.failure is not None and self._loop is not None:
+            self._loop.quit()
+
+    def _timed_out(self) -> None:
+        """The watchdog thread: a step hangs (or the window froze); end the process."""
+        print(f"self-test failed: timed out after {self.timeout_s:g} s while {self.stage}",
+              flush=True)
+        os._exit(1)
+
+
+class FirstPaint(QObject):
+    """`--exit-after-paint`: print when the window was first painted, then close it.
+
+    Prints `painted at <seconds since the epoch>`, so a benchmark that noted when it
+    started the process gets the time to the first painted window, whatever the process
+    does while quitting.
+    """
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self.window = window
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window and event.type() == QEvent.Type.Paint:
+            self.window.removeEventFilter(self)
+            QTimer.singleShot(0, self._painted)  # after this paint has reached the screen
+        return False
+
+    @Slot()
+    def _painted(self) -> None:
+        print(f"painted at {time.time():.3f}", flush=True)
+        self.window.close()
