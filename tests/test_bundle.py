@@ -1,0 +1,140 @@
+"""The frozen bundle (`make package` → dist/cheetahlion/) works as shipped, offline.
+
+Skipped when there is no bundle. The app's self-test runs offscreen and on a real X server
+(Xvfb, when installed); the console twin `cheetahlion-cli` lists, trains, evaluates and
+predicts. Every run is cut off from the network (a fresh network namespace, `unshare -rn`)
+where the kernel allows it, to prove the bundle needs no download.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from synthetic import make_dataset, textured_image
+
+BUNDLE = Path(__file__).resolve().parents[1] / "dist" / "cheetahlion"
+APP = BUNDLE / "cheetahlion"
+CLI = BUNDLE / "cheetahlion-cli"
+TIMEOUT_S = 900
+
+pytestmark = pytest.mark.skipif(not (APP.exists() and CLI.exists()),
+                                reason=f"no bundle at {BUNDLE}: run `make package` first")
+
+
+@functools.cache
+def network_off() -> list[str]:
+    """The prefix that runs a command with no network, or [] where that is not allowed."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True)
+    return [unshare, "-rn"] if probe.returncode == 0 else []
+
+
+def run_offline(*command: str | Path, display: str = "offscreen"
+                ) -> subprocess.CompletedProcess[str]:
+    """Run a bundle executable without network; Qt on `display` ("offscreen" or "xcb")."""
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env["QT_QPA_PLATFORM"] = display
+    prefix = network_off()
+    if display == "xcb":
+        prefix = [*prefix, "xvfb-run", "-a", "-s", "-screen 0 1280x800x24"]
+    return subprocess.run([*prefix, *map(str, command)], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=env)
+
+
+def assert_self_test_passed(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("self-test ")]
+    assert len(lines) == 1 and lines[0].startswith("self-test passed: trained 3 classes"), \
+        result.stdout
+
+
+def test_the_network_is_really_off_in_the_namespace() -> None:
+    if not network_off():
+        pytest.skip("unshare -rn is not allowed here: the bundle tests run with the network")
+    # Only the loopback device exists, and it is down: nothing can be reached.
+    result = subprocess.run([*network_off(), "cat", "/proc/net/dev"], capture_output=True,
+                            text=True, check=True)
+    devices = [line.split(":")[0].strip() for line in result.stdout.splitlines()[2:]]
+    assert devices == ["lo"]
+
+
+@pytest.mark.slow
+def test_frozen_self_test_offscreen() -> None:
+    assert_self_test_passed(run_offline(APP, "--self-test"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed")
+def test_frozen_self_test_on_an_x_server() -> None:
+    assert_self_test_passed(run_offline(APP, "--self-test", display="xcb"))
+
+
+def test_frozen_cli_lists_the_backbones() -> None:
+    result = run_offline(CLI, "backbones")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "efficientnet_lite0" in result.stdout and "resnet18" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(dataset, model file) from the frozen `cheetahlion-cli train`."""
+    folder = tmp_path_factory.mktemp("frozen-cli")
+    data = make_dataset(folder / "colours", per_class=8)
+    model = folder / "model.safetensors"
+    result = run_offline(CLI, "train", data, "-o", model, "--epochs", "5", "--image-size",
+                         "64", "--quiet")
+    assert result.returncode == 0 and model.exists(), result.stderr[-3000:]
+    assert "validation accuracy" in result.stdout
+    return data, model
+
+
+@pytest.mark.slow
+def test_frozen_cli_trains_evaluates_and_predicts(trained: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    data, model = trained
+    evaluated = run_offline(CLI, "evaluate", model, data, "--quiet")
+    assert evaluated.returncode == 0 and "accuracy" in evaluated.stdout, evaluated.stderr
+
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for i, colour in enumerate(((200, 40, 40), (40, 60, 200))):
+        textured_image(colour, seed=90 + i).save(gallery / f"{i}.png")
+    results = tmp_path / "results.csv"
+    predicted = run_offline(CLI, "predict", model, gallery, "--csv", results, "--quiet")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert [row["label"] for row in csv.DictReader(results.open())] == ["red", "blue"]
+
+
+@pytest.mark.slow
+def test_frozen_cli_exports_to_onnx(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """onnxscript compiles from Python source: the bundle must carry its .py files."""
+    _, model = trained
+    result = run_offline(CLI, "export", model, "--format", "onnx", "-o", tmp_path / "model",
+                         "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "model.onnx").stat().st_size > 1_000_000
+
+
+def test_frozen_cli_classifies_with_the_built_in_imagenet_model(tmp_path: Path) -> None:
+    """ImageNet's class names come from timm's data files, which the bundle must carry."""
+    textured_image((200, 40, 40), seed=1).save(tmp_path / "red.png")
+    result = run_offline(CLI, "predict", "imagenet", tmp_path, "--json", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [prediction] = json.loads(result.stdout)
+    assert prediction["error"] is None and prediction["label"]
+
+
+def test_frozen_cli_errors_are_one_line() -> None:
+    result = run_offline(CLI, "scan", "/nowhere/at/all", "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
