@@ -153,9 +153,12 @@ class SelfTest(QObject):
         quick = self._run_record(session.model_path)
 
         evaluate_page = window.evaluate_page
-        self._step("evaluating", evaluate_page.evaluation_finished, lambda: (
-            window.sidebar.setCurrentRow(STEPS.index("Evaluate")),
-            evaluate_page.runner.busy)[-1])
+
+        def show_evaluate_step() -> bool:
+            window.sidebar.setCurrentRow(STEPS.index("Evaluate"))  # it evaluates when shown
+            return evaluate_page.runner.busy
+
+        self._step("evaluating", evaluate_page.evaluation_finished, show_evaluate_step)
         report = evaluate_page.report
 
         classify_page = window.classify_page
