@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.classify_page import ClassifyPage
 from cheetahlion_gui.data_page import DataPage
 from cheetahlion_gui.evaluate_page import EvaluatePage
+from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("CheetahLion")
         self.setWindowIcon(icon("cheetahlion.svg"))
         self.setAcceptDrops(True)
+        self.garbage_collector = GuiThreadGarbageCollector(self)
         self.session = Session(settings, self)
         self.thumbnails = ThumbnailCache(self)
         self.data_page = DataPage(self.session, self.thumbnails)
@@ -249,6 +251,7 @@ class MainWindow(QMainWindow):
                 log.error("%s still running at exit", type(runner.job).__name__)
         for cache in self.findChildren(ThumbnailCache):
             cache.shutdown(CLOSE_TIMEOUT_MS)
+        self.garbage_collector.stop()
         self.session.settings.save()
         geometry_settings().setValue("geometry", self.saveGeometry())
         super().closeEvent(event)

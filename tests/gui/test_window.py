@@ -150,3 +150,32 @@ def test_the_window_paints_before_torch_is_imported() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_garbage_is_collected_on_the_gui_thread_not_in_workers(window, qtbot) -> None:
+    """Qt objects freed by the collector in a worker thread deadlocked the suite once."""
+    import gc
+    import threading
+    import weakref
+
+    assert not gc.isenabled()
+    collected_in: list[threading.Thread] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    def allocate_garbage() -> None:
+        first = Cycle()
+        weakref.finalize(first, lambda: collected_in.append(threading.current_thread()))
+        del first
+        keep = [Cycle() for _ in range(5_000)]  # well past the first generation's threshold
+        del keep
+
+    worker = threading.Thread(target=allocate_garbage)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(collected_in), timeout=5_000)
+    assert collected_in == [threading.main_thread()]
+    window.close()
+    assert gc.isenabled(), "closing the window hands collection back to Python"
