@@ -40,7 +40,6 @@ from training.inference import Predictor
 from training.modelfile import TrainedModel, load_model
 from training.preprocessing import Preprocessing, load_pixels
 from training.runtime import library_versions
-from training.tensors import to_uint8_batch
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 """Export format → file suffix. `pt2` is PyTorch's current format (`torch.export`);
@@ -170,7 +169,7 @@ def _parity_inputs(prep: Preprocessing, sample_images: Sequence[Path]) -> torch.
         np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)),
                   np.tile(ramp[:, None], (1, size))], axis=-1).astype(np.uint8),
     ]
-    return to_uint8_batch(arrays).permute(0, 2, 3, 1).contiguous()
+    return torch.from_numpy(np.stack(arrays))
 
 
 def _parity(run: Callable[[np.ndarray], np.ndarray], inputs: torch.Tensor,
