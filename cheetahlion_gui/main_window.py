@@ -40,17 +40,15 @@ log = logging.getLogger(__name__)
 
 
 def warm_up_engine() -> str:
-    """Load the engine's heavy modules in a worker and say where training will run.
+    """Say where training will run; as the first job, it makes the engine load at start-up.
 
+    Every job loads the engine's heavy modules before its work (workers.load_engine).
     Loading torch, torchvision and timm runs C extension initialisers that hold the GIL
-    for up to a few hundred milliseconds. Done here, once, right after the window is
+    for up to a few hundred milliseconds. Done in this job, right after the window is
     painted, that pause does not land in the middle of the user's first training run.
     """
-    import training.inference
-    import training.trainer
     from training.runtime import describe_device, resolve_device
 
-    del training.inference
     return describe_device(resolve_device("auto"))
 
 

@@ -27,6 +27,31 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from training.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
+_engine_lock = threading.Lock()
+_engine_loaded = False
+
+
+def load_engine() -> None:
+    """Import the engine's heavy modules (torch, torchvision, timm) once, in one thread.
+
+    torchvision's package and its `transforms` import each other; two threads importing
+    them at the same time can see a half-initialised module ("cannot import name
+    'InterpolationMode' from partially initialized module 'torchvision.transforms'"). The
+    frozen app hit it when training started while the start-up warm-up was still
+    importing. Every job calls this first; after the first time it is a flag check.
+    """
+    global _engine_loaded
+    if _engine_loaded:
+        return
+    with _engine_lock:
+        if not _engine_loaded:
+            import training.evaluation
+            import training.inference
+            import training.scanning
+            import training.trainer
+
+            del training.evaluation, training.inference, training.scanning, training.trainer
+            _engine_loaded = True
 
 
 class Job(QObject):
@@ -51,6 +76,7 @@ class Job(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            load_engine()
             result = self.work()
         except CheetahLionError as error:
             self.failed.emit(str(error), "")

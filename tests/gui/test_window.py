@@ -159,6 +159,8 @@ def test_garbage_is_collected_on_the_gui_thread_not_in_workers(window, qtbot) ->
     import weakref
 
     assert not gc.isenabled()
+    # The warm-up ends in gc.freeze(), which would keep this test's garbage forever.
+    qtbot.waitUntil(lambda: not window.warmup.busy, timeout=60_000)
     collected_in: list[threading.Thread] = []
 
     class Cycle:
@@ -179,3 +181,24 @@ def test_garbage_is_collected_on_the_gui_thread_not_in_workers(window, qtbot) ->
     assert collected_in == [threading.main_thread()]
     window.close()
     assert gc.isenabled(), "closing the window hands collection back to Python"
+
+
+def test_every_job_loads_the_engine_before_its_work() -> None:
+    """Two threads importing torchvision at once broke it; jobs import it one at a time."""
+    code = (
+        "import sys\n"
+        "from cheetahlion_gui.workers import Job\n"
+        "class Probe(Job):\n"
+        "    def work(self):\n"
+        "        return {'torchvision.transforms', 'training.trainer'} <= set(sys.modules)\n"
+        "assert 'torchvision' not in sys.modules\n"
+        "seen = []\n"
+        "job = Probe()\n"
+        "job.succeeded.connect(seen.append)\n"
+        "job.run()\n"
+        "print(seen)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[True]"
