@@ -13,6 +13,7 @@ worker thread, so torch never loads on the GUI thread.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -27,6 +28,9 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from training.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
+ENGINE_MODULES = ("training.trainer", "training.inference", "training.evaluation",
+                  "training.scanning")
+"""What the jobs run on; between them they import torch, torchvision and timm."""
 _engine_lock = threading.Lock()
 _engine_loaded = False
 
@@ -45,12 +49,8 @@ def load_engine() -> None:
         return
     with _engine_lock:
         if not _engine_loaded:
-            import training.evaluation
-            import training.inference
-            import training.scanning
-            import training.trainer
-
-            del training.evaluation, training.inference, training.scanning, training.trainer
+            for module in ENGINE_MODULES:
+                importlib.import_module(module)
             _engine_loaded = True
 
 

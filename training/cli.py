@@ -16,6 +16,7 @@ the next batch and still saves the best model. `--json` prints machine-readable 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import threading
@@ -354,11 +355,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.export import MAX_SAMPLE_IMAGES, export_model
 
-    samples = []
-    for path in _image_files(args.check_images):
-        samples.append(path)
-        if len(samples) == MAX_SAMPLE_IMAGES:
-            break
+    samples = list(itertools.islice(_image_files(args.check_images), MAX_SAMPLE_IMAGES))
     result = export_model(args.model, args.output, args.export_format, samples)
     if args.json:
         _print_json(result)
