@@ -17,21 +17,32 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, is_dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import import_module
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
+from training.cli_support import (
+    ProgressBar,
+    add_output_options,
+    add_split_options,
+    image_files,
+    print_json,
+    run_cancellable,
+    scan_with_progress,
+    usable_dataset,
+)
 from training.errors import CheetahLionError
 
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 MODEL_IMAGENET = "imagenet"
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules that each add sub-commands through `register(commands)`, in help order."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,14 +69,14 @@ def _parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser("scan", help="check a dataset folder and report problems")
     scan.add_argument("data", type=Path, help="folder with one sub-folder per class")
-    _add_split_options(scan)
-    _add_output_options(scan)
+    add_split_options(scan)
+    add_output_options(scan)
     scan.set_defaults(handler=_scan)
 
     baseline = commands.add_parser("baseline", help="the untouched ImageNet model's accuracy")
     baseline.add_argument("data", type=Path)
-    _add_split_options(baseline)
-    _add_output_options(baseline)
+    add_split_options(baseline)
+    add_output_options(baseline)
     baseline.set_defaults(handler=_baseline)
 
     train = commands.add_parser("train", help="train a classifier")
@@ -84,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=int, dest="early_stopping_patience",
                        help="epochs without improvement before stopping (0: never)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    _add_split_options(train)
-    _add_output_options(train)
+    add_split_options(train)
+    add_output_options(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a dataset's split")
@@ -93,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", type=Path)
     evaluate.add_argument("--part", choices=("val", "test", "train"), default="val")
     evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
-    _add_output_options(evaluate)
+    add_output_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="classify images or folders")
@@ -106,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
-    _add_output_options(predict)
+    add_output_options(predict)
     predict.set_defaults(handler=_predict)
 
     export = commands.add_parser(
@@ -122,29 +133,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--check-images", type=Path, nargs="+", default=[], metavar="PATH",
                         help="images or folders to include in the parity check "
                              "(synthetic images are always checked)")
-    _add_output_options(export)
+    add_output_options(export)
     export.set_defaults(handler=_export)
 
     runs = commands.add_parser("runs", help="list the training runs on a dataset")
     runs.add_argument("data", type=Path)
-    _add_output_options(runs)
+    add_output_options(runs)
     runs.set_defaults(handler=_runs)
 
     backbones = commands.add_parser("backbones", help="list the networks you can train")
-    _add_output_options(backbones)
+    add_output_options(backbones)
     backbones.set_defaults(handler=_backbones)
+
+    for name in COMMAND_MODULES:
+        import_module(name).register(commands)
     return parser
-
-
-def _add_split_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--test-fraction", type=float, default=0.0)
-
-
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -152,11 +155,11 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 def _scan(args: argparse.Namespace) -> int:
     from training.splitting import split_dataset
 
-    dataset = _scan_with_progress(args)
+    dataset = scan_with_progress(args)
     split = split_dataset(dataset, args.val_fraction, args.test_fraction, args.seed) \
         if dataset.report.can_train else None
     if args.json:
-        _print_json({
+        print_json({
             "root": dataset.root, "classes": dataset.class_counts,
             "images": len(dataset.images), "fingerprint": dataset.fingerprint,
             "has_own_split": dataset.has_own_split, "can_train": dataset.report.can_train,
@@ -182,9 +185,9 @@ def _baseline(args: argparse.Namespace) -> int:
     from training.baseline import zero_shot_baseline
     from training.splitting import split_dataset
 
-    dataset = _usable_dataset(args)
+    dataset = usable_dataset(args)
     split = split_dataset(dataset, args.val_fraction, args.test_fraction, args.seed)
-    with _bar(args, "baseline", len(split.val)) as update:
+    with ProgressBar(args, "baseline", len(split.val)) as update:
         result = zero_shot_baseline(dataset, split, progress=update)
     if result is None:
         raise CheetahLionError(
@@ -192,7 +195,7 @@ def _baseline(args: argparse.Namespace) -> int:
             f"({', '.join(dataset.classes)}). Train a model instead."
         )
     if args.json:
-        _print_json(result)
+        print_json(result)
     else:
         for name, categories in result.matches.items():
             print(f"  {name} → ImageNet {', '.join(categories)}")
@@ -205,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
     from training.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
     from training.trainer import fit
 
-    dataset = _usable_dataset(args)
+    dataset = usable_dataset(args)
     overrides = {
         key: value for key, value in {
             "backbone": args.backbone, "epochs": args.epochs, "batch_size": args.batch_size,
@@ -253,7 +256,7 @@ def _train(args: argparse.Namespace) -> int:
 
     total_steps: list[int] = []
     cancel = threading.Event()
-    result = _run_cancellable(
+    result = run_cancellable(
         lambda: fit(config, dataset, progress, cancel, output=args.output), cancel
     )
     for bar in bars.values():
@@ -265,7 +268,7 @@ def _train(args: argparse.Namespace) -> int:
         "baseline_accuracy": result.baseline_accuracy, "seconds": round(result.seconds, 2),
     }
     if args.json:
-        _print_json(summary)
+        print_json(summary)
     elif result.model_path is None:
         print("stopped before the first epoch finished: no model was saved")
     else:
@@ -282,15 +285,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.modelfile import load_model
 
     model = load_model(args.model)
-    dataset = _usable_dataset(args)
+    dataset = usable_dataset(args)
     if model.metadata.get("dataset_fingerprint") not in (None, dataset.fingerprint):
         print("note: the dataset changed since this model was trained; the split is drawn "
               "again from the model's seed", file=sys.stderr)
     split = model_split(model, dataset)
-    with _bar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
+    with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
         report = evaluate(model, dataset, args.part, split, progress=update)
     if args.json:
-        _print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
+        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
         return 0
     print(f"{report.part}: accuracy {report.accuracy:.3f} on {report.images} images "
           f"(loss {report.loss:.3f})")
@@ -316,7 +319,7 @@ def _predict(args: argparse.Namespace) -> int:
     from training.results_csv import MAX_CLASS_COLUMNS, write_results_csv
     from training.sorting import sort_into_folders
 
-    files = list(_image_files(args.paths))
+    files = list(image_files(args.paths))
     if not files:
         raise CheetahLionError("No images found in " + ", ".join(map(str, args.paths)) +
                                ". Give image files or folders that contain images.")
@@ -325,7 +328,7 @@ def _predict(args: argparse.Namespace) -> int:
     classes = predictor.classes
     columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
     results = []
-    with _bar(args, "predict", len(files)) as update:
+    with ProgressBar(args, "predict", len(files)) as update:
         for done, prediction in enumerate(predictor.predict(files, args.batch_size), start=1):
             results.append(prediction)
             update(done)
@@ -338,7 +341,7 @@ def _predict(args: argparse.Namespace) -> int:
               file=sys.stderr)
     failures = sum(1 for p in results if p.error)
     if args.json:
-        _print_json([{
+        print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
@@ -355,10 +358,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.export import MAX_SAMPLE_IMAGES, export_model
 
-    samples = list(itertools.islice(_image_files(args.check_images), MAX_SAMPLE_IMAGES))
+    samples = list(itertools.islice(image_files(args.check_images), MAX_SAMPLE_IMAGES))
     result = export_model(args.model, args.output, args.export_format, samples)
     if args.json:
-        _print_json(result)
+        print_json(result)
     else:
         print(f"{result.path}: {result.format} export written, with {result.sidecar.name} "
               f"beside it; it matches the app to {result.max_abs_difference:.1e} on "
@@ -371,7 +374,7 @@ def _runs(args: argparse.Namespace) -> int:
 
     records = list_runs(args.data)
     if args.json:
-        _print_json([{k: v for k, v in asdict(r).items() if k != "step_losses"}
+        print_json([{k: v for k, v in asdict(r).items() if k != "step_losses"}
                       for r in records])
         return 0
     if not records:
@@ -387,113 +390,13 @@ def _backbones(args: argparse.Namespace) -> int:
     from training.backbones import BACKBONES
 
     if args.json:
-        _print_json([{"name": b.name, "title": b.title, "needs_download": b.needs_download,
+        print_json([{"name": b.name, "title": b.title, "needs_download": b.needs_download,
                       "source": b.source} for b in BACKBONES.values()])
         return 0
     for backbone in BACKBONES.values():
         where = "downloads on first use" if backbone.needs_download else "available offline"
         print(f"{backbone.name:<20} {backbone.title:<36} {where}")
     return 0
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-def _scan_with_progress(args: argparse.Namespace) -> Any:
-    from training.scanning import scan_dataset
-
-    bar = tqdm(desc="scan", unit="img", disable=args.quiet or args.json, leave=False)
-
-    def update(event: Any) -> None:
-        bar.total = event.total
-        bar.update(event.done - bar.n)
-
-    try:
-        return scan_dataset(args.data, progress=update)
-    finally:
-        bar.close()
-
-
-def _usable_dataset(args: argparse.Namespace) -> Any:
-    dataset = _scan_with_progress(args)
-    if not dataset.report.can_train:
-        raise CheetahLionError(dataset.report.errors[0].message)
-    return dataset
-
-
-class _bar:
-    """A tqdm bar usable as `with _bar(...) as update: update(done)` (or a PhaseProgress)."""
-
-    def __init__(self, args: argparse.Namespace, description: str, total: int) -> None:
-        self.bar = tqdm(total=total, desc=description, unit="img",
-                        disable=args.quiet or args.json, leave=False)
-
-    def __enter__(self) -> Callable[[Any], None]:
-        def update(progress: Any) -> None:
-            done = progress if isinstance(progress, int) else progress.done
-            self.bar.update(done - self.bar.n)
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.close()
-
-
-def _run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
-    """Run `work` in a thread so Ctrl+C can set `cancel` and still wait for the best model."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name="train", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        try:
-            thread.join(0.2)
-        except KeyboardInterrupt:
-            print("\nstopping after this batch (the best model so far is kept)…",
-                  file=sys.stderr)
-            cancel.set()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def _image_files(paths: Sequence[Path]) -> Iterator[Path]:
-    from training.images import is_supported
-
-    for path in paths:
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                parts = found.relative_to(path).parts
-                if found.is_file() and is_supported(found) and \
-                        not any(part.startswith(".") for part in parts):
-                    yield found
-        elif path.exists():
-            yield path
-        else:
-            raise CheetahLionError(f"{path} does not exist.")
-
-
-def _to_json(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _to_json(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_json(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value
-
-
-def _print_json(value: Any) -> None:
-    json.dump(_to_json(value), sys.stdout, indent=2, ensure_ascii=False, default=str)
-    print()
 
 
 if __name__ == "__main__":

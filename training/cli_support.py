@@ -1,0 +1,131 @@
+"""What every `cheetahlion-cli` command shares: option sets, progress bars, JSON output.
+
+Each command module (`training.cli` and the `training.cli_*` modules it registers) builds
+its sub-command with these, so every command takes `--json`/`--quiet`, reports progress the
+same way and lists image folders by the same rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from training.errors import CheetahLionError
+
+
+def add_split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--test-fraction", type=float, default=0.0)
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+
+def scan_with_progress(args: argparse.Namespace) -> Any:
+    from training.scanning import scan_dataset
+
+    bar = tqdm(desc="scan", unit="img", disable=args.quiet or args.json, leave=False)
+
+    def update(event: Any) -> None:
+        bar.total = event.total
+        bar.update(event.done - bar.n)
+
+    try:
+        return scan_dataset(args.data, progress=update)
+    finally:
+        bar.close()
+
+
+def usable_dataset(args: argparse.Namespace) -> Any:
+    dataset = scan_with_progress(args)
+    if not dataset.report.can_train:
+        raise CheetahLionError(dataset.report.errors[0].message)
+    return dataset
+
+
+class ProgressBar:
+    """A tqdm bar: `with ProgressBar(...) as update: update(done)` (or a PhaseProgress)."""
+
+    def __init__(self, args: argparse.Namespace, description: str, total: int) -> None:
+        self.bar = tqdm(total=total, desc=description, unit="img",
+                        disable=args.quiet or args.json, leave=False)
+
+    def __enter__(self) -> Callable[[Any], None]:
+        def update(progress: Any) -> None:
+            done = progress if isinstance(progress, int) else progress.done
+            self.bar.update(done - self.bar.n)
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
+    """Run `work` in a thread so Ctrl+C can set `cancel` and still wait for the best model."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="train", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            print("\nstopping after this batch (the best model so far is kept)…",
+                  file=sys.stderr)
+            cancel.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def image_files(paths: Sequence[Path]) -> Iterator[Path]:
+    from training.images import is_supported
+
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                parts = found.relative_to(path).parts
+                if found.is_file() and is_supported(found) and \
+                        not any(part.startswith(".") for part in parts):
+                    yield found
+        elif path.exists():
+            yield path
+        else:
+            raise CheetahLionError(f"{path} does not exist.")
+
+
+def to_json(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_json(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def print_json(value: Any) -> None:
+    json.dump(to_json(value), sys.stdout, indent=2, ensure_ascii=False, default=str)
+    print()
