@@ -3,14 +3,16 @@
 One folder per dataset (keyed by the dataset folder's absolute path), one `run.json` per run
 beside its model file. Records hold the config, per-step losses, per-epoch curves, metrics,
 model path, dataset fingerprint, seed and library versions, so runs can be listed and
-compared later, by the CLI, the app, or a text editor.
+compared later, by the CLI, the app, or a text editor. Each also notes the images per class
+it trained on and how many clean-up moves (`training.cleanup`) were in effect, so the
+history shows a run before a clean-up beside a run after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
     from training.trainer import FitResult
 
 RECORD_NAME = "run.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+"""2 added `class_counts` and `cleanup_moves`; version-1 records load with them unset."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,21 @@ class RunRecord:
     seconds: float
     model_path: str | None
     versions: dict[str, str]
+    class_counts: dict[str, int] | None = None
+    """Images per class in the dataset when it trained (None in records before version 2)."""
+    cleanup_moves: int | None = None
+    """Clean-up moves in effect on the dataset when it trained (None: not recorded)."""
+
+    @property
+    def images(self) -> int | None:
+        return sum(self.class_counts.values()) if self.class_counts is not None else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        data = {**data, "classes": tuple(data["classes"]), "epochs": tuple(data["epochs"]),
+        known = {f.name for f in fields(cls)}
+        data = {**{k: v for k, v in data.items() if k in known},
+                "classes": tuple(data["classes"]), "epochs": tuple(data["epochs"]),
                 "step_losses": tuple(data["step_losses"])}
-        data.pop("record_version", None)
         return cls(**data)
 
 
@@ -91,12 +103,24 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
         seconds=result.seconds,
         model_path=str(result.model_path) if result.model_path else None,
         versions=library_versions(),
+        class_counts=dataset.class_counts,
+        cleanup_moves=_cleanup_moves(dataset.root),
     )
     folder = run_folder(dataset.root, result.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"record_version": RECORD_VERSION, **asdict(record)}, indent=1)
     write_atomically(folder / RECORD_NAME, text.encode())
     return record
+
+
+def _cleanup_moves(root: Path) -> int | None:
+    """Moves in effect per the dataset's clean-up journal; None when it cannot be read."""
+    from training.cleanup import CleanupError, applied_move_count  # cleanup imports this module
+
+    try:
+        return applied_move_count(root)
+    except CleanupError:
+        return None
 
 
 def list_runs(dataset_root: str | Path) -> list[RunRecord]:
