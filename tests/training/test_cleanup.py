@@ -21,6 +21,7 @@ from training.cleanup import (
     undo,
     unkeep,
 )
+from training.cli import main
 from training.config import TrainConfig
 from training.dataset import Split
 from training.images import content_hash
@@ -207,3 +208,39 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     old["record_version"] = 1
     legacy = runs.RunRecord.from_dict(old)
     assert legacy.class_counts is None and legacy.cleanup_moves is None and legacy.images is None
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_move_list_undo_keep(capsys, data: Path, tmp_path: Path) -> None:
+    image = data / "cheetah" / "cheetah_0.png"
+    code, out, _ = _cli(capsys, "move", str(data), str(image), "--to-class", "lion")
+    assert code == 0 and "1 image(s) moved" in out and (data / "lion" / "cheetah_0.png").exists()
+    code, out, _ = _cli(capsys, "move", str(data), str(data / "lion" / "lion_0.png"),
+                        "--quarantine", str(tmp_path / "q"), "--json")
+    assert code == 0 and json.loads(out)["moves"][0]["class_after"] is None
+    code, out, _ = _cli(capsys, "moves", str(data))
+    assert "cheetah_0.png: 'cheetah' → class 'lion'" in out and out.count("in effect") == 2
+    code, out, _ = _cli(capsys, "undo", str(data), "1")
+    assert code == 0 and image.exists() and "back in 'cheetah'" in out
+    code, out, _ = _cli(capsys, "undo", str(data), "--last")
+    assert code == 0 and (data / "lion" / "lion_0.png").exists()
+    code, out, err = _cli(capsys, "undo", str(data), "--last")
+    assert code == 1 and "no move to undo" in err and err.count("\n") == 1
+    code, out, _ = _cli(capsys, "keep", str(data), str(image))
+    assert code == 0 and read_journal(data).kept_hashes
+    code, out, _ = _cli(capsys, "keep", str(data), str(image), "--forget")
+    assert code == 0 and "1 keep mark(s) removed" in out and not read_journal(data).kept_hashes
+
+
+def test_cli_refuses_clearly(capsys, data: Path) -> None:
+    code, _, err = _cli(capsys, "move", str(data), str(data / "lion" / "nope.png"),
+                        "--to-class", "cheetah")
+    assert code == 1 and "nope.png no longer exists" in err
+    code, _, err = _cli(capsys, "move", str(data), str(data / "lion" / "lion_0.png"),
+                        "--quarantine", str(data / "cheetah"))
+    assert code == 1 and "inside the dataset" in err
