@@ -41,7 +41,7 @@ from training.errors import CheetahLionError
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 MODEL_IMAGENET = "imagenet"
-COMMAND_MODULES: tuple[str, ...] = ("training.cli_cleanup",)
+COMMAND_MODULES: tuple[str, ...] = ("training.cli_cleanup", "training.cli_explain")
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 
 
