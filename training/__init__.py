@@ -30,6 +30,7 @@ _EXPORTS = {
     "Explainer": "training.explain",
     "Explanation": "training.explain",
     "explainer_for": "training.explain",
+    "NoveltyCalibration": "training.novelty_calibration",
     "TrainedModel": "training.modelfile",
     "load_model": "training.modelfile",
     "save_model": "training.modelfile",

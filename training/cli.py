@@ -4,7 +4,7 @@
     cheetahlion-cli baseline DATA                zero-shot ImageNet accuracy, no training
     cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
     cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
-    cheetahlion-cli predict MODEL PATH... [--csv FILE]
+    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
     cheetahlion-cli runs DATA                    the history of runs on a dataset
     cheetahlion-cli backbones                    the networks you can train
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", type=Path)
     evaluate.add_argument("--part", choices=("val", "test", "train"), default="val")
     evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
+    _add_unfamiliar_option(evaluate)
     add_output_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -117,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
+    _add_unfamiliar_option(predict)
     add_output_options(predict)
     predict.set_defaults(handler=_predict)
 
@@ -148,6 +151,16 @@ def _parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         import_module(name).register(commands)
     return parser
+
+
+def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
+    from training.novelty_calibration import DEFAULT_PERCENTILE
+
+    command.add_argument(
+        "--unfamiliar-percentile", type=float, default=DEFAULT_PERCENTILE, metavar="P",
+        help="call an image 'none of these' when it is stranger than P %% of the model's "
+             f"validation images (0-100, default {DEFAULT_PERCENTILE:g}); needs a model "
+             "trained by this version")
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -291,7 +304,8 @@ def _evaluate(args: argparse.Namespace) -> int:
               "again from the model's seed", file=sys.stderr)
     split = model_split(model, dataset)
     with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
-        report = evaluate(model, dataset, args.part, split, progress=update)
+        report = evaluate(model, dataset, args.part, split, progress=update,
+                          unfamiliar_percentile=args.unfamiliar_percentile)
     if args.json:
         print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
         return 0
@@ -311,6 +325,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         for mistake in report.mistakes[:args.mistakes]:
             print(f"  {mistake.path}: {mistake.true_label} predicted as "
                   f"{mistake.predicted_label} ({mistake.confidence:.2f})")
+    if report.unfamiliar_fraction is None:
+        print("none of these: this model has no novelty data (train it again to get it)")
+    else:
+        flagged = sum(o.unfamiliar for o in report.outcomes)
+        print(f"none of these: {flagged} of {report.images} {report.part} images "
+              f"({report.unfamiliar_fraction:.1%}) are stranger than "
+              f"{report.unfamiliar_percentile:g} % of the validation images")
     return 0
 
 
@@ -325,6 +346,7 @@ def _predict(args: argparse.Namespace) -> int:
                                ". Give image files or folders that contain images.")
     predictor = Predictor.imagenet() if args.model == MODEL_IMAGENET \
         else Predictor.from_file(args.model)
+    predictor.unfamiliar_percentile = args.unfamiliar_percentile
     classes = predictor.classes
     columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
     results = []
@@ -343,16 +365,27 @@ def _predict(args: argparse.Namespace) -> int:
     if args.json:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
+            "novelty": p.novelty, "none_of_these": p.unfamiliar,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
     else:
         for p in results:
-            print(f"{p.path}\t{p.label}\t{p.confidence:.3f}" if p.error is None
-                  else f"{p.path}\tERROR\t{p.error}")
+            print(_prediction_line(p))
+        unfamiliar = sum(p.unfamiliar for p in results)
         print(f"{len(results) - failures} classified, {failures} could not be read"
+              + (f", {unfamiliar} none of these" if predictor.calibration else "")
               + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
     return 0
+
+
+def _prediction_line(p: Any) -> str:
+    """path, label, confidence, tab-separated; 'none of these' names the closest class."""
+    if p.error is not None:
+        return f"{p.path}\tERROR\t{p.error}"
+    if p.unfamiliar:
+        return f"{p.path}\tnone of these\t{p.confidence:.3f}\tclosest: {p.label}"
+    return f"{p.path}\t{p.label}\t{p.confidence:.3f}"
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes."""
+"""How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes,
+and how many of its images the "none of these" score would flag."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from training.errors import CheetahLionError, DatasetError
 from training.events import PhaseProgress
 from training.inference import Prediction, Predictor
 from training.modelfile import TrainedModel
+from training.novelty_calibration import DEFAULT_PERCENTILE
 from training.splitting import split_dataset
 
 
@@ -33,6 +35,9 @@ class ImageOutcome:
     true_label: str
     predicted_label: str
     confidence: float
+    novelty: float | None = None
+    unfamiliar: bool = False
+    """Flagged as "none of these" at the evaluation's percentile."""
 
     @property
     def correct(self) -> bool:
@@ -54,6 +59,11 @@ class EvaluationReport:
     """Every scored image, in split order (e.g. to show the images of a confusion cell)."""
     unreadable: tuple[str, ...]
     images: int
+    unfamiliar_fraction: float | None = None
+    """Share of the scored images flagged "none of these"; None when the model has no
+    reference. About 1 - percentile/100 on validation by construction; on a test split it is
+    a real check of the calibration."""
+    unfamiliar_percentile: float | None = None
 
 
 def model_split(model: TrainedModel, dataset: Dataset) -> Split:
@@ -70,6 +80,7 @@ def evaluate(
     progress: Callable[[PhaseProgress], None] | None = None,
     cancel: threading.Event | None = None,
     batch_size: int = 32,
+    unfamiliar_percentile: float = DEFAULT_PERCENTILE,
 ) -> EvaluationReport:
     """Score `model` on one part of `dataset`'s split (the model's own split by default)."""
     unknown = [name for name in dataset.classes if name not in model.classes]
@@ -85,18 +96,20 @@ def evaluate(
     records = [dataset.images[i] for i in indices]
     true_labels = [model.classes.index(dataset.classes[r.label]) for r in records]
     predictions: list[Prediction] = []
-    predictor = Predictor.from_model(model)
+    predictor = Predictor.from_model(model, unfamiliar_percentile=unfamiliar_percentile)
     for prediction in predictor.predict([r.path for r in records], batch_size, cancel):
         predictions.append(prediction)
         if progress and (len(predictions) % batch_size == 0 or len(predictions) == len(records)):
             progress(PhaseProgress("evaluate", len(predictions), len(records), 0.0))
     if len(predictions) < len(records):
         raise CheetahLionError("Evaluation was cancelled.")
-    return summarize(model.classes, true_labels, predictions, part)
+    return summarize(model.classes, true_labels, predictions, part,
+                     unfamiliar_percentile if predictor.calibration is not None else None)
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],
-              predictions: Sequence[Prediction], part: str = "val") -> EvaluationReport:
+              predictions: Sequence[Prediction], part: str = "val",
+              unfamiliar_percentile: float | None = None) -> EvaluationReport:
     """Metrics from predictions and true class indices (shared by every evaluation path)."""
     size = len(classes)
     confusion = [[0] * size for _ in range(size)]
@@ -113,7 +126,8 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         loss_sum -= math.log(max(prediction.probabilities[truth], 1e-12))
         scored += 1
         outcomes.append(ImageOutcome(prediction.path, classes[truth], prediction.label,
-                                     prediction.confidence))
+                                     prediction.confidence, prediction.novelty,
+                                     prediction.unfamiliar))
     per_class = []
     for index, name in enumerate(classes):
         hits = confusion[index][index]
@@ -125,10 +139,14 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         per_class.append(ClassScores(name, precision, recall, f1, support))
     correct = sum(confusion[i][i] for i in range(size))
     mistakes = sorted((o for o in outcomes if not o.correct), key=lambda o: -o.confidence)
+    with_score = [o for o in outcomes if o.novelty is not None]
+    unfamiliar = (sum(o.unfamiliar for o in with_score) / len(with_score)
+                  if with_score and unfamiliar_percentile is not None else None)
     return EvaluationReport(
         part=part, classes=tuple(classes), accuracy=correct / scored if scored else 0.0,
         loss=loss_sum / scored if scored else float("nan"),
         confusion=tuple(tuple(row) for row in confusion), per_class=tuple(per_class),
         mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
-        images=scored,
+        images=scored, unfamiliar_fraction=unfamiliar,
+        unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
     )

@@ -3,6 +3,10 @@
 `Predictor.predict` streams one `Prediction` per path, in order, while a small thread pool
 decodes the next batch during the current batch's forward pass. A file that cannot be
 decoded becomes a `Prediction` with `error` set; it never stops the others.
+
+When the model file has a "none of these" reference (`training.novelty`), the same forward
+pass also gives each image's novelty score, and images stranger than the predictor's
+`unfamiliar_percentile` of the validation images are flagged as unfamiliar.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ import numpy as np
 import torch
 
 from training.backbones import DEFAULT_BACKBONE, get_backbone
+from training.features import embed
 from training.imagenet import category_names
 from training.images import ImageProblem
 from training.modelfile import TrainedModel, load_model
 from training.networks import load_pretrained
+from training.novelty import novelty_scores
+from training.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration, check_percentile
 from training.preprocessing import load_pixels
 from training.runtime import resolve_device
 from training.tensors import normalize, to_uint8_batch
@@ -36,6 +43,11 @@ class Prediction:
     probabilities: tuple[float, ...]
     """One per class of the predictor, in `Predictor.classes` order; empty on error."""
     error: str | None = None
+    novelty: float | None = None
+    """How unlike the training images it looks (`training.novelty`); None when the model has
+    no reference (the ImageNet model, files from before format 2) or the file is unreadable."""
+    unfamiliar: bool = False
+    """"None of these": `novelty` is above the predictor's threshold."""
 
 
 class Predictor:
@@ -45,7 +57,8 @@ class Predictor:
     channels-last layout) in place: a `TrainedModel` handed over is shared, not copied.
     """
 
-    def __init__(self, model: TrainedModel, device: torch.device | None = None) -> None:
+    def __init__(self, model: TrainedModel, device: torch.device | None = None,
+                 unfamiliar_percentile: float = DEFAULT_PERCENTILE) -> None:
         self.device = device or resolve_device("auto")
         self.model = model
         self.network = model.network.to(self.device).eval()
@@ -53,14 +66,22 @@ class Predictor:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.classes = model.classes
         self.preprocessing = model.preprocessing
+        self.calibration: NoveltyCalibration | None = None
+        self._reference: torch.Tensor | None = None
+        if model.novelty is not None:
+            self.calibration = model.novelty.calibration
+            self._reference = model.novelty.features.to(self.device, torch.float32)
+        self.unfamiliar_percentile = unfamiliar_percentile
 
     @classmethod
-    def from_file(cls, path: str | Path, device: torch.device | None = None) -> Predictor:
-        return cls(load_model(path), device)
+    def from_file(cls, path: str | Path, device: torch.device | None = None,
+                  unfamiliar_percentile: float = DEFAULT_PERCENTILE) -> Predictor:
+        return cls(load_model(path), device, unfamiliar_percentile)
 
     @classmethod
-    def from_model(cls, model: TrainedModel, device: torch.device | None = None) -> Predictor:
-        return cls(model, device)
+    def from_model(cls, model: TrainedModel, device: torch.device | None = None,
+                   unfamiliar_percentile: float = DEFAULT_PERCENTILE) -> Predictor:
+        return cls(model, device, unfamiliar_percentile)
 
     @classmethod
     def imagenet(cls, device: torch.device | None = None) -> Predictor:
@@ -72,6 +93,29 @@ class Predictor:
             metadata={"imagenet": True},
         )
         return cls(model, device)
+
+    @property
+    def unfamiliar_percentile(self) -> float:
+        """Flag images stranger than this % of the validation images (default 95)."""
+        return self._percentile
+
+    @unfamiliar_percentile.setter
+    def unfamiliar_percentile(self, value: float) -> None:
+        self._percentile = check_percentile(value)
+
+    @property
+    def unfamiliar_threshold(self) -> float | None:
+        """The novelty score above which an image is "none of these"; None without reference."""
+        return None if self.calibration is None else self.calibration.threshold(self._percentile)
+
+    def scored(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Probabilities and novelty scores (None without reference) from one forward pass."""
+        if self._reference is None or self.calibration is None:
+            return self.probabilities(pixels), None
+        embedded = embed(self.network, pixels, self.preprocessing, self.device,
+                         batch_size=max(len(pixels), 1))
+        scores = novelty_scores(embedded.features, self._reference, self.calibration.k)
+        return embedded.logits.softmax(1), scores
 
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
         """Class probabilities for a uint8 NCHW batch produced by `load_pixels`."""
@@ -116,15 +160,23 @@ class Predictor:
                   ) -> Iterator[Prediction]:
         good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
         rows: dict[int, list[float]] = {}
+        novelty: dict[int, float] = {}
         if good:
             batch = to_uint8_batch([decoded[i] for i in good])  # type: ignore[misc]
-            for i, row in zip(good, self.probabilities(batch).tolist(), strict=True):
+            probabilities, scores = self.scored(batch)
+            for i, row in zip(good, probabilities.tolist(), strict=True):
                 rows[i] = row
+            if scores is not None:
+                novelty = dict(zip(good, scores.tolist(), strict=True))
+        threshold = self.unfamiliar_threshold
         for i, path in enumerate(paths):
             if i in rows:
                 row = rows[i]
                 best = max(range(len(row)), key=row.__getitem__)
-                yield Prediction(str(path), self.classes[best], row[best], tuple(row))
+                score = novelty.get(i)
+                flagged = score is not None and threshold is not None and score > threshold
+                yield Prediction(str(path), self.classes[best], row[best], tuple(row),
+                                 novelty=score, unfamiliar=flagged)
             else:
                 yield Prediction(str(path), None, 0.0, (), error=str(decoded[i]))
 

@@ -3,8 +3,13 @@
 The weights are stored as safetensors (a flat table of tensors: nothing in it can execute)
 and the metadata as one JSON document in the safetensors header: format version, backbone,
 class names, preprocessing, metrics, training config, seed, dataset fingerprint and library
-versions. Files are written to a temporary file beside the target, fsynced, then renamed
-over it, so a crash never leaves half a model under the real name.
+versions. Format 2 adds the "none of these" reference (`training.novelty`): training
+features under the tensor name `novelty.reference`, kept out of the network's weights, and
+their calibration under "novelty" in the metadata. Format 1 files still open (their models
+give no novelty score); an app that knows only format 1 refuses format 2 files with "update
+CheetahLion" instead of failing on the extra tensor. Files are written to a temporary file
+beside the target, fsynced, then renamed over it, so a crash never leaves half a model under
+the real name.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from training.atomic import write_atomically
 from training.backbones import BACKBONES
 from training.errors import ModelFileError
 from training.networks import create_network
+from training.novelty import TENSOR_NAME, NoveltyReference
+from training.novelty_calibration import NoveltyCalibration
 from training.preprocessing import Preprocessing
 
 FORMAT_NAME = "cheetahlion-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_KEY = "cheetahlion"
 MODEL_SUFFIX = ".safetensors"
 
@@ -43,6 +50,8 @@ class TrainedModel:
     preprocessing: Preprocessing
     metadata: dict[str, Any] = field(default_factory=dict)
     """Everything else stored in the file: metrics, config, seed, fingerprint, versions."""
+    novelty: NoveltyReference | None = None
+    """The "none of these" reference; None for the ImageNet model and format 1 files."""
 
 
 def save_model(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
@@ -51,7 +60,7 @@ def save_model(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
     if target.suffix.lower() != MODEL_SUFFIX:
         target = target.with_name(target.name + MODEL_SUFFIX)
     header = {
-        **model.metadata,
+        **{k: v for k, v in model.metadata.items() if k != "novelty"},
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "backbone": model.backbone,
@@ -60,6 +69,9 @@ def save_model(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
     }
     tensors = {name: tensor.detach().to("cpu").contiguous()
                for name, tensor in model.network.state_dict().items()}
+    if model.novelty is not None:
+        tensors[TENSOR_NAME] = model.novelty.features.detach().to("cpu", torch.float16)
+        header["novelty"] = model.novelty.calibration.to_dict()
     payload = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(header)})
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, payload)
@@ -75,6 +87,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     """Rebuild the network from a model file; never runs code stored in the file."""
     path = Path(path)
     tensors, header = _parse(path)
+    novelty = _novelty(path, tensors, header)
     backbone = header["backbone"]
     classes = tuple(header["classes"])
     network = create_network(BACKBONES[backbone], num_classes=len(classes))
@@ -92,8 +105,28 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
         classes=classes,
         preprocessing=Preprocessing.from_dict(header["preprocessing"]),
         metadata={k: v for k, v in header.items()
-                  if k not in {"backbone", "classes", "preprocessing"}},
+                  if k not in {"backbone", "classes", "preprocessing", "novelty"}},
+        novelty=novelty,
     )
+
+
+def _novelty(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, Any]
+             ) -> NoveltyReference | None:
+    """Take the novelty reference out of `tensors` (so the weights load strictly), or None."""
+    features = tensors.pop(TENSOR_NAME, None)
+    if features is None and "novelty" not in header:
+        return None
+    damaged = ModelFileError(f"{path}: its \"none of these\" data is damaged. Train the model "
+                             "again or re-copy the file.")
+    if features is None or "novelty" not in header or features.ndim != 2:
+        raise damaged
+    try:
+        calibration = NoveltyCalibration.from_dict(header["novelty"])
+    except (KeyError, ValueError, TypeError):
+        raise damaged from None
+    if calibration.reference_size != len(features) or not 1 <= calibration.k <= len(features):
+        raise damaged
+    return NoveltyReference(features, calibration)
 
 
 def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

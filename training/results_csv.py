@@ -1,4 +1,10 @@
-"""Classification results as CSV: path, label, confidence, error, one column per class."""
+"""Classification results as CSV: path, label, confidence, error, novelty, none_of_these,
+then one column per class.
+
+`novelty` is the "unlike the training data" score and `none_of_these` is 1 when it is above
+the chosen threshold (0 when not); both are empty for models without a novelty reference
+and for unreadable files. `label` stays the closest class either way.
+"""
 
 from __future__ import annotations
 
@@ -27,20 +33,28 @@ class Result(Protocol):
     def probabilities(self) -> tuple[float, ...]: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def novelty(self) -> float | None: ...
+    @property
+    def unfamiliar(self) -> bool: ...
 
 
 def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
     columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "label", "confidence", "error", *columns])
+    writer.writerow(["path", "label", "confidence", "error", "novelty", "none_of_these",
+                     *columns])
     for result in results:
         probabilities = ([f"{v:.6f}" for v in result.probabilities]
                          if columns and result.probabilities and result.error is None
                          else [""] * len(columns))
         confidence = "" if result.confidence is None else f"{result.confidence:.6f}"
+        scored = result.novelty is not None and result.error is None
+        novelty = f"{result.novelty:.6f}" if scored else ""
+        flag = ("1" if result.unfamiliar else "0") if scored else ""
         writer.writerow([result.path, result.label or "", confidence,
-                         result.error or "", *probabilities])
+                         result.error or "", novelty, flag, *probabilities])
     return buffer.getvalue()
 
 

@@ -10,7 +10,11 @@ channels-last memory layout (markedly faster for these networks on CPUs).
 
 Both: seeded, validated every epoch, best weights kept by validation loss, early stopping,
 cancellation honoured at the next batch (the best model so far is still saved), progress
-reported as frozen events, the model written atomically and the run recorded.
+reported as frozen events, the model written atomically and the run recorded. The model
+file also gets the "none of these" reference (`training.novelty`): the unaugmented training
+images' features under the final weights (in quick mode the frozen backbone's features
+already computed; after fine-tuning one more "features" pass), calibrated on validation. A
+fine-tune cancelled by the user is saved without it, so stopping stays immediate.
 """
 
 from __future__ import annotations
@@ -42,10 +46,18 @@ from training.events import (
     RunStarted,
     ignore_event,
 )
+from training.features import embed
 from training.imagenet import match_classes
 from training.loop import Batch, EpochLoop, LoopOutcome
 from training.modelfile import TrainedModel, save_model
 from training.networks import load_pretrained
+from training.novelty import (
+    MAX_CALIBRATION,
+    MAX_REFERENCE,
+    NoveltyReference,
+    build_reference,
+    stratified_subset,
+)
 from training.pixel_cache import decode_all
 from training.preprocessing import Preprocessing
 from training.runtime import describe_device, library_versions, resolve_device, seed_everything
@@ -145,6 +157,7 @@ class _Run:
     generator: torch.Generator
     emit: Callback
     cancel: threading.Event
+    novelty: NoveltyReference | None = None
 
     def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
         return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
@@ -208,6 +221,11 @@ class _Run:
         )
         outcome = loop.run()
         if outcome.best_state is not None:
+            train_labels_cpu = self._labels(self.split.train)
+            chosen = stratified_subset(train_labels_cpu, MAX_REFERENCE, config.seed)
+            calibrate = stratified_subset(val_labels.cpu(), MAX_CALIBRATION, config.seed)
+            self.novelty = build_reference(train_features[chosen.to(train_features.device)],
+                                           val_features[calibrate.to(val_features.device)])
             self.network.reset_classifier(len(self.dataset.classes))
             self.network.get_classifier().load_state_dict(outcome.best_state)
             self.network.to(self.device)
@@ -251,7 +269,7 @@ class _Run:
     def finetune(self) -> tuple[LoopOutcome, float | None]:
         config = self.config
         steps_per_epoch = -(-len(self.split.train) // config.batch_size)
-        self._started(("decode", "train"), steps_per_epoch)
+        self._started(("decode", "train", "features"), steps_per_epoch)
         train_pixels, val_pixels = self._decode_train_val()
         val_labels = self._labels(self.split.val).to(self.device)
         baseline = None
@@ -286,7 +304,29 @@ class _Run:
         outcome = loop.run()
         if outcome.best_state is not None:
             network.load_state_dict(outcome.best_state)
+            if outcome.stopped != "cancelled":
+                try:
+                    self.novelty = self._reference_after_finetune(
+                        train_pixels, val_pixels, train_labels, val_labels.cpu())
+                except Cancelled:  # stopped during that pass: keep the model, without it
+                    self.novelty = None
         return outcome, baseline
+
+    def _reference_after_finetune(self, train_pixels: torch.Tensor, val_pixels: torch.Tensor,
+                                  train_labels: torch.Tensor, val_labels: torch.Tensor
+                                  ) -> NoveltyReference:
+        """Features of (a subset of) the unaugmented training and validation images under
+        the final weights: the backbone changed, so the ones seen in training are stale."""
+        seed = self.config.seed
+        chosen = stratified_subset(train_labels, MAX_REFERENCE, seed)
+        calibrate = stratified_subset(val_labels, MAX_CALIBRATION, seed)
+        counter = _FeatureCounter(len(chosen) + len(calibrate), self.emit)
+        network = self.network.eval()
+        train = embed(network, train_pixels[chosen], self.prep, self.device, self.cancel,
+                      counter.advance)
+        val = embed(network, val_pixels[calibrate], self.prep, self.device, self.cancel,
+                    counter.advance)
+        return build_reference(train.features, val.features)
 
     # --- result -----------------------------------------------------------------------------
 
@@ -297,6 +337,7 @@ class _Run:
             backbone=self.config.backbone,
             classes=self.dataset.classes,
             preprocessing=self.prep,
+            novelty=self.novelty,
             metadata={
                 "config": self.config.to_dict(),
                 "seed": self.config.seed,

@@ -140,11 +140,12 @@ def test_finetune_mode_trains_the_whole_network_and_stops_mid_epoch(colours, tmp
     config = TrainConfig.finetune(epochs=3, batch_size=4, cutout_size=16, cutout_probability=0.5,
                                   **SMALL)
     result = fit(config, colours, callback, cancel, output=tmp_path / "m")
-    assert events[0].phases == ("decode", "train")  # type: ignore[union-attr]
+    assert events[0].phases == ("decode", "train", "features")  # type: ignore[union-attr]
     assert result.stopped == "cancelled" and len(result.history) == 1
     steps_in_epoch_2 = [e for e in events if isinstance(e, StepEnded) and e.epoch == 2]
     assert len(steps_in_epoch_2) == 1, "stopped within one batch of the request"
     loaded = load_model(result.model_path)
+    assert loaded.novelty is None, "a cancelled fine-tune is saved at once, without novelty data"
     original = load_pretrained(get_backbone("efficientnet_lite0"))
     assert not torch.equal(loaded.network.conv_stem.weight, original.conv_stem.weight), \
         "the backbone's weights must have trained, not only the head"
