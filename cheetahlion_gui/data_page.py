@@ -1,4 +1,11 @@
-"""Step 1, Data: open a dataset folder, see its classes, samples, split and health report."""
+"""Step 1, Data: open a dataset folder, see its classes, samples, split and health report.
+
+Beside the health report, two tabs clean the data: "Likely mislabelled" (the finder's
+ranked grid, `suspects_view`) and "Moves (undo)" (the clean-up journal, `cleanup_actions`).
+The scan, the finder and every file move share the page's one job runner, so files never
+move while they are being scanned or looked at; clean-up actions wait their turn, and after
+a move the folder is scanned again, so counts and the next training use the cleaned data.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -18,33 +26,39 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtGui import QAction, QDesktopServices, QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListView,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
     QStyle,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome, MovesPanel
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.suspects_view import SuspectsView
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import JobRunner, ScanJob, ScanOutcome
+from cheetahlion_gui.workers import Job, JobRunner, ScanJob, ScanOutcome
 from training.images import is_supported
 
 SAMPLES_PER_CLASS = 6
 SeverityRole = Qt.ItemDataRole.UserRole + 1
 PathsRole = Qt.ItemDataRole.UserRole + 2
+KindRole = Qt.ItemDataRole.UserRole + 3
+CONFLICT = "conflicting_labels"
 Index = QModelIndex | QPersistentModelIndex
 
 LAYOUT_HELP = """
@@ -104,6 +118,8 @@ class IssueModel(QAbstractListModel):
             return issue.severity
         if role == PathsRole:
             return issue.paths
+        if role == KindRole:
+            return issue.kind
         return None
 
     @Slot(str)
@@ -157,7 +173,12 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.session = session
         self.runner = JobRunner(self)
+        self.runner.finished.connect(self._runner_idle)
+        self._queued: list[Job] = []
+        self._rescan_when_idle = False
         self.pending_folder: Path | None = None
+        self.cleanup = CleanupController(session, self.queue_job, self)
+        self.cleanup.acted.connect(self._cleaned_up)
 
         self.open_button = QPushButton("Open dataset folder…")
         self.open_button.setObjectName("primary")
@@ -202,6 +223,9 @@ class DataPage(QWidget):
         self.issues_view.setAlternatingRowColors(True)
         self.issues_view.setLayoutMode(QListView.LayoutMode.Batched)  # thousands of findings
         self.issues_view.doubleClicked.connect(self.show_selected_in_folder)
+        self.issues_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.issues_view.customContextMenuRequested.connect(self._issue_menu_requested)
+        self.issues_view.selectionModel().currentChanged.connect(self._issue_chosen)
         self.severity_combo = QComboBox()
         for text, value in (("All findings", None), ("Errors", "error"),
                             ("Warnings", "warning"), ("Notes", "info")):
@@ -209,6 +233,12 @@ class DataPage(QWidget):
         self.severity_combo.currentIndexChanged.connect(self._severity_chosen)
         self.show_button = QPushButton("Show in folder")
         self.show_button.clicked.connect(self.show_selected_in_folder)
+        self.fix_menu = QMenu(self)
+        self.fix_button = QPushButton("Fix…")
+        self.fix_button.setToolTip("The same photo sits in two class folders: keep the copy "
+                                   "in one class and move the others to quarantine (undoable)")
+        self.fix_button.setMenu(self.fix_menu)
+        self.fix_button.setEnabled(False)
         self.issues_label = QLabel("Health report")
         self.issues_label.setObjectName("subheading")
 
@@ -229,13 +259,21 @@ class DataPage(QWidget):
         issue_bar = QHBoxLayout()
         issue_bar.addWidget(self.issues_label, 1)
         issue_bar.addWidget(self.severity_combo)
+        issue_bar.addWidget(self.fix_button)
         issue_bar.addWidget(self.show_button)
         right_layout.addLayout(issue_bar)
         right_layout.addWidget(self.issues_view, 1)
 
+        self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.start_job)
+        self.moves_panel = MovesPanel(self.cleanup)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(right, "Health report")
+        self.tabs.addTab(self.suspects_view, "Likely mislabelled")
+        self.tabs.addTab(self.moves_panel, "Moves (undo)")
+
         content = QSplitter()
         content.addWidget(left)
-        content.addWidget(right)
+        content.addWidget(self.tabs)
         content.setSizes([520, 560])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty_state)
@@ -264,8 +302,8 @@ class DataPage(QWidget):
     def open_folder(self, folder: Path) -> bool:
         """Scan `folder` in the background; False (with a message) if a scan is running."""
         if self.runner.busy:
-            QMessageBox.information(self, "Scan running",
-                                    "A folder is being scanned; wait for it to finish.")
+            QMessageBox.information(self, "Busy", "The dataset is being scanned, checked or "
+                                    "cleaned up; wait for it to finish.")
             return False
         self.pending_folder = folder
         job = ScanJob(folder)
@@ -285,10 +323,36 @@ class DataPage(QWidget):
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(event.done)
 
+    def start_job(self, job: Job) -> bool:
+        """Start `job` on the page's runner now; False when something else runs."""
+        return self.runner.start(job)
+
+    def queue_job(self, job: Job) -> None:
+        """Start `job` now, or as soon as the running job has ended."""
+        if not self.runner.start(job):
+            self._queued.append(job)
+
+    @Slot()
+    def _runner_idle(self) -> None:
+        if not self.window().isVisible():
+            return  # closing: start nothing new
+        if self._queued:
+            self.runner.start(self._queued.pop(0))
+        elif self._rescan_when_idle:
+            self._rescan_when_idle = False
+            self.rescan()
+
+    @Slot(object)
+    def _cleaned_up(self, outcome: CleanupOutcome) -> None:
+        """Files moved: scan again, so counts, the report and the next training see it."""
+        if outcome.action in ("move_to_class", "move_to_quarantine", "undo"):
+            self._rescan_when_idle = True
+
     @Slot(object)
     def _scan_succeeded(self, outcome: ScanOutcome) -> None:
         self._scan_ended()
         self.session.set_dataset(outcome.dataset, outcome.split, outcome.runs)
+        self.cleanup.load_journal()
         self.show_dataset()
         self.session.report(f"Scanned {outcome.dataset.root.name}: "
                             f"{len(outcome.dataset.images)} images")
@@ -336,6 +400,7 @@ class DataPage(QWidget):
             samples += [GalleryItem(str(r.path), caption=name) for r in records]
         self.samples.set_items(samples)
         self.issues.set_issues(list(dataset.report.issues))
+        self.fix_button.setEnabled(False)
         warnings = len(dataset.report.warnings)
         self.issues_label.setText(
             f"Health report: {len(errors)} error(s), {warnings} warning(s), "
@@ -353,6 +418,53 @@ class DataPage(QWidget):
     @Slot(int)
     def _severity_chosen(self, _index: int) -> None:
         self.issue_filter.set_severity(self.severity_combo.currentData())
+
+    # --- conflicting labels: one click keeps one class's copy ----------------------------------
+
+    def conflict_fixes(self, paths: tuple[Path, ...]) -> dict[str, list[Path]]:
+        """For each class holding a copy: the other copies to move out if that one is kept."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return {}
+        class_of = {record.path: dataset.classes[record.label] for record in dataset.images}
+        classes = sorted({class_of[p] for p in paths if p in class_of})
+        return {name: [p for p in paths if p in class_of and class_of[p] != name]
+                for name in classes}
+
+    def fix_conflict(self, paths: tuple[Path, ...], keep_class: str) -> bool:
+        """Keep the copies in `keep_class`; move the others to quarantine (undoable)."""
+        others = self.conflict_fixes(paths).get(keep_class)
+        return bool(others) and self.cleanup.quarantine(others)
+
+    def _fill_fix_menu(self, menu: QMenu, index: QModelIndex) -> bool:
+        menu.clear()
+        if not index.isValid() or index.data(KindRole) != CONFLICT:
+            return False
+        paths = tuple(index.data(PathsRole))
+        for name, others in self.conflict_fixes(paths).items():
+            action = QAction(f"Keep the copy in '{name}' (quarantine {len(others)} other"
+                             f"{'s' if len(others) != 1 else ''})", menu)
+            action.setData((paths, name))
+            action.triggered.connect(self._fix_chosen)
+            menu.addAction(action)
+        return not menu.isEmpty()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _issue_chosen(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.fix_button.setEnabled(self._fill_fix_menu(self.fix_menu, current))
+
+    @Slot(QPoint)
+    def _issue_menu_requested(self, point: QPoint) -> None:
+        menu = QMenu(self)
+        if self._fill_fix_menu(menu, self.issues_view.indexAt(point)):
+            menu.popup(self.issues_view.viewport().mapToGlobal(point))
+
+    @Slot()
+    def _fix_chosen(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            paths, name = action.data()
+            self.fix_conflict(paths, name)
 
     @Slot()
     def show_selected_in_folder(self) -> None:

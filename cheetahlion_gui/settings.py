@@ -23,6 +23,8 @@ class Settings:
     recent_models: list[str] = field(default_factory=list)
     unsure_threshold: float = 0.7
     """Predictions below this confidence are marked "unsure" in the gallery."""
+    quarantine_folders: dict[str, str] = field(default_factory=dict)
+    """Per dataset folder, where "Move to quarantine" puts images taken out of it."""
 
     @staticmethod
     def file() -> Path:
@@ -53,6 +55,12 @@ class Settings:
 
     def remember_model(self, model: str | Path) -> None:
         self.recent_models = _push(self.recent_models, str(model))
+
+    def quarantine_folder(self, dataset: str | Path) -> str | None:
+        return self.quarantine_folders.get(str(dataset))
+
+    def remember_quarantine_folder(self, dataset: str | Path, folder: str | Path) -> None:
+        self.quarantine_folders = {**self.quarantine_folders, str(dataset): str(folder)}
 
 
 def _push(items: list[str], item: str) -> list[str]:

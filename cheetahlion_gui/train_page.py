@@ -69,11 +69,32 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def data_used(record: Any) -> str:
+    """The images a run trained on, e.g. "300", or "292 (8 moved)" after a clean-up."""
+    if record.images is None:
+        return "—"
+    moves = record.cleanup_moves
+    return f"{record.images} ({moves} moved)" if moves else str(record.images)
+
+
+def data_details(record: Any) -> str:
+    """Tooltip lines: images per class and the clean-up moves in effect when it trained."""
+    if record.class_counts is None:
+        return ""
+    counts = ", ".join(f"{name} {count}" for name, count in record.class_counts.items())
+    moves = record.cleanup_moves
+    text = f"\ndata: {counts}"
+    if moves:
+        text += f" — after {moves} clean-up move(s) (Data step → Moves)"
+    return text
+
+
 class RunHistoryModel(RecordsTableModel):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
-    HEADERS = ("Overlay", "Run", "Mode", "Backbone", "Val. accuracy", "Baseline", "Time", "Ended")
+    HEADERS = ("Overlay", "Run", "Mode", "Backbone", "Val. accuracy", "Baseline", "Time",
+               "Images", "Ended")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -102,7 +123,8 @@ class RunHistoryModel(RecordsTableModel):
             return (f"{record.run_id}\nmodel: {record.model_path or 'none saved'}\n"
                     f"epochs {config['epochs']}, batch {config['batch_size']}, "
                     f"lr {config['learning_rate']:g}, seed {config['seed']}, "
-                    f"augment {config['augment']}\ndevice: {record.device}")
+                    f"augment {config['augment']}\ndevice: {record.device}"
+                    + data_details(record))
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         baseline = record.baseline_accuracy
@@ -113,7 +135,8 @@ class RunHistoryModel(RecordsTableModel):
             4: f"{record.best_val_accuracy:.3f}" if record.epochs else "—",
             5: f"{baseline:.3f}" if baseline is not None else "—",
             6: format_duration(record.seconds),
-            7: record.stopped.replace("_", " "),
+            7: data_used(record),
+            8: record.stopped.replace("_", " "),
         }.get(column)
 
     def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:

@@ -1,0 +1,410 @@
+"""The "likely mislabelled" view on the Data step: run the finder, review a ranked grid, act.
+
+The finder (`training.suspects.find_suspects`) runs in a worker with a progress bar and
+Cancel. Its report fills a thumbnail grid, most suspicious first; each tile shows the score,
+the folder the image sits in and the first reason. Selecting tiles shows every reason and
+what the ImageNet model sees, and enables the actions: Keep (reviewed, not wrong), Move to
+class ▸, Move to quarantine. The actions run through the `CleanupController` (real file
+moves, journalled and undoable); moved images leave the grid, kept ones too unless "Show
+kept" is ticked, and an undone move brings its image back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QItemSelection,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    Slot,
+)
+from PySide6.QtGui import QAction, QColor, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome
+from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.gallery_model import placeholder_pixmap
+from cheetahlion_gui.session import Session
+from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.workers import Job
+
+Index = QModelIndex | QPersistentModelIndex
+SuspectRole = Qt.ItemDataRole.UserRole + 1
+PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
+               "check": "Checking each image against the others"}
+TILE_REASON_CHARS = 48
+
+
+@dataclass(frozen=True)
+class SuspectsOutcome:
+    """The finder's report (None when cancelled) and the content hashes marked "keep"."""
+
+    report: Any
+    kept: frozenset[str]
+
+
+class FindSuspectsJob(Job):
+    def __init__(self, dataset: Any) -> None:
+        super().__init__()
+        self.dataset = dataset
+
+    def work(self) -> SuspectsOutcome:
+        from training.cleanup import read_journal
+        from training.events import Cancelled
+        from training.suspects import find_suspects
+
+        try:
+            report = find_suspects(self.dataset, self.progressed.emit, self.cancel)
+        except Cancelled:
+            report = None
+        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes)
+
+
+class SuspectsModel(QAbstractListModel):
+    """The report's images, most suspicious first, minus those moved or (unless shown) kept."""
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.show_kept = False
+        self._all: list[Any] = []
+        self._kept: frozenset[str] = frozenset()
+        self._moved: set[Path] = set()
+        self._rows: list[Any] = []
+        self._row_of: dict[str, int] = {}
+        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
+        thumbnails.changed.connect(self._thumbnail_changed)
+
+    def set_report(self, suspects: list[Any], kept: frozenset[str]) -> None:
+        self._all, self._kept, self._moved = list(suspects), kept, set()
+        self._refilter()
+
+    def set_kept(self, kept: frozenset[str]) -> None:
+        self._kept = kept
+        self._refilter()
+
+    def set_show_kept(self, shown: bool) -> None:
+        self.show_kept = shown
+        self._refilter()
+
+    def mark_moved(self, paths: list[Path]) -> None:
+        self._moved |= set(paths)
+        self._refilter()
+
+    def mark_back(self, paths: list[Path]) -> None:
+        self._moved -= set(paths)
+        self._refilter()
+
+    def suspects(self) -> list[Any]:
+        return list(self._rows)
+
+    def is_kept(self, suspect: Any) -> bool:
+        return suspect.content_hash in self._kept
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        self._rows = [s for s in self._all if s.path not in self._moved
+                      and (self.show_kept or s.content_hash not in self._kept)]
+        self._row_of = {str(s.path): row for row, s in enumerate(self._rows)}
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        suspect = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            reason = suspect.reasons[0] if suspect.reasons else "nothing unusual"
+            if len(reason) > TILE_REASON_CHARS:
+                reason = reason[:TILE_REASON_CHARS - 1] + "…"
+            kept = " · kept" if self.is_kept(suspect) else ""
+            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{reason}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.icon(str(suspect.path)) or self._loading
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{suspect.relpath}\n" + "\n".join(suspect.reasons)
+        if role == Qt.ItemDataRole.ForegroundRole and suspect.flagged:
+            return QColor("#a33")
+        if role == SuspectRole:
+            return suspect
+        return None
+
+    @Slot(str)
+    def _thumbnail_changed(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class SuspectsView(QWidget):
+    """Find likely mislabelled images and keep, move or quarantine them."""
+
+    def __init__(self, session: Session, thumbnails: ThumbnailCache,
+                 controller: CleanupController, submit: Any,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.controller = controller
+        self.submit = submit
+        """Starts a Job on the page's runner; False when the runner is busy."""
+        self.job: FindSuspectsJob | None = None
+
+        self.find_button = QPushButton("Find likely mislabelled images")
+        self.find_button.setToolTip("Score every image for how likely it is in the wrong "
+                                    "class folder (held-out predictions, outliers in its "
+                                    "class, what the ImageNet model sees)")
+        self.find_button.clicked.connect(self.find)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.status = QLabel("Open a dataset, then look for images in the wrong folder.")
+        self.status.setWordWrap(True)
+        self.show_kept = QCheckBox("Show kept")
+        self.show_kept.setToolTip("Also show images you marked as reviewed (Keep)")
+        self.show_kept.toggled.connect(self._show_kept_toggled)
+
+        self.model = SuspectsModel(thumbnails, self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setIconSize(QSize(thumbnails.size // 2 + 24, thumbnails.size // 2 + 24))
+        self.view.setGridSize(QSize(thumbnails.size + 40, thumbnails.size // 2 + 84))
+        self.view.setWordWrap(True)
+        self.view.setUniformItemSizes(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.details = QLabel("Select an image to see why it was flagged.")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+
+        self.keep_button = QPushButton("Keep")
+        self.keep_button.setToolTip("Reviewed: it is right where it is (hidden from this list)")
+        self.keep_button.clicked.connect(self.keep_selected)
+        self.unkeep_button = QPushButton("Un-keep")
+        self.unkeep_button.clicked.connect(self.unkeep_selected)
+        self.class_menu = QMenu(self)
+        self.move_button = QToolButton()
+        self.move_button.setText("Move to class ▸")
+        self.move_button.setMenu(self.class_menu)
+        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.quarantine_button = QPushButton("Move to quarantine")
+        self.quarantine_button.setToolTip("Take the images out of the dataset into a folder "
+                                          "you choose (asked the first time)")
+        self.quarantine_button.clicked.connect(self.quarantine_selected)
+
+        top = QHBoxLayout()
+        top.addWidget(self.find_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.show_kept)
+        actions = QHBoxLayout()
+        actions.addWidget(self.keep_button)
+        actions.addWidget(self.unkeep_button)
+        actions.addWidget(self.move_button)
+        actions.addWidget(self.quarantine_button)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.details)
+        layout.addLayout(actions)
+
+        controller.acted.connect(self._acted)
+        session.dataset_changed.connect(self._dataset_changed)
+        self._root: Path | None = None
+        self._update_actions()
+
+    # --- the finder --------------------------------------------------------------------------
+
+    @Slot()
+    def find(self) -> bool:
+        dataset = self.session.dataset
+        if dataset is None:
+            show_error(self, "No dataset", "Open a dataset folder first.")
+            return False
+        if not dataset.report.can_train:
+            show_error(self, "This dataset cannot be checked yet",
+                       dataset.report.errors[0].message)
+            return False
+        job = FindSuspectsJob(dataset)
+        job.progressed.connect(self._progressed)
+        job.succeeded.connect(self._found)
+        job.failed.connect(self._find_failed)
+        if not self.submit(job):
+            show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
+                       "it is done.")
+            return False
+        self.job = job
+        self.find_button.setEnabled(False)
+        self.cancel_button.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.status.setText("Loading the network…")
+        self.session.report("Looking for likely mislabelled images…")
+        return True
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling…")
+
+    @Slot(object)
+    def _progressed(self, event: Any) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
+                            f"{event.done} / {event.total}")
+
+    @Slot(object)
+    def _found(self, outcome: SuspectsOutcome) -> None:
+        self._finder_ended()
+        report = outcome.report
+        if report is None:
+            self.status.setText("Cancelled.")
+            self.session.report("Search for mislabelled images cancelled")
+            return
+        self.model.set_report(list(report.suspects), outcome.kept)
+        hidden = len(report.suspects) - self.model.rowCount()
+        self.status.setText(
+            f"<b>{len(report.flagged)}</b> of {len(report.suspects)} images look like they are "
+            f"in the wrong folder (score ≥ 0.5, shown in red); all are ranked below, most "
+            f"suspicious first. Signals: {', '.join(report.signals)}; {report.seconds:.0f} s."
+            + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
+        self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
+        self._update_actions()
+
+    @Slot(str, str)
+    def _find_failed(self, message: str, details: str) -> None:
+        self._finder_ended()
+        self.status.setText("The search failed.")
+        show_error(self, "Could not check the images", message, details)
+
+    def _finder_ended(self) -> None:
+        self.job = None
+        self.find_button.setEnabled(True)
+        self.cancel_button.setVisible(False)
+        self.progress.setVisible(False)
+
+    @Slot()
+    def _dataset_changed(self) -> None:
+        dataset = self.session.dataset
+        root = dataset.root if dataset is not None else None
+        if root != self._root:
+            self._root = root
+            self.model.set_report([], frozenset())
+            self.status.setText("Look for images that are probably in the wrong folder.")
+        self.class_menu.clear()
+        for name in (dataset.classes if dataset is not None else ()):
+            action = QAction(name, self.class_menu)
+            action.setData(name)
+            action.triggered.connect(self._move_chosen)
+            self.class_menu.addAction(action)
+        self._update_actions()
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def selected(self) -> list[Any]:
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        return [self.model.index(row).data(SuspectRole) for row in rows]
+
+    @Slot()
+    def keep_selected(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            self.controller.keep([s.path for s in chosen])
+
+    @Slot()
+    def unkeep_selected(self) -> None:
+        chosen = [s for s in self.selected() if self.model.is_kept(s)]
+        if chosen:
+            self.controller.unkeep([s.content_hash for s in chosen])
+
+    def move_selected(self, class_name: str) -> None:
+        chosen = [s for s in self.selected() if s.given != class_name]
+        if chosen:
+            self.controller.move_to_class([s.path for s in chosen], class_name)
+
+    @Slot()
+    def _move_chosen(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.move_selected(action.data())
+
+    @Slot()
+    def quarantine_selected(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            self.controller.quarantine([s.path for s in chosen])
+
+    @Slot(object)
+    def _acted(self, outcome: CleanupOutcome) -> None:
+        result = outcome.result
+        if outcome.action in ("move_to_class", "move_to_quarantine"):
+            self.model.mark_moved([move.source for move in result.moves])
+        elif outcome.action == "undo" and result.restored_to == result.move.source:
+            self.model.mark_back([result.move.source])
+        if outcome.action in ("keep", "unkeep"):
+            self.model.set_kept(outcome.journal.kept_hashes)
+        self._update_actions()
+
+    @Slot(bool)
+    def _show_kept_toggled(self, shown: bool) -> None:
+        self.model.set_show_kept(shown)
+
+    @Slot(QItemSelection, QItemSelection)
+    def _selection_changed(self, *_args: object) -> None:
+        chosen = self.selected()
+        if len(chosen) == 1:
+            s = chosen[0]
+            looks = ", ".join(f"{name} {p:.2f}" for name, p in s.looks_like) or "—"
+            reasons = "".join(f"<li>{reason}</li>" for reason in s.reasons) or \
+                "<li>nothing unusual</li>"
+            suggested = f"; it may belong in <b>{s.suggested}</b>" if s.suggested else ""
+            self.details.setText(
+                f"<b>{s.relpath}</b> — score {s.score:.2f}, in <b>{s.given}</b>{suggested}"
+                f"<ul>{reasons}</ul>ImageNet model: looks like {looks}")
+        elif chosen:
+            self.details.setText(f"{len(chosen)} images selected.")
+        else:
+            self.details.setText("Select an image to see why it was flagged.")
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        chosen = self.selected()
+        for widget in (self.keep_button, self.move_button, self.quarantine_button):
+            widget.setEnabled(bool(chosen))
+        self.unkeep_button.setEnabled(any(self.model.is_kept(s) for s in chosen))
+        given = {s.given for s in chosen}
+        for action in self.class_menu.actions():
+            action.setEnabled(given != {action.data()})
