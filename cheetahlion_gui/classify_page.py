@@ -1,4 +1,9 @@
-"""Step 4, Classify: a gallery of new images classified in the background, with actions."""
+"""Step 4, Classify: a gallery of new images classified in the background, with actions.
+
+Images unlike anything the model was trained on are shown as "none of these"; the
+percentile control decides how strange that is and re-flags the gallery without re-running
+the model (the model's calibration travels with the results).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -103,7 +109,7 @@ class ClassifyPage(QWidget):
         self.show_filter.currentIndexChanged.connect(self._filter_chosen)
         self.sort = QComboBox()
         for text, key in (("Name", "name"), ("Confidence, lowest first", "confidence"),
-                          ("Label", "label")):
+                          ("Label", "label"), ("Strangeness, highest first", "novelty")):
             self.sort.addItem(text, key)
         self.sort.currentIndexChanged.connect(self._sort_chosen)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
@@ -113,12 +119,26 @@ class ClassifyPage(QWidget):
         self.threshold.valueChanged.connect(self._threshold_changed)
         self.threshold_label = QLabel()
         self._threshold_changed(self.threshold.value())
+        self.unfamiliar_percentile = QSpinBox()
+        self.unfamiliar_percentile.setRange(50, 100)
+        self.unfamiliar_percentile.setValue(round(self.model.unfamiliar_percentile))
+        self.unfamiliar_percentile.setSuffix(" %")
+        self.unfamiliar_percentile.setPrefix("stranger than ")
+        self.unfamiliar_percentile.setToolTip(
+            "Call an image \"none of these\" when it looks less like the training photos than "
+            "this share of the model's validation photos do. At 95 %, about 1 in 20 ordinary "
+            "photos is flagged; raise it to flag fewer.")
+        self.unfamiliar_percentile.valueChanged.connect(self._unfamiliar_changed)
+        self.unfamiliar_label = QLabel("None of these:")
         filters = QHBoxLayout()
         filters.addWidget(QLabel("Show"))
         filters.addWidget(self.show_filter)
         filters.addWidget(QLabel("Sort by"))
         filters.addWidget(self.sort)
         filters.addStretch(1)
+        filters.addWidget(self.unfamiliar_label)
+        filters.addWidget(self.unfamiliar_percentile)
+        filters.addWidget(QLabel("of validation photos"))
         filters.addWidget(self.threshold_label)
         filters.addWidget(self.threshold)
 
@@ -254,7 +274,8 @@ class ClassifyPage(QWidget):
             if not message.paths:
                 self.summary.setText("No images found there.")
         elif isinstance(message, PredictionBatch):
-            self.model.apply_predictions(message.predictions, message.classes)
+            self.model.apply_predictions(message.predictions, message.classes,
+                                         message.calibration)
             self._done += len(message.predictions)
             self.progress.setValue(self._done)
             if self._done == len(message.predictions):  # the first batch names the classes
@@ -263,16 +284,21 @@ class ClassifyPage(QWidget):
     @Slot(object)
     def _succeeded(self, _count: int) -> None:
         self._ended()
-        items = self.model.items()
-        broken = sum(1 for item in items if item.error)
-        unsure = sum(1 for item in items if self.model.is_unsure(item))
-        stopped = self._done < self._total
-        self.summary.setText(
-            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}, "
-            f"{unsure} unsure, {broken} broken")
+        self._show_counts()
         self._refresh_filters(self.model.classes)
         self.session.report("Classification finished")
         self.classification_finished.emit()
+
+    def _show_counts(self) -> None:
+        items = self.model.items()
+        broken = sum(1 for item in items if item.error)
+        unsure = sum(1 for item in items if self.model.is_unsure(item))
+        unfamiliar = sum(1 for item in items if item.unfamiliar)
+        stopped = self._done < self._total
+        self.summary.setText(
+            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}, "
+            + (f"{unfamiliar} none of these, " if self.model.calibration else "")
+            + f"{unsure} unsure, {broken} broken")
 
     @Slot(str, str)
     def _failed(self, message: str, details: str) -> None:
@@ -291,12 +317,20 @@ class ClassifyPage(QWidget):
         current = self.show_filter.currentText()
         self.show_filter.blockSignals(True)
         self.show_filter.clear()
-        self.show_filter.addItems([GalleryProxy.ALL, *classes, GalleryProxy.UNSURE,
+        novel = [GalleryProxy.NONE_OF_THESE] if classes and self.model.calibration else []
+        self.show_filter.addItems([GalleryProxy.ALL, *classes, *novel, GalleryProxy.UNSURE,
                                    GalleryProxy.BROKEN])
         index = self.show_filter.findText(current)
         self.show_filter.setCurrentIndex(max(index, 0))
         self.show_filter.blockSignals(False)
         self.proxy.set_label_filter(self.show_filter.currentText())
+        scored = bool(classes) and self.model.calibration is not None
+        self.unfamiliar_percentile.setEnabled(scored)
+        self.unfamiliar_label.setEnabled(scored)
+        self.unfamiliar_label.setToolTip("" if scored or not classes else
+                                         "This model has no \"none of these\" data: models "
+                                         "trained by this version have it; the built-in "
+                                         "ImageNet model does not.")
 
     @Slot(int)
     def _filter_chosen(self, _index: int) -> None:
@@ -312,6 +346,13 @@ class ClassifyPage(QWidget):
         self.model.set_unsure_threshold(value / 100)
         self.session.settings.unsure_threshold = value / 100
         self.proxy.invalidate()
+
+    @Slot(int)
+    def _unfamiliar_changed(self, value: int) -> None:
+        self.model.set_unfamiliar_percentile(float(value))
+        self.proxy.invalidate()
+        if not self.runner.busy and self.model.calibration is not None and self._total:
+            self._show_counts()
 
     @Slot(QModelIndex)
     def preview(self, index: QModelIndex) -> None:

@@ -4,6 +4,11 @@
 decoration role of a visible row asks the `ThumbnailCache`, which queues the file and shows
 a placeholder until it arrives. Predictions arrive in batches and update rows with one
 `dataChanged` per batch.
+
+"None of these": a row whose novelty score is above the threshold of the model's
+calibration at the chosen percentile is flagged. The flag is recomputed from the stored
+scores when the percentile changes (plain arithmetic, no model run), so the threshold
+control re-flags the whole gallery instantly.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from PySide6.QtCore import (
     Qt,
     Slot,
 )
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
+from training.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2
@@ -35,6 +41,9 @@ ErrorRole = Qt.ItemDataRole.UserRole + 4
 UnsureRole = Qt.ItemDataRole.UserRole + 5
 ProbabilitiesRole = Qt.ItemDataRole.UserRole + 6
 CaptionRole = Qt.ItemDataRole.UserRole + 7
+NoveltyRole = Qt.ItemDataRole.UserRole + 8
+UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
+UNFAMILIAR_COLOUR = "#7b3fb5"
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -48,6 +57,10 @@ class GalleryItem:
     error: str | None = None
     caption: str | None = None
     """Extra text under the tile, e.g. "true: lion" in the mistakes view."""
+    novelty: float | None = None
+    """The model's "unlike the training data" score; None when the model has none."""
+    unfamiliar: bool = False
+    """"None of these" at the gallery's current percentile (kept up to date by the model)."""
 
 
 def placeholder_pixmap(size: int, colour: str = "#e6e6e6") -> QPixmap:
@@ -74,6 +87,8 @@ class GalleryModel(QAbstractListModel):
         self.thumbnails = thumbnails
         self.classes: tuple[str, ...] = ()
         self.unsure_threshold = 0.7
+        self.calibration: NoveltyCalibration | None = None
+        self.unfamiliar_percentile = DEFAULT_PERCENTILE
         self._items: list[GalleryItem] = []
         self._row_of: dict[str, int] = {}
         self._loading = QIcon(placeholder_pixmap(thumbnails.size))
@@ -99,9 +114,15 @@ class GalleryModel(QAbstractListModel):
     def item(self, row: int) -> GalleryItem:
         return self._items[row]
 
-    def apply_predictions(self, predictions: Any, classes: tuple[str, ...]) -> None:
-        """Fill in results for rows that are present; one dataChanged for the whole batch."""
+    def apply_predictions(self, predictions: Any, classes: tuple[str, ...],
+                          calibration: NoveltyCalibration | None = None) -> None:
+        """Fill in results for rows that are present; one dataChanged for the whole batch.
+
+        `calibration` is the model's novelty calibration (None when it has none): the rows'
+        "none of these" flags are decided here, at the gallery's percentile.
+        """
         self.classes = classes
+        self.calibration = calibration
         rows = []
         for prediction in predictions:
             row = self._row_of.get(prediction.path)
@@ -111,6 +132,8 @@ class GalleryModel(QAbstractListModel):
                 self._items[row], label=prediction.label,
                 confidence=None if prediction.error else prediction.confidence,
                 probabilities=prediction.probabilities, error=prediction.error,
+                novelty=prediction.novelty,
+                unfamiliar=self._flagged(prediction.novelty, prediction.error),
             )
             rows.append(row)
         if rows:
@@ -131,6 +154,28 @@ class GalleryModel(QAbstractListModel):
         if self._items:
             self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
 
+    def set_unfamiliar_percentile(self, percentile: float) -> None:
+        """Flag rows stranger than `percentile` % of the validation images, from stored scores."""
+        self.unfamiliar_percentile = percentile
+        changed = False
+        for row, item in enumerate(self._items):
+            flagged = self._flagged(item.novelty, item.error)
+            if flagged != item.unfamiliar:
+                self._items[row] = replace(item, unfamiliar=flagged)
+                changed = True
+        if changed:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
+
+    def _flagged(self, novelty: float | None, error: str | None) -> bool:
+        return (self.calibration is not None and error is None
+                and self.calibration.is_unfamiliar(novelty, self.unfamiliar_percentile))
+
+    def strangeness(self, item: GalleryItem) -> float | None:
+        """The share (0-100) of validation images less strange than this one, if known."""
+        if self.calibration is None or item.novelty is None:
+            return None
+        return self.calibration.percentile(item.novelty)
+
     def is_unsure(self, item: GalleryItem) -> bool:
         return item.confidence is not None and item.confidence < self.unsure_threshold
 
@@ -149,11 +194,24 @@ class GalleryModel(QAbstractListModel):
             return self._decoration(item)
         if role == Qt.ItemDataRole.ToolTipRole:
             reason = item.error or self.thumbnails.broken_reason(item.path)
-            return f"{item.path}\n{reason}" if reason else item.path
+            if reason:
+                return f"{item.path}\n{reason}"
+            strangeness = self.strangeness(item)
+            if strangeness is None:
+                return item.path
+            verdict = "none of these: " if item.unfamiliar else ""
+            return (f"{item.path}\n{verdict}stranger than {strangeness:.0f}% of the model's "
+                    f"validation photos (novelty {item.novelty:.2f})")
         if role == Qt.ItemDataRole.ForegroundRole:
             if item.error or self.thumbnails.broken_reason(item.path):
                 return QColor("#a33")
+            if item.unfamiliar:
+                return QColor(UNFAMILIAR_COLOUR)
             return QColor("#b36b00") if self.is_unsure(item) else None
+        if role == Qt.ItemDataRole.FontRole and item.unfamiliar:
+            font = QFont()
+            font.setItalic(True)
+            return font
         return {
             PathRole: item.path,
             LabelRole: item.label,
@@ -162,6 +220,8 @@ class GalleryModel(QAbstractListModel):
             UnsureRole: self.is_unsure(item),
             ProbabilitiesRole: item.probabilities,
             CaptionRole: item.caption,
+            NoveltyRole: item.novelty,
+            UnfamiliarRole: item.unfamiliar,
         }.get(role)
 
     def _text(self, item: GalleryItem) -> str:
@@ -169,7 +229,9 @@ class GalleryModel(QAbstractListModel):
         if item.error:
             return f"{name}\nbroken"
         lines = [name]
-        if item.label is not None and item.confidence is not None:
+        if item.label is not None and item.confidence is not None and item.unfamiliar:
+            lines.append(f"none of these (closest: {item.label} {item.confidence:.0%})")
+        elif item.label is not None and item.confidence is not None:
             mark = "  · unsure" if self.is_unsure(item) else ""
             lines.append(f"{item.label} {item.confidence:.0%}{mark}")
         if item.caption:
@@ -190,9 +252,11 @@ class GalleryModel(QAbstractListModel):
 
 
 class GalleryProxy(QSortFilterProxyModel):
-    """Filter by label, "unsure" or "broken"; sort by name or confidence."""
+    """Filter by label, "none of these", "unsure" or "broken"; sort by name, confidence, label
+    or strangeness. A class's filter leaves out the images flagged "none of these"."""
 
     ALL = "All"
+    NONE_OF_THESE = "None of these"
     UNSURE = "Unsure"
     BROKEN = "Broken"
 
@@ -207,7 +271,8 @@ class GalleryProxy(QSortFilterProxyModel):
         self.invalidate()
 
     def set_sort_key(self, key: str) -> None:
-        """"name", "confidence" (lowest first, to review doubtful ones) or "label"."""
+        """Sort by "name", "confidence" (lowest first, to review doubtful ones), "label" or
+        "novelty" (strangest first)."""
         self.sort_key = key
         self.invalidate()
         self.sort(0)
@@ -221,7 +286,10 @@ class GalleryProxy(QSortFilterProxyModel):
             return bool(model.data(index, UnsureRole))
         if self.label_filter == self.BROKEN:
             return model.data(index, ErrorRole) is not None
-        return model.data(index, LabelRole) == self.label_filter
+        if self.label_filter == self.NONE_OF_THESE:
+            return bool(model.data(index, UnfamiliarRole))
+        return (model.data(index, LabelRole) == self.label_filter
+                and not model.data(index, UnfamiliarRole))
 
     def lessThan(self, left: Index, right: Index) -> bool:
         model = self.sourceModel()
@@ -229,6 +297,10 @@ class GalleryProxy(QSortFilterProxyModel):
             a = model.data(left, ConfidenceRole)
             b = model.data(right, ConfidenceRole)
             return (a if a is not None else 2.0) < (b if b is not None else 2.0)
+        if self.sort_key == "novelty":
+            a = model.data(left, NoveltyRole)
+            b = model.data(right, NoveltyRole)
+            return (-a if a is not None else float("inf")) < (-b if b is not None else float("inf"))
         if self.sort_key == "label":
             a = (model.data(left, LabelRole) or "~", model.data(left, PathRole))
             b = (model.data(right, LabelRole) or "~", model.data(right, PathRole))

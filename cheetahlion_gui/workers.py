@@ -260,6 +260,9 @@ class PredictionBatch:
     generation: int
     predictions: tuple[Any, ...]
     classes: tuple[str, ...]
+    calibration: Any = None
+    """The model's `NoveltyCalibration` (101 plain floats, torch-free), or None: with it the
+    GUI thread re-flags "none of these" for any percentile without running the model."""
 
 
 class ClassifyJob(Job):
@@ -293,12 +296,12 @@ class ClassifyJob(Job):
             if len(batch) == self.BATCH:
                 done += len(batch)
                 self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
-                                                     predictor.classes))
+                                                     predictor.classes, predictor.calibration))
                 batch = []
         if batch:
             done += len(batch)
             self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
-                                                 predictor.classes))
+                                                 predictor.classes, predictor.calibration))
         return done
 
 
