@@ -10,15 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QStringListModel, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
     QMenu,
     QMessageBox,
     QProgressBar,
@@ -36,6 +33,7 @@ from cheetahlion_gui.gallery_model import (
     GalleryProxy,
     make_icon_view,
 )
+from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.workers import (
@@ -51,7 +49,6 @@ from training.sorting import SortSummary, sort_into_folders
 MODEL_CHOSEN_RUN = "run"
 MODEL_FILE = "file"
 MODEL_IMAGENET = "imagenet"
-PREVIEW_SIZE = 560
 
 
 class ClassifyPage(QWidget):
@@ -358,7 +355,10 @@ class ClassifyPage(QWidget):
     def preview(self, index: QModelIndex) -> None:
         source = self.proxy.mapToSource(index)
         item = self.model.item(source.row())
-        dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails, self)
+        ok, model = self._chosen_model()
+        if not ok:
+            return
+        dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails, model, self)
         dialog.open()
 
     # --- actions on files ------------------------------------------------------------------
@@ -459,43 +459,3 @@ class ClassifyPage(QWidget):
         show_error(self, "Could not write the files", message, details)
         self.files_sorted.emit()
 
-
-class PreviewDialog(QDialog):
-    """A large view of one image with every class's probability."""
-
-    def __init__(self, item: Any, classes: tuple[str, ...], thumbnails: ThumbnailCache,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(Path(item.path).name)
-        self.item = item
-        self.thumbnails = thumbnails
-        self.picture = QLabel("Loading…")
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE * 3 // 4)
-        ranked = sorted(zip(classes, item.probabilities, strict=False), key=lambda p: -p[1])
-        lines = [f"{name}: {probability:.1%}" for name, probability in ranked[:20]]
-        if item.error:
-            lines = [item.error]
-        self.probabilities = QStringListModel(lines, self)
-        probabilities_view = QListView()
-        probabilities_view.setModel(self.probabilities)
-        probabilities_view.setMaximumHeight(160)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.picture, 1)
-        layout.addWidget(QLabel(item.path))
-        layout.addWidget(probabilities_view)
-        layout.addWidget(buttons)
-        thumbnails.changed.connect(self._thumbnail_changed)
-        self._thumbnail_changed(item.path)
-
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        if path != self.item.path:
-            return
-        thumbnail = self.thumbnails.icon(path)
-        if thumbnail is not None:
-            self.picture.setPixmap(thumbnail.pixmap(PREVIEW_SIZE, PREVIEW_SIZE))
-        elif self.thumbnails.broken_reason(path):
-            self.picture.setText(self.thumbnails.broken_reason(path))

@@ -1,4 +1,8 @@
-"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes."""
+"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes.
+
+Double-clicking an image of the gallery (or "Why?") opens its explanation: where the model
+looked for the class it predicted, with the true class one choice away.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
@@ -109,6 +114,9 @@ class EvaluatePage(QWidget):
         self.session = session
         self.runner = JobRunner(self)
         self.report: Any = None
+        self.report_model: str | None = None
+        """The model file the shown report was computed with."""
+        self.shown_outcomes: list[Any] = []
         self._evaluated: tuple[str | None, str | None] = (None, None)
 
         self.model_label = QLabel()
@@ -136,8 +144,15 @@ class EvaluatePage(QWidget):
         self.confusion_view.clicked.connect(self.show_cell)
         self.gallery = GalleryModel(thumbnails, self)
         self.gallery_view = make_icon_view(self.gallery, 120)
+        self.gallery_view.doubleClicked.connect(self.explain_outcome)
+        self.gallery_view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.gallery_title = QLabel("Worst mistakes")
         self.gallery_title.setObjectName("subheading")
+        self.explain_button = QPushButton("Why? Show where the model looked…")
+        self.explain_button.setToolTip("Explain the selected image's prediction "
+                                       "(or double-click an image)")
+        self.explain_button.setEnabled(False)
+        self.explain_button.clicked.connect(self._explain_selected)
 
         scores = QGroupBox("Per class")
         QVBoxLayout(scores).addWidget(self.per_class_view)
@@ -152,7 +167,10 @@ class EvaluatePage(QWidget):
         top_layout.addLayout(tables)
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.addWidget(self.gallery_title)
+        gallery_header = QHBoxLayout()
+        gallery_header.addWidget(self.gallery_title, 1)
+        gallery_header.addWidget(self.explain_button)
+        bottom_layout.addLayout(gallery_header)
         bottom_layout.addWidget(self.gallery_view)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
@@ -207,6 +225,7 @@ class EvaluatePage(QWidget):
     def _succeeded(self, outcome: EvaluateOutcome) -> None:
         self._ended()
         report = self.report = outcome.report
+        self.report_model = outcome.model_path
         wrong = len(report.mistakes)
         self.accuracy_label.setText(
             f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
@@ -243,10 +262,33 @@ class EvaluatePage(QWidget):
 
     def _show_outcomes(self, title: str, outcomes: Any) -> None:
         self.gallery_title.setText(title)
+        self.shown_outcomes = list(outcomes)
+        self.explain_button.setEnabled(False)  # a model reset clears the selection silently
         self.gallery.set_items([
             GalleryItem(o.path, label=o.predicted_label, confidence=o.confidence,
                         caption=f"true: {o.true_label}") for o in outcomes
         ])
+
+    @Slot()
+    def _selection_changed(self) -> None:
+        self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection())
+
+    @Slot()
+    def _explain_selected(self) -> None:
+        selected = self.gallery_view.selectionModel().selectedIndexes()
+        if selected:
+            self.explain_outcome(selected[0])
+
+    @Slot(QModelIndex)
+    def explain_outcome(self, index: QModelIndex) -> None:
+        """Open the explanation of one shown image, with its true and predicted classes."""
+        if not index.isValid() or index.row() >= len(self.shown_outcomes):
+            return
+        outcome = self.shown_outcomes[index.row()]
+        verdict = "right" if outcome.true_label == outcome.predicted_label else "wrong"
+        heading = (f"True class: {outcome.true_label} · predicted: {outcome.predicted_label} "
+                   f"({percent(outcome.confidence)}, {verdict})")
+        ExplainDialog(self.report_model, outcome.path, heading, self).open()
 
 
 def _table(model: QAbstractTableModel) -> QTableView:

@@ -1,0 +1,85 @@
+"""The Classify step's preview: one image large, every class's probability, and why.
+
+The first tab shows where the model looked (a Grad-CAM heatmap over the crop it saw, see
+`explain_view`); the second the whole photo, since the model sees only its centre crop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QStringListModel, Qt, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cheetahlion_gui.explain_view import ExplainView, release_when_idle
+from cheetahlion_gui.thumbnails import ThumbnailCache
+
+PREVIEW_SIZE = 560
+TOP_CLASSES = 20
+
+
+class PreviewDialog(QDialog):
+    """A large view of one image with every class's probability and its explanation.
+
+    `model` is the model file that classified the image, or None for the built-in ImageNet
+    model; the explanation is computed with it in the background as the dialog opens.
+    """
+
+    def __init__(self, item: Any, classes: tuple[str, ...], thumbnails: ThumbnailCache,
+                 model: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(Path(item.path).name)
+        self.item = item
+        self.thumbnails = thumbnails
+        self.picture = QLabel("Loading…")
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE * 3 // 4)
+        self.explanation = ExplainView(self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.explanation, "Where the model looked")
+        self.tabs.addTab(self.picture, "Whole photo")
+        ranked = sorted(zip(classes, item.probabilities, strict=False), key=lambda p: -p[1])
+        lines = [f"{name}: {probability:.1%}" for name, probability in ranked[:TOP_CLASSES]]
+        if item.error:
+            lines = [item.error]
+        self.probabilities = QStringListModel(lines, self)
+        probabilities_view = QListView()
+        probabilities_view.setModel(self.probabilities)
+        probabilities_view.setMaximumHeight(160)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(QLabel(item.path))
+        layout.addWidget(probabilities_view)
+        layout.addWidget(buttons)
+        thumbnails.changed.connect(self._thumbnail_changed)
+        self._thumbnail_changed(item.path)
+        if item.error:
+            self.tabs.setCurrentWidget(self.picture)
+            self.tabs.setTabEnabled(0, False)
+        else:
+            self.explanation.explain(model, item.path)
+
+    def done(self, result: int) -> None:
+        super().done(result)
+        release_when_idle(self, self.explanation)
+
+    @Slot(str)
+    def _thumbnail_changed(self, path: str) -> None:
+        if path != self.item.path:
+            return
+        thumbnail = self.thumbnails.icon(path)
+        if thumbnail is not None:
+            self.picture.setPixmap(thumbnail.pixmap(PREVIEW_SIZE, PREVIEW_SIZE))
+        elif self.thumbnails.broken_reason(path):
+            self.picture.setText(self.thumbnails.broken_reason(path))
