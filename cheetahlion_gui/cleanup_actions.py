@@ -51,7 +51,8 @@ class CleanupOutcome:
 class CleanupJob(Job):
     """One `training.cleanup` action on a dataset folder; "read_journal" only reads."""
 
-    ACTIONS = ("read_journal", "move_to_class", "move_to_quarantine", "keep", "unkeep", "undo")
+    ACTIONS = ("read_journal", "move_to_class", "move_to_quarantine", "keep_images", "forget_kept",
+               "undo_move")
 
     def __init__(self, root: Path, action: str, *args: Any) -> None:
         super().__init__()
@@ -139,13 +140,13 @@ class CleanupController(QObject):
         return True
 
     def keep(self, paths: list[Path]) -> None:
-        self._run("keep", list(paths))
+        self._run("keep_images", list(paths))
 
     def unkeep(self, content_hashes: list[str]) -> None:
-        self._run("unkeep", list(content_hashes))
+        self._run("forget_kept", list(content_hashes))
 
     def undo(self, move_id: int | None = None) -> None:
-        self._run("undo", move_id)
+        self._run("undo_move", move_id)
 
     def quarantine_folder(self) -> str | None:
         return self.session.settings.quarantine_folder(self.root) if self.root else None
@@ -190,11 +191,11 @@ class CleanupController(QObject):
             if result.failures:
                 show_error(self.window, "Some images were not moved",
                            result.describe() + "\n\n" + "\n".join(result.failures))
-        elif outcome.action == "undo":
+        elif outcome.action == "undo_move":
             self.session.report(result.describe())
             if result.note:
                 show_error(self.window, "Moved back beside the original", result.note)
-        elif outcome.action == "keep":
+        elif outcome.action == "keep_images":
             self.session.report(f"{len(result)} image(s) marked as reviewed")
         if outcome.action != "read_journal":
             self.acted.emit(outcome)

@@ -372,9 +372,9 @@ class SuspectsView(QWidget):
         result = outcome.result
         if outcome.action in ("move_to_class", "move_to_quarantine"):
             self.model.mark_moved([move.source for move in result.moves])
-        elif outcome.action == "undo" and result.restored_to == result.move.source:
+        elif outcome.action == "undo_move" and result.restored_to == result.move.source:
             self.model.mark_back([result.move.source])
-        if outcome.action in ("keep", "unkeep"):
+        if outcome.action in ("keep_images", "forget_kept"):
             self.model.set_kept(outcome.journal.kept_hashes)
         self._update_actions()
 

@@ -423,7 +423,7 @@ def _copy_exclusive(source: Path, destination: Path) -> None:
 
 # --- undo -------------------------------------------------------------------------------------
 
-def undo(root: str | os.PathLike[str], move_id: int | None = None) -> UndoOutcome:
+def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoOutcome:
     """Move a file back where it came from; `move_id=None` undoes the latest move in effect.
 
     Moves can be undone in any order. When the original name has been taken since, the
@@ -478,7 +478,8 @@ def _with(journal: Journal, changed: Move) -> Journal:
 
 # --- keep -------------------------------------------------------------------------------------
 
-def keep(root: str | os.PathLike[str], files: Sequence[str | os.PathLike[str]]) -> tuple[Keep, ...]:
+def keep_images(root: str | os.PathLike[str],
+                files: Sequence[str | os.PathLike[str]]) -> tuple[Keep, ...]:
     """Mark images as reviewed and right where they are (remembered by content)."""
     root_path = _dataset_root(root)
     marks: list[Keep] = []
@@ -502,7 +503,7 @@ def keep(root: str | os.PathLike[str], files: Sequence[str | os.PathLike[str]]) 
     return tuple(marks)
 
 
-def unkeep(root: str | os.PathLike[str], content_hashes: Iterable[str]) -> int:
+def forget_kept(root: str | os.PathLike[str], content_hashes: Iterable[str]) -> int:
     """Forget "keep" marks; returns how many were removed."""
     drop = set(content_hashes)
     with _lock:

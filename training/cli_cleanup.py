@@ -152,7 +152,7 @@ def _move(args: argparse.Namespace) -> int:
 
 
 def _keep(args: argparse.Namespace) -> int:
-    from training.cleanup import keep, unkeep
+    from training.cleanup import forget_kept, keep_images
     from training.images import content_hash
 
     if args.forget:
@@ -162,13 +162,13 @@ def _keep(args: argparse.Namespace) -> int:
                 hashes.append(content_hash(file.read_bytes()))
             except OSError:
                 raise CheetahLionError(f"{file} cannot be read; give an image file.") from None
-        removed = unkeep(args.data, hashes)
+        removed = forget_kept(args.data, hashes)
         if args.json:
             print_json({"forgotten": removed})
         else:
             print(f"{removed} keep mark(s) removed")
         return 0
-    marks = keep(args.data, args.files)
+    marks = keep_images(args.data, args.files)
     if args.json:
         print_json(marks)
     else:
@@ -195,9 +195,9 @@ def _moves(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from training.cleanup import undo
+    from training.cleanup import undo_move
 
-    outcome = undo(args.data, None if args.last else args.move_id)
+    outcome = undo_move(args.data, None if args.last else args.move_id)
     if args.json:
         print_json(outcome)
     else:

@@ -13,13 +13,13 @@ import pytest
 from training import cleanup, runs
 from training.cleanup import (
     CleanupError,
+    forget_kept,
     journal_file,
-    keep,
+    keep_images,
     move_to_class,
     move_to_quarantine,
     read_journal,
-    undo,
-    unkeep,
+    undo_move,
 )
 from training.cli import main
 from training.config import TrainConfig
@@ -49,7 +49,7 @@ def test_move_to_class_is_journalled_and_undone(data: Path) -> None:
     assert journal_file(data).is_relative_to(cleanup.paths.data_dir())
     assert [m.move_id for m in read_journal(data).applied] == [move.move_id]
 
-    result = undo(data)
+    result = undo_move(data)
     assert result.note is None and result.restored_to == data / "cheetah" / "cheetah_0.png"
     assert _files(data) == before
     journal = read_journal(data)
@@ -86,29 +86,29 @@ def test_bad_requests_name_the_file_or_class(data: Path) -> None:
     assert any("gone.png no longer exists" in failure for failure in outcome.failures)
     assert any("already in class 'lion'" in failure for failure in outcome.failures)
     with pytest.raises(CleanupError, match="no move 99"):
-        undo(data, 99)
+        undo_move(data, 99)
 
 
 def test_undo_in_any_order_and_beside_a_taken_name(data: Path, tmp_path: Path) -> None:
     first, second = move_to_class(data, [data / "cheetah" / "cheetah_0.png",
                                          data / "cheetah" / "cheetah_1.png"], "lion").moves
-    undo(data, first.move_id)
+    undo_move(data, first.move_id)
     with pytest.raises(CleanupError, match="already undone"):
-        undo(data, first.move_id)
+        undo_move(data, first.move_id)
     (data / "cheetah" / "cheetah_1.png").write_bytes(b"a new file")
-    result = undo(data, second.move_id)
+    result = undo_move(data, second.move_id)
     assert result.restored_to.name == "cheetah_1 (2).png"
     assert "taken" in result.describe() and "cheetah_1 (2).png" in result.describe()
     assert (data / "cheetah" / "cheetah_1.png").read_bytes() == b"a new file"
     with pytest.raises(CleanupError, match="no move to undo"):
-        undo(data)
+        undo_move(data)
 
 
 def test_undo_of_a_file_gone_since_says_which(data: Path, tmp_path: Path) -> None:
     (move,) = move_to_quarantine(data, [data / "lion" / "lion_0.png"], tmp_path / "q").moves
     move.destination.unlink()
     with pytest.raises(CleanupError, match=r"q/lion/lion_0.png is gone"):
-        undo(data)
+        undo_move(data)
 
 
 def test_the_journal_survives_a_restart_as_versioned_json(data: Path) -> None:
@@ -124,15 +124,15 @@ def test_the_journal_survives_a_restart_as_versioned_json(data: Path) -> None:
 
 def test_keep_is_remembered_by_content_and_can_be_undone(data: Path) -> None:
     path = data / "lion" / "lion_2.png"
-    (mark,) = keep(data, [path])
-    keep(data, [path])  # twice: remembered once
+    (mark,) = keep_images(data, [path])
+    keep_images(data, [path])  # twice: remembered once
     journal = read_journal(data)
     assert journal.kept_hashes == {content_hash(path.read_bytes())}
     assert len(journal.keeps) == 1 and mark.relpath == "lion/lion_2.png"
     path.rename(data / "lion" / "renamed.png")
     assert content_hash((data / "lion" / "renamed.png").read_bytes()) in \
         read_journal(data).kept_hashes
-    assert unkeep(data, [mark.content_hash]) == 1
+    assert forget_kept(data, [mark.content_hash]) == 1
     assert read_journal(data).kept_hashes == frozenset()
 
 
@@ -163,7 +163,7 @@ def test_a_crash_after_the_move_is_finished_on_the_next_read(data: Path, monkeyp
         move_to_class(data, [data / "cheetah" / "cheetah_2.png"], "lion")
     (move,) = read_journal(data).applied
     assert move.destination == data / "lion" / "cheetah_2.png"
-    undo(data)
+    undo_move(data)
     assert (data / "cheetah" / "cheetah_2.png").is_file()
 
 
@@ -244,3 +244,4 @@ def test_cli_refuses_clearly(capsys, data: Path) -> None:
     code, _, err = _cli(capsys, "move", str(data), str(data / "lion" / "lion_0.png"),
                         "--quarantine", str(data / "cheetah"))
     assert code == 1 and "inside the dataset" in err
+
