@@ -298,7 +298,7 @@ class SuspectsView(QWidget):
         hidden = len(report.suspects) - self.model.rowCount()
         self.status.setText(
             f"<b>{len(report.flagged)}</b> of {len(report.suspects)} images look like they are "
-            f"in the wrong folder (score ≥ 0.5, shown in red); all are ranked below, most "
+            f"in the wrong folder (shown in red); all are ranked below, most "
             f"suspicious first. Signals: {', '.join(report.signals)}; {report.seconds:.0f} s."
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
