@@ -185,3 +185,13 @@ def test_cli_explains_a_folder_and_reports_bad_files(capsys, model_path: Path, p
     assert main(["explain", str(model_path), str(probe), "-o", str(out_dir),
                  "--class", "zebra"]) == 1
     assert "'zebra' is not one of" in capsys.readouterr().err
+
+
+def test_the_built_in_imagenet_model_is_explained_too(probe: Path) -> None:
+    imagenet = explainer_for("imagenet")
+    assert explainer_for(None) is imagenet and len(imagenet.classes) == 1000
+    result = imagenet.explain(probe, "Cheetah")
+    assert result.class_name == "cheetah" and len(result.probabilities) == 1000
+    assert result.heatmap.shape == (CROP, CROP) and result.heatmap.max() <= 1.0
+    with pytest.raises(CheetahLionError, match=r"'wolpertinger' is not one of .*, …\)"):
+        imagenet.class_index("wolpertinger")
