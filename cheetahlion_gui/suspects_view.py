@@ -51,7 +51,7 @@ Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
-TILE_REASON_CHARS = 48
+TILE_REASON_CHARS = 36
 
 
 @dataclass(frozen=True)
@@ -193,8 +193,9 @@ class SuspectsView(QWidget):
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
-        self.view.setIconSize(QSize(thumbnails.size // 2 + 24, thumbnails.size // 2 + 24))
-        self.view.setGridSize(QSize(thumbnails.size + 40, thumbnails.size // 2 + 84))
+        icon = thumbnails.size // 2 + 24
+        self.view.setIconSize(QSize(icon, icon))
+        self.view.setGridSize(QSize(icon + 64, icon + 48))  # room for two lines of text
         self.view.setWordWrap(True)
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
