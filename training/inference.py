@@ -70,7 +70,8 @@ class Predictor:
         self._reference: torch.Tensor | None = None
         if model.novelty is not None:
             self.calibration = model.novelty.calibration
-            self._reference = model.novelty.features.to(self.device, torch.float32)
+            # On the CPU: `embed` hands the features back there, and the matrix product is tiny.
+            self._reference = model.novelty.features.to("cpu", torch.float32)
         self.unfamiliar_percentile = unfamiliar_percentile
 
     @classmethod
