@@ -9,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from synthetic import CLASS_COLOURS, textured_image
+from synthetic import make_dataset as make_colour_dataset
 
 from training import cleanup, runs
 from training.cleanup import (
@@ -245,3 +247,23 @@ def test_cli_refuses_clearly(capsys, data: Path) -> None:
                         "--quarantine", str(data / "cheetah"))
     assert code == 1 and "inside the dataset" in err
 
+
+def test_cli_suspects_ranks_a_planted_image_first_and_hides_kept(capsys,
+                                                                  tmp_path: Path) -> None:
+    data = make_colour_dataset(tmp_path / "colours", per_class=8)
+    textured_image(CLASS_COLOURS["red"], 777).save(data / "blue" / "planted.png")
+    code, out, _ = _cli(capsys, "suspects", str(data), "--top", "3", "--quiet")
+    lines = out.splitlines()
+    assert code == 0 and "images flagged as likely in the wrong folder" in lines[0]
+    assert lines[1].split()[:2] == ["rank", "score"]
+    first = lines[2].split()
+    assert first[0] == "1" and first[2:5] == ["blue/planted.png", "blue", "red"]
+    assert len(lines) == 5
+
+    _cli(capsys, "keep", str(data), str(data / "blue" / "planted.png"))
+    code, out, _ = _cli(capsys, "suspects", str(data), "--json")
+    listed = json.loads(out)
+    assert listed["hidden_kept"] == 1 and len(listed["suspects"]) == 16
+    assert "blue/planted.png" not in [s["relpath"] for s in listed["suspects"]]
+    assert {"score", "suggested", "reasons", "looks_like", "flagged", "kept"} <= \
+        set(listed["suspects"][0])
