@@ -44,7 +44,7 @@ from cheetahlion_gui.workers import (
     PredictionBatch,
 )
 from training.results_csv import write_results_csv
-from training.sorting import SortSummary, sort_into_folders
+from training.sorting import SortSummary, sort_into_folders, sorting_label
 
 MODEL_CHOSEN_RUN = "run"
 MODEL_FILE = "file"
@@ -65,6 +65,8 @@ class ClassifyPage(QWidget):
         self.generation = 0
         self.sources: list[Path] = []
         self.model_file: str | None = None
+        self.classified_with: str | None = None
+        """The model (path, or None for ImageNet) the gallery's labels came from."""
         self._queued = False
         self._total = 0
         self._done = 0
@@ -96,6 +98,7 @@ class ClassifyPage(QWidget):
 
         self.model = GalleryModel(thumbnails, self)
         self.model.set_unsure_threshold(session.settings.unsure_threshold)
+        self.model.set_unfamiliar_percentile(session.settings.unfamiliar_percentile)
         self.proxy = GalleryProxy(self)
         self.proxy.setSourceModel(self.model)
         self.view = make_icon_view(self.proxy, thumbnails.size)
@@ -239,6 +242,7 @@ class ClassifyPage(QWidget):
         return self._start(model)
 
     def _start(self, model: str | None) -> bool:
+        self.classified_with = model
         job = ClassifyJob(list(self.sources), model, self.generation)
         job.progressed.connect(self._progressed)
         job.succeeded.connect(self._succeeded)
@@ -347,6 +351,7 @@ class ClassifyPage(QWidget):
     @Slot(int)
     def _unfamiliar_changed(self, value: int) -> None:
         self.model.set_unfamiliar_percentile(float(value))
+        self.session.settings.unfamiliar_percentile = float(value)
         self.proxy.invalidate()
         if not self.runner.busy and self.model.calibration is not None and self._total:
             self._show_counts()
@@ -355,10 +360,8 @@ class ClassifyPage(QWidget):
     def preview(self, index: QModelIndex) -> None:
         source = self.proxy.mapToSource(index)
         item = self.model.item(source.row())
-        ok, model = self._chosen_model()
-        if not ok:
-            return
-        dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails, model, self)
+        dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails,
+                               self.classified_with, self)
         dialog.open()
 
     # --- actions on files ------------------------------------------------------------------
@@ -404,7 +407,7 @@ class ClassifyPage(QWidget):
             self.sort_files_into(Path(target), items, move)
 
     def sort_files_into(self, target: Path, items: list[Any], move: bool) -> bool:
-        pairs = [(item.path, item.label) for item in items]
+        pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
                                   move=move)

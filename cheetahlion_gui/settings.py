@@ -23,6 +23,8 @@ class Settings:
     recent_models: list[str] = field(default_factory=list)
     unsure_threshold: float = 0.7
     """Predictions below this confidence are marked "unsure" in the gallery."""
+    unfamiliar_percentile: float = 95.0
+    """Images stranger than this share of a model's validation photos are "none of these"."""
     quarantine_folders: dict[str, str] = field(default_factory=dict)
     """Per dataset folder, where "Move to quarantine" puts images taken out of it."""
 

@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", type=Path, nargs="+", help="image files or folders")
     predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
     predict.add_argument("--sort-into", type=Path, metavar="FOLDER",
-                         help="copy each image into FOLDER/<label>/ (never overwrites)")
+                         help="copy each image into FOLDER/<label>/, or FOLDER/none of these/ "
+                              "when flagged as unlike the training data (never overwrites)")
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
@@ -338,7 +339,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from training.inference import Predictor
     from training.results_csv import MAX_CLASS_COLUMNS, write_results_csv
-    from training.sorting import sort_into_folders
+    from training.sorting import sort_into_folders, sorting_label
 
     files = list(image_files(args.paths))
     if not files:
@@ -357,7 +358,8 @@ def _predict(args: argparse.Namespace) -> int:
     if args.csv:
         write_results_csv(args.csv, results, classes)
     if args.sort_into:
-        summary = sort_into_folders(((p.path, p.label) for p in results if p.label),
+        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar))
+                                     for p in results if p.label),
                                     args.sort_into, move=args.move)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
               file=sys.stderr)

@@ -1,6 +1,8 @@
 """Copy or move classified files into `<target>/<label>/` folders without losing anything.
 
-A name already taken in the destination gets a new name (`photo (2).jpg`), never an
+Images a model flags as "none of these" (unlike anything it was trained on) go to a folder
+of their own, `NONE_OF_THESE_FOLDER`: a tiger sorted by a cheetah/lion model must not land in
+`cheetah/`. A name already taken in the destination gets a new name (`photo (2).jpg`), never an
 overwrite; a file that cannot be copied or moved is reported and left where it was. Moves
 across file systems copy first and delete the original only after the copy succeeded.
 """
@@ -12,6 +14,8 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+NONE_OF_THESE_FOLDER = "none of these"
 
 
 @dataclass
@@ -28,6 +32,11 @@ class SortSummary:
         if self.failed:
             text += f"; {len(self.failed)} failed: " + "; ".join(r for _, r in self.failed[:3])
         return text + "."
+
+
+def sorting_label(label: str, unfamiliar: bool) -> str:
+    """The folder an image is sorted into: its label, or the "none of these" folder."""
+    return NONE_OF_THESE_FOLDER if unfamiliar else label
 
 
 def safe_folder_name(label: str) -> str:

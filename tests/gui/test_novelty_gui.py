@@ -14,8 +14,11 @@ from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
 from cheetahlion_gui.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathRole
+from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.settings import Settings
 from training.config import TrainConfig
 from training.scanning import scan_dataset
+from training.sorting import NONE_OF_THESE_FOLDER
 from training.trainer import fit
 
 
@@ -103,3 +106,21 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     assert len(exported) == 9
     assert {n for n, r in exported.items() if r["none_of_these"] == "1"} == at_95
     assert all(r["novelty"] for r in exported.values())
+
+    sorted_into = tmp_path / "sorted"
+    assert page.sort_files_into(sorted_into, page.chosen_items(), move=False)
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    assert (sorted_into / NONE_OF_THESE_FOLDER / "stranger.png").is_file(), \
+        "a stranger is not sorted into one of the classes"
+    sorted_names = {p.name for p in (sorted_into / "red").iterdir()} | \
+        {p.name for p in (sorted_into / "blue").iterdir()}
+    assert "stranger.png" not in sorted_names and (gallery / "stranger.png").is_file()
+
+
+def test_the_none_of_these_percentile_is_remembered(window, qtbot) -> None:
+    window.classify_page.unfamiliar_percentile.setValue(90)
+    window.close()
+    reopened = MainWindow(Settings.load())
+    qtbot.addWidget(reopened)
+    assert reopened.classify_page.unfamiliar_percentile.value() == 90
+    assert reopened.classify_page.model.unfamiliar_percentile == 90.0

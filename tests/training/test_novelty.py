@@ -31,6 +31,7 @@ from training.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
 from training.novelty_calibration import NoveltyCalibration
 from training.results_csv import results_csv
 from training.scanning import scan_dataset
+from training.sorting import NONE_OF_THESE_FOLDER
 from training.trainer import FitResult, fit
 
 SMALL = {"image_size": 64}
@@ -190,6 +191,18 @@ def test_cli_marks_none_of_these_in_text_json_and_csv(
     assert "none of these: 1 of 12 val images (8.3%)" in capsys.readouterr().out
     assert main(["predict", model, *paths, "--unfamiliar-percentile", "120"]) == 1
     assert "0 to 100" in capsys.readouterr().err
+
+
+def test_cli_sorts_none_of_these_into_its_own_folder(
+        capsys: pytest.CaptureFixture[str], trained: FitResult, strangers: list[Path],
+        familiar: list[Path], tmp_path: Path) -> None:
+    sorted_into = tmp_path / "sorted"
+    assert main(["predict", str(trained.model_path), str(strangers[0]), str(familiar[0]),
+                 "--sort-into", str(sorted_into), "--quiet"]) == 0
+    capsys.readouterr()
+    assert (sorted_into / NONE_OF_THESE_FOLDER / strangers[0].name).is_file()
+    assert (sorted_into / "blue" / familiar[0].name).is_file()
+    assert not (sorted_into / "red").exists() and strangers[0].is_file(), "copied, not moved"
 
 
 def test_finetune_in_the_child_process_writes_the_reference(tmp_path: Path) -> None:
