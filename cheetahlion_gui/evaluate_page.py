@@ -205,7 +205,8 @@ class EvaluatePage(QWidget):
             return False
         if self.runner.busy:
             return False
-        job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData())
+        job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData(),
+                          self.session.settings.unfamiliar_percentile)
         job.progressed.connect(self._progressed)
         job.succeeded.connect(self._succeeded)
         job.failed.connect(self._failed)
@@ -230,7 +231,7 @@ class EvaluatePage(QWidget):
         self.accuracy_label.setText(
             f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
             f"{'validation' if report.part == 'val' else report.part} images "
-            f"({wrong} mistake{'s' if wrong != 1 else ''})")
+            f"({wrong} mistake{'s' if wrong != 1 else ''})" + _none_of_these_note(report))
         self.per_class.set_records(list(report.per_class))
         self.confusion.set_matrix(report.classes, report.confusion)
         self._show_outcomes("Worst mistakes (most confident first)" if wrong else
@@ -289,6 +290,16 @@ class EvaluatePage(QWidget):
         heading = (f"True class: {outcome.true_label} · predicted: {outcome.predicted_label} "
                    f"({percent(outcome.confidence)}, {verdict})")
         ExplainDialog(self.report_model, outcome.path, heading, self).open()
+
+
+def _none_of_these_note(report: Any) -> str:
+    """How many images the model calls unlike its training data (nothing for old models)."""
+    if report.unfamiliar_fraction is None:
+        return ""
+    flagged = round(report.unfamiliar_fraction * report.images)
+    return (f"<br><small>{flagged} of them ({report.unfamiliar_fraction:.0%}) look unlike the "
+            f"training photos (“none of these”: stranger than "
+            f"{report.unfamiliar_percentile:g} % of the validation photos)</small>")
 
 
 def _table(model: QAbstractTableModel) -> QTableView:

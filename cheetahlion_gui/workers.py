@@ -215,18 +215,20 @@ class EvaluateOutcome:
 
 
 class EvaluateJob(Job):
-    def __init__(self, model_path: str, dataset: Any, part: str = "val") -> None:
+    def __init__(self, model_path: str, dataset: Any, part: str = "val",
+                 unfamiliar_percentile: float = 95.0) -> None:
         super().__init__()
         self.model_path = model_path
         self.dataset = dataset
         self.part = part
+        self.unfamiliar_percentile = unfamiliar_percentile
 
     def work(self) -> EvaluateOutcome:
         from training import evaluate, load_model
 
         model = load_model(self.model_path)
         report = evaluate(model, self.dataset, self.part, progress=self.progressed.emit,
-                          cancel=self.cancel)
+                          cancel=self.cancel, unfamiliar_percentile=self.unfamiliar_percentile)
         return EvaluateOutcome(report, self.model_path)
 
 

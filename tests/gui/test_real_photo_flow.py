@@ -123,6 +123,10 @@ def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos) -> Non
     page = window.evaluate_page
     qtbot.waitUntil(lambda: page.report is not None and not page.runner.busy, timeout=60_000)
     assert "validation images" in page.accuracy_label.text()
+    flagged = sum(outcome.unfamiliar for outcome in page.report.outcomes)
+    assert 0 < flagged < 61 * 0.15, "calibrated on validation: about 5 % are flagged"
+    assert f"{flagged} of them" in page.accuracy_label.text()
+    assert "none of these" in page.accuracy_label.text()
     assert page.per_class.rowCount() == 2
     ModelTester(None).check(page.confusion)
     ModelTester(None).check(page.per_class)
