@@ -36,6 +36,8 @@ PICTURE_SIZE = 448
 DEFAULT_OPACITY = 50
 QUIT_TIMEOUT_MS = 10_000
 """An explanation takes well under a second once its model is loaded."""
+FAINT_EVIDENCE = 0.1
+"""Below this probability the caption warns that the (self-scaled) map shows faint evidence."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,9 @@ class ExplainView(QWidget):
         if explanation.class_index != explanation.predicted_index:
             text += f"; it predicted '{explanation.predicted}' " \
                     f"({percent(max(explanation.probabilities))})"
+        if explanation.probability < FAINT_EVIDENCE:
+            # Each map is scaled to its own peak, so faint evidence looks as bright as strong.
+            text += ". It sees little of this class here: the colours show where it sees most"
         self.caption.setText(text)
         self._compose()
         self.explained.emit()

@@ -62,6 +62,7 @@ def test_the_preview_explains_with_an_opacity_slider_and_a_class_choice(
     _wait_explained(qtbot, view, "red")
     assert not view.busy.isVisible()
     assert view.caption.text().startswith("Where the model looked for 'red' (")
+    assert "sees little" not in view.caption.text()
     assert view.classes.currentData() == view.shown.explanation.class_index
     assert [view.classes.itemText(i).split(" (")[0] for i in range(2)] == ["red", "blue"]
 
@@ -79,6 +80,8 @@ def test_the_preview_explains_with_an_opacity_slider_and_a_class_choice(
     assert view.busy.isVisible(), "busy while the new class is computed"
     _wait_explained(qtbot, view, "blue")
     assert "'blue'" in view.caption.text() and "it predicted 'red'" in view.caption.text()
+    assert view.shown.explanation.probability < 0.1
+    assert "sees little of this class" in view.caption.text()
     assert _shown(view) != full, "another class, another heatmap"
     _close(qtbot, dialog, view)
 
