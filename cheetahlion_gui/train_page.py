@@ -69,14 +69,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def data_used(record: Any) -> str:
-    """The images a run trained on, e.g. "300", or "292 (8 moved)" after a clean-up."""
-    if record.images is None:
-        return "—"
-    moves = record.cleanup_moves
-    return f"{record.images} ({moves} moved)" if moves else str(record.images)
-
-
 def data_details(record: Any) -> str:
     """Tooltip lines: images per class and the clean-up moves in effect when it trained."""
     if record.class_counts is None:
@@ -135,7 +127,7 @@ class RunHistoryModel(RecordsTableModel):
             4: f"{record.best_val_accuracy:.3f}" if record.epochs else "—",
             5: f"{baseline:.3f}" if baseline is not None else "—",
             6: format_duration(record.seconds),
-            7: data_used(record),
+            7: record.data_used or "—",
             8: record.stopped.replace("_", " "),
         }.get(column)
 

@@ -415,7 +415,8 @@ def _runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no runs recorded for {args.data.resolve()}")
     for r in records:
-        print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} "
+        data = f"{r.data_used} images" if r.data_used else "-"
+        print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} {data:<20} "
               f"val acc {r.best_val_accuracy:.3f}  {r.seconds:7.1f} s  {r.stopped:<15} "
               f"{r.model_path or '-'}")
     return 0

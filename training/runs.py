@@ -60,6 +60,15 @@ class RunRecord:
     def images(self) -> int | None:
         return sum(self.class_counts.values()) if self.class_counts is not None else None
 
+    @property
+    def data_used(self) -> str | None:
+        """The images it trained on, e.g. "300", or "292 (8 moved)" after a clean-up, so runs
+        before and after a clean-up read side by side; None for records that lack it."""
+        if self.images is None:
+            return None
+        moves = self.cleanup_moves
+        return f"{self.images} ({moves} moved)" if moves else str(self.images)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         known = {f.name for f in fields(cls)}

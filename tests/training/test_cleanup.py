@@ -203,6 +203,7 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     assert record.class_counts == {"cheetah": 2, "lion": 4} and record.cleanup_moves == 1
     (loaded,) = runs.list_runs(data)
     assert loaded.class_counts == record.class_counts and loaded.images == 6
+    assert loaded.data_used == "6 (1 moved)"
 
     old = json.loads((runs.run_folder(data, "r1") / runs.RECORD_NAME).read_text())
     for field in ("class_counts", "cleanup_moves"):
@@ -210,6 +211,7 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     old["record_version"] = 1
     legacy = runs.RunRecord.from_dict(old)
     assert legacy.class_counts is None and legacy.cleanup_moves is None and legacy.images is None
+    assert legacy.data_used is None
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

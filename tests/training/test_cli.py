@@ -65,6 +65,9 @@ def test_train_predict_evaluate_runs(capsys, data: Path, tmp_path: Path) -> None
 
     code, out, _ = _run(capsys, "runs", str(data), "--json")
     assert code == 0 and len(json.loads(out)) >= 1
+    code, out, _ = _run(capsys, "runs", str(data))
+    images = sum(1 for path in data.rglob("*.png"))
+    assert code == 0 and f" {images} images " in out.splitlines()[-1]
 
 
 def test_a_pickle_model_file_is_refused_in_one_line(capsys, tmp_path: Path, data: Path) -> None:
