@@ -12,6 +12,7 @@ kept" is ticked, and an undone move brings its image back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -388,13 +389,14 @@ class SuspectsView(QWidget):
         chosen = self.selected()
         if len(chosen) == 1:
             s = chosen[0]
-            looks = ", ".join(f"{name} {p:.2f}" for name, p in s.looks_like) or "—"
-            reasons = "".join(f"<li>{reason}</li>" for reason in s.reasons) or \
+            # File and class names are the user's: escape them, or a '<' would eat the text.
+            looks = ", ".join(f"{escape(name)} {p:.2f}" for name, p in s.looks_like) or "—"
+            reasons = "".join(f"<li>{escape(reason)}</li>" for reason in s.reasons) or \
                 "<li>nothing unusual</li>"
-            suggested = f"; it may belong in <b>{s.suggested}</b>" if s.suggested else ""
+            suggested = f"; it may belong in <b>{escape(s.suggested)}</b>" if s.suggested else ""
             self.details.setText(
-                f"<b>{s.relpath}</b> — score {s.score:.2f}, in <b>{s.given}</b>{suggested}"
-                f"<ul>{reasons}</ul>ImageNet model: looks like {looks}")
+                f"<b>{escape(s.relpath)}</b> — score {s.score:.2f}, in <b>{escape(s.given)}</b>"
+                f"{suggested}<ul>{reasons}</ul>ImageNet model: looks like {looks}")
         elif chosen:
             self.details.setText(f"{len(chosen)} images selected.")
         else:
