@@ -361,7 +361,7 @@ class ClassifyPage(QWidget):
         source = self.proxy.mapToSource(index)
         item = self.model.item(source.row())
         dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails,
-                               self.classified_with, self)
+                               self.classified_with, self.model.novelty_text(item), self)
         dialog.open()
 
     # --- actions on files ------------------------------------------------------------------

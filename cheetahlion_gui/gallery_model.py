@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QListView
+from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewItem
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
@@ -44,6 +44,8 @@ CaptionRole = Qt.ItemDataRole.UserRole + 7
 NoveltyRole = Qt.ItemDataRole.UserRole + 8
 UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
 UNFAMILIAR_COLOUR = "#7b3fb5"
+TILE_GAP = 4
+"""Pixels between neighbouring tiles of an icon view."""
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -176,6 +178,15 @@ class GalleryModel(QAbstractListModel):
             return None
         return self.calibration.percentile(item.novelty)
 
+    def novelty_text(self, item: GalleryItem) -> str | None:
+        """How unlike the training photos the image is, in words; None without a score."""
+        strangeness = self.strangeness(item)
+        if strangeness is None:
+            return None
+        verdict = "none of these: " if item.unfamiliar else ""
+        return (f"{verdict}stranger than {strangeness:.0f}% of the model's validation photos "
+                f"(novelty {item.novelty:.2f})")
+
     def is_unsure(self, item: GalleryItem) -> bool:
         return item.confidence is not None and item.confidence < self.unsure_threshold
 
@@ -196,12 +207,8 @@ class GalleryModel(QAbstractListModel):
             reason = item.error or self.thumbnails.broken_reason(item.path)
             if reason:
                 return f"{item.path}\n{reason}"
-            strangeness = self.strangeness(item)
-            if strangeness is None:
-                return item.path
-            verdict = "none of these: " if item.unfamiliar else ""
-            return (f"{item.path}\n{verdict}stranger than {strangeness:.0f}% of the model's "
-                    f"validation photos (novelty {item.novelty:.2f})")
+            novelty = self.novelty_text(item)
+            return f"{item.path}\n{novelty}" if novelty else item.path
         if role == Qt.ItemDataRole.ForegroundRole:
             if item.error or self.thumbnails.broken_reason(item.path):
                 return QColor("#a33")
@@ -230,7 +237,9 @@ class GalleryModel(QAbstractListModel):
             return f"{name}\nbroken"
         lines = [name]
         if item.label is not None and item.confidence is not None and item.unfamiliar:
-            lines.append(f"none of these (closest: {item.label} {item.confidence:.0%})")
+            # Two short lines, so a portrait thumbnail's tile still shows them whole; the
+            # closest class's softmax share says little here (the preview lists it).
+            lines += ["none of these", f"closest: {item.label}"]
         elif item.label is not None and item.confidence is not None:
             mark = "  · unsure" if self.is_unsure(item) else ""
             lines.append(f"{item.label} {item.confidence:.0%}{mark}")
@@ -313,6 +322,22 @@ def icon_grid_size(thumbnail: int) -> QSize:
     return QSize(thumbnail + 24, thumbnail + 58)
 
 
+class TileDelegate(QStyledItemDelegate):
+    """Draws every tile at the full size of its grid cell.
+
+    The default delegate sizes a tile from its own text, and a view with uniform item sizes
+    then gives every tile the first one's size: captions longer than the first were cut
+    short ("looks like …"). A fixed size also spares laying out each caption to measure it.
+    """
+
+    def __init__(self, size: QSize, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.size = size
+
+    def sizeHint(self, _option: QStyleOptionViewItem, _index: Index) -> QSize:
+        return self.size
+
+
 def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
     """A grid of thumbnails that lays out lazily, for galleries of any size."""
     view = QListView()
@@ -322,7 +347,9 @@ def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
     view.setMovement(QListView.Movement.Static)
     view.setUniformItemSizes(True)
     view.setIconSize(QSize(thumbnail, thumbnail))
-    view.setGridSize(icon_grid_size(thumbnail))
+    grid = icon_grid_size(thumbnail)
+    view.setGridSize(grid)
+    view.setItemDelegate(TileDelegate(grid - QSize(TILE_GAP, TILE_GAP), view))
     view.setWordWrap(True)
     view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
     view.setLayoutMode(QListView.LayoutMode.Batched)

@@ -32,10 +32,12 @@ class PreviewDialog(QDialog):
 
     `model` is the model file that classified the image, or None for the built-in ImageNet
     model; the explanation is computed with it in the background as the dialog opens.
+    `novelty` says in words how unlike the training photos the image is, when known.
     """
 
     def __init__(self, item: Any, classes: tuple[str, ...], thumbnails: ThumbnailCache,
-                 model: str | None, parent: QWidget | None = None) -> None:
+                 model: str | None, novelty: str | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(Path(item.path).name)
         self.item = item
@@ -60,6 +62,10 @@ class PreviewDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(QLabel(item.path))
+        self.novelty = QLabel(novelty[:1].upper() + novelty[1:] if novelty else "")
+        self.novelty.setObjectName("unfamiliar" if item.unfamiliar else "")
+        self.novelty.setVisible(bool(novelty))
+        layout.addWidget(self.novelty)
         layout.addWidget(probabilities_view)
         layout.addWidget(buttons)
         thumbnails.changed.connect(self._thumbnail_changed)

@@ -22,17 +22,14 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSize,
     Qt,
     Slot,
 )
 from PySide6.QtGui import QAction, QColor, QIcon
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
     QLabel,
-    QListView,
     QMenu,
     QProgressBar,
     QPushButton,
@@ -43,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.gallery_model import placeholder_pixmap
+from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.workers import Job
@@ -52,7 +49,10 @@ Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
-TILE_REASON_CHARS = 36
+SIGNAL_NAMES = {"held-out": "a model trained without each photo",
+                "outlier": "how far each photo is from the rest of its folder",
+                "imagenet": "what the ImageNet model sees",
+                "copies": "copies in other folders"}
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,8 @@ class SuspectsModel(QAbstractListModel):
             return None
         suspect = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            reason = suspect.reasons[0] if suspect.reasons else "nothing unusual"
-            if len(reason) > TILE_REASON_CHARS:
-                reason = reason[:TILE_REASON_CHARS - 1] + "…"
             kept = " · kept" if self.is_kept(suspect) else ""
-            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{reason}"
+            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{suspect.headline}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnails.icon(str(suspect.path)) or self._loading
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -189,17 +186,7 @@ class SuspectsView(QWidget):
         self.show_kept.toggled.connect(self._show_kept_toggled)
 
         self.model = SuspectsModel(thumbnails, self)
-        self.view = QListView()
-        self.view.setModel(self.model)
-        self.view.setViewMode(QListView.ViewMode.IconMode)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setMovement(QListView.Movement.Static)
-        icon = thumbnails.size // 2 + 24
-        self.view.setIconSize(QSize(icon, icon))
-        self.view.setGridSize(QSize(icon + 64, icon + 48))  # room for two lines of text
-        self.view.setWordWrap(True)
-        self.view.setUniformItemSizes(True)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view = make_icon_view(self.model, thumbnails.size // 2 + 24)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.details = QLabel("Select an image to see why it was flagged.")
         self.details.setWordWrap(True)
@@ -301,7 +288,9 @@ class SuspectsView(QWidget):
         self.status.setText(
             f"<b>{len(report.flagged)}</b> of {len(report.suspects)} images look like they are "
             f"in the wrong folder (shown in red); all are ranked below, most "
-            f"suspicious first. Signals: {', '.join(report.signals)}; {report.seconds:.0f} s."
+            f"suspicious first. Judged by "
+            f"{', '.join(SIGNAL_NAMES.get(name, name) for name in report.signals)}; "
+            f"{report.seconds:.0f} s."
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()

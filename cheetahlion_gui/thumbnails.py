@@ -2,8 +2,11 @@
 
 Views ask for a thumbnail only when a row becomes visible; the loader decodes it in a pool
 thread (to a QImage: QPixmaps may only be made on the GUI thread) and announces it with the
-generation it was requested for. Changing folders bumps the generation and clears the queue,
-so thumbnails of the previous gallery can never land in the new one.
+generation it was requested for. Each thumbnail is centred on a transparent square, so
+portrait and landscape photos make icons of one size: icon-mode views size every tile like
+the first, and a taller icon would leave its tile too little room for its caption.
+Changing folders bumps the generation and clears the queue, so thumbnails of the previous
+gallery can never land in the new one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import itertools
 from collections import OrderedDict
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
@@ -36,9 +40,10 @@ class _DecodeTask(QRunnable):
         try:
             image = decode_image(Path(self.path), draft_size=self.size).image
             image.thumbnail((self.size, self.size))
-            data = image.tobytes("raw", "RGB")
-            qimage = QImage(data, image.width, image.height, image.width * 3,
-                            QImage.Format.Format_RGB888).copy()
+            square = Image.new("RGBA", (self.size, self.size), (0, 0, 0, 0))
+            square.paste(image, ((self.size - image.width) // 2, (self.size - image.height) // 2))
+            qimage = QImage(square.tobytes("raw", "RGBA"), self.size, self.size, self.size * 4,
+                            QImage.Format.Format_RGBA8888).copy()
         except Exception as error:  # a broken file becomes a broken tile, never a crash
             self.relay.failed.emit(self.generation, self.path, str(error))
         else:

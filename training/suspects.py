@@ -104,6 +104,8 @@ class Suspect:
     """Another of the dataset's classes it more likely belongs to, or None when none fits."""
     reasons: tuple[str, ...]
     """Sentences for the user, strongest first."""
+    headline: str
+    """The first reason in a few words ("looks like tiger"), for a thumbnail's caption."""
     looks_like: tuple[tuple[str, float], ...]
     """The ImageNet model's top 3 categories (name, probability)."""
     content_hash: str
@@ -402,9 +404,9 @@ def _neighbour_distances(
     return relative, share
 
 
-def _copies_elsewhere(dataset: Dataset) -> dict[int, tuple[str, ...]]:
-    """For each image with copies in other class folders, a sentence per such class."""
-    copies: dict[int, tuple[str, ...]] = {}
+def _copies_elsewhere(dataset: Dataset) -> dict[int, tuple[tuple[str, str], ...]]:
+    """For each image with copies in other class folders, a (sentence, headline) per class."""
+    copies: dict[int, tuple[tuple[str, str], ...]] = {}
     for members in dataset.duplicate_groups:
         for index in members:
             label = dataset.images[index].label
@@ -412,21 +414,22 @@ def _copies_elsewhere(dataset: Dataset) -> dict[int, tuple[str, ...]]:
             for other in members:
                 if dataset.images[other].label != label:
                     elsewhere[dataset.images[other].label].append(dataset.images[other].relpath)
-            sentences = []
+            reasons = []
             for other_label, relpaths in sorted(elsewhere.items()):
                 first, *more = sorted(relpaths)
                 where = f"'{dataset.classes[other_label]}'"
-                sentences.append(f"a copy of {first} and {len(more)} more photos in {where}"
-                                 if more else f"a copy of {first}, which is in {where}")
-            if sentences:
-                copies[index] = tuple(sentences)
+                reasons.append((f"a copy of {first} and {len(more)} more photos in {where}"
+                                if more else f"a copy of {first}, which is in {where}",
+                                f"a copy is in {dataset.classes[other_label]}"))
+            if reasons:
+                copies[index] = tuple(reasons)
     return copies
 
 
 def _judge(
     dataset: Dataset, index: int, held_out: torch.Tensor, distance: torch.Tensor,
     own_share: float, imagenet: torch.Tensor, matches: tuple[tuple[int, ...], ...],
-    copies: tuple[str, ...],
+    copies: tuple[tuple[str, str], ...],
 ) -> Suspect:
     """One image's signals, combined into a `Suspect` with reasons in words."""
     record = dataset.images[index]
@@ -436,8 +439,8 @@ def _judge(
     looks_like = tuple((names[int(i)], round(float(p), 4))
                        for p, i in zip(top.values, top.indices, strict=True))
     suggested = _suggest(record.label, held_out, distance, imagenet, matches)
-    # (strength, sentence, whether it names the suggested class)
-    evidence: list[tuple[float, str, bool]] = []
+    # (strength, sentence, whether it names the suggested class, headline)
+    evidence: list[tuple[float, str, bool, str]] = []
 
     if not held_out.isnan().any():
         held = 1 - float(held_out[record.label])
@@ -445,17 +448,20 @@ def _judge(
         if best != record.label:
             sentence = (f"the model trained without this photo says "
                         f"{dataset.classes[best]} {float(held_out[best]):.2f}")
+            headline = f"model says {dataset.classes[best]}"
         else:
             sentence = (f"the model trained without this photo gives '{given}' only "
                         f"{1 - held:.2f}")
-        evidence.append((held, sentence, best == suggested))
+            headline = f"model doubts {given}"
+        evidence.append((held, sentence, best == suggested, headline))
 
     relative = float(distance[record.label])
     if relative == relative:  # not NaN
         outlier = 1 - math.exp(-max(relative - OUTLIER_START, 0.0) / OUTLIER_SCALE)
         evidence.append((outlier, f"unusual for '{given}': {relative:.1f}× as far from its "
                                   f"nearest {given} photos as usual (farther than "
-                                  f"{own_share:.0%} of the folder)", False))
+                                  f"{own_share:.0%} of the folder)", False,
+                         f"unusual for {given}"))
 
     own = matches[record.label]
     if own:
@@ -466,17 +472,21 @@ def _judge(
             f"looks like: {names[top_index]} {top_probability:.2f}, {given} "
             f"{own_probability:.2f} (ImageNet model)",
             suggested is not None and top_index in matches[suggested],
+            f"looks like {names[top_index]}",
         ))
 
-    evidence += [(FLAG_SCORE, sentence, False) for sentence in copies]
-    score = _combine([strength for strength, _, _ in evidence])
+    evidence += [(FLAG_SCORE, sentence, False, headline) for sentence, headline in copies]
+    score = _combine([strength for strength, *_ in evidence])
     # Strongest first, except that what names the suggested class leads: a blue photo in
     # red/ is also "unusual for 'red'", but "the model ... says blue" is the explanation.
     evidence.sort(key=lambda item: (not item[2], -item[0]))
+    shown = [(sentence, headline) for strength, sentence, _, headline in evidence
+             if strength >= REASON_MIN]
     return Suspect(
         path=record.path, relpath=record.relpath, given=given, score=score,
         suggested=None if suggested is None else dataset.classes[suggested],
-        reasons=tuple(sentence for strength, sentence, _ in evidence if strength >= REASON_MIN),
+        reasons=tuple(sentence for sentence, _ in shown),
+        headline=shown[0][1] if shown else "nothing unusual",
         looks_like=looks_like, content_hash=record.content_hash,
     )
 

@@ -103,3 +103,24 @@ def test_thumbnails_of_a_previous_folder_never_land(qtbot, model, images) -> Non
     stale = QImage(8, 8, QImage.Format.Format_RGB888)
     model.thumbnails.loader.loaded.emit(generation, images[1], stale)
     assert model.thumbnails.icon(images[1]) is None
+
+
+def test_portrait_and_landscape_thumbnails_make_icons_of_one_size(qtbot, tmp_path: Path
+                                                                  ) -> None:
+    """Icon views size every tile like the first: a taller icon would squeeze its caption."""
+    portrait, landscape = tmp_path / "portrait.png", tmp_path / "landscape.png"
+    textured_image((200, 40, 40), 1, size=90).resize((60, 90)).save(portrait)
+    textured_image((40, 40, 200), 2, size=90).resize((90, 60)).save(landscape)
+    cache = ThumbnailCache(size=48)
+    try:
+        for path in (portrait, landscape):
+            assert cache.icon(str(path)) is None  # asks the loader
+        qtbot.waitUntil(lambda: all(cache.icon(str(p)) for p in (portrait, landscape)),
+                        timeout=10_000)
+        tall, wide = (cache.icon(str(p)).pixmap(48, 48).toImage() for p in (portrait, landscape))
+        assert tall.size() == wide.size() and tall.width() == tall.height() == 48
+        assert tall.pixelColor(2, 24).alpha() == 0, "the portrait photo is padded at the sides"
+        assert tall.pixelColor(24, 2).alpha() == 255 and tall.pixelColor(24, 24).red() > 100
+        assert wide.pixelColor(24, 2).alpha() == 0, "the landscape photo above and below"
+    finally:
+        cache.shutdown()

@@ -15,6 +15,7 @@ from synthetic import make_dataset
 
 from cheetahlion_gui.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathRole
 from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.preview_dialog import PreviewDialog
 from cheetahlion_gui.settings import Settings
 from training.config import TrainConfig
 from training.scanning import scan_dataset
@@ -69,7 +70,8 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     rows = {_name(i.path): row for row, i in enumerate(page.model.items())}
     stranger = page.model.index(rows["stranger.png"])
     text = stranger.data(Qt.ItemDataRole.DisplayRole)
-    assert "none of these (closest: " in text and text.endswith("%)")
+    closest = page.model.items()[rows["stranger.png"]].label
+    assert text.endswith(f"\nnone of these\nclosest: {closest}")
     assert stranger.data(Qt.ItemDataRole.ForegroundRole).name() == UNFAMILIAR_COLOUR
     assert "stranger than" in stranger.data(Qt.ItemDataRole.ToolTipRole)
     at_95 = _flagged(page)
@@ -98,6 +100,11 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
     page.sort.setCurrentIndex(page.sort.findData("novelty"))
     assert _shown(page)[0] == "stranger.png", "strangest first"
+    page.view.doubleClicked.emit(page.proxy.index(0, 0))
+    preview = page.findChild(PreviewDialog)
+    assert preview.novelty.isVisibleTo(preview)
+    assert preview.novelty.text().startswith("None of these: stranger than ")
+    preview.reject()
 
     out_csv = tmp_path / "results.csv"
     assert page.export_csv_to(out_csv, page.chosen_items())

@@ -96,6 +96,7 @@ def test_an_image_of_another_class_is_flagged_and_names_its_class(planted) -> No
     assert stray.flagged and stray.score >= FLAG_SCORE
     assert stray.given == "red" and stray.suggested == "blue"
     assert stray.reasons[0].startswith("the model trained without this photo says blue")
+    assert stray.headline == "model says blue"
 
 
 def test_an_image_of_a_third_kind_is_flagged_without_a_suggestion(planted) -> None:
@@ -104,6 +105,7 @@ def test_an_image_of_a_third_kind_is_flagged_without_a_suggestion(planted) -> No
     assert stray.flagged
     assert stray.suggested is None
     assert stray.reasons[0].startswith("unusual for 'blue'")
+    assert stray.headline == "unusual for blue"
 
 
 def test_clean_images_are_not_flagged(planted) -> None:
