@@ -2,12 +2,19 @@
 
 Run under Xvfb for real window decorations and fonts:
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python tools/take_screenshots.py DATA OUT
-It uses a temporary CHEETAHLION_HOME, copies nothing into DATA and writes only into OUT.
+It works on a temporary copy of DATA (the clean-up step moves files), uses a temporary
+CHEETAHLION_HOME, and writes only into OUT.
+
+The walk: scan, train (before), find likely mislabelled photos and quarantine the flagged
+ones, train again (after: the history shows both), evaluate and explain an image, then
+classify a gallery holding the quarantined photos, where the model says "none of these",
+and preview one with its Grad-CAM.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,15 +37,26 @@ def settle(app, seconds: float = 1.0) -> None:
         time.sleep(0.02)
 
 
+def visible_dialog(app, kind):
+    return next(w for w in app.topLevelWidgets() if isinstance(w, kind) and w.isVisible())
+
+
 def main() -> int:
-    data, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
+    source, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["CHEETAHLION_HOME"] = tempfile.mkdtemp(prefix="cheetahlion-shots-")
+    scratch = Path(tempfile.mkdtemp(prefix="cheetahlion-shots-"))
+    os.environ["CHEETAHLION_HOME"] = str(scratch / "home")
+    data = scratch / source.name
+    shutil.copytree(source, data)
+    quarantine = scratch / "quarantine"
     from PySide6.QtWidgets import QApplication
 
+    from cheetahlion_gui.explain_view import ExplainDialog
     from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.preview_dialog import PreviewDialog
     from cheetahlion_gui.resources import style_sheet
     from cheetahlion_gui.settings import Settings
+    from cheetahlion_gui.suspects_view import SuspectRole
 
     app = QApplication([sys.argv[0]])
     app.setStyleSheet(style_sheet())
@@ -55,6 +73,34 @@ def main() -> int:
 
     window.sidebar.setCurrentRow(1)
     window.train_page.start()
+    wait_until(app, lambda: not window.train_page.runner.busy)
+
+    window.sidebar.setCurrentRow(0)
+    data_page = window.data_page
+    data_page.tabs.setCurrentWidget(data_page.suspects_view)
+    suspects = data_page.suspects_view
+    suspects.find()
+    wait_until(app, lambda: suspects.job is None and suspects.model.rowCount() > 0)
+    suspects.view.setCurrentIndex(suspects.model.index(0))
+    settle(app, 3)
+    window.grab().save(str(out / "1b-suspects.png"))
+
+    window.session.settings.remember_quarantine_folder(data, quarantine)
+    flagged = [row for row in range(suspects.model.rowCount())
+               if suspects.model.index(row).data(SuspectRole).flagged]
+    selection = suspects.view.selectionModel()
+    selection.clearSelection()
+    for row in flagged:
+        selection.select(suspects.model.index(row), selection.SelectionFlag.Select)
+    suspects.quarantine_selected()
+    wait_until(app, lambda: not data_page.runner.busy
+               and len(window.session.dataset.images) < 300)
+    data_page.tabs.setCurrentWidget(data_page.moves_panel)
+    settle(app, 2)
+    window.grab().save(str(out / "1c-moves.png"))
+
+    window.sidebar.setCurrentRow(1)
+    window.train_page.start()  # after the clean-up: the history shows both runs
     wait_until(app, lambda: not window.train_page.runner.busy)
     settle(app, 1)
     window.grab().save(str(out / "2-train.png"))
@@ -82,15 +128,26 @@ def main() -> int:
     page.show_cell(page.confusion.index(*cell))  # as a click on that cell does
     settle(app, 3)
     window.grab().save(str(out / "3-evaluate.png"))
+    page.gallery_view.doubleClicked.emit(page.gallery.index(0))
+    explain = visible_dialog(app, ExplainDialog)
+    wait_until(app, lambda: explain.view.shown is not None)
+    settle(app, 1)
+    explain.grab().save(str(out / "3b-explain.png"))
+    explain.accept()
 
     window.sidebar.setCurrentRow(3)
-    window.classify_page.open_sources([data / "lion", data / "cheetah"])
-    wait_until(app, lambda: not window.classify_page.runner.busy
-               and window.classify_page.model.rowCount() > 0)
-    sort = window.classify_page.sort
-    sort.setCurrentIndex(sort.findData("confidence"))  # the doubtful ones first
+    classify = window.classify_page
+    classify.open_sources([quarantine, data / "lion"])
+    wait_until(app, lambda: not classify.runner.busy and classify.model.rowCount() > 0)
+    classify.sort.setCurrentIndex(classify.sort.findData("novelty"))  # the strangest first
     settle(app, 4)
     window.grab().save(str(out / "4-classify.png"))
+    classify.view.doubleClicked.emit(classify.proxy.index(0, 0))
+    preview = visible_dialog(app, PreviewDialog)
+    wait_until(app, lambda: preview.explanation.shown is not None)
+    settle(app, 1)
+    preview.grab().save(str(out / "4b-preview.png"))
+    preview.accept()
     window.close()
     print(f"screenshots in {out}")
     return 0

@@ -1,0 +1,241 @@
+"""Insight on real photos: the likely-mislabelled finder, "none of these", and Grad-CAM.
+
+Finder. `find_suspects` runs on the whole dataset. Its time is shown beside the floor any
+such check pays: decoding every photo once and one forward pass of the pretrained network
+over them (what a quick-mode run or the zero-shot baseline costs). Its top 30 are compared
+with `cheetah_lion_verdicts.json`, the photos of ../shared/datasets/cheetah-lion judged by
+eye not to belong in their folder (other animals, a statue): how many of the top 30 are
+really wrong, how many the finder flags, and how many of the known wrong photos it flags.
+
+"None of these". A quick-mode model is trained (seed 0) on the photos the verdicts keep, so
+the photos judged not to belong are images of other kinds the model never saw. Reported:
+the fraction of in-distribution validation photos flagged at the default percentile (target
+about 5 %), and the fraction of those other-kind photos flagged; plus the Predictor's speed
+with the score against the same model without its reference (the price of the score).
+
+Grad-CAM. One explanation of a photo, first and cached, against one plain prediction of it.
+
+    .venv/bin/python benchmarks/insight.py                    # full run (a couple of minutes)
+    .venv/bin/python benchmarks/insight.py --quick            # checks the script
+    .venv/bin/python benchmarks/insight.py --contact-sheet top30.png   # to look at the top 30
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import _common
+import torch
+from PIL import Image, ImageDraw
+
+from training.backbones import DEFAULT_BACKBONE, get_backbone
+from training.config import TrainConfig
+from training.evaluation import evaluate
+from training.explain import Explainer
+from training.features import embed
+from training.inference import Predictor
+from training.modelfile import load_model
+from training.networks import load_pretrained
+from training.pixel_cache import decode_all
+from training.scanning import scan_dataset
+from training.suspects import find_suspects
+from training.trainer import fit
+
+VERDICTS = Path(__file__).with_name("cheetah_lion_verdicts.json")
+TOP = 30
+EXPLAINED_PHOTOS = 8
+
+
+def known_wrong() -> dict[str, str]:
+    return json.loads(VERDICTS.read_text())["not_belonging"]
+
+
+def floor_seconds(dataset: object) -> float:
+    """Decode every photo once and embed it with the pretrained network: the finder's floor."""
+    backbone = get_backbone(DEFAULT_BACKBONE)
+    network = load_pretrained(backbone)
+    paths = list(dataset.paths)  # type: ignore[attr-defined]
+
+    def one_pass(chosen: list[Path]) -> None:
+        pixels = decode_all(chosen, backbone.preprocessing, lambda _event: None,
+                            threading.Event())
+        embed(network, pixels, backbone.preprocessing, torch.device("cpu"))
+
+    one_pass(paths[:8])  # warm up: the first forward pass pays one-off start-up costs
+    started = time.perf_counter()
+    one_pass(paths)
+    return time.perf_counter() - started
+
+
+def contact_sheet(rows: list[dict[str, object]], root: Path, target: Path) -> None:
+    """The top photos in rank order, each captioned with rank, file, score and verdict."""
+    tile, caption, columns = 180, 44, 6
+    sheet = Image.new("RGB", (columns * tile, -(-len(rows) // columns) * (tile + caption)),
+                      "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, row in enumerate(rows):
+        x, y = index % columns * tile, index // columns * (tile + caption)
+        with Image.open(root / str(row["file"])) as photo:
+            photo.thumbnail((tile - 6, tile - 6))
+            sheet.paste(photo.convert("RGB"), (x + 3, y + 3))
+        draw.text((x + 3, y + tile), f"{row['rank']}. {row['file']} {row['score']:.2f}",
+                  fill="black")
+        draw.text((x + 3, y + tile + 14), str(row["verdict"])[:28], fill="black")
+    sheet.save(target)
+
+
+def finder(dataset: object, wrong: dict[str, str]) -> tuple[dict[str, object], str]:
+    floor = floor_seconds(dataset)
+    started = time.perf_counter()
+    report = find_suspects(dataset)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    top = report.suspects[:TOP]
+    rows = [{"rank": rank, "file": s.relpath, "score": round(s.score, 3), "flagged": s.flagged,
+             "verdict": wrong.get(s.relpath, "belongs"), "reason": s.reasons[0] if s.reasons
+             else ""} for rank, s in enumerate(top, start=1)]
+    present = [path for path in wrong if any(s.relpath == path for s in report.suspects)]
+    flagged = {s.relpath for s in report.flagged}
+    results = {
+        "images": len(report.suspects), "seconds": round(seconds, 2),
+        "floor_seconds": round(floor, 2), "ratio_to_floor": round(seconds / floor, 2),
+        "top": TOP, "top_really_wrong": sum(r["file"] in wrong for r in rows),
+        "flagged": len(flagged), "flagged_really_wrong": len(flagged & set(wrong)),
+        "known_wrong": len(present), "known_wrong_in_top": sum(r["file"] in wrong for r in rows),
+        "rows": rows,
+    }
+    text = "\n".join([
+        _common.table(
+            ["finder", "seconds", "floor (decode + 1 forward pass)", "ratio"],
+            [[f"{len(report.suspects)} photos", seconds, floor, seconds / floor]]),
+        "",
+        f"top {TOP}: {results['top_really_wrong']} really do not belong; the finder flags "
+        f"{len(flagged)} photos, {results['flagged_really_wrong']} of them rightly; it flags "
+        f"{results['flagged_really_wrong']} of the {len(present)} photos judged wrong by eye",
+        "",
+        _common.table(["rank", "file", "score", "flagged", "verdict by eye", "first reason"],
+                      [[r["rank"], r["file"], r["score"], "yes" if r["flagged"] else "no",
+                        r["verdict"], str(r["reason"])[:60]] for r in rows]),
+    ])
+    return results, text
+
+
+def clean_copy(folder: Path, wrong: dict[str, str], target: Path) -> list[Path]:
+    """Copy the photos the verdicts keep to `target`; return the originals of the others."""
+    others = []
+    for name, photos in _common.class_photos(folder).items():
+        (target / name).mkdir(parents=True, exist_ok=True)
+        for photo in photos:
+            if f"{name}/{photo.name}" in wrong:
+                others.append(photo)
+            else:
+                shutil.copyfile(photo, target / name / photo.name)
+    return others
+
+
+def predictor_rate(predictor: Predictor, paths: list[Path], repeats: int) -> float:
+    list(predictor.predict(paths[:32]))  # warm up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _prediction in predictor.predict(paths):
+            pass
+        times.append(time.perf_counter() - started)
+    return len(paths) / _common.median(times)
+
+
+def none_of_these(folder: Path, wrong: dict[str, str], work: Path, repeats: int
+                  ) -> tuple[dict[str, object], str]:
+    others = clean_copy(folder, wrong, work / "clean")
+    dataset = scan_dataset(work / "clean")
+    trained = fit(TrainConfig.quick(), dataset, output=work / "clean-model.safetensors")
+    model = load_model(trained.model_path)
+    validation = evaluate(model, dataset)
+    with_score = Predictor.from_model(model, torch.device("cpu"))
+    other_flags = [p.unfamiliar for p in with_score.predict(others)] if others else []
+    bare = load_model(trained.model_path)
+    without_score = Predictor.from_model(dataclasses.replace(bare, novelty=None),
+                                         torch.device("cpu"))
+    paths = [record.path for record in dataset.images]
+    rate_with = predictor_rate(with_score, paths, repeats)
+    rate_without = predictor_rate(without_score, paths, repeats)
+    results = {
+        "train_images": trained.split.sizes()["train"],
+        "validation_images": validation.images,
+        "validation_flagged": validation.unfamiliar_fraction,
+        "percentile": validation.unfamiliar_percentile,
+        "other_kind_images": len(others),
+        "other_kind_flagged": (sum(other_flags) / len(other_flags)) if other_flags else None,
+        "images_per_second_with_score": round(rate_with, 1),
+        "images_per_second_without": round(rate_without, 1),
+        "speed_ratio": round(rate_with / rate_without, 3),
+    }
+    text = _common.table(
+        ["none of these", "validation flagged", "other kinds flagged", "images/s with score",
+         "without", "ratio"],
+        [[f"{results['train_images']} training photos", validation.unfamiliar_fraction or 0.0,
+          results["other_kind_flagged"] or 0.0, rate_with, rate_without,
+          rate_with / rate_without]])
+    return results, text
+
+
+def grad_cam(model_path: Path, paths: list[Path]) -> tuple[dict[str, object], str]:
+    explainer = Explainer.from_file(model_path, torch.device("cpu"))
+    predictor = Predictor.from_file(model_path, torch.device("cpu"))
+    list(predictor.predict(paths[:1]))
+    explainer.explain(paths[-1])  # warm up outside the timed photos
+    first, cached, plain = [], [], []
+    for path in paths[:-1]:
+        started = time.perf_counter()
+        list(predictor.predict([path]))
+        plain.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        explainer.explain(path)
+        first.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        explainer.explain(path)
+        cached.append(time.perf_counter() - started)
+    results = {"photos": len(first), "first_ms": round(_common.median(first) * 1000, 1),
+               "cached_ms": round(_common.median(cached) * 1000, 3),
+               "plain_prediction_ms": round(_common.median(plain) * 1000, 1)}
+    text = _common.table(
+        ["Grad-CAM (median of photos)", "first ms", "cached ms", "plain prediction ms", "ratio"],
+        [[f"{len(first)} photos", results["first_ms"], results["cached_ms"],
+          results["plain_prediction_ms"], _common.median(first) / _common.median(plain)]])
+    return results, text
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed Predictor passes per side (default 3; 1 with --quick)")
+    parser.add_argument("--contact-sheet", type=Path, metavar="PNG",
+                        help="also write the finder's top 30 as one captioned image")
+    _common.add_per_class_option(parser, quick_default=12)
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    work, folder = _common.prepare_data(args, "insight")
+    wrong = known_wrong()
+
+    dataset = scan_dataset(folder)
+    _common.progress(f"finding suspects among {len(dataset.images)} photos")
+    finder_results, finder_text = finder(dataset, wrong)
+    if args.contact_sheet:
+        contact_sheet(finder_results["rows"], folder, args.contact_sheet)  # type: ignore[arg-type]
+    _common.progress("training on the photos judged to belong, for 'none of these'")
+    novelty_results, novelty_text = none_of_these(folder, wrong, work, repeats)
+    _common.progress("explaining photos with Grad-CAM")
+    photos = [record.path for record in dataset.images][:EXPLAINED_PHOTOS + 1]
+    cam_results, cam_text = grad_cam(work / "clean-model.safetensors", photos)
+    _common.report(args, "Insight: finder, none of these, Grad-CAM",
+                   "\n\n".join([finder_text, novelty_text, cam_text]),
+                   {"finder": finder_results, "none_of_these": novelty_results,
+                    "grad_cam": cam_results})
+
+
+if __name__ == "__main__":
+    main()
