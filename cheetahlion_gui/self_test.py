@@ -3,8 +3,11 @@
 Why: a frozen bundle can start and still be broken: a data file left behind, a compiled
 library PyInstaller did not see, a child process that cannot start. The self-test does what
 a user does, through the window's own pages and worker threads: it opens a small synthetic
-dataset, trains in quick mode, evaluates, classifies a few new images with the model, and
-fine-tunes one epoch (in the child process the app fine-tunes in). It prints one line, what
+dataset with one image in the wrong class folder, finds that image with the likely-mislabelled
+finder and moves it to its class (a journalled file move), trains in quick mode, evaluates,
+classifies a few new images with the model (random noise among them must come out as "none
+of these"), explains one prediction with Grad-CAM, and fine-tunes one epoch (in the child
+process the app fine-tunes in). It prints one line, what
 it did or why it failed, and exits 0 only when every step worked. An error dialog anywhere
 fails it with the dialog's text; a watchdog thread ends the process if a step hangs. It
 never touches the user's files: unless CHEETAHLION_HOME is set, settings, runs and logs go
@@ -38,7 +41,11 @@ IMAGE_SIZE = 64
 FINETUNE_IMAGE_SIZE = 64
 """Pixels the one fine-tune epoch trains at: enough to prove the child process works."""
 MIN_GALLERY_CORRECT = 2 / 3
-"""Share of the new images the trained model must get right (chance is 1/3)."""
+"""Share of the new coloured images the trained model must get right (chance is 1/3)."""
+PLANTED = ("red", "blue")
+"""A blue image written into red/: the finder must rank it first, and it is moved to blue/."""
+NOISE_NAME = "noise.png"
+"""A gallery image of random noise, like nothing the model saw: it must be "none of these"."""
 POLL_MS = 100
 STEPS = ("Data", "Train", "Evaluate", "Classify")
 
@@ -64,9 +71,10 @@ def temporary_home() -> Iterator[Path]:
                 os.environ.pop(paths.HOME_ENV, None)
 
 
-def write_images(workspace: Path) -> tuple[Path, Path]:
-    """(dataset, gallery): a one-folder-per-class dataset and a few new images of each
-    class, named `<class>-<i>.png`, for the trained model to classify."""
+def write_images(workspace: Path) -> tuple[Path, Path, Path]:
+    """(dataset, gallery, planted): a one-folder-per-class dataset, with `planted` an image
+    of one class in another's folder, and a few new images of each class, named
+    `<class>-<i>.png`, plus random noise, for the trained model to classify."""
     import numpy as np
     from PIL import Image
 
@@ -86,7 +94,12 @@ def write_images(workspace: Path) -> tuple[Path, Path]:
             target = dataset / name / f"{i}.png" if i < DATASET_PER_CLASS else \
                 gallery / f"{name}-{i}.png"
             image.save(target)
-    return dataset, gallery
+    folder, kind = PLANTED
+    planted = dataset / folder / f"planted-{kind}.png"
+    Image.open(dataset / kind / "0.png").transpose(Image.Transpose.ROTATE_90).save(planted)
+    noise = rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    Image.fromarray(noise, "RGB").save(gallery / NOISE_NAME)
+    return dataset, gallery, planted
 
 
 class SelfTest(QObject):
@@ -138,13 +151,15 @@ class SelfTest(QObject):
         """Every step, in a user's order; a summary of what was done."""
         window = self.window
         self.stage = "writing the synthetic images"
-        dataset, gallery = write_images(self.workspace)
+        dataset, gallery, planted = write_images(self.workspace)
 
-        self._step("scanning the dataset", window.data_page.scan_finished,
-                   lambda: window.open_dataset(dataset) or window.data_page.runner.busy)
+        data_page = window.data_page
+        self._step("scanning the dataset", data_page.scan_finished,
+                   lambda: window.open_dataset(dataset) or data_page.runner.busy)
         session = window.session
         if session.dataset is None or not session.dataset.report.can_train:
             raise _Failed(f"the dataset {dataset} could not be opened for training")
+        searched = self._clean_up(data_page, planted)
 
         train_page = window.train_page
         window.sidebar.setCurrentRow(STEPS.index("Train"))
@@ -166,7 +181,8 @@ class SelfTest(QObject):
         classify_seconds = self._step(
             "classifying new images", classify_page.classification_finished,
             lambda: classify_page.open_sources([gallery]) or classify_page.runner.busy)
-        classified, correct = self._gallery_score(classify_page.model.items())
+        coloured, correct = self._gallery_score(classify_page.model.items())
+        explained = self._explain_first(classify_page)
 
         window.sidebar.setCurrentRow(STEPS.index("Train"))
         self._choose_one_epoch_finetune(train_page)
@@ -176,11 +192,62 @@ class SelfTest(QObject):
         if finetuned.run_id == quick.run_id or not finetuned.epochs:
             raise _Failed("fine-tuning finished without training an epoch")
 
-        return (f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
+        return (f"found the planted image first of {searched} and moved it to its class, "
+                f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
                 f"(val accuracy {quick.best_val_accuracy:.2f}), evaluated {report.images} "
-                f"images (accuracy {report.accuracy:.2f}), classified {classified} images "
-                f"({correct} correct) in {classify_seconds:.1f} s, fine-tuned 1 epoch in a "
-                f"child process in {finetune_seconds:.1f} s")
+                f"images (accuracy {report.accuracy:.2f}), classified {coloured} new images "
+                f"({correct} correct) and noise (none of these) in {classify_seconds:.1f} s, "
+                f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
+                f"process in {finetune_seconds:.1f} s")
+
+    def _clean_up(self, data_page: Any, planted: Path) -> int:
+        """Find likely mislabelled images; the planted one must come first. Move it to its
+        class as a user would (select it, Move to class), which rescans the dataset."""
+        from cheetahlion_gui.suspects_view import SuspectRole
+
+        view = data_page.suspects_view
+        data_page.tabs.setCurrentWidget(view)
+        self._until_idle(data_page.runner)  # the scan's follow-up: reading the move journal
+        self._step("finding likely mislabelled images", view.search_finished, view.find)
+        first = view.model.index(0).data(SuspectRole)
+        if first is None or first.path != planted:
+            found = first.relpath if first is not None else "nothing"
+            raise _Failed(f"the finder ranked {found} first, not the planted {planted.name}")
+        searched = view.model.rowCount()
+        view.view.setCurrentIndex(view.model.index(0))
+        folder, kind = PLANTED
+        self._step("moving the planted image to its class", data_page.scan_finished,
+                   lambda: view.move_selected(kind) or data_page.runner.busy)
+        moved = planted.parent.parent / kind / planted.name
+        counts = self.window.session.dataset.class_counts
+        if planted.exists() or not moved.exists() or counts[kind] != DATASET_PER_CLASS + 1:
+            raise _Failed(f"{planted.name} was not moved from {folder}/ to {kind}/")
+        return searched
+
+    def _until_idle(self, runner: Any) -> None:
+        """Let a page finish its follow-up jobs; the watchdog guards against a hang."""
+        while runner.busy and self.failure is None:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, POLL_MS)
+            time.sleep(0.005)
+
+    def _explain_first(self, page: Any) -> str:
+        """Open the first gallery image's preview and wait for its Grad-CAM explanation;
+        the class it explains."""
+        from cheetahlion_gui.preview_dialog import PreviewDialog
+
+        self.stage = "opening a preview"
+        page.preview(page.proxy.index(0, 0))
+        dialog = page.findChild(PreviewDialog)
+        if dialog is None:
+            raise _Failed("opening a preview: no preview appeared")
+        try:
+            view = dialog.explanation
+            self._step("explaining a prediction", view.explained, lambda: True)
+            if view.shown is None or not view.shown.explanation.heatmap.any():
+                raise _Failed(f"explaining a prediction: {view.caption.text()}")
+            return view.shown.explanation.class_name
+        finally:
+            dialog.reject()
 
     def _step(self, stage: str, finished: SignalInstance, action: Callable[[], object]
               ) -> float:
@@ -217,17 +284,22 @@ class SelfTest(QObject):
         return runs[-1]
 
     def _gallery_score(self, items: list[Any]) -> tuple[int, int]:
-        """(classified, correct) for the gallery; fails when the model is no better than a
-        guess or an image could not be classified."""
+        """(coloured images, correct ones) for the gallery; fails when the model is no better than a
+        guess, an image could not be classified, or noise was not "none of these"."""
         broken = [item for item in items if item.error or not item.label]
         if not items or broken:
             reason = broken[0].error if broken else "no images were listed"
             raise _Failed(f"classifying: {reason}")
-        correct = sum(Path(item.path).name.startswith(f"{item.label}-") for item in items)
-        if correct < MIN_GALLERY_CORRECT * len(items):
-            raise _Failed(f"classifying: only {correct} of {len(items)} new images were "
+        noise = [item for item in items if Path(item.path).name == NOISE_NAME]
+        if not noise or not noise[0].unfamiliar:
+            raise _Failed(f"classifying: random noise ({NOISE_NAME}) was not called "
+                          "'none of these'")
+        coloured = [item for item in items if item not in noise]
+        correct = sum(Path(item.path).name.startswith(f"{item.label}-") for item in coloured)
+        if correct < MIN_GALLERY_CORRECT * len(coloured):
+            raise _Failed(f"classifying: only {correct} of {len(coloured)} new images were "
                           "labelled correctly")
-        return len(items), correct
+        return len(coloured), correct
 
     @staticmethod
     def _choose_one_epoch_finetune(page: Any) -> None:

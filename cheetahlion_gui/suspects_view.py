@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
+    Signal,
     Slot,
 )
 from PySide6.QtGui import QAction, QColor, QIcon
@@ -159,6 +160,9 @@ class SuspectsModel(QAbstractListModel):
 class SuspectsView(QWidget):
     """Find likely mislabelled images and keep, move or quarantine them."""
 
+    search_finished = Signal()
+    """A search ended: its report is shown, or it failed or was cancelled."""
+
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  controller: CleanupController, submit: Any,
                  parent: QWidget | None = None) -> None:
@@ -282,6 +286,7 @@ class SuspectsView(QWidget):
         if report is None:
             self.status.setText("Cancelled.")
             self.session.report("Search for mislabelled images cancelled")
+            self.search_finished.emit()
             return
         self.model.set_report(list(report.suspects), outcome.kept)
         hidden = len(report.suspects) - self.model.rowCount()
@@ -294,12 +299,14 @@ class SuspectsView(QWidget):
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()
+        self.search_finished.emit()
 
     @Slot(str, str)
     def _find_failed(self, message: str, details: str) -> None:
         self._finder_ended()
         self.status.setText("The search failed.")
         show_error(self, "Could not check the images", message, details)
+        self.search_finished.emit()
 
     def _finder_ended(self) -> None:
         self.job = None

@@ -54,8 +54,9 @@ def run_offline(*command: str | Path, display: str = "offscreen"
 def assert_self_test_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("self-test ")]
-    assert len(lines) == 1 and lines[0].startswith("self-test passed: trained 3 classes"), \
-        result.stdout
+    assert len(lines) == 1, result.stdout
+    assert lines[0].startswith("self-test passed: found the planted image first"), lines[0]
+    assert "noise (none of these)" in lines[0] and "explained a prediction" in lines[0]
 
 
 def test_the_network_is_really_off_in_the_namespace() -> None:
@@ -123,6 +124,23 @@ def test_frozen_cli_exports_to_onnx(trained: tuple[Path, Path], tmp_path: Path) 
                          "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model.onnx").stat().st_size > 1_000_000
+
+
+@pytest.mark.slow
+def test_frozen_cli_finds_suspects_and_explains(trained: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    """The insight commands in the bundle: the finder's ImageNet model, Grad-CAM's autograd."""
+    data, model = trained
+    found = run_offline(CLI, "suspects", data, "--json", "--quiet")
+    assert found.returncode == 0, found.stderr[-3000:]
+    suspects = json.loads(found.stdout)
+    assert len(suspects) == 16 and all(s["reasons"] is not None for s in suspects)
+
+    heatmap = tmp_path / "why.png"
+    explained = run_offline(CLI, "explain", model, data / "red" / "0.png", "-o", heatmap,
+                            "--quiet")
+    assert explained.returncode == 0, explained.stderr[-3000:]
+    assert heatmap.stat().st_size > 1000 and "red" in explained.stdout
 
 
 def test_frozen_cli_classifies_with_the_built_in_imagenet_model(tmp_path: Path) -> None:

@@ -16,9 +16,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PASSED = re.compile(
-    r"self-test passed: trained 3 classes in [\d.]+ s \(val accuracy [01]\.\d\d\), "
-    r"evaluated \d+ images \(accuracy [01]\.\d\d\), classified 6 images \([456] correct\) "
-    r"in [\d.]+ s, fine-tuned 1 epoch in a child process in [\d.]+ s; [\d.]+ s in all")
+    r"self-test passed: found the planted image first of 37 and moved it to its class, "
+    r"trained 3 classes in [\d.]+ s \(val accuracy [01]\.\d\d\), "
+    r"evaluated \d+ images \(accuracy [01]\.\d\d\), classified 6 new images \([456] correct\) "
+    r"and noise \(none of these\) in [\d.]+ s, explained a prediction of '(red|green|blue)', "
+    r"fine-tuned 1 epoch in a child process in [\d.]+ s; [\d.]+ s in all")
 
 
 def self_test(*arguments: str, home: str | None = None) -> subprocess.CompletedProcess[str]:
