@@ -99,6 +99,8 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
             f"{path}: its weights do not fit a {backbone} network with {len(classes)} classes "
             f"({first_line[:200]}). The file was altered or written by another program."
         ) from None
+    if novelty is not None and novelty.features.shape[1] != network.num_features:
+        raise _damaged_novelty(path)
     return TrainedModel(
         network=network.to(device).eval(),
         backbone=backbone,
@@ -116,9 +118,9 @@ def _novelty(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, Any
     features = tensors.pop(TENSOR_NAME, None)
     if features is None and "novelty" not in header:
         return None
-    damaged = ModelFileError(f"{path}: its \"none of these\" data is damaged. Train the model "
-                             "again or re-copy the file.")
-    if features is None or "novelty" not in header or features.ndim != 2:
+    damaged = _damaged_novelty(path)
+    if (features is None or "novelty" not in header or features.ndim != 2
+            or not bool(torch.isfinite(features).all())):
         raise damaged
     try:
         calibration = NoveltyCalibration.from_dict(header["novelty"])
@@ -127,6 +129,11 @@ def _novelty(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, Any
     if calibration.reference_size != len(features) or not 1 <= calibration.k <= len(features):
         raise damaged
     return NoveltyReference(features, calibration)
+
+
+def _damaged_novelty(path: Path) -> ModelFileError:
+    return ModelFileError(f"{path}: its \"none of these\" data is damaged. Train the model "
+                          "again or re-copy the file.")
 
 
 def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -78,8 +78,9 @@ class NoveltyCalibration:
     def from_dict(cls, data: dict[str, Any]) -> NoveltyCalibration:
         """Rebuild from `to_dict`'s output; ValueError when it is not one."""
         quantiles = tuple(float(q) for q in data["quantiles"])
-        if len(quantiles) != 101 or any(b < a for a, b in itertools.pairwise(quantiles)):
-            raise ValueError("novelty quantiles must be 101 non-decreasing numbers")
+        if (len(quantiles) != 101 or not all(math.isfinite(q) for q in quantiles)
+                or any(b < a for a, b in itertools.pairwise(quantiles))):
+            raise ValueError("novelty quantiles must be 101 finite, non-decreasing numbers")
         return cls(quantiles, int(data["k"]), int(data["reference_size"]),
                    int(data["validation_size"]), str(data.get("method", METHOD)))
 

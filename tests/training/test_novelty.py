@@ -4,6 +4,7 @@ flags about 5 % of validation, the model file keeps it, old files still work, CL
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -132,10 +133,25 @@ def test_model_file_round_trips_reference_and_calibration(trained: FitResult,
     assert load_model(again).novelty.calibration == original.calibration  # type: ignore[union-attr]
 
 
-def test_damaged_novelty_data_is_refused(trained: FitResult, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["fewer rows", "narrower rows", "not finite", "nan quantile"])
+def test_damaged_novelty_data_is_refused(trained: FitResult, tmp_path: Path,
+                                         damage: str) -> None:
+    """Refused when the file opens, not later in the middle of classifying a gallery."""
     model = load_model(trained.model_path)
-    features = model.novelty.features  # type: ignore[union-attr]
-    model.novelty = NoveltyReference(features[:3], model.novelty.calibration)  # type: ignore[union-attr]
+    reference = model.novelty
+    assert reference is not None
+    features, calibration = reference.features, reference.calibration
+    if damage == "fewer rows":
+        features = features[:3]
+    elif damage == "narrower rows":
+        features = features[:, :7].contiguous()
+    elif damage == "not finite":
+        features = features.clone()
+        features[0, 0] = float("inf")
+    else:
+        quantiles = (*calibration.quantiles[:50], float("nan"), *calibration.quantiles[51:])
+        calibration = dataclasses.replace(calibration, quantiles=quantiles)
+    model.novelty = NoveltyReference(features, calibration)
     path = save_model(model, tmp_path / "bad.safetensors")
     with pytest.raises(ModelFileError, match="none of these"):
         load_model(path)
