@@ -175,6 +175,7 @@ class DataPage(QWidget):
         self.runner = JobRunner(self)
         self.runner.finished.connect(self._runner_idle)
         self._queued: list[Job] = []
+        self._closing = False
         self._rescan_when_idle = False
         self.pending_folder: Path | None = None
         self.cleanup = CleanupController(session, self.queue_job, self)
@@ -332,10 +333,16 @@ class DataPage(QWidget):
         if not self.runner.start(job):
             self._queued.append(job)
 
+    def shutdown(self) -> None:
+        """The window is closing: drop queued clean-up jobs and rescans, start nothing new."""
+        self._closing = True
+        self._queued.clear()
+        self._rescan_when_idle = False
+
     @Slot()
     def _runner_idle(self) -> None:
-        if not self.window().isVisible():
-            return  # closing: start nothing new
+        if self._closing:
+            return
         if self._queued:
             self.runner.start(self._queued.pop(0))
         elif self._rescan_when_idle:

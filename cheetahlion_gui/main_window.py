@@ -236,6 +236,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop every job (training keeps its best model), then save settings and geometry."""
+        self.data_page.shutdown()
         runners = [self.warmup] + [p.runner for p in self.pages] + \
             [self.classify_page.files_runner]
         for runner in runners:

@@ -202,3 +202,21 @@ def test_every_job_loads_the_engine_before_its_work() -> None:
                             cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[True]"
+
+
+def test_closing_drops_queued_clean_up_moves(window, qtbot, tmp_path: Path) -> None:
+    """A move queued behind a running job must not start while the window closes: the user
+    closed the app, and a move started then could outlive the wait for its thread."""
+    data = make_dataset(tmp_path / "colours", per_class=10)
+    window.open_dataset(data)
+    qtbot.waitUntil(lambda: not window.data_page.runner.busy
+                    and window.session.dataset is not None, timeout=30_000)
+    page = window.data_page
+    page.suspects_view.find()  # a job of several seconds
+    assert page.runner.busy
+    image = data / "red" / "0.png"
+    page.cleanup.move_to_class([image], "blue")
+    assert page._queued, "the move waits for the running job"
+    window.close()
+    assert not page.runner.busy
+    assert image.exists() and len(list((data / "blue").iterdir())) == 10
