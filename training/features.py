@@ -10,13 +10,14 @@ it is markedly faster for these networks), with cancellation at every batch boun
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from training.events import Cancelled
+from training.events import Cancelled, PhaseProgress
 from training.preprocessing import Preprocessing
 from training.tensors import normalize
 
@@ -63,3 +64,22 @@ def embed(
         classes = network.get_classifier().out_features
         return Embeddings(torch.empty((0, network.num_features)), torch.empty((0, classes)))
     return Embeddings(torch.cat(features), torch.cat(logits))
+
+
+class FeatureCounter:
+    """Turns `embed`'s per-batch `advance(n)` calls into "features" progress events.
+
+    One counter can span several `embed` calls (training views, then validation), so the
+    bar runs once from 0 to `total` and the rate is over the whole phase.
+    """
+
+    def __init__(self, total: int, emit: Callable[[PhaseProgress], None]) -> None:
+        self.total = total
+        self.done = 0
+        self.emit = emit
+        self.started = time.perf_counter()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        self.emit(PhaseProgress("features", self.done, self.total, rate))

@@ -43,7 +43,7 @@ from training.backbones import DEFAULT_BACKBONE, get_backbone
 from training.dataset import Dataset
 from training.errors import DatasetError
 from training.events import Cancelled, PhaseProgress, ignore_event
-from training.features import embed
+from training.features import FeatureCounter, embed
 from training.imagenet import category_names, match_class
 from training.networks import load_pretrained
 from training.pixel_cache import decode_all
@@ -162,7 +162,7 @@ def find_suspects(
     if device.type == "cpu":
         network = network.to(memory_format=torch.channels_last)
     pixels = decode_all(dataset.paths, chosen.preprocessing, emit, cancel)
-    counter = _FeatureCounter(len(pixels), emit)
+    counter = FeatureCounter(len(pixels), emit)
     embeddings = embed(network, pixels, chosen.preprocessing, device, cancel, counter.advance)
     del pixels
     suspects, signals = assess(dataset, embeddings.features, embeddings.logits, emit, cancel,
@@ -178,19 +178,6 @@ def _check_classes(dataset: Dataset) -> None:
             f"{dataset.root}: finding mislabelled photos needs at least two classes with "
             f"images; found {found}. Make one sub-folder per class and put its photos in it."
         )
-
-
-class _FeatureCounter:
-    """Turns `embed`'s per-batch `advance(n)` calls into "features" progress events."""
-
-    def __init__(self, total: int, emit: Callable[[PhaseProgress], None]) -> None:
-        self.total, self.emit, self.done = total, emit, 0
-        self.started = time.perf_counter()
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-        self.emit(PhaseProgress("features", self.done, self.total, rate))
 
 
 def assess(

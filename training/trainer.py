@@ -41,12 +41,11 @@ from training.events import (
     Callback,
     Cancelled,
     EpochEnded,
-    PhaseProgress,
     RunFinished,
     RunStarted,
     ignore_event,
 )
-from training.features import embed
+from training.features import FeatureCounter, embed
 from training.imagenet import match_classes
 from training.loop import Batch, EpochLoop, LoopOutcome
 from training.modelfile import TrainedModel, save_model
@@ -204,7 +203,7 @@ class _Run:
             augment_batch(train_pixels, config, self.generator) for _ in range(config.feature_views)
         ]
         total = len(train_pixels) * views + len(val_pixels)
-        counter = _FeatureCounter(total, self.emit)
+        counter = FeatureCounter(total, self.emit)
         train_features = torch.cat([self._features(view, counter) for view in train_views])
         val_features = self._features(val_pixels, counter)
         train_labels = self._labels(self.split.train).repeat(views).to(self.device)
@@ -231,7 +230,7 @@ class _Run:
             self.network.to(self.device)
         return outcome, baseline
 
-    def _features(self, pixels: torch.Tensor, counter: _FeatureCounter) -> torch.Tensor:
+    def _features(self, pixels: torch.Tensor, counter: FeatureCounter) -> torch.Tensor:
         chunks = []
         with torch.no_grad():
             for start in range(0, len(pixels), FEATURE_BATCH):
@@ -320,7 +319,7 @@ class _Run:
         seed = self.config.seed
         chosen = stratified_subset(train_labels, MAX_REFERENCE, seed)
         calibrate = stratified_subset(val_labels, MAX_CALIBRATION, seed)
-        counter = _FeatureCounter(len(chosen) + len(calibrate), self.emit)
+        counter = FeatureCounter(len(chosen) + len(calibrate), self.emit)
         network = self.network.eval()
         train = embed(network, train_pixels[chosen], self.prep, self.device, self.cancel,
                       counter.advance)
@@ -354,18 +353,3 @@ class _Run:
                 "versions": library_versions(),
             },
         )
-
-
-class _FeatureCounter:
-    """Progress of the feature-extraction phase across train views and validation."""
-
-    def __init__(self, total: int, emit: Callback) -> None:
-        self.total = total
-        self.done = 0
-        self.emit = emit
-        self.started = time.perf_counter()
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-        self.emit(PhaseProgress("features", self.done, self.total, rate))
