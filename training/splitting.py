@@ -36,19 +36,12 @@ def split_dataset(
             "between 0 and 1 and leave images for training."
         )
 
-    group_of = {index: (index,) for index in range(len(dataset.images))}
-    for group in dataset.duplicate_groups:
-        for index in group:
-            group_of[index] = group
-    groups_by_class: dict[int, list[tuple[int, ...]]] = defaultdict(list)
-    for group in dict.fromkeys(group_of.values()):
-        groups_by_class[dataset.images[group[0]].label].append(group)
-
+    by_class = groups_by_class(dataset)
     train: list[int] = []
     val: list[int] = []
     test: list[int] = []
-    for label in sorted(groups_by_class):
-        groups = sorted(groups_by_class[label], key=lambda g: _draw_key(dataset, g, seed))
+    for label in sorted(by_class):
+        groups = sorted(by_class[label], key=lambda g: draw_key(dataset, g, seed))
         size = sum(len(g) for g in groups)
         want_val = _share(size, val_fraction)
         want_test = min(_share(size, test_fraction), size - 1 - want_val) if test_fraction else 0
@@ -75,6 +68,34 @@ def _share(size: int, fraction: float) -> int:
     return min(size - 1, max(1, round(size * fraction)))
 
 
-def _draw_key(dataset: Dataset, group: tuple[int, ...], seed: int) -> str:
+def duplicate_group_of(dataset: Dataset) -> list[tuple[int, ...]]:
+    """For each image, the group of indices it must stay with: its duplicate group, or itself.
+
+    Anything that divides a dataset (the train/validation split, the mislabelled finder's
+    folds) places these groups whole, or a copy of a photo would leak its label across.
+    """
+    group_of = [(index,) for index in range(len(dataset.images))]
+    for group in dataset.duplicate_groups:
+        for index in group:
+            group_of[index] = group
+    return group_of
+
+
+def groups_by_class(dataset: Dataset) -> dict[int, list[tuple[int, ...]]]:
+    """Each class's groups (see `duplicate_group_of`), in the order of their first image.
+
+    A group of copies in two class folders counts for the class of its first image.
+    """
+    by_class: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+    for group in dict.fromkeys(duplicate_group_of(dataset)):
+        by_class[dataset.images[group[0]].label].append(group)
+    return by_class
+
+
+def draw_key(dataset: Dataset, group: tuple[int, ...], seed: int) -> str:
+    """A group's place in the seeded draw order: a keyed hash of its first relative path.
+
+    The same on every machine and library version, unlike a random generator's draws.
+    """
     first = min(dataset.images[i].relpath for i in group)
     return hashlib.blake2b(f"{seed}\0{first}".encode(), digest_size=8).hexdigest()

@@ -27,7 +27,6 @@ Nothing is written anywhere; the caller decides what to do with the report.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -48,6 +47,7 @@ from training.imagenet import category_names, match_class
 from training.networks import load_pretrained
 from training.pixel_cache import decode_all
 from training.runtime import resolve_device
+from training.splitting import draw_key, duplicate_group_of, groups_by_class
 
 FLAG_SCORE = 0.4
 """Scores at or above this are `flagged` ("worth a look").
@@ -249,11 +249,7 @@ def _centred_unit(features: torch.Tensor) -> torch.Tensor:
 
 def _group_ids(dataset: Dataset) -> list[int]:
     """For each image, the smallest index of the photos it duplicates (its own if none)."""
-    group = list(range(len(dataset.images)))
-    for members in dataset.duplicate_groups:
-        for index in members:
-            group[index] = min(members)
-    return group
+    return [min(group) for group in duplicate_group_of(dataset)]
 
 
 def _fold_count(dataset: Dataset, folds: int) -> int:
@@ -269,15 +265,9 @@ def assign_folds(dataset: Dataset, folds: int, seed: int) -> torch.Tensor:
     largest first, in an order drawn from `seed` by a keyed hash (the same on every machine),
     each to the fold that holds the fewest images of its class so far.
     """
-    members: dict[int, list[int]] = defaultdict(list)
-    for index, group in enumerate(_group_ids(dataset)):
-        members[group].append(index)
-    by_class: dict[int, list[list[int]]] = defaultdict(list)
-    for group, indices in members.items():
-        by_class[dataset.images[group].label].append(indices)
     fold = [0] * len(dataset.images)
-    for label, groups in sorted(by_class.items()):
-        groups.sort(key=lambda indices: (-len(indices), _draw_key(dataset, indices, seed)))
+    for label, groups in sorted(groups_by_class(dataset).items()):
+        groups.sort(key=lambda indices: (-len(indices), draw_key(dataset, indices, seed)))
         load = [0] * folds
         for indices in groups:
             # Ties go to a different fold for each class, so folds come out the same size.
@@ -286,11 +276,6 @@ def assign_folds(dataset: Dataset, folds: int, seed: int) -> torch.Tensor:
                 fold[index] = target
             load[target] += len(indices)
     return torch.tensor(fold, dtype=torch.long)
-
-
-def _draw_key(dataset: Dataset, indices: list[int], seed: int) -> str:
-    first = min(dataset.images[i].relpath for i in indices)
-    return hashlib.blake2b(f"{seed}\0{first}".encode(), digest_size=8).hexdigest()
 
 
 def _held_out(
