@@ -18,6 +18,9 @@ from training import paths
 from training.errors import CheetahLionError
 from training.preprocessing import Preprocessing
 
+IMAGENET_MODEL = "imagenet"
+"""The model name that means the untouched pretrained ImageNet classifier (1000 classes),
+wherever a model file is asked for: it classifies and explains before any training."""
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -41,7 +41,6 @@ from training.errors import CheetahLionError
 
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
-MODEL_IMAGENET = "imagenet"
 COMMAND_MODULES: tuple[str, ...] = ("training.cli_cleanup", "training.cli_explain")
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 
@@ -60,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from training.backbones import BACKBONES, DEFAULT_BACKBONE
+    from training.backbones import BACKBONES, DEFAULT_BACKBONE, IMAGENET_MODEL
 
     parser = argparse.ArgumentParser(
         prog="cheetahlion-cli",
@@ -110,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="classify images or folders")
-    predict.add_argument("model", help=f"a model file, or '{MODEL_IMAGENET}' for the "
+    predict.add_argument("model", help=f"a model file, or '{IMAGENET_MODEL}' for the "
                                        "built-in ImageNet classifier")
     predict.add_argument("paths", type=Path, nargs="+", help="image files or folders")
     predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
@@ -337,6 +336,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from training.backbones import IMAGENET_MODEL
     from training.inference import Predictor
     from training.results_csv import MAX_CLASS_COLUMNS, write_results_csv
     from training.sorting import sort_into_folders, sorting_label
@@ -345,7 +345,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not files:
         raise CheetahLionError("No images found in " + ", ".join(map(str, args.paths)) +
                                ". Give image files or folders that contain images.")
-    predictor = Predictor.imagenet() if args.model == MODEL_IMAGENET \
+    predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
         else Predictor.from_file(args.model)
     predictor.unfamiliar_percentile = args.unfamiliar_percentile
     classes = predictor.classes

@@ -19,16 +19,17 @@ from typing import Any
 from training.cli_support import add_output_options, image_files, print_json
 from training.errors import CheetahLionError
 
-MODEL_IMAGENET = "imagenet"
 PNG = ".png"
 
 
 def register(commands: Any) -> None:
+    from training.backbones import IMAGENET_MODEL
+
     explain = commands.add_parser(
         "explain", help="show where the model looked (Grad-CAM heatmaps)",
         description="Write each image's crop as the model saw it, with a heatmap of the "
                     "regions that made the model choose the class (Grad-CAM).")
-    explain.add_argument("model", help=f"a model file, or '{MODEL_IMAGENET}' for the "
+    explain.add_argument("model", help=f"a model file, or '{IMAGENET_MODEL}' for the "
                                        "built-in ImageNet classifier")
     explain.add_argument("images", type=Path, nargs="+", help="image files or folders")
     explain.add_argument("-o", "--output", type=Path, required=True,
@@ -70,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
         picture = overlay(explanation.image, explanation.heatmap, args.opacity)
         wanted = args.output if single_file else \
             args.output / f"{path.stem}-{safe_folder_name(explanation.class_name)}{PNG}"
-        written = write_png(picture, wanted)
+        try:
+            written = write_png(picture, wanted)
+        except OSError as error:
+            raise CheetahLionError(
+                f"{wanted}: the picture cannot be written ({error.strerror or error}). Give "
+                "-o a file or folder you can write to."
+            ) from None
         rows.append({
             "path": str(path), "output": str(written), "class": explanation.class_name,
             "probability": explanation.probability, "predicted": explanation.predicted,

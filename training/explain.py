@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.backbones import DEFAULT_BACKBONE, get_backbone
+from training.backbones import DEFAULT_BACKBONE, IMAGENET_MODEL, get_backbone
 from training.errors import CheetahLionError
 from training.imagenet import category_names
 from training.modelfile import TrainedModel, load_model
@@ -41,8 +41,6 @@ CACHE_SIZE = 64
 """Explanations an explainer keeps; one is ~0.35 MB at 224 px."""
 EXPLAINERS_KEPT = 3
 """Models `explainer_for` keeps loaded (each holds its network, ~20 MB for the default)."""
-IMAGENET = "imagenet"
-"""The model name that means the built-in ImageNet classifier (as in the CLI)."""
 
 ModelKey = tuple[str, int, int]
 """(resolved path, mtime_ns, size) of a model file, or ("imagenet", 0, 0)."""
@@ -192,8 +190,8 @@ _explainers_lock = threading.Lock()
 
 def model_key(model: str | Path | None) -> ModelKey:
     """What identifies a model: its file's path, mtime and size (None/'imagenet': built-in)."""
-    if model is None or str(model) == IMAGENET:
-        return (IMAGENET, 0, 0)
+    if model is None or str(model) == IMAGENET_MODEL:
+        return (IMAGENET_MODEL, 0, 0)
     path = Path(model)
     try:
         info = path.stat()
@@ -215,7 +213,8 @@ def explainer_for(model: str | Path | None) -> Explainer:
     with _explainers_lock:
         found = _explainers.get(key)
         if found is None:
-            found = Explainer.imagenet() if key[0] == IMAGENET else Explainer.from_file(key[0])
+            found = (Explainer.imagenet() if key[0] == IMAGENET_MODEL
+                     else Explainer.from_file(key[0]))
             _explainers[key] = found
             while len(_explainers) > EXPLAINERS_KEPT:
                 _explainers.popitem(last=False)

@@ -168,6 +168,17 @@ def test_cli_writes_a_png_and_never_overwrites(capsys, model_path: Path, probe: 
     assert row["class"] == row["predicted"] and 0.0 < row["probability"] <= 1.0
 
 
+def test_cli_says_in_one_line_when_the_output_cannot_be_written(
+        capsys, model_path: Path, probe: Path, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("mine")
+    assert main(["explain", str(model_path), str(probe), "-o",
+                 str(not_a_folder / "why.png")]) == 1
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "cannot be written" in err and "Traceback" not in err
+    assert not_a_folder.read_text() == "mine"
+
+
 def test_cli_explains_a_folder_and_reports_bad_files(capsys, model_path: Path, probe: Path,
                                                      tmp_path: Path) -> None:
     images = tmp_path / "images"
