@@ -123,12 +123,16 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
 
 
 def _cleanup_moves(root: Path) -> int | None:
-    """Moves in effect per the dataset's clean-up journal; None when it cannot be read."""
-    from training.cleanup import CleanupError, applied_move_count  # cleanup imports this module
+    """Moves in effect per the dataset's clean-up journal; None when it cannot be read.
+
+    This count is a footnote to a finished training run: whatever goes wrong reading the
+    journal (damaged, unreadable, locked out), the run must still be recorded.
+    """
+    from training.cleanup import applied_move_count  # cleanup imports this module
 
     try:
         return applied_move_count(root)
-    except CleanupError:
+    except Exception:
         return None
 
 
