@@ -8,7 +8,9 @@ list survives a restart and the run history can say how many moves a training ru
 The journal is written before the files move and again after: an entry is first recorded
 as `pending` (or `undoing`), then the file moves, then the entry becomes `done` (`undone`).
 A crash in between leaves an unfinished entry; the next read of the journal looks at the
-disk and finishes the bookkeeping either way, so no file is ever lost track of.
+disk and finishes the bookkeeping either way, so no file is ever lost track of. The CLI and
+the app may change one journal at the same time: every load→change→save holds an OS file
+lock beside the journal as well as a thread lock.
 
 "Keep" marks an image as reviewed and right where it is. It is remembered by content hash,
 so it survives renames and moves, and the mislabel finder's list can hide it.
@@ -16,15 +18,17 @@ so it survives renames and moves, and the mislabel finder's list can hide it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from training import paths
 from training.atomic import write_atomically
@@ -38,7 +42,8 @@ JOURNAL_VERSION = 1
 MoveKind = Literal["class", "quarantine"]
 MoveState = Literal["pending", "done", "undoing", "undone"]
 _lock = threading.Lock()
-"""One journal change at a time in this process (the GUI moves files from worker threads)."""
+"""One journal change at a time in this process (the GUI moves files from worker threads);
+`_journal_locked` adds the lock between processes."""
 
 
 class CleanupError(CheetahLionError):
@@ -138,13 +143,65 @@ def journal_file(root: str | os.PathLike[str]) -> Path:
 
 def read_journal(root: str | os.PathLike[str]) -> Journal:
     """The dataset's journal, with any move a crash interrupted settled against the disk."""
-    with _lock:
-        return _load(Path(root).resolve())
+    root_path = Path(root).resolve()
+    with _journal_locked(root_path):
+        return _load(root_path)
 
 
 def applied_move_count(root: str | os.PathLike[str]) -> int:
     """How many clean-up moves are in effect on the dataset now (for the run history)."""
     return len(read_journal(root).applied)
+
+
+@contextlib.contextmanager
+def _journal_locked(root: Path) -> Iterator[None]:
+    """Hold the dataset's journal for one load→change→save, against other threads and other
+    processes (the CLI and the app), so neither saves over the other's new entries.
+
+    The OS lock is on a separate file: the journal itself is replaced on every save, and a
+    lock on the replaced file would guard nothing. The OS drops it when a process dies, so
+    a crash never leaves the journal locked.
+    """
+    file = journal_file(root).with_suffix(".lock")
+    with _lock:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(file, "a+b")  # noqa: SIM115 - closed below, after unlocking
+        except OSError as error:
+            raise _unwritable(file, error) from None
+        with handle:
+            _lock_file(handle.fileno())
+            try:
+                yield
+            finally:
+                _unlock_file(handle.fileno())
+
+
+if sys.platform == "win32":
+    import errno
+    import msvcrt
+
+    def _lock_file(descriptor: int) -> None:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        while True:
+            try:
+                msvcrt.locking(descriptor, msvcrt.LK_LOCK, 1)
+                return
+            except OSError as error:  # LK_LOCK gives up after 10 s; keep waiting
+                if error.errno != errno.EDEADLOCK:
+                    raise
+
+    def _unlock_file(descriptor: int) -> None:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock_file(descriptor: int) -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+
+    def _unlock_file(descriptor: int) -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
 def _load(root: Path) -> Journal:
@@ -154,35 +211,74 @@ def _load(root: Path) -> Journal:
     except FileNotFoundError:
         return Journal(root)
     except (OSError, ValueError) as error:
-        raise CleanupError(
-            f"The clean-up journal {file} cannot be read ({error}). Move it aside to start a "
-            "new one; the files it lists stay where they are."
-        ) from None
-    if data.get("version", 0) > JOURNAL_VERSION:
-        raise CleanupError(f"The clean-up journal {file} was written by a newer CheetahLion. "
-                           "Update CheetahLion to undo those moves.")
-    journal = Journal(
-        root=root,
-        moves=tuple(_move_from(entry) for entry in data.get("moves", ())),
-        keeps=tuple(Keep(**entry) for entry in data.get("keeps", ())),
-        next_id=int(data.get("next_id", 1)),
-    )
+        raise _damaged(file, error) from None
+    try:
+        journal = _parse(root, data)
+    except (TypeError, ValueError, KeyError) as error:
+        raise _damaged(file, f"missing {error}" if isinstance(error, KeyError) else error) \
+            from None
     settled = _settle(journal)
     if settled != journal:
         _save(settled)
     return settled
 
 
+def _parse(root: Path, data: Any) -> Journal:
+    """The journal in `data` (parsed JSON); TypeError, ValueError or KeyError when it is not
+    the shape this module writes (edited by hand, or damaged)."""
+    if not isinstance(data, dict):
+        raise TypeError("it is not a JSON object")
+    file = journal_file(root)
+    if data.get("version", 0) > JOURNAL_VERSION:
+        raise CleanupError(f"The clean-up journal {file} was written by a newer CheetahLion. "
+                           "Update CheetahLion to undo those moves.")
+    return Journal(
+        root=root,
+        moves=tuple(_move_from(entry) for entry in _entries(data, "moves")),
+        keeps=tuple(Keep(**entry) for entry in _entries(data, "keeps")),
+        next_id=int(data.get("next_id", 1)),
+    )
+
+
+def _entries(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise TypeError(f"'{key}' is not a list of entries")
+    return entries
+
+
+_MOVE_FIELDS = frozenset(f.name for f in fields(Move))
+
+
 def _move_from(entry: dict[str, Any]) -> Move:
+    unknown = set(entry) - _MOVE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    if entry.get("kind") not in get_args(MoveKind):
+        raise ValueError(f"unknown kind of move {entry.get('kind')!r}")
+    if entry.get("state", "done") not in get_args(MoveState):
+        raise ValueError(f"unknown state {entry.get('state')!r}")
     restored = entry.get("restored_to")
-    return Move(**{**entry, "source": Path(entry["source"]),
+    return Move(**{**entry, "move_id": int(entry["move_id"]), "source": Path(entry["source"]),
                    "destination": Path(entry["destination"]),
                    "restored_to": Path(restored) if restored else None})
 
 
+def _damaged(file: Path, detail: object) -> CleanupError:
+    return CleanupError(
+        f"The clean-up journal {file} cannot be read ({detail}). Move it aside to start a "
+        "new one; the files it lists stay where they are.")
+
+
+def _unwritable(file: Path, error: OSError) -> CleanupError:
+    return CleanupError(
+        f"CheetahLion cannot write {file} ({error.strerror or error}). Its data folder must "
+        "be writable for clean-up moves: free some space or fix that folder's permissions, "
+        f"or set {paths.HOME_ENV} to a writable folder.")
+
+
 def _save(journal: Journal) -> None:
     file = journal_file(journal.root)
-    file.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "version": JOURNAL_VERSION,
         "root": str(journal.root),
@@ -190,7 +286,11 @@ def _save(journal: Journal) -> None:
         "moves": [_plain(asdict(move)) for move in journal.moves],
         "keeps": [asdict(keep) for keep in journal.keeps],
     }
-    write_atomically(file, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(file, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+    except OSError as error:
+        raise _unwritable(file, error) from None
 
 
 def _plain(entry: dict[str, Any]) -> dict[str, Any]:
@@ -218,20 +318,30 @@ def _settle(journal: Journal) -> Journal:
 def _settle_copy(origin: Path, target: Path) -> bool:
     """True when an interrupted move from `origin` to `target` reached `target`.
 
-    When both exist and `target` holds the start of `origin`'s bytes, it is this program's
-    unfinished copy: it is removed and the file counts as not moved. A `target` with other
-    content is left alone (nothing is deleted that might be someone else's).
+    When both exist the file is still at `origin`, so it counts as not moved, and `target`
+    is removed only when removing it provably loses nothing: it is `origin` itself under a
+    second name (the move's hard link) or a symbolic link to the same file as `origin` (the
+    move's re-created link). Any other file there (an empty or partial copy, or one someone
+    put there) is left alone: the next scan shows it, as a damaged image or a duplicate.
     """
-    if not origin.exists():
+    if not os.path.lexists(origin):
         return True  # moved; or gone from both, and the kept entry lets undo say so
-    if not target.exists():
+    if not os.path.lexists(target):
         return False
     try:
-        if origin.read_bytes().startswith(target.read_bytes()):
+        if _same_file(origin, target):
             target.unlink()
     except OSError:
         pass
     return False
+
+
+def _same_file(origin: Path, target: Path) -> bool:
+    """Whether `target` is a second name of `origin`, or both link to the same file."""
+    first, second = origin.lstat(), target.lstat()
+    if (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino):
+        return True
+    return origin.is_symlink() and target.is_symlink() and os.path.samefile(origin, target)
 
 
 # --- moving -----------------------------------------------------------------------------------
@@ -335,7 +445,7 @@ def _dataset_root(root: str | os.PathLike[str]) -> Path:
 def _move_all(root: Path, files: Iterable[str | os.PathLike[str]], kind: MoveKind,
               target: Any) -> MoveOutcome:
     """Record every planned move, move the files, then record what happened."""
-    with _lock:
+    with _journal_locked(root):
         journal = _load(root)
         planned: list[Move] = []
         failures: list[str] = []
@@ -392,19 +502,41 @@ def _free(folder: Path, name: str, taken: set[Path]) -> Path:
 
 
 def move_file(source: Path, destination: Path) -> None:
-    """Move one file without ever overwriting `destination`.
+    """Move one file without ever overwriting `destination`; a symbolic link moves as a link.
 
-    A hard link plus unlink is atomic and refuses an existing name. Where links are not
-    possible (another file system, FAT), the bytes are copied into a newly created file,
-    compared with the original, and only then is the original removed.
+    A hard link plus unlink refuses an existing name and never leaves half a file. Where
+    links are not possible (another file system, FAT), the bytes are copied into a newly
+    created file, compared with the original, and only then is the original removed. A
+    symbolic link is re-created at `destination`, pointing at the same file.
+
+    When the original cannot be removed (a read-only folder, a locked file), the new name is
+    removed again and the error raised: the file is not moved, rather than in two places.
     """
     try:
-        os.link(source, destination)
+        if source.is_symlink():  # os.link would link the file it points to on some systems
+            _relink(source, destination)
+        else:
+            os.link(source, destination)
     except FileExistsError:
         raise
     except OSError:
         _copy_exclusive(source, destination)
-    source.unlink()
+    try:
+        source.unlink()
+    except OSError as error:
+        try:
+            destination.unlink()
+        except OSError:
+            raise OSError(error.errno, f"{error.strerror or error}; a copy is left at "
+                          f"{destination}") from error
+        raise
+
+
+def _relink(source: Path, destination: Path) -> None:
+    """Re-create symbolic link `source` at `destination`, never over an existing name; a
+    relative target is made absolute, since it would point elsewhere from another folder."""
+    target = Path(os.readlink(source))
+    os.symlink(target if target.is_absolute() else source.parent / target, destination)
 
 
 def _copy_exclusive(source: Path, destination: Path) -> None:
@@ -430,7 +562,7 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
     file comes back beside it under a free name, and the outcome says so.
     """
     root_path = Path(root).expanduser().resolve()
-    with _lock:
+    with _journal_locked(root_path):
         journal = _load(root_path)
         move = _find(journal, move_id)
         if not move.destination.is_file():
@@ -438,6 +570,7 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
                 f"{move.destination} is gone, so '{move.source.name}' cannot be moved back. "
                 "If you moved it yourself, put it back into "
                 f"{move.source.parent} by hand.")
+        _check_still_moved(move)
         back = free_name(move.source.parent, move.source.name)
         note = None if back == move.source else (
             f"{move.source} is taken by another file now, so the moved image came back "
@@ -454,6 +587,21 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
         undone = replace(move, state="undone", restored_to=back, undone_time=_now())
         _save(_with(journal, undone))
         return UndoOutcome(undone, back, note)
+
+
+def _check_still_moved(move: Move) -> None:
+    """Refuse to undo when the file at the destination is no longer the one moved there (the
+    quarantine was emptied and another file took the name, or it was edited)."""
+    try:
+        found = content_hash(move.destination.read_bytes())
+    except OSError as error:
+        raise CleanupError(f"{move.destination} cannot be read ({error.strerror or error}), "
+                           "so it cannot be moved back.") from None
+    if found != move.content_hash:
+        raise CleanupError(
+            f"{move.destination} is not the image that was moved there (another file took "
+            f"its name, or it was changed), so undo leaves it where it is. If you still have "
+            f"'{move.source.name}', put it back into {move.source.parent} by hand.")
 
 
 def _find(journal: Journal, move_id: int | None) -> Move:
@@ -493,7 +641,7 @@ def keep_images(root: str | os.PathLike[str],
         relpath = source.relative_to(root_path).as_posix() \
             if source.is_relative_to(root_path) else str(source)
         marks.append(Keep(content_hash(data), relpath, _now()))
-    with _lock:
+    with _journal_locked(root_path):
         journal = _load(root_path)
         known = journal.kept_hashes
         fresh = tuple({mark.content_hash: mark for mark in marks
@@ -506,8 +654,9 @@ def keep_images(root: str | os.PathLike[str],
 def forget_kept(root: str | os.PathLike[str], content_hashes: Iterable[str]) -> int:
     """Forget "keep" marks; returns how many were removed."""
     drop = set(content_hashes)
-    with _lock:
-        journal = _load(Path(root).expanduser().resolve())
+    root_path = Path(root).expanduser().resolve()
+    with _journal_locked(root_path):
+        journal = _load(root_path)
         kept = tuple(mark for mark in journal.keeps if mark.content_hash not in drop)
         if len(kept) != len(journal.keeps):
             _save(replace(journal, keeps=kept))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -172,11 +175,7 @@ def test_a_crash_after_the_move_is_finished_on_the_next_read(data: Path, monkeyp
 def test_across_file_systems_the_copy_is_verified_before_the_original_goes(
         data: Path, monkeypatch) -> None:
     original = (data / "lion" / "lion_0.png").read_bytes()
-
-    def no_links(*_args: object) -> None:
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(cleanup.os, "link", no_links)
+    monkeypatch.setattr(cleanup.os, "link", _no_links)
     move_to_class(data, [data / "lion" / "lion_0.png"], "cheetah")
     assert (data / "cheetah" / "lion_0.png").read_bytes() == original
     assert not (data / "lion" / "lion_0.png").exists()
@@ -184,9 +183,9 @@ def test_across_file_systems_the_copy_is_verified_before_the_original_goes(
 
 def test_own_split_layout_keeps_the_part(tmp_path: Path, make_image) -> None:
     root = tmp_path / "split"
-    for part in ("train", "val"):
-        for name in ("cat", "dog"):
-            make_image(root / part / name / f"{name}.png", seed=hash((part, name)) % 1000)
+    seeds = {("train", "cat"): 1, ("train", "dog"): 2, ("val", "cat"): 3, ("val", "dog"): 4}
+    for (part, name), seed in seeds.items():
+        make_image(root / part / name / f"{name}.png", seed=seed)
     outcome = move_to_class(root, [root / "train" / "cat" / "cat.png"], "dog")
     assert outcome.moves[0].destination == root.resolve() / "train" / "dog" / "cat.png"
     assert outcome.moves[0].class_before == "cat"
@@ -212,6 +211,218 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     legacy = runs.RunRecord.from_dict(old)
     assert legacy.class_counts is None and legacy.cleanup_moves is None and legacy.images is None
     assert legacy.data_used is None
+
+
+def _refuse_to_unlink(monkeypatch: pytest.MonkeyPatch, stuck: Path) -> None:
+    """Make removing `stuck` fail, as in a read-only folder or with a locked file."""
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["link", "copy"])
+def test_a_source_that_cannot_be_removed_leaves_no_second_copy(
+        data: Path, monkeypatch: pytest.MonkeyPatch, links: bool) -> None:
+    before = _files(data)
+    source = data / "cheetah" / "cheetah_0.png"
+    if not links:
+        monkeypatch.setattr(cleanup.os, "link", _no_links)
+    with monkeypatch.context() as patch:
+        _refuse_to_unlink(patch, source)
+        outcome = move_to_class(data, [source], "lion")
+    assert outcome.moves == () and "cheetah_0.png: not moved (Permission denied)" in \
+        outcome.failures[0]
+    assert _files(data) == before  # no copy left in 'lion'
+    assert read_journal(data).moves == ()
+
+
+def test_an_undo_that_cannot_remove_the_moved_file_leaves_no_second_copy(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (move,) = move_to_quarantine(data, [data / "lion" / "lion_0.png"], tmp_path / "q").moves
+    with monkeypatch.context() as patch:
+        _refuse_to_unlink(patch, move.destination)
+        with pytest.raises(CleanupError, match="could not be moved back"):
+            undo_move(data)
+    assert move.destination.is_file() and not move.source.exists()
+    (still,) = read_journal(data).moves
+    assert still.state == "done" and still.restored_to is None
+    undo_move(data)
+    assert move.source.is_file() and not move.destination.exists()
+
+
+def _no_links(*_args: object, **_kwargs: object) -> None:
+    raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+
+@pytest.mark.parametrize("text", [
+    "[]",
+    '{"moves": [{}]}',
+    '{"moves": "not a list"}',
+    '{"moves": [{"move_id": 1, "time": "t", "kind": "class", "source": "/a", '
+    '"destination": "/b", "class_before": "a", "class_after": "b", "content_hash": "h", '
+    '"colour": "red"}]}',
+    '{"moves": [{"move_id": 1, "time": "t", "kind": "class", "source": "/a", '
+    '"destination": "/b", "class_before": "a", "class_after": "b", "content_hash": "h", '
+    '"state": "lost"}]}',
+    '{"keeps": [{"content_hash": "h"}]}',
+    '{"next_id": "one"}',
+], ids=["list", "empty-move", "moves-not-list", "unknown-key", "bad-state", "short-keep",
+        "bad-next-id"])
+def test_a_damaged_journal_is_a_clear_error(data: Path, text: str) -> None:
+    file = journal_file(data)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text)
+    with pytest.raises(CleanupError, match="Move it aside") as raised:
+        read_journal(data)
+    assert str(file) in str(raised.value)
+    with pytest.raises(CleanupError, match="Move it aside"):
+        move_to_class(data, [data / "cheetah" / "cheetah_0.png"], "lion")
+    assert (data / "cheetah" / "cheetah_0.png").is_file()
+
+
+def test_a_damaged_journal_never_stops_a_run_being_recorded(
+        data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal_file(data).parent.mkdir(parents=True, exist_ok=True)
+    journal_file(data).write_text('{"moves": [{}]}')
+    dataset = scan_dataset(data)
+
+    def finished(run_id: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            run_id=run_id, split=Split(train=(0,), val=(1,), seed=0), history=(),
+            best_epoch=0, best_val_loss=0.0, best_val_accuracy=0.5, baseline_accuracy=None,
+            stopped="completed", seconds=1.0, model_path=None)
+
+    record = runs.record_run(dataset, TrainConfig.quick(), finished("r1"), [], "cpu")
+    assert record.cleanup_moves is None and record.images == 6
+
+    def unexpected(_root: Path) -> int:
+        raise AttributeError("a journal nobody foresaw")
+
+    monkeypatch.setattr(cleanup, "applied_move_count", unexpected)
+    assert runs.record_run(dataset, TrainConfig.quick(), finished("r2"), [], "cpu"
+                           ).cleanup_moves is None
+    assert sorted(r.run_id for r in runs.list_runs(data)) == ["r1", "r2"]
+
+
+_MOVER = """
+import sys, time
+from pathlib import Path
+from training.cleanup import move_to_class
+root, given, to, count, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), \\
+    Path(sys.argv[5])
+(go.parent / given).touch()  # ready
+while not go.exists():
+    time.sleep(0.005)
+for number in range(count):
+    outcome = move_to_class(root, [root / given / f"{given}-{number}.png"], to)
+    assert len(outcome.moves) == 1, outcome.failures
+"""
+
+
+def test_two_processes_moving_at_once_lose_no_journal_entries(tmp_path: Path) -> None:
+    count = 20
+    root = tmp_path / "shared"
+    for name in ("cheetah", "lion"):
+        (root / name).mkdir(parents=True)
+        for number in range(count):
+            (root / name / f"{name}-{number}.png").write_bytes(f"{name} {number}".encode())
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    movers = [subprocess.Popen([sys.executable, "-c", _MOVER, str(root), given, to, str(count),
+                                str(signals / "go")], cwd=repo, env=env, stderr=subprocess.PIPE)
+              for given, to in (("cheetah", "lion"), ("lion", "cheetah"))]
+    while not all((signals / name).exists() for name in ("cheetah", "lion")) \
+            and all(mover.poll() is None for mover in movers):
+        time.sleep(0.01)
+    (signals / "go").touch()  # both start moving together
+    for mover in movers:
+        _, err = mover.communicate(timeout=120)
+        assert mover.returncode == 0, err.decode()
+    journal = read_journal(root)
+    assert sorted(move.move_id for move in journal.moves) == list(range(1, 2 * count + 1))
+    assert len(journal.applied) == 2 * count
+    assert sorted(p.name for p in (root / "lion").iterdir()) == \
+        sorted(f"cheetah-{n}.png" for n in range(count))
+
+
+def test_undo_refuses_a_different_file_that_took_the_name(data: Path, tmp_path: Path) -> None:
+    (move,) = move_to_quarantine(data, [data / "lion" / "lion_0.png"], tmp_path / "q").moves
+    move.destination.unlink()  # the user emptied the quarantine ...
+    move.destination.write_bytes(b"another photo")  # ... and something else took the name
+    with pytest.raises(CleanupError, match="not the image that was moved") as raised:
+        undo_move(data)
+    assert str(move.destination) in str(raised.value)
+    assert move.destination.read_bytes() == b"another photo"
+    assert not move.source.exists()
+    assert read_journal(data).applied == (move,)
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["link", "copy"])
+def test_a_symlink_is_moved_as_the_link(data: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch, links: bool) -> None:
+    photo = tmp_path / "library" / "photo.png"
+    photo.parent.mkdir()
+    photo.write_bytes(b"the photo itself")
+    (data / "cheetah" / "linked.png").symlink_to(photo)
+    if not links:
+        monkeypatch.setattr(cleanup.os, "link", _no_links)
+    (move,) = move_to_quarantine(data, [data / "cheetah" / "linked.png"], tmp_path / "q").moves
+    assert move.destination.is_symlink() and move.destination.resolve() == photo
+    assert photo.read_bytes() == b"the photo itself" and photo.stat().st_nlink == 1
+    undo_move(data)
+    assert (data / "cheetah" / "linked.png").is_symlink()
+    assert (data / "cheetah" / "linked.png").resolve() == photo
+
+
+@pytest.mark.parametrize("left", [b"", b"by hand", None], ids=["empty", "other", "full-copy"])
+def test_crash_recovery_deletes_only_what_the_move_itself_made(
+        data: Path, monkeypatch: pytest.MonkeyPatch, left: bytes | None) -> None:
+    source = data / "cheetah" / "cheetah_2.png"
+    found = source.read_bytes() if left is None else left
+
+    def crash_leaving_a_file(_source: Path, destination: Path) -> None:
+        destination.write_bytes(found)  # a partial copy, or a file the user put there
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError):
+        patch.setattr(cleanup, "move_file", crash_leaving_a_file)
+        move_to_class(data, [source], "lion")
+    assert read_journal(data).moves == ()  # the image is still at its source
+    assert source.is_file() and (data / "lion" / "cheetah_2.png").read_bytes() == found
+
+
+def test_an_unwritable_data_folder_is_a_clear_error(data: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    before = _files(data)
+    full = OSError(errno.ENOSPC, "No space left on device")
+
+    def no_space(*_args: object, **_kwargs: object) -> None:
+        raise full
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cleanup, "write_atomically", no_space)
+        with pytest.raises(CleanupError, match="No space left on device") as raised:
+            move_to_class(data, [data / "cheetah" / "cheetah_0.png"], "lion")
+        assert str(journal_file(data)) in str(raised.value)
+        assert "writable" in str(raised.value)
+    assert _files(data) == before
+
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "cleanup").write_text("a file where the folder should be")
+    monkeypatch.setenv("CHEETAHLION_HOME", str(home))
+    code, _, err = _cli(capsys, "move", str(data), str(data / "lion" / "lion_0.png"),
+                        "--to-class", "cheetah")
+    assert code == 1 and "writable" in err and str(home / "data" / "cleanup") in err
+    assert err.count("\n") == 1 and _files(data) == before
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
