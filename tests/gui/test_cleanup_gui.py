@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
+from cheetahlion_gui.cleanup_actions import MoveRole, MovesModel
 from cheetahlion_gui.data_page import CONFLICT, KindRole
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.train_page import RunHistoryModel
+from training.cleanup import move_to_class, move_to_quarantine, read_journal, undo_move
 from training.runs import RunRecord
 
 
@@ -139,3 +142,22 @@ def test_run_history_shows_the_data_before_and_after_a_clean_up(qtbot) -> None:
     assert [model.index(row, column).data() for row in range(3)] == \
         ["292 (8 moved)", "300", "—"]
     assert "after 8 clean-up move(s)" in model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_moves_model_passes_the_model_tester(qtbot, conflicted: Path,
+                                                  tmp_path: Path) -> None:
+    move_to_class(conflicted, [conflicted / "red" / "1.png"], "blue")
+    move_to_quarantine(conflicted, [conflicted / "red" / "2.png"], tmp_path / "q")
+    undo_move(conflicted, 1)
+    model = MovesModel()
+    ModelTester(None).check(model)  # empty
+    model.set_journal(read_journal(conflicted))
+    ModelTester(None).check(model)
+    assert model.rowCount() == 2
+    newest, oldest = (model.index(row).data(MoveRole) for row in range(2))
+    assert (newest.move_id, oldest.move_id) == (2, 1)
+    assert "2.png: 'red' → quarantine" in model.index(0).data()
+    assert model.index(1).data().endswith("(undone)")
+    model.set_journal(None)
+    ModelTester(None).check(model)
+    assert model.rowCount() == 0
