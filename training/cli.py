@@ -28,6 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from training.cli_support import (
+    PhaseBars,
     ProgressBar,
     add_output_options,
     add_split_options,
@@ -238,16 +239,6 @@ def _train(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig.quick(**overrides)
 
-    bars: dict[str, tqdm] = {}
-
-    def bar_for(phase: str, total: int, unit: str) -> tqdm:
-        """One bar per phase, shown while that phase runs."""
-        if phase not in bars:
-            for other in bars.values():
-                other.close()
-            bars[phase] = tqdm(total=total, desc=phase, unit=unit, leave=False)
-        return bars[phase]
-
     def progress(event: object) -> None:
         if args.quiet or args.json:
             return
@@ -256,10 +247,9 @@ def _train(args: argparse.Namespace) -> int:
                        f"{event.train_images} training / {event.val_images} validation images")
             total_steps.append(event.total_steps)
         elif isinstance(event, PhaseProgress):
-            bar = bar_for(event.phase, event.total, "img")
-            bar.update(event.done - bar.n)
+            bars.update(event)
         elif isinstance(event, StepEnded):
-            bar = bar_for("train", total_steps[0], "step")
+            bar = bars.bar("train", total_steps[0], "step")
             bar.update(event.step - bar.n)
             bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}")
         elif isinstance(event, EpochEnded):
@@ -269,11 +259,10 @@ def _train(args: argparse.Namespace) -> int:
 
     total_steps: list[int] = []
     cancel = threading.Event()
-    result = run_cancellable(
-        lambda: fit(config, dataset, progress, cancel, output=args.output), cancel
-    )
-    for bar in bars.values():
-        bar.close()
+    with PhaseBars(args) as bars:
+        result = run_cancellable(
+            lambda: fit(config, dataset, progress, cancel, output=args.output), cancel
+        )
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
         "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,

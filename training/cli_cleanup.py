@@ -17,9 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from training.cli_support import add_output_options, print_json, usable_dataset
+from training.cli_support import PhaseBars, add_output_options, print_json, usable_dataset
 from training.errors import CheetahLionError
 
 DEFAULT_TOP = 20
@@ -79,25 +77,8 @@ def _suspects(args: argparse.Namespace) -> int:
 
     dataset = usable_dataset(args)
     kept = read_journal(dataset.root).kept_hashes
-    bars: dict[str, tqdm] = {}
-
-    def progress(event: Any) -> None:
-        if args.quiet or args.json:
-            return
-        if event.phase not in bars:
-            for other in bars.values():
-                other.close()
-            bars[event.phase] = tqdm(total=event.total, desc=event.phase, unit="img",
-                                     leave=False)
-        bar = bars[event.phase]
-        bar.total = event.total
-        bar.update(event.done - bar.n)
-
-    try:
-        report = find_suspects(dataset, progress, seed=args.seed)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with PhaseBars(args) as bars:
+        report = find_suspects(dataset, bars.update, seed=args.seed)
     shown = [s for s in report.suspects if args.include_kept or s.content_hash not in kept]
     if args.json:
         print_json({"classes": report.classes, "signals": report.signals,

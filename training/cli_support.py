@@ -72,6 +72,38 @@ class ProgressBar:
         self.bar.close()
 
 
+class PhaseBars:
+    """One tqdm bar per phase of a long job (decode, features, train …): the current phase's
+    bar is shown and the previous one closed. Silent with --quiet or --json."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.shown = not (args.quiet or args.json)
+        self._bars: dict[str, tqdm] = {}
+
+    def __enter__(self) -> PhaseBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+    def bar(self, phase: str, total: int, unit: str = "img") -> tqdm:
+        """The phase's bar, made on first use (which closes the other phases' bars)."""
+        if phase not in self._bars:
+            for other in self._bars.values():
+                other.close()
+            self._bars[phase] = tqdm(total=total, desc=phase, unit=unit, leave=False,
+                                     disable=not self.shown)
+        bar = self._bars[phase]
+        bar.total = total
+        return bar
+
+    def update(self, event: Any) -> None:
+        """Move a `PhaseProgress` event's bar to its `done` count."""
+        bar = self.bar(event.phase, event.total)
+        bar.update(event.done - bar.n)
+
+
 def run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
     """Run `work` in a thread so Ctrl+C can set `cancel` and still wait for the best model."""
     outcome: dict[str, Any] = {}
