@@ -157,6 +157,8 @@ def none_of_these(folder: Path, wrong: dict[str, str], work: Path, repeats: int
     validation = evaluate(model, dataset)
     with_score = Predictor.from_model(model, torch.device("cpu"))
     other_flags = [p.unfamiliar for p in with_score.predict(others)] if others else []
+    missed = [f"{photo.parent.name}/{photo.name} ({wrong[f'{photo.parent.name}/{photo.name}']})"
+              for photo, flagged in zip(others, other_flags, strict=True) if not flagged]
     bare = load_model(trained.model_path)
     without_score = Predictor.from_model(dataclasses.replace(bare, novelty=None),
                                          torch.device("cpu"))
@@ -170,6 +172,7 @@ def none_of_these(folder: Path, wrong: dict[str, str], work: Path, repeats: int
         "percentile": validation.unfamiliar_percentile,
         "other_kind_images": len(others),
         "other_kind_flagged": (sum(other_flags) / len(other_flags)) if other_flags else None,
+        "other_kind_not_flagged": missed,
         "images_per_second_with_score": round(rate_with, 1),
         "images_per_second_without": round(rate_without, 1),
         "speed_ratio": round(rate_with / rate_without, 3),
@@ -180,6 +183,7 @@ def none_of_these(folder: Path, wrong: dict[str, str], work: Path, repeats: int
         [[f"{results['train_images']} training photos", validation.unfamiliar_fraction or 0.0,
           results["other_kind_flagged"] or 0.0, rate_with, rate_without,
           rate_with / rate_without]])
+    text += "\nother kinds not flagged: " + (", ".join(missed) or "none")
     return results, text
 
 
