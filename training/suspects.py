@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from training.backbones import DEFAULT_BACKBONE, get_backbone
-from training.dataset import Dataset
+from training.dataset import Dataset, ImageRecord
 from training.errors import DatasetError
 from training.events import Cancelled, PhaseProgress, ignore_event
 from training.features import FeatureCounter, embed
@@ -72,7 +72,11 @@ HEAD_ITERATIONS = 60
 NEIGHBOURS = 5
 """How many nearest photos of a class measure an image's distance to it."""
 _DISTANCE_ROWS = 1024
-"""Rows of the similarity matrix computed at once, to bound memory on large datasets."""
+"""At most this many rows of the similarity matrix are computed at once."""
+_SIMILARITY_ELEMENTS = 1 << 24
+"""And at most this many similarities (64 MB of float32): on 50,000 images a block is 335
+rows, so memory stays bounded however large the dataset, and Cancel is honoured within a
+fraction of a second per block."""
 OUTLIER_MIN_CLASS = 5
 """Classes smaller than this have no outlier statistics (a median of three says little)."""
 OUTLIER_START = 1.5
@@ -142,15 +146,17 @@ def find_suspects(
 ) -> SuspectReport:
     """Score every usable image of `dataset`; the report lists them most suspicious first.
 
-    Progress arrives as `PhaseProgress` events for "decode", "features" and "check" (one per
-    fold); setting `cancel` raises `Cancelled` at the next batch or fold. `seed` fixes the
-    folds, so the same dataset gives the same report.
+    Progress arrives as `PhaseProgress` events for "decode", "features" and "check" (one step
+    per block of rows of the neighbour distances, then one per fold); setting `cancel` raises
+    `Cancelled` at the next batch, block or fold. `seed` fixes the folds, so the same dataset
+    gives the same report.
 
     Raises `DatasetError` when fewer than two classes have images: with one class there is
     nothing to be mislabelled as. Smaller problems degrade instead of failing: a class whose
     images are all one photo (or a single image) cannot be checked held-out, and a class of
     fewer than `OUTLIER_MIN_CLASS` images has no outlier statistics, so those images are
-    judged by the signals that remain.
+    judged by the signals that remain; an image that none can judge scores 0 with the
+    reason that it was not checked (headline "not checked").
     """
     started = time.perf_counter()
     emit = callback or ignore_event
@@ -199,9 +205,12 @@ def assess(
     n_classes = len(dataset.classes)
     points = _centred_unit(features)
     fold = assign_folds(dataset, _fold_count(dataset, folds), seed)
-    held_out = _held_out(points, labels, fold, n_classes, emit, cancel)
     group = torch.tensor(_group_ids(dataset), dtype=torch.long)
-    distance, own_share = _neighbour_distances(points, labels, group, n_classes)
+    rows = _block_rows(len(points))
+    progress = _CheckProgress(math.ceil(len(points) / rows) + int(fold.max()) + 1, emit)
+    distance, own_share = _neighbour_distances(points, labels, group, n_classes, rows,
+                                               progress, cancel)
+    held_out = _held_out(points, labels, fold, n_classes, progress, cancel)
     imagenet = logits.float().softmax(1)
     matches = _useful_matches(dataset.classes, labels, imagenet)
     copies = _copies_elsewhere(dataset)
@@ -217,6 +226,26 @@ def assess(
     signals += ["imagenet"] if any(matches) else []
     signals += ["copies"] if copies else []
     return tuple(suspects), tuple(signals)
+
+
+class _CheckProgress:
+    """"check" progress over both passes that compare each image with the others.
+
+    The neighbour-distance blocks and then the held-out folds make one phase (one bar, from
+    0 to `total` steps), so a front end needs no new phase name; the rate is images per
+    second over the whole phase. A first event at 0 says the phase has begun.
+    """
+
+    def __init__(self, total: int, emit: Callable[[PhaseProgress], None]) -> None:
+        self.total, self.emit, self.done, self.images = total, emit, 0, 0
+        self.started = time.perf_counter()
+        emit(PhaseProgress("check", 0, total, 0.0))
+
+    def step(self, images: int) -> None:
+        self.done += 1
+        self.images += images
+        rate = self.images / max(time.perf_counter() - self.started, 1e-9)
+        self.emit(PhaseProgress("check", self.done, self.total, rate))
 
 
 def _useful_matches(
@@ -253,8 +282,13 @@ def _group_ids(dataset: Dataset) -> list[int]:
 
 
 def _fold_count(dataset: Dataset, folds: int) -> int:
-    smallest = min(count for count in dataset.class_counts.values() if count)
-    return max(2, min(folds, smallest))
+    """`folds`, but no more than the smallest class has images, so each fold can hold one.
+
+    A class of one image does not count: it cannot be held out in any number of folds, and
+    letting it cut the count to two would halve every other image's training data.
+    """
+    counts = [count for count in dataset.class_counts.values() if count > 1]
+    return max(2, min(folds, *counts) if counts else folds)
 
 
 def assign_folds(dataset: Dataset, folds: int, seed: int) -> torch.Tensor:
@@ -280,7 +314,7 @@ def assign_folds(dataset: Dataset, folds: int, seed: int) -> torch.Tensor:
 
 def _held_out(
     points: torch.Tensor, labels: torch.Tensor, fold: torch.Tensor, n_classes: int,
-    emit: Callable[[PhaseProgress], None], cancel: threading.Event,
+    progress: _CheckProgress, cancel: threading.Event,
 ) -> torch.Tensor:
     """(N, C) class probabilities from heads trained without each image's fold.
 
@@ -289,7 +323,6 @@ def _held_out(
     """
     probabilities = torch.full((len(points), n_classes), float("nan"))
     folds = int(fold.max()) + 1
-    started = time.perf_counter()
     for current in range(folds):
         if cancel.is_set():
             raise Cancelled
@@ -301,9 +334,7 @@ def _held_out(
             predicted = head(points[test]).softmax(1)
         judged = seen[labels[test]]
         probabilities[test[judged]] = predicted[judged]
-        done = int((fold <= current).sum())
-        emit(PhaseProgress("check", current + 1, folds,
-                           done / max(time.perf_counter() - started, 1e-9)))
+        progress.step(len(test))
     return probabilities
 
 
@@ -334,8 +365,14 @@ def _fit_head(points: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tor
     return head
 
 
+def _block_rows(count: int) -> int:
+    """Rows of the (count, count) similarity matrix to compute at once."""
+    return max(1, min(_DISTANCE_ROWS, _SIMILARITY_ELEMENTS // max(count, 1)))
+
+
 def _neighbour_distances(
-    points: torch.Tensor, labels: torch.Tensor, group: torch.Tensor, n_classes: int
+    points: torch.Tensor, labels: torch.Tensor, group: torch.Tensor, n_classes: int,
+    rows: int, progress: _CheckProgress, cancel: threading.Event,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image's distance to each class (N, C) relative to the class's usual, and its rank.
 
@@ -348,28 +385,39 @@ def _neighbour_distances(
     small, tight classes it called ordinary members extreme). Columns of classes with fewer
     than `OUTLIER_MIN_CLASS` images stay NaN. The rank is the share of the image's class
     mates that have nearer neighbours in the class than it has.
+
+    All pairs are compared, `rows` images against all at a time, keeping only each row's
+    nearest per class: memory is O(rows * N + N * C), and `cancel` is checked per block.
     """
+    # Columns ordered by class, so each class's similarities are a slice, not a copy.
+    order = labels.argsort(stable=True)
+    columns, column_group = points[order].T, group[order]
+    bounds = [0, *torch.bincount(labels, minlength=n_classes).cumsum(0).tolist()]
     distance = torch.full((len(points), n_classes), float("nan"))
-    for start in range(0, len(points), _DISTANCE_ROWS):
-        rows = slice(start, start + _DISTANCE_ROWS)
-        similarity = points[rows] @ points.T
-        similarity[group[rows, None] == group[None, :]] = float("-inf")
+    for start in range(0, len(points), rows):
+        if cancel.is_set():
+            raise Cancelled
+        block = slice(start, start + rows)
+        similarity = points[block] @ columns
+        similarity[group[block, None] == column_group[None, :]] = float("-inf")
         for label in range(n_classes):
-            columns = similarity[:, labels == label]
-            if columns.shape[1] == 0:
+            mates = similarity[:, bounds[label]:bounds[label + 1]]
+            if mates.shape[1] == 0:
                 continue
-            nearest = columns.topk(min(NEIGHBOURS, columns.shape[1]), dim=1).values
+            nearest = mates.topk(min(NEIGHBOURS, mates.shape[1]), dim=1).values
             nearest = nearest.masked_fill(nearest.isinf(), float("nan"))
-            distance[rows, label] = 1 - nearest.nanmean(1)
+            distance[block, label] = 1 - nearest.nanmean(1)
+        progress.step(len(similarity))
 
     relative = torch.full_like(distance, float("nan"))
     share = torch.zeros(len(points))
     for label in range(n_classes):
         members = (labels == label).nonzero().squeeze(1)
         own = distance[members, label]
-        valid = own[~own.isnan()]
+        valid = own[~own.isnan()].sort().values
         if len(valid) > 1:
-            share[members] = (valid[None, :] < own[:, None]).float().sum(1) / (len(valid) - 1)
+            nearer = torch.searchsorted(valid, own.nan_to_num(float("-inf")))
+            share[members] = nearer.float() / (len(valid) - 1)
         if len(valid) < OUTLIER_MIN_CLASS:
             continue
         relative[:, label] = distance[:, label] / valid.median().clamp(min=1e-6)
@@ -448,6 +496,10 @@ def _judge(
         ))
 
     evidence += [(FLAG_SCORE, sentence, False, headline) for sentence, headline in copies]
+    if not evidence:
+        # No signal could judge it (a one-photo class that matches no ImageNet category):
+        # a score of 0 would read as "checked and fine", so say that it was not checked.
+        return _unchecked(record, given, looks_like)
     score = _combine([strength for strength, *_ in evidence])
     # Strongest first, except that what names the suggested class leads: a blue photo in
     # red/ is also "unusual for 'red'", but "the model ... says blue" is the explanation.
@@ -460,6 +512,16 @@ def _judge(
         reasons=tuple(sentence for sentence, _ in shown),
         headline=shown[0][1] if shown else "nothing unusual",
         looks_like=looks_like, content_hash=record.content_hash,
+    )
+
+
+def _unchecked(record: ImageRecord, given: str,
+               looks_like: tuple[tuple[str, float], ...]) -> Suspect:
+    return Suspect(
+        path=record.path, relpath=record.relpath, given=given, score=0.0, suggested=None,
+        reasons=(f"not checked: '{given}' has too few different photos to compare this one "
+                 f"with; add more photos of {given}",),
+        headline="not checked", looks_like=looks_like, content_hash=record.content_hash,
     )
 
 

@@ -138,7 +138,9 @@ def test_progress_goes_through_decode_features_and_check(planted) -> None:
         last = [event for event in events if event.phase == phase][-1]
         assert last.done == last.total
     assert [e for e in events if e.phase == "features"][-1].total == len(dataset.images)
-    assert [e for e in events if e.phase == "check"][-1].total == 5
+    # One block of neighbour distances (26 images fit in one), then five held-out folds.
+    check = [(e.done, e.total) for e in events if e.phase == "check"]
+    assert check == [(done, 6) for done in range(7)]
 
 
 def test_duplicates_share_a_fold(copied) -> None:
@@ -175,6 +177,40 @@ def test_cancelling_raises_cancelled(planted) -> None:
 
     with pytest.raises(Cancelled):
         find_suspects(dataset, cancel_when_features_start, cancel)
+
+
+def test_cancelling_while_comparing_images_raises_cancelled(planted) -> None:
+    """Cancel as the "check" phase begins: the neighbour distances stop before one block."""
+    dataset, _report, _events = planted
+    cancel = threading.Event()
+    checks: list[PhaseProgress] = []
+
+    def cancel_when_check_starts(event: PhaseProgress) -> None:
+        if event.phase == "check":
+            checks.append(event)
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        find_suspects(dataset, cancel_when_check_starts, cancel)
+    assert [(event.done, event.total) for event in checks] == [(0, 6)]
+
+
+def test_a_class_of_one_image_is_reported_as_not_checked(tmp_path: Path) -> None:
+    """One green photo in its own folder: nothing to compare it with, and no crash."""
+    root = _make_dataset(tmp_path / "data", first_seed=200)
+    _save("blue", 9201, root / "red" / "stray.png")
+    _save("green", 9202, root / "green" / "only.png")
+    report = find_suspects(scan_dataset(root))
+    assert report.classes == ("blue", "green", "red")
+    found = _by_path(report)
+    only = found["green/only.png"]
+    assert not only.flagged and only.suggested is None
+    assert only.headline == "not checked"
+    assert only.reasons == ("not checked: 'green' has too few different photos to compare "
+                            "this one with; add more photos of green",)
+    # The other classes are still checked: the blue photo in red/ is caught.
+    assert report.suspects[0].relpath == "red/stray.png"
+    assert report.suspects[0].flagged and report.suspects[0].suggested == "blue"
 
 
 def test_one_class_is_refused_with_a_clear_message(tmp_path: Path) -> None:
