@@ -133,8 +133,8 @@ def test_frozen_cli_finds_suspects_and_explains(trained: tuple[Path, Path],
     data, model = trained
     found = run_offline(CLI, "suspects", data, "--json", "--quiet")
     assert found.returncode == 0, found.stderr[-3000:]
-    suspects = json.loads(found.stdout)
-    assert len(suspects) == 16 and all(s["reasons"] is not None for s in suspects)
+    report = json.loads(found.stdout)
+    assert len(report["suspects"]) == 16 and "held-out" in report["signals"]
 
     heatmap = tmp_path / "why.png"
     explained = run_offline(CLI, "explain", model, data / "red" / "0.png", "-o", heatmap,
