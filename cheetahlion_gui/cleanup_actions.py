@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -97,8 +98,6 @@ class MovesModel(QAbstractListModel):
                 text += f"\nput back as {move.restored_to}"
             return text
         if role == Qt.ItemDataRole.ForegroundRole and not move.applied:
-            from PySide6.QtGui import QColor
-
             return QColor("#888")
         if role == MoveRole:
             return move

@@ -5,10 +5,11 @@ Run under Xvfb for real window decorations and fonts:
 It works on a temporary copy of DATA (the clean-up step moves files), uses a temporary
 CHEETAHLION_HOME, and writes only into OUT.
 
-The walk: scan, train (before), find likely mislabelled photos and quarantine the flagged
-ones, train again (after: the history shows both), evaluate and explain an image, then
-classify a gallery holding the quarantined photos, where the model says "none of these",
-and preview one with its Grad-CAM.
+The walk: scan a copy holding one photo in two class folders and fix that conflict in one
+click, train (before), find likely mislabelled photos and quarantine the flagged ones, train
+again (after: the history shows both), evaluate and explain an image, then classify a
+gallery holding the quarantined photos, where the model says "none of these", and preview
+one with its Grad-CAM.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> int:
     os.environ["CHEETAHLION_HOME"] = str(scratch / "home")
     data = scratch / source.name
     shutil.copytree(source, data)
+    conflict = data / "cheetah" / "lion-copy.jpg"  # the same photo under two labels
+    shutil.copyfile(data / "lion" / "0.jpg", conflict)
     quarantine = scratch / "quarantine"
     from PySide6.QtWidgets import QApplication
 
@@ -68,15 +71,25 @@ def main() -> int:
 
     window.open_dataset(data)
     wait_until(app, lambda: not window.data_page.runner.busy and window.session.dataset)
+    data_page = window.data_page
+    data_page.issues_view.setCurrentIndex(data_page.issue_filter.index(0, 0))  # the conflict
     settle(app, 3)
     window.grab().save(str(out / "1-data.png"))
+    window.session.settings.remember_quarantine_folder(data, quarantine)
+    data_page.fix_menu.popup(  # as a click on "Fix…" opens it, without blocking this script
+        data_page.fix_button.mapToGlobal(data_page.fix_button.rect().bottomLeft()))
+    settle(app, 1)
+    app.primaryScreen().grabWindow(0, 0, 0, 1280, 800).save(str(out / "1a-conflict-fix.png"))
+    data_page.fix_menu.actions()[-1].trigger()  # keep the copy in 'lion'
+    data_page.fix_menu.hide()
+    wait_until(app, lambda: not data_page.runner.busy and not conflict.exists()
+               and len(window.session.dataset.images) == 300)
 
     window.sidebar.setCurrentRow(1)
     window.train_page.start()
     wait_until(app, lambda: not window.train_page.runner.busy)
 
     window.sidebar.setCurrentRow(0)
-    data_page = window.data_page
     data_page.tabs.setCurrentWidget(data_page.suspects_view)
     suspects = data_page.suspects_view
     suspects.find()
@@ -85,7 +98,6 @@ def main() -> int:
     settle(app, 3)
     window.grab().save(str(out / "1b-suspects.png"))
 
-    window.session.settings.remember_quarantine_folder(data, quarantine)
     flagged = [row for row in range(suspects.model.rowCount())
                if suspects.model.index(row).data(SuspectRole).flagged]
     selection = suspects.view.selectionModel()

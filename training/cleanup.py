@@ -73,8 +73,10 @@ class Move:
         return self.state == "done"
 
     def describe(self) -> str:
+        # A quarantine path is long: its last three parts say where (the full one is
+        # in `destination`).
         where = f"class '{self.class_after}'" if self.class_after is not None \
-            else f"quarantine ({self.destination.parent})"
+            else f"quarantine (…/{'/'.join(self.destination.parts[-3:])})"
         return f"{self.source.name}: '{self.class_before}' → {where}"
 
 

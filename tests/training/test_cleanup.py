@@ -75,6 +75,8 @@ def test_quarantine_keeps_the_class_and_refuses_a_folder_inside_the_dataset(
     outcome = move_to_quarantine(data, [data / "lion" / "lion_1.png"], quarantine)
     assert (quarantine / "lion" / "lion_1.png").is_file()
     assert outcome.moves[0].class_after is None
+    assert outcome.moves[0].describe() == \
+        "lion_1.png: 'lion' → quarantine (…/quarantine/lion/lion_1.png)"
     with pytest.raises(CleanupError, match="inside the dataset"):
         move_to_quarantine(data, [data / "lion" / "lion_2.png"], data / "lion" / "bad")
     with pytest.raises(CleanupError, match="inside the dataset"):
