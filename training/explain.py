@@ -28,11 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.backbones import DEFAULT_BACKBONE, IMAGENET_MODEL, get_backbone
+from training.backbones import IMAGENET_MODEL
 from training.errors import CheetahLionError
-from training.imagenet import category_names
+from training.inference import imagenet_model
 from training.modelfile import TrainedModel, load_model
-from training.networks import load_pretrained
 from training.preprocessing import load_pixels
 from training.runtime import resolve_device
 from training.tensors import normalize, to_uint8_batch
@@ -92,13 +91,7 @@ class Explainer:
     @classmethod
     def imagenet(cls, device: torch.device | None = None) -> Explainer:
         """The untouched pretrained model with its 1000 ImageNet classes (as `Predictor`'s)."""
-        backbone = get_backbone(DEFAULT_BACKBONE)
-        model = TrainedModel(
-            network=load_pretrained(backbone), backbone=backbone.name,
-            classes=category_names(), preprocessing=backbone.preprocessing,
-            metadata={"imagenet": True},
-        )
-        return cls(model, device)
+        return cls(imagenet_model(), device)
 
     def class_index(self, name: str | int) -> int:
         """The index of class `name` (exact, then case-insensitive), or a clear error."""

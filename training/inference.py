@@ -50,6 +50,17 @@ class Prediction:
     """"None of these": `novelty` is above the predictor's threshold."""
 
 
+def imagenet_model() -> TrainedModel:
+    """The default backbone as ImageNet trained it, with its 1000 classes, as a model to
+    classify or explain with before any training (it has no "none of these" reference)."""
+    backbone = get_backbone(DEFAULT_BACKBONE)
+    return TrainedModel(
+        network=load_pretrained(backbone), backbone=backbone.name,
+        classes=category_names(), preprocessing=backbone.preprocessing,
+        metadata={"imagenet": True},
+    )
+
+
 class Predictor:
     """A model ready to classify files; build with `from_file`, `from_model` or `imagenet`.
 
@@ -87,13 +98,7 @@ class Predictor:
     @classmethod
     def imagenet(cls, device: torch.device | None = None) -> Predictor:
         """The untouched pretrained model with its 1000 ImageNet classes: works before training."""
-        backbone = get_backbone(DEFAULT_BACKBONE)
-        model = TrainedModel(
-            network=load_pretrained(backbone), backbone=backbone.name,
-            classes=category_names(), preprocessing=backbone.preprocessing,
-            metadata={"imagenet": True},
-        )
-        return cls(model, device)
+        return cls(imagenet_model(), device)
 
     @property
     def unfamiliar_percentile(self) -> float:
