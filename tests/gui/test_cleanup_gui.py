@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gui_steps import open_dataset, wait_for_data_page
 from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
@@ -17,18 +18,6 @@ from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.train_page import RunHistoryModel
 from training.cleanup import move_to_class, move_to_quarantine, read_journal, undo_move
 from training.runs import RunRecord
-
-
-def _open(window, qtbot, folder: Path) -> None:
-    window.open_dataset(folder)
-    qtbot.waitUntil(lambda: not window.data_page.runner.busy and window.session.dataset
-                    is not None and window.session.dataset.root == folder.resolve(),
-                    timeout=30_000)
-
-
-def _idle(page, qtbot) -> None:
-    qtbot.waitUntil(lambda: not page.runner.busy and not page._queued
-                    and not page._rescan_when_idle, timeout=30_000)
 
 
 @pytest.fixture
@@ -49,7 +38,7 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
 
     monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
                         choose)
-    _open(window, qtbot, conflicted)
+    open_dataset(window, qtbot, conflicted)
     page = window.data_page
     assert window.session.dataset.class_counts == {"blue": 4, "red": 5}
     rows = [page.issue_filter.index(r, 0) for r in range(page.issue_filter.rowCount())]
@@ -60,7 +49,7 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
     assert texts == ["Keep the copy in 'blue' (quarantine 1 other)",
                      "Keep the copy in 'red' (quarantine 1 other)"]
     page.fix_menu.actions()[0].trigger()  # keep the copy in 'blue'
-    _idle(page, qtbot)
+    wait_for_data_page(page, qtbot)
 
     assert (quarantine / "red" / "copy-of-blue.png").is_file()
     assert not (conflicted / "red" / "copy-of-blue.png").exists()
@@ -75,7 +64,7 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
     assert "copy-of-blue.png: 'red' → quarantine" in panel.model.index(0).data()
     assert panel.undo_last_button.isEnabled()
     qtbot.mouseClick(panel.undo_last_button, Qt.MouseButton.LeftButton)
-    _idle(page, qtbot)
+    wait_for_data_page(page, qtbot)
     assert (conflicted / "red" / "copy-of-blue.png").is_file()
     assert window.session.dataset.class_counts == {"blue": 4, "red": 5}
     assert "(undone)" in panel.model.index(0).data()
@@ -87,10 +76,10 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
     quarantine = tmp_path / "elsewhere"
     monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
                         lambda *_args: str(quarantine))
-    _open(window, qtbot, conflicted)
+    open_dataset(window, qtbot, conflicted)
     page = window.data_page
     page.cleanup.move_to_class([conflicted / "red" / "1.png"], "blue")
-    _idle(page, qtbot)
+    wait_for_data_page(page, qtbot)
     moved = conflicted / "blue" / "1 (2).png"  # blue/1.png exists: never overwritten
     assert moved.is_file() and (conflicted / "blue" / "1.png").is_file()
     window.close()
@@ -98,14 +87,14 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
     again = MainWindow(Settings.load())  # a fresh start reading the same data folder
     qtbot.addWidget(again)
     again.show()
-    _open(again, qtbot, conflicted)
+    open_dataset(again, qtbot, conflicted)
     panel = again.data_page.moves_panel
     qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
     assert "1.png: 'red' → class 'blue'" in panel.model.index(0).data()
     panel.view.setCurrentIndex(panel.model.index(0))
     assert panel.undo_selected_button.isEnabled()
     qtbot.mouseClick(panel.undo_selected_button, Qt.MouseButton.LeftButton)
-    _idle(again.data_page, qtbot)
+    wait_for_data_page(again.data_page, qtbot)
     assert (conflicted / "red" / "1.png").is_file() and not moved.exists()
     assert again.session.dataset.class_counts == {"blue": 4, "red": 5}
     again.close()
@@ -115,7 +104,7 @@ def test_a_quarantine_inside_the_dataset_is_refused(window, qtbot, messages, mon
                                                     conflicted: Path) -> None:
     monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
                         lambda *_args: str(conflicted / "red"))
-    _open(window, qtbot, conflicted)
+    open_dataset(window, qtbot, conflicted)
     page = window.data_page
     assert not page.cleanup.quarantine([conflicted / "red" / "0.png"])
     assert "inside the dataset folder" in messages[-1][1]

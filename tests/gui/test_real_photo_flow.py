@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from gui_steps import open_dataset
 from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 
@@ -19,10 +20,6 @@ pytestmark = pytest.mark.real_photos
 TRAIN_TIMEOUT_MS = 180_000
 
 
-def _open(window, qtbot, folder: Path) -> None:
-    window.open_dataset(folder)
-    qtbot.waitUntil(lambda: window.session.dataset is not None
-                    and not window.data_page.runner.busy, timeout=60_000)
 
 
 def _train_quick(window, qtbot) -> None:
@@ -33,7 +30,7 @@ def _train_quick(window, qtbot) -> None:
 
 def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos,
                                                       monkeypatch) -> None:
-    _open(window, qtbot, real_photos)
+    open_dataset(window, qtbot, real_photos)
     page = window.data_page
     assert page.stack.currentIndex() == 1
     assert "cheetah (150), lion (150)" in page.summary.text()
@@ -67,7 +64,7 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit", spying_fit)
-    _open(window, qtbot, real_photos)
+    open_dataset(window, qtbot, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
@@ -95,7 +92,7 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
 
 
 def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photos) -> None:
-    _open(window, qtbot, real_photos)
+    open_dataset(window, qtbot, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     page.mode.setCurrentIndex(page.mode.findData("finetune"))
@@ -117,7 +114,7 @@ def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photo
 
 
 def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos) -> None:
-    _open(window, qtbot, real_photos)
+    open_dataset(window, qtbot, real_photos)
     _train_quick(window, qtbot)
     window.sidebar.setCurrentRow(2)  # showing the page evaluates the new model
     page = window.evaluate_page
@@ -215,7 +212,7 @@ def test_closing_during_training_stops_within_two_seconds(qtbot, messages, real_
     window = MainWindow(Settings.load())
     qtbot.addWidget(window)
     window.show()
-    _open(window, qtbot, real_photos)
+    open_dataset(window, qtbot, real_photos)
     page = window.train_page
     page.mode.setCurrentIndex(page.mode.findData("finetune"))
     page.advanced.setChecked(True)

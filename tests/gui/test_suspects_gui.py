@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gui_steps import open_dataset, wait_for_data_page
 from PySide6.QtCore import QItemSelectionModel, Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
@@ -22,16 +23,8 @@ def planted(tmp_path: Path) -> Path:
     return data
 
 
-def _open(window, qtbot, folder: Path) -> None:
-    window.open_dataset(folder)
-    qtbot.waitUntil(lambda: not window.data_page.runner.busy and window.session.dataset
-                    is not None and window.session.dataset.root == folder.resolve(),
-                    timeout=30_000)
 
 
-def _idle(page, qtbot) -> None:
-    qtbot.waitUntil(lambda: not page.runner.busy and not page._queued
-                    and not page._rescan_when_idle, timeout=30_000)
 
 
 def _find(window, qtbot):
@@ -56,7 +49,7 @@ def _names(view) -> list[str]:
 
 def test_planted_image_is_first_moved_and_undone(window, qtbot, messages,
                                                   planted: Path) -> None:
-    _open(window, qtbot, planted)
+    open_dataset(window, qtbot, planted)
     view = _find(window, qtbot)
     ModelTester(None).check(view.model)
     assert view.model.rowCount() == 21 and not messages
@@ -71,7 +64,7 @@ def test_planted_image_is_first_moved_and_undone(window, qtbot, messages,
     actions = {action.data(): action for action in view.class_menu.actions()}
     assert not actions["blue"].isEnabled() and actions["red"].isEnabled()
     actions["red"].trigger()
-    _idle(window.data_page, qtbot)
+    wait_for_data_page(window.data_page, qtbot)
     assert (planted / "red" / PLANTED).is_file() and not (planted / "blue" / PLANTED).exists()
     assert f"blue/{PLANTED}" not in _names(view) and view.model.rowCount() == 20
     assert window.session.dataset.class_counts == {"blue": 10, "red": 11}
@@ -79,7 +72,7 @@ def test_planted_image_is_first_moved_and_undone(window, qtbot, messages,
     panel = window.data_page.moves_panel
     assert panel.model.rowCount() == 1
     qtbot.mouseClick(panel.undo_last_button, Qt.MouseButton.LeftButton)
-    _idle(window.data_page, qtbot)
+    wait_for_data_page(window.data_page, qtbot)
     assert (planted / "blue" / PLANTED).is_file() and not (planted / "red" / PLANTED).exists()
     assert _names(view)[0] == f"blue/{PLANTED}"
     assert window.session.dataset.class_counts == {"blue": 11, "red": 10}
@@ -96,11 +89,11 @@ def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, pla
 
     monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
                         choose)
-    _open(window, qtbot, planted)
+    open_dataset(window, qtbot, planted)
     view = _find(window, qtbot)
     _select(view, 0)
     qtbot.mouseClick(view.quarantine_button, Qt.MouseButton.LeftButton)
-    _idle(window.data_page, qtbot)
+    wait_for_data_page(window.data_page, qtbot)
     assert (quarantine / "blue" / PLANTED).is_file() and len(asked) == 1
     assert f"blue/{PLANTED}" not in _names(view)
     assert window.session.dataset.class_counts == {"blue": 10, "red": 10}
@@ -108,7 +101,7 @@ def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, pla
     second = _names(view)[0]
     _select(view, 0)
     qtbot.mouseClick(view.keep_button, Qt.MouseButton.LeftButton)
-    _idle(window.data_page, qtbot)
+    wait_for_data_page(window.data_page, qtbot)
     assert second not in _names(view) and (planted / second).is_file()
     view.show_kept.setChecked(True)
     assert second in _names(view)
@@ -117,13 +110,13 @@ def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, pla
     _select(view, row)
     assert view.unkeep_button.isEnabled()
     qtbot.mouseClick(view.unkeep_button, Qt.MouseButton.LeftButton)
-    _idle(window.data_page, qtbot)
+    wait_for_data_page(window.data_page, qtbot)
     view.show_kept.setChecked(False)
     assert second in _names(view) and not messages
 
 
 def test_the_finder_can_be_cancelled(window, qtbot, messages, planted: Path) -> None:
-    _open(window, qtbot, planted)
+    open_dataset(window, qtbot, planted)
     view = window.data_page.suspects_view
     assert view.find()
     view.cancel()
