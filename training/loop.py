@@ -4,17 +4,26 @@ Quick mode trains a linear head on cached features and fine-tune mode the whole 
 cached pixels; everything around the gradient step is the same: the schedule, validation
 after every epoch, keeping the best weights (by validation loss), early stopping, progress
 events and cancellation at batch boundaries. It lives here once.
+
+After every epoch the loop can hand out a `LoopState`: everything it needs to carry on as if
+it had never stopped (weights, optimizer and schedule state, counters, the best weights so
+far, and every random number generator the epoch draws from: the run's own generator for
+shuffling and augmentation, torch's global one for dropout and drop-path, Python's and
+NumPy's). Started again from such a state, it continues with the very same numbers.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,8 +45,27 @@ class LoopOutcome:
 
 
 @dataclass
+class LoopState:
+    """The loop as it stood when `epoch` ended (tensors on the CPU, detached)."""
+
+    epoch: int
+    step: int
+    epochs_without_progress: int
+    outcome: LoopOutcome
+    module: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: dict[str, Any]
+
+
+@dataclass
 class EpochLoop:
-    """`train_batches(epoch)` yields (inputs, labels); `forward(inputs)` gives logits."""
+    """`train_batches(epoch)` yields (inputs, labels); `forward(inputs)` gives logits.
+
+    `generator` is the run's own generator (its state is saved and restored with the
+    others); `epoch_saved(state)` is called after every epoch, before the epoch's event is
+    reported, so a callback that fails leaves the epoch saved; `resume` continues after it.
+    """
 
     module: nn.Module
     forward: Callable[[torch.Tensor], torch.Tensor]
@@ -47,10 +75,14 @@ class EpochLoop:
     config: TrainConfig
     callback: Callback
     cancel: threading.Event
+    generator: torch.Generator | None = None
+    epoch_saved: Callable[[LoopState], None] | None = None
+    resume: LoopState | None = None
 
     def run(self) -> LoopOutcome:
         config = self.config
-        optimizer = make_optimizer(config, [p for p in self.module.parameters() if p.requires_grad])
+        parameters = [p for p in self.module.parameters() if p.requires_grad]
+        optimizer = make_optimizer(config, parameters)
         total_steps = config.epochs * self.steps_per_epoch
         scheduler = make_scheduler(config, optimizer, total_steps)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -58,7 +90,23 @@ class EpochLoop:
         outcome = LoopOutcome([], [], None, 0, math.inf, 0.0, "completed")
         epochs_without_progress = 0
         step = 0
-        for epoch in range(1, config.epochs + 1):
+        first_epoch = 1
+        if self.resume is not None:
+            saved = self.resume
+            self.module.load_state_dict(saved.module)
+            optimizer.load_state_dict(saved.optimizer)
+            _match_layouts(optimizer, parameters)
+            scheduler.load_state_dict(saved.scheduler)
+            restore_rng(saved.rng, self.generator)
+            outcome = copy.copy(saved.outcome)
+            outcome.stopped = "completed"
+            epochs_without_progress, step = saved.epochs_without_progress, saved.step
+            first_epoch = saved.epoch + 1
+            patience = config.early_stopping_patience
+            if patience and epochs_without_progress >= patience and saved.epoch < config.epochs:
+                outcome.stopped = "early_stopping"  # it had decided to stop, then died
+                return outcome
+        for epoch in range(first_epoch, config.epochs + 1):
             started = time.perf_counter()
             self.module.train()
             seen = 0
@@ -111,6 +159,13 @@ class EpochLoop:
                 seconds=time.perf_counter() - started, is_best=is_best,
             )
             outcome.history.append(event)
+            if self.epoch_saved is not None:
+                self.epoch_saved(LoopState(
+                    epoch=epoch, step=step, epochs_without_progress=epochs_without_progress,
+                    outcome=copy.copy(outcome), module=_cpu(self.module.state_dict()),
+                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    rng=capture_rng(self.generator),
+                ))
             self.callback(event)
             patience = config.early_stopping_patience
             if patience and epochs_without_progress >= patience and epoch < config.epochs:
@@ -131,6 +186,48 @@ class EpochLoop:
                 correct += int((logits.argmax(1) == labels).sum().item())
                 seen += labels.shape[0]
         return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def capture_rng(generator: torch.Generator | None) -> dict[str, Any]:
+    """The state of every generator an epoch may draw from (see the module docstring)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+    }
+    if generator is not None:
+        states["generator"] = generator.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng(states: dict[str, Any], generator: torch.Generator | None) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    if generator is not None and "generator" in states:
+        generator.set_state(states["generator"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().clone() for name, tensor in state.items()}
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter]) -> None:
+    """Give restored optimizer buffers their parameter's device and memory layout (saved
+    ones are contiguous; channels-last weights had channels-last buffers), so the resumed
+    updates run exactly the code path the uninterrupted run did."""
+    for parameter in parameters:
+        for key, value in optimizer.state.get(parameter, {}).items():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
+                optimizer.state[parameter][key] = torch.empty_like(parameter).copy_(value)
 
 
 def make_optimizer(config: TrainConfig, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:

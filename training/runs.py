@@ -6,6 +6,10 @@ model path, dataset fingerprint, seed and library versions, so runs can be liste
 compared later, by the CLI, the app, or a text editor. Each also notes the images per class
 it trained on and how many clean-up moves (`training.cleanup`) were in effect, so the
 history shows a run before a clean-up beside a run after it.
+
+A fine-tuning run is also recorded after every epoch as "interrupted", naming its checkpoint
+(`training.checkpoint`): if the process dies, the history still shows the run and that it
+can be resumed. Its final record replaces that one.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
     from training.trainer import FitResult
 
 RECORD_NAME = "run.json"
-RECORD_VERSION = 2
-"""2 added `class_counts` and `cleanup_moves`; version-1 records load with them unset."""
+RECORD_VERSION = 3
+"""2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`. Older
+records load with them unset."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,14 @@ class RunRecord:
     """Images per class in the dataset when it trained (None in records before version 2)."""
     cleanup_moves: int | None = None
     """Clean-up moves in effect on the dataset when it trained (None: not recorded)."""
+    checkpoint: str | None = None
+    """The checkpoint a stopped or interrupted run can be resumed from (None: none kept)."""
+    resumed_after: tuple[int, ...] = ()
+    """The epochs after which this run was resumed, oldest first."""
+
+    @property
+    def resumable(self) -> bool:
+        return self.checkpoint is not None and self.stopped in ("cancelled", "interrupted")
 
     @property
     def images(self) -> int | None:
@@ -74,7 +87,8 @@ class RunRecord:
         known = {f.name for f in fields(cls)}
         data = {**{k: v for k, v in data.items() if k in known},
                 "classes": tuple(data["classes"]), "epochs": tuple(data["epochs"]),
-                "step_losses": tuple(data["step_losses"])}
+                "step_losses": tuple(data["step_losses"]),
+                "resumed_after": tuple(data.get("resumed_after", ()))}
         return cls(**data)
 
 
@@ -91,7 +105,8 @@ def run_folder(dataset_root: Path, run_id: str) -> Path:
 
 
 def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
-               step_losses: list[float], device: str) -> RunRecord:
+               step_losses: list[float], device: str, checkpoint: Path | None = None,
+               resumed_after: tuple[int, ...] = ()) -> RunRecord:
     record = RunRecord(
         run_id=result.run_id,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -114,6 +129,8 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
         versions=library_versions(),
         class_counts=dataset.class_counts,
         cleanup_moves=_cleanup_moves(dataset.root),
+        checkpoint=str(checkpoint) if checkpoint else None,
+        resumed_after=resumed_after,
     )
     folder = run_folder(dataset.root, result.run_id)
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,10 @@ file also gets the "none of these" reference (`training.novelty`): the unaugment
 images' features under the final weights (in quick mode the frozen backbone's features
 already computed; after fine-tuning one more "features" pass), calibrated on validation. A
 fine-tune cancelled by the user is saved without it, so stopping stays immediate.
+
+A fine-tune writes a checkpoint after every epoch (`training.checkpoint`); `fit(...,
+resume=run)` carries a stopped or crashed run on from it, under the same run id, and ends
+with the same weights as if it had never stopped. A run that ends normally deletes it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,9 +37,19 @@ from torch import nn
 from training import runs
 from training.augment import augment_batch
 from training.backbones import get_backbone
+from training.checkpoint import (
+    Checkpoint,
+    RunInfo,
+    check_compatible,
+    checkpoint_path,
+    discard,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from training.config import TrainConfig
 from training.dataset import Dataset, Split
-from training.errors import DatasetError
+from training.errors import ConfigError, DatasetError
 from training.events import (
     BaselineMeasured,
     Callback,
@@ -47,7 +61,7 @@ from training.events import (
 )
 from training.features import FeatureCounter, embed
 from training.imagenet import match_classes
-from training.loop import Batch, EpochLoop, LoopOutcome
+from training.loop import Batch, EpochLoop, LoopOutcome, LoopState
 from training.modelfile import TrainedModel, save_model
 from training.networks import load_pretrained
 from training.novelty import (
@@ -91,8 +105,14 @@ def fit(
     callback: Callback | None = None,
     cancel: threading.Event | None = None,
     output: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> FitResult:
-    """Train on `dataset` as `config` says; save the model to `output` (or the runs folder)."""
+    """Train on `dataset` as `config` says; save the model to `output` (or the runs folder).
+
+    `resume`: a fine-tuning run to carry on after its last finished epoch, given as its run
+    id, run folder or checkpoint file. `config` and the dataset must be the ones it started
+    with (only `device` may differ); `output` defaults to the model file it was writing.
+    """
     config = config.validated()
     emit = callback or ignore_event
     cancel = cancel or threading.Event()
@@ -106,6 +126,9 @@ def fit(
             f"({len(split.train)} for training, {len(split.val)} for validation). "
             "Add more photos to each class."
         )
+    saved = _resumable(resume, config, dataset, split) if resume is not None else None
+    if saved is not None and output is None:
+        output = saved.info.output
     device = resolve_device(config.device)
     generator = seed_everything(config.seed)
     backbone = get_backbone(config.backbone)
@@ -115,26 +138,38 @@ def fit(
     network = load_pretrained(backbone).to(device)
     matches = match_classes(dataset.classes)
 
-    run = _Run(config, dataset, split, prep, network, matches, device, generator, emit, cancel)
+    run_id = saved.info.run_id if saved else \
+        f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run = _Run(config, dataset, split, prep, network, matches, device, generator, emit, cancel,
+               run_id=run_id, output=str(output) if output else None, started=started,
+               resumed=saved)
     try:
         outcome, baseline = run.quick() if config.mode == "quick" else run.finetune()
     except Cancelled:
         outcome, baseline = LoopOutcome([], [], None, 0, float("inf"), 0.0, "cancelled"), None
+        if saved is not None:  # stopped before a new epoch: the run stands where it stood
+            outcome = replace(saved.state.outcome, best_state=None, stopped="cancelled")
+            baseline = saved.info.baseline_accuracy
 
-    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     model = model_path = None
+    target = Path(output) if output else runs.run_folder(dataset.root, run_id) / MODEL_NAME
     if outcome.best_state is not None:
         model = run.trained_model(outcome, baseline)
-        target = Path(output) if output else runs.run_folder(dataset.root, run_id) / MODEL_NAME
         model_path = save_model(model, target)
-    seconds = time.perf_counter() - started
+    elif saved is not None and target.exists():
+        model_path = target  # the model its earlier session saved
+    seconds = run.seconds()
+    kept = checkpoint_path(dataset.root, run_id)
+    if outcome.stopped != "cancelled":
+        discard(kept)
     result = FitResult(
         run_id=run_id, model=model, model_path=model_path, classes=dataset.classes, split=split,
         history=tuple(outcome.history), best_epoch=outcome.best_epoch,
         best_val_loss=outcome.best_val_loss, best_val_accuracy=outcome.best_val_accuracy,
         baseline_accuracy=baseline, stopped=outcome.stopped, seconds=seconds,
     )
-    runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device))
+    runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device),
+                    checkpoint=kept if kept.exists() else None, resumed_after=run.resumed_after)
     emit(RunFinished(
         best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
         best_val_accuracy=outcome.best_val_accuracy, epochs_run=len(outcome.history),
@@ -142,6 +177,17 @@ def fit(
         model_path=str(model_path) if model_path else None,
     ))
     return result
+
+
+def _resumable(resume: str | Path, config: TrainConfig, dataset: Dataset, split: Split
+               ) -> Checkpoint:
+    """The checkpoint to resume from, checked against this config and dataset."""
+    if config.mode != "finetune":
+        raise ConfigError("Only fine-tuning runs can be resumed (quick runs take seconds and "
+                          "keep no checkpoint): start it again.")
+    saved = load_checkpoint(find_checkpoint(resume, dataset.root))
+    check_compatible(saved, config.to_dict(), dataset.fingerprint, split.sizes())
+    return saved
 
 
 @dataclass
@@ -157,6 +203,10 @@ class _Run:
     emit: Callback
     cancel: threading.Event
     novelty: NoveltyReference | None = None
+    run_id: str = ""
+    output: str | None = None
+    started: float = 0.0
+    resumed: Checkpoint | None = None
 
     def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
         return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
@@ -299,7 +349,9 @@ class _Run:
                        val_labels[start:start + config.batch_size])
 
         loop = EpochLoop(network, forward, train_batches, val_batches, steps_per_epoch, config,
-                         self.emit, self.cancel)
+                         self.emit, self.cancel, generator=self.generator,
+                         epoch_saved=lambda state: self._save_epoch(state, baseline),
+                         resume=self.resumed.state if self.resumed else None)
         outcome = loop.run()
         if outcome.best_state is not None:
             network.load_state_dict(outcome.best_state)
@@ -326,6 +378,40 @@ class _Run:
         val = embed(network, val_pixels[calibrate], self.prep, self.device, self.cancel,
                     counter.advance)
         return build_reference(train.features, val.features)
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    @property
+    def resumed_after(self) -> tuple[int, ...]:
+        if self.resumed is None:
+            return ()
+        return (*self.resumed.info.resumed_after, self.resumed.state.epoch)
+
+    def seconds(self) -> float:
+        """Training time of the whole run, earlier sessions included."""
+        before = self.resumed.info.seconds if self.resumed else 0.0
+        return before + time.perf_counter() - self.started
+
+    def _save_epoch(self, state: LoopState, baseline: float | None) -> None:
+        """Checkpoint the epoch, and record the run as "interrupted" until it ends."""
+        path = checkpoint_path(self.dataset.root, self.run_id)
+        seconds = self.seconds()
+        save_checkpoint(path, RunInfo(
+            run_id=self.run_id, config=self.config.to_dict(),
+            dataset_root=str(self.dataset.root), dataset_fingerprint=self.dataset.fingerprint,
+            split_sizes=self.split.sizes(), output=self.output, seconds=seconds,
+            baseline_accuracy=baseline, resumed_after=self.resumed_after,
+        ), state)
+        outcome = state.outcome
+        so_far = FitResult(
+            run_id=self.run_id, model=None, model_path=None, classes=self.dataset.classes,
+            split=self.split, history=tuple(outcome.history), best_epoch=outcome.best_epoch,
+            best_val_loss=outcome.best_val_loss, best_val_accuracy=outcome.best_val_accuracy,
+            baseline_accuracy=baseline, stopped="interrupted", seconds=seconds,
+        )
+        runs.record_run(self.dataset, self.config, so_far, outcome.step_losses,
+                        describe_device(self.device), checkpoint=path,
+                        resumed_after=self.resumed_after)
 
     # --- result -----------------------------------------------------------------------------
 
