@@ -3,6 +3,7 @@
     cheetahlion-cli scan DATA                    check a dataset folder
     cheetahlion-cli baseline DATA                zero-shot ImageNet accuracy, no training
     cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
+    cheetahlion-cli train DATA -o MODEL --resume RUN   carry a stopped fine-tune on
     cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
     cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
@@ -83,11 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a classifier")
     train.add_argument("data", type=Path)
     train.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
-    train.add_argument("--mode", choices=("quick", "finetune"), default="quick",
+    train.add_argument("--mode", choices=("quick", "finetune"),
                        help="quick: frozen backbone, seconds (default); finetune: whole network")
     train.add_argument("--recipe", choices=("tutorial",),
                        help="use the beginners' tutorial's fine-tuning recipe")
-    train.add_argument("--backbone", choices=sorted(BACKBONES), default=DEFAULT_BACKBONE)
+    train.add_argument("--backbone", choices=sorted(BACKBONES),
+                       help=f"the network to train (default {DEFAULT_BACKBONE})")
+    train.add_argument("--resume", metavar="RUN",
+                       help="carry on a stopped or interrupted fine-tune after its last epoch: "
+                            "its run id (see 'runs'), run folder or checkpoint file; it keeps "
+                            "its own settings")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -98,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     add_split_options(train)
     add_output_options(train)
-    train.set_defaults(handler=_train)
+    # None: not given, so --resume can tell the flags a user set from the run's own settings.
+    train.set_defaults(handler=_train, seed=None, val_fraction=None, test_fraction=None)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a dataset's split")
     evaluate.add_argument("model", type=Path)
@@ -218,6 +225,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from training.checkpoint import find_checkpoint, load_checkpoint
     from training.config import TrainConfig
     from training.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
     from training.trainer import fit
@@ -232,7 +240,19 @@ def _train(args: argparse.Namespace) -> int:
             "test_fraction": args.test_fraction,
         }.items() if value is not None
     }
-    if args.recipe == "tutorial":
+    if args.resume:
+        if args.recipe:
+            raise CheetahLionError("--recipe and --resume do not go together: a resumed run "
+                                   "keeps the settings it started with.")
+        saved = load_checkpoint(find_checkpoint(args.resume, dataset.root))
+        if args.mode:
+            overrides["mode"] = args.mode
+        # fit refuses any setting that differs from the run's (but the device).
+        config = TrainConfig.from_dict({**saved.info.config, **overrides})
+        if not (args.quiet or args.json):
+            print(f"resuming run {saved.info.run_id} after epoch {saved.state.epoch} "
+                  f"of {config.epochs}")
+    elif args.recipe == "tutorial":
         config = TrainConfig.tutorial_recipe(**overrides)
     elif args.mode == "finetune":
         config = TrainConfig.finetune(**overrides)
@@ -261,7 +281,8 @@ def _train(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     with PhaseBars(args) as bars:
         result = run_cancellable(
-            lambda: fit(config, dataset, progress, cancel, output=args.output), cancel
+            lambda: fit(config, dataset, progress, cancel, output=args.output,
+                        resume=args.resume), cancel
         )
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,

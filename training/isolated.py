@@ -36,13 +36,15 @@ def fit_in_child_process(
     callback: Callback | None = None,
     cancel: threading.Event | None = None,
     output: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> FitResult:
     """Like `fit`, but the training runs in a child process; events arrive in this thread."""
     emit = callback or ignore_event
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     stop = context.Event()
-    child = context.Process(target=_train_in_child, args=(config, dataset, output, messages, stop),
+    child = context.Process(target=_train_in_child,
+                            args=(config, dataset, output, resume, messages, stop),
                             name="cheetahlion-train", daemon=True)
     child.start()
     try:
@@ -73,11 +75,12 @@ def fit_in_child_process(
 
 
 def _train_in_child(config: TrainConfig, dataset: Dataset, output: str | Path | None,
-                    messages: Any, stop: Any) -> None:
+                    resume: str | Path | None, messages: Any, stop: Any) -> None:
     """The child's main thread: train, report every event, send the result or the error."""
     try:
         # A multiprocessing Event has the is_set() the engine checks at every batch.
-        result = fit(config, dataset, callback=_Forward(messages), cancel=stop, output=output)
+        result = fit(config, dataset, callback=_Forward(messages), cancel=stop, output=output,
+                     resume=resume)
         messages.put(("result", replace(result, model=None)))
     except errors.CheetahLionError as error:
         messages.put(("error", (type(error).__name__, str(error), "")))

@@ -12,6 +12,7 @@ import torch
 from synthetic import make_dataset
 
 from training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from training.cli import main
 from training.config import TrainConfig
 from training.errors import ConfigError, DatasetError, ModelFileError
 from training.events import EpochEnded, RunStarted, StepEnded, TrainingEvent
@@ -89,8 +90,8 @@ def test_stopped_after_epoch_one_and_resumed_ends_like_the_uninterrupted_run(
     assert record.seconds >= stopped.seconds
 
 
-def test_a_crash_after_epoch_one_leaves_a_checkpoint_to_resume_from(
-        data: Path, uninterrupted: FitResult) -> None:
+def test_a_crash_after_epoch_one_leaves_a_checkpoint_the_cli_resumes_from(
+        data: Path, uninterrupted: FitResult, tmp_path: Path, capsys) -> None:
     dataset = scan_dataset(data)
 
     def crash(event: TrainingEvent) -> None:
@@ -103,10 +104,20 @@ def test_a_crash_after_epoch_one_leaves_a_checkpoint_to_resume_from(
     assert record.stopped == "interrupted" and record.resumable and record.model_path is None
     assert len(record.epochs) == 1
 
-    resumed = fit(CONFIG, dataset, resume=Path(record.checkpoint))
-    assert resumed.stopped == "completed" and len(resumed.history) == 3
-    assert _largest_difference(resumed, uninterrupted) == 0.0
-    assert list_runs(data)[0].stopped == "completed"
+    model = tmp_path / "resumed.safetensors"
+    train = ["train", str(data), "-o", str(model), "--resume"]
+    assert main([*train, record.checkpoint, "--epochs", "4", "--quiet"]) == 1
+    assert "epochs 3 (now 4)" in capsys.readouterr().err and not model.exists()
+
+    assert main([*train, record.checkpoint, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming run {record.run_id} after epoch 1 of 3" in out
+    assert "epoch 2/3" in out and "epoch 3/3" in out and "completed" in out
+    weights = load_model(model).network.state_dict()
+    assert all(torch.equal(weights[k], v)
+               for k, v in uninterrupted.model.network.state_dict().items())
+    record, = list_runs(data)
+    assert record.stopped == "completed" and record.resumed_after == (1,)
 
 
 def test_a_damaged_or_foreign_checkpoint_is_refused_naming_the_file(
