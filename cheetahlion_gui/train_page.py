@@ -1,8 +1,14 @@
-"""Step 2, Train: a short form, Start/Stop, live curves, progress with ETA, and run history."""
+"""Step 2, Train: a short form, Start/Stop, live curves, progress with ETA, and run history.
+
+A fine-tune that was stopped, or whose process died, keeps a checkpoint of its last epoch;
+its row in the history offers Resume, which carries it on in the background like Start,
+its earlier curves continuing live.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +46,7 @@ from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
 from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
-from cheetahlion_gui.workers import JobRunner, TrainJob, TrainOutcome
+from cheetahlion_gui.workers import JobRunner, RunsJob, TrainJob, TrainOutcome
 from training.backbones import BACKBONES, DEFAULT_BACKBONE
 from training.config import TrainConfig
 from training.errors import ConfigError
@@ -152,6 +158,9 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.session = session
         self.runner = JobRunner(self)
+        self.runner.finished.connect(self._update_export_button)
+        self.history_runner = JobRunner(self)
+        """Re-reads the run history after a failed run (it may have left a resumable one)."""
         self._train_started: float | None = None
         self._first_step = 0
         self._epochs = 0
@@ -257,6 +266,15 @@ class TrainPage(QWidget):
         self.export_action = QAction("Export…", self.history_view)
         self.export_action.triggered.connect(self.export_selected_run)
         self.history_view.addAction(self.export_action)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Carry the selected stopped or interrupted fine-tune on "
+                                      "from its last finished epoch")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume_selected_run)
+        self.resume_action = QAction("Resume training", self.history_view)
+        self.resume_action.setEnabled(False)
+        self.resume_action.triggered.connect(self.resume_selected_run)
+        self.history_view.addAction(self.resume_action)
         self.history_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.export_status = QLabel()
         self.exporter.status_changed.connect(self.export_status.setText)
@@ -266,6 +284,7 @@ class TrainPage(QWidget):
         history_layout.addWidget(self.history_view)
         export_row = QHBoxLayout()
         export_row.addWidget(self.export_button)
+        export_row.addWidget(self.resume_button)
         export_row.addWidget(self.export_status, 1)
         history_layout.addLayout(export_row)
 
@@ -354,11 +373,37 @@ class TrainPage(QWidget):
         except ConfigError as error:
             show_error(self, "Check the settings", str(error))
             return False
-        job = TrainJob(config, dataset)
+        self.session.report(f"Training ({config.mode})…")
+        return self._launch(TrainJob(config, dataset), TrainingHistory())
+
+    @Slot()
+    def resume_selected_run(self) -> bool:
+        """Carry the selected stopped fine-tune on from its checkpoint, in the background."""
+        run = self.selected_run()
+        dataset = self.session.dataset
+        if run is None or not run.resumable or dataset is None:
+            return False
+        if self.runner.busy:
+            QMessageBox.information(self, "Training running",
+                                    "A model is training; stop it or wait for it to finish.")
+            return False
+        try:
+            config = TrainConfig.from_dict(run.config)
+        except ConfigError as error:
+            show_error(self, "This run cannot be resumed", str(error))
+            return False
+        # Its curves up to the checkpoint (a Stop mid-epoch recorded a few steps more).
+        steps_per_epoch = -(-run.split["train"] // config.batch_size)
+        kept = replace(run, step_losses=run.step_losses[:len(run.epochs) * steps_per_epoch])
+        self.session.report(f"Resuming run {run.run_id} after epoch {len(run.epochs)}…")
+        return self._launch(TrainJob(config, dataset, resume=run.run_id),
+                            TrainingHistory.from_record(kept))
+
+    def _launch(self, job: TrainJob, history: TrainingHistory) -> bool:
         job.progressed.connect(self._progressed)
         job.succeeded.connect(self._succeeded)
         job.failed.connect(self._failed)
-        self.plots.show_history(TrainingHistory())
+        self.plots.show_history(history)
         self.plots.start_redrawing()
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -366,8 +411,9 @@ class TrainPage(QWidget):
         self.progress.setRange(0, 0)
         self._train_started = None
         self.phase_label.setText("Loading the network…")
-        self.session.report(f"Training ({config.mode})…")
-        return self.runner.start(job)
+        started = self.runner.start(job)
+        self._update_export_button()
+        return started
 
     @Slot()
     def stop(self) -> None:
@@ -441,14 +487,24 @@ class TrainPage(QWidget):
         self._ended()
         self.phase_label.setText("Training failed.")
         self.session.report("Training failed")
+        dataset = self.session.dataset
+        if dataset is not None and not self.history_runner.busy:
+            job = RunsJob(dataset.root)
+            job.succeeded.connect(self._history_reread)
+            self.history_runner.start(job)
         show_error(self, "Training failed", message, details)
         self.training_finished.emit()
+
+    @Slot(object)
+    def _history_reread(self, records: list[Any]) -> None:
+        self.session.set_runs(records)
 
     def _ended(self) -> None:
         self.plots.stop_redrawing()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stop")
+        self._update_export_button()
 
     # --- history ----------------------------------------------------------------------------
 
@@ -493,6 +549,9 @@ class TrainPage(QWidget):
         can_export = run is not None and bool(run.model_path) and not self.exporter.runner.busy
         self.export_button.setEnabled(can_export)
         self.export_action.setEnabled(can_export)
+        can_resume = run is not None and run.resumable and not self.runner.busy
+        self.resume_button.setEnabled(can_resume)
+        self.resume_action.setEnabled(can_resume)
 
     @Slot()
     def export_selected_run(self) -> None:

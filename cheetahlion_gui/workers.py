@@ -191,10 +191,13 @@ class TrainOutcome:
 
 
 class TrainJob(Job):
-    def __init__(self, config: Any, dataset: Any) -> None:
+    """Train, or with `resume` (a run id) carry a stopped fine-tune on from its checkpoint."""
+
+    def __init__(self, config: Any, dataset: Any, resume: str | None = None) -> None:
         super().__init__()
         self.config = config
         self.dataset = dataset
+        self.resume = resume
 
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
@@ -204,8 +207,22 @@ class TrainJob(Job):
         from training.isolated import fit_in_child_process
 
         run = fit_in_child_process if self.config.mode == "finetune" else fit
-        result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel)
+        result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel,
+                     resume=self.resume)
         return TrainOutcome(result, list_runs(self.dataset.root))
+
+
+class RunsJob(Job):
+    """Read a dataset's run history (`training.list_runs`); result: the records."""
+
+    def __init__(self, dataset_root: Path) -> None:
+        super().__init__()
+        self.dataset_root = dataset_root
+
+    def work(self) -> list[Any]:
+        from training import list_runs
+
+        return list_runs(self.dataset_root)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,50 @@
+"""Train page: Stop a fine-tune after its first epoch, then Resume it from the run history
+(real worker thread and training child process) and see it finish all its epochs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gui_steps import open_dataset
+from PySide6.QtCore import Qt
+from synthetic import make_dataset
+
+FINISH_MS = 240_000
+
+
+def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot, messages,
+                                                                   tmp_path: Path) -> None:
+    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    page = window.train_page
+    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    page.epochs.setValue(3)
+    page.batch_size.setValue(4)
+    page.advanced.setChecked(True)
+    page.image_size.setValue(64)
+    page.patience.setValue(0)
+
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1, timeout=FINISH_MS)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
+    stopped, = window.session.runs
+    done_before = len(stopped.epochs)
+    assert 1 <= done_before < 3 and stopped.stopped == "cancelled" and stopped.resumable
+    assert page.history_model.index(0, 8).data() == "cancelled"
+
+    page.history_view.selectRow(0)
+    assert page.resume_button.isEnabled() and page.resume_action.isEnabled()
+    qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    assert not page.resume_button.isEnabled() and not page.start_button.isEnabled()
+    assert page.plots.history.epochs == list(range(1, done_before + 1))  # earlier curves kept
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
+
+    assert not messages, messages
+    finished, = window.session.runs
+    assert finished.run_id == stopped.run_id and finished.stopped == "completed"
+    assert len(finished.epochs) == 3 and finished.resumed_after == (done_before,)
+    assert page.plots.history.epochs == [1, 2, 3]
+    assert page.phase_label.text().startswith("Finished")
+    assert page.history_model.index(0, 8).data() == "completed"
+    assert not page.resume_button.isEnabled()
+    assert window.session.model_path == finished.model_path
