@@ -38,6 +38,7 @@ IMAGE_PX = 48
 TRAIN_PX = 64
 FINETUNE_STEPS = 100
 TARGET = 10.0
+MODES = ("quick", "finetune")
 
 
 def generate(folder: Path, count: int) -> None:
@@ -119,6 +120,8 @@ def main() -> int:
         child(Path(sys.argv[2]), sys.argv[3])
         return 0
     parser = _common.parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="which training modes to measure (default: both)")
     args = parser.parse_args()
     large = 5_000 if args.quick else 50_000
     small = large // 10
@@ -132,11 +135,11 @@ def main() -> int:
     results: dict[int, dict[str, dict[str, object]]] = {}
     for count in (small, large):
         results[count] = {}
-        for mode in ("quick", "finetune"):
+        for mode in args.modes:
             results[count][mode] = run_child(work / f"{count}", mode)
             _common.progress(f"{count} images, {mode}: {results[count][mode]}")
     rows = []
-    for mode in ("quick", "finetune"):
+    for mode in args.modes:
         low, high = results[small][mode], results[large][mode]
         ratio = float(high["peak_fit_mib"]) / float(low["peak_fit_mib"])
         rows.append([f"{mode}: peak RSS during fit (MiB)", low["peak_fit_mib"],
