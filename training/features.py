@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from training.events import Cancelled, PhaseProgress
+from training.pixel_cache import Pixels
 from training.preprocessing import Preprocessing
 from training.tensors import normalize
 
@@ -34,14 +35,14 @@ class Embeddings:
 
 def embed(
     network: nn.Module,
-    pixels: torch.Tensor,
+    pixels: Pixels,
     prep: Preprocessing,
     device: torch.device,
     cancel: threading.Event | None = None,
     advance: Callable[[int], None] | None = None,
     batch_size: int = EMBED_BATCH,
 ) -> Embeddings:
-    """Features and logits of a timm `network` for uint8 NCHW `pixels`, on the CPU.
+    """Features and logits of a timm `network` for uint8 NCHW `pixels` (in RAM or on disk).
 
     `advance(n)` is called after each batch with its size, for progress reporting. The
     network must be in eval mode; its weights are not changed.

@@ -71,7 +71,7 @@ from training.novelty import (
     build_reference,
     stratified_subset,
 )
-from training.pixel_cache import decode_all
+from training.pixel_cache import Pixels, decode_all, select
 from training.preprocessing import Preprocessing
 from training.runtime import describe_device, library_versions, resolve_device, seed_everything
 from training.splitting import split_dataset
@@ -211,12 +211,17 @@ class _Run:
     def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
         return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
 
-    def _decode_train_val(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode every training and validation image once, as one progress phase."""
+    def _decode_train_val(self) -> tuple[Pixels, Pixels]:
+        """Decode every training and validation image once, as one progress phase.
+
+        Large datasets stay on disk (`training.disk_cache`): everything below reads them a
+        batch at a time and never gathers all the pixels in memory.
+        """
         indices = self.split.train + self.split.val
         paths = [self.dataset.images[i].path for i in indices]
-        pixels = decode_all(paths, self.prep, self.emit, self.cancel)
-        return pixels[:len(self.split.train)], pixels[len(self.split.train):]
+        pixels = decode_all(paths, self.prep, self.emit, self.cancel, self.dataset.fingerprint)
+        cut = len(self.split.train)
+        return select(pixels, slice(0, cut)), select(pixels, slice(cut, None))
 
     def _started(self, phases: tuple[str, ...], steps_per_epoch: int) -> None:
         self.emit(RunStarted(
@@ -249,12 +254,10 @@ class _Run:
         self.network.to(memory_format=torch.channels_last).eval()
         for parameter in self.network.parameters():
             parameter.requires_grad_(False)
-        train_views = [train_pixels] + [
-            augment_batch(train_pixels, config, self.generator) for _ in range(config.feature_views)
-        ]
         total = len(train_pixels) * views + len(val_pixels)
         counter = FeatureCounter(total, self.emit)
-        train_features = torch.cat([self._features(view, counter) for view in train_views])
+        train_features = torch.cat([self._features(train_pixels, counter, augmented=view > 0)
+                                    for view in range(views)])
         val_features = self._features(val_pixels, counter)
         train_labels = self._labels(self.split.train).repeat(views).to(self.device)
         val_labels = self._labels(self.split.val).to(self.device)
@@ -280,13 +283,18 @@ class _Run:
             self.network.to(self.device)
         return outcome, baseline
 
-    def _features(self, pixels: torch.Tensor, counter: FeatureCounter) -> torch.Tensor:
+    def _features(self, pixels: Pixels, counter: FeatureCounter, augmented: bool = False
+                  ) -> torch.Tensor:
+        """Pooled features of `pixels`, a batch at a time (each batch augmented if asked)."""
         chunks = []
         with torch.no_grad():
             for start in range(0, len(pixels), FEATURE_BATCH):
                 if self.cancel.is_set():
                     raise Cancelled
-                batch = pixels[start:start + FEATURE_BATCH].to(self.device)
+                batch = pixels[start:start + FEATURE_BATCH]
+                if augmented:
+                    batch = augment_batch(batch, self.config, self.generator)
+                batch = batch.to(self.device)
                 inputs = normalize(batch, self.prep).contiguous(memory_format=torch.channels_last)
                 pooled = self.network.forward_head(self.network.forward_features(inputs),
                                                    pre_logits=True)
@@ -307,7 +315,8 @@ class _Run:
         self.emit(BaselineMeasured(accuracy))
         return accuracy
 
-    def _shuffled(self, inputs: torch.Tensor, labels: torch.Tensor) -> Iterator[Batch]:
+    def _shuffled(self, inputs: torch.Tensor | Pixels, labels: torch.Tensor
+                  ) -> Iterator[Batch]:
         order = torch.randperm(len(inputs), generator=self.generator).to(inputs.device)
         for start in range(0, len(inputs), self.config.batch_size):
             chosen = order[start:start + self.config.batch_size]
@@ -363,7 +372,7 @@ class _Run:
                     self.novelty = None
         return outcome, baseline
 
-    def _reference_after_finetune(self, train_pixels: torch.Tensor, val_pixels: torch.Tensor,
+    def _reference_after_finetune(self, train_pixels: Pixels, val_pixels: Pixels,
                                   train_labels: torch.Tensor, val_labels: torch.Tensor
                                   ) -> NoveltyReference:
         """Features of (a subset of) the unaugmented training and validation images under
@@ -373,10 +382,10 @@ class _Run:
         calibrate = stratified_subset(val_labels, MAX_CALIBRATION, seed)
         counter = FeatureCounter(len(chosen) + len(calibrate), self.emit)
         network = self.network.eval()
-        train = embed(network, train_pixels[chosen], self.prep, self.device, self.cancel,
-                      counter.advance)
-        val = embed(network, val_pixels[calibrate], self.prep, self.device, self.cancel,
-                    counter.advance)
+        train = embed(network, select(train_pixels, chosen), self.prep, self.device,
+                      self.cancel, counter.advance)
+        val = embed(network, select(val_pixels, calibrate), self.prep, self.device,
+                    self.cancel, counter.advance)
         return build_reference(train.features, val.features)
 
     # --- checkpoints ------------------------------------------------------------------------
