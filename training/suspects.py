@@ -167,7 +167,7 @@ def find_suspects(
     network = load_pretrained(chosen).to(device)
     if device.type == "cpu":
         network = network.to(memory_format=torch.channels_last)
-    pixels = decode_all(dataset.paths, chosen.preprocessing, emit, cancel)
+    pixels = decode_all(dataset.paths, chosen.preprocessing, emit, cancel, dataset.fingerprint)
     counter = FeatureCounter(len(pixels), emit)
     embeddings = embed(network, pixels, chosen.preprocessing, device, cancel, counter.advance)
     del pixels
