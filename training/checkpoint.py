@@ -33,8 +33,10 @@ from training.loop import LoopOutcome, LoopState
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT = "cheetahlion-checkpoint"
 VERSION = 1
-IGNORED_SETTINGS = ("device",)
-"""Settings a resumed run may change: they decide where it runs, not what it computes."""
+IGNORED_SETTINGS = ("device", "precision")
+"""Settings a resumed run may change: they decide where and how fast it runs (precision
+only matters on a GPU), not what it computes; checkpoints from before `precision` existed
+resume too."""
 
 
 @dataclass(frozen=True)

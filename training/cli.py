@@ -12,6 +12,9 @@
 
 User errors print one line and exit 1; usage errors exit 2; Ctrl+C during training stops at
 the next batch and still saves the best model. `--json` prints machine-readable output.
+
+`train` also runs under torchrun (`torchrun --nproc_per_node=N -m training.cli train ...`):
+each process says which rank it is on stderr; only rank 0 shows progress and the result.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=int, dest="early_stopping_patience",
                        help="epochs without improvement before stopping (0: never)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                       help="fine-tuning on CUDA: half-precision autocast (auto: bf16 where "
+                            "supported); CPUs always use fp32")
     add_split_options(train)
     add_output_options(train)
     # None: not given, so --resume can tell the flags a user set from the run's own settings.
@@ -227,17 +233,23 @@ def _baseline(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from training.checkpoint import find_checkpoint, load_checkpoint
     from training.config import TrainConfig
+    from training.distributed import from_environment
     from training.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
     from training.trainer import fit
 
+    me = from_environment()
+    if me.distributed:
+        print(f"training process rank {me.rank} of {me.world_size}", file=sys.stderr)
+    if not me.is_main:  # rank 0 speaks for all of them
+        args.quiet, args.json = True, False
     dataset = usable_dataset(args)
     overrides = {
         key: value for key, value in {
             "backbone": args.backbone, "epochs": args.epochs, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "image_size": args.image_size,
             "augment": args.augment, "early_stopping_patience": args.early_stopping_patience,
-            "device": args.device, "seed": args.seed, "val_fraction": args.val_fraction,
-            "test_fraction": args.test_fraction,
+            "device": args.device, "precision": args.precision, "seed": args.seed,
+            "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         }.items() if value is not None
     }
     if args.resume:
@@ -284,6 +296,8 @@ def _train(args: argparse.Namespace) -> int:
             lambda: fit(config, dataset, progress, cancel, output=args.output,
                         resume=args.resume), cancel
         )
+    if not me.is_main:
+        return 0 if result.model_path else EXIT_INTERRUPTED
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
         "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,

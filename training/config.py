@@ -13,6 +13,7 @@ MODES = ("quick", "finetune")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class TrainConfig:
     early_stopping_patience: int = 10
     """Epochs without a better validation loss before stopping; 0 never stops early."""
     device: str = "auto"
+    precision: str = "auto"
+    """Fine-tuning on CUDA: "bf16"/"fp16" autocast (fp16 with loss scaling); "auto" is
+    bf16 where the GPU supports it. CPUs always train in float32 ("fp32")."""
 
     @classmethod
     def quick(cls, **overrides: Any) -> TrainConfig:
@@ -108,6 +112,8 @@ class TrainConfig:
              "validation and test fractions together must leave images for training")
         need(0 <= self.early_stopping_patience <= 10_000, "patience must be 0 or more")
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
+        need(self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed must be a whole number ≥ 0")
         if problems:
             raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from training.config import TrainConfig
+from training.distributed import Workers
 from training.events import Callback, Cancelled, EpochEnded, StepEnded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -65,6 +66,13 @@ class EpochLoop:
     `generator` is the run's own generator (its state is saved and restored with the
     others); `epoch_saved(state)` is called after every epoch, before the epoch's event is
     reported, so a callback that fails leaves the epoch saved; `resume` continues after it.
+
+    Under torchrun (`workers` several processes) each process runs this loop on its own
+    shard, in step: `forward` is the DistributedDataParallel one, which averages gradients;
+    a stop asked of any process stops all at the same batch; the epoch's sums (loss, correct,
+    seen) are added over all processes, so each sees the same `EpochEnded` and takes the
+    same best-model and early-stopping decisions. `scaler` (float16 on a GPU) scales the
+    loss so small gradients survive half precision.
     """
 
     module: nn.Module
@@ -78,6 +86,8 @@ class EpochLoop:
     generator: torch.Generator | None = None
     epoch_saved: Callable[[LoopState], None] | None = None
     resume: LoopState | None = None
+    workers: Workers = field(default_factory=Workers)
+    scaler: torch.amp.GradScaler | None = None
 
     def run(self) -> LoopOutcome:
         config = self.config
@@ -113,15 +123,20 @@ class EpochLoop:
             loss_sum = 0.0
             correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
             for inputs, labels in self.train_batches(epoch):
-                if self.cancel.is_set():
+                if self.workers.any(self.cancel.is_set()):
                     outcome.stopped = "cancelled"
                     return outcome
                 step_started = time.perf_counter()
                 logits = self.forward(inputs)
                 loss = loss_fn(logits, labels)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if self.scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
                 scheduler.step()
                 step += 1
                 loss_value = loss.item()
@@ -137,6 +152,7 @@ class EpochLoop:
                         learning_rate=float(optimizer.param_groups[0]["lr"]),
                         images_per_second=count / elapsed,
                     ))
+            loss_sum, right, seen = self.workers.sum([loss_sum, int(correct.item()), seen])
             try:
                 val_loss, val_accuracy = self._validate(loss_fn)
             except Cancelled:
@@ -154,7 +170,7 @@ class EpochLoop:
             event = EpochEnded(
                 epoch=epoch, epochs=config.epochs,
                 train_loss=loss_sum / max(seen, 1),
-                train_accuracy=int(correct.item()) / max(seen, 1),
+                train_accuracy=right / max(seen, 1),
                 val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - started, is_best=is_best,
             )
@@ -174,17 +190,25 @@ class EpochLoop:
         return outcome
 
     def _validate(self, loss_fn: nn.Module) -> tuple[float, float]:
+        """Loss and accuracy over all processes' validation batches (each may have a
+        different number: a stop is only agreed on once all are done)."""
+        self.workers.align_buffers(self.module)
         self.module.eval()
         seen = correct = 0
         loss_sum = 0.0
+        cancelled = False
         with torch.no_grad():
             for inputs, labels in self.val_batches():
                 if self.cancel.is_set():
-                    raise Cancelled
+                    cancelled = True
+                    break
                 logits = self.forward(inputs)
                 loss_sum += float(loss_fn(logits, labels).item()) * labels.shape[0]
                 correct += int((logits.argmax(1) == labels).sum().item())
                 seen += labels.shape[0]
+        loss_sum, correct, seen, stops = self.workers.sum([loss_sum, correct, seen, cancelled])
+        if stops:
+            raise Cancelled
         return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 

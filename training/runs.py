@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from training.trainer import FitResult
 
 RECORD_NAME = "run.json"
-RECORD_VERSION = 3
-"""2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`. Older
-records load with them unset."""
+RECORD_VERSION = 4
+"""2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`; 4
+`workers`. Older records load with them unset (`workers` 1: they all ran in one process)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class RunRecord:
     """The checkpoint a stopped or interrupted run can be resumed from (None: none kept)."""
     resumed_after: tuple[int, ...] = ()
     """The epochs after which this run was resumed, oldest first."""
+    workers: int = 1
+    """Processes that trained it together (torchrun's world size; 1 for a single process)."""
 
     @property
     def resumable(self) -> bool:
@@ -106,7 +108,7 @@ def run_folder(dataset_root: Path, run_id: str) -> Path:
 
 def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
                step_losses: list[float], device: str, checkpoint: Path | None = None,
-               resumed_after: tuple[int, ...] = ()) -> RunRecord:
+               resumed_after: tuple[int, ...] = (), workers: int = 1) -> RunRecord:
     record = RunRecord(
         run_id=result.run_id,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -131,6 +133,7 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
         cleanup_moves=_cleanup_moves(dataset.root),
         checkpoint=str(checkpoint) if checkpoint else None,
         resumed_after=resumed_after,
+        workers=workers,
     )
     folder = run_folder(dataset.root, result.run_id)
     folder.mkdir(parents=True, exist_ok=True)

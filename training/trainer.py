@@ -19,6 +19,15 @@ fine-tune cancelled by the user is saved without it, so stopping stays immediate
 A fine-tune writes a checkpoint after every epoch (`training.checkpoint`); `fit(...,
 resume=run)` carries a stopped or crashed run on from it, under the same run id, and ends
 with the same weights as if it had never stopped. A run that ends normally deletes it.
+
+Under torchrun (`training.distributed`) every process runs `fit` on its own shard of the
+training images. Fine-tune: the network is wrapped in DistributedDataParallel (gradients
+averaged every step); `batch_size` is per process, so the effective batch is batch_size ×
+processes, and the learning rate is used as given (raise it yourself to scale it). Each
+process also validates its share of the validation images and the sums are added, so all
+take the same decisions. Quick: each computes the features of its share, all gather them
+and train the same head. Only rank 0 reports progress and writes the model file, the
+checkpoints and the run record (which notes the number of `workers`).
 """
 
 from __future__ import annotations
@@ -27,14 +36,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from training import runs
+from training import distributed, runs
 from training.augment import augment_batch
 from training.backbones import get_backbone
 from training.checkpoint import (
@@ -49,6 +59,7 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.dataset import Dataset, Split
+from training.distributed import Workers
 from training.errors import ConfigError, DatasetError
 from training.events import (
     BaselineMeasured,
@@ -112,9 +123,18 @@ def fit(
     `resume`: a fine-tuning run to carry on after its last finished epoch, given as its run
     id, run folder or checkpoint file. `config` and the dataset must be the ones it started
     with (only `device` may differ); `output` defaults to the model file it was writing.
+
+    Under torchrun it trains together with the other processes (see the module docstring).
     """
     config = config.validated()
-    emit = callback or ignore_event
+    with distributed.workers(resolve_device(config.device)) as workers:
+        return _fit(config, dataset, callback, cancel, output, resume, workers)
+
+
+def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
+         cancel: threading.Event | None, output: str | Path | None, resume: str | Path | None,
+         workers: Workers) -> FitResult:
+    emit = (callback or ignore_event) if workers.is_main else ignore_event
     cancel = cancel or threading.Event()
     started = time.perf_counter()
     if not dataset.report.can_train:
@@ -129,7 +149,7 @@ def fit(
     saved = _resumable(resume, config, dataset, split) if resume is not None else None
     if saved is not None and output is None:
         output = saved.info.output
-    device = resolve_device(config.device)
+    device = workers.device(resolve_device(config.device))
     generator = seed_everything(config.seed)
     backbone = get_backbone(config.backbone)
     prep = backbone.preprocessing
@@ -139,10 +159,11 @@ def fit(
     matches = match_classes(dataset.classes)
 
     run_id = saved.info.run_id if saved else \
-        f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        workers.share(f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}")
     run = _Run(config, dataset, split, prep, network, matches, device, generator, emit, cancel,
                run_id=run_id, output=str(output) if output else None, started=started,
-               resumed=saved)
+               resumed=saved, workers=workers,
+               draws=workers.generator(generator, config.seed))
     try:
         outcome, baseline = run.quick() if config.mode == "quick" else run.finetune()
     except Cancelled:
@@ -155,12 +176,12 @@ def fit(
     target = Path(output) if output else runs.run_folder(dataset.root, run_id) / MODEL_NAME
     if outcome.best_state is not None:
         model = run.trained_model(outcome, baseline)
-        model_path = save_model(model, target)
+        model_path = save_model(model, target) if workers.is_main else target
     elif saved is not None and target.exists():
         model_path = target  # the model its earlier session saved
     seconds = run.seconds()
     kept = checkpoint_path(dataset.root, run_id)
-    if outcome.stopped != "cancelled":
+    if outcome.stopped != "cancelled" and workers.is_main:
         discard(kept)
     result = FitResult(
         run_id=run_id, model=model, model_path=model_path, classes=dataset.classes, split=split,
@@ -168,8 +189,11 @@ def fit(
         best_val_loss=outcome.best_val_loss, best_val_accuracy=outcome.best_val_accuracy,
         baseline_accuracy=baseline, stopped=outcome.stopped, seconds=seconds,
     )
-    runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device),
-                    checkpoint=kept if kept.exists() else None, resumed_after=run.resumed_after)
+    if workers.is_main:
+        runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device),
+                        checkpoint=kept if kept.exists() else None,
+                        resumed_after=run.resumed_after, workers=workers.world_size)
+    workers.barrier()  # every process returns once the model and record are written
     emit(RunFinished(
         best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
         best_val_accuracy=outcome.best_val_accuracy, epochs_run=len(outcome.history),
@@ -207,20 +231,26 @@ class _Run:
     output: str | None = None
     started: float = 0.0
     resumed: Checkpoint | None = None
+    workers: Workers = field(default_factory=Workers)
+    draws: torch.Generator | None = None
+    """The generator for this process's own draws (`Workers.generator`)."""
+    train_indices: tuple[int, ...] = ()
+    """The training images this process decodes: all of them, or its shard under torchrun."""
 
     def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
         return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
 
     def _decode_train_val(self) -> tuple[Pixels, Pixels]:
-        """Decode every training and validation image once, as one progress phase.
+        """Decode every training image of this process (all of them, or its share under
+        torchrun) and every validation image once, as one progress phase.
 
         Large datasets stay on disk (`training.disk_cache`): everything below reads them a
         batch at a time and never gathers all the pixels in memory.
         """
-        indices = self.split.train + self.split.val
+        indices = self.train_indices + self.split.val
         paths = [self.dataset.images[i].path for i in indices]
         pixels = decode_all(paths, self.prep, self.emit, self.cancel, self.dataset.fingerprint)
-        cut = len(self.split.train)
+        cut = len(self.train_indices)
         return select(pixels, slice(0, cut)), select(pixels, slice(cut, None))
 
     def _started(self, phases: tuple[str, ...], steps_per_epoch: int) -> None:
@@ -250,15 +280,19 @@ class _Run:
         views = 1 + config.feature_views
         steps_per_epoch = -(-len(self.split.train) * views // config.batch_size)
         self._started(("decode", "features", "train"), steps_per_epoch)
+        self.train_indices = self.workers.shard(self.split.train, config.seed, pad=False)
         train_pixels, val_pixels = self._decode_train_val()
         self.network.to(memory_format=torch.channels_last).eval()
         for parameter in self.network.parameters():
             parameter.requires_grad_(False)
-        total = len(train_pixels) * views + len(val_pixels)
+        own_val = select(val_pixels, slice(self.workers.rank, None, self.workers.world_size))
+        total = len(train_pixels) * views + len(own_val)
         counter = FeatureCounter(total, self.emit)
-        train_features = torch.cat([self._features(train_pixels, counter, augmented=view > 0)
-                                    for view in range(views)])
-        val_features = self._features(val_pixels, counter)
+        train_features = torch.cat([
+            self._everyones(self._features(train_pixels, counter, augmented=view > 0))
+            for view in range(views)
+        ])
+        val_features = self._everyones(self._features(own_val, counter))
         train_labels = self._labels(self.split.train).repeat(views).to(self.device)
         val_labels = self._labels(self.split.val).to(self.device)
         baseline = self._baseline(self.network.get_classifier()(val_features), val_labels)
@@ -293,7 +327,7 @@ class _Run:
                     raise Cancelled
                 batch = pixels[start:start + FEATURE_BATCH]
                 if augmented:
-                    batch = augment_batch(batch, self.config, self.generator)
+                    batch = augment_batch(batch, self.config, self.draws or self.generator)
                 batch = batch.to(self.device)
                 inputs = normalize(batch, self.prep).contiguous(memory_format=torch.channels_last)
                 pooled = self.network.forward_head(self.network.forward_features(inputs),
@@ -301,6 +335,17 @@ class _Run:
                 chunks.append(pooled.float())
                 counter.advance(len(batch))
         return torch.cat(chunks)
+
+    def _everyones(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows each process computed for every world_size-th image from its rank, gathered
+        back into the images' order (alone: `rows` itself)."""
+        if not self.workers.distributed:
+            return rows
+        parts = self.workers.gather(rows)
+        whole = rows.new_empty((sum(len(part) for part in parts), *rows.shape[1:]))
+        for rank, part in enumerate(parts):
+            whole[rank::self.workers.world_size] = part
+        return whole
 
     def _baseline(self, imagenet_logits: torch.Tensor, labels: torch.Tensor) -> float | None:
         """The untouched ImageNet model's accuracy on validation, restricted to our classes."""
@@ -315,9 +360,10 @@ class _Run:
         self.emit(BaselineMeasured(accuracy))
         return accuracy
 
-    def _shuffled(self, inputs: torch.Tensor | Pixels, labels: torch.Tensor
-                  ) -> Iterator[Batch]:
-        order = torch.randperm(len(inputs), generator=self.generator).to(inputs.device)
+    def _shuffled(self, inputs: torch.Tensor | Pixels, labels: torch.Tensor,
+                  generator: torch.Generator | None = None) -> Iterator[Batch]:
+        order = torch.randperm(len(inputs), generator=generator or self.generator
+                               ).to(inputs.device)
         for start in range(0, len(inputs), self.config.batch_size):
             chosen = order[start:start + self.config.batch_size]
             yield inputs[chosen], labels[chosen]
@@ -326,7 +372,8 @@ class _Run:
 
     def finetune(self) -> tuple[LoopOutcome, float | None]:
         config = self.config
-        steps_per_epoch = -(-len(self.split.train) // config.batch_size)
+        self.train_indices = self.workers.shard(self.split.train, config.seed)
+        steps_per_epoch = -(-len(self.train_indices) // config.batch_size)
         self._started(("decode", "train", "features"), steps_per_epoch)
         train_pixels, val_pixels = self._decode_train_val()
         val_labels = self._labels(self.split.val).to(self.device)
@@ -340,31 +387,48 @@ class _Run:
         self.network.reset_classifier(len(self.dataset.classes))
         self.network.get_classifier().load_state_dict(head.state_dict())
         network = self.network.to(self.device, memory_format=torch.channels_last)
-        train_labels = self._labels(self.split.train)
+        train_labels = self._labels(self.train_indices)
+        trained = network
+        if self.workers.distributed:
+            trained = DistributedDataParallel(
+                network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        half = distributed.autocast_dtype(config.precision, self.device)
+        scaler = torch.amp.GradScaler("cuda") if half == torch.float16 else None
 
         def forward(pixels: torch.Tensor) -> torch.Tensor:
             inputs = normalize(pixels.to(self.device), self.prep)
-            return network(inputs.contiguous(memory_format=torch.channels_last))
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            # training steps go through DDP (it averages the gradients); validation does not
+            model = trained if network.training else network
+            if half is None:
+                return model(inputs)
+            with torch.autocast(self.device.type, dtype=half):
+                return model(inputs).float()
 
         def train_batches(_epoch: int) -> Iterator[Batch]:
-            for pixels, labels in self._shuffled(train_pixels, train_labels):
+            for pixels, labels in self._shuffled(train_pixels, train_labels, self.draws):
                 if config.augment:
-                    pixels = augment_batch(pixels, config, self.generator)
+                    pixels = augment_batch(pixels, config, self.draws)
                 yield pixels, labels.to(self.device)
 
+        rank, every = self.workers.rank, self.workers.world_size
+        own_val_pixels = select(val_pixels, slice(rank, None, every))  # stays on disk if there
+        own_val_labels = val_labels[rank::every]
+
         def val_batches() -> Iterator[Batch]:
-            for start in range(0, len(val_pixels), config.batch_size):
-                yield (val_pixels[start:start + config.batch_size],
-                       val_labels[start:start + config.batch_size])
+            for start in range(0, len(own_val_pixels), config.batch_size):
+                yield (own_val_pixels[start:start + config.batch_size],
+                       own_val_labels[start:start + config.batch_size])
 
         loop = EpochLoop(network, forward, train_batches, val_batches, steps_per_epoch, config,
-                         self.emit, self.cancel, generator=self.generator,
+                         self.emit, self.cancel, generator=self.draws,
                          epoch_saved=lambda state: self._save_epoch(state, baseline),
-                         resume=self.resumed.state if self.resumed else None)
+                         resume=self.resumed.state if self.resumed else None,
+                         workers=self.workers, scaler=scaler)
         outcome = loop.run()
         if outcome.best_state is not None:
             network.load_state_dict(outcome.best_state)
-            if outcome.stopped != "cancelled":
+            if outcome.stopped != "cancelled" and self.workers.is_main:
                 try:
                     self.novelty = self._reference_after_finetune(
                         train_pixels, val_pixels, train_labels, val_labels.cpu())
@@ -402,7 +466,10 @@ class _Run:
         return before + time.perf_counter() - self.started
 
     def _save_epoch(self, state: LoopState, baseline: float | None) -> None:
-        """Checkpoint the epoch, and record the run as "interrupted" until it ends."""
+        """Checkpoint the epoch, and record the run as "interrupted" until it ends (rank 0
+        only: the other processes hold the same weights)."""
+        if not self.workers.is_main:
+            return
         path = checkpoint_path(self.dataset.root, self.run_id)
         seconds = self.seconds()
         save_checkpoint(path, RunInfo(
@@ -420,7 +487,7 @@ class _Run:
         )
         runs.record_run(self.dataset, self.config, so_far, outcome.step_losses,
                         describe_device(self.device), checkpoint=path,
-                        resumed_after=self.resumed_after)
+                        resumed_after=self.resumed_after, workers=self.workers.world_size)
 
     # --- result -----------------------------------------------------------------------------
 
