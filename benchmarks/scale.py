@@ -15,8 +15,15 @@ At 64 px 50,000 images are 614 MB of decoded pixels, above the engine's default 
 well under 10× the 5k one (ideally about 1×). Quick mode keeps its features in RAM
 (1280 float32 per image: 256 MB for 50,000), which is what still grows there.
 
+Throughput: the same fine-tune (the first `THROUGHPUT_IMAGES` images, `THROUGHPUT_EPOCHS`
+epochs at 64 px, batch 16 per process) under `torchrun --standalone --nproc_per_node=1` and
+`=2` (gloo on CPU, `OMP_NUM_THREADS` = cores / processes so both sides use every core once);
+images trained per second of the run record's epoch times. On a 2-core machine expect no
+speed-up: two processes split the same two cores, and pay for averaging the gradients.
+
 Run: `.venv/bin/python benchmarks/scale.py` (--quick: 500 vs 5,000 images, with the RAM
-limit lowered to 32 MiB so that the 5,000 go to disk as the 50,000 do)
+limit lowered to 32 MiB so that the 5,000 go to disk as the 50,000 do; --modes throughput
+for the torchrun comparison alone)
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ IMAGE_PX = 48
 TRAIN_PX = 64
 FINETUNE_STEPS = 100
 TARGET = 10.0
-MODES = ("quick", "finetune")
+MODES = ("quick", "finetune", "throughput")
+THROUGHPUT_IMAGES = 1_024
+THROUGHPUT_EPOCHS = 2
 
 
 def generate(folder: Path, count: int) -> None:
@@ -115,13 +124,43 @@ def run_child(data: Path, mode: str) -> dict[str, object]:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def torchrun_images_per_second(data: Path, processes: int, home: Path) -> float:
+    """Images trained per second by a fine-tune under torchrun with `processes` workers."""
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHEETAHLION_HOME": str(home),
+           "OMP_NUM_THREADS": str(threads)}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={processes}"]
+    subprocess.run([*torchrun, "-m", "training.cli", "train", str(data), "-o",
+                    str(home / "model.safetensors"), "--mode", "finetune", "--epochs",
+                    str(THROUGHPUT_EPOCHS), "--image-size", str(TRAIN_PX), "--batch-size", "16",
+                    "--patience", "0", "--quiet"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    listed = subprocess.run([sys.executable, "-m", "training.cli", "runs", str(data), "--json"],
+                            cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    record = json.loads(listed.stdout)[-1]
+    trained = record["split"]["train"] * len(record["epochs"])
+    return trained / sum(epoch["seconds"] for epoch in record["epochs"])
+
+
+def throughput(work: Path, source: Path) -> tuple[list[object], dict[str, object]]:
+    data = work / "throughput"
+    linked_subset(source, data, THROUGHPUT_IMAGES)
+    rates = {n: torchrun_images_per_second(data, n, work / f"home-{n}") for n in (1, 2)}
+    row = ["fine-tune images/s, torchrun 1 vs 2 processes", rates[1], rates[2],
+           rates[2] / rates[1], "report", ""]
+    return row, {"images": THROUGHPUT_IMAGES, "epochs": THROUGHPUT_EPOCHS,
+                 "images_per_second": {str(n): rate for n, rate in rates.items()}}
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child(Path(sys.argv[2]), sys.argv[3])
         return 0
     parser = _common.parser(__doc__.split("\n\n")[0])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
-                        help="which training modes to measure (default: both)")
+                        help="which training modes to measure, and/or 'throughput' for 1 vs "
+                             "2 processes under torchrun (default: all)")
     args = parser.parse_args()
     large = 5_000 if args.quick else 50_000
     small = large // 10
@@ -132,14 +171,15 @@ def main() -> int:
     generate(work / f"{large}", large)
     linked_subset(work / f"{large}", work / f"{small}", small)
     _common.progress(f"generated {large} images in {time.perf_counter() - started:.0f} s")
+    memory_modes = [mode for mode in args.modes if mode != "throughput"]
     results: dict[int, dict[str, dict[str, object]]] = {}
     for count in (small, large):
         results[count] = {}
-        for mode in args.modes:
+        for mode in memory_modes:
             results[count][mode] = run_child(work / f"{count}", mode)
             _common.progress(f"{count} images, {mode}: {results[count][mode]}")
     rows = []
-    for mode in args.modes:
+    for mode in memory_modes:
         low, high = results[small][mode], results[large][mode]
         ratio = float(high["peak_fit_mib"]) / float(low["peak_fit_mib"])
         rows.append([f"{mode}: peak RSS during fit (MiB)", low["peak_fit_mib"],
@@ -148,11 +188,19 @@ def main() -> int:
                      float(high["fit_seconds"]) / float(low["fit_seconds"]), "", ""])
         rows.append([f"{mode}: pixels on disk", bool(low["disk_cache_entries"]),
                      bool(high["disk_cache_entries"]), "", "", ""])
-    text = _common.table(["measure", f"{small:,} images", f"{large:,} images", "ratio",
-                          "target", ""], rows)
-    _common.report(args, "Peak memory of training vs dataset size", text, {
+    tables = [_common.table(["measure", f"{small:,} images", f"{large:,} images", "ratio",
+                             "target", ""], rows)] if rows else []
+    measured: dict[str, object] = {}
+    if "throughput" in args.modes:
+        _common.progress("fine-tuning under torchrun with 1, then 2 processes")
+        row, measured = throughput(work, work / f"{large}")
+        tables.append(_common.table(["measure", "1 process", "2 processes", "ratio", "", ""],
+                                    [row]))
+    text = "\n\n".join(tables)
+    _common.report(args, "Scale: peak memory vs dataset size, 1 vs 2 processes", text, {
         "small": small, "large": large, "image_px": IMAGE_PX, "train_px": TRAIN_PX,
         "finetune_steps": FINETUNE_STEPS, "runs": {str(k): v for k, v in results.items()},
+        "throughput": measured,
     })
     return 0
 
