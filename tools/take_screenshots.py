@@ -9,7 +9,8 @@ The walk: scan a copy holding one photo in two class folders and fix that confli
 click, train (before), find likely mislabelled photos and quarantine the flagged ones, train
 again (after: the history shows both), evaluate and explain an image, then classify a
 gallery holding the quarantined photos, where the model says "none of these", and preview
-one with its Grad-CAM.
+one with its Grad-CAM; last, start a small fine-tune, stop it after its first epoch, and
+show it resumable in the run history.
 """
 
 from __future__ import annotations
@@ -160,6 +161,18 @@ def main() -> int:
     settle(app, 1)
     preview.grab().save(str(out / "4b-preview.png"))
     preview.accept()
+    window.sidebar.setCurrentRow(1)
+    train = window.train_page
+    train.mode.setCurrentIndex(train.mode.findData("finetune"))
+    train.advanced.setChecked(True)
+    train.image_size.setValue(96)
+    train.epochs.setValue(3)
+    train.start()
+    wait_until(app, lambda: len(train.plots.history.epochs) >= 1)
+    train.stop()
+    wait_until(app, lambda: not train.runner.busy and train.resume_button.isEnabled())
+    settle(app, 1)
+    window.grab().save(str(out / "2c-resume.png"))
     window.close()
     print(f"screenshots in {out}")
     return 0
