@@ -62,8 +62,9 @@ def embed(
             if advance is not None:
                 advance(len(batch))
     if not features:
-        classes = network.get_classifier().out_features
-        return Embeddings(torch.empty((0, network.num_features)), torch.empty((0, classes)))
+        classifier = network.get_classifier()  # its input is what `pre_logits` gives
+        return Embeddings(torch.empty((0, classifier.in_features)),
+                          torch.empty((0, classifier.out_features)))
     return Embeddings(torch.cat(features), torch.cat(logits))
 
 

@@ -90,3 +90,21 @@ def test_class_names_match_imagenet_categories() -> None:
     assert match_class("king_of_beasts") == (291,)
     assert match_class("chetah") == (293,)
     assert match_classes(["cheetah", "my cat Bob"]) is None
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_embed_width_is_the_classifier_input_for_every_backbone(name: str) -> None:
+    """MobileNetV3's pooled features (1280) are wider than its `num_features` (960): code
+    that sizes feature tensors must use the classifier's input, even for an empty batch."""
+    from training.features import embed
+
+    backbone = BACKBONES[name]
+    network = create_network(backbone, num_classes=3).eval()
+    width = network.get_classifier().in_features
+    prep = backbone.preprocessing.with_crop(64)
+    empty = embed(network, torch.zeros((0, 3, 64, 64), dtype=torch.uint8), prep,
+                  torch.device("cpu"))
+    some = embed(network, torch.zeros((2, 3, 64, 64), dtype=torch.uint8), prep,
+                 torch.device("cpu"))
+    assert empty.features.shape == (0, width) and empty.logits.shape == (0, 3)
+    assert some.features.shape == (2, width) and some.logits.shape == (2, 3)
