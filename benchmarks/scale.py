@@ -8,7 +8,7 @@ train at 64 px with the engine's default settings, and report their peak residen
 the scan; where that is refused the figure includes the scan):
 - quick: a full quick-mode run (decode, features of every image, 3 epochs of the head);
 - finetune: the next process fine-tunes on the same images, cancelled after 100 steps of
-  batch 16 (a full epoch of 50,000 images takes most of an hour on 2 cores); its pixels come
+  batch 16 (a full epoch of 50,000 images would take about 5 minutes more); its pixels come
   from the previous run's cache when they are on disk.
 At 64 px 50,000 images are 614 MB of decoded pixels, above the engine's default RAM limit
 (512 MiB), so they go to the on-disk cache; 5,000 (61 MB) stay in RAM. Target: the 50k peak
