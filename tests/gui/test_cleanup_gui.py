@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gui_steps import open_dataset, wait_for_data_page
+from gui_steps import answer_quarantine_dialog, open_dataset, wait_for_data_page
 from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
@@ -30,14 +30,7 @@ def conflicted(tmp_path: Path) -> Path:
 def test_conflicting_labels_are_fixed_in_one_click_and_undone(
         window, qtbot, messages, monkeypatch, conflicted: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
-    asked: list[str] = []
-
-    def choose(_parent, title, _start):
-        asked.append(title)
-        return str(quarantine)
-
-    monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
-                        choose)
+    asked = answer_quarantine_dialog(monkeypatch, quarantine)
     open_dataset(window, qtbot, conflicted)
     page = window.data_page
     assert window.session.dataset.class_counts == {"blue": 4, "red": 5}
@@ -74,8 +67,7 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
 def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
                                           conflicted: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "elsewhere"
-    monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
-                        lambda *_args: str(quarantine))
+    answer_quarantine_dialog(monkeypatch, quarantine)
     open_dataset(window, qtbot, conflicted)
     page = window.data_page
     page.cleanup.move_to_class([conflicted / "red" / "1.png"], "blue")
@@ -102,8 +94,7 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
 
 def test_a_quarantine_inside_the_dataset_is_refused(window, qtbot, messages, monkeypatch,
                                                     conflicted: Path) -> None:
-    monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
-                        lambda *_args: str(conflicted / "red"))
+    answer_quarantine_dialog(monkeypatch, conflicted / "red")
     open_dataset(window, qtbot, conflicted)
     page = window.data_page
     assert not page.cleanup.quarantine([conflicted / "red" / "0.png"])

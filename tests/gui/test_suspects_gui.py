@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_steps import open_dataset, wait_for_data_page
+from gui_steps import answer_quarantine_dialog, open_dataset, wait_for_data_page
 from PySide6.QtCore import QItemSelectionModel, Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
@@ -81,14 +81,7 @@ def test_planted_image_is_first_moved_and_undone(window, qtbot, messages,
 def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, planted: Path,
                                        tmp_path: Path) -> None:
     quarantine = tmp_path / "not-animals"
-    asked: list[str] = []
-
-    def choose(_parent, title, _start):
-        asked.append(title)
-        return str(quarantine)
-
-    monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
-                        choose)
+    asked = answer_quarantine_dialog(monkeypatch, quarantine)
     open_dataset(window, qtbot, planted)
     view = _find(window, qtbot)
     _select(view, 0)
