@@ -29,13 +29,23 @@ from torch import nn
 from training.atomic import write_atomically
 from training.backbones import BACKBONES
 from training.errors import ModelFileError
+from training.model_header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    check_header,
+    checked_preprocessing,
+)
 from training.networks import create_network
 from training.novelty import TENSOR_NAME, NoveltyReference
 from training.novelty_calibration import NoveltyCalibration
 from training.preprocessing import Preprocessing
 
-FORMAT_NAME = "cheetahlion-model"
-FORMAT_VERSION = 2
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MODEL_SUFFIX", "TrainedModel", "load_model",
+           "read_metadata", "save_model"]
+
+MAX_MODEL_BYTES = 2**30
+"""The largest model file opened (the largest backbone's is ~100 MB): a bigger one is refused
+before it is read into memory."""
 METADATA_KEY = "cheetahlion"
 MODEL_SUFFIX = ".safetensors"
 
@@ -88,6 +98,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     path = Path(path)
     tensors, header = _parse(path)
     novelty = _novelty(path, tensors, header)
+    _check_finite(path, tensors)
     backbone = header["backbone"]
     classes = tuple(header["classes"])
     network = create_network(BACKBONES[backbone], num_classes=len(classes))
@@ -105,7 +116,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
         network=network.to(device).eval(),
         backbone=backbone,
         classes=classes,
-        preprocessing=Preprocessing.from_dict(header["preprocessing"]),
+        preprocessing=checked_preprocessing(header["preprocessing"]),
         metadata={k: v for k, v in header.items()
                   if k not in {"backbone", "classes", "preprocessing", "novelty"}},
         novelty=novelty,
@@ -131,6 +142,16 @@ def _novelty(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, Any
     return NoveltyReference(features, calibration)
 
 
+def _check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse weights that are not numbers: such a model predicts NaN for every photo."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(
+                f"{path}: its weights hold values that are not numbers (NaN or infinity, in "
+                f"'{name}'), so it cannot classify anything. Train the model again or re-copy "
+                "the file.")
+
+
 def _damaged_novelty(path: Path) -> ModelFileError:
     return ModelFileError(f"{path}: its \"none of these\" data is damaged. Train the model "
                           "again or re-copy the file.")
@@ -142,6 +163,11 @@ def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder. Choose a model file (.safetensors).")
     try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ModelFileError(
+                f"{path} is {size / 2**30:.1f} GB, far larger than any CheetahLion model; it is "
+                "not a model file. Choose the .safetensors file CheetahLion wrote.")
         data = path.read_bytes()
     except OSError as error:
         raise ModelFileError(f"{path} cannot be read ({error.strerror}).") from None
@@ -158,23 +184,13 @@ def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = load_safetensors(data)
         raw = json.loads(data[8:8 + header_length]).get("__metadata__") or {}
         header = json.loads(raw[METADATA_KEY])
-    except (SafetensorError, KeyError, ValueError, TypeError) as error:
+    except (SafetensorError, KeyError, ValueError, TypeError, AttributeError,
+            RecursionError) as error:
         if isinstance(error, SafetensorError) and "incomplete" in str(error).lower():
             raise ModelFileError(f"{path} is truncated. Train the model again or re-copy it.") \
                 from None
         raise ModelFileError(not_ours) from None
-    if header.get("format") != FORMAT_NAME:
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(not_ours)
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer CheetahLion (format {header['format_version']}); "
-            "update CheetahLion to open it."
-        )
-    if header.get("backbone") not in BACKBONES:
-        raise ModelFileError(
-            f"{path} uses the backbone '{header.get('backbone')}', which this version of "
-            "CheetahLion does not know."
-        )
-    if not header.get("classes") or len(header["classes"]) < 2:
-        raise ModelFileError(f"{path} names fewer than two classes; it is damaged.")
+    check_header(path, header)
     return tensors, header

@@ -21,6 +21,8 @@ _RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
 }
+INTERPOLATIONS = tuple(_RESAMPLING)
+"""The resampling filters a model file may name."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,6 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Preprocessing:
-        return cls(
-            resize=int(data["resize"]),  # type: ignore[call-overload]
-            crop=int(data["crop"]),  # type: ignore[call-overload]
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type,union-attr]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type,union-attr]
-            interpolation=str(data.get("interpolation", "bicubic")),
-        )
 
     def with_crop(self, crop: int) -> Preprocessing:
         """The same recipe at another input size, keeping the resize/crop ratio."""
