@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from training.cli_support import (
+    EXIT_INTERRUPTED,
     PhaseBars,
     ProgressBar,
     add_output_options,
@@ -45,7 +46,6 @@ from training.cli_support import (
 from training.errors import CheetahLionError
 
 EXIT_USER_ERROR = 1
-EXIT_INTERRUPTED = 130
 COMMAND_MODULES: tuple[str, ...] = ("training.cli_cleanup", "training.cli_explain")
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 

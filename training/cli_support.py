@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,9 @@ from typing import Any
 from tqdm import tqdm
 
 from training.errors import CheetahLionError
+
+EXIT_INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl+C (128 + SIGINT), as shells report it."""
 
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +111,18 @@ class PhaseBars:
 
 
 def run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
-    """Run `work` in a thread so Ctrl+C can set `cancel` and still wait for the best model."""
+    """Run `work` in a thread so that Ctrl+C sets `cancel` and the best model is still saved.
+
+    The first Ctrl+C (SIGINT) only sets `cancel`: the work stops at its next batch boundary,
+    saves what it has and returns normally. A second Ctrl+C ends the process at once with
+    exit code 130, as a user pressing it twice expects.
+
+    SIGINT is handled by a signal handler rather than by catching KeyboardInterrupt, because
+    a KeyboardInterrupt raised inside `Thread.join` can leave CPython believing the thread has
+    ended while it still runs; the process then exits under the training thread and dies in
+    C++ ("terminate called without an active exception"), losing the model.
+    """
+    finished = threading.Event()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -113,19 +130,44 @@ def run_cancellable(work: Callable[[], Any], cancel: threading.Event) -> Any:
             outcome["value"] = work()
         except BaseException as error:
             outcome["error"] = error
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=target, name="train", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        try:
-            thread.join(0.2)
-        except KeyboardInterrupt:
-            print("\nstopping after this batch (the best model so far is kept)…",
-                  file=sys.stderr)
-            cancel.set()
+    with _sigint_sets(cancel):
+        thread.start()
+        while not finished.wait(0.2):
+            pass
+    thread.join()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+@contextmanager
+def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
+    """While inside, the first SIGINT sets `cancel` and a second one exits with code 130.
+
+    Outside the main thread (where Python allows no signal handlers) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(_signal: int, _frame: object) -> None:
+        if cancel.is_set():
+            print("\ninterrupted again: stopping now without saving", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        cancel.set()
+        print("\nstopping after this batch (the best model so far is kept; press Ctrl+C "
+              "again to stop at once)…", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def image_files(paths: Sequence[Path]) -> Iterator[Path]:
