@@ -237,16 +237,19 @@ def _probe_all(
     results: list[_Probe] = []
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
-        # Pillow releases the GIL while decoding, so threads overlap reading and decoding.
-        for done, probe in enumerate(
-            pool.map(lambda c: _probe(root, c, label_of[c.class_name]), candidates), start=1
-        ):
-            results.append(probe)
-            if cancel is not None and cancel.is_set():
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise DatasetError("The scan was cancelled.")
-            if progress and (done % _PROGRESS_EVERY == 0 or done == total):
-                progress(ScanProgress(done=done, total=total))
+        try:
+            # Pillow releases the GIL while decoding, so threads overlap reading and decoding.
+            for done, probe in enumerate(
+                pool.map(lambda c: _probe(root, c, label_of[c.class_name]), candidates), start=1
+            ):
+                results.append(probe)
+                if cancel is not None and cancel.is_set():
+                    raise DatasetError("The scan was cancelled.")
+                if progress and (done % _PROGRESS_EVERY == 0 or done == total):
+                    progress(ScanProgress(done=done, total=total))
+        except BaseException:  # cancelled, or Ctrl+C: drop the files not yet probed
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return results
 
 
