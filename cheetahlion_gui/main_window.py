@@ -235,16 +235,19 @@ class MainWindow(QMainWindow):
     # --- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop every job (training keeps its best model), then save settings and geometry."""
+        """Stop every job (training keeps its best model), then save settings and geometry.
+
+        The runners are found, not listed: every JobRunner has a parent, so each one (a
+        page's, its exporter's, an open dialog's) is a child of this window.
+        """
         self.data_page.shutdown()
-        runners = [self.warmup] + [p.runner for p in self.pages] + \
-            [self.classify_page.files_runner]
+        runners = self.findChildren(JobRunner)
         for runner in runners:
-            runner.cancel()
+            runner.shut_down()
         for runner in runners:
             runner.stop_and_wait(CLOSE_TIMEOUT_MS)
-        # Jobs honour cancel within a batch; the start-up warm-up cannot be interrupted (it
-        # is importing torch). Destroying a running QThread aborts the process, so wait.
+        # Jobs honour cancel within a batch; the start-up warm-up (importing torch) and a model
+        # export cannot be interrupted. Destroying a running QThread aborts the process: wait.
         for runner in runners:
             if runner.busy and not runner.stop_and_wait(UNINTERRUPTIBLE_TIMEOUT_MS):
                 log.error("%s still running at exit", type(runner.job).__name__)

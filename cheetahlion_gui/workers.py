@@ -90,14 +90,19 @@ class Job(QObject):
 
 
 class JobRunner(QObject):
-    """Runs at most one job at a time in a fresh QThread; refuses a second while one runs."""
+    """Runs at most one job at a time in a fresh QThread; refuses a second while one runs.
+
+    Its `parent` is required: the window stops the runners it finds among its children when
+    it closes (MainWindow.closeEvent), so a runner outside the tree would outlive it.
+    """
 
     finished = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
         self._thread: QThread | None = None
         self._job: Job | None = None
+        self._shut_down = False
 
     @property
     def busy(self) -> bool:
@@ -108,8 +113,9 @@ class JobRunner(QObject):
         return self._job
 
     def start(self, job: Job) -> bool:
-        """Start `job` (its signals must already be connected); False if one is running."""
-        if self.busy:
+        """Start `job` (its signals must already be connected); False if one is running
+        or the runner is shut down."""
+        if self.busy or self._shut_down:
             return False
         thread = QThread()
         thread.setObjectName(type(job).__name__)
@@ -126,6 +132,12 @@ class JobRunner(QObject):
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel.set()
+
+    def shut_down(self) -> None:
+        """Cancel the job and start no more: its owner is closing. A job started after this
+        (one queued behind the cancelled one starts from `finished`) could outlive the wait."""
+        self._shut_down = True
+        self.cancel()
 
     def stop_and_wait(self, timeout_ms: int = 2000) -> bool:
         """Cancel the job and wait for its thread to end; True when nothing runs any more."""
