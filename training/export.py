@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.atomic import write_atomically
+from training.atomic import temporary_beside, write_atomically
 from training.errors import ExportError
 from training.images import ImageProblem
 from training.inference import Predictor
@@ -113,7 +112,7 @@ def export_model(
     # Predictor moved the network to channels-last in place; export in the default layout.
     model.network.to(memory_format=torch.contiguous_format)
 
-    with _temporary_beside(target) as temporary:
+    with temporary_beside(target) as temporary:
         try:
             _WRITERS[export_format](wrapper, inputs[:2].clone(), temporary)
         except Exception as error:  # exporters raise many types; the user needs one message
@@ -137,20 +136,6 @@ def export_model(
 
 def _with_suffix(target: Path, suffix: str) -> Path:
     return target if target.suffix.lower() == suffix else target.with_name(target.name + suffix)
-
-
-@contextlib.contextmanager
-def _temporary_beside(target: Path) -> Iterator[Path]:
-    """A temporary path in the target's folder (same disk, so the final rename is atomic).
-
-    It keeps the target's suffix: `torch.export.load` insists on `.pt2`."""
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.stem}.",
-                                        suffix=f".partial{target.suffix}", dir=target.parent)
-    os.close(descriptor)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 def _parity_inputs(prep: Preprocessing, sample_images: Sequence[Path]) -> torch.Tensor:
