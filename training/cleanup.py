@@ -21,11 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -33,10 +32,10 @@ from typing import Any, Literal, get_args
 from training import paths
 from training.atomic import write_atomically
 from training.errors import CheetahLionError
+from training.file_ops import free_name, move_file
 from training.images import content_hash
 from training.runs import dataset_key
 from training.scanning import SPLIT_FOLDERS
-from training.sorting import free_name
 
 JOURNAL_VERSION = 1
 MoveKind = Literal["class", "quarantine"]
@@ -214,11 +213,12 @@ def _load(root: Path) -> Journal:
         return Journal(root)
     except (OSError, ValueError) as error:
         raise _damaged(file, error) from None
+    except RecursionError:  # json's C scanner recurses once per nesting level
+        raise _damaged(file, "it is nested too deeply to be a journal") from None
     try:
         journal = _parse(root, data)
-    except (TypeError, ValueError, KeyError) as error:
-        raise _damaged(file, f"missing {error}" if isinstance(error, KeyError) else error) \
-            from None
+    except (TypeError, ValueError) as error:
+        raise _damaged(file, error) from None
     settled = _settle(journal)
     if settled != journal:
         _save(settled)
@@ -226,19 +226,21 @@ def _load(root: Path) -> Journal:
 
 
 def _parse(root: Path, data: Any) -> Journal:
-    """The journal in `data` (parsed JSON); TypeError, ValueError or KeyError when it is not
-    the shape this module writes (edited by hand, or damaged)."""
+    """The journal in `data` (parsed JSON); TypeError or ValueError when it is not the shape
+    this module writes (edited by hand, or damaged)."""
     if not isinstance(data, dict):
         raise TypeError("it is not a JSON object")
     file = journal_file(root)
-    if data.get("version", 0) > JOURNAL_VERSION:
+    version = _typed(data.get("version", 0), _INT, "'version'")
+    if version > JOURNAL_VERSION:
         raise CleanupError(f"The clean-up journal {file} was written by a newer CheetahLion. "
                            "Update CheetahLion to undo those moves.")
     return Journal(
         root=root,
         moves=tuple(_move_from(entry) for entry in _entries(data, "moves")),
-        keeps=tuple(Keep(**entry) for entry in _entries(data, "keeps")),
-        next_id=int(data.get("next_id", 1)),
+        keeps=tuple(Keep(**_checked(entry, _KEEP_TYPES, Keep, "keep mark"))
+                    for entry in _entries(data, "keeps")),
+        next_id=_typed(data.get("next_id", 1), _INT, "'next_id'"),
     )
 
 
@@ -249,21 +251,59 @@ def _entries(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return entries
 
 
-_MOVE_FIELDS = frozenset(f.name for f in fields(Move))
+_INT = (int,)
+_TEXT = (str,)
+_OPTIONAL_TEXT = (str, type(None))
+_MOVE_TYPES: dict[str, tuple[type, ...]] = {
+    "move_id": _INT, "time": _TEXT, "kind": _TEXT, "source": _TEXT, "destination": _TEXT,
+    "class_before": _TEXT, "class_after": _OPTIONAL_TEXT, "content_hash": _TEXT,
+    "state": _TEXT, "restored_to": _OPTIONAL_TEXT, "undone_time": _OPTIONAL_TEXT,
+}
+"""The JSON type of each `Move` field as `_save` writes it (paths as text)."""
+_KEEP_TYPES: dict[str, tuple[type, ...]] = {"content_hash": _TEXT, "relpath": _TEXT, "time": _TEXT}
+_PATH_FIELDS = ("source", "destination", "restored_to")
 
 
 def _move_from(entry: dict[str, Any]) -> Move:
-    unknown = set(entry) - _MOVE_FIELDS
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-    if entry.get("kind") not in get_args(MoveKind):
-        raise ValueError(f"unknown kind of move {entry.get('kind')!r}")
+    _checked(entry, _MOVE_TYPES, Move, "move")
+    if entry["kind"] not in get_args(MoveKind):
+        raise ValueError(f"unknown kind of move {entry['kind']!r}")
     if entry.get("state", "done") not in get_args(MoveState):
         raise ValueError(f"unknown state {entry.get('state')!r}")
-    restored = entry.get("restored_to")
-    return Move(**{**entry, "move_id": int(entry["move_id"]), "source": Path(entry["source"]),
-                   "destination": Path(entry["destination"]),
-                   "restored_to": Path(restored) if restored else None})
+    paths_of = {key: Path(entry[key]) for key in _PATH_FIELDS if entry.get(key) is not None}
+    for key, path in paths_of.items():
+        # Undo moves files to these paths: a relative one would land wherever the CLI runs.
+        if not path.is_absolute():
+            raise ValueError(f"a move's '{key}' is not an absolute path: {path}")
+    return Move(**{**entry, **paths_of})
+
+
+def _checked(entry: dict[str, Any], types: Mapping[str, tuple[type, ...]], record: type,
+             what: str) -> dict[str, Any]:
+    """`entry` itself, once every field is known, present when required and of its JSON type:
+    a journal edited by hand must fail here, with its file named, not later in a listing."""
+    unknown = set(entry) - set(types)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    required = {f.name for f in fields(record) if f.default is MISSING}
+    missing = required - set(entry)
+    if missing:
+        raise ValueError(f"a {what} lacks {', '.join(repr(k) for k in sorted(missing))}")
+    for key, value in entry.items():
+        _typed(value, types[key], f"a {what}'s '{key}'")
+    return entry
+
+
+_JSON_NAMES = {bool: "true/false", int: "a whole number", float: "a fractional number",
+               str: "text", list: "a list", dict: "an object", type(None): "null"}
+
+
+def _typed(value: Any, allowed: tuple[type, ...], name: str) -> Any:
+    """`value` if its type is exactly one `allowed` (so true/false is not a whole number)."""
+    if type(value) in allowed:
+        return value
+    expected = " or ".join(_JSON_NAMES[kind] for kind in allowed)
+    raise TypeError(f"{name} is {_JSON_NAMES[type(value)]}, not {expected}")
 
 
 def _damaged(file: Path, detail: object) -> CleanupError:
@@ -455,6 +495,9 @@ def _move_all(root: Path, files: Iterable[str | os.PathLike[str]], kind: MoveKin
         for file in files:
             source = _located(file)
             try:
+                if source.is_dir():
+                    raise CleanupError(f"{source} is a folder; only image files can be moved. "
+                                       "Give the images inside it instead.")
                 if not source.is_file():
                     raise CleanupError(f"{source} no longer exists (was it moved or deleted?); "
                                        "scan the dataset again.")
@@ -501,58 +544,6 @@ def _free(folder: Path, name: str, taken: set[Path]) -> Path:
         candidate = free_name(folder, f"{stem} ({number}){suffix}")
         number += 1
     return candidate
-
-
-def move_file(source: Path, destination: Path) -> None:
-    """Move one file without ever overwriting `destination`; a symbolic link moves as a link.
-
-    A hard link plus unlink refuses an existing name and never leaves half a file. Where
-    links are not possible (another file system, FAT), the bytes are copied into a newly
-    created file, compared with the original, and only then is the original removed. A
-    symbolic link is re-created at `destination`, pointing at the same file.
-
-    When the original cannot be removed (a read-only folder, a locked file), the new name is
-    removed again and the error raised: the file is not moved, rather than in two places.
-    """
-    try:
-        if source.is_symlink():  # os.link would link the file it points to on some systems
-            _relink(source, destination)
-        else:
-            os.link(source, destination)
-    except FileExistsError:
-        raise
-    except OSError:
-        _copy_exclusive(source, destination)
-    try:
-        source.unlink()
-    except OSError as error:
-        try:
-            destination.unlink()
-        except OSError:
-            raise OSError(error.errno, f"{error.strerror or error}; a copy is left at "
-                          f"{destination}") from error
-        raise
-
-
-def _relink(source: Path, destination: Path) -> None:
-    """Re-create symbolic link `source` at `destination`, never over an existing name; a
-    relative target is made absolute, since it would point elsewhere from another folder."""
-    target = Path(os.readlink(source))
-    os.symlink(target if target.is_absolute() else source.parent / target, destination)
-
-
-def _copy_exclusive(source: Path, destination: Path) -> None:
-    with open(source, "rb") as reader, open(destination, "xb") as writer:
-        shutil.copyfileobj(reader, writer)
-        writer.flush()
-        os.fsync(writer.fileno())
-    try:
-        shutil.copystat(source, destination)
-        if destination.read_bytes() != source.read_bytes():
-            raise OSError(f"the copy of {source.name} differs from the original")
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
 
 
 # --- undo -------------------------------------------------------------------------------------

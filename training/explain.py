@@ -246,7 +246,7 @@ def write_png(array: np.ndarray, target: Path) -> Path:
     """
     from PIL import Image
 
-    from training.sorting import free_name
+    from training.file_ops import free_name
 
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
