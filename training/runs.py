@@ -14,6 +14,7 @@ can be resumed. Its final record replaces that one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
@@ -136,10 +137,20 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
         workers=workers,
     )
     folder = run_folder(dataset.root, result.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"record_version": RECORD_VERSION, **asdict(record)}, indent=1)
-    write_atomically(folder / RECORD_NAME, text.encode())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / RECORD_NAME, text.encode())
+    except OSError:
+        _remove_if_empty(folder, folder.parent)  # a full disk leaves no empty run folder
+        raise
     return record
+
+
+def _remove_if_empty(*folders: Path) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # refuses a folder that holds anything
 
 
 def _cleanup_moves(root: Path) -> int | None:

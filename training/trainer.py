@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from training import distributed, runs
+from training import distributed, paths, runs
 from training.augment import augment_batch
 from training.backbones import get_backbone
 from training.checkpoint import (
@@ -60,7 +60,7 @@ from training.checkpoint import (
 from training.config import TrainConfig
 from training.dataset import Dataset, Split
 from training.distributed import Workers
-from training.errors import ConfigError, DatasetError
+from training.errors import ConfigError, DatasetError, ModelFileError
 from training.events import (
     BaselineMeasured,
     Callback,
@@ -108,6 +108,9 @@ class FitResult:
     baseline_accuracy: float | None
     stopped: str
     seconds: float
+    warnings: tuple[str, ...] = ()
+    """What went wrong on the way without costing the model: a full disk for the run history
+    or a checkpoint, a model saved elsewhere than asked. Front ends show each one."""
 
 
 def fit(
@@ -173,10 +176,12 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
             baseline = saved.info.baseline_accuracy
 
     model = model_path = None
-    target = Path(output) if output else runs.run_folder(dataset.root, run_id) / MODEL_NAME
+    in_run_folder = runs.run_folder(dataset.root, run_id) / MODEL_NAME
+    target = Path(output) if output else in_run_folder
     if outcome.best_state is not None:
         model = run.trained_model(outcome, baseline)
-        model_path = save_model(model, target) if workers.is_main else target
+        model_path = _save_somewhere(model, target, in_run_folder, run.warnings) \
+            if workers.is_main else target
     elif saved is not None and target.exists():
         model_path = target  # the model its earlier session saved
     seconds = run.seconds()
@@ -190,9 +195,15 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
         baseline_accuracy=baseline, stopped=outcome.stopped, seconds=seconds,
     )
     if workers.is_main:
-        runs.record_run(dataset, config, result, outcome.step_losses, describe_device(device),
-                        checkpoint=kept if kept.exists() else None,
-                        resumed_after=run.resumed_after, workers=workers.world_size)
+        try:
+            runs.record_run(dataset, config, result, outcome.step_losses,
+                            describe_device(device), checkpoint=kept if kept.exists() else None,
+                            resumed_after=run.resumed_after, workers=workers.world_size)
+        except OSError as error:
+            run.warnings.append(
+                f"The run could not be added to the history ({error.strerror or error}, in "
+                f"{paths.runs_dir()}): free some space there. The model itself was saved.")
+        result = replace(result, warnings=tuple(run.warnings))
     workers.barrier()  # every process returns once the model and record are written
     emit(RunFinished(
         best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
@@ -201,6 +212,29 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
         model_path=str(model_path) if model_path else None,
     ))
     return result
+
+
+def _save_somewhere(model: TrainedModel, target: Path, fallback: Path,
+                    warnings: list[str]) -> Path:
+    """Save to `target`; when that fails (a full disk, a read-only folder), to `fallback` in
+    the run's own folder, with a warning. Only when both fail is the model lost, and then the
+    error says so: a file already at `target` is unchanged either way (atomic writes)."""
+    try:
+        return save_model(model, target)
+    except OSError as error:
+        failure = f"{target} ({error.strerror or error})"
+    if fallback != target:
+        try:
+            saved = save_model(model, fallback)
+        except OSError:
+            pass
+        else:
+            warnings.append(f"The model could not be saved to {failure}; it was saved to "
+                            f"{saved} instead.")
+            return saved
+    raise ModelFileError(
+        f"The model could not be saved to {failure}. Free some space or choose another folder "
+        f"and train again; a file that was already at {target} is unchanged.")
 
 
 def _resumable(resume: str | Path, config: TrainConfig, dataset: Dataset, split: Split
@@ -236,6 +270,8 @@ class _Run:
     """The generator for this process's own draws (`Workers.generator`)."""
     train_indices: tuple[int, ...] = ()
     """The training images this process decodes: all of them, or its shard under torchrun."""
+    warnings: list[str] = field(default_factory=list)
+    """For `FitResult.warnings`."""
 
     def _labels(self, indices: tuple[int, ...]) -> torch.Tensor:
         return torch.tensor([self.dataset.images[i].label for i in indices], dtype=torch.long)
@@ -476,6 +512,16 @@ class _Run:
         only: the other processes hold the same weights)."""
         if not self.workers.is_main:
             return
+        try:
+            self._write_epoch(state, baseline)
+        except OSError as error:
+            warning = (f"Checkpoints could not be written ({error.strerror or error}, in "
+                       f"{paths.runs_dir()}), so this run cannot be resumed if it is "
+                       "interrupted. Training went on.")
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+
+    def _write_epoch(self, state: LoopState, baseline: float | None) -> None:
         path = checkpoint_path(self.dataset.root, self.run_id)
         seconds = self.seconds()
         save_checkpoint(path, RunInfo(
