@@ -69,6 +69,7 @@ class ClassifyPage(QWidget):
         """The model (path, or None for ImageNet) the gallery's labels came from."""
         self._queued = False
         self._total = 0
+        self._skipped: tuple[tuple[str, str], ...] = ()
         self._done = 0
 
         self.folder_button = QPushButton("Choose folder…")
@@ -248,6 +249,7 @@ class ClassifyPage(QWidget):
         job.succeeded.connect(self._succeeded)
         job.failed.connect(self._failed)
         self._total = self._done = 0
+        self._skipped = ()
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.stop_button.setEnabled(True)
@@ -270,10 +272,13 @@ class ClassifyPage(QWidget):
         if isinstance(message, GalleryFiles):
             self.model.set_paths(message.paths)
             self._total = len(message.paths)
+            self._skipped = message.skipped
             self.progress.setRange(0, max(self._total, 1))
             self.progress.setValue(0)
+            self.summary.setToolTip("\n".join(f"{Path(path).name} {why}"
+                                               for path, why in self._skipped[:40]))
             if not message.paths:
-                self.summary.setText("No images found there.")
+                self.summary.setText("No images found there" + self._skipped_text() + ".")
         elif isinstance(message, PredictionBatch):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
@@ -299,7 +304,11 @@ class ClassifyPage(QWidget):
         self.summary.setText(
             f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}, "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
-            + f"{unsure} unsure, {broken} broken")
+            + f"{unsure} unsure, {broken} broken" + self._skipped_text())
+
+    def _skipped_text(self) -> str:
+        """", N skipped (not images)" when files were left out; the tooltip names them."""
+        return f", {len(self._skipped)} skipped (not images)" if self._skipped else ""
 
     @Slot(str, str)
     def _failed(self, message: str, details: str) -> None:

@@ -481,6 +481,8 @@ class TrainPage(QWidget):
             self._select_run(result.run_id)
         self.session.report("Training finished")
         self.training_finished.emit()
+        if result.warnings:
+            show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
 
     @Slot(str, str)
     def _failed(self, message: str, details: str) -> None:

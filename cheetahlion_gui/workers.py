@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -284,6 +283,8 @@ class GalleryFiles:
 
     generation: int
     paths: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(path, why) of every file under the sources that is not read as an image."""
 
 
 @dataclass(frozen=True)
@@ -314,9 +315,12 @@ class ClassifyJob(Job):
 
     def work(self) -> int:
         from training import Predictor
+        from training.listing import list_images
 
-        paths = tuple(str(p) for p in list_images(self.sources))
-        self.progressed.emit(GalleryFiles(self.generation, paths))
+        listing = list_images(self.sources)
+        paths = tuple(str(p) for p in listing.images)
+        skipped = tuple((str(item.path), item.reason) for item in listing.skipped)
+        self.progressed.emit(GalleryFiles(self.generation, paths, skipped))
         if not paths or self.cancel.is_set():
             return 0
         predictor = Predictor.imagenet() if self.model is None else Predictor.from_file(self.model)
@@ -334,19 +338,3 @@ class ClassifyJob(Job):
             self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
                                                  predictor.classes, predictor.calibration))
         return done
-
-
-def list_images(sources: list[Path]) -> list[Path]:
-    """Image files among `sources`, searching folders recursively, skipping hidden ones."""
-    from training.images import is_supported
-
-    found: list[Path] = []
-    for source in sources:
-        if source.is_dir():
-            for folder, dirs, files in os.walk(source):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(folder) / name for name in sorted(files)
-                          if not name.startswith(".") and is_supported(Path(name))]
-        elif source.is_file():
-            found.append(source)
-    return found

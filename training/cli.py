@@ -20,7 +20,6 @@ each process says which rank it is on stderr; only rank 0 shows progress and the
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import threading
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ from training.cli_support import (
     ProgressBar,
     add_output_options,
     add_split_options,
-    image_files,
+    images_in,
     print_json,
     run_cancellable,
     scan_with_progress,
@@ -46,6 +45,8 @@ from training.cli_support import (
 from training.errors import CheetahLionError
 
 EXIT_USER_ERROR = 1
+SKIPPED = "skipped"
+"""How a file that is not an image is marked in `predict`'s results (text, JSON and CSV)."""
 COMMAND_MODULES: tuple[str, ...] = ("training.cli_cleanup", "training.cli_explain")
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 
@@ -177,6 +178,10 @@ def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
              "trained by this version")
 
 
+_ISSUES_NAMING_FILES_BELOW = frozenset({"phone_photos", "unsupported_files", "loose_files"})
+"""Issues whose message counts files without naming them: `scan` lists them underneath."""
+
+
 # --- commands -----------------------------------------------------------------------------
 
 def _scan(args: argparse.Namespace) -> int:
@@ -203,6 +208,9 @@ def _scan(args: argparse.Namespace) -> int:
                   f"train {sizes['train']}, val {sizes['val']}, test {sizes['test']}")
         for issue in dataset.report.issues:
             print(f"{issue.severity}: {issue.message}")
+            if issue.kind in _ISSUES_NAMING_FILES_BELOW:
+                for path in issue.paths:
+                    print(f"    {path}")
         if dataset.report.can_train:
             print("ready to train")
     return 0 if dataset.report.can_train else EXIT_USER_ERROR
@@ -303,7 +311,10 @@ def _train(args: argparse.Namespace) -> int:
         "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
         "val_loss": result.best_val_loss if result.history else None,
         "baseline_accuracy": result.baseline_accuracy, "seconds": round(result.seconds, 2),
+        "warnings": list(result.warnings),
     }
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(summary)
     elif result.model_path is None:
@@ -361,14 +372,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from training.backbones import IMAGENET_MODEL
-    from training.inference import Predictor
+    from training.inference import Prediction, Predictor
     from training.results_csv import MAX_CLASS_COLUMNS, write_results_csv
     from training.sorting import sort_into_folders, sorting_label
 
-    files = list(image_files(args.paths))
-    if not files:
-        raise CheetahLionError("No images found in " + ", ".join(map(str, args.paths)) +
-                               ". Give image files or folders that contain images.")
+    listing = images_in(args.paths)
+    files = listing.images
     predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
         else Predictor.from_file(args.model)
     predictor.unfamiliar_percentile = args.unfamiliar_percentile
@@ -379,6 +388,9 @@ def _predict(args: argparse.Namespace) -> int:
         for done, prediction in enumerate(predictor.predict(files, args.batch_size), start=1):
             results.append(prediction)
             update(done)
+    skipped = [Prediction(str(item.path), None, 0.0, (), error=f"{SKIPPED}: {item.reason}")
+               for item in listing.skipped]
+    results += skipped
     if args.csv:
         write_results_csv(args.csv, results, classes)
     if args.sort_into:
@@ -387,11 +399,12 @@ def _predict(args: argparse.Namespace) -> int:
                                     args.sort_into, move=args.move)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
               file=sys.stderr)
-    failures = sum(1 for p in results if p.error)
+    failures = sum(1 for p in results if p.error) - len(skipped)
+    skipped_ids = {id(p) for p in skipped}
     if args.json:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
-            "novelty": p.novelty, "none_of_these": p.unfamiliar,
+            "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
@@ -399,14 +412,17 @@ def _predict(args: argparse.Namespace) -> int:
         for p in results:
             print(_prediction_line(p))
         unfamiliar = sum(p.unfamiliar for p in results)
-        print(f"{len(results) - failures} classified, {failures} could not be read"
+        print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
+              f"read, {len(skipped)} skipped (not images)"
               + (f", {unfamiliar} none of these" if predictor.calibration else "")
               + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
-    return 0
+    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
 
 
 def _prediction_line(p: Any) -> str:
     """path, label, confidence, tab-separated; 'none of these' names the closest class."""
+    if p.error is not None and p.error.startswith(f"{SKIPPED}: "):
+        return f"{p.path}\tSKIPPED\t{p.error.removeprefix(f'{SKIPPED}: ')}"
     if p.error is not None:
         return f"{p.path}\tERROR\t{p.error}"
     if p.unfamiliar:
@@ -417,7 +433,8 @@ def _prediction_line(p: Any) -> str:
 def _export(args: argparse.Namespace) -> int:
     from training.export import MAX_SAMPLE_IMAGES, export_model
 
-    samples = list(itertools.islice(image_files(args.check_images), MAX_SAMPLE_IMAGES))
+    found = images_in(args.check_images).images if args.check_images else []
+    samples = found[:MAX_SAMPLE_IMAGES]
     result = export_model(args.model, args.output, args.export_format, samples)
     if args.json:
         print_json(result)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.cli_support import add_output_options, image_files, print_json
+from training.cli_support import add_output_options, images_in, print_json, report_skipped
 from training.errors import CheetahLionError
 
 PNG = ".png"
@@ -48,10 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.opacity <= 1.0:
         raise CheetahLionError(f"--opacity must be between 0 and 1, not {args.opacity}.")
-    files = list(image_files(args.images))
-    if not files:
-        raise CheetahLionError("No images found in " + ", ".join(map(str, args.images)) +
-                               ". Give image files or folders that contain images.")
+    listing = images_in(args.images)
+    report_skipped(listing)
+    files = listing.images
     single_file = len(files) == 1 and args.output.suffix.lower() == PNG \
         and not args.output.is_dir()
     if not single_file and args.output.suffix.lower() == PNG and not args.output.is_dir():

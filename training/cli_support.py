@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from training.errors import CheetahLionError
+from training.listing import ImageListing
 
 EXIT_INTERRUPTED = 130
 """Exit code of a command stopped by Ctrl+C (128 + SIGINT), as shells report it."""
@@ -170,20 +171,23 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def image_files(paths: Sequence[Path]) -> Iterator[Path]:
-    from training.images import is_supported
+def images_in(paths: Sequence[Path]) -> ImageListing:
+    """The images among `paths` (see `training.listing`); a user error when there are none."""
+    from training.listing import list_images
 
-    for path in paths:
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                parts = found.relative_to(path).parts
-                if found.is_file() and is_supported(found) and \
-                        not any(part.startswith(".") for part in parts):
-                    yield found
-        elif path.exists():
-            yield path
-        else:
-            raise CheetahLionError(f"{path} does not exist.")
+    listing = list_images(paths)
+    if not listing.images:
+        skipped = "".join(f"\n  {item.path} {item.reason}" for item in listing.skipped[:5])
+        raise CheetahLionError("No images found in " + ", ".join(map(str, paths)) +
+                               ". Give image files or folders that contain images." +
+                               (f" Skipped:{skipped}" if skipped else ""))
+    return listing
+
+
+def report_skipped(listing: ImageListing) -> None:
+    """Name every file left out of `listing` on stderr, one line each."""
+    for item in listing.skipped:
+        print(f"skipped: {item.path} {item.reason}", file=sys.stderr)
 
 
 def to_json(value: Any) -> Any:

@@ -49,7 +49,8 @@ def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
         probabilities = ([f"{v:.6f}" for v in result.probabilities]
                          if columns and result.probabilities and result.error is None
                          else [""] * len(columns))
-        confidence = "" if result.confidence is None else f"{result.confidence:.6f}"
+        confidence = "" if result.confidence is None or result.error is not None \
+            else f"{result.confidence:.6f}"
         scored = result.novelty is not None and result.error is None
         novelty = f"{result.novelty:.6f}" if scored else ""
         flag = ("1" if result.unfamiliar else "0") if scored else ""
