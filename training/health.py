@@ -3,18 +3,19 @@
 Per file: images that could not be used (and why) and what was converted on the way in.
 Per dataset: classes without images, too few classes, imbalance, exact and near-duplicate
 photos, the same photo under two labels, and the same photo on both sides of a folder's own
-train/validation split (leakage).
+train/validation split (leakage). With a folder's own split, also classes that cannot be
+learned (no training images) or checked (no validation images).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from training.dataset import HealthReport, ImageRecord, Issue
+from training.dataset import HealthReport, ImageRecord, Issue, SplitName
 from training.images import ImageProblem
 
 NEAR_DUPLICATE_MAX_BITS = 8
@@ -32,13 +33,19 @@ def build_report(
     images: Sequence[ImageRecord],
     problems: Sequence[ImageProblem],
     layout_issues: Sequence[Issue],
-    has_own_split: bool,
+    split_folders: Mapping[SplitName, Path],
 ) -> tuple[HealthReport, tuple[tuple[int, ...], ...]]:
-    """Return the report and the groups of image indices that show the same photo."""
+    """Return the report and the groups of image indices that show the same photo.
+
+    `split_folders` holds the folder's own train/val(/test) folders; empty when the dataset
+    has none and a split will be drawn.
+    """
     issues: list[Issue] = list(layout_issues)
     issues += _class_issues(root, class_names, images)
+    if split_folders:
+        issues += _own_split_issues(class_names, images, split_folders)
     groups = duplicate_groups(images)
-    issues += _duplicate_issues(class_names, images, groups, has_own_split)
+    issues += _duplicate_issues(class_names, images, groups, bool(split_folders))
     issues += [
         Issue("warning", problem.problem, f"{problem} It was skipped.", (problem.path,))
         for problem in problems
@@ -92,6 +99,61 @@ def _class_issues(
             "class: add photos to the small ones if you can.",
         ))
     return issues
+
+
+def _own_split_issues(
+    class_names: Sequence[str],
+    images: Sequence[ImageRecord],
+    split_folders: Mapping[SplitName, Path],
+) -> list[Issue]:
+    """Check that the folder's own split can train and check every class.
+
+    The classes are the union of the class folders in train/, val/ and test/, and the model
+    gets one output per class. A class with no training images would get an output it never
+    learned (and validation would count its photos as certain mistakes), so that blocks
+    training. A class with no validation images can be learned but never checked: a warning.
+    """
+    counts = Counter((record.label, record.own_split) for record in images)
+    train, val = split_folders["train"], split_folders["val"]
+    if not any(split == "val" for _, split in counts):
+        return [Issue(
+            "error", "empty_val",
+            f"{val.name}/ has no usable images, so nothing can check the model while it trains. "
+            f"Put some photos of each class in {val.name}/<class>/, or remove the "
+            f"{train.name}/ and {val.name}/ folders (keeping one folder per class) to let "
+            "CheetahLion draw a split.",
+            (val,),
+        )]
+    issues: list[Issue] = []
+    for label, name in enumerate(class_names):
+        if counts[label, "train"] == 0:
+            found = [folder / name for split, folder in split_folders.items()
+                     if counts[label, split]]
+            if not found:
+                continue  # no images anywhere: `_class_issues` reports the empty class
+            where = " and ".join(_shown(folder) for folder in found)
+            issues.append(Issue(
+                "error", "untrained_class",
+                f"Class '{name}' has photos in {where} but none usable in "
+                f"{_shown(train / name)}, so the model could not learn it. Add photos of "
+                f"'{name}' to {_shown(train / name)}, or remove {where} if the class is not "
+                "wanted.",
+                (train / name, *found),
+            ))
+        elif counts[label, "val"] == 0:
+            issues.append(Issue(
+                "warning", "unvalidated_class",
+                f"Class '{name}' has no usable photos in {_shown(val / name)}, so validation "
+                f"cannot tell how well the model recognises it. Move a few of its photos (about "
+                f"one in five) from {_shown(train / name)} to {_shown(val / name)}.",
+                (train / name, val / name),
+            ))
+    return issues
+
+
+def _shown(folder: Path) -> str:
+    """`val/tiger/`: a class folder as the user sees it inside the dataset."""
+    return f"{folder.parent.name}/{folder.name}/"
 
 
 def duplicate_groups(images: Sequence[ImageRecord]) -> tuple[tuple[int, ...], ...]:

@@ -37,6 +37,7 @@ from training.images import (
     perceptual_hash,
     read_bytes,
 )
+from training.listing import PHONE_PHOTO_ADVICE, PHONE_PHOTO_EXTENSIONS
 
 SPLIT_FOLDERS: dict[str, SplitName] = {
     "train": "train",
@@ -77,7 +78,7 @@ def scan_dataset(
     """
     root_path = _check_root(Path(root))
     layout_issues: list[Issue] = []
-    candidates, class_names, has_own_split = _discover(root_path, layout_issues)
+    candidates, class_names, split_folders = _discover(root_path, layout_issues)
     if not class_names:
         raise DatasetError(
             f"{root_path} has no class folders. Put the photos of each class in a sub-folder "
@@ -89,14 +90,14 @@ def scan_dataset(
     images = tuple(probe.record for probe in probes if probe.record is not None)
     problems = [probe.problem for probe in probes if probe.problem is not None]
     report, groups = build_report(
-        root_path, class_names, images, problems, layout_issues, has_own_split
+        root_path, class_names, images, problems, layout_issues, split_folders
     )
     return Dataset(
         root=root_path,
         classes=tuple(class_names),
         images=images,
         report=report,
-        has_own_split=has_own_split,
+        has_own_split=bool(split_folders),
         fingerprint=_fingerprint(class_names, images),
         duplicate_groups=groups,
     )
@@ -129,7 +130,9 @@ def _visible_subdirs(folder: Path) -> list[Path]:
 
 def _discover(
     root: Path, issues: list[Issue]
-) -> tuple[list[_Candidate], list[str], bool]:
+) -> tuple[list[_Candidate], list[str], dict[SplitName, Path]]:
+    """The image files, the class names, and the folder's own split folders (empty when it
+    has none), so the report can name the real `valid/` or `Train/` folder."""
     top = _visible_subdirs(root)
     splits = {SPLIT_FOLDERS[d.name.lower()]: d for d in top if d.name.lower() in SPLIT_FOLDERS}
     has_own_split = "train" in splits and "val" in splits
@@ -167,17 +170,27 @@ def _discover(
             "and were ignored. Move them into the folder of their class.",
             tuple(loose),
         ))
-    if unsupported:
+    phone_photos = [p for p in unsupported if p.suffix.lower() in PHONE_PHOTO_EXTENSIONS]
+    if phone_photos:
+        issues.append(Issue(
+            "warning", "phone_photos",
+            f"{len(phone_photos)} photo(s) in HEIC/HEIF/AVIF format (the format iPhones and "
+            "many phones save) were skipped: this version cannot read them. To train with "
+            f"them, {PHONE_PHOTO_ADVICE}, then scan again.",
+            tuple(phone_photos),
+        ))
+    others = [p for p in unsupported if p not in phone_photos]
+    if others:
         issues.append(Issue(
             "info", "unsupported_files",
-            f"{len(unsupported)} file(s) are not of a supported image type (JPEG, PNG, BMP, "
+            f"{len(others)} file(s) are not of a supported image type (JPEG, PNG, BMP, "
             "GIF, WebP, TIFF) and were skipped.",
-            tuple(unsupported),
+            tuple(others),
         ))
     candidates.sort(
         key=lambda c: (c.own_split or "", c.class_name, c.path.relative_to(root).as_posix())
     )
-    return candidates, class_names, has_own_split
+    return candidates, class_names, splits if has_own_split else {}
 
 
 def _files_in(folder: Path) -> list[Path]:

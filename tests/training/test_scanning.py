@@ -618,3 +618,61 @@ def test_cancelled_scan_stops_with_a_message(two_classes):
     cancel.set()
     with pytest.raises(DatasetError, match="cancelled"):
         scan_dataset(two_classes, cancel=cancel)
+
+
+# --- the folder's own split: every class must be learnable ------------------------------------
+
+
+def test_class_only_in_val_blocks_training_and_says_what_to_do(tmp_path, make_image, capsys):
+    from training.cli import main
+
+    root = _split_layout(tmp_path / "data", make_image, val_name="val", test=False)
+    for index in range(2):
+        make_image(root / "val" / "tiger" / f"{index}.png", (64, 64), seed=300 + index)
+    dataset = scan_dataset(root)
+    issue = only(dataset, "untrained_class")
+    assert issue.severity == "error" and not dataset.report.can_train
+    assert "'tiger'" in issue.message
+    assert "val/tiger/" in issue.message and "train/tiger/" in issue.message
+    assert "Add photos" in issue.message and "remove" in issue.message
+    real = root.resolve()
+    assert set(issue.paths) == {real / "train" / "tiger", real / "val" / "tiger"}
+
+    assert main(["scan", str(root), "--quiet"]) == 1
+    assert "error: Class 'tiger'" in capsys.readouterr().out
+    assert main(["train", str(root), "-o", str(tmp_path / "model.safetensors"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Class 'tiger'") and err.count("\n") == 1
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_class_whose_training_photos_are_all_broken_is_untrained(tmp_path, make_image):
+    root = _split_layout(tmp_path / "data", make_image, val_name="valid", test=True)
+    for path in (root / "train" / "lion").iterdir():
+        path.write_bytes(b"")
+    dataset = scan_dataset(root)
+    issue = only(dataset, "untrained_class")
+    assert "'lion'" in issue.message and "valid/lion/" in issue.message
+    assert "test/lion/" in issue.message
+    assert not dataset.report.can_train
+
+
+def test_class_without_validation_photos_is_a_warning(tmp_path, make_image):
+    root = _split_layout(tmp_path / "data", make_image, val_name="validation", test=False)
+    make_image(root / "train" / "tiger" / "0.png", (64, 64), seed=300)
+    make_image(root / "train" / "tiger" / "1.png", (64, 64), seed=301)
+    dataset = scan_dataset(root)
+    issue = only(dataset, "unvalidated_class")
+    assert issue.severity == "warning" and dataset.report.can_train
+    assert "'tiger'" in issue.message and "validation/tiger/" in issue.message
+    assert "untrained_class" not in kinds(dataset)
+
+
+def test_empty_val_folder_blocks_training(tmp_path, make_image):
+    root = _split_layout(tmp_path / "data", make_image, val_name="val", test=False)
+    for path in (root / "val").rglob("*.png"):
+        path.unlink()
+    dataset = scan_dataset(root)
+    issue = only(dataset, "empty_val")
+    assert issue.severity == "error" and "val/" in issue.message
+    assert "unvalidated_class" not in kinds(dataset)
