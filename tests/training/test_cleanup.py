@@ -482,3 +482,87 @@ def test_cli_suspects_ranks_a_planted_image_first_and_hides_kept(capsys,
     assert "blue/planted.png" not in [s["relpath"] for s in listed["suspects"]]
     assert {"score", "suggested", "reasons", "looks_like", "flagged", "kept"} <= \
         set(listed["suspects"][0])
+
+
+# --- hostile journals: every field is type-checked on load --------------------------------------
+
+_GOOD_MOVE = {"move_id": 1, "time": "2025-01-01T00:00:00+00:00", "kind": "class",
+              "source": "/data/cheetah/a.png", "destination": "/data/lion/a.png",
+              "class_before": "cheetah", "class_after": "lion", "content_hash": "h"}
+_GOOD_KEEP = {"content_hash": "h", "relpath": "cheetah/a.png", "time": "t"}
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("time", ["2025"]), ("move_id", "1"), ("move_id", 1.5), ("move_id", True),
+    ("source", ["/a"]), ("destination", None), ("class_before", 3), ("class_after", []),
+    ("content_hash", {}), ("state", 1), ("restored_to", 7), ("undone_time", 1.0),
+    ("source", "relative/a.png"),
+])
+def test_a_move_field_of_the_wrong_type_is_a_damaged_journal(data: Path, capsys, key: str,
+                                                             value: object) -> None:
+    file = journal_file(data)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"version": 1, "next_id": 2,
+                                "moves": [{**_GOOD_MOVE, key: value}]}))
+    with pytest.raises(CleanupError, match="Move it aside") as raised:
+        read_journal(data)
+    assert str(file) in str(raised.value) and f"'{key}'" in str(raised.value)
+    code, out, err = _cli(capsys, "moves", str(data))
+    assert code == 1 and out == "" and err.count("\n") == 1 and str(file) in err
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps({"keeps": [{**_GOOD_KEEP, "relpath": 3}]}),
+    json.dumps({"keeps": [{**_GOOD_KEEP, "time": None}]}),
+    json.dumps({"next_id": 1.5}), json.dumps({"next_id": True}), json.dumps({"version": "2"}),
+    json.dumps({"moves": [{k: v for k, v in _GOOD_MOVE.items() if k != "time"}]}),
+], ids=["keep-relpath", "keep-time", "float-next-id", "bool-next-id", "text-version",
+        "missing-time"])
+def test_a_journal_field_of_the_wrong_type_is_a_damaged_journal(data: Path, text: str) -> None:
+    file = journal_file(data)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text)
+    with pytest.raises(CleanupError, match="Move it aside") as raised:
+        read_journal(data)
+    assert str(file) in str(raised.value)
+
+
+def test_a_well_formed_journal_still_loads(data: Path) -> None:
+    file = journal_file(data)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    undone = {**_GOOD_MOVE, "move_id": 2, "state": "undone", "class_after": None,
+              "restored_to": "/data/cheetah/a.png", "undone_time": "t"}
+    file.write_text(json.dumps({"version": 1, "next_id": 3, "moves": [_GOOD_MOVE, undone],
+                                "keeps": [_GOOD_KEEP]}))
+    journal = read_journal(data)
+    assert [move.move_id for move in journal.moves] == [1, 2]
+    assert journal.moves[1].restored_to == Path("/data/cheetah/a.png")
+    assert journal.kept_hashes == {"h"}
+
+
+def test_a_deeply_nested_journal_is_one_line_not_a_traceback(data: Path) -> None:
+    file = journal_file(data)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text('{"moves": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(CleanupError, match="Move it aside") as raised:
+        read_journal(data)
+    assert str(file) in str(raised.value)
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "training.cli", "moves", str(data)], cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and str(file) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_moving_a_folder_says_it_is_a_folder(data: Path, capsys) -> None:
+    folder = data / "cheetah" / "more"
+    folder.mkdir()
+    outcome = move_to_class(data, [folder], "lion")
+    assert outcome.moves == ()
+    (failure,) = outcome.failures
+    assert str(folder) in failure and "is a folder; only image files can be moved" in failure
+    assert "no longer exists" not in failure and folder.is_dir()
+    code, _, err = _cli(capsys, "move", str(data), str(folder), "--to-class", "lion")
+    assert code == 1 and "is a folder" in err
