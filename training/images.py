@@ -4,20 +4,24 @@ Scanning, training, evaluation and prediction all decode through `decode_image`,
 is turned into pixels the same way everywhere: EXIF orientation applied, first frame of an
 animation, every mode (CMYK, 16-bit, palette, alpha, grayscale) converted to 8-bit RGB, and
 images above Pillow's decompression-bomb limit refused from their header alone, before a
-single pixel is decoded. Failures raise `ImageError` with the file's name, the reason and
-what to do, plus a short machine-readable `problem` code the health report groups by.
+single pixel is decoded. JPEGs may be larger (today's phones take 108- and 200-megapixel
+photos): they are decoded at a reduced scale that fits the limit (see `_jpeg_pixel_limit`).
+Failures raise `ImageError` with the file's name, the reason and what to do, plus a short
+machine-readable `problem` code the health report groups by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from training.errors import ImageError
 
@@ -27,6 +31,11 @@ SUPPORTED_EXTENSIONS = frozenset(
 MIN_SIDE = 32
 EXIF_ORIENTATION_TAG = 0x0112
 _QUARTER_TURNS = {5, 6, 7, 8}
+JPEG_LIMIT_FACTOR = 4
+"""A JPEG may have this many times Pillow's pixel limit; see `_jpeg_pixel_limit`."""
+_JPEG_SCALES = (1, 2, 4, 8)
+"""The reductions libjpeg can decode to directly (its DCT scaling)."""
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 # We enforce Pillow's limit ourselves (see `_check_size`), with a message a person can act on,
 # instead of letting Pillow warn between 1x and 2x of it and raise above.
@@ -89,7 +98,9 @@ def decode_image(
     `draft_size` lets JPEG decoding skip detail that will be thrown away anyway: the decoder
     scales by 1/2, 1/4 or 1/8 while keeping both sides at least `draft_size` pixels. That is
     much faster for large photos, and since every code path passes the same value for the
-    same model, training and prediction still see identical pixels.
+    same model, training and prediction still see identical pixels. A JPEG above Pillow's
+    pixel limit is always decoded reduced to fit it, `draft_size` or not; `original_size`
+    stays the photo's full size.
     """
     path = Path(path)
     if data is None:
@@ -102,7 +113,7 @@ def decode_image(
             "Delete it, or open it in an image editor and save it as JPEG or PNG.",
         ) from None
     except Image.DecompressionBombError:
-        raise _too_large(path, None) from None
+        image = _open_large_jpeg(path, data)
     except Exception as error:  # Pillow raises many types for corrupt headers
         raise _corrupt(path, error) from None
 
@@ -114,8 +125,8 @@ def decode_image(
     if getattr(image, "n_frames", 1) > 1:
         notes.append(f"animated ({image.n_frames} frames): the first frame is used")
     try:
-        if draft_size and image.format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
+        if _is_jpeg(image):
+            _reduce_jpeg(image, draft_size)
         image.load()
         orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
         if orientation not in (1, None):
@@ -170,11 +181,75 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT_32 = _dct_matrix(32)
 
 
-def _check_size(path: Path, image: Image.Image) -> None:
+def _is_jpeg(image: Image.Image) -> TypeGuard[JpegImagePlugin.JpegImageFile]:
+    """Whether `image` is decoded reduced: plain JPEGs only. MPO files (JPEG frames) are not,
+    like the README's stand-alone decoder, so an exported model sees the app's pixels."""
+    return image.format == "JPEG" and isinstance(image, JpegImagePlugin.JpegImageFile)
+
+
+def _jpeg_pixel_limit(image: JpegImagePlugin.JpegImageFile, limit: int) -> int:
+    """The most pixels a JPEG may declare, given Pillow's `limit` (about 89.5 million).
+
+    4× `limit`, about 358 million pixels, when the colour is subsampled 4:2:0 as phones and
+    cameras save it: a 108-megapixel photo fits, and so does a 200-megapixel one with room
+    to spare. The photo is decoded at 1/2, 1/4 or 1/8 scale (`_reduce_jpeg`), so its pixels
+    never take more memory than an image at `limit` (268 MB). But libjpeg may keep every DCT
+    coefficient of the whole image while it decodes, whatever the scale: always for a
+    progressive JPEG, and for a sequential one whose components come in separate scans
+    (which the header does not reveal). At 2 bytes per sample that is 3 bytes per pixel at
+    4:2:0, so about 1.07 GB at 4× `limit`: the budget every JPEG gets, the same order as
+    a progressive CMYK JPEG at `limit` itself already needed. Richer sampling gets fewer
+    pixels for the same budget: half at 4:4:4 (6 bytes per pixel), 3/8 for CMYK. Grayscale
+    (2 bytes per pixel) is held to 4× all the same.
+    """
+    # Each component's (horizontal, vertical) sampling factors; a damaged header may say 0.
+    factors = [(max(h, 1), max(v, 1)) for _, h, v, _ in image.layer]
+    full = max(h for h, _ in factors) * max(v for _, v in factors)
+    samples_per_pixel = sum(h * v for h, v in factors) / full
+    return int(JPEG_LIMIT_FACTOR * limit * min(1.0, 1.5 / samples_per_pixel))
+
+
+def _open_large_jpeg(path: Path, data: bytes) -> Image.Image:
+    """Open a JPEG that Pillow's `open` refused for being over twice its limit.
+
+    `Image.open` raises before the caller sees the image, but a JPEG may be allowed more
+    (`_jpeg_pixel_limit`). Pillow's JPEG reader, called directly, reads only the header; the
+    size is then checked like any other. Anything else stays refused.
+    """
+    if not data.startswith(_JPEG_SIGNATURE):
+        raise _too_large(path, None)
+    try:
+        return JpegImagePlugin.jpeg_factory(io.BytesIO(data))
+    except Exception as error:
+        raise _corrupt(path, error) from None
+
+
+def _reduce_jpeg(image: JpegImagePlugin.JpegImageFile, draft_size: int | None) -> None:
+    """Have libjpeg decode at the smallest reduction whose pixels fit Pillow's limit, or
+    further, down to `draft_size` pixels on each side, when the caller asked for that."""
     width, height = image.size
     limit = Image.MAX_IMAGE_PIXELS
-    if limit and width * height > limit:
-        raise _too_large(path, (width, height))
+    scale = next((s for s in _JPEG_SCALES
+                  if not limit or math.ceil(width / s) * math.ceil(height / s) <= limit),
+                 _JPEG_SCALES[-1])
+    if scale == 1 and not draft_size:
+        return
+    # Pillow picks the largest reduction that keeps each side at least the size asked for.
+    wanted = (width // scale, height // scale)
+    if draft_size:
+        wanted = (min(wanted[0], draft_size), min(wanted[1], draft_size))
+    image.draft("RGB", wanted)
+
+
+def _check_size(path: Path, image: Image.Image) -> None:
+    width, height = image.size
+    if Image.MAX_IMAGE_PIXELS:
+        if _is_jpeg(image):
+            limit, what = _jpeg_pixel_limit(image, Image.MAX_IMAGE_PIXELS), "JPEGs like this one"
+        else:
+            limit, what = Image.MAX_IMAGE_PIXELS, "Images"
+        if width * height > limit:
+            raise _too_large(path, (width, height), limit, what)
     if min(width, height) < MIN_SIDE:
         raise ImageProblem(
             path, "too_small", f"is only {width}×{height} pixels",
@@ -182,13 +257,14 @@ def _check_size(path: Path, image: Image.Image) -> None:
         )
 
 
-def _too_large(path: Path, size: tuple[int, int] | None) -> ImageProblem:
+def _too_large(path: Path, size: tuple[int, int] | None, limit: int | None = None,
+               what: str = "Images") -> ImageProblem:
     dims = f" ({size[0]}×{size[1]} pixels)" if size else ""
     return ImageProblem(
         path, "too_large",
         f"is too large to decode safely{dims}; it may be a decompression bomb",
-        f"Images above {Image.MAX_IMAGE_PIXELS:,} pixels are refused; shrink it in an image "
-        "editor if it is a real photo.",
+        f"{what} above {limit or Image.MAX_IMAGE_PIXELS:,} pixels are refused; shrink it in "
+        "an image editor if it is a real photo.",
     )
 
 

@@ -335,3 +335,88 @@ def test_hamming_distance_counts_differing_bits():
     assert hamming_distance(0b1011, 0b1011) == 0
     assert hamming_distance(0, 2**64 - 1) == 64
     assert hamming_distance(0b1100, 0b0101) == 2
+
+
+# --- photos above Pillow's limit: large JPEGs decode reduced, bombs stay refused --------------
+
+PHONE_SIZE = (12_000, 9_000)
+"""A 108-megapixel phone photo: above Pillow's limit (about 89.5 million pixels)."""
+
+
+@pytest.fixture(scope="module")
+def phone_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 12000×9000 colour JPEG (4:2:0, as phones write). Flat with a few bars, so it
+    encodes in a fraction of a second to about 2 MB; the 324 MB source is freed at once."""
+    path = tmp_path_factory.mktemp("phone") / "phone.jpg"
+    image = Image.new("RGB", PHONE_SIZE, (190, 150, 90))
+    for left in range(0, PHONE_SIZE[0], 1500):
+        image.paste((40, 40, 40), (left, 0, left + 300, PHONE_SIZE[1]))
+    image.save(path, quality=10)
+    return path
+
+
+def _sof_patched(path: Path, width: int, height: int, **save: object) -> Path:
+    """A small JPEG whose frame header (SOF0/SOF2) claims `width`×`height` pixels: any
+    attempt to decode it would end in 'corrupt', so 'too_large' proves it was refused first."""
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(path, quality=50, **save)
+    data = bytearray(path.read_bytes())
+    sof = max(data.find(b"\xff\xc0"), data.find(b"\xff\xc2"))
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@ignore_bomb_warning
+def test_a_108_megapixel_jpeg_decodes_reduced_with_its_true_size(phone_jpeg):
+    assert PHONE_SIZE[0] * PHONE_SIZE[1] > Image.MAX_IMAGE_PIXELS
+    decoded = decode_image(phone_jpeg)
+    assert decoded.original_size == PHONE_SIZE
+    assert decoded.image.size == (6_000, 4_500)  # halved by the decoder, not resized after
+    assert decoded.image.width * decoded.image.height <= Image.MAX_IMAGE_PIXELS
+    assert decoded.image.mode == "RGB" and decoded.notes == ()
+    assert decode_image(phone_jpeg, draft_size=64).image.size == (1_500, 1_125)
+
+
+@ignore_bomb_warning
+def test_a_108_megapixel_jpeg_is_scanned_and_becomes_model_input(phone_jpeg, tmp_path,
+                                                                  make_dataset):
+    from training.preprocessing import Preprocessing, load_pixels
+    from training.scanning import scan_dataset
+
+    root = make_dataset(tmp_path / "data", {"cheetah": 2, "lion": 2})
+    (root / "lion" / "phone.jpg").symlink_to(phone_jpeg)
+    dataset = scan_dataset(root)
+    assert not dataset.report.of_kind("too_large")
+    (record,) = [r for r in dataset.images if r.path.name == "phone.jpg"]
+    assert (record.width, record.height) == PHONE_SIZE
+    prep = Preprocessing(resize=256, crop=224, mean=(0.5,) * 3, std=(0.5,) * 3)
+    pixels = load_pixels(phone_jpeg, prep)
+    assert pixels.shape == (224, 224, 3) and pixels.dtype == np.uint8
+
+
+@ignore_bomb_warning
+@pytest.mark.parametrize("size", [(40_000, 40_000), (20_000, 18_000)], ids=["1600MP", "360MP"])
+def test_a_jpeg_bomb_is_still_refused_from_its_header(tmp_path, monkeypatch, size):
+    path = _sof_patched(tmp_path / "bomb.jpg", *size)
+    loads = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self))
+    error = refused(path, "too_large")
+    assert f"({size[0]}×{size[1]} pixels)" in str(error) and "shrink it" in str(error)
+    assert loads == []
+
+
+@ignore_bomb_warning
+def test_a_4_4_4_jpeg_is_allowed_half_as_many_pixels(tmp_path, monkeypatch):
+    # Without chroma subsampling the decoder holds twice the coefficients per pixel.
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: None)
+    big = (16_000, 12_000)  # 192 MP: allowed at 4:2:0, refused at 4:4:4
+    assert decode_image(_sof_patched(tmp_path / "420.jpg", *big)).original_size == big
+    refused(_sof_patched(tmp_path / "444.jpg", *big, subsampling=0), "too_large")
+    refused(_sof_patched(tmp_path / "prog444.jpg", *big, subsampling=0, progressive=True),
+            "too_large")
+
+
+@ignore_bomb_warning
+def test_a_png_of_phone_photo_size_is_still_refused(tmp_path, make_png_header):
+    error = refused(make_png_header(tmp_path / "big.png", *PHONE_SIZE), "too_large")
+    assert "(12000×9000 pixels)" in str(error)
