@@ -41,7 +41,9 @@ def build_report(
     has none and a split will be drawn.
     """
     issues: list[Issue] = list(layout_issues)
-    issues += _class_issues(root, class_names, images)
+    folders_of = {name: tuple(folder / name for folder in split_folders.values())
+                  or (root / name,) for name in class_names}
+    issues += _class_issues(class_names, images, folders_of)
     if split_folders:
         issues += _own_split_issues(class_names, images, split_folders)
     groups = duplicate_groups(images)
@@ -61,8 +63,10 @@ def build_report(
 
 
 def _class_issues(
-    root: Path, class_names: Sequence[str], images: Sequence[ImageRecord]
+    class_names: Sequence[str], images: Sequence[ImageRecord],
+    folders_of: Mapping[str, tuple[Path, ...]],
 ) -> list[Issue]:
+    """`folders_of` names each class's folders: `root/<class>`, or one per split folder."""
     counts = [0] * len(class_names)
     for record in images:
         counts[record.label] += 1
@@ -73,14 +77,14 @@ def _class_issues(
                 "error", "empty_class",
                 f"Class '{name}' has no usable images. Add photos to its folder, or remove "
                 "the folder if the class is not wanted.",
-                (root / name,),
+                folders_of[name],
             ))
         elif count == 1:
             issues.append(Issue(
                 "warning", "tiny_class",
                 f"Class '{name}' has only one image, so it cannot be both learned and checked. "
                 "Add more photos (at least 10 per class is a good start).",
-                (root / name,),
+                folders_of[name],
             ))
     populated = [count for count in counts if count > 0]
     if len(populated) < 2:

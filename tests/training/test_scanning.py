@@ -676,3 +676,16 @@ def test_empty_val_folder_blocks_training(tmp_path, make_image):
     issue = only(dataset, "empty_val")
     assert issue.severity == "error" and "val/" in issue.message
     assert "unvalidated_class" not in kinds(dataset)
+
+
+def test_an_empty_class_in_a_folders_own_split_names_its_split_folders(tmp_path,
+                                                                        make_dataset):
+    root = tmp_path / "data"
+    make_dataset(root / "train", {"cheetah": 4, "lion": 4})
+    make_dataset(root / "val", {"cheetah": 2, "lion": 2}, first_seed=50)
+    (root / "train" / "zebra").mkdir()
+    (root / "val" / "zebra").mkdir()
+    dataset = scan_dataset(root)
+    issue = only(dataset, "empty_class")
+    assert issue.paths == (dataset.root / "train" / "zebra", dataset.root / "val" / "zebra")
+    assert not dataset.report.can_train
