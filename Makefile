@@ -1,6 +1,8 @@
 # Two commands on a fresh machine (see README.md):
 #   make run [DATA=<folder>]   create .venv, install, start CheetahLion
 #   make test                  create .venv with the test extras, run lint, import rules and tests
+# While working on the code:
+#   make test-fast             only the tests not marked slow (no lint)
 # And the desktop bundle (docs/packaging.md):
 #   make package               build dist/cheetahlion/ with PyInstaller
 #   make smoke                 run the bundle's self-test (offscreen, without network if allowed)
@@ -11,7 +13,7 @@ STAMP := $(VENV)/.installed
 PACKAGE_STAMP := $(VENV)/.installed-package
 BUNDLE := dist/cheetahlion
 
-.PHONY: run test lint package smoke clean
+.PHONY: run test test-fast lint package smoke clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +34,9 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow"
 
 package: $(PACKAGE_STAMP)
 	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build \

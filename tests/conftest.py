@@ -1,23 +1,62 @@
-"""Suite-wide set-up: no real user files, no display, no downloads, and the real-photo dataset.
+"""Suite-wide set-up: no real user files, no display, no downloads, the real-photo dataset,
+and the trained models several test files share.
 
 Every test runs with CHEETAHLION_HOME in a temporary folder, so settings, runs and caches
-never touch the real user's; Qt runs offscreen; the Hugging Face hub is offline so a test can
-never download weights by accident.
+never touch the real user's; fixtures wider than one test (set up before any test's own
+home exists) get a session-wide temporary home for the same reason. Qt runs offscreen; the
+Hugging Face hub is offline so a test can never download weights by accident.
+
+OpenMP threads sleep instead of spinning while they wait (OMP_WAIT_POLICY=PASSIVE, set
+before anything imports torch, and inherited by every child process a test starts). With
+the default spinning, torch's two threads on a 2-core machine that is busy with other work
+wait for each other at every operation: fine-tuning tests ran 5-15 times slower at load 3-4
+and the suite took 12 minutes instead of 7. Torch still uses both threads, so the tests see
+the same parallel code as the app.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from synthetic import make_dataset
+
+if TYPE_CHECKING:
+    from training.trainer import FitResult
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PHOTOS = REPO.parent / "shared" / "datasets" / "cheetah-lion"
+REAL_PHOTO_FIXTURES = {"real_photos", "real_photos_source"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real photos `real_photos`, even one whose author forgot,
+    so that `-m "not real_photos"` never reaches for the dataset."""
+    for item in items:
+        if REAL_PHOTO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_photos)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary CHEETAHLION_HOME for module- and session-wide fixtures.
+
+    pytest sets those up before the function-scoped `_isolated_home` of the test that first
+    needs them, so a fixture that trains would otherwise record its run in the real user's
+    folder (it did: ~/.local/share/cheetahlion/runs filled with the suite's runs).
+    """
+    home = tmp_path_factory.mktemp("cheetahlion-session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHEETAHLION_HOME", str(home))
+        yield home
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +82,34 @@ def real_photos(real_photos_source: Path, tmp_path_factory: pytest.TempPathFacto
     for name in ("cheetah", "lion"):
         shutil.copytree(real_photos_source / name, copy / name)
     return copy
+
+
+@pytest.fixture(scope="session")
+def real_photo_model(real_photos: Path, tmp_path_factory: pytest.TempPathFactory
+                     ) -> FitResult:
+    """`fit(TrainConfig.quick())` on the real photos, trained once for every test that only
+    reads it (the engine's accuracy checks and the export checks): it is the suite's most
+    expensive model. Tests must not change it; copy the file before writing next to it."""
+    # The engine is imported here, not at the top: torch must load after the environment
+    # above is set.
+    from training.config import TrainConfig
+    from training.scanning import scan_dataset
+    from training.trainer import fit
+
+    return fit(TrainConfig.quick(), scan_dataset(real_photos),
+               output=tmp_path_factory.mktemp("real-model") / "cheetah-lion.safetensors")
+
+
+@pytest.fixture(scope="session")
+def colours_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quick-mode model that tells red-noise from blue-noise photos (8 each), saved once for
+    the engine's and the window's explanation tests, which only read it."""
+    from training.config import TrainConfig
+    from training.scanning import scan_dataset
+    from training.trainer import fit
+
+    data = make_dataset(tmp_path_factory.mktemp("colours-model") / "colours", per_class=8)
+    result = fit(TrainConfig.quick(), scan_dataset(data),
+                 output=data.parent / "colours.safetensors")
+    assert result.best_val_accuracy == 1.0
+    return Path(result.model_path)

@@ -38,12 +38,17 @@ def _new_python_threads(before: set[int | None]) -> list[threading.Thread]:
             and not isinstance(t, threading._DummyThread)]  # type: ignore[attr-defined]
 
 
+THREADS_END_SECONDS = 60
+"""How long a test's threads may take to wind down after it. Only a thread that never ends
+runs into it: a limit of a few seconds would fail on a busy machine."""
+
+
 @pytest.fixture(autouse=True)
 def no_threads_left_running(qapp):
     """Fail a test that leaves a QThread or an extra Python thread running."""
     before = {t.ident for t in threading.enumerate()}
     yield
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + THREADS_END_SECONDS
     while time.monotonic() < deadline:
         qapp.processEvents()
         busy, extra = _busy_qt_threads(), _new_python_threads(before)

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from synthetic import make_dataset
+
+pytestmark = pytest.mark.slow  # each test starts the app in a new process
 
 PROBE = """
 import sys

@@ -81,7 +81,7 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
     again.show()
     open_dataset(again, qtbot, conflicted)
     panel = again.data_page.moves_panel
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=60_000)
     assert "1.png: 'red' → class 'blue'" in panel.model.index(0).data()
     panel.view.setCurrentIndex(panel.model.index(0))
     assert panel.undo_selected_button.isEnabled()

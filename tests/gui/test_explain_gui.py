@@ -1,30 +1,19 @@
 """Explanations in the window: the Classify preview and the Evaluate page's mistakes.
 
 Real widgets, real worker threads: the heatmap appears, the opacity slider changes the picture
-without recomputing, another class recomputes, reopening comes from the cache.
+without recomputing, another class recomputes, reopening comes from the cache. The model is
+the session's red-vs-blue `colours_model` (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from synthetic import make_dataset
 
 from cheetahlion_gui.explain_view import ExplainDialog, ExplainView
 from cheetahlion_gui.preview_dialog import PreviewDialog
-from training import TrainConfig, fit, scan_dataset
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHEETAHLION_HOME", str(tmp_path_factory.mktemp("home")))
-        data = make_dataset(tmp_path_factory.mktemp("train") / "colours", per_class=8)
-        result = fit(TrainConfig.quick(), scan_dataset(data),
-                     output=tmp_path_factory.mktemp("model") / "colours.safetensors")
-    return Path(result.model_path)
 
 
 def _shown(view: ExplainView):
@@ -46,11 +35,11 @@ def _close(qtbot, dialog, view: ExplainView) -> None:
 
 
 def test_the_preview_explains_with_an_opacity_slider_and_a_class_choice(
-        window, qtbot, model_path: Path, tmp_path: Path) -> None:
+        window, qtbot, colours_model: Path, tmp_path: Path) -> None:
     images = make_dataset(tmp_path / "new", per_class=1, seed=7)  # red/0.png, blue/0.png
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    page.use_model_file(str(model_path))
+    page.use_model_file(str(colours_model))
     page.open_sources([images / "red"])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 1
                     and page.model.item(0).label == "red", timeout=60_000)
@@ -95,7 +84,7 @@ def test_the_preview_explains_with_an_opacity_slider_and_a_class_choice(
 
 
 def test_a_mistake_on_the_evaluate_page_opens_its_explanation(
-        window, qtbot, model_path: Path, tmp_path: Path) -> None:
+        window, qtbot, colours_model: Path, tmp_path: Path) -> None:
     # The folders' names swapped: every photo is "wrong" for a model trained on the colours.
     data = make_dataset(tmp_path / "swapped", per_class=6, seed=3)
     (data / "red").rename(data / "was-red")
@@ -105,7 +94,7 @@ def test_a_mistake_on_the_evaluate_page_opens_its_explanation(
     qtbot.waitUntil(lambda: not window.data_page.runner.busy and window.session.dataset
                     is not None and window.session.dataset.root == data.resolve(),
                     timeout=30_000)
-    window.session.set_model(str(model_path), "colours")
+    window.session.set_model(str(colours_model), "colours")
     window.sidebar.setCurrentRow(2)
     page = window.evaluate_page
     qtbot.waitUntil(lambda: not page.runner.busy and page.report is not None, timeout=60_000)
@@ -118,7 +107,7 @@ def test_a_mistake_on_the_evaluate_page_opens_its_explanation(
     qtbot.mouseClick(page.gallery_view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     assert page.explain_button.isEnabled()
     qtbot.mouseDClick(page.gallery_view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    qtbot.waitUntil(lambda: page.findChild(ExplainDialog) is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: page.findChild(ExplainDialog) is not None, timeout=60_000)
     dialog = page.findChild(ExplainDialog)
     outcome = page.shown_outcomes[0]
     assert f"True class: {outcome.true_label} · predicted: {outcome.predicted_label}" \
@@ -131,12 +120,12 @@ def test_a_mistake_on_the_evaluate_page_opens_its_explanation(
 
 
 def test_a_broken_image_says_why_instead_of_explaining(qtbot, tmp_path: Path,
-                                                       model_path: Path) -> None:
+                                                       colours_model: Path) -> None:
     view = ExplainView()
     qtbot.addWidget(view)
     broken = tmp_path / "broken.jpg"
     broken.write_text("not a photo")
-    view.explain(str(model_path), str(broken))
+    view.explain(str(colours_model), str(broken))
     qtbot.waitUntil(lambda: view.error is not None and not view.computing, timeout=30_000)
     assert "broken.jpg" in view.caption.text() and view.shown is None
     assert view.picture.text() == "No explanation" and not view.busy.isVisible()

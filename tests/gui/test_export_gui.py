@@ -25,7 +25,7 @@ def _trained_window(window, qtbot, folder: Path):
     assert not page.export_button.isEnabled()
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
-    qtbot.waitUntil(page.export_button.isEnabled, timeout=5_000)
+    qtbot.waitUntil(page.export_button.isEnabled, timeout=60_000)
     return page
 
 

@@ -108,7 +108,7 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
     out_csv = tmp_path / "results.csv"
     assert page.export_csv_to(out_csv, page.chosen_items())
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
     exported = {_name(r["path"]): r for r in csv.DictReader(out_csv.open(encoding="utf-8"))}
     assert len(exported) == 9
     assert {n for n, r in exported.items() if r["none_of_these"] == "1"} == at_95
@@ -116,7 +116,7 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
     sorted_into = tmp_path / "sorted"
     assert page.sort_files_into(sorted_into, page.chosen_items(), move=False)
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
     assert (sorted_into / NONE_OF_THESE_FOLDER / "stranger.png").is_file(), \
         "a stranger is not sorted into one of the classes"
     sorted_names = {p.name for p in (sorted_into / "red").iterdir()} | \

@@ -47,6 +47,7 @@ def test_self_test_trains_evaluates_classifies_and_passes() -> None:
     assert len(list((home / "data" / "runs").rglob("run.json"))) == 2
 
 
+@pytest.mark.slow
 def test_a_failing_step_exits_1_with_the_error_the_window_showed(tmp_path: Path) -> None:
     """CheetahLion's home is a file: saving the opened dataset in the settings fails, the
     app shows its error dialog, and the self-test fails with that text."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 from synthetic import make_dataset, textured_image
@@ -129,7 +130,7 @@ def test_classified_images_can_be_added_to_the_dataset(window, qtbot, tmp_path: 
                     and page.model.item(0).label == "red", timeout=60_000)
     [red] = [a for a in page.add_menu.actions() if a.text() == "red"]
     red.trigger()
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
     assert sorted(p.name for p in (data / "red").iterdir())[-1] == "5.png"
     assert (data / "red" / "0 (2).png").exists() and (data / "red" / "0.png").exists()
     assert (new / "0.png").exists(), "adding copies: the original stays"
@@ -177,12 +178,13 @@ def test_garbage_is_collected_on_the_gui_thread_not_in_workers(window, qtbot) ->
     worker = threading.Thread(target=allocate_garbage)
     worker.start()
     worker.join()
-    qtbot.waitUntil(lambda: bool(collected_in), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(collected_in), timeout=60_000)
     assert collected_in == [threading.main_thread()]
     window.close()
     assert gc.isenabled(), "closing the window hands collection back to Python"
 
 
+@pytest.mark.slow
 def test_every_job_loads_the_engine_before_its_work() -> None:
     """Two threads importing torchvision at once broke it; jobs import it one at a time."""
     code = (

@@ -88,6 +88,7 @@ def test_bad_setting_is_a_user_error(capsys, data: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.real_photos
+@pytest.mark.slow
 def test_new_user_workflow_on_real_photos(real_photos: Path, tmp_path: Path) -> None:
     """`cheetahlion-cli train DATA -o m.safetensors && cheetahlion-cli predict m … --csv`."""
     cli = [sys.executable, "-m", "training.cli"]

@@ -1,6 +1,7 @@
 """Grad-CAM puts the heat where the class's evidence is; explanations are cached; CLI pictures.
 
-The known answer: a quick-mode model learns red-noise vs blue-noise photos, then sees a grey
+The known answer: a quick-mode model learns red-noise vs blue-noise photos (the session's
+`colours_model`, tests/conftest.py, shared with the window's tests), then sees a grey
 probe with a red patch in the top-left quadrant and a blue patch in the bottom-right one.
 "Red" must light up the top-left, "blue" the bottom-right; a uniform or random map fails.
 """
@@ -13,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from synthetic import CLASS_COLOURS, make_dataset
+from synthetic import CLASS_COLOURS
 
-from training import TrainConfig, fit, scan_dataset
 from training.cli import main
 from training.errors import CheetahLionError
 from training.explain import Explainer, explainer_for, heat_colours, overlay
@@ -31,20 +31,8 @@ def _noise_patch(colour: tuple[int, int, int], seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHEETAHLION_HOME", str(home))
-        data = make_dataset(tmp_path_factory.mktemp("explain") / "colours", per_class=8)
-        result = fit(TrainConfig.quick(), scan_dataset(data),
-                     output=tmp_path_factory.mktemp("model") / "colours.safetensors")
-    assert result.best_val_accuracy == 1.0
-    return Path(result.model_path)
-
-
-@pytest.fixture(scope="module")
-def explainer(model_path: Path) -> Explainer:
-    return Explainer.from_file(model_path)
+def explainer(colours_model: Path) -> Explainer:
+    return Explainer.from_file(colours_model)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +102,11 @@ def test_asking_again_is_answered_from_the_cache(explainer: Explainer, probe: Pa
         hook.remove()
 
 
-def test_one_explainer_per_unchanged_model_file(model_path: Path, tmp_path: Path) -> None:
-    first = explainer_for(model_path)
-    assert explainer_for(str(model_path)) is first
+def test_one_explainer_per_unchanged_model_file(colours_model: Path, tmp_path: Path) -> None:
+    first = explainer_for(colours_model)
+    assert explainer_for(str(colours_model)) is first
     copy = tmp_path / "copy.safetensors"
-    copy.write_bytes(model_path.read_bytes())
+    copy.write_bytes(colours_model.read_bytes())
     assert explainer_for(copy) is not first
 
 
@@ -151,16 +139,17 @@ def test_overlay_blends_a_colour_ramp_at_the_chosen_opacity() -> None:
         overlay(image, heat, 1.5)
 
 
-def test_cli_writes_a_png_and_never_overwrites(capsys, model_path: Path, probe: Path,
+def test_cli_writes_a_png_and_never_overwrites(capsys, colours_model: Path, probe: Path,
                                                tmp_path: Path) -> None:
     target = tmp_path / "why.png"
-    assert main(["explain", str(model_path), str(probe), "-o", str(target), "--class", "red"]) == 0
+    assert main(["explain", str(colours_model), str(probe), "-o", str(target),
+                 "--class", "red"]) == 0
     out, _ = capsys.readouterr()
     assert "\tred\t" in out and str(target) in out
     with Image.open(target) as picture:
         assert picture.size == (CROP, CROP) and picture.mode == "RGB"
     before = target.read_bytes()
-    assert main(["explain", str(model_path), str(probe), "-o", str(target), "--json",
+    assert main(["explain", str(colours_model), str(probe), "-o", str(target), "--json",
                  "--opacity", "0.8"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["output"] == str(tmp_path / "why (2).png")
@@ -169,31 +158,31 @@ def test_cli_writes_a_png_and_never_overwrites(capsys, model_path: Path, probe: 
 
 
 def test_cli_says_in_one_line_when_the_output_cannot_be_written(
-        capsys, model_path: Path, probe: Path, tmp_path: Path) -> None:
+        capsys, colours_model: Path, probe: Path, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "notes.txt"
     not_a_folder.write_text("mine")
-    assert main(["explain", str(model_path), str(probe), "-o",
+    assert main(["explain", str(colours_model), str(probe), "-o",
                  str(not_a_folder / "why.png")]) == 1
     _, err = capsys.readouterr()
     assert err.count("\n") == 1 and "cannot be written" in err and "Traceback" not in err
     assert not_a_folder.read_text() == "mine"
 
 
-def test_cli_explains_a_folder_and_reports_bad_files(capsys, model_path: Path, probe: Path,
+def test_cli_explains_a_folder_and_reports_bad_files(capsys, colours_model: Path, probe: Path,
                                                      tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
     (images / "a.png").write_bytes(probe.read_bytes())
     (images / "b.jpg").write_text("not a photo")
     out_dir = tmp_path / "out"
-    assert main(["explain", str(model_path), str(images), "-o", str(out_dir),
+    assert main(["explain", str(colours_model), str(images), "-o", str(out_dir),
                  "--class", "blue"]) == 1
     out, _ = capsys.readouterr()
     assert "b.jpg\tERROR" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["a-blue.png"]
-    assert main(["explain", str(model_path), str(images), "-o", str(tmp_path / "x.png")]) == 1
+    assert main(["explain", str(colours_model), str(images), "-o", str(tmp_path / "x.png")]) == 1
     assert "need a folder" in capsys.readouterr().err
-    assert main(["explain", str(model_path), str(probe), "-o", str(out_dir),
+    assert main(["explain", str(colours_model), str(probe), "-o", str(out_dir),
                  "--class", "zebra"]) == 1
     assert "'zebra' is not one of" in capsys.readouterr().err
 

@@ -68,7 +68,9 @@ def _load_and_run(export_format: str, path: Path, pixels: np.ndarray) -> np.ndar
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-@pytest.mark.parametrize("export_format", sorted(EXPORT_FORMATS))
+@pytest.mark.parametrize("export_format", [  # exporting to ONNX or .pt2 takes seconds
+    pytest.param(name, marks=[pytest.mark.slow] if name in {"onnx", "pt2"} else [])
+    for name in sorted(EXPORT_FORMATS)])
 def test_each_format_predicts_like_the_app_and_carries_a_sidecar(
     small_model: FitResult, colours, tmp_path: Path, export_format: str
 ) -> None:
@@ -236,10 +238,10 @@ def test_readme_preprocessing_gives_the_app_pixels_exactly(tmp_path: Path) -> No
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_real_photo_model_exports_and_readme_example_match_the_app(
-    real_photos: Path, tmp_path: Path
+    real_photos: Path, real_photo_model: FitResult, tmp_path: Path
 ) -> None:
     dataset = scan_dataset(real_photos)
-    trained = fit(TrainConfig.quick(), dataset, output=tmp_path / "cheetah-lion.safetensors")
+    trained = real_photo_model  # the session's; the exports go to tmp_path, beside no model
     photos = [dataset.images[i].path for i in trained.split.val][:12]
     for export_format in ("onnx", "torchscript"):
         result = export_model(trained.model_path, tmp_path / "cheetah-lion", export_format,

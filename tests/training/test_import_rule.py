@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_MODULES = sorted(
     f"training.{path.stem}" for path in (REPO / "training").glob("*.py")
@@ -24,6 +26,7 @@ def _loaded_after(code: str) -> dict[str, object]:
     return json.loads(output.splitlines()[-1])
 
 
+@pytest.mark.slow  # loads torch and every engine module in a new process
 def test_every_engine_module_imports_without_qt() -> None:
     assert "training.cli" in ENGINE_MODULES and len(ENGINE_MODULES) > 15
     result = _loaded_after("\n".join(f"import {name}" for name in ENGINE_MODULES))

@@ -16,6 +16,8 @@ from training.modelfile import load_model
 from training.runs import list_runs
 from training.scanning import scan_dataset
 
+pytestmark = pytest.mark.slow  # each test trains in a spawned child process
+
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory: pytest.TempPathFactory):

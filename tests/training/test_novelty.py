@@ -221,6 +221,7 @@ def test_cli_sorts_none_of_these_into_its_own_folder(
     assert not (sorted_into / "red").exists() and strangers[0].is_file(), "copied, not moved"
 
 
+@pytest.mark.slow
 def test_finetune_in_the_child_process_writes_the_reference(tmp_path: Path) -> None:
     dataset = scan_dataset(make_dataset(tmp_path / "tiny", per_class=5))
     events: list[object] = []

@@ -1,4 +1,8 @@
-"""The engine on 300 real cheetah and lion photos (skipped when the dataset is absent)."""
+"""The engine on 300 real cheetah and lion photos (skipped when the dataset is absent).
+
+The quick-mode model is the session's `real_photo_model` (tests/conftest.py), shared with
+the export checks.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from training.baseline import zero_shot_baseline
-from training.config import TrainConfig
 from training.evaluation import evaluate
 from training.inference import Predictor
 from training.scanning import scan_dataset
-from training.trainer import FitResult, fit
+from training.trainer import FitResult
 
 pytestmark = pytest.mark.real_photos
 
@@ -19,12 +22,6 @@ pytestmark = pytest.mark.real_photos
 @pytest.fixture(scope="module")
 def dataset(real_photos: Path):
     return scan_dataset(real_photos)
-
-
-@pytest.fixture(scope="module")
-def quick_result(dataset, tmp_path_factory: pytest.TempPathFactory) -> FitResult:
-    return fit(TrainConfig.quick(), dataset,
-               output=tmp_path_factory.mktemp("model") / "cheetah-lion.safetensors")
 
 
 def test_scan_finds_both_classes_and_the_near_duplicates(dataset) -> None:
@@ -35,24 +32,27 @@ def test_scan_finds_both_classes_and_the_near_duplicates(dataset) -> None:
     assert all("cheetah/" in issue.message for issue in near)
 
 
-def test_quick_mode_reaches_095_and_matches_the_baseline(quick_result) -> None:
-    assert quick_result.best_val_accuracy >= 0.95
-    assert quick_result.baseline_accuracy is not None
-    assert quick_result.best_val_accuracy >= quick_result.baseline_accuracy - 0.02
+@pytest.mark.slow  # the session trains real_photo_model for it
+def test_quick_mode_reaches_095_and_matches_the_baseline(real_photo_model: FitResult) -> None:
+    assert real_photo_model.best_val_accuracy >= 0.95
+    assert real_photo_model.baseline_accuracy is not None
+    assert real_photo_model.best_val_accuracy >= real_photo_model.baseline_accuracy - 0.02
 
 
-def test_reloaded_model_predicts_identically(quick_result, dataset) -> None:
-    paths = [dataset.images[i].path for i in quick_result.split.val]
-    live = list(Predictor.from_model(quick_result.model).predict(paths))
-    reloaded = list(Predictor.from_file(quick_result.model_path).predict(paths))
+@pytest.mark.slow
+def test_reloaded_model_predicts_identically(real_photo_model: FitResult, dataset) -> None:
+    paths = [dataset.images[i].path for i in real_photo_model.split.val]
+    live = list(Predictor.from_model(real_photo_model.model).predict(paths))
+    reloaded = list(Predictor.from_file(real_photo_model.model_path).predict(paths))
     assert [p.probabilities for p in live] == [p.probabilities for p in reloaded]
     assert [p.label for p in live] == [p.label for p in reloaded]
 
 
-def test_evaluation_on_the_model_own_split(quick_result, dataset) -> None:
-    report = evaluate(quick_result.model, dataset)
-    assert report.images == len(quick_result.split.val)
-    assert report.accuracy == pytest.approx(quick_result.best_val_accuracy)
+@pytest.mark.slow
+def test_evaluation_on_the_model_own_split(real_photo_model: FitResult, dataset) -> None:
+    report = evaluate(real_photo_model.model, dataset)
+    assert report.images == len(real_photo_model.split.val)
+    assert report.accuracy == pytest.approx(real_photo_model.best_val_accuracy)
     assert sum(map(sum, report.confusion)) == report.images
     assert {s.name for s in report.per_class} == {"cheetah", "lion"}
 

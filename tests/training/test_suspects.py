@@ -220,6 +220,7 @@ def test_one_class_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_photos
+@pytest.mark.slow
 def test_real_photos_other_animals_and_the_statue_are_flagged(real_photos: Path) -> None:
     dataset = scan_dataset(real_photos)
     report = find_suspects(dataset)
