@@ -15,8 +15,14 @@ import pytest
 from synthetic import CLASS_COLOURS, textured_image
 from synthetic import make_dataset as make_colour_dataset
 
-from training import cleanup, runs
-from training.cleanup import (
+from training.cli import main
+from training.data.dataset import Split
+from training.data.images import content_hash
+from training.data.scanning import scan_dataset
+from training.fit import runs
+from training.fit.config import TrainConfig
+from training.insight import cleanup
+from training.insight.cleanup import (
     CleanupError,
     forget_kept,
     journal_file,
@@ -26,11 +32,6 @@ from training.cleanup import (
     read_journal,
     undo_move,
 )
-from training.cli import main
-from training.config import TrainConfig
-from training.dataset import Split
-from training.images import content_hash
-from training.scanning import scan_dataset
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -314,7 +315,7 @@ def test_a_damaged_journal_never_stops_a_run_being_recorded(
 _MOVER = """
 import sys, time
 from pathlib import Path
-from training.cleanup import move_to_class
+from training.insight.cleanup import move_to_class
 root, given, to, count, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), \\
     Path(sys.argv[5])
 (go.parent / given).touch()  # ready

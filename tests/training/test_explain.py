@@ -17,8 +17,8 @@ from synthetic import CLASS_COLOURS, make_dataset
 
 from training import TrainConfig, fit, scan_dataset
 from training.cli import main
-from training.errors import CheetahLionError
-from training.explain import Explainer, explainer_for, heat_colours, overlay
+from training.core.errors import CheetahLionError
+from training.insight.explain import Explainer, explainer_for, heat_colours, overlay
 
 CROP = 224
 HALF = CROP // 2
