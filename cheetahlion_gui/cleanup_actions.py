@@ -62,10 +62,11 @@ class CleanupJob(Job):
         self.root, self.action, self.args = root, action, args
 
     def work(self) -> CleanupOutcome:
+        from training.data.journal import read_journal
         from training.insight import cleanup
         result = None if self.action == "read_journal" else \
             getattr(cleanup, self.action)(self.root, *self.args)
-        return CleanupOutcome(self.action, result, cleanup.read_journal(self.root))
+        return CleanupOutcome(self.action, result, read_journal(self.root))
 
 
 class MovesModel(QAbstractListModel):

@@ -53,7 +53,8 @@ class ExplainRequest:
 class ExplainedImage:
     request: ExplainRequest
     explanation: Any
-    """training.insight.explain.Explanation (its scalars are read on the GUI thread, not its arrays)."""
+    """training.insight.explain.Explanation (its scalars are read on the GUI thread, not its
+    arrays)."""
     photo: QImage
     heat: QImage
 

@@ -71,7 +71,7 @@ class FindSuspectsJob(Job):
 
     def work(self) -> SuspectsOutcome:
         from training.core.events import Cancelled
-        from training.insight.cleanup import read_journal
+        from training.data.journal import read_journal
         from training.insight.suspects import find_suspects
 
         try:

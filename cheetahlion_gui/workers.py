@@ -27,8 +27,8 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from training.core.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
-ENGINE_MODULES = ("training.fit.trainer", "training.predict.inference", "training.predict.evaluation",
-                  "training.data.scanning")
+ENGINE_MODULES = ("training.fit.trainer", "training.predict.inference",
+                  "training.predict.evaluation", "training.data.scanning")
 """What the jobs run on; between them they import torch, torchvision and timm."""
 _engine_lock = threading.Lock()
 _engine_loaded = False
@@ -261,7 +261,8 @@ class EvaluateJob(Job):
 
 
 class ExportJob(Job):
-    """Export a model file and check it against the app (training.predict.export); result: ExportResult."""
+    """Export a model file and check it against the app (training.predict.export); result:
+    ExportResult."""
 
     def __init__(self, model_path: str, target: Path, export_format: str,
                  sample_images: list[Path]) -> None:

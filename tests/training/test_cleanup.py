@@ -18,18 +18,16 @@ from synthetic import make_dataset as make_colour_dataset
 from training.cli import main
 from training.data.dataset import Split
 from training.data.images import content_hash
+from training.data.journal import CleanupError, journal_file, read_journal
 from training.data.scanning import scan_dataset
 from training.fit import runs
 from training.fit.config import TrainConfig
 from training.insight import cleanup
 from training.insight.cleanup import (
-    CleanupError,
     forget_kept,
-    journal_file,
     keep_images,
     move_to_class,
     move_to_quarantine,
-    read_journal,
     undo_move,
 )
 

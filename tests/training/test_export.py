@@ -23,7 +23,8 @@ from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import to_uint8_batch
 from training.fit.config import TrainConfig
-from training.fit.trainer import FitResult, fit
+from training.fit.result import FitResult
+from training.fit.trainer import fit
 from training.predict import export as export_module
 from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model, sidecar_path
 from training.predict.inference import Predictor

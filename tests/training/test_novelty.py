@@ -27,7 +27,8 @@ from training.fit.modelfile import (
     read_metadata,
     save_model,
 )
-from training.fit.trainer import FitResult, fit
+from training.fit.result import FitResult
+from training.fit.trainer import fit
 from training.models.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
 from training.models.novelty_calibration import NoveltyCalibration
 from training.predict.evaluation import evaluate

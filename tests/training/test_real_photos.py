@@ -8,7 +8,8 @@ import pytest
 
 from training.data.scanning import scan_dataset
 from training.fit.config import TrainConfig
-from training.fit.trainer import FitResult, fit
+from training.fit.result import FitResult
+from training.fit.trainer import fit
 from training.predict.baseline import zero_shot_baseline
 from training.predict.evaluation import evaluate
 from training.predict.inference import Predictor

@@ -18,8 +18,9 @@ from training.data.scanning import scan_dataset
 from training.fit.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from training.fit.config import TrainConfig
 from training.fit.modelfile import load_model
+from training.fit.result import FitResult
 from training.fit.runs import list_runs
-from training.fit.trainer import FitResult, fit
+from training.fit.trainer import fit
 
 CONFIG = TrainConfig.finetune(epochs=3, batch_size=4, image_size=64, seed=7,
                               early_stopping_patience=0, device="cpu")

@@ -72,7 +72,7 @@ def register(commands: Any) -> None:
 
 
 def _suspects(args: argparse.Namespace) -> int:
-    from training.insight.cleanup import read_journal
+    from training.data.journal import read_journal
     from training.insight.suspects import find_suspects
 
     dataset = usable_dataset(args)
@@ -158,7 +158,7 @@ def _keep(args: argparse.Namespace) -> int:
 
 
 def _moves(args: argparse.Namespace) -> int:
-    from training.insight.cleanup import read_journal
+    from training.data.journal import read_journal
 
     journal = read_journal(args.data)
     if args.json:

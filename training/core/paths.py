@@ -7,6 +7,7 @@ touch a real user's files, and a portable install can keep everything beside the
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -55,3 +56,12 @@ def weights_dir() -> Path:
 def runs_dir() -> Path:
     """The history of training runs, one folder per dataset."""
     return data_dir() / "runs"
+
+
+def dataset_key(root: Path) -> str:
+    """A dataset's name among CheetahLion's files (its runs, its clean-up journal): a readable
+    prefix plus a hash of its absolute path."""
+    resolved = Path(root).resolve()
+    digest = hashlib.blake2b(str(resolved).encode(), digest_size=6).hexdigest()
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in resolved.name)[:40]
+    return f"{safe}-{digest}"

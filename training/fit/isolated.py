@@ -24,7 +24,8 @@ from training.core import errors
 from training.core.events import Callback, ignore_event
 from training.data.dataset import Dataset
 from training.fit.config import TrainConfig
-from training.fit.trainer import FitResult, fit
+from training.fit.result import FitResult
+from training.fit.trainer import fit
 
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 10.0

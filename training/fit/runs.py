@@ -15,21 +15,19 @@ can be resumed. Its final record replaces that one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from training.core import paths
 from training.core.atomic import write_atomically
 from training.core.runtime import library_versions
 from training.data.dataset import Dataset
+from training.data.journal import applied_move_count
 from training.fit.config import TrainConfig
-
-if TYPE_CHECKING:
-    from training.fit.trainer import FitResult
+from training.fit.result import FitResult
 
 RECORD_NAME = "run.json"
 RECORD_VERSION = 4
@@ -95,16 +93,8 @@ class RunRecord:
         return cls(**data)
 
 
-def dataset_key(root: Path) -> str:
-    """Folder name for a dataset's runs: readable prefix plus a hash of its absolute path."""
-    resolved = Path(root).resolve()
-    digest = hashlib.blake2b(str(resolved).encode(), digest_size=6).hexdigest()
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in resolved.name)[:40]
-    return f"{safe}-{digest}"
-
-
 def run_folder(dataset_root: Path, run_id: str) -> Path:
-    return paths.runs_dir() / dataset_key(dataset_root) / run_id
+    return paths.runs_dir() / paths.dataset_key(dataset_root) / run_id
 
 
 def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
@@ -159,7 +149,6 @@ def _cleanup_moves(root: Path) -> int | None:
     This count is a footnote to a finished training run: whatever goes wrong reading the
     journal (damaged, unreadable, locked out), the run must still be recorded.
     """
-    from training.insight.cleanup import applied_move_count  # cleanup imports this module
 
     try:
         return applied_move_count(root)
@@ -169,7 +158,7 @@ def _cleanup_moves(root: Path) -> int | None:
 
 def list_runs(dataset_root: str | Path) -> list[RunRecord]:
     """Runs recorded for a dataset folder, oldest first; unreadable records are skipped."""
-    folder = paths.runs_dir() / dataset_key(Path(dataset_root))
+    folder = paths.runs_dir() / paths.dataset_key(Path(dataset_root))
     records = []
     for path in sorted(folder.glob(f"*/{RECORD_NAME}")):
         try:

@@ -50,7 +50,6 @@ from training.core.events import (
     BaselineMeasured,
     Callback,
     Cancelled,
-    EpochEnded,
     RunFinished,
     RunStarted,
     ignore_event,
@@ -77,6 +76,7 @@ from training.fit.config import TrainConfig
 from training.fit.distributed import Workers
 from training.fit.loop import Batch, EpochLoop, LoopOutcome, LoopState
 from training.fit.modelfile import TrainedModel, save_model
+from training.fit.result import FitResult
 from training.models.backbones import get_backbone
 from training.models.features import FeatureCounter, embed
 from training.models.imagenet import match_classes
@@ -91,27 +91,6 @@ from training.models.novelty import (
 
 FEATURE_BATCH = 32
 MODEL_NAME = "model.safetensors"
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What a run produced. `model` is None only when it was cancelled before any epoch ended."""
-
-    run_id: str
-    model: TrainedModel | None
-    model_path: Path | None
-    classes: tuple[str, ...]
-    split: Split
-    history: tuple[EpochEnded, ...]
-    best_epoch: int
-    best_val_loss: float
-    best_val_accuracy: float
-    baseline_accuracy: float | None
-    stopped: str
-    seconds: float
-    warnings: tuple[str, ...] = ()
-    """What went wrong on the way without costing the model: a full disk for the run history
-    or a checkpoint, a model saved elsewhere than asked. Front ends show each one."""
 
 
 def fit(
