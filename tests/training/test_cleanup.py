@@ -16,6 +16,7 @@ from synthetic import CLASS_COLOURS, textured_image
 from synthetic import make_dataset as make_colour_dataset
 
 from training.cli import main
+from training.core import paths
 from training.data.dataset import Split
 from training.data.images import content_hash
 from training.data.journal import CleanupError, journal_file, read_journal
@@ -50,7 +51,7 @@ def test_move_to_class_is_journalled_and_undone(data: Path) -> None:
     assert (data / "lion" / "cheetah_0.png").read_bytes() == before["cheetah/cheetah_0.png"]
     assert (move.kind, move.class_before, move.class_after) == ("class", "cheetah", "lion")
     assert move.content_hash == content_hash(before["cheetah/cheetah_0.png"])
-    assert journal_file(data).is_relative_to(cleanup.paths.data_dir())
+    assert journal_file(data).is_relative_to(paths.data_dir())
     assert [m.move_id for m in read_journal(data).applied] == [move.move_id]
 
     result = undo_move(data)
