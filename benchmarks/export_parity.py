@@ -26,13 +26,13 @@ import _common
 import numpy as np
 import torch
 
-from training.config import TrainConfig
-from training.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
-from training.inference import Predictor
-from training.preprocessing import load_pixels
-from training.scanning import scan_dataset
-from training.tensors import to_uint8_batch
-from training.trainer import fit
+from training.data.preprocessing import load_pixels
+from training.data.scanning import scan_dataset
+from training.data.tensors import to_uint8_batch
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
+from training.predict.inference import Predictor
 
 BATCH = 32
 

@@ -11,7 +11,7 @@ Bare side: a plain loop over the same pre-decoded uint8 tensors (decoded once, o
 clock, like the engine's cache): the same network (a freshly loaded pretrained
 `efficientnet_lite0` with a 2-class head), channels_last, batch 16, AdamW with the finetune
 config's rate and weight decay, a per-batch cosine schedule, the same normalisation
-(`training.tensors.normalize`), then a validation pass over the same validation images.
+(`training.data.tensors.normalize`), then a validation pass over the same validation images.
 
 The two sides alternate (engine first in odd repeats, bare first in even ones) and the
 medians are compared. Target: fit / bare <= 1.05.
@@ -32,16 +32,16 @@ import _common
 import torch
 from torch import nn
 
-from training.backbones import get_backbone
-from training.config import TrainConfig
-from training.dataset import Dataset
-from training.networks import load_pretrained
-from training.preprocessing import Preprocessing, load_pixels
-from training.runtime import resolve_device
-from training.scanning import scan_dataset
-from training.splitting import split_dataset
-from training.tensors import normalize, to_uint8_batch
-from training.trainer import fit
+from training.core.runtime import resolve_device
+from training.data.dataset import Dataset
+from training.data.preprocessing import Preprocessing, load_pixels
+from training.data.scanning import scan_dataset
+from training.data.splitting import split_dataset
+from training.data.tensors import normalize, to_uint8_batch
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.models.backbones import get_backbone
+from training.models.networks import load_pretrained
 
 RATIO_TARGET = 1.05
 TIMING: dict[str, Any] = {

@@ -33,18 +33,18 @@ import _common
 import torch
 from PIL import Image, ImageDraw
 
-from training.backbones import DEFAULT_BACKBONE, get_backbone
-from training.config import TrainConfig
-from training.evaluation import evaluate
-from training.explain import Explainer
-from training.features import embed
-from training.inference import Predictor
-from training.modelfile import load_model
-from training.networks import load_pretrained
-from training.pixel_cache import decode_all
-from training.scanning import scan_dataset
-from training.suspects import find_suspects
-from training.trainer import fit
+from training.data.pixel_cache import decode_all
+from training.data.scanning import scan_dataset
+from training.fit.config import TrainConfig
+from training.fit.modelfile import load_model
+from training.fit.trainer import fit
+from training.insight.explain import Explainer
+from training.insight.suspects import find_suspects
+from training.models.backbones import DEFAULT_BACKBONE, get_backbone
+from training.models.features import embed
+from training.models.networks import load_pretrained
+from training.predict.evaluation import evaluate
+from training.predict.inference import Predictor
 
 VERDICTS = Path(__file__).with_name("cheetah_lion_verdicts.json")
 TOP = 30

@@ -27,12 +27,12 @@ from pathlib import Path
 import _common
 import torch
 
-from training.config import TrainConfig
-from training.inference import Predictor
-from training.preprocessing import load_pixels
-from training.scanning import scan_dataset
-from training.tensors import normalize, to_uint8_batch
-from training.trainer import fit
+from training.data.preprocessing import load_pixels
+from training.data.scanning import scan_dataset
+from training.data.tensors import normalize, to_uint8_batch
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.predict.inference import Predictor
 
 RATIO_TARGET = 0.85
 BATCH = 32

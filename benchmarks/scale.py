@@ -82,10 +82,10 @@ def peak_kib() -> int:
 
 def child(data: Path, mode: str) -> None:
     """Scan and train in this process; print one JSON line with the peaks and timings."""
-    from training.config import TrainConfig
-    from training.events import StepEnded
-    from training.scanning import scan_dataset
-    from training.trainer import fit
+    from training.core.events import StepEnded
+    from training.data.scanning import scan_dataset
+    from training.fit.config import TrainConfig
+    from training.fit.trainer import fit
 
     started = time.perf_counter()
     dataset = scan_dataset(data)

@@ -111,7 +111,7 @@ def resident_kib() -> int | None:
 
 
 def child(folder: Path, workers: int | None, trace: bool) -> None:
-    from training.scanning import scan_dataset  # imported before the "before" measurement
+    from training.data.scanning import scan_dataset  # imported before the "before" measurement
 
     before = resident_kib()
     if trace:

@@ -35,13 +35,13 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import v2
 
-from training.backbones import get_backbone
-from training.config import TrainConfig
-from training.dataset import Dataset
-from training.networks import load_pretrained
-from training.scanning import scan_dataset
-from training.splitting import split_dataset
-from training.trainer import fit
+from training.data.dataset import Dataset
+from training.data.scanning import scan_dataset
+from training.data.splitting import split_dataset
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.models.backbones import get_backbone
+from training.models.networks import load_pretrained
 
 TIME_RATIO_TARGET = 0.10
 SEED = 0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from training import paths
+from training.core import paths
 
 log = logging.getLogger("cheetahlion")
 

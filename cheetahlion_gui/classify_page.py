@@ -43,8 +43,8 @@ from cheetahlion_gui.workers import (
     JobRunner,
     PredictionBatch,
 )
-from training.results_csv import write_results_csv
-from training.sorting import SortSummary, sort_into_folders, sorting_label
+from training.predict.results_csv import write_results_csv
+from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
 
 MODEL_CHOSEN_RUN = "run"
 MODEL_FILE = "file"

@@ -1,6 +1,6 @@
 """File moves on the Data step: keep, move to a class, quarantine, undo, and the undo list.
 
-Every action runs `training.cleanup` in a worker thread (file moves and the journal are
+Every action runs `training.insight.cleanup` in a worker thread (file moves and the journal are
 disk I/O) and comes back with the journal as it stands afterwards, which the undo list
 shows. The undo list reads the journal kept under CheetahLion's data folder, so it is the
 same after a restart, and the same the CLI's `moves` command prints.
@@ -50,7 +50,7 @@ class CleanupOutcome:
 
 
 class CleanupJob(Job):
-    """One `training.cleanup` action on a dataset folder; "read_journal" only reads."""
+    """One `training.insight.cleanup` action on a dataset folder; "read_journal" only reads."""
 
     ACTIONS = ("read_journal", "move_to_class", "move_to_quarantine", "keep_images", "forget_kept",
                "undo_move")
@@ -62,11 +62,11 @@ class CleanupJob(Job):
         self.root, self.action, self.args = root, action, args
 
     def work(self) -> CleanupOutcome:
-        from training import cleanup
-
+        from training.data.journal import read_journal
+        from training.insight import cleanup
         result = None if self.action == "read_journal" else \
             getattr(cleanup, self.action)(self.root, *self.args)
-        return CleanupOutcome(self.action, result, cleanup.read_journal(self.root))
+        return CleanupOutcome(self.action, result, read_journal(self.root))
 
 
 class MovesModel(QAbstractListModel):

@@ -52,7 +52,7 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.suspects_view import SuspectsView
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.workers import Job, JobRunner, ScanJob, ScanOutcome
-from training.images import is_supported
+from training.data.images import is_supported
 
 SAMPLES_PER_CLASS = 6
 SeverityRole = Qt.ItemDataRole.UserRole + 1

@@ -4,7 +4,7 @@ The explanation is computed in a worker thread (`ExplainJob`), which also turns 
 arrays into two QImages: the crop the model saw and the heatmap's colours. The GUI thread
 only composes them with QPainter, so moving the opacity slider is instant and never
 recomputes. The engine keeps one long-lived explainer per model file with a cache of its
-explanations (`training.explain.explainer_for`), so reopening an image, or going back to a
+explanations (`training.insight.explain.explainer_for`), so reopening an image, or going back to a
 class already shown, comes straight from memory.
 """
 
@@ -53,7 +53,8 @@ class ExplainRequest:
 class ExplainedImage:
     request: ExplainRequest
     explanation: Any
-    """training.explain.Explanation (its scalars are read on the GUI thread, not its arrays)."""
+    """training.insight.explain.Explanation (its scalars are read on the GUI thread, not its
+    arrays)."""
     photo: QImage
     heat: QImage
 
@@ -66,7 +67,7 @@ class ExplainJob(Job):
         self.request = request
 
     def work(self) -> ExplainedImage | None:
-        from training.explain import explainer_for, heat_colours
+        from training.insight.explain import explainer_for, heat_colours
 
         if self.cancel.is_set():
             return None

@@ -32,7 +32,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewItem
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from training.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
+from training.models.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2

@@ -30,7 +30,7 @@ from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.train_page import TrainPage
 from cheetahlion_gui.workers import CallJob, JobRunner
-from training import paths
+from training.core import paths
 
 STEPS = ("Data", "Train", "Evaluate", "Classify")
 STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
@@ -47,7 +47,7 @@ def warm_up_engine() -> str:
     for up to a few hundred milliseconds. Done in this job, right after the window is
     painted, that pause does not land in the middle of the user's first training run.
     """
-    from training.runtime import describe_device, resolve_device
+    from training.core.runtime import describe_device, resolve_device
 
     return describe_device(resolve_device("auto"))
 

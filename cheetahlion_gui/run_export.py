@@ -21,7 +21,7 @@ FILE_TYPES = {
     "torchscript": "TorchScript — LibTorch (C++), older PyTorch tools (*.pt)",
     "pt2": "PyTorch torch.export — current PyTorch (*.pt2)",
 }
-"""Export format → save-dialog file type; keys are training.export.EXPORT_FORMATS."""
+"""Export format → save-dialog file type; keys are training.predict.export.EXPORT_FORMATS."""
 SAMPLE_IMAGES = 8
 
 

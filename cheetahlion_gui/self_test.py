@@ -32,7 +32,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, SignalInstance, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from training import paths
+from training.core import paths
 
 CLASS_COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
 DATASET_PER_CLASS = 12

@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from training import paths
-from training.atomic import write_atomically
+from training.core import paths
+from training.core.atomic import write_atomically
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 8

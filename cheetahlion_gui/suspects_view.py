@@ -1,6 +1,6 @@
 """The "likely mislabelled" view on the Data step: run the finder, review a ranked grid, act.
 
-The finder (`training.suspects.find_suspects`) runs in a worker with a progress bar and
+The finder (`training.insight.suspects.find_suspects`) runs in a worker with a progress bar and
 Cancel. Its report fills a thumbnail grid, most suspicious first; each tile shows the score,
 the folder the image sits in and the first reason. Selecting tiles shows every reason and
 what the ImageNet model sees, and enables the actions: Keep (reviewed, not wrong), Move to
@@ -70,9 +70,9 @@ class FindSuspectsJob(Job):
         self.dataset = dataset
 
     def work(self) -> SuspectsOutcome:
-        from training.cleanup import read_journal
-        from training.events import Cancelled
-        from training.suspects import find_suspects
+        from training.core.events import Cancelled
+        from training.data.journal import read_journal
+        from training.insight.suspects import find_suspects
 
         try:
             report = find_suspects(self.dataset, self.progressed.emit, self.cancel)

@@ -19,7 +19,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
-from training.images import decode_image
+from training.data.images import decode_image
 
 THUMBNAIL_SIZE = 160
 PIXMAP_CACHE_SIZE = 600

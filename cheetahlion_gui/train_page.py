@@ -47,10 +47,8 @@ from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.workers import JobRunner, RunsJob, TrainJob, TrainOutcome
-from training.backbones import BACKBONES, DEFAULT_BACKBONE
-from training.config import TrainConfig
-from training.errors import ConfigError
-from training.events import (
+from training.core.errors import ConfigError
+from training.core.events import (
     BaselineMeasured,
     EpochEnded,
     PhaseProgress,
@@ -58,6 +56,8 @@ from training.events import (
     RunStarted,
     StepEnded,
 )
+from training.fit.config import TrainConfig
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 
 Index = QModelIndex | QPersistentModelIndex
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",

@@ -24,11 +24,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from training.errors import CheetahLionError
+from training.core.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
-ENGINE_MODULES = ("training.trainer", "training.inference", "training.evaluation",
-                  "training.scanning")
+ENGINE_MODULES = ("training.fit.trainer", "training.predict.inference",
+                  "training.predict.evaluation", "training.data.scanning")
 """What the jobs run on; between them they import torch, torchvision and timm."""
 _engine_lock = threading.Lock()
 _engine_loaded = False
@@ -213,9 +213,9 @@ class TrainJob(Job):
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
-        torch trains faster in a process's main thread (training.isolated)."""
+        torch trains faster in a process's main thread (training.fit.isolated)."""
         from training import fit, list_runs
-        from training.isolated import fit_in_child_process
+        from training.fit.isolated import fit_in_child_process
 
         run = fit_in_child_process if self.config.mode == "finetune" else fit
         result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel,
@@ -261,7 +261,8 @@ class EvaluateJob(Job):
 
 
 class ExportJob(Job):
-    """Export a model file and check it against the app (training.export); result: ExportResult."""
+    """Export a model file and check it against the app (training.predict.export); result:
+    ExportResult."""
 
     def __init__(self, model_path: str, target: Path, export_format: str,
                  sample_images: list[Path]) -> None:
@@ -315,7 +316,7 @@ class ClassifyJob(Job):
 
     def work(self) -> int:
         from training import Predictor
-        from training.listing import list_images
+        from training.data.listing import list_images
 
         listing = list_images(self.sources)
         paths = tuple(str(p) for p in listing.images)

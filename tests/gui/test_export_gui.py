@@ -11,7 +11,7 @@ from synthetic import make_dataset
 
 import training
 from cheetahlion_gui.run_export import FILE_TYPES, format_for
-from training.export import EXPORT_FORMATS
+from training.predict.export import EXPORT_FORMATS
 
 
 def _trained_window(window, qtbot, folder: Path):

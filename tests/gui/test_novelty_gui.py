@@ -17,10 +17,10 @@ from cheetahlion_gui.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathR
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.preview_dialog import PreviewDialog
 from cheetahlion_gui.settings import Settings
-from training.config import TrainConfig
-from training.scanning import scan_dataset
-from training.sorting import NONE_OF_THESE_FOLDER
-from training.trainer import fit
+from training.data.scanning import scan_dataset
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.predict.sorting import NONE_OF_THESE_FOLDER
 
 
 @pytest.fixture(scope="module")

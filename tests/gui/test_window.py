@@ -13,7 +13,7 @@ from PySide6.QtGui import QDropEvent, QKeySequence
 from synthetic import make_dataset, textured_image
 
 from cheetahlion_gui.settings import Settings
-from training import paths
+from training.core import paths
 
 
 def _scan(window, qtbot, folder: Path) -> None:
@@ -192,7 +192,7 @@ def test_every_job_loads_the_engine_before_its_work() -> None:
         "from cheetahlion_gui.workers import Job\n"
         "class Probe(Job):\n"
         "    def work(self):\n"
-        "        return {'torchvision.transforms', 'training.trainer'} <= set(sys.modules)\n"
+        "        return {'torchvision.transforms', 'training.fit.trainer'} <= set(sys.modules)\n"
         "assert 'torchvision' not in sys.modules\n"
         "seen = []\n"
         "job = Probe()\n"

@@ -15,22 +15,23 @@ import pytest
 from synthetic import CLASS_COLOURS, textured_image
 from synthetic import make_dataset as make_colour_dataset
 
-from training import cleanup, runs
-from training.cleanup import (
-    CleanupError,
+from training.cli import main
+from training.core import paths
+from training.data import journal
+from training.data.dataset import Split
+from training.data.images import content_hash
+from training.data.journal import CleanupError, journal_file, read_journal
+from training.data.scanning import scan_dataset
+from training.fit import runs
+from training.fit.config import TrainConfig
+from training.insight import cleanup
+from training.insight.cleanup import (
     forget_kept,
-    journal_file,
     keep_images,
     move_to_class,
     move_to_quarantine,
-    read_journal,
     undo_move,
 )
-from training.cli import main
-from training.config import TrainConfig
-from training.dataset import Split
-from training.images import content_hash
-from training.scanning import scan_dataset
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -51,7 +52,7 @@ def test_move_to_class_is_journalled_and_undone(data: Path) -> None:
     assert (data / "lion" / "cheetah_0.png").read_bytes() == before["cheetah/cheetah_0.png"]
     assert (move.kind, move.class_before, move.class_after) == ("class", "cheetah", "lion")
     assert move.content_hash == content_hash(before["cheetah/cheetah_0.png"])
-    assert journal_file(data).is_relative_to(cleanup.paths.data_dir())
+    assert journal_file(data).is_relative_to(paths.data_dir())
     assert [m.move_id for m in read_journal(data).applied] == [move.move_id]
 
     result = undo_move(data)
@@ -121,7 +122,7 @@ def test_undo_of_a_file_gone_since_says_which(data: Path, tmp_path: Path) -> Non
 def test_the_journal_survives_a_restart_as_versioned_json(data: Path) -> None:
     move_to_class(data, [data / "lion" / "lion_0.png"], "cheetah")
     saved = json.loads(journal_file(data).read_text())
-    assert saved["version"] == cleanup.JOURNAL_VERSION
+    assert saved["version"] == journal.JOURNAL_VERSION
     entry = saved["moves"][0]
     assert {"move_id", "time", "kind", "source", "destination", "class_before", "class_after",
             "content_hash", "state"} <= set(entry)
@@ -305,7 +306,7 @@ def test_a_damaged_journal_never_stops_a_run_being_recorded(
     def unexpected(_root: Path) -> int:
         raise AttributeError("a journal nobody foresaw")
 
-    monkeypatch.setattr(cleanup, "applied_move_count", unexpected)
+    monkeypatch.setattr(runs, "applied_move_count", unexpected)
     assert runs.record_run(dataset, TrainConfig.quick(), finished("r2"), [], "cpu"
                            ).cleanup_moves is None
     assert sorted(r.run_id for r in runs.list_runs(data)) == ["r1", "r2"]
@@ -314,7 +315,7 @@ def test_a_damaged_journal_never_stops_a_run_being_recorded(
 _MOVER = """
 import sys, time
 from pathlib import Path
-from training.cleanup import move_to_class
+from training.insight.cleanup import move_to_class
 root, given, to, count, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), \\
     Path(sys.argv[5])
 (go.parent / given).touch()  # ready
@@ -410,7 +411,7 @@ def test_an_unwritable_data_folder_is_a_clear_error(data: Path, tmp_path: Path,
         raise full
 
     with monkeypatch.context() as patch:
-        patch.setattr(cleanup, "write_atomically", no_space)
+        patch.setattr(journal, "write_atomically", no_space)
         with pytest.raises(CleanupError, match="No space left on device") as raised:
             move_to_class(data, [data / "cheetah" / "cheetah_0.png"], "lion")
         assert str(journal_file(data)) in str(raised.value)

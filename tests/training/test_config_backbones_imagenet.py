@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
-from training.config import TrainConfig
-from training.errors import BackboneUnavailableError, CheetahLionError, ConfigError
-from training.imagenet import match_class, match_classes
-from training.networks import create_network, load_pretrained
+from training.core.errors import BackboneUnavailableError, CheetahLionError, ConfigError
+from training.fit.config import TrainConfig
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
+from training.models.imagenet import match_class, match_classes
+from training.models.networks import create_network, load_pretrained
 
 
 def test_presets_hold_the_tutorial_recipe() -> None:
@@ -51,9 +51,9 @@ def test_registry_lists_the_tutorial_backbone_and_marks_downloads() -> None:
 
 def test_offline_weights_load_strictly_and_recognise_a_cheetah(real_photos_source: Path
                                                                 ) -> None:
-    from training.imagenet import category_names
-    from training.preprocessing import load_pixels
-    from training.tensors import normalize, to_uint8_batch
+    from training.data.preprocessing import load_pixels
+    from training.data.tensors import normalize, to_uint8_batch
+    from training.models.imagenet import category_names
 
     backbone = get_backbone("efficientnet_lite0")
     network = load_pretrained(backbone)
@@ -96,7 +96,7 @@ def test_class_names_match_imagenet_categories() -> None:
 def test_embed_width_is_the_classifier_input_for_every_backbone(name: str) -> None:
     """MobileNetV3's pooled features (1280) are wider than its `num_features` (960): code
     that sizes feature tensors must use the classifier's input, even for an empty batch."""
-    from training.features import embed
+    from training.models.features import embed
 
     backbone = BACKBONES[name]
     network = create_network(backbone, num_classes=3).eval()

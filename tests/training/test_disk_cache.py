@@ -15,14 +15,14 @@ import pytest
 import torch
 from synthetic import make_dataset, textured_image
 
-from training import disk_cache, pixel_cache
-from training.backbones import get_backbone
-from training.config import TrainConfig
-from training.disk_cache import DiskCacheError, DiskPixels
-from training.events import Cancelled, PhaseProgress
-from training.pixel_cache import decode_all
-from training.scanning import scan_dataset
-from training.trainer import fit
+from training.core.events import Cancelled, PhaseProgress
+from training.data import disk_cache, pixel_cache
+from training.data.disk_cache import DiskCacheError, DiskPixels
+from training.data.pixel_cache import decode_all
+from training.data.scanning import scan_dataset
+from training.fit.config import TrainConfig
+from training.fit.trainer import fit
+from training.models.backbones import get_backbone
 
 PREP = get_backbone("efficientnet_lite0").preprocessing.with_crop(32)
 

@@ -17,8 +17,8 @@ from PIL import Image
 from synthetic import CLASS_COLOURS
 
 from training.cli import main
-from training.errors import CheetahLionError
-from training.explain import Explainer, explainer_for, heat_colours, overlay
+from training.core.errors import CheetahLionError
+from training.insight.explain import Explainer, explainer_for, heat_colours, overlay
 
 CROP = 224
 HALF = CROP // 2

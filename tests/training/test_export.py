@@ -17,16 +17,17 @@ import pytest
 import torch
 from synthetic import make_dataset, textured_image
 
-from training import export as export_module
 from training.cli import main as cli_main
-from training.config import TrainConfig
-from training.errors import ExportError, ModelFileError
-from training.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model, sidecar_path
-from training.inference import Predictor
-from training.preprocessing import load_pixels
-from training.scanning import scan_dataset
-from training.tensors import to_uint8_batch
-from training.trainer import FitResult, fit
+from training.core.errors import ExportError, ModelFileError
+from training.data.preprocessing import load_pixels
+from training.data.scanning import scan_dataset
+from training.data.tensors import to_uint8_batch
+from training.fit.config import TrainConfig
+from training.fit.result import FitResult
+from training.fit.trainer import fit
+from training.predict import export as export_module
+from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model, sidecar_path
+from training.predict.inference import Predictor
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -223,7 +224,7 @@ def _edge_case_images(folder: Path) -> list[Path]:
 def test_readme_preprocessing_gives_the_app_pixels_exactly(tmp_path: Path) -> None:
     example = _example_namespace(tmp_path)
     prep = {"resize": 256, "crop": 224, "interpolation": "bicubic"}
-    from training.backbones import BACKBONES, DEFAULT_BACKBONE
+    from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 
     app_prep = BACKBONES[DEFAULT_BACKBONE].preprocessing
     assert app_prep.to_dict() | prep == app_prep.to_dict()

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from training.atomic import write_atomically
 from training.cli import main
-from training.results_csv import write_results_csv
-from training.sorting import sort_into_folders
+from training.core.atomic import write_atomically
+from training.predict.results_csv import write_results_csv
+from training.predict.sorting import sort_into_folders
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from training.errors import CheetahLionError, ImageError
-from training.health import NEAR_DUPLICATE_MAX_BITS
-from training.images import (
+from training.core.errors import CheetahLionError, ImageError
+from training.data.health import NEAR_DUPLICATE_MAX_BITS
+from training.data.images import (
     MIN_SIDE,
     ImageProblem,
     content_hash,
@@ -380,8 +380,8 @@ def test_a_108_megapixel_jpeg_decodes_reduced_with_its_true_size(phone_jpeg):
 @ignore_bomb_warning
 def test_a_108_megapixel_jpeg_is_scanned_and_becomes_model_input(phone_jpeg, tmp_path,
                                                                   make_dataset):
-    from training.preprocessing import Preprocessing, load_pixels
-    from training.scanning import scan_dataset
+    from training.data.preprocessing import Preprocessing, load_pixels
+    from training.data.scanning import scan_dataset
 
     root = make_dataset(tmp_path / "data", {"cheetah": 2, "lion": 2})
     (root / "lion" / "phone.jpg").symlink_to(phone_jpeg)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from synthetic import textured_image
 
-from training.backbones import get_backbone
-from training.evaluation import summarize
-from training.inference import Prediction, Predictor
-from training.modelfile import TrainedModel
-from training.networks import create_network
+from training.fit.modelfile import TrainedModel
+from training.models.backbones import get_backbone
+from training.models.networks import create_network
+from training.predict.evaluation import summarize
+from training.predict.inference import Prediction, Predictor
 
 
 @pytest.fixture(scope="module")

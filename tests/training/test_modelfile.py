@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.backbones import get_backbone
-from training.errors import ModelFileError
-from training.modelfile import (
+from training.core.errors import ModelFileError
+from training.fit.modelfile import (
     FORMAT_VERSION,
     TrainedModel,
     load_model,
     read_metadata,
     save_model,
 )
-from training.networks import create_network
+from training.models.backbones import get_backbone
+from training.models.networks import create_network
 
 
 def _tiny_model(classes: tuple[str, ...] = ("cat", "dog")) -> TrainedModel:

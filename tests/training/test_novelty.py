@@ -15,25 +15,26 @@ from PIL import Image
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
 from training.cli import main
-from training.config import TrainConfig
-from training.errors import ConfigError, ModelFileError
-from training.evaluation import evaluate
-from training.events import PhaseProgress, RunStarted
-from training.inference import Predictor
-from training.isolated import fit_in_child_process
-from training.modelfile import (
+from training.core.errors import ConfigError, ModelFileError
+from training.core.events import PhaseProgress, RunStarted
+from training.data.scanning import scan_dataset
+from training.fit.config import TrainConfig
+from training.fit.isolated import fit_in_child_process
+from training.fit.modelfile import (
     FORMAT_VERSION,
     TrainedModel,
     load_model,
     read_metadata,
     save_model,
 )
-from training.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
-from training.novelty_calibration import NoveltyCalibration
-from training.results_csv import results_csv
-from training.scanning import scan_dataset
-from training.sorting import NONE_OF_THESE_FOLDER
-from training.trainer import FitResult, fit
+from training.fit.result import FitResult
+from training.fit.trainer import fit
+from training.models.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
+from training.models.novelty_calibration import NoveltyCalibration
+from training.predict.evaluation import evaluate
+from training.predict.inference import Predictor
+from training.predict.results_csv import results_csv
+from training.predict.sorting import NONE_OF_THESE_FOLDER
 
 SMALL = {"image_size": 64}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from training.baseline import zero_shot_baseline
-from training.evaluation import evaluate
-from training.inference import Predictor
-from training.scanning import scan_dataset
-from training.trainer import FitResult
+from training.data.scanning import scan_dataset
+from training.fit.trainer import FitResult
+from training.predict.baseline import zero_shot_baseline
+from training.predict.evaluation import evaluate
+from training.predict.inference import Predictor
 
 pytestmark = pytest.mark.real_photos
 

@@ -11,15 +11,16 @@ import pytest
 import torch
 from synthetic import make_dataset
 
-from training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from training.cli import main
-from training.config import TrainConfig
-from training.errors import ConfigError, DatasetError, ModelFileError
-from training.events import EpochEnded, RunStarted, StepEnded, TrainingEvent
-from training.modelfile import load_model
-from training.runs import list_runs
-from training.scanning import scan_dataset
-from training.trainer import FitResult, fit
+from training.core.errors import ConfigError, DatasetError, ModelFileError
+from training.core.events import EpochEnded, RunStarted, StepEnded, TrainingEvent
+from training.data.scanning import scan_dataset
+from training.fit.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from training.fit.config import TrainConfig
+from training.fit.modelfile import load_model
+from training.fit.result import FitResult
+from training.fit.runs import list_runs
+from training.fit.trainer import fit
 
 CONFIG = TrainConfig.finetune(epochs=3, batch_size=4, image_size=64, seed=7,
                               early_stopping_patience=0, device="cpu")

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.dataset import Dataset, Issue
-from training.errors import DatasetError
-from training.scanning import scan_dataset
+from training.core.errors import DatasetError
+from training.data.dataset import Dataset, Issue
+from training.data.scanning import scan_dataset
 
 Builder = Callable[[Path, Callable[..., Path], Callable[..., Path]], Path]
 
@@ -222,8 +222,8 @@ _AS_NOBODY = """
 import json, os, sys
 from PIL import Image
 Image.init()
-from training.images import ImageProblem, read_bytes
-from training.scanning import scan_dataset
+from training.data.images import ImageProblem, read_bytes
+from training.data.scanning import scan_dataset
 if os.geteuid() == 0:
     os.setgroups([])
     os.setgid(65534)

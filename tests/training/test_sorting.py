@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.sorting import sort_into_folders
+from training.predict.sorting import sort_into_folders
 
 
 def _files(root: Path) -> dict[str, bytes]:

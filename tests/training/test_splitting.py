@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training.dataset import Dataset, HealthReport, ImageRecord, Split, SplitName
-from training.errors import DatasetError
-from training.scanning import scan_dataset
-from training.splitting import split_dataset
+from training.core.errors import DatasetError
+from training.data.dataset import Dataset, HealthReport, ImageRecord, Split, SplitName
+from training.data.scanning import scan_dataset
+from training.data.splitting import split_dataset
 
 ROOT = Path("/data/photos")
 

@@ -18,18 +18,18 @@ import torch
 from PIL import Image
 from synthetic import CLASS_COLOURS
 
-from training.dataset import Dataset
-from training.errors import DatasetError
-from training.events import Cancelled, PhaseProgress
-from training.imagenet import category_names
-from training.scanning import scan_dataset
-from training.suspects import (
+from training.core.errors import DatasetError
+from training.core.events import Cancelled, PhaseProgress
+from training.data.dataset import Dataset
+from training.data.scanning import scan_dataset
+from training.insight.suspects import (
     FLAG_SCORE,
     Suspect,
     SuspectReport,
     assign_folds,
     find_suspects,
 )
+from training.models.imagenet import category_names
 
 STRAY_BLUE = "red/stray.png"
 """A blue image in the red folder: mislabelled, belongs to 'blue'."""

@@ -11,10 +11,8 @@ import pytest
 import torch
 from synthetic import make_dataset
 
-from training.backbones import get_backbone
-from training.config import TrainConfig
-from training.errors import DatasetError
-from training.events import (
+from training.core.errors import DatasetError
+from training.core.events import (
     EpochEnded,
     PhaseProgress,
     RunFinished,
@@ -22,12 +20,14 @@ from training.events import (
     StepEnded,
     TrainingEvent,
 )
-from training.inference import Predictor
-from training.modelfile import load_model
-from training.networks import load_pretrained
-from training.runs import list_runs
-from training.scanning import scan_dataset
-from training.trainer import fit
+from training.data.scanning import scan_dataset
+from training.fit.config import TrainConfig
+from training.fit.modelfile import load_model
+from training.fit.runs import list_runs
+from training.fit.trainer import fit
+from training.models.backbones import get_backbone
+from training.models.networks import load_pretrained
+from training.predict.inference import Predictor
 
 # Small inputs keep fine-tuning fast on a CPU; the pretrained features still separate colours.
 SMALL = {"image_size": 64}

@@ -1,0 +1,275 @@
+"""The epoch loop both training modes share.
+
+Quick mode trains a linear head on cached features and fine-tune mode the whole network on
+cached pixels; everything around the gradient step is the same: the schedule, validation
+after every epoch, keeping the best weights (by validation loss), early stopping, progress
+events and cancellation at batch boundaries. It lives here once.
+
+After every epoch the loop can hand out a `LoopState`: everything it needs to carry on as if
+it had never stopped (weights, optimizer and schedule state, counters, the best weights so
+far, and every random number generator the epoch draws from: the run's own generator for
+shuffling and augmentation, torch's global one for dropout and drop-path, Python's and
+NumPy's). Started again from such a state, it continues with the very same numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.core.events import Callback, Cancelled, EpochEnded, StepEnded
+from training.fit.config import TrainConfig
+from training.fit.distributed import Workers
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class LoopOutcome:
+    history: list[EpochEnded]
+    step_losses: list[float]
+    best_state: dict[str, torch.Tensor] | None
+    best_epoch: int
+    best_val_loss: float
+    best_val_accuracy: float
+    stopped: str
+
+
+@dataclass
+class LoopState:
+    """The loop as it stood when `epoch` ended (tensors on the CPU, detached)."""
+
+    epoch: int
+    step: int
+    epochs_without_progress: int
+    outcome: LoopOutcome
+    module: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: dict[str, Any]
+
+
+@dataclass
+class EpochLoop:
+    """`train_batches(epoch)` yields (inputs, labels); `forward(inputs)` gives logits.
+
+    `generator` is the run's own generator (its state is saved and restored with the
+    others); `epoch_saved(state)` is called after every epoch, before the epoch's event is
+    reported, so a callback that fails leaves the epoch saved; `resume` continues after it.
+
+    Under torchrun (`workers` several processes) each process runs this loop on its own
+    shard, in step: `forward` is the DistributedDataParallel one, which averages gradients;
+    a stop asked of any process stops all at the same batch; the epoch's sums (loss, correct,
+    seen) are added over all processes, so each sees the same `EpochEnded` and takes the
+    same best-model and early-stopping decisions. `scaler` (float16 on a GPU) scales the
+    loss so small gradients survive half precision.
+    """
+
+    module: nn.Module
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    train_batches: Callable[[int], Iterable[Batch]]
+    val_batches: Callable[[], Iterable[Batch]]
+    steps_per_epoch: int
+    config: TrainConfig
+    callback: Callback
+    cancel: threading.Event
+    generator: torch.Generator | None = None
+    epoch_saved: Callable[[LoopState], None] | None = None
+    resume: LoopState | None = None
+    workers: Workers = field(default_factory=Workers)
+    scaler: torch.amp.GradScaler | None = None
+
+    def run(self) -> LoopOutcome:
+        config = self.config
+        parameters = [p for p in self.module.parameters() if p.requires_grad]
+        optimizer = make_optimizer(config, parameters)
+        total_steps = config.epochs * self.steps_per_epoch
+        scheduler = make_scheduler(config, optimizer, total_steps)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        report_every = max(1, self.steps_per_epoch // 50)
+        outcome = LoopOutcome([], [], None, 0, math.inf, 0.0, "completed")
+        epochs_without_progress = 0
+        step = 0
+        first_epoch = 1
+        if self.resume is not None:
+            saved = self.resume
+            self.module.load_state_dict(saved.module)
+            optimizer.load_state_dict(saved.optimizer)
+            _match_layouts(optimizer, parameters)
+            scheduler.load_state_dict(saved.scheduler)
+            restore_rng(saved.rng, self.generator)
+            outcome = copy.copy(saved.outcome)
+            outcome.stopped = "completed"
+            epochs_without_progress, step = saved.epochs_without_progress, saved.step
+            first_epoch = saved.epoch + 1
+            patience = config.early_stopping_patience
+            if patience and epochs_without_progress >= patience and saved.epoch < config.epochs:
+                outcome.stopped = "early_stopping"  # it had decided to stop, then died
+                return outcome
+        for epoch in range(first_epoch, config.epochs + 1):
+            started = time.perf_counter()
+            self.module.train()
+            seen = 0
+            loss_sum = 0.0
+            correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
+            for inputs, labels in self.train_batches(epoch):
+                if self.workers.any(self.cancel.is_set()):
+                    outcome.stopped = "cancelled"
+                    return outcome
+                step_started = time.perf_counter()
+                logits = self.forward(inputs)
+                loss = loss_fn(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                if self.scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                scheduler.step()
+                step += 1
+                loss_value = loss.item()
+                count = labels.shape[0]
+                seen += count
+                loss_sum += loss_value * count
+                correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
+                outcome.step_losses.append(loss_value)
+                if step % report_every == 0 or step % self.steps_per_epoch == 0:
+                    elapsed = max(time.perf_counter() - step_started, 1e-9)
+                    self.callback(StepEnded(
+                        epoch=epoch, step=step, total_steps=total_steps, loss=loss_value,
+                        learning_rate=float(optimizer.param_groups[0]["lr"]),
+                        images_per_second=count / elapsed,
+                    ))
+            loss_sum, right, seen = self.workers.sum([loss_sum, int(correct.item()), seen])
+            try:
+                val_loss, val_accuracy = self._validate(loss_fn)
+            except Cancelled:
+                outcome.stopped = "cancelled"
+                return outcome
+            is_best = val_loss < outcome.best_val_loss
+            if is_best:
+                outcome.best_state = copy.deepcopy(self.module.state_dict())
+                outcome.best_epoch = epoch
+                outcome.best_val_loss = val_loss
+                outcome.best_val_accuracy = val_accuracy
+                epochs_without_progress = 0
+            else:
+                epochs_without_progress += 1
+            event = EpochEnded(
+                epoch=epoch, epochs=config.epochs,
+                train_loss=loss_sum / max(seen, 1),
+                train_accuracy=right / max(seen, 1),
+                val_loss=val_loss, val_accuracy=val_accuracy,
+                seconds=time.perf_counter() - started, is_best=is_best,
+            )
+            outcome.history.append(event)
+            if self.epoch_saved is not None:
+                self.epoch_saved(LoopState(
+                    epoch=epoch, step=step, epochs_without_progress=epochs_without_progress,
+                    outcome=copy.copy(outcome), module=_cpu(self.module.state_dict()),
+                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    rng=capture_rng(self.generator),
+                ))
+            self.callback(event)
+            patience = config.early_stopping_patience
+            if patience and epochs_without_progress >= patience and epoch < config.epochs:
+                outcome.stopped = "early_stopping"
+                break
+        return outcome
+
+    def _validate(self, loss_fn: nn.Module) -> tuple[float, float]:
+        """Loss and accuracy over all processes' validation batches (each may have a
+        different number: a stop is only agreed on once all are done)."""
+        self.workers.align_buffers(self.module)
+        self.module.eval()
+        seen = correct = 0
+        loss_sum = 0.0
+        cancelled = False
+        with torch.no_grad():
+            for inputs, labels in self.val_batches():
+                if self.cancel.is_set():
+                    cancelled = True
+                    break
+                logits = self.forward(inputs)
+                loss_sum += float(loss_fn(logits, labels).item()) * labels.shape[0]
+                correct += int((logits.argmax(1) == labels).sum().item())
+                seen += labels.shape[0]
+        loss_sum, correct, seen, stops = self.workers.sum([loss_sum, correct, seen, cancelled])
+        if stops:
+            raise Cancelled
+        return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def capture_rng(generator: torch.Generator | None) -> dict[str, Any]:
+    """The state of every generator an epoch may draw from (see the module docstring)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+    }
+    if generator is not None:
+        states["generator"] = generator.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng(states: dict[str, Any], generator: torch.Generator | None) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    if generator is not None and "generator" in states:
+        generator.set_state(states["generator"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().clone() for name, tensor in state.items()}
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter]) -> None:
+    """Give restored optimizer buffers their parameter's device and memory layout (saved
+    ones are contiguous; channels-last weights had channels-last buffers), so the resumed
+    updates run exactly the code path the uninterrupted run did."""
+    for parameter in parameters:
+        for key, value in optimizer.state.get(parameter, {}).items():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
+                optimizer.state[parameter][key] = torch.empty_like(parameter).copy_(value)
+
+
+def make_optimizer(config: TrainConfig, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.learning_rate,
+                                weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9,
+                               weight_decay=config.weight_decay, nesterov=True)
+    return torch.optim.AdamW(parameters, lr=config.learning_rate,
+                             weight_decay=config.weight_decay)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int
+                   ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay stepped per batch (the tutorial's), or a constant rate."""
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    )

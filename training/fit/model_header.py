@@ -1,0 +1,153 @@
+"""The model file's JSON header, checked field by field before anything uses it.
+
+A model file comes from anywhere: a colleague, a download, a hand edit. Its weights are
+safetensors (nothing in them can run), but its header decides how large an image is resized
+to, how pixels are scaled and what folder names classification writes. An unchecked
+`crop` of 100000 once drove prediction to 23 GB of memory; a `std` of 0 turns every photo into
+infinities. So every field is type- and range-checked here when the file opens, and the first
+bad one is named in a `ModelFileError` that tells the user what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from training.core.errors import CheetahLionError, ModelFileError
+from training.data.preprocessing import INTERPOLATIONS, Preprocessing
+from training.fit.config import TrainConfig
+from training.models.backbones import BACKBONES
+
+FORMAT_NAME = "cheetahlion-model"
+FORMAT_VERSION = 2
+MIN_INPUT_SIDE = 32
+MAX_INPUT_SIDE = 1024
+"""The input sizes training accepts (`TrainConfig.image_size`); a file cannot ask for more."""
+MAX_RESIZE_RATIO = 2.0
+"""The short side is resized to at most this multiple of the crop (the backbones use ~1.14)."""
+MAX_CLASSES = 10_000
+MAX_CLASS_NAME_LENGTH = 255
+
+
+class BadField(ValueError):
+    """One header field is missing or wrong; `field` is its dotted name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def check_header(path: Path, header: Any) -> dict[str, Any]:
+    """Return `header` when every field the app reads is sound; else raise ModelFileError.
+
+    A file that is not a CheetahLion model at all gets the "not ours" message from the
+    caller; this function deals with files that say they are one.
+    """
+    try:
+        return _checked(header)
+    except _NewerFormat as newer:
+        raise ModelFileError(
+            f"{path} was written by a newer CheetahLion (format {newer.version}); update "
+            "CheetahLion to open it.") from None
+    except BadField as bad:
+        raise ModelFileError(
+            f"{path}: its metadata field '{bad.field}' {bad.problem}. The file was altered or "
+            "damaged: train the model again or re-copy the file.") from None
+
+
+def checked_preprocessing(data: Any) -> Preprocessing:
+    """`Preprocessing` from a header's "preprocessing" object, or BadField naming the field."""
+    if not isinstance(data, dict):
+        raise BadField("preprocessing", f"is {_kind(data)}, not an object")
+    crop = _whole(data, "crop", MIN_INPUT_SIDE, MAX_INPUT_SIDE)
+    resize = _whole(data, "resize", crop, math.floor(crop * MAX_RESIZE_RATIO))
+    mean = _triple(data, "mean", 0.0, 1.0)
+    std = _triple(data, "std", 0.01, 1.0)
+    interpolation = data.get("interpolation", "bicubic")
+    if interpolation not in INTERPOLATIONS:
+        raise BadField("preprocessing.interpolation",
+                       f"is {interpolation!r}, not one of {', '.join(INTERPOLATIONS)}")
+    return Preprocessing(resize=resize, crop=crop, mean=mean, std=std,
+                         interpolation=interpolation)
+
+
+class _NewerFormat(Exception):
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def _checked(header: Any) -> dict[str, Any]:
+    if not isinstance(header, dict):
+        raise BadField("(the whole metadata)", f"is {_kind(header)}, not an object")
+    version = header.get("format_version")
+    if type(version) is not int or version < 1:
+        raise BadField("format_version", f"is {version!r}, not a format number")
+    if version > FORMAT_VERSION:
+        raise _NewerFormat(version)
+    backbone = header.get("backbone")
+    if not isinstance(backbone, str) or backbone not in BACKBONES:
+        raise BadField("backbone", f"is {backbone!r}, which this version of CheetahLion does "
+                                   f"not know (it knows {', '.join(BACKBONES)})")
+    _check_classes(header.get("classes"))
+    checked_preprocessing(header.get("preprocessing"))
+    if "config" in header:
+        _check_config(header["config"])
+    for name in ("dataset_fingerprint", "created"):
+        if name in header and not isinstance(header[name], str | None):
+            raise BadField(name, f"is {_kind(header[name])}, not text")
+    for name in ("metrics", "split", "versions"):
+        if name in header and not isinstance(header[name], dict):
+            raise BadField(name, f"is {_kind(header[name])}, not an object")
+    return header
+
+
+def _check_classes(classes: Any) -> None:
+    if not isinstance(classes, list):
+        raise BadField("classes", f"is {_kind(classes)}, not a list of class names")
+    if not 2 <= len(classes) <= MAX_CLASSES:
+        raise BadField("classes", f"names {len(classes)} classes, not 2 to {MAX_CLASSES:,}")
+    for index, name in enumerate(classes):
+        if not isinstance(name, str) or not name.strip():
+            raise BadField(f"classes[{index}]", f"is {name!r}, not a class name")
+        if len(name) > MAX_CLASS_NAME_LENGTH or any(ord(c) < 32 for c in name):
+            raise BadField(f"classes[{index}]", "is too long or holds control characters")
+    if len(set(classes)) != len(classes):
+        raise BadField("classes", "names the same class twice")
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, dict):
+        raise BadField("config", f"is {_kind(config)}, not an object")
+    try:
+        TrainConfig.from_dict(config)
+    except (CheetahLionError, TypeError, ValueError, OverflowError) as error:
+        raise BadField("config", f"is not a valid training configuration ({error})") from None
+
+
+def _whole(data: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = data.get(key)
+    if type(value) is not int or not low <= value <= high:
+        raise BadField(f"preprocessing.{key}",
+                       f"is {value!r}, not a whole number from {low} to {high}")
+    return value
+
+
+def _triple(data: dict[str, Any], key: str, low: float, high: float
+            ) -> tuple[float, float, float]:
+    values = data.get(key)
+    if (not isinstance(values, list) or len(values) != 3
+            or not all(type(v) in (int, float) and low <= v <= high for v in values)):
+        raise BadField(f"preprocessing.{key}",
+                       f"is {values!r}, not three numbers from {low:g} to {high:g}")
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON type in words, for messages."""
+    if value is None:
+        return "missing or null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)

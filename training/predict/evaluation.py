@@ -1,0 +1,152 @@
+"""How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes,
+and how many of its images the "none of these" score would flag."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from training.core.errors import CheetahLionError, DatasetError
+from training.core.events import PhaseProgress
+from training.data.dataset import Dataset, Split, SplitName
+from training.data.splitting import split_dataset
+from training.fit.config import TrainConfig
+from training.fit.modelfile import TrainedModel
+from training.models.novelty_calibration import DEFAULT_PERCENTILE
+from training.predict.inference import Prediction, Predictor
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What the model said about one image of the evaluated split."""
+
+    path: str
+    true_label: str
+    predicted_label: str
+    confidence: float
+    novelty: float | None = None
+    unfamiliar: bool = False
+    """Flagged as "none of these" at the evaluation's percentile."""
+
+    @property
+    def correct(self) -> bool:
+        return self.true_label == self.predicted_label
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    part: str
+    classes: tuple[str, ...]
+    accuracy: float
+    loss: float
+    confusion: tuple[tuple[int, ...], ...]
+    """confusion[true][predicted] image counts, in `classes` order."""
+    per_class: tuple[ClassScores, ...]
+    mistakes: tuple[ImageOutcome, ...]
+    """Wrong predictions, most confident first."""
+    outcomes: tuple[ImageOutcome, ...]
+    """Every scored image, in split order (e.g. to show the images of a confusion cell)."""
+    unreadable: tuple[str, ...]
+    images: int
+    unfamiliar_fraction: float | None = None
+    """Share of the scored images flagged "none of these"; None when the model has no
+    reference. About 1 - percentile/100 on validation by construction; on a test split it is
+    a real check of the calibration."""
+    unfamiliar_percentile: float | None = None
+
+
+def model_split(model: TrainedModel, dataset: Dataset) -> Split:
+    """The split the model was trained with, drawn again from the seed in its file."""
+    config = TrainConfig.from_dict(model.metadata.get("config", {}))
+    return split_dataset(dataset, config.val_fraction, config.test_fraction, config.seed)
+
+
+def evaluate(
+    model: TrainedModel,
+    dataset: Dataset,
+    part: SplitName = "val",
+    split: Split | None = None,
+    progress: Callable[[PhaseProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    batch_size: int = 32,
+    unfamiliar_percentile: float = DEFAULT_PERCENTILE,
+) -> EvaluationReport:
+    """Score `model` on one part of `dataset`'s split (the model's own split by default)."""
+    unknown = [name for name in dataset.classes if name not in model.classes]
+    if unknown:
+        raise CheetahLionError(
+            f"The model knows the classes {', '.join(model.classes)}, but the dataset also has "
+            f"{', '.join(unknown)}. Evaluate with a dataset of the model's classes."
+        )
+    split = split or model_split(model, dataset)
+    indices = split.part(part)
+    if not indices:
+        raise DatasetError(f"The {part} split of {dataset.root} is empty: nothing to evaluate.")
+    records = [dataset.images[i] for i in indices]
+    true_labels = [model.classes.index(dataset.classes[r.label]) for r in records]
+    predictions: list[Prediction] = []
+    predictor = Predictor.from_model(model, unfamiliar_percentile=unfamiliar_percentile)
+    for prediction in predictor.predict([r.path for r in records], batch_size, cancel):
+        predictions.append(prediction)
+        if progress and (len(predictions) % batch_size == 0 or len(predictions) == len(records)):
+            progress(PhaseProgress("evaluate", len(predictions), len(records), 0.0))
+    if len(predictions) < len(records):
+        raise CheetahLionError("Evaluation was cancelled.")
+    return summarize(model.classes, true_labels, predictions, part,
+                     unfamiliar_percentile if predictor.calibration is not None else None)
+
+
+def summarize(classes: Sequence[str], true_labels: Sequence[int],
+              predictions: Sequence[Prediction], part: str = "val",
+              unfamiliar_percentile: float | None = None) -> EvaluationReport:
+    """Metrics from predictions and true class indices (shared by every evaluation path)."""
+    size = len(classes)
+    confusion = [[0] * size for _ in range(size)]
+    outcomes: list[ImageOutcome] = []
+    unreadable: list[str] = []
+    loss_sum = 0.0
+    scored = 0
+    for truth, prediction in zip(true_labels, predictions, strict=True):
+        if prediction.error is not None or prediction.label is None:
+            unreadable.append(prediction.path)
+            continue
+        predicted = classes.index(prediction.label)
+        confusion[truth][predicted] += 1
+        loss_sum -= math.log(max(prediction.probabilities[truth], 1e-12))
+        scored += 1
+        outcomes.append(ImageOutcome(prediction.path, classes[truth], prediction.label,
+                                     prediction.confidence, prediction.novelty,
+                                     prediction.unfamiliar))
+    per_class = []
+    for index, name in enumerate(classes):
+        hits = confusion[index][index]
+        predicted_total = sum(row[index] for row in confusion)
+        support = sum(confusion[index])
+        precision = hits / predicted_total if predicted_total else 0.0
+        recall = hits / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(ClassScores(name, precision, recall, f1, support))
+    correct = sum(confusion[i][i] for i in range(size))
+    mistakes = sorted((o for o in outcomes if not o.correct), key=lambda o: -o.confidence)
+    with_score = [o for o in outcomes if o.novelty is not None]
+    unfamiliar = (sum(o.unfamiliar for o in with_score) / len(with_score)
+                  if with_score and unfamiliar_percentile is not None else None)
+    return EvaluationReport(
+        part=part, classes=tuple(classes), accuracy=correct / scored if scored else 0.0,
+        loss=loss_sum / scored if scored else float("nan"),
+        confusion=tuple(tuple(row) for row in confusion), per_class=tuple(per_class),
+        mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
+        images=scored, unfamiliar_fraction=unfamiliar,
+        unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
+    )

@@ -1,0 +1,282 @@
+"""Export a trained model for use outside CheetahLion: ONNX, TorchScript or `torch.export`.
+
+Exported models predict differently from the app when their users preprocess differently,
+so the exported network starts from the pixels themselves: it takes uint8 RGB in
+(batch, height, width, 3) layout — what `numpy.asarray(pil_image)` gives — and returns
+softmax probabilities. Normalisation, the channel order and the softmax live inside the
+file; what remains outside (decode, resize, centre crop) is written into a JSON sidecar and
+shown step for step in the README's example.
+
+No export is declared done before it has been checked: the written file is loaded back with
+its own runtime (onnxruntime, `torch.jit.load`, `torch.export.load`) and must give the app's
+probabilities on sample images to within `PARITY_TOLERANCE`, at two batch sizes. Otherwise
+the file is deleted and `ExportError` says by how much it differed. The file appears under
+its real name only after the check, so a failed or interrupted export never leaves a
+half-checked model behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.core.atomic import temporary_beside, write_atomically
+from training.core.errors import ExportError
+from training.core.runtime import library_versions
+from training.data.images import ImageProblem
+from training.data.preprocessing import Preprocessing, load_pixels
+from training.fit.modelfile import TrainedModel, load_model
+from training.predict.inference import Predictor
+
+EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
+"""Export format → file suffix. `pt2` is PyTorch's current format (`torch.export`);
+`torchscript` is deprecated by PyTorch but still what LibTorch (C++) and older tools load."""
+
+PARITY_TOLERANCE = 1e-4
+SIDECAR_FORMAT = "cheetahlion-export"
+SIDECAR_VERSION = 1
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
+MAX_SAMPLE_IMAGES = 8
+_MAX_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sidecar: Path
+    format: str
+    max_abs_difference: float
+    inputs_checked: int
+    seconds: float
+
+
+class PixelsToProbabilities(nn.Module):
+    """uint8 (N, H, W, 3) RGB pixels → (N, classes) probabilities: the whole model as shipped."""
+
+    def __init__(self, network: nn.Module, prep: Preprocessing) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(prep.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        inputs = (pixels.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        return self.network(inputs).float().softmax(1)
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """`model.onnx` → `model.onnx.json`: one sidecar per exported file, never shared."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def export_model(
+    model_path: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    export_format: str,
+    sample_images: Sequence[Path] = (),
+) -> ExportResult:
+    """Export the model file at `model_path` to `target`, check it, write its sidecar.
+
+    `sample_images` (e.g. a few of the training photos) are added to synthetic inputs for
+    the parity check; unreadable ones are skipped.
+    """
+    started = time.perf_counter()
+    if export_format not in EXPORT_FORMATS:
+        raise ExportError(f"Unknown export format '{export_format}'. "
+                          f"Choose one of: {', '.join(EXPORT_FORMATS)}.")
+    source = Path(model_path)
+    target = _with_suffix(Path(target), EXPORT_FORMATS[export_format])
+    if target.resolve() == source.resolve():
+        raise ExportError(f"{target} is the model file itself. Choose another file name.")
+    if not target.parent.is_dir():
+        raise ExportError(f"{target.parent} does not exist. Choose an existing folder.")
+    model = load_model(source)
+    wrapper = PixelsToProbabilities(model.network, model.preprocessing).eval()
+    inputs = _parity_inputs(model.preprocessing, sample_images)
+    expected = Predictor(model, torch.device("cpu")).probabilities(
+        inputs.permute(0, 3, 1, 2).contiguous()).numpy()
+    # Predictor moved the network to channels-last in place; export in the default layout.
+    model.network.to(memory_format=torch.contiguous_format)
+
+    with temporary_beside(target) as temporary:
+        try:
+            _WRITERS[export_format](wrapper, inputs[:2].clone(), temporary)
+        except Exception as error:  # exporters raise many types; the user needs one message
+            raise ExportError(f"Exporting {source.name} to {export_format} failed: "
+                              f"{_first_line(error)}") from error
+        difference = _parity(_RUNNERS[export_format](temporary), inputs, expected)
+        if not difference <= PARITY_TOLERANCE:  # also catches NaN
+            raise ExportError(
+                f"The {export_format} export of {source.name} predicts differently from the "
+                f"app (largest probability difference {difference:.2e}, allowed "
+                f"{PARITY_TOLERANCE:.0e}), so it was not saved. Try another format."
+            )
+        os.replace(temporary, target)
+    sidecar = sidecar_path(target)
+    write_atomically(sidecar, json.dumps(
+        _sidecar(model, source, target, export_format, difference, len(inputs)),
+        indent=2).encode())
+    return ExportResult(target, sidecar, export_format, difference, len(inputs),
+                        time.perf_counter() - started)
+
+
+def _with_suffix(target: Path, suffix: str) -> Path:
+    return target if target.suffix.lower() == suffix else target.with_name(target.name + suffix)
+
+
+def _parity_inputs(prep: Preprocessing, sample_images: Sequence[Path]) -> torch.Tensor:
+    """Real photos when given, plus noise, flat and gradient images: uint8 (N, H, W, 3)."""
+    arrays: list[np.ndarray] = []
+    for path in list(sample_images)[:MAX_SAMPLE_IMAGES]:
+        with contextlib.suppress(ImageProblem, OSError):
+            arrays.append(load_pixels(Path(path), prep))
+    size = prep.crop
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    arrays += [
+        rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+        np.zeros((size, size, 3), np.uint8),
+        np.full((size, size, 3), 255, np.uint8),
+        np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)),
+                  np.tile(ramp[:, None], (1, size))], axis=-1).astype(np.uint8),
+    ]
+    return torch.from_numpy(np.stack(arrays))
+
+
+def _parity(run: Callable[[np.ndarray], np.ndarray], inputs: torch.Tensor,
+            expected: np.ndarray) -> float:
+    """Largest difference from the app's probabilities, one image alone and all together."""
+    pixels = inputs.numpy()
+    single = run(pixels[:1])
+    together = run(pixels)
+    if single.shape != (1, expected.shape[1]) or together.shape != expected.shape:
+        return float("inf")
+    return float(max(np.abs(single - expected[:1]).max(), np.abs(together - expected).max()))
+
+
+def _batch_dimension() -> dict[int, Any]:
+    return {0: torch.export.Dim("batch", min=1, max=_MAX_BATCH)}
+
+
+def _write_onnx(wrapper: nn.Module, example: torch.Tensor, path: Path) -> None:
+    torch.onnx.export(
+        wrapper, (example,), str(path), dynamo=True, external_data=False, verbose=False,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        dynamic_shapes=(_batch_dimension(),),
+    )
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def _write_torchscript(wrapper: nn.Module, example: torch.Tensor, path: Path) -> None:
+    with _quiet_torchscript_deprecation():
+        traced = torch.jit.trace(wrapper, example)
+        traced.save(str(path))
+
+
+def _write_pt2(wrapper: nn.Module, example: torch.Tensor, path: Path) -> None:
+    program = torch.export.export(wrapper, (example,), dynamic_shapes=(_batch_dimension(),))
+    torch.export.save(program, str(path))
+
+
+def _run_onnx(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda pixels: session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
+
+
+def _run_torchscript(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    with _quiet_torchscript_deprecation():
+        module = torch.jit.load(str(path), map_location="cpu")
+    return _torch_runner(module)
+
+
+def _run_pt2(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    return _torch_runner(torch.export.load(str(path)).module())
+
+
+def _torch_runner(module: Callable[[torch.Tensor], torch.Tensor]
+                  ) -> Callable[[np.ndarray], np.ndarray]:
+    def run(pixels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(pixels)).numpy()
+    return run
+
+
+@contextlib.contextmanager
+def _quiet_torchscript_deprecation() -> Iterator[None]:
+    """TorchScript is exported on request; its FutureWarnings are for PyTorch developers."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
+        yield
+
+
+_WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, Path], None]] = {
+    "onnx": _write_onnx, "torchscript": _write_torchscript, "pt2": _write_pt2,
+}
+_RUNNERS: dict[str, Callable[[Path], Callable[[np.ndarray], np.ndarray]]] = {
+    "onnx": _run_onnx, "torchscript": _run_torchscript, "pt2": _run_pt2,
+}
+
+
+def _sidecar(model: TrainedModel, source: Path, target: Path, export_format: str,
+             difference: float, inputs_checked: int) -> dict[str, Any]:
+    prep = model.preprocessing
+    return {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "model_file": target.name,
+        "model_format": export_format,
+        "classes": list(model.classes),
+        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "colors": "RGB",
+                  "shape": ["batch", prep.crop, prep.crop, 3]},
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(model.classes)],
+                   "meaning": "softmax probabilities, in the order of 'classes'"},
+        "preprocessing": {
+            **prep.to_dict(),
+            "steps": [
+                "decode; JPEG files (format 'JPEG') with Pillow's draft('RGB', (resize, resize))",
+                "apply the EXIF orientation",
+                "to 8-bit RGB; transparent pixels composited on white",
+                "resize the short side to 'resize' with 'interpolation' (Pillow); the long "
+                "side to round(long * resize / short), at least 'crop'",
+                "centre crop 'crop' x 'crop' (left = (width - crop) // 2, same for top)",
+                "mean and std are applied inside the model: feed the uint8 pixels",
+            ],
+        },
+        "source_model": {"file": source.name, "sha256": _sha256(source),
+                         "backbone": model.backbone,
+                         "created": model.metadata.get("created")},
+        "parity_check": {"max_abs_difference": difference, "tolerance": PARITY_TOLERANCE,
+                         "inputs_checked": inputs_checked},
+        "versions": library_versions(),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,67 @@
+"""Classification results as CSV: path, label, confidence, error, novelty, none_of_these,
+then one column per class.
+
+`novelty` is the "unlike the training data" score and `none_of_these` is 1 when it is above
+the chosen threshold (0 when not); both are empty for models without a novelty reference
+and for unreadable files. `label` stays the closest class either way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from training.core.atomic import write_atomically
+
+MAX_CLASS_COLUMNS = 50
+"""Above this many classes (the 1000 ImageNet ones) per-class columns are left out."""
+
+
+class Result(Protocol):
+    """What a row needs: `training.Prediction` has it, and so does a gallery item."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def probabilities(self) -> tuple[float, ...]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def novelty(self) -> float | None: ...
+    @property
+    def unfamiliar(self) -> bool: ...
+
+
+def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
+    columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "label", "confidence", "error", "novelty", "none_of_these",
+                     *columns])
+    for result in results:
+        probabilities = ([f"{v:.6f}" for v in result.probabilities]
+                         if columns and result.probabilities and result.error is None
+                         else [""] * len(columns))
+        confidence = "" if result.confidence is None or result.error is not None \
+            else f"{result.confidence:.6f}"
+        scored = result.novelty is not None and result.error is None
+        novelty = f"{result.novelty:.6f}" if scored else ""
+        flag = ("1" if result.unfamiliar else "0") if scored else ""
+        writer.writerow([result.path, result.label or "", confidence,
+                         result.error or "", novelty, flag, *probabilities])
+    return buffer.getvalue()
+
+
+def write_results_csv(path: str | Path, results: Sequence[Result],
+                      classes: Sequence[str]) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, results_csv(results, classes).encode("utf-8"))
+    return target
