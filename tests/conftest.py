@@ -26,7 +26,7 @@ import pytest
 from synthetic import make_dataset
 
 if TYPE_CHECKING:
-    from training.fit.trainer import FitResult
+    from training.fitting.trainer import FitResult
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -93,8 +93,8 @@ def real_photo_model(real_photos: Path, tmp_path_factory: pytest.TempPathFactory
     # The engine is imported here, not at the top: torch must load after the environment
     # above is set.
     from training.data.scanning import scan_dataset
-    from training.fit.config import TrainConfig
-    from training.fit.trainer import fit
+    from training.fitting.config import TrainConfig
+    from training.fitting.trainer import fit
 
     return fit(TrainConfig.quick(), scan_dataset(real_photos),
                output=tmp_path_factory.mktemp("real-model") / "cheetah-lion.safetensors")
@@ -105,8 +105,8 @@ def colours_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick-mode model that tells red-noise from blue-noise photos (8 each), saved once for
     the engine's and the window's explanation tests, which only read it."""
     from training.data.scanning import scan_dataset
-    from training.fit.config import TrainConfig
-    from training.fit.trainer import fit
+    from training.fitting.config import TrainConfig
+    from training.fitting.trainer import fit
 
     data = make_dataset(tmp_path_factory.mktemp("colours-model") / "colours", per_class=8)
     result = fit(TrainConfig.quick(), scan_dataset(data),

@@ -15,7 +15,7 @@ from pytestqt.modeltest import ModelTester
 import training
 from cheetahlion_gui.classify_page import PreviewDialog
 from cheetahlion_gui.gallery_model import ErrorRole, PathRole
-from training.fit.trainer import FitResult
+from training.fitting.trainer import FitResult
 
 pytestmark = pytest.mark.real_photos
 TRAIN_TIMEOUT_MS = 180_000
