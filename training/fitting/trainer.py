@@ -1,22 +1,22 @@
 """`fit`: train a classifier on a scanned dataset, in quick or fine-tune mode.
 
-quick (`training.fit.quick`) — the pretrained backbone stays frozen; a linear head trains on
-its features, computed once. finetune (`training.fit.finetune`) — every weight trains on the
+quick (`training.fitting.quick`) — the pretrained backbone stays frozen; a linear head trains on
+its features, computed once. finetune (`training.fitting.finetune`) — every weight trains on the
 decoded-once pixels with batch augmentation.
 
 Both: seeded, validated every epoch, best weights kept by validation loss, early stopping
-(`training.fit.loop`), cancellation honoured at the next batch (the best model so far is
+(`training.fitting.loop`), cancellation honoured at the next batch (the best model so far is
 still saved), progress reported as frozen events, the model written atomically and the run
 recorded. The model file also gets the "none of these" reference (`training.models.novelty`):
 the unaugmented training images' features under the final weights, calibrated on
-validation. This module prepares the run (`training.fit.run_context`), hands it to the mode,
+validation. This module prepares the run (`training.fitting.run_context`), hands it to the mode,
 then saves the model, records the run and reports `RunFinished`.
 
-A fine-tune writes a checkpoint after every epoch (`training.fit.epoch_records`); `fit(...,
+A fine-tune writes a checkpoint after every epoch (`training.fitting.epoch_records`); `fit(...,
 resume=run)` carries a stopped or crashed run on from it, under the same run id, and ends
 with the same weights as if it had never stopped. A run that ends normally deletes it.
 
-Under torchrun (`training.fit.distributed`) every process runs `fit` on its own shard of the
+Under torchrun (`training.fitting.distributed`) every process runs `fit` on its own shard of the
 training images. Fine-tune: the network is wrapped in DistributedDataParallel (gradients
 averaged every step); `batch_size` is per process, so the effective batch is batch_size ×
 processes, and the learning rate is used as given (raise it yourself to scale it). Each
@@ -43,8 +43,8 @@ from training.core.events import Callback, Cancelled, RunFinished, ignore_event
 from training.core.runtime import library_versions, resolve_device, seed_everything
 from training.data.dataset import Dataset, Split
 from training.data.splitting import split_dataset
-from training.fit import distributed, runs
-from training.fit.checkpoint import (
+from training.fitting import distributed, runs
+from training.fitting.checkpoint import (
     Checkpoint,
     check_compatible,
     checkpoint_path,
@@ -52,16 +52,16 @@ from training.fit.checkpoint import (
     find_checkpoint,
     load_checkpoint,
 )
-from training.fit.config import TrainConfig
-from training.fit.distributed import Workers
-from training.fit.epoch_records import EpochRecords
-from training.fit.finetune import train_finetune
-from training.fit.loop import LoopOutcome
-from training.fit.modelfile import TrainedModel, save_model
-from training.fit.quick import train_quick
-from training.fit.result import FitResult
-from training.fit.run_context import RunContext, Trained
-from training.fit.session import RunSession
+from training.fitting.config import TrainConfig
+from training.fitting.distributed import Workers
+from training.fitting.epoch_records import EpochRecords
+from training.fitting.finetune import train_finetune
+from training.fitting.loop import LoopOutcome
+from training.fitting.modelfile import TrainedModel, save_model
+from training.fitting.quick import train_quick
+from training.fitting.result import FitResult
+from training.fitting.run_context import RunContext, Trained
+from training.fitting.session import RunSession
 from training.models.backbones import get_backbone
 from training.models.imagenet import match_classes
 from training.models.networks import load_pretrained

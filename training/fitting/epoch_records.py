@@ -1,7 +1,7 @@
 """`EpochRecords`: what a fine-tune leaves on disk after every epoch, so it can be resumed.
 
-After each epoch the loop hands its state (`training.fit.loop.LoopState`) to this hook,
-which writes the checkpoint (`training.fit.checkpoint`) and records the run as
+After each epoch the loop hands its state (`training.fitting.loop.LoopState`) to this hook,
+which writes the checkpoint (`training.fitting.checkpoint`) and records the run as
 "interrupted" until it ends: a run that crashes or is killed shows in the history and can be
 carried on. A disk that refuses them costs the run its resumability, not its training.
 """
@@ -9,10 +9,10 @@ carried on. A disk that refuses them costs the run its resumability, not its tra
 from __future__ import annotations
 
 from training.core import paths
-from training.fit.checkpoint import RunInfo, checkpoint_path, save_checkpoint
-from training.fit.loop import LoopState
-from training.fit.run_context import RunContext
-from training.fit.session import RunSession
+from training.fitting.checkpoint import RunInfo, checkpoint_path, save_checkpoint
+from training.fitting.loop import LoopState
+from training.fitting.run_context import RunContext
+from training.fitting.session import RunSession
 
 
 class EpochRecords:

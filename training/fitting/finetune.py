@@ -19,10 +19,10 @@ from torch.nn.parallel import DistributedDataParallel
 from training.core.events import Cancelled
 from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
-from training.fit import distributed
-from training.fit.augment import augment_batch
-from training.fit.loop import Batch, EpochLoop, LoopState
-from training.fit.run_context import RunContext, Trained
+from training.fitting import distributed
+from training.fitting.augment import augment_batch
+from training.fitting.loop import Batch, EpochLoop, LoopState
+from training.fitting.run_context import RunContext, Trained
 from training.models.features import FeatureCounter, embed
 from training.models.novelty import (
     MAX_CALIBRATION,

@@ -3,7 +3,7 @@
 A fine-tune can be stopped and resumed (`fit(..., resume=run)`). The session that carries
 it on keeps the run id and the model path, adds its training time to the earlier sessions',
 and notes after which epochs the run was resumed; both the per-epoch record
-(`training.fit.epoch_records`) and the final one are written from here, the same way.
+(`training.fitting.epoch_records`) and the final one are written from here, the same way.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.core.runtime import describe_device
-from training.fit import runs
-from training.fit.checkpoint import Checkpoint
-from training.fit.loop import LoopOutcome
-from training.fit.modelfile import TrainedModel
-from training.fit.result import FitResult
-from training.fit.run_context import RunContext
+from training.fitting import runs
+from training.fitting.checkpoint import Checkpoint
+from training.fitting.loop import LoopOutcome
+from training.fitting.modelfile import TrainedModel
+from training.fitting.result import FitResult
+from training.fitting.run_context import RunContext
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class RunSession:
 
     def record(self, run: RunContext, result: FitResult, step_losses: list[float],
                checkpoint: Path | None) -> None:
-        """Write `result` to the run history (`training.fit.runs`), replacing the entry an
+        """Write `result` to the run history (`training.fitting.runs`), replacing the entry an
         earlier epoch or session wrote."""
         runs.record_run(run.dataset, run.config, result, step_losses, describe_device(run.device),
                         checkpoint=checkpoint, resumed_after=self.resumed_after,

@@ -1,7 +1,7 @@
 """What both training modes work with: `RunContext`, and what each hands back: `Trained`.
 
 `fit` prepares the context once (split, preprocessing, pretrained network, device, seeded
-generators) and passes it to `training.fit.quick` or `training.fit.finetune`; the helpers
+generators) and passes it to `training.fitting.quick` or `training.fitting.finetune`; the helpers
 both modes share live on it, so each mode reads as its own short story.
 """
 
@@ -19,9 +19,9 @@ from training.core.runtime import describe_device
 from training.data.dataset import Dataset, Split
 from training.data.pixel_cache import Pixels, decode_all, select
 from training.data.preprocessing import Preprocessing
-from training.fit.config import TrainConfig
-from training.fit.distributed import Workers
-from training.fit.loop import Batch, LoopOutcome
+from training.fitting.config import TrainConfig
+from training.fitting.distributed import Workers
+from training.fitting.loop import Batch, LoopOutcome
 from training.models.novelty import NoveltyReference
 
 

@@ -14,9 +14,9 @@ import torch
 from training.core.events import Cancelled
 from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
-from training.fit.augment import augment_batch
-from training.fit.loop import EpochLoop
-from training.fit.run_context import RunContext, Trained
+from training.fitting.augment import augment_batch
+from training.fitting.loop import EpochLoop
+from training.fitting.run_context import RunContext, Trained
 from training.models.features import FeatureCounter
 from training.models.novelty import (
     MAX_CALIBRATION,
