@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from training.data.scanning import scan_dataset
-from training.fitting.trainer import FitResult
+from training.fitting.result import FitResult
 from training.predict.baseline import zero_shot_baseline
 from training.predict.evaluation import evaluate
 from training.predict.inference import Predictor

@@ -60,6 +60,19 @@ class LoopState:
 
 
 @dataclass
+class _Progress:
+    """What one `EpochLoop.run` works with and carries from epoch to epoch."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loss_fn: nn.Module
+    total_steps: int
+    outcome: LoopOutcome
+    step: int = 0
+    epochs_without_progress: int = 0
+
+
+@dataclass
 class EpochLoop:
     """`train_batches(epoch)` yields (inputs, labels); `forward(inputs)` gives logits.
 
@@ -90,104 +103,156 @@ class EpochLoop:
     scaler: torch.amp.GradScaler | None = None
 
     def run(self) -> LoopOutcome:
-        config = self.config
+        """Train from the first epoch (or the one after `resume`) to the last, or until early
+        stopping or a cancel; the outcome holds the best weights seen."""
         parameters = [p for p in self.module.parameters() if p.requires_grad]
-        optimizer = make_optimizer(config, parameters)
-        total_steps = config.epochs * self.steps_per_epoch
-        scheduler = make_scheduler(config, optimizer, total_steps)
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        report_every = max(1, self.steps_per_epoch // 50)
-        outcome = LoopOutcome([], [], None, 0, math.inf, 0.0, "completed")
-        epochs_without_progress = 0
-        step = 0
+        optimizer = make_optimizer(self.config, parameters)
+        total_steps = self.config.epochs * self.steps_per_epoch
+        progress = _Progress(
+            optimizer=optimizer,
+            scheduler=make_scheduler(self.config, optimizer, total_steps),
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing),
+            total_steps=total_steps,
+            outcome=LoopOutcome([], [], None, 0, math.inf, 0.0, "completed"),
+        )
         first_epoch = 1
         if self.resume is not None:
-            saved = self.resume
-            self.module.load_state_dict(saved.module)
-            optimizer.load_state_dict(saved.optimizer)
-            _match_layouts(optimizer, parameters)
-            scheduler.load_state_dict(saved.scheduler)
-            restore_rng(saved.rng, self.generator)
-            outcome = copy.copy(saved.outcome)
-            outcome.stopped = "completed"
-            epochs_without_progress, step = saved.epochs_without_progress, saved.step
-            first_epoch = saved.epoch + 1
-            patience = config.early_stopping_patience
-            if patience and epochs_without_progress >= patience and saved.epoch < config.epochs:
-                outcome.stopped = "early_stopping"  # it had decided to stop, then died
-                return outcome
-        for epoch in range(first_epoch, config.epochs + 1):
-            started = time.perf_counter()
-            self.module.train()
-            seen = 0
-            loss_sum = 0.0
-            correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
-            for inputs, labels in self.train_batches(epoch):
-                if self.workers.any(self.cancel.is_set()):
-                    outcome.stopped = "cancelled"
-                    return outcome
-                step_started = time.perf_counter()
-                logits = self.forward(inputs)
-                loss = loss_fn(logits, labels)
-                optimizer.zero_grad(set_to_none=True)
-                if self.scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    self.scaler.scale(loss).backward()
-                    self.scaler.step(optimizer)
-                    self.scaler.update()
-                scheduler.step()
-                step += 1
-                loss_value = loss.item()
-                count = labels.shape[0]
-                seen += count
-                loss_sum += loss_value * count
-                correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
-                outcome.step_losses.append(loss_value)
-                if step % report_every == 0 or step % self.steps_per_epoch == 0:
-                    elapsed = max(time.perf_counter() - step_started, 1e-9)
-                    self.callback(StepEnded(
-                        epoch=epoch, step=step, total_steps=total_steps, loss=loss_value,
-                        learning_rate=float(optimizer.param_groups[0]["lr"]),
-                        images_per_second=count / elapsed,
-                    ))
-            loss_sum, right, seen = self.workers.sum([loss_sum, int(correct.item()), seen])
-            try:
-                val_loss, val_accuracy = self._validate(loss_fn)
-            except Cancelled:
-                outcome.stopped = "cancelled"
-                return outcome
-            is_best = val_loss < outcome.best_val_loss
-            if is_best:
-                outcome.best_state = copy.deepcopy(self.module.state_dict())
-                outcome.best_epoch = epoch
-                outcome.best_val_loss = val_loss
-                outcome.best_val_accuracy = val_accuracy
-                epochs_without_progress = 0
-            else:
-                epochs_without_progress += 1
-            event = EpochEnded(
-                epoch=epoch, epochs=config.epochs,
-                train_loss=loss_sum / max(seen, 1),
-                train_accuracy=right / max(seen, 1),
-                val_loss=val_loss, val_accuracy=val_accuracy,
-                seconds=time.perf_counter() - started, is_best=is_best,
-            )
-            outcome.history.append(event)
-            if self.epoch_saved is not None:
-                self.epoch_saved(LoopState(
-                    epoch=epoch, step=step, epochs_without_progress=epochs_without_progress,
-                    outcome=copy.copy(outcome), module=_cpu(self.module.state_dict()),
-                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                    rng=capture_rng(self.generator),
-                ))
-            self.callback(event)
-            patience = config.early_stopping_patience
-            if patience and epochs_without_progress >= patience and epoch < config.epochs:
-                outcome.stopped = "early_stopping"
+            first_epoch = self._restore(self.resume, progress, parameters)
+            if self._out_of_patience(progress, self.resume.epoch):
+                progress.outcome.stopped = "early_stopping"  # it had decided to stop, then died
+                return progress.outcome
+        for epoch in range(first_epoch, self.config.epochs + 1):
+            if not self._run_epoch(epoch, progress):
+                progress.outcome.stopped = "cancelled"
+                return progress.outcome
+            if self._out_of_patience(progress, epoch):
+                progress.outcome.stopped = "early_stopping"
                 break
-        return outcome
+        return progress.outcome
+
+    def _restore(self, saved: LoopState, progress: _Progress, parameters: list[nn.Parameter]
+                 ) -> int:
+        """Put the module, optimizer, schedule, generators and counters back as `saved` had
+        them; the epoch to carry on from."""
+        self.module.load_state_dict(saved.module)
+        progress.optimizer.load_state_dict(saved.optimizer)
+        _match_layouts(progress.optimizer, parameters)
+        progress.scheduler.load_state_dict(saved.scheduler)
+        restore_rng(saved.rng, self.generator)
+        progress.outcome = copy.copy(saved.outcome)
+        progress.outcome.stopped = "completed"
+        progress.epochs_without_progress, progress.step = saved.epochs_without_progress, saved.step
+        return saved.epoch + 1
+
+    def _out_of_patience(self, progress: _Progress, epoch: int) -> bool:
+        """Early stopping: too many epochs without a better validation loss, and more to go."""
+        patience = self.config.early_stopping_patience
+        return bool(patience) and progress.epochs_without_progress >= patience \
+            and epoch < self.config.epochs
+
+    def _run_epoch(self, epoch: int, progress: _Progress) -> bool:
+        """Train, validate, keep the best weights, save the state and report the epoch;
+        False when cancelled on the way (nothing of the epoch is kept then)."""
+        started = time.perf_counter()
+        sums = self._train_epoch(epoch, progress)
+        if sums is None:
+            return False
+        loss_sum, right, seen = sums
+        try:
+            val_loss, val_accuracy = self._validate(progress.loss_fn)
+        except Cancelled:
+            return False
+        is_best = self._keep_if_best(epoch, progress, val_loss, val_accuracy)
+        event = EpochEnded(
+            epoch=epoch, epochs=self.config.epochs,
+            train_loss=loss_sum / max(seen, 1),
+            train_accuracy=right / max(seen, 1),
+            val_loss=val_loss, val_accuracy=val_accuracy,
+            seconds=time.perf_counter() - started, is_best=is_best,
+        )
+        progress.outcome.history.append(event)
+        if self.epoch_saved is not None:
+            self.epoch_saved(self._state(epoch, progress))
+        self.callback(event)
+        return True
+
+    def _train_epoch(self, epoch: int, progress: _Progress) -> tuple[float, float, float] | None:
+        """One pass over the training batches: the loss sum, correct count and images seen,
+        added over all processes; None when a process was asked to stop."""
+        self.module.train()
+        seen = 0
+        loss_sum = 0.0
+        correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
+        for inputs, labels in self.train_batches(epoch):
+            if self.workers.any(self.cancel.is_set()):
+                return None
+            step_started = time.perf_counter()
+            logits, loss_value = self._step(inputs, labels, progress)
+            count = labels.shape[0]
+            seen += count
+            loss_sum += loss_value * count
+            correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
+            progress.outcome.step_losses.append(loss_value)
+            self._report_step(epoch, progress, loss_value, count, step_started)
+        loss_sum, right, seen = self.workers.sum([loss_sum, int(correct.item()), seen])
+        return loss_sum, right, seen
+
+    def _step(self, inputs: torch.Tensor, labels: torch.Tensor, progress: _Progress
+              ) -> tuple[torch.Tensor, float]:
+        """One gradient step (loss scaled under float16) and one schedule step: the logits
+        and the loss."""
+        logits = self.forward(inputs)
+        loss = progress.loss_fn(logits, labels)
+        optimizer = progress.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        progress.scheduler.step()
+        progress.step += 1
+        return logits, loss.item()
+
+    def _report_step(self, epoch: int, progress: _Progress, loss_value: float, count: int,
+                     step_started: float) -> None:
+        """A `StepEnded` about 50 times an epoch and at its last step, not at every step."""
+        step = progress.step
+        report_every = max(1, self.steps_per_epoch // 50)
+        if step % report_every == 0 or step % self.steps_per_epoch == 0:
+            elapsed = max(time.perf_counter() - step_started, 1e-9)
+            self.callback(StepEnded(
+                epoch=epoch, step=step, total_steps=progress.total_steps, loss=loss_value,
+                learning_rate=float(progress.optimizer.param_groups[0]["lr"]),
+                images_per_second=count / elapsed,
+            ))
+
+    def _keep_if_best(self, epoch: int, progress: _Progress, val_loss: float,
+                      val_accuracy: float) -> bool:
+        """Keep a copy of the weights when the validation loss beat the best so far, else
+        count one more epoch without progress; whether it did."""
+        outcome = progress.outcome
+        if val_loss < outcome.best_val_loss:
+            outcome.best_state = copy.deepcopy(self.module.state_dict())
+            outcome.best_epoch = epoch
+            outcome.best_val_loss = val_loss
+            outcome.best_val_accuracy = val_accuracy
+            progress.epochs_without_progress = 0
+            return True
+        progress.epochs_without_progress += 1
+        return False
+
+    def _state(self, epoch: int, progress: _Progress) -> LoopState:
+        """The loop as it stands at the end of `epoch`, for `epoch_saved`."""
+        return LoopState(
+            epoch=epoch, step=progress.step,
+            epochs_without_progress=progress.epochs_without_progress,
+            outcome=copy.copy(progress.outcome), module=_cpu(self.module.state_dict()),
+            optimizer=progress.optimizer.state_dict(), scheduler=progress.scheduler.state_dict(),
+            rng=capture_rng(self.generator),
+        )
 
     def _validate(self, loss_fn: nn.Module) -> tuple[float, float]:
         """Loss and accuracy over all processes' validation batches (each may have a
