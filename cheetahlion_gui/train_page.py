@@ -56,7 +56,7 @@ from training.core.events import (
     RunStarted,
     StepEnded,
 )
-from training.fit.config import TrainConfig
+from training.fitting.config import TrainConfig
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 
 Index = QModelIndex | QPersistentModelIndex

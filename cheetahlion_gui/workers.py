@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from training.core.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
-ENGINE_MODULES = ("training.fit.trainer", "training.predict.inference",
+ENGINE_MODULES = ("training.fitting.trainer", "training.predict.inference",
                   "training.predict.evaluation", "training.data.scanning")
 """What the jobs run on; between them they import torch, torchvision and timm."""
 _engine_lock = threading.Lock()
@@ -213,9 +213,9 @@ class TrainJob(Job):
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
-        torch trains faster in a process's main thread (training.fit.isolated)."""
+        torch trains faster in a process's main thread (training.fitting.isolated)."""
         from training import fit, list_runs
-        from training.fit.isolated import fit_in_child_process
+        from training.fitting.isolated import fit_in_child_process
 
         run = fit_in_child_process if self.config.mode == "finetune" else fit
         result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel,

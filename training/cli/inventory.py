@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from training.fit.runs import list_runs
+    from training.fitting.runs import list_runs
 
     records = list_runs(args.data)
     if args.json:

@@ -85,7 +85,7 @@ def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from training.fit.modelfile import load_model
+    from training.fitting.modelfile import load_model
     from training.predict.evaluation import evaluate, model_split
 
     model = load_model(args.model)

@@ -65,8 +65,8 @@ def register(commands: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.fit.distributed import from_environment
-    from training.fit.trainer import fit
+    from training.fitting.distributed import from_environment
+    from training.fitting.trainer import fit
 
     me = from_environment()
     if me.distributed:
@@ -90,8 +90,8 @@ def _train(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace, dataset: Any) -> Any:
     """The `TrainConfig` the options ask for: a preset with the flags given on top, or, with
     --resume, the run's own settings with those flags (which `fit` checks against the run)."""
-    from training.fit.checkpoint import find_checkpoint, load_checkpoint
-    from training.fit.config import TrainConfig
+    from training.fitting.checkpoint import find_checkpoint, load_checkpoint
+    from training.fitting.config import TrainConfig
 
     overrides = {
         key: value for key, value in {
