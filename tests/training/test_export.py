@@ -159,9 +159,9 @@ def test_cli_export_prints_the_check_and_writes_json(
 
 
 def test_cli_choices_are_the_engine_formats() -> None:
-    from training.cli import _parser
+    from training.cli.commands import build_parser
 
-    export = next(action for action in _parser()._subparsers._group_actions  # type: ignore[union-attr]
+    export = next(action for action in build_parser()._subparsers._group_actions  # type: ignore[union-attr]
                   if action.dest == "command").choices["export"]
     formats = next(a for a in export._actions if a.dest == "export_format").choices
     assert tuple(formats) == tuple(EXPORT_FORMATS)

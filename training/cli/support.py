@@ -1,7 +1,7 @@
 """What every `cheetahlion-cli` command shares: option sets, progress bars, JSON output.
 
-Each command module (`training.cli` and the `training.cli_*` modules it registers) builds
-its sub-command with these, so every command takes `--json`/`--quiet`, reports progress the
+Each command module (those `training.cli.commands.COMMAND_MODULES` names) builds its
+sub-commands with these, so every command takes `--json`/`--quiet`, reports progress the
 same way and lists image folders by the same rules.
 """
 
@@ -24,6 +24,8 @@ from tqdm import tqdm
 from training.core.errors import CheetahLionError
 from training.data.listing import ImageListing
 
+EXIT_USER_ERROR = 1
+"""Exit code of a command that stopped on the user's mistake (a message says which)."""
 EXIT_INTERRUPTED = 130
 """Exit code of a command stopped by Ctrl+C (128 + SIGINT), as shells report it."""
 
@@ -37,7 +39,6 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
 
 
 def scan_with_progress(args: argparse.Namespace) -> Any:

@@ -133,26 +133,48 @@ def _discover(
 ) -> tuple[list[_Candidate], list[str], dict[SplitName, Path]]:
     """The image files, the class names, and the folder's own split folders (empty when it
     has none), so the report can name the real `valid/` or `Train/` folder."""
+    class_folders, splits = _class_folders(root, issues)
+    class_names = sorted({folder.name for folder, _ in class_folders})
+    candidates, unsupported = _collect_files(root, class_folders, issues)
+    _report_left_out(root, unsupported, issues)
+    candidates.sort(
+        key=lambda c: (c.own_split or "", c.class_name, c.path.relative_to(root).as_posix())
+    )
+    return candidates, class_names, splits
+
+
+def _class_folders(
+    root: Path, issues: list[Issue]
+) -> tuple[list[tuple[Path, SplitName | None]], dict[SplitName, Path]]:
+    """Each class folder with the split it belongs to, and the split folders by name.
+
+    With `train/` and `val/` at the top the classes are inside them and the other top-level
+    folders are ignored (an info issue names them); otherwise every top-level folder is a
+    class and there are no split folders.
+    """
     top = _visible_subdirs(root)
     splits = {SPLIT_FOLDERS[d.name.lower()]: d for d in top if d.name.lower() in SPLIT_FOLDERS}
-    has_own_split = "train" in splits and "val" in splits
-    if has_own_split:
-        class_folders = [
-            (class_dir, split) for split, split_dir in splits.items()
-            for class_dir in _visible_subdirs(split_dir)
-        ]
-        ignored = [d for d in top if d not in splits.values()]
-        if ignored:
-            issues.append(Issue(
-                "info", "ignored_folder",
-                "These folders are not train/val/test and were ignored: "
-                + ", ".join(d.name for d in ignored),
-                tuple(ignored),
-            ))
-    else:
-        class_folders = [(class_dir, None) for class_dir in top]
+    if not ("train" in splits and "val" in splits):
+        return [(class_dir, None) for class_dir in top], {}
+    class_folders = [
+        (class_dir, split) for split, split_dir in splits.items()
+        for class_dir in _visible_subdirs(split_dir)
+    ]
+    ignored = [d for d in top if d not in splits.values()]
+    if ignored:
+        issues.append(Issue(
+            "info", "ignored_folder",
+            "These folders are not train/val/test and were ignored: "
+            + ", ".join(d.name for d in ignored),
+            tuple(ignored),
+        ))
+    return class_folders, splits
 
-    class_names = sorted({folder.name for folder, _ in class_folders})
+
+def _collect_files(
+    root: Path, class_folders: list[tuple[Path, SplitName | None]], issues: list[Issue]
+) -> tuple[list[_Candidate], list[Path]]:
+    """The files of every class folder: candidates of a supported type, and the others."""
     candidates: list[_Candidate] = []
     unsupported: list[Path] = []
     for folder, split in class_folders:
@@ -162,6 +184,12 @@ def _discover(
                 candidates.append(_Candidate(path, folder.name, split))
             else:
                 unsupported.append(path)
+    return candidates, unsupported
+
+
+def _report_left_out(root: Path, unsupported: list[Path], issues: list[Issue]) -> None:
+    """Issues for the files a scan leaves out: images outside any class folder, phone photos
+    this version cannot read, and files of other types."""
     loose = [p for p in _files_in(root) if is_supported(p)]
     if loose:
         issues.append(Issue(
@@ -187,10 +215,6 @@ def _discover(
             "GIF, WebP, TIFF) and were skipped.",
             tuple(others),
         ))
-    candidates.sort(
-        key=lambda c: (c.own_split or "", c.class_name, c.path.relative_to(root).as_posix())
-    )
-    return candidates, class_names, splits if has_own_split else {}
 
 
 def _files_in(folder: Path) -> list[Path]:

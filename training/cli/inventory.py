@@ -1,0 +1,58 @@
+"""`cheetahlion-cli` commands that list what there is: past runs and trainable networks.
+
+    cheetahlion-cli runs DATA                    the history of runs on a dataset
+    cheetahlion-cli backbones                    the networks you can train
+
+A module of their own so that they keep their place after `export` in the help's list.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from training.cli.support import add_output_options, print_json
+
+
+def register(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="list the training runs on a dataset")
+    runs.add_argument("data", type=Path)
+    add_output_options(runs)
+    runs.set_defaults(handler=_runs)
+
+    backbones = commands.add_parser("backbones", help="list the networks you can train")
+    add_output_options(backbones)
+    backbones.set_defaults(handler=_backbones)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from training.fitting.runs import list_runs
+
+    records = list_runs(args.data)
+    if args.json:
+        print_json([{k: v for k, v in asdict(r).items() if k != "step_losses"}
+                      for r in records])
+        return 0
+    if not records:
+        print(f"no runs recorded for {args.data.resolve()}")
+    for r in records:
+        data = f"{r.data_used} images" if r.data_used else "-"
+        print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} {data:<20} "
+              f"val acc {r.best_val_accuracy:.3f}  {r.seconds:7.1f} s  {r.stopped:<15} "
+              f"{r.model_path or '-'}")
+    return 0
+
+
+def _backbones(args: argparse.Namespace) -> int:
+    from training.models.backbones import BACKBONES
+
+    if args.json:
+        print_json([{"name": b.name, "title": b.title, "needs_download": b.needs_download,
+                      "source": b.source} for b in BACKBONES.values()])
+        return 0
+    for backbone in BACKBONES.values():
+        where = "downloads on first use" if backbone.needs_download else "available offline"
+        print(f"{backbone.name:<20} {backbone.title:<36} {where}")
+    return 0

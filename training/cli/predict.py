@@ -1,0 +1,206 @@
+"""`cheetahlion-cli` commands that use a trained model.
+
+    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
+    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
+    cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from training.cli.support import (
+    EXIT_USER_ERROR,
+    ProgressBar,
+    add_output_options,
+    images_in,
+    print_json,
+    usable_dataset,
+)
+
+SKIPPED = "skipped"
+"""How a file that is not an image is marked in `predict`'s results (text, JSON and CSV)."""
+
+
+def register(commands: Any) -> None:
+    from training.models.backbones import IMAGENET_MODEL
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a dataset's split")
+    evaluate.add_argument("model", type=Path)
+    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument("--part", choices=("val", "test", "train"), default="val")
+    evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
+    _add_unfamiliar_option(evaluate)
+    add_output_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="classify images or folders")
+    predict.add_argument("model", help=f"a model file, or '{IMAGENET_MODEL}' for the "
+                                       "built-in ImageNet classifier")
+    predict.add_argument("paths", type=Path, nargs="+", help="image files or folders")
+    predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
+    predict.add_argument("--sort-into", type=Path, metavar="FOLDER",
+                         help="copy each image into FOLDER/<label>/, or FOLDER/none of these/ "
+                              "when flagged as unlike the training data (never overwrites)")
+    predict.add_argument("--move", action="store_true",
+                         help="with --sort-into: move the files instead of copying them")
+    predict.add_argument("--batch-size", type=int, default=32)
+    _add_unfamiliar_option(predict)
+    add_output_options(predict)
+    predict.set_defaults(handler=_predict)
+
+    _register_export(commands)
+
+
+def _register_export(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="export a model to ONNX, TorchScript or torch.export (.pt2)",
+        description="Write the model in another format, with a JSON sidecar (class names, "
+                    "preprocessing) beside it. The export is checked against the app's own "
+                    "predictions and is not written if they differ.")
+    export.add_argument("model", type=Path, help="a CheetahLion model file (.safetensors)")
+    export.add_argument("--format", dest="export_format", required=True,
+                        choices=("onnx", "torchscript", "pt2"))
+    export.add_argument("-o", "--output", type=Path, required=True,
+                        help="file to write (the format's suffix is added when missing)")
+    export.add_argument("--check-images", type=Path, nargs="+", default=[], metavar="PATH",
+                        help="images or folders to include in the parity check "
+                             "(synthetic images are always checked)")
+    add_output_options(export)
+    export.set_defaults(handler=_export)
+
+
+def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
+    from training.models.novelty_calibration import DEFAULT_PERCENTILE
+
+    command.add_argument(
+        "--unfamiliar-percentile", type=float, default=DEFAULT_PERCENTILE, metavar="P",
+        help="call an image 'none of these' when it is stranger than P %% of the model's "
+             f"validation images (0-100, default {DEFAULT_PERCENTILE:g}); needs a model "
+             "trained by this version")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.fitting.modelfile import load_model
+    from training.predict.evaluation import evaluate, model_split
+
+    model = load_model(args.model)
+    dataset = usable_dataset(args)
+    if model.metadata.get("dataset_fingerprint") not in (None, dataset.fingerprint):
+        print("note: the dataset changed since this model was trained; the split is drawn "
+              "again from the model's seed", file=sys.stderr)
+    split = model_split(model, dataset)
+    with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
+        report = evaluate(model, dataset, args.part, split, progress=update,
+                          unfamiliar_percentile=args.unfamiliar_percentile)
+    if args.json:
+        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
+        return 0
+    _print_evaluation(report, args.mistakes)
+    return 0
+
+
+def _print_evaluation(report: Any, mistakes: int) -> None:
+    """Accuracy, confusion matrix, per-class scores, the worst `mistakes` and the novelty."""
+    print(f"{report.part}: accuracy {report.accuracy:.3f} on {report.images} images "
+          f"(loss {report.loss:.3f})")
+    width = max(len(name) for name in report.classes) + 2
+    print("confusion (rows: true, columns: predicted)")
+    print(" " * width + "".join(f"{name[:10]:>11}" for name in report.classes))
+    for name, row in zip(report.classes, report.confusion, strict=True):
+        print(f"{name:<{width}}" + "".join(f"{count:>11}" for count in row))
+    print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'images':>8}")
+    for scores in report.per_class:
+        print(f"{scores.name:<{width}}{scores.precision:>10.3f}{scores.recall:>10.3f}"
+              f"{scores.f1:>10.3f}{scores.support:>8}")
+    if report.mistakes:
+        print("worst mistakes:")
+        for mistake in report.mistakes[:mistakes]:
+            print(f"  {mistake.path}: {mistake.true_label} predicted as "
+                  f"{mistake.predicted_label} ({mistake.confidence:.2f})")
+    if report.unfamiliar_fraction is None:
+        print("none of these: this model has no novelty data (train it again to get it)")
+    else:
+        flagged = sum(o.unfamiliar for o in report.outcomes)
+        print(f"none of these: {flagged} of {report.images} {report.part} images "
+              f"({report.unfamiliar_fraction:.1%}) are stranger than "
+              f"{report.unfamiliar_percentile:g} % of the validation images")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from training.models.backbones import IMAGENET_MODEL
+    from training.predict.inference import Prediction, Predictor
+    from training.predict.results_csv import MAX_CLASS_COLUMNS, write_results_csv
+    from training.predict.sorting import sort_into_folders, sorting_label
+
+    listing = images_in(args.paths)
+    files = listing.images
+    predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
+        else Predictor.from_file(args.model)
+    predictor.unfamiliar_percentile = args.unfamiliar_percentile
+    classes = predictor.classes
+    columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
+    results = []
+    with ProgressBar(args, "predict", len(files)) as update:
+        for done, prediction in enumerate(predictor.predict(files, args.batch_size), start=1):
+            results.append(prediction)
+            update(done)
+    skipped = [Prediction(str(item.path), None, 0.0, (), error=f"{SKIPPED}: {item.reason}")
+               for item in listing.skipped]
+    results += skipped
+    if args.csv:
+        write_results_csv(args.csv, results, classes)
+    if args.sort_into:
+        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar))
+                                     for p in results if p.label),
+                                    args.sort_into, move=args.move)
+        print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
+              file=sys.stderr)
+    failures = sum(1 for p in results if p.error) - len(skipped)
+    skipped_ids = {id(p) for p in skipped}
+    if args.json:
+        print_json([{
+            "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
+            "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
+            "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
+            else None,
+        } for p in results])
+    else:
+        for p in results:
+            print(_prediction_line(p))
+        unfamiliar = sum(p.unfamiliar for p in results)
+        print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
+              f"read, {len(skipped)} skipped (not images)"
+              + (f", {unfamiliar} none of these" if predictor.calibration else "")
+              + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
+
+
+def _prediction_line(p: Any) -> str:
+    """path, label, confidence, tab-separated; 'none of these' names the closest class."""
+    if p.error is not None and p.error.startswith(f"{SKIPPED}: "):
+        return f"{p.path}\tSKIPPED\t{p.error.removeprefix(f'{SKIPPED}: ')}"
+    if p.error is not None:
+        return f"{p.path}\tERROR\t{p.error}"
+    if p.unfamiliar:
+        return f"{p.path}\tnone of these\t{p.confidence:.3f}\tclosest: {p.label}"
+    return f"{p.path}\t{p.label}\t{p.confidence:.3f}"
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.predict.export import MAX_SAMPLE_IMAGES, export_model
+
+    found = images_in(args.check_images).images if args.check_images else []
+    samples = found[:MAX_SAMPLE_IMAGES]
+    result = export_model(args.model, args.output, args.export_format, samples)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result.path}: {result.format} export written, with {result.sidecar.name} "
+              f"beside it; it matches the app to {result.max_abs_difference:.1e} on "
+              f"{result.inputs_checked} images ({result.seconds:.1f} s)")
+    return 0

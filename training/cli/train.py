@@ -1,0 +1,172 @@
+"""`cheetahlion-cli train`: train a classifier, with progress bars and a one-line result.
+
+    cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
+    cheetahlion-cli train DATA -o MODEL --resume RUN   carry a stopped fine-tune on
+
+Ctrl+C stops at the next batch and still saves the best model (exit 130 when none was saved).
+Under torchrun each process says which rank it is on stderr; only rank 0 shows progress and
+the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from training.cli.support import (
+    EXIT_INTERRUPTED,
+    PhaseBars,
+    add_output_options,
+    add_split_options,
+    print_json,
+    run_cancellable,
+    usable_dataset,
+)
+from training.core.errors import CheetahLionError
+from training.core.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
+
+
+def register(commands: Any) -> None:
+    from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+
+    train = commands.add_parser("train", help="train a classifier")
+    train.add_argument("data", type=Path)
+    train.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
+    train.add_argument("--mode", choices=("quick", "finetune"),
+                       help="quick: frozen backbone, seconds (default); finetune: whole network")
+    train.add_argument("--recipe", choices=("tutorial",),
+                       help="use the beginners' tutorial's fine-tuning recipe")
+    train.add_argument("--backbone", choices=sorted(BACKBONES),
+                       help=f"the network to train (default {DEFAULT_BACKBONE})")
+    train.add_argument("--resume", metavar="RUN",
+                       help="carry on a stopped or interrupted fine-tune after its last epoch: "
+                            "its run id (see 'runs'), run folder or checkpoint file; it keeps "
+                            "its own settings")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, dest="learning_rate")
+    train.add_argument("--image-size", type=int)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--patience", type=int, dest="early_stopping_patience",
+                       help="epochs without improvement before stopping (0: never)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                       help="fine-tuning on CUDA: half-precision autocast (auto: bf16 where "
+                            "supported); CPUs always use fp32")
+    add_split_options(train)
+    add_output_options(train)
+    # None: not given, so --resume can tell the flags a user set from the run's own settings.
+    train.set_defaults(handler=_train, seed=None, val_fraction=None, test_fraction=None)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.fitting.distributed import from_environment
+    from training.fitting.trainer import fit
+
+    me = from_environment()
+    if me.distributed:
+        print(f"training process rank {me.rank} of {me.world_size}", file=sys.stderr)
+    if not me.is_main:  # rank 0 speaks for all of them
+        args.quiet, args.json = True, False
+    dataset = usable_dataset(args)
+    config = _config(args, dataset)
+    cancel = threading.Event()
+    with PhaseBars(args) as bars:
+        progress = _ProgressPrinter(args, bars)
+        result = run_cancellable(
+            lambda: fit(config, dataset, progress, cancel, output=args.output,
+                        resume=args.resume), cancel
+        )
+    if me.is_main:
+        _report(args, result)
+    return 0 if result.model_path else EXIT_INTERRUPTED
+
+
+def _config(args: argparse.Namespace, dataset: Any) -> Any:
+    """The `TrainConfig` the options ask for: a preset with the flags given on top, or, with
+    --resume, the run's own settings with those flags (which `fit` checks against the run)."""
+    from training.fitting.checkpoint import find_checkpoint, load_checkpoint
+    from training.fitting.config import TrainConfig
+
+    overrides = {
+        key: value for key, value in {
+            "backbone": args.backbone, "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "image_size": args.image_size,
+            "augment": args.augment, "early_stopping_patience": args.early_stopping_patience,
+            "device": args.device, "precision": args.precision, "seed": args.seed,
+            "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
+        }.items() if value is not None
+    }
+    if args.resume:
+        if args.recipe:
+            raise CheetahLionError("--recipe and --resume do not go together: a resumed run "
+                                   "keeps the settings it started with.")
+        saved = load_checkpoint(find_checkpoint(args.resume, dataset.root))
+        if args.mode:
+            overrides["mode"] = args.mode
+        # fit refuses any setting that differs from the run's (but the device).
+        config = TrainConfig.from_dict({**saved.info.config, **overrides})
+        if not (args.quiet or args.json):
+            print(f"resuming run {saved.info.run_id} after epoch {saved.state.epoch} "
+                  f"of {config.epochs}")
+        return config
+    if args.recipe == "tutorial":
+        return TrainConfig.tutorial_recipe(**overrides)
+    if args.mode == "finetune":
+        return TrainConfig.finetune(**overrides)
+    return TrainConfig.quick(**overrides)
+
+
+class _ProgressPrinter:
+    """The training callback: a line per run start and epoch, a bar per phase and for the
+    steps. Silent with --quiet or --json (and on every rank but 0)."""
+
+    def __init__(self, args: argparse.Namespace, bars: PhaseBars) -> None:
+        self.args, self.bars = args, bars
+        self.total_steps: list[int] = []
+
+    def __call__(self, event: object) -> None:
+        if self.args.quiet or self.args.json:
+            return
+        if isinstance(event, RunStarted):
+            tqdm.write(f"{event.mode} training of {event.backbone} on {event.device}: "
+                       f"{event.train_images} training / {event.val_images} validation images")
+            self.total_steps.append(event.total_steps)
+        elif isinstance(event, PhaseProgress):
+            self.bars.update(event)
+        elif isinstance(event, StepEnded):
+            bar = self.bars.bar("train", self.total_steps[0], "step")
+            bar.update(event.step - bar.n)
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}")
+        elif isinstance(event, EpochEnded):
+            tqdm.write(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.3f} "
+                       f"acc {event.train_accuracy:.3f} | val loss {event.val_loss:.3f} "
+                       f"acc {event.val_accuracy:.3f}{'  (best)' if event.is_best else ''}")
+
+
+def _report(args: argparse.Namespace, result: Any) -> None:
+    """The run's result: warnings on stderr, then JSON or a line and the model's path."""
+    summary = {
+        "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
+        "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
+        "val_loss": result.best_val_loss if result.history else None,
+        "baseline_accuracy": result.baseline_accuracy, "seconds": round(result.seconds, 2),
+        "warnings": list(result.warnings),
+    }
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print_json(summary)
+    elif result.model_path is None:
+        print("stopped before the first epoch finished: no model was saved")
+    else:
+        baseline = (f" (zero-shot baseline {result.baseline_accuracy:.3f})"
+                    if result.baseline_accuracy is not None else "")
+        print(f"{result.stopped}: best epoch {result.best_epoch}, validation accuracy "
+              f"{result.best_val_accuracy:.3f}{baseline}, {result.seconds:.1f} s")
+        print(f"model saved to {result.model_path}")

@@ -1,0 +1,162 @@
+"""The finder's other signals: distance to the class mates, the ImageNet model, copies.
+
+- outlier (`neighbour_distances`): how far the photo's features lie from its nearest class
+  mates, compared with how far they usually lie. This catches what belongs to none of the
+  classes (a statue, a drawing, a third animal), which a head forced to choose a class can
+  miss.
+- imagenet (`useful_matches`): which classes' names match ImageNet categories well enough
+  for the untouched ImageNet model's opinion to count.
+- copies (`copies_elsewhere`): a photo with a copy in another class folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from training.core.events import Cancelled
+from training.data.dataset import Dataset
+from training.data.splitting import duplicate_group_of
+from training.models.imagenet import match_class
+
+NEIGHBOURS = 5
+"""How many nearest photos of a class measure an image's distance to it."""
+_DISTANCE_ROWS = 1024
+"""At most this many rows of the similarity matrix are computed at once."""
+_SIMILARITY_ELEMENTS = 1 << 24
+"""And at most this many similarities (64 MB of float32): on 50,000 images a block is 335
+rows, so memory stays bounded however large the dataset, and Cancel is honoured within a
+fraction of a second per block."""
+OUTLIER_MIN_CLASS = 5
+"""Classes smaller than this have no outlier statistics (a median of three says little)."""
+IMAGENET_MIN_AGREEMENT = 0.5
+"""A class name matches ImageNet usefully only if the model's first choice is one of the
+matched categories for at least this share of the class's photos. A `jaguar/` folder of cars
+matches the animal; without this check every car would be flagged."""
+
+
+def useful_matches(
+    classes: tuple[str, ...], labels: torch.Tensor, imagenet: torch.Tensor
+) -> tuple[tuple[int, ...], ...]:
+    """Each class's matching ImageNet categories, or () where the match is not useful.
+
+    See `IMAGENET_MIN_AGREEMENT`: a name can match a category of another sense.
+    """
+    first = imagenet.argmax(1)
+    matches = []
+    for label, name in enumerate(classes):
+        indices = match_class(name)
+        members = first[labels == label]
+        agree = torch.isin(members, torch.tensor(indices, dtype=torch.long)).float().mean()
+        useful = indices and len(members) and float(agree) >= IMAGENET_MIN_AGREEMENT
+        matches.append(indices if useful else ())
+    return tuple(matches)
+
+
+def centred_unit(features: torch.Tensor) -> torch.Tensor:
+    """Unit-length features, centred on their mean first.
+
+    A CNN's pooled features all point into the same orthant, so raw cosine similarities sit
+    close together; centring spreads them and makes distances say more.
+    """
+    unit = F.normalize(features.float(), dim=1)
+    return F.normalize(unit - unit.mean(0, keepdim=True), dim=1)
+
+
+def group_ids(dataset: Dataset) -> list[int]:
+    """For each image, the smallest index of the photos it duplicates (its own if none)."""
+    return [min(group) for group in duplicate_group_of(dataset)]
+
+
+def block_rows(count: int) -> int:
+    """Rows of the (count, count) similarity matrix to compute at once."""
+    return max(1, min(_DISTANCE_ROWS, _SIMILARITY_ELEMENTS // max(count, 1)))
+
+
+def neighbour_distances(
+    points: torch.Tensor, labels: torch.Tensor, group: torch.Tensor, n_classes: int,
+    rows: int, step: Callable[[int], None], cancel: threading.Event,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's distance to each class (N, C) relative to the class's usual, and its rank.
+
+    The distance to a class is the mean cosine distance to its `NEIGHBOURS` nearest members,
+    never counting the image's own duplicate group (a copy would always be nearest). Nearest
+    neighbours, not a class centroid: a class has sub-kinds (cubs, close-ups of faces) that
+    sit far from its centre but close to each other, while a statue or a meerkat is close to
+    nothing. Each column is divided by the median of the class's own members' distances, so
+    1.0 is usual for the class however tight or loose it is (a robust z-score was tried: on
+    small, tight classes it called ordinary members extreme). Columns of classes with fewer
+    than `OUTLIER_MIN_CLASS` images stay NaN. The rank is the share of the image's class
+    mates that have nearer neighbours in the class than it has.
+
+    All pairs are compared, `rows` images against all at a time, keeping only each row's
+    nearest per class: memory is O(rows * N + N * C), and `cancel` is checked per block.
+    `step` is told the number of images compared after each block.
+    """
+    distance = _nearest_distances(points, labels, group, n_classes, rows, step, cancel)
+    relative = torch.full_like(distance, float("nan"))
+    share = torch.zeros(len(points))
+    for label in range(n_classes):
+        members = (labels == label).nonzero().squeeze(1)
+        own = distance[members, label]
+        valid = own[~own.isnan()].sort().values
+        if len(valid) > 1:
+            nearer = torch.searchsorted(valid, own.nan_to_num(float("-inf")))
+            share[members] = nearer.float() / (len(valid) - 1)
+        if len(valid) < OUTLIER_MIN_CLASS:
+            continue
+        relative[:, label] = distance[:, label] / valid.median().clamp(min=1e-6)
+    return relative, share
+
+
+def _nearest_distances(
+    points: torch.Tensor, labels: torch.Tensor, group: torch.Tensor, n_classes: int,
+    rows: int, step: Callable[[int], None], cancel: threading.Event,
+) -> torch.Tensor:
+    """(N, C) mean cosine distance to each class's nearest members, block by block."""
+    # Columns ordered by class, so each class's similarities are a slice, not a copy.
+    order = labels.argsort(stable=True)
+    columns, column_group = points[order].T, group[order]
+    bounds = [0, *torch.bincount(labels, minlength=n_classes).cumsum(0).tolist()]
+    distance = torch.full((len(points), n_classes), float("nan"))
+    for start in range(0, len(points), rows):
+        if cancel.is_set():
+            raise Cancelled
+        block = slice(start, start + rows)
+        similarity = points[block] @ columns
+        similarity[group[block, None] == column_group[None, :]] = float("-inf")
+        for label in range(n_classes):
+            mates = similarity[:, bounds[label]:bounds[label + 1]]
+            if mates.shape[1] == 0:
+                continue
+            nearest = mates.topk(min(NEIGHBOURS, mates.shape[1]), dim=1).values
+            nearest = nearest.masked_fill(nearest.isinf(), float("nan"))
+            distance[block, label] = 1 - nearest.nanmean(1)
+        step(len(similarity))
+    return distance
+
+
+def copies_elsewhere(dataset: Dataset) -> dict[int, tuple[tuple[str, str], ...]]:
+    """For each image with copies in other class folders, a (sentence, headline) per class."""
+    copies: dict[int, tuple[tuple[str, str], ...]] = {}
+    for members in dataset.duplicate_groups:
+        for index in members:
+            label = dataset.images[index].label
+            elsewhere: dict[int, list[str]] = defaultdict(list)
+            for other in members:
+                if dataset.images[other].label != label:
+                    elsewhere[dataset.images[other].label].append(dataset.images[other].relpath)
+            reasons = []
+            for other_label, relpaths in sorted(elsewhere.items()):
+                first, *more = sorted(relpaths)
+                where = f"'{dataset.classes[other_label]}'"
+                reasons.append((f"a copy of {first} and {len(more)} more photos in {where}"
+                                if more else f"a copy of {first}, which is in {where}",
+                                f"a copy is in {dataset.classes[other_label]}"))
+            if reasons:
+                copies[index] = tuple(reasons)
+    return copies
