@@ -62,3 +62,27 @@ def test_no_module_of_the_engine_or_the_app_imports_itself_back() -> None:
         graph.chain_exists(importer=dep, imported=m)
         for dep in graph.find_modules_directly_imported_by(m))]
     assert cycles == []
+
+
+HEAVY = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript")
+
+
+def test_only_the_jobs_import_engine_modules_that_load_torch() -> None:
+    """The window must paint before torch is imported and stay responsive while it loads:
+    only `cheetahlion_gui.jobs` (whose work runs in worker threads) may import an engine
+    module from which torch is reachable, or the lazy `training` API that hands those out."""
+    grimp = pytest.importorskip("grimp")
+    sys.path.insert(0, str(REPO))
+    graph = grimp.build_graph(*PACKAGES, include_external_packages=True)
+    heavy = [name for name in HEAVY if name in graph.modules]
+    torch_bearing = {m for m in graph.modules if m.startswith("training.")
+                     and any(graph.chain_exists(importer=m, imported=h) for h in heavy)}
+    torch_bearing.add("training")
+    assert "training.fitting.trainer" in torch_bearing  # the check itself works
+    offending = sorted(
+        f"{module} imports {imported}"
+        for module in graph.modules
+        if module.startswith("cheetahlion_gui") and not module.startswith("cheetahlion_gui.jobs")
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported in torch_bearing)
+    assert offending == []
