@@ -33,16 +33,12 @@ from cheetahlion_gui.gallery_model import (
     GalleryProxy,
     make_icon_view,
 )
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.call import CallJob
+from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import (
-    CallJob,
-    ClassifyJob,
-    GalleryFiles,
-    JobRunner,
-    PredictionBatch,
-)
 from training.predict.results_csv import write_results_csv
 from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
 

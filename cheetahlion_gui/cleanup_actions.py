@@ -1,14 +1,13 @@
 """File moves on the Data step: keep, move to a class, quarantine, undo, and the undo list.
 
-Every action runs `training.insight.cleanup` in a worker thread (file moves and the journal are
-disk I/O) and comes back with the journal as it stands afterwards, which the undo list
-shows. The undo list reads the journal kept under CheetahLion's data folder, so it is the
-same after a restart, and the same the CLI's `moves` command prints.
+Every action runs `training.insight.cleanup` in a worker thread (`jobs.cleanup`: file moves
+and the journal are disk I/O) and comes back with the journal as it stands afterwards, which
+the undo list shows. The undo list reads the journal kept under CheetahLion's data folder,
+so it is the same after a restart, and the same the CLI's `moves` command prints.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,40 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs.cleanup import CleanupJob, CleanupOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.workers import Job
 
 Index = QModelIndex | QPersistentModelIndex
 MoveRole = Qt.ItemDataRole.UserRole + 1
-
-
-@dataclass(frozen=True)
-class CleanupOutcome:
-    """What an action did (`result`: MoveOutcome, UndoOutcome, keep marks…) and the journal."""
-
-    action: str
-    result: Any
-    journal: Any
-
-
-class CleanupJob(Job):
-    """One `training.insight.cleanup` action on a dataset folder; "read_journal" only reads."""
-
-    ACTIONS = ("read_journal", "move_to_class", "move_to_quarantine", "keep_images", "forget_kept",
-               "undo_move")
-
-    def __init__(self, root: Path, action: str, *args: Any) -> None:
-        super().__init__()
-        if action not in self.ACTIONS:
-            raise ValueError(f"unknown clean-up action {action!r}")
-        self.root, self.action, self.args = root, action, args
-
-    def work(self) -> CleanupOutcome:
-        from training.data.journal import read_journal
-        from training.insight import cleanup
-        result = None if self.action == "read_journal" else \
-            getattr(cleanup, self.action)(self.root, *self.args)
-        return CleanupOutcome(self.action, result, read_journal(self.root))
 
 
 class MovesModel(QAbstractListModel):

@@ -45,13 +45,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome, MovesPanel
+from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.jobs import Job, JobRunner
+from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.suspects_view import SuspectsView
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import Job, JobRunner, ScanJob, ScanOutcome
 from training.data.images import is_supported
 
 SAMPLES_PER_CLASS = 6

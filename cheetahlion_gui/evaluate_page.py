@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import EvaluateJob, EvaluateOutcome, JobRunner
 
 Index = QModelIndex | QPersistentModelIndex
 WORST_MISTAKES = 24

@@ -24,12 +24,13 @@ from cheetahlion_gui.classify_page import ClassifyPage
 from cheetahlion_gui.data_page import DataPage
 from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.train_page import TrainPage
-from cheetahlion_gui.workers import CallJob, JobRunner
 from training.core import paths
 
 STEPS = ("Data", "Train", "Evaluate", "Classify")
@@ -37,19 +38,6 @@ STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
 CLOSE_TIMEOUT_MS = 2000
 UNINTERRUPTIBLE_TIMEOUT_MS = 60_000
 log = logging.getLogger(__name__)
-
-
-def warm_up_engine() -> str:
-    """Say where training will run; as the first job, it makes the engine load at start-up.
-
-    Every job loads the engine's heavy modules before its work (workers.load_engine).
-    Loading torch, torchvision and timm runs C extension initialisers that hold the GIL
-    for up to a few hundred milliseconds. Done in this job, right after the window is
-    painted, that pause does not land in the middle of the user's first training run.
-    """
-    from training.core.runtime import describe_device, resolve_device
-
-    return describe_device(resolve_device("auto"))
 
 
 class MainWindow(QMainWindow):
@@ -208,7 +196,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
-        job = CallJob(warm_up_engine)
+        job = WarmUpJob()
         job.succeeded.connect(self._device_known)
         job.failed.connect(self._device_unknown)
         self.warmup.start(job)

@@ -14,7 +14,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from cheetahlion_gui.dialogs import show_error, show_message
-from cheetahlion_gui.workers import ExportJob, JobRunner
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.export import ExportJob
 
 FILE_TYPES = {
     "onnx": "ONNX — onnxruntime, OpenCV, ML.NET … (*.onnx)",

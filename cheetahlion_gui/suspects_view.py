@@ -11,7 +11,6 @@ kept" is ticked, and an undone move brings its image back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -39,12 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome
+from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
+from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import Job
 
 Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1
@@ -54,31 +54,6 @@ SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "outlier": "how far each photo is from the rest of its folder",
                 "imagenet": "what the ImageNet model sees",
                 "copies": "copies in other folders"}
-
-
-@dataclass(frozen=True)
-class SuspectsOutcome:
-    """The finder's report (None when cancelled) and the content hashes marked "keep"."""
-
-    report: Any
-    kept: frozenset[str]
-
-
-class FindSuspectsJob(Job):
-    def __init__(self, dataset: Any) -> None:
-        super().__init__()
-        self.dataset = dataset
-
-    def work(self) -> SuspectsOutcome:
-        from training.core.events import Cancelled
-        from training.data.journal import read_journal
-        from training.insight.suspects import find_suspects
-
-        try:
-            report = find_suspects(self.dataset, self.progressed.emit, self.cancel)
-        except Cancelled:
-            report = None
-        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes)
 
 
 class SuspectsModel(QAbstractListModel):

@@ -42,11 +42,13 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.dataset import RunsJob
+from cheetahlion_gui.jobs.train import TrainJob, TrainOutcome
 from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
 from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
-from cheetahlion_gui.workers import JobRunner, RunsJob, TrainJob, TrainOutcome
 from training.core.errors import ConfigError
 from training.core.events import (
     BaselineMeasured,

@@ -1,0 +1,26 @@
+"""Exporting a model file to ONNX, TorchScript or `torch.export`, checked against the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cheetahlion_gui.jobs.runner import Job
+
+
+class ExportJob(Job):
+    """Export a model file and check it against the app (training.predict.export); result:
+    ExportResult."""
+
+    def __init__(self, model_path: str, target: Path, export_format: str,
+                 sample_images: list[Path]) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.target = target
+        self.export_format = export_format
+        self.sample_images = sample_images
+
+    def work(self) -> Any:
+        from training import export_model
+
+        return export_model(self.model_path, self.target, self.export_format, self.sample_images)
