@@ -27,15 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.dialogs import ask_yes_no, show_error
+from cheetahlion_gui.dialogs import ask_yes_no
 from cheetahlion_gui.gallery_model import (
     GalleryModel,
     GalleryProxy,
     make_icon_view,
 )
-from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
@@ -55,9 +55,11 @@ class ClassifyPage(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.runner = JobRunner(self)
-        self.files_runner = JobRunner(self)
-        self.runner.finished.connect(self._start_queued)
+        self.jobs = JobController(self, session)
+        self.files = JobController(self)
+        """Copies, moves and the CSV export: one at a time, beside a classification."""
+        self.runner, self.files_runner = self.jobs.runner, self.files.runner
+        self.jobs.runner.finished.connect(self._start_queued)
         self.generation = 0
         self.sources: list[Path] = []
         self.model_file: str | None = None
@@ -81,7 +83,7 @@ class ClassifyPage(QWidget):
         self.classify_button.clicked.connect(self.classify)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.runner.cancel)
+        self.stop_button.clicked.connect(self.jobs.cancel)
         top = QHBoxLayout()
         top.addWidget(self.folder_button)
         top.addWidget(self.source_label, 1)
@@ -165,6 +167,14 @@ class ClassifyPage(QWidget):
         layout.addWidget(self.view, 1)
         layout.addLayout(actions)
         self._refresh_filters(())
+        self._classifying = Lifecycle(
+            succeeded=self._succeeded, progressed=self._progressed,
+            finished=self.classification_finished, failure_title="Classification failed",
+            failed_status="Classification failed", progress=self.progress, stop=self.stop_button)
+        self._writing_files = Lifecycle(
+            succeeded=self._files_done, failed=self._files_failed, finished=self.files_sorted,
+            failure_title="Could not write the files",
+            busy_message=("Busy", "Files are still being copied; wait a moment."))
         session.dataset_changed.connect(self._dataset_changed)
         self._dataset_changed()
 
@@ -232,26 +242,19 @@ class ClassifyPage(QWidget):
         self.generation += 1
         self.model.set_items([])
         self._refresh_filters(())
-        if self.runner.busy:  # replace the running job: cancel it, start when it has ended
+        if self.jobs.busy:  # replace the running job: cancel it, start when it has ended
             self._queued = True
-            self.runner.cancel()
+            self.jobs.cancel()
             return True
         return self._start(model)
 
     def _start(self, model: str | None) -> bool:
         self.classified_with = model
-        job = ClassifyJob(list(self.sources), model, self.generation)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
         self._total = self._done = 0
         self._skipped = ()
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.stop_button.setEnabled(True)
         self.summary.setText("")
-        self.session.report("Classifying…")
-        return self.runner.start(job)
+        job = ClassifyJob(list(self.sources), model, self.generation)
+        return self.jobs.start(job, self._classifying, "Classifying…")
 
     @Slot()
     def _start_queued(self) -> None:
@@ -285,11 +288,9 @@ class ClassifyPage(QWidget):
 
     @Slot(object)
     def _succeeded(self, _count: int) -> None:
-        self._ended()
         self._show_counts()
         self._refresh_filters(self.model.classes)
         self.session.report("Classification finished")
-        self.classification_finished.emit()
 
     def _show_counts(self) -> None:
         items = self.model.items()
@@ -305,17 +306,6 @@ class ClassifyPage(QWidget):
     def _skipped_text(self) -> str:
         """", N skipped (not images)" when files were left out; the tooltip names them."""
         return f", {len(self._skipped)} skipped (not images)" if self._skipped else ""
-
-    @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
-        self._ended()
-        self.session.report("Classification failed")
-        show_error(self, "Classification failed", message, details)
-        self.classification_finished.emit()
-
-    def _ended(self) -> None:
-        self.progress.setVisible(False)
-        self.stop_button.setEnabled(False)
 
     # --- viewing ----------------------------------------------------------------------------
 
@@ -358,7 +348,7 @@ class ClassifyPage(QWidget):
         self.model.set_unfamiliar_percentile(float(value))
         self.session.settings.unfamiliar_percentile = float(value)
         self.proxy.invalidate()
-        if not self.runner.busy and self.model.calibration is not None and self._total:
+        if not self.jobs.busy and self.model.calibration is not None and self._total:
             self._show_counts()
 
     @Slot(QModelIndex)
@@ -441,14 +431,11 @@ class ClassifyPage(QWidget):
                                f"Adding {len(pairs)} images to '{name}'…")
 
     def _run_file_job(self, job: CallJob, text: str, move: bool = False) -> bool:
-        if self.files_runner.busy:
-            QMessageBox.information(self, "Busy", "Files are still being copied; wait a moment.")
+        if not self.files.start(job, self._writing_files):
             return False
         self._moving = move
-        job.succeeded.connect(self._files_done)
-        job.failed.connect(self._files_failed)
         self.summary.setText(text)
-        return self.files_runner.start(job)
+        return True
 
     @Slot(object)
     def _files_done(self, result: Any) -> None:
@@ -459,11 +446,8 @@ class ClassifyPage(QWidget):
             self.summary.setText(result.describe(verb))
         else:
             self.summary.setText(f"Saved {result}")
-        self.files_sorted.emit()
 
     @Slot(str, str)
-    def _files_failed(self, message: str, details: str) -> None:
+    def _files_failed(self, _message: str, _details: str) -> None:
         self.summary.setText("Failed.")
-        show_error(self, "Could not write the files", message, details)
-        self.files_sorted.emit()
 

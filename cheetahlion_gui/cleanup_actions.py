@@ -8,6 +8,7 @@ so it is the same after a restart, and the same the CLI's `moves` command prints
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupJob, CleanupOutcome
+from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
 
 Index = QModelIndex | QPersistentModelIndex
@@ -82,13 +85,15 @@ class CleanupController(QObject):
     acted = Signal(object)
     """A CleanupOutcome, after an action that changed something on disk."""
 
-    def __init__(self, session: Session, submit: Any, parent: QWidget) -> None:
+    def __init__(self, session: Session, submit: Callable[[Job, Lifecycle], None],
+                 parent: QWidget) -> None:
         super().__init__(parent)
         self.session = session
         self.submit = submit
         """Starts a Job on the page's runner, or queues it until the runner is free."""
         self.journal: Any = None
         self.window = parent
+        self._acting = Lifecycle(succeeded=self._succeeded, failure_title="Clean-up")
 
     @property
     def root(self) -> Path | None:
@@ -143,10 +148,7 @@ class CleanupController(QObject):
     def _run(self, action: str, *args: Any) -> None:
         if self.root is None:
             return
-        job = CleanupJob(self.root, action, *args)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        self.submit(job)
+        self.submit(CleanupJob(self.root, action, *args), self._acting)
 
     @Slot(object)
     def _succeeded(self, outcome: CleanupOutcome) -> None:
@@ -168,10 +170,6 @@ class CleanupController(QObject):
             self.session.report(f"{len(result)} image(s) marked as reviewed")
         if outcome.action != "read_journal":
             self.acted.emit(outcome)
-
-    @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
-        show_error(self.window, "Clean-up", message, details)
 
 
 class MovesPanel(QWidget):

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMenu,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -46,10 +45,10 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
-from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
-from cheetahlion_gui.jobs import Job, JobRunner
+from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.suspects_view import SuspectsView
@@ -174,12 +173,13 @@ class DataPage(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.runner = JobRunner(self)
-        self.runner.finished.connect(self._runner_idle)
-        self._queued: list[Job] = []
+        self.jobs = JobController(self, session)
+        """The scan, the finder and every file move: one at a time."""
+        self.runner = self.jobs.runner
+        self.jobs.runner.finished.connect(self._runner_idle)
+        self._queued: list[tuple[Job, Lifecycle]] = []
         self._closing = False
         self._rescan_when_idle = False
-        self.pending_folder: Path | None = None
         self.cleanup = CleanupController(session, self.queue_job, self)
         self.cleanup.acted.connect(self._cleaned_up)
 
@@ -267,7 +267,7 @@ class DataPage(QWidget):
         right_layout.addLayout(issue_bar)
         right_layout.addWidget(self.issues_view, 1)
 
-        self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.start_job)
+        self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
         self.moves_panel = MovesPanel(self.cleanup)
         self.tabs = QTabWidget()
         self.tabs.addTab(right, "Health report")
@@ -286,6 +286,14 @@ class DataPage(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.progress)
         layout.addWidget(self.stack, 1)
+        self._scanning = Lifecycle(
+            succeeded=self._scan_succeeded, failed=self._scan_failed,
+            finished=self.scan_finished, failure_title="The folder cannot be used",
+            failed_status="Scan failed",
+            busy_message=("Busy", "The dataset is being scanned, checked or cleaned up; wait "
+                          "for it to finish."),
+            progress=self.progress, follow_progress=True,
+            idle_only=(self.open_button, self.rescan_button))
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -304,36 +312,15 @@ class DataPage(QWidget):
 
     def open_folder(self, folder: Path) -> bool:
         """Scan `folder` in the background; False (with a message) if a scan is running."""
-        if self.runner.busy:
-            QMessageBox.information(self, "Busy", "The dataset is being scanned, checked or "
-                                    "cleaned up; wait for it to finish.")
+        if not self.jobs.ready(self._scanning):
             return False
-        self.pending_folder = folder
-        job = ScanJob(folder)
-        job.progressed.connect(self._scan_progress)
-        job.succeeded.connect(self._scan_succeeded)
-        job.failed.connect(self._scan_failed)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.open_button.setEnabled(False)
-        self.rescan_button.setEnabled(False)
         self.folder_label.setText(f"Scanning {folder} …")
-        self.session.report(f"Scanning {folder.name}…")
-        return self.runner.start(job)
+        return self.jobs.start(ScanJob(folder), self._scanning, f"Scanning {folder.name}…")
 
-    @Slot(object)
-    def _scan_progress(self, event: Any) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
-
-    def start_job(self, job: Job) -> bool:
-        """Start `job` on the page's runner now; False when something else runs."""
-        return self.runner.start(job)
-
-    def queue_job(self, job: Job) -> None:
-        """Start `job` now, or as soon as the running job has ended."""
-        if not self.runner.start(job):
-            self._queued.append(job)
+    def queue_job(self, job: Job, lifecycle: Lifecycle) -> None:
+        """Start `job` now, or as soon as the jobs running or queued before it have ended."""
+        if not self.jobs.start(job, lifecycle):
+            self._queued.append((job, lifecycle))
 
     def shutdown(self) -> None:
         """The window is closing: drop queued clean-up jobs and rescans, start nothing new."""
@@ -346,7 +333,7 @@ class DataPage(QWidget):
         if self._closing:
             return
         if self._queued:
-            self.runner.start(self._queued.pop(0))
+            self.jobs.start(*self._queued.pop(0))
         elif self._rescan_when_idle:
             self._rescan_when_idle = False
             self.rescan()
@@ -359,27 +346,16 @@ class DataPage(QWidget):
 
     @Slot(object)
     def _scan_succeeded(self, outcome: ScanOutcome) -> None:
-        self._scan_ended()
         self.session.set_dataset(outcome.dataset, outcome.split, outcome.runs)
         self.cleanup.load_journal()
         self.show_dataset()
         self.session.report(f"Scanned {outcome.dataset.root.name}: "
                             f"{len(outcome.dataset.images)} images")
-        self.scan_finished.emit()
 
     @Slot(str, str)
-    def _scan_failed(self, message: str, details: str) -> None:
-        self._scan_ended()
+    def _scan_failed(self, _message: str, _details: str) -> None:
         self.folder_label.setText("No dataset open" if self.session.dataset is None
                                   else str(self.session.dataset.root))
-        self.session.report("Scan failed")
-        show_error(self, "The folder cannot be used", message, details)
-        self.scan_finished.emit()
-
-    def _scan_ended(self) -> None:
-        self.progress.setVisible(False)
-        self.open_button.setEnabled(True)
-        self.rescan_button.setEnabled(True)
 
     def show_dataset(self) -> None:
         dataset, split = self.session.dataset, self.session.split

@@ -34,10 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
-from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
@@ -113,7 +112,8 @@ class EvaluatePage(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.runner = JobRunner(self)
+        self.jobs = JobController(self, session)
+        self.runner = self.jobs.runner
         self.report: Any = None
         self.report_model: str | None = None
         """The model file the shown report was computed with."""
@@ -182,13 +182,17 @@ class EvaluatePage(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.progress)
         layout.addWidget(splitter, 1)
+        self._evaluating = Lifecycle(
+            succeeded=self._succeeded, failed=self._failed, finished=self.evaluation_finished,
+            failure_title="Evaluation failed", failed_status="Evaluation failed",
+            progress=self.progress, follow_progress=True, idle_only=(self.evaluate_button,))
         session.model_changed.connect(self._model_changed)
         self._model_changed()
 
     def activate(self) -> None:
         """Called when the page is shown: evaluate if the model or dataset changed since."""
         dataset = self.session.dataset
-        if self.session.model_path is None or dataset is None or self.runner.busy:
+        if self.session.model_path is None or dataset is None or self.jobs.busy:
             return
         if (self.session.model_path, dataset.fingerprint) != self._evaluated:
             self.evaluate()
@@ -204,28 +208,15 @@ class EvaluatePage(QWidget):
             QMessageBox.information(self, "Nothing to evaluate",
                                     "Open a dataset and train a model (or pick a run) first.")
             return False
-        if self.runner.busy:
-            return False
         job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData(),
                           self.session.settings.unfamiliar_percentile)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
+        if not self.jobs.start(job, self._evaluating, "Evaluating…"):
+            return False
         self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.evaluate_button.setEnabled(False)
-        self.session.report("Evaluating…")
-        return self.runner.start(job)
-
-    @Slot(object)
-    def _progressed(self, event: Any) -> None:
-        self.progress.setRange(0, event.total)
-        self.progress.setValue(event.done)
+        return True
 
     @Slot(object)
     def _succeeded(self, outcome: EvaluateOutcome) -> None:
-        self._ended()
         report = self.report = outcome.report
         self.report_model = outcome.model_path
         wrong = len(report.mistakes)
@@ -238,19 +229,10 @@ class EvaluatePage(QWidget):
         self._show_outcomes("Worst mistakes (most confident first)" if wrong else
                             "No mistakes on these images.", report.mistakes[:WORST_MISTAKES])
         self.session.report("Evaluation finished")
-        self.evaluation_finished.emit()
 
     @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
-        self._ended()
-        self._evaluated = (None, None)
-        self.session.report("Evaluation failed")
-        show_error(self, "Evaluation failed", message, details)
-        self.evaluation_finished.emit()
-
-    def _ended(self) -> None:
-        self.progress.setVisible(False)
-        self.evaluate_button.setEnabled(True)
+    def _failed(self, _message: str, _details: str) -> None:
+        self._evaluated = (None, None)  # evaluate again when the page is shown
 
     @Slot(QModelIndex)
     def show_cell(self, index: QModelIndex) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.explain import ExplainedImage, ExplainJob, ExplainRequest
 
 PICTURE_SIZE = 448
@@ -51,8 +51,10 @@ class ExplainView(QWidget):
     def __init__(self, parent: QWidget | None = None, size: int = PICTURE_SIZE) -> None:
         super().__init__(parent)
         self.size = size
-        self.runner = JobRunner(self)
-        self.runner.finished.connect(self._start_pending)
+        self.jobs = JobController(self)
+        self.runner = self.jobs.runner
+        self.jobs.runner.finished.connect(self._start_pending)
+        self._explaining = Lifecycle(succeeded=self._succeeded, failed=self._failed)
         self.request: ExplainRequest | None = None
         self.shown: ExplainedImage | None = None
         self.error: str | None = None
@@ -93,7 +95,7 @@ class ExplainView(QWidget):
 
     @property
     def computing(self) -> bool:
-        return self.runner.busy
+        return self.jobs.busy
 
     def explain(self, model: str | None, path: str, class_index: int | None = None) -> None:
         """Explain `path` with `model` (None: ImageNet) for a class (None: the predicted one)."""
@@ -104,9 +106,9 @@ class ExplainView(QWidget):
         self.error = None
         self.busy.setVisible(True)
         self.caption.setText("Working out where the model looked…")
-        if self.runner.busy:  # the newest request wins; it starts when this one has ended
+        if self.jobs.busy:  # the newest request wins; it starts when this one has ended
             self._pending = self.request
-            self.runner.cancel()
+            self.jobs.cancel()
             return
         self._start(self.request)
 
@@ -115,13 +117,10 @@ class ExplainView(QWidget):
         """Drop queued work and let a running explanation end without being shown."""
         self._pending = None
         self.request = None
-        self.runner.cancel()
+        self.jobs.cancel()
 
     def _start(self, request: ExplainRequest) -> None:
-        job = ExplainJob(request)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        self.runner.start(job)
+        self.jobs.start(ExplainJob(request), self._explaining)
 
     @Slot()
     def _start_pending(self) -> None:

@@ -25,6 +25,7 @@ from cheetahlion_gui.data_page import DataPage
 from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
@@ -85,7 +86,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.setCurrentRow(0)
 
-        self.warmup = JobRunner(self)
+        self.warm_up_jobs = JobController(self)
+        self.warmup = self.warm_up_jobs.runner
+        self._warming_up = Lifecycle(succeeded=self._device_known, failed=self._device_unknown)
         self._restore_geometry()
         QTimer.singleShot(0, self._warm_up)
 
@@ -196,10 +199,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
-        job = WarmUpJob()
-        job.succeeded.connect(self._device_known)
-        job.failed.connect(self._device_unknown)
-        self.warmup.start(job)
+        self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
 
     @Slot(object)
     def _device_known(self, description: str) -> None:

@@ -42,6 +42,7 @@ from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
@@ -139,13 +140,13 @@ class SuspectsView(QWidget):
     """A search ended: its report is shown, or it failed or was cancelled."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
-                 controller: CleanupController, submit: Any,
+                 controller: CleanupController, jobs: JobController,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.controller = controller
-        self.submit = submit
-        """Starts a Job on the page's runner; False when the runner is busy."""
+        self.jobs = jobs
+        """The Data step's jobs: the finder runs when no scan or file move does."""
         self.job: FindSuspectsJob | None = None
 
         self.find_button = QPushButton("Find likely mislabelled images")
@@ -205,6 +206,11 @@ class SuspectsView(QWidget):
         layout.addWidget(self.details)
         layout.addLayout(actions)
 
+        self._finding = Lifecycle(
+            succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
+            finished=self.search_finished, failure_title="Could not check the images",
+            progress=self.progress, follow_progress=True, idle_only=(self.find_button,),
+            stop=self.cancel_button, hide_stop=True)
         controller.acted.connect(self._acted)
         session.dataset_changed.connect(self._dataset_changed)
         self._root: Path | None = None
@@ -223,21 +229,12 @@ class SuspectsView(QWidget):
                        dataset.report.errors[0].message)
             return False
         job = FindSuspectsJob(dataset)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._found)
-        job.failed.connect(self._find_failed)
-        if not self.submit(job):
+        if not self.jobs.start(job, self._finding, "Looking for likely mislabelled images…"):
             show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
                        "it is done.")
             return False
         self.job = job
-        self.find_button.setEnabled(False)
-        self.cancel_button.setVisible(True)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
         self.status.setText("Loading the network…")
-        self.session.report("Looking for likely mislabelled images…")
         return True
 
     @Slot()
@@ -249,19 +246,16 @@ class SuspectsView(QWidget):
 
     @Slot(object)
     def _progressed(self, event: Any) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
         self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
                             f"{event.done} / {event.total}")
 
     @Slot(object)
     def _found(self, outcome: SuspectsOutcome) -> None:
-        self._finder_ended()
+        self.job = None
         report = outcome.report
         if report is None:
             self.status.setText("Cancelled.")
             self.session.report("Search for mislabelled images cancelled")
-            self.search_finished.emit()
             return
         self.model.set_report(list(report.suspects), outcome.kept)
         hidden = len(report.suspects) - self.model.rowCount()
@@ -274,20 +268,11 @@ class SuspectsView(QWidget):
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()
-        self.search_finished.emit()
 
     @Slot(str, str)
-    def _find_failed(self, message: str, details: str) -> None:
-        self._finder_ended()
-        self.status.setText("The search failed.")
-        show_error(self, "Could not check the images", message, details)
-        self.search_finished.emit()
-
-    def _finder_ended(self) -> None:
+    def _find_failed(self, _message: str, _details: str) -> None:
         self.job = None
-        self.find_button.setEnabled(True)
-        self.cancel_button.setVisible(False)
-        self.progress.setVisible(False)
+        self.status.setText("The search failed.")
 
     @Slot()
     def _dataset_changed(self) -> None:

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
 from cheetahlion_gui.jobs.train import TrainJob, TrainOutcome
 from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
@@ -159,10 +159,11 @@ class TrainPage(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.runner = JobRunner(self)
-        self.runner.finished.connect(self._update_export_button)
-        self.history_runner = JobRunner(self)
+        self.jobs = JobController(self, session)
+        self.jobs.runner.finished.connect(self._update_export_button)
+        self.history_jobs = JobController(self)
         """Re-reads the run history after a failed run (it may have left a resumable one)."""
+        self.runner, self.history_runner = self.jobs.runner, self.history_jobs.runner
         self._train_started: float | None = None
         self._first_step = 0
         self._epochs = 0
@@ -299,6 +300,15 @@ class TrainPage(QWidget):
         layout.addWidget(left)
         layout.addWidget(right, 1)
 
+        self._training = Lifecycle(
+            succeeded=self._succeeded, failed=self._failed, progressed=self._progressed,
+            finished=self.training_finished, failure_title="Training failed",
+            failed_status="Training failed",
+            busy_message=("Training running",
+                          "A model is training; stop it or wait for it to finish."),
+            progress=self.progress, keep_progress=True, idle_only=(self.start_button,),
+            stop=self.stop_button)
+        self._history_reading = Lifecycle(succeeded=self._history_reread)
         self.apply_config(TrainConfig.quick())
         session.runs_changed.connect(self._runs_changed)
         session.dataset_changed.connect(self._dataset_changed)
@@ -366,17 +376,15 @@ class TrainPage(QWidget):
             show_error(self, "This dataset cannot be trained yet",
                        dataset.report.errors[0].message)
             return False
-        if self.runner.busy:
-            QMessageBox.information(self, "Training running",
-                                    "A model is training; stop it or wait for it to finish.")
+        if not self.jobs.ready(self._training):
             return False
         try:
             config = self.config()
         except ConfigError as error:
             show_error(self, "Check the settings", str(error))
             return False
-        self.session.report(f"Training ({config.mode})…")
-        return self._launch(TrainJob(config, dataset), TrainingHistory())
+        return self._launch(TrainJob(config, dataset), TrainingHistory(),
+                            f"Training ({config.mode})…")
 
     @Slot()
     def resume_selected_run(self) -> bool:
@@ -385,9 +393,7 @@ class TrainPage(QWidget):
         dataset = self.session.dataset
         if run is None or not run.resumable or dataset is None:
             return False
-        if self.runner.busy:
-            QMessageBox.information(self, "Training running",
-                                    "A model is training; stop it or wait for it to finish.")
+        if not self.jobs.ready(self._training):
             return False
         try:
             config = TrainConfig.from_dict(run.config)
@@ -397,29 +403,23 @@ class TrainPage(QWidget):
         # Its curves up to the checkpoint (a Stop mid-epoch recorded a few steps more).
         steps_per_epoch = -(-run.split["train"] // config.batch_size)
         kept = replace(run, step_losses=run.step_losses[:len(run.epochs) * steps_per_epoch])
-        self.session.report(f"Resuming run {run.run_id} after epoch {len(run.epochs)}…")
         return self._launch(TrainJob(config, dataset, resume=run.run_id),
-                            TrainingHistory.from_record(kept))
+                            TrainingHistory.from_record(kept),
+                            f"Resuming run {run.run_id} after epoch {len(run.epochs)}…")
 
-    def _launch(self, job: TrainJob, history: TrainingHistory) -> bool:
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
+    def _launch(self, job: TrainJob, history: TrainingHistory, status: str) -> bool:
         self.plots.show_history(history)
         self.plots.start_redrawing()
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
         self.stop_button.setText("Stop")
-        self.progress.setRange(0, 0)
         self._train_started = None
         self.phase_label.setText("Loading the network…")
-        started = self.runner.start(job)
+        started = self.jobs.start(job, self._training, status)
         self._update_export_button()
         return started
 
     @Slot()
     def stop(self) -> None:
-        self.runner.cancel()
+        self.jobs.cancel()
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
         self.phase_label.setText("Stopping after this batch; the best model so far is kept…")
@@ -482,31 +482,24 @@ class TrainPage(QWidget):
             self.session.set_model(str(result.model_path), f"run {result.run_id}")
             self._select_run(result.run_id)
         self.session.report("Training finished")
-        self.training_finished.emit()
         if result.warnings:
             show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
 
     @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
+    def _failed(self, _message: str, _details: str) -> None:
         self._ended()
         self.phase_label.setText("Training failed.")
-        self.session.report("Training failed")
         dataset = self.session.dataset
-        if dataset is not None and not self.history_runner.busy:
-            job = RunsJob(dataset.root)
-            job.succeeded.connect(self._history_reread)
-            self.history_runner.start(job)
-        show_error(self, "Training failed", message, details)
-        self.training_finished.emit()
+        if dataset is not None:
+            self.history_jobs.start(RunsJob(dataset.root), self._history_reading)
 
     @Slot(object)
     def _history_reread(self, records: list[Any]) -> None:
         self.session.set_runs(records)
 
     def _ended(self) -> None:
+        """What the page undoes itself when a run ends (the controller enables Start)."""
         self.plots.stop_redrawing()
-        self.start_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
         self.stop_button.setText("Stop")
         self._update_export_button()
 
@@ -535,7 +528,7 @@ class TrainPage(QWidget):
         if not current.isValid():
             return
         record = self.history_model.records[current.row()]
-        if not self.runner.busy:
+        if not self.jobs.busy:
             self.plots.show_history(TrainingHistory.from_record(record))
         if record.model_path and Path(record.model_path).exists():
             if record.model_path != self.session.model_path:
@@ -553,7 +546,7 @@ class TrainPage(QWidget):
         can_export = run is not None and bool(run.model_path) and not self.exporter.runner.busy
         self.export_button.setEnabled(can_export)
         self.export_action.setEnabled(can_export)
-        can_resume = run is not None and run.resumable and not self.runner.busy
+        can_resume = run is not None and run.resumable and not self.jobs.busy
         self.resume_button.setEnabled(can_resume)
         self.resume_action.setEnabled(can_resume)
 
