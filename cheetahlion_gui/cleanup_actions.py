@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import Job
-from cheetahlion_gui.jobs.cleanup import CleanupJob, CleanupOutcome
+from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupJob, CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
 
@@ -100,27 +100,27 @@ class CleanupController(QObject):
         return self.session.dataset_root
 
     def load_journal(self) -> None:
-        self._run("read_journal")
+        self._run(CleanupAction.READ_JOURNAL)
 
     def move_to_class(self, paths: list[Path], class_name: str) -> None:
-        self._run("move_to_class", list(paths), class_name)
+        self._run(CleanupAction.MOVE_TO_CLASS, list(paths), class_name)
 
     def quarantine(self, paths: list[Path]) -> bool:
         """Move `paths` to the dataset's quarantine folder (asked for the first time)."""
         folder = self.quarantine_folder() or self.choose_quarantine_folder()
         if folder is None:
             return False
-        self._run("move_to_quarantine", list(paths), folder)
+        self._run(CleanupAction.MOVE_TO_QUARANTINE, list(paths), folder)
         return True
 
     def keep(self, paths: list[Path]) -> None:
-        self._run("keep_images", list(paths))
+        self._run(CleanupAction.KEEP, list(paths))
 
     def unkeep(self, content_hashes: list[str]) -> None:
-        self._run("forget_kept", list(content_hashes))
+        self._run(CleanupAction.FORGET_KEPT, list(content_hashes))
 
     def undo(self, move_id: int | None = None) -> None:
-        self._run("undo_move", move_id)
+        self._run(CleanupAction.UNDO_MOVE, move_id)
 
     def quarantine_folder(self) -> str | None:
         return self.session.settings.quarantine_folder(self.root) if self.root else None
@@ -145,7 +145,7 @@ class CleanupController(QObject):
         self.session.settings.save()
         return str(folder)
 
-    def _run(self, action: str, *args: Any) -> None:
+    def _run(self, action: CleanupAction, *args: Any) -> None:
         if self.root is None:
             return
         self.submit(CleanupJob(self.root, action, *args), self._acting)
@@ -157,18 +157,18 @@ class CleanupController(QObject):
         self.journal = outcome.journal
         self.journal_changed.emit()
         result = outcome.result
-        if outcome.action in ("move_to_class", "move_to_quarantine"):
+        if outcome.action.moves_out:
             self.session.report(result.describe())
             if result.failures:
                 show_error(self.window, "Some images were not moved",
                            result.describe() + "\n\n" + "\n".join(result.failures))
-        elif outcome.action == "undo_move":
+        elif outcome.action is CleanupAction.UNDO_MOVE:
             self.session.report(result.describe())
             if result.note:
                 show_error(self.window, "Moved back beside the original", result.note)
-        elif outcome.action == "keep_images":
+        elif outcome.action is CleanupAction.KEEP:
             self.session.report(f"{len(result)} image(s) marked as reviewed")
-        if outcome.action != "read_journal":
+        if outcome.action is not CleanupAction.READ_JOURNAL:
             self.acted.emit(outcome)
 
 

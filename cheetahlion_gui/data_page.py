@@ -341,7 +341,7 @@ class DataPage(QWidget):
     @Slot(object)
     def _cleaned_up(self, outcome: CleanupOutcome) -> None:
         """Files moved: scan again, so counts, the report and the next training see it."""
-        if outcome.action in ("move_to_class", "move_to_quarantine", "undo_move"):
+        if outcome.action.moves_files:
             self._rescan_when_idle = True
 
     @Slot(object)

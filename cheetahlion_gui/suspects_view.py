@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
-from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
@@ -328,11 +328,11 @@ class SuspectsView(QWidget):
     @Slot(object)
     def _acted(self, outcome: CleanupOutcome) -> None:
         result = outcome.result
-        if outcome.action in ("move_to_class", "move_to_quarantine"):
+        if outcome.action.moves_out:
             self.model.mark_moved([move.source for move in result.moves])
-        elif outcome.action == "undo_move" and result.restored_to == result.move.source:
+        elif outcome.action is CleanupAction.UNDO_MOVE and result.restored_to == result.move.source:
             self.model.mark_back([result.move.source])
-        if outcome.action in ("keep_images", "forget_kept"):
+        if outcome.action.changes_kept:
             self.model.set_kept(outcome.journal.kept_hashes)
         self._update_actions()
 
