@@ -12,7 +12,7 @@ from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
 from cheetahlion_gui.cleanup_actions import MoveRole, MovesModel
-from cheetahlion_gui.data_page import CONFLICT, KindRole
+from cheetahlion_gui.health_report import CONFLICT, KindRole
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
