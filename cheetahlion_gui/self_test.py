@@ -203,7 +203,7 @@ class SelfTest(QObject):
     def _clean_up(self, data_page: Any, planted: Path) -> int:
         """Find likely mislabelled images; the planted one must come first. Move it to its
         class as a user would (select it, Move to class), which rescans the dataset."""
-        from cheetahlion_gui.suspects_view import SuspectRole
+        from cheetahlion_gui.suspects_model import SuspectRole
 
         view = data_page.suspects_view
         data_page.tabs.setCurrentWidget(view)

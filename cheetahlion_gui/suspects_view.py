@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QItemSelection,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QColor, QIcon
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -40,97 +36,20 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
+from cheetahlion_gui.gallery_model import make_icon_view
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
-Index = QModelIndex | QPersistentModelIndex
-SuspectRole = Qt.ItemDataRole.UserRole + 1
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
 SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "outlier": "how far each photo is from the rest of its folder",
                 "imagenet": "what the ImageNet model sees",
                 "copies": "copies in other folders"}
-
-
-class SuspectsModel(QAbstractListModel):
-    """The report's images, most suspicious first, minus those moved or (unless shown) kept."""
-
-    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
-        self.show_kept = False
-        self._all: list[Any] = []
-        self._kept: frozenset[str] = frozenset()
-        self._moved: set[Path] = set()
-        self._rows: list[Any] = []
-        self._row_of: dict[str, int] = {}
-        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
-        thumbnails.changed.connect(self._thumbnail_changed)
-
-    def set_report(self, suspects: list[Any], kept: frozenset[str]) -> None:
-        self._all, self._kept, self._moved = list(suspects), kept, set()
-        self._refilter()
-
-    def set_kept(self, kept: frozenset[str]) -> None:
-        self._kept = kept
-        self._refilter()
-
-    def set_show_kept(self, shown: bool) -> None:
-        self.show_kept = shown
-        self._refilter()
-
-    def mark_moved(self, paths: list[Path]) -> None:
-        self._moved |= set(paths)
-        self._refilter()
-
-    def mark_back(self, paths: list[Path]) -> None:
-        self._moved -= set(paths)
-        self._refilter()
-
-    def suspects(self) -> list[Any]:
-        return list(self._rows)
-
-    def is_kept(self, suspect: Any) -> bool:
-        return suspect.content_hash in self._kept
-
-    def _refilter(self) -> None:
-        self.beginResetModel()
-        self._rows = [s for s in self._all if s.path not in self._moved
-                      and (self.show_kept or s.content_hash not in self._kept)]
-        self._row_of = {str(s.path): row for row, s in enumerate(self._rows)}
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        suspect = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            kept = " · kept" if self.is_kept(suspect) else ""
-            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{suspect.headline}"
-        if role == Qt.ItemDataRole.DecorationRole:
-            return self.thumbnails.icon(str(suspect.path)) or self._loading
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{suspect.relpath}\n" + "\n".join(suspect.reasons)
-        if role == Qt.ItemDataRole.ForegroundRole and suspect.flagged:
-            return QColor("#a33")
-        if role == SuspectRole:
-            return suspect
-        return None
-
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        row = self._row_of.get(path)
-        if row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
 class SuspectsView(QWidget):
@@ -186,26 +105,7 @@ class SuspectsView(QWidget):
         self.quarantine_button.setToolTip("Take the images out of the dataset into a folder "
                                           "you choose (asked the first time)")
         self.quarantine_button.clicked.connect(self.quarantine_selected)
-
-        top = QHBoxLayout()
-        top.addWidget(self.find_button)
-        top.addWidget(self.cancel_button)
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.show_kept)
-        actions = QHBoxLayout()
-        actions.addWidget(self.keep_button)
-        actions.addWidget(self.unkeep_button)
-        actions.addWidget(self.move_button)
-        actions.addWidget(self.quarantine_button)
-        actions.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.details)
-        layout.addLayout(actions)
-
+        self._lay_out()
         self._finding = Lifecycle(
             succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
             finished=self.search_finished, failure_title="Could not check the images",
@@ -215,6 +115,26 @@ class SuspectsView(QWidget):
         session.dataset_changed.connect(self._dataset_changed)
         self._root: Path | None = None
         self._update_actions()
+
+    def _lay_out(self) -> None:
+        """The finder's bar, its status, the grid, the selection's details, the actions."""
+        top = QHBoxLayout()
+        top.addWidget(self.find_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.show_kept)
+        actions = QHBoxLayout()
+        for widget in (self.keep_button, self.unkeep_button, self.move_button,
+                       self.quarantine_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.details)
+        layout.addLayout(actions)
 
     # --- the finder --------------------------------------------------------------------------
 
