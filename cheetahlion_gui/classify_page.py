@@ -21,22 +21,20 @@ from cheetahlion_gui.file_actions import FileActions
 from cheetahlion_gui.gallery_filters import GalleryFilters
 from cheetahlion_gui.gallery_model import GalleryModel, GalleryProxy, make_icon_view
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
-from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 
-class ClassifyPage(QWidget):
+class ClassifyPage(StepPage):
     classification_finished = Signal()
     """A classification ended (finished, stopped or failed)."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.jobs = JobController(self, session)
-        self.runner = self.jobs.runner
+        super().__init__(session, parent)
         self.jobs.runner.finished.connect(self._start_queued)
         self.generation = 0
         self.sources: list[Path] = []

@@ -31,9 +31,10 @@ from cheetahlion_gui.dataset_overview import DatasetOverview
 from cheetahlion_gui.health_report import HealthReport
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
-from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.suspects_view import SuspectsView
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
@@ -52,7 +53,7 @@ LAYOUT_HELP = """
 """
 
 
-class DataPage(QWidget):
+class DataPage(StepPage):
     """Choose a folder; the scan runs in a worker with a progress bar."""
 
     scan_finished = Signal()
@@ -60,11 +61,7 @@ class DataPage(QWidget):
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.jobs = JobController(self, session)
-        """The scan, the finder and every file move: one at a time."""
-        self.runner = self.jobs.runner
+        super().__init__(session, parent)  # its jobs: the scan, the finder, every file move
         self.jobs.runner.finished.connect(self._runner_idle)
         self._queued: list[tuple[Job, Lifecycle]] = []
         self._closing = False

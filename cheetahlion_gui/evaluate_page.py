@@ -27,23 +27,21 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.evaluation_scores import ScoresPanel
 from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
-from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 WORST_MISTAKES = 24
 
 
-class EvaluatePage(QWidget):
+class EvaluatePage(StepPage):
     evaluation_finished = Signal()
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.jobs = JobController(self, session)
-        self.runner = self.jobs.runner
+        super().__init__(session, parent)
         self.report: Any = None
         self.report_model: str | None = None
         """The model file the shown report was computed with."""

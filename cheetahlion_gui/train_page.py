@@ -28,6 +28,7 @@ from cheetahlion_gui.jobs.train import TrainJob, TrainOutcome
 from cheetahlion_gui.plots import TrainingHistory
 from cheetahlion_gui.run_history import RunHistoryPanel
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.train_form import TrainForm
 from cheetahlion_gui.train_progress import TrainingProgress
 from training.core.errors import ConfigError
@@ -35,17 +36,15 @@ from training.core.events import RunStarted
 from training.fit.config import TrainConfig
 
 
-class TrainPage(QWidget):
+class TrainPage(StepPage):
     training_finished = Signal()
     """A run ended (finished, stopped or failed); the run history is up to date."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.jobs = JobController(self, session)
+        super().__init__(session, parent)
         self.history_jobs = JobController(self)
         """Re-reads the run history after a failed run (it may have left a resumable one)."""
-        self.runner, self.history_runner = self.jobs.runner, self.history_jobs.runner
+        self.history_runner = self.history_jobs.runner
         self.form = TrainForm()
         self.progress_panel = TrainingProgress()
         self.history_panel = RunHistoryPanel(session, self.runner)
