@@ -11,7 +11,6 @@ calibration travels with the results).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QModelIndex, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QVBoxLayout, QWidget
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QProgressBar, QVBoxLayout, QWidget
 from cheetahlion_gui.classify_sources import SourcesBar
 from cheetahlion_gui.file_actions import FileActions
 from cheetahlion_gui.gallery_filters import GalleryFilters
-from cheetahlion_gui.gallery_model import GalleryModel, GalleryProxy, make_icon_view
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy, make_icon_view
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
@@ -143,7 +142,7 @@ class ClassifyPage(StepPage):
                 self._start(model)
 
     @Slot(object)
-    def _progressed(self, message: Any) -> None:
+    def _progressed(self, message: GalleryFiles | PredictionBatch) -> None:
         if message.generation != self.generation:
             return  # from a job the user has replaced
         if isinstance(message, GalleryFiles):
@@ -202,12 +201,12 @@ class ClassifyPage(StepPage):
 
     # --- actions on files (the file actions panel's) ------------------------------------------
 
-    def chosen_items(self) -> list[Any]:
+    def chosen_items(self) -> list[GalleryItem]:
         """The selected tiles, or every tile shown when nothing is selected."""
         return self.file_actions.chosen_items()
 
-    def export_csv_to(self, path: Path, items: list[Any]) -> bool:
+    def export_csv_to(self, path: Path, items: list[GalleryItem]) -> bool:
         return self.file_actions.export_csv_to(path, items)
 
-    def sort_files_into(self, target: Path, items: list[Any], move: bool) -> bool:
+    def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
         return self.file_actions.sort_files_into(target, items, move)

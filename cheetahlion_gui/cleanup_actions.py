@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -38,6 +38,9 @@ from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupJob, CleanupOutco
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
 
+if TYPE_CHECKING:
+    from training.data.journal import Journal, Move
+
 Index = QModelIndex | QPersistentModelIndex
 MoveRole = Qt.ItemDataRole.UserRole + 1
 
@@ -47,9 +50,9 @@ class MovesModel(QAbstractListModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.moves: list[Any] = []
+        self.moves: list[Move] = []
 
-    def set_journal(self, journal: Any) -> None:
+    def set_journal(self, journal: Journal | None) -> None:
         self.beginResetModel()
         self.moves = list(reversed(journal.moves)) if journal is not None else []
         self.endResetModel()
@@ -91,7 +94,7 @@ class CleanupController(QObject):
         self.session = session
         self.submit = submit
         """Starts a Job on the page's runner, or queues it until the runner is free."""
-        self.journal: Any = None
+        self.journal: Journal | None = None
         self.window = parent
         self._acting = Lifecycle(succeeded=self._succeeded, failure_title="Clean-up")
 
@@ -145,7 +148,7 @@ class CleanupController(QObject):
         self.session.settings.save()
         return str(folder)
 
-    def _run(self, action: CleanupAction, *args: Any) -> None:
+    def _run(self, action: CleanupAction, *args: object) -> None:
         if self.root is None:
             return
         self.submit(CleanupJob(self.root, action, *args), self._acting)
@@ -220,7 +223,7 @@ class MovesPanel(QWidget):
             if total or kept else "No clean-up moves yet.")
         self._update_buttons()
 
-    def selected_move(self) -> Any:
+    def selected_move(self) -> Move | None:
         index = self.view.currentIndex()
         return index.data(MoveRole) if index.isValid() else None
 

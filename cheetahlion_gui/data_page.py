@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
 from cheetahlion_gui.dataset_overview import DatasetOverview
-from cheetahlion_gui.health_report import HealthReport
+from cheetahlion_gui.health_report import HealthReportPanel
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
@@ -82,7 +82,7 @@ class DataPage(StepPage):
         self.progress.setFormat("Scanning %v / %m images")
         self.empty_state = _empty_state(self.choose_folder)
         self.overview = DatasetOverview(thumbnails)
-        self.health = HealthReport(session, thumbnails, self.cleanup)
+        self.health = HealthReportPanel(session, thumbnails, self.cleanup)
         self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
         self.moves_panel = MovesPanel(self.cleanup)
         self.tabs = QTabWidget()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.thumbnails import ThumbnailCache
+
+if TYPE_CHECKING:
+    from training.data.dataset import Dataset, Split
 
 SAMPLES_PER_CLASS = 6
 
@@ -41,8 +44,8 @@ class DatasetOverview(QWidget):
         layout.addWidget(samples_title)
         layout.addWidget(self.samples_view, 2)
 
-    def show_dataset(self, dataset: Any, split: Any) -> None:
-        """A scanned `Dataset` and its `Split` (None when it cannot be trained)."""
+    def show_dataset(self, dataset: Dataset, split: Split | None) -> None:
+        """A scanned dataset and its split (None when it cannot be trained)."""
         counts = dataset.class_counts
         self._draw_chart(counts)
         errors = dataset.report.errors
@@ -69,7 +72,7 @@ class DatasetOverview(QWidget):
         self.chart.setYRange(0, max([*counts.values(), 1]) * 1.1)
 
 
-def _split_text(split: Any) -> str:
+def _split_text(split: Split | None) -> str:
     """"<br>Split: 239 training, 61 validation — …", or nothing without a split."""
     if split is None:
         return ""

@@ -9,7 +9,8 @@ looked for the class it predicted, with the true class one choice away.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -33,6 +34,9 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import EvaluationReport, ImageOutcome
+
 WORST_MISTAKES = 24
 
 
@@ -42,10 +46,10 @@ class EvaluatePage(StepPage):
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.report: Any = None
+        self.report: EvaluationReport | None = None
         self.report_model: str | None = None
         """The model file the shown report was computed with."""
-        self.shown_outcomes: list[Any] = []
+        self.shown_outcomes: list[ImageOutcome] = []
         self._evaluated: tuple[str | None, str | None] = (None, None)
 
         self.model_label = QLabel()
@@ -153,7 +157,7 @@ class EvaluatePage(StepPage):
         chosen.sort(key=lambda o: -o.confidence)
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
 
-    def _show_outcomes(self, title: str, outcomes: Any) -> None:
+    def _show_outcomes(self, title: str, outcomes: Sequence[ImageOutcome]) -> None:
         self.gallery_title.setText(title)
         self.shown_outcomes = list(outcomes)
         self.explain_button.setEnabled(False)  # a model reset clears the selection silently

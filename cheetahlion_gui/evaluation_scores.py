@@ -3,7 +3,7 @@ matrix (a click on a cell shows its images on the page)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -26,16 +26,19 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.table_model import RecordsTableModel
 
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import ClassScores, EvaluationReport
+
 Index = QModelIndex | QPersistentModelIndex
 
 
-class PerClassModel(RecordsTableModel):
+class PerClassModel(RecordsTableModel["ClassScores"]):
     HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
             return None
-        row = self.records[index.row()]
+        row: ClassScores = self.records[index.row()]
         values = (row.name, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}",
                   str(row.support))
         return values[index.column()]
@@ -111,8 +114,7 @@ class ScoresPanel(QWidget):
         layout.addWidget(self.accuracy_label)
         layout.addLayout(tables)
 
-    def show_report(self, report: Any) -> None:
-        """An `EvaluationReport`."""
+    def show_report(self, report: EvaluationReport) -> None:
         wrong = len(report.mistakes)
         self.accuracy_label.setText(
             f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
@@ -122,7 +124,7 @@ class ScoresPanel(QWidget):
         self.confusion.set_matrix(report.classes, report.confusion)
 
 
-def _none_of_these_note(report: Any) -> str:
+def _none_of_these_note(report: EvaluationReport) -> str:
     """How many images the model calls unlike its training data (nothing for old models)."""
     if report.unfamiliar_fraction is None:
         return ""

@@ -8,9 +8,9 @@ classification); a move updates the gallery's paths, so its results stay with th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import ask_yes_no
-from cheetahlion_gui.gallery_model import GalleryModel, GalleryProxy
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
@@ -73,7 +73,7 @@ class FileActions(QWidget):
         session.dataset_changed.connect(self._dataset_changed)
         self._dataset_changed()
 
-    def chosen_items(self) -> list[Any]:
+    def chosen_items(self) -> list[GalleryItem]:
         """The selected tiles, or every tile shown when nothing is selected."""
         selected = self.view.selectionModel().selectedIndexes()
         rows = [self.proxy.mapToSource(index).row() for index in selected]
@@ -92,7 +92,7 @@ class FileActions(QWidget):
         if path:
             self.export_csv_to(Path(path), items)
 
-    def export_csv_to(self, path: Path, items: list[Any]) -> bool:
+    def export_csv_to(self, path: Path, items: list[GalleryItem]) -> bool:
         return self._run_file_job(CallJob(write_results_csv, path, items, self.model.classes),
                                   f"Exporting {len(items)} rows…")
 
@@ -113,7 +113,7 @@ class FileActions(QWidget):
         if target:
             self.sort_files_into(Path(target), items, move)
 
-    def sort_files_into(self, target: Path, items: list[Any], move: bool) -> bool:
+    def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
         pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
@@ -129,7 +129,7 @@ class FileActions(QWidget):
                 self.add_menu.addAction(name)
 
     @Slot(object)
-    def _add_to_dataset(self, action: Any) -> None:
+    def _add_to_dataset(self, action: QAction) -> None:
         dataset = self.session.dataset
         items = [i for i in self.chosen_items() if not i.error]
         if dataset is None or not items:
@@ -150,7 +150,8 @@ class FileActions(QWidget):
         return True
 
     @Slot(object)
-    def _files_done(self, result: Any) -> None:
+    def _files_done(self, result: SortSummary | Path) -> None:
+        """A sort's summary, or the CSV file written."""
         if isinstance(result, SortSummary):
             verb = "moved" if self._moving else "copied"
             if self._moving:

@@ -9,7 +9,7 @@ undoable clean-up move.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -42,6 +42,9 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.data.images import is_supported
 
+if TYPE_CHECKING:
+    from training.data.dataset import HealthReport, Issue
+
 SeverityRole = Qt.ItemDataRole.UserRole + 1
 PathsRole = Qt.ItemDataRole.UserRole + 2
 KindRole = Qt.ItemDataRole.UserRole + 3
@@ -55,11 +58,11 @@ class IssueModel(QAbstractListModel):
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
-        self._issues: list[Any] = []
+        self._issues: list[Issue] = []
         self._rows_showing: dict[str, list[int]] = {}
         thumbnails.changed.connect(self._thumbnail_changed)
 
-    def set_issues(self, issues: list[Any]) -> None:
+    def set_issues(self, issues: list[Issue]) -> None:
         self.beginResetModel()
         self._issues = list(issues)
         self._rows_showing = {}
@@ -133,7 +136,7 @@ class SeverityFilter(QSortFilterProxyModel):
         return self.sourceModel().data(index, SeverityRole) == self.severity
 
 
-class HealthReport(QWidget):
+class HealthReportPanel(QWidget):
     """The findings list with its severity filter, Fix… and Show in folder."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
@@ -173,8 +176,8 @@ class HealthReport(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.issues_view, 1)
 
-    def show_report(self, report: Any) -> None:
-        """The scan's findings (a `HealthReport` of training.data.dataset)."""
+    def show_report(self, report: HealthReport) -> None:
+        """The scan's findings."""
         self.issues.set_issues(list(report.issues))
         self.fix_button.setEnabled(False)
         errors, warnings = len(report.errors), len(report.warnings)

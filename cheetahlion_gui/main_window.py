@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QWidget,
@@ -125,7 +126,8 @@ class MainWindow(QMainWindow):
         self._fill_recent(self.recent_models_menu, self.session.settings.recent_models,
                           self.open_model_file)
 
-    def _fill_recent(self, menu: Any, items: list[str], opener: Any) -> None:
+    def _fill_recent(self, menu: QMenu, items: list[str], opener: Callable[[Path], object]
+                     ) -> None:
         menu.clear()
         for item in items:
             menu.addAction(_action(self, item, None, opener, Path(item)))
@@ -260,8 +262,9 @@ def geometry_settings() -> QSettings:
     return QSettings(str(path), QSettings.Format.IniFormat)
 
 
-def _action(parent: QMainWindow, text: str, shortcut: Any, slot: Any, *arguments: Any
-            ) -> QAction:
+def _action(parent: QMainWindow, text: str,
+            shortcut: QKeySequence | QKeySequence.StandardKey | None,
+            slot: Callable[..., object], *arguments: object) -> QAction:
     action = QAction(text, parent)
     if shortcut is not None:
         action.setShortcut(shortcut)

@@ -8,7 +8,7 @@ exported file predicts like the app, run in an `ExportJob` off the GUI thread; t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -16,6 +16,9 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from cheetahlion_gui.dialogs import show_message
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.export import ExportJob
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import ExportResult
 
 FILE_TYPES = {
     "onnx": "ONNX — onnxruntime, OpenCV, ML.NET … (*.onnx)",
@@ -62,7 +65,7 @@ class RunExporter(QObject):
         return True
 
     @Slot(object)
-    def _exported(self, result: Any) -> None:
+    def _exported(self, result: ExportResult) -> None:
         self.status_changed.emit(f"Exported {result.path.name}.")
         show_message(
             self.widget, "Model exported",

@@ -8,7 +8,7 @@ asks the page to carry a stopped fine-tune on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction
@@ -32,10 +32,13 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.train_progress import format_duration
 
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+
 Index = QModelIndex | QPersistentModelIndex
 
 
-def data_details(record: Any) -> str:
+def data_details(record: RunRecord) -> str:
     """Tooltip lines: images per class and the clean-up moves in effect when it trained."""
     if record.class_counts is None:
         return ""
@@ -47,7 +50,7 @@ def data_details(record: Any) -> str:
     return text
 
 
-class RunHistoryModel(RecordsTableModel):
+class RunHistoryModel(RecordsTableModel["RunRecord"]):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
@@ -58,7 +61,7 @@ class RunHistoryModel(RecordsTableModel):
         super().__init__(parent)
         self.overlaid: set[str] = set()
 
-    def set_records(self, records: list[Any]) -> None:
+    def set_records(self, records: list[RunRecord]) -> None:
         self.overlaid &= {r.run_id for r in records}
         super().set_records(list(reversed(records)))
 
@@ -107,7 +110,7 @@ class RunHistoryModel(RecordsTableModel):
         self.overlays_changed.emit()
         return True
 
-    def overlay_records(self) -> list[Any]:
+    def overlay_records(self) -> list[RunRecord]:
         return [r for r in self.records if r.run_id in self.overlaid]
 
 
@@ -160,7 +163,7 @@ class RunHistoryPanel(QGroupBox):
         self.exporter.runner.finished.connect(self.update_buttons)
         session.runs_changed.connect(self._runs_changed)
 
-    def selected_run(self) -> Any:
+    def selected_run(self) -> RunRecord | None:
         current = self.view.currentIndex()
         return self.model.records[current.row()] if current.isValid() else None
 

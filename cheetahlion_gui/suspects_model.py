@@ -4,13 +4,16 @@ out, and those marked "keep" unless they are asked for."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
 from PySide6.QtGui import QColor, QIcon
 
 from cheetahlion_gui.gallery_model import placeholder_pixmap
 from cheetahlion_gui.thumbnails import ThumbnailCache
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Suspect
 
 Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1
@@ -23,15 +26,15 @@ class SuspectsModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbnails = thumbnails
         self.show_kept = False
-        self._all: list[Any] = []
+        self._all: list[Suspect] = []
         self._kept: frozenset[str] = frozenset()
         self._moved: set[Path] = set()
-        self._rows: list[Any] = []
+        self._rows: list[Suspect] = []
         self._row_of: dict[str, int] = {}
         self._loading = QIcon(placeholder_pixmap(thumbnails.size))
         thumbnails.changed.connect(self._thumbnail_changed)
 
-    def set_report(self, suspects: list[Any], kept: frozenset[str]) -> None:
+    def set_report(self, suspects: list[Suspect], kept: frozenset[str]) -> None:
         self._all, self._kept, self._moved = list(suspects), kept, set()
         self._refilter()
 
@@ -51,10 +54,10 @@ class SuspectsModel(QAbstractListModel):
         self._moved -= set(paths)
         self._refilter()
 
-    def suspects(self) -> list[Any]:
+    def suspects(self) -> list[Suspect]:
         return list(self._rows)
 
-    def is_kept(self, suspect: Any) -> bool:
+    def is_kept(self, suspect: Suspect) -> bool:
         return suspect.content_hash in self._kept
 
     def _refilter(self) -> None:

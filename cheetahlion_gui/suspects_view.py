@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QItemSelection,
@@ -43,6 +43,10 @@ from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Suspect
+    from training.core.events import PhaseProgress
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
@@ -165,7 +169,7 @@ class SuspectsView(QWidget):
             self.status.setText("Cancelling…")
 
     @Slot(object)
-    def _progressed(self, event: Any) -> None:
+    def _progressed(self, event: PhaseProgress) -> None:
         self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
                             f"{event.done} / {event.total}")
 
@@ -212,7 +216,7 @@ class SuspectsView(QWidget):
 
     # --- actions -----------------------------------------------------------------------------
 
-    def selected(self) -> list[Any]:
+    def selected(self) -> list[Suspect]:
         rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
         return [self.model.index(row).data(SuspectRole) for row in rows]
 

@@ -9,7 +9,7 @@ Resume, which carries it on in the background like Start, its earlier curves con
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -34,6 +34,10 @@ from cheetahlion_gui.train_progress import TrainingProgress
 from training.core.errors import ConfigError
 from training.core.events import RunStarted
 from training.fit.config import TrainConfig
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+    from training.core.events import TrainingEvent
 
 
 class TrainPage(StepPage):
@@ -103,7 +107,7 @@ class TrainPage(StepPage):
         self.export_button, self.export_action = history.export_button, history.export_action
         self.resume_button, self.resume_action = history.resume_button, history.resume_action
 
-    def selected_run(self) -> Any:
+    def selected_run(self) -> RunRecord | None:
         """The run selected in the history, or None."""
         return self.history_panel.selected_run()
 
@@ -165,7 +169,7 @@ class TrainPage(StepPage):
         self.progress_panel.show_stopping()
 
     @Slot(object)
-    def _progressed(self, event: Any) -> None:
+    def _progressed(self, event: TrainingEvent) -> None:
         if isinstance(event, RunStarted):
             self.session.report(f"Training on {event.device}")
         self.progress_panel.show_event(event)
@@ -192,7 +196,7 @@ class TrainPage(StepPage):
             self.history_jobs.start(RunsJob(dataset.root), self._history_reading)
 
     @Slot(object)
-    def _history_reread(self, records: list[Any]) -> None:
+    def _history_reread(self, records: list[RunRecord]) -> None:
         self.session.set_runs(records)
 
     def _ended(self) -> None:
@@ -208,7 +212,7 @@ class TrainPage(StepPage):
         self.progress_panel.show_ready(self.session.dataset.root.name)
 
     @Slot(object)
-    def _show_run(self, record: Any) -> None:
+    def _show_run(self, record: RunRecord) -> None:
         """A run was selected in the history: its curves, unless a run is live."""
         if not self.jobs.busy:
             self.plots.show_history(TrainingHistory.from_record(record))

@@ -8,7 +8,7 @@ per second, or from the steps done since this run's first step (a resumed run st
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
@@ -21,6 +21,10 @@ from training.core.events import (
     RunStarted,
     StepEnded,
 )
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import FitResult
+    from training.core.events import TrainingEvent
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
                "evaluate": "Evaluating", "baseline": "Measuring the baseline"}
@@ -75,7 +79,7 @@ class TrainingProgress(QWidget):
     def end(self) -> None:
         self.plots.stop_redrawing()
 
-    def show_event(self, event: Any) -> None:
+    def show_event(self, event: TrainingEvent) -> None:
         """One engine event of the running run (training.core.events)."""
         history = self.plots.history
         if isinstance(event, RunStarted):
@@ -120,8 +124,8 @@ class TrainingProgress(QWidget):
             f"Epoch {event.epoch}/{self._epochs} · step {event.step}/{event.total_steps} · "
             f"{event.images_per_second:.0f} images/s · about {format_duration(eta)} left")
 
-    def show_result(self, result: Any) -> None:
-        """How the run ended (a `FitResult`)."""
+    def show_result(self, result: FitResult) -> None:
+        """How the run ended."""
         if result.model_path is None:
             self.phase_label.setText("Stopped before the first epoch finished: no model was "
                                      "saved.")

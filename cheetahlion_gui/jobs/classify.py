@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Prediction
+    from training.models.novelty_calibration import NoveltyCalibration
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,9 @@ class GalleryFiles:
 @dataclass(frozen=True)
 class PredictionBatch:
     generation: int
-    predictions: tuple[Any, ...]
+    predictions: tuple[Prediction, ...]
     classes: tuple[str, ...]
-    calibration: Any = None
+    calibration: NoveltyCalibration | None = None
     """The model's `NoveltyCalibration` (101 plain floats, torch-free), or None: with it the
     GUI thread re-flags "none of these" for any percentile without running the model."""
 
@@ -56,7 +60,7 @@ class ClassifyJob(Job):
         if not paths or self.cancel.is_set():
             return 0
         predictor = Predictor.imagenet() if self.model is None else Predictor.from_file(self.model)
-        batch: list[Any] = []
+        batch: list[Prediction] = []
         done = 0
         for prediction in predictor.predict(paths, self.BATCH, self.cancel):
             batch.append(prediction)

@@ -10,9 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from training.data.journal import Journal, Keep
+    from training.insight.cleanup import MoveOutcome, UndoOutcome
+
+    CleanupResult = MoveOutcome | UndoOutcome | tuple[Keep, ...] | int | None
+    """A move's outcome, an undo's, the keep marks made, the count of marks forgotten, or
+    None (the journal was only read)."""
 
 
 class CleanupAction(Enum):
@@ -48,7 +56,7 @@ class CleanupAction(Enum):
         return self in (CleanupAction.KEEP, CleanupAction.FORGET_KEPT)
 
 
-def engine_function(action: CleanupAction) -> Callable[..., Any] | None:
+def engine_function(action: CleanupAction) -> Callable[..., CleanupResult] | None:
     """The engine function that carries `action` out (None: the action only reads).
 
     Imported here, when a job runs, not when the window starts."""
@@ -66,17 +74,17 @@ def engine_function(action: CleanupAction) -> Callable[..., Any] | None:
 
 @dataclass(frozen=True)
 class CleanupOutcome:
-    """What an action did (`result`: MoveOutcome, UndoOutcome, keep marks…) and the journal."""
+    """What an action did and the journal as it stands afterwards."""
 
     action: CleanupAction
-    result: Any
-    journal: Any
+    result: CleanupResult
+    journal: Journal
 
 
 class CleanupJob(Job):
     """One clean-up action on the dataset folder `root`, with the engine function's `args`."""
 
-    def __init__(self, root: Path, action: CleanupAction, *args: Any) -> None:
+    def __init__(self, root: Path, action: CleanupAction, *args: object) -> None:
         super().__init__()
         self.root, self.action, self.args = root, action, args
 

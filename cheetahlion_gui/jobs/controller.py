@@ -30,6 +30,7 @@ from cheetahlion_gui.jobs.runner import Job, JobRunner
 
 if TYPE_CHECKING:
     from cheetahlion_gui.session import Session
+    from training.core.events import PhaseProgress, ScanProgress
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class JobController(QObject):
             lifecycle.stop.setVisible(not lifecycle.hide_stop)
 
     @Slot(object)
-    def _follow_progress(self, event: Any) -> None:
+    def _follow_progress(self, event: ScanProgress | PhaseProgress) -> None:
         bar = self._lifecycle.progress if self._lifecycle is not None else None
         if bar is not None:
             bar.setRange(0, max(event.total, 1))

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+    from training.data.dataset import Dataset, Split
 
 
 @dataclass(frozen=True)
 class ScanOutcome:
-    dataset: Any
-    split: Any
-    runs: list[Any]
+    dataset: Dataset
+    split: Split | None
+    """None when the dataset cannot be trained (its health report says why)."""
+    runs: list[RunRecord]
 
 
 class ScanJob(Job):
@@ -36,7 +41,7 @@ class RunsJob(Job):
         super().__init__()
         self.dataset_root = dataset_root
 
-    def work(self) -> list[Any]:
+    def work(self) -> list[RunRecord]:
         from training import list_runs
 
         return list_runs(self.dataset_root)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import EvaluationReport
+    from training.data.dataset import Dataset, SplitName
 
 
 @dataclass(frozen=True)
 class EvaluateOutcome:
-    report: Any
+    report: EvaluationReport
     model_path: str
 
 
 class EvaluateJob(Job):
-    def __init__(self, model_path: str, dataset: Any, part: str = "val",
+    def __init__(self, model_path: str, dataset: Dataset, part: SplitName = "val",
                  unfamiliar_percentile: float = 95.0) -> None:
         super().__init__()
         self.model_path = model_path

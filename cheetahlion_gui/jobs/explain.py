@@ -9,12 +9,15 @@ of its explanations (`training.insight.explain.explainer_for`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtGui import QImage
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Explanation
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,8 @@ class ExplainRequest:
 @dataclass(frozen=True)
 class ExplainedImage:
     request: ExplainRequest
-    explanation: Any
-    """training.insight.explain.Explanation (its scalars are read on the GUI thread, not its
-    arrays)."""
+    explanation: Explanation
+    """Its scalars are read on the GUI thread, not its arrays."""
     photo: QImage
     heat: QImage
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import SuspectReport
+    from training.data.dataset import Dataset
 
 
 @dataclass(frozen=True)
 class SuspectsOutcome:
     """The finder's report (None when cancelled) and the content hashes marked "keep"."""
 
-    report: Any
+    report: SuspectReport | None
     kept: frozenset[str]
 
 
 class FindSuspectsJob(Job):
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Dataset) -> None:
         super().__init__()
         self.dataset = dataset
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import FitResult, RunRecord
+    from training.data.dataset import Dataset
+    from training.fit.config import TrainConfig
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    result: Any
-    runs: list[Any]
+    result: FitResult
+    runs: list[RunRecord]
 
 
 class TrainJob(Job):
     """Train, or with `resume` (a run id) carry a stopped fine-tune on from its checkpoint."""
 
-    def __init__(self, config: Any, dataset: Any, resume: str | None = None) -> None:
+    def __init__(self, config: TrainConfig, dataset: Dataset, resume: str | None = None
+                 ) -> None:
         super().__init__()
         self.config = config
         self.dataset = dataset
