@@ -29,8 +29,8 @@ import torch
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import to_uint8_batch
-from training.fit.config import TrainConfig
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.trainer import fit
 from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
 from training.predict.inference import Predictor
 

@@ -35,9 +35,9 @@ from PIL import Image, ImageDraw
 
 from training.data.pixel_cache import decode_all
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.modelfile import load_model
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.modelfile import load_model
+from training.fitting.trainer import fit
 from training.insight.explain import Explainer
 from training.insight.suspects import find_suspects
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone

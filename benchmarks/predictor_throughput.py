@@ -30,8 +30,8 @@ import torch
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import normalize, to_uint8_batch
-from training.fit.config import TrainConfig
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.trainer import fit
 from training.predict.inference import Predictor
 
 RATIO_TARGET = 0.85

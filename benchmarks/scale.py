@@ -84,8 +84,8 @@ def child(data: Path, mode: str) -> None:
     """Scan and train in this process; print one JSON line with the peaks and timings."""
     from training.core.events import StepEnded
     from training.data.scanning import scan_dataset
-    from training.fit.config import TrainConfig
-    from training.fit.trainer import fit
+    from training.fitting.config import TrainConfig
+    from training.fitting.trainer import fit
 
     started = time.perf_counter()
     dataset = scan_dataset(data)

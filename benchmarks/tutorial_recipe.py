@@ -38,8 +38,8 @@ from torchvision.transforms import v2
 from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.data.splitting import split_dataset
-from training.fit.config import TrainConfig
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.trainer import fit
 from training.models.backbones import get_backbone
 from training.models.networks import load_pretrained
 

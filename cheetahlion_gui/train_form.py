@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from training.fit.config import TrainConfig
+from training.fitting.config import TrainConfig
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 
 

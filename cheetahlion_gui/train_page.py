@@ -33,7 +33,7 @@ from cheetahlion_gui.train_form import TrainForm
 from cheetahlion_gui.train_progress import TrainingProgress
 from training.core.errors import ConfigError
 from training.core.events import RunStarted
-from training.fit.config import TrainConfig
+from training.fitting.config import TrainConfig
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from training.fit.result import FitResult as FitResult
-    from training.fit.runs import RunRecord as RunRecord
+    from training.fitting.result import FitResult as FitResult
+    from training.fitting.runs import RunRecord as RunRecord
     from training.insight.explain import Explanation as Explanation
     from training.insight.suspects import Suspect as Suspect
     from training.insight.suspects import SuspectReport as SuspectReport

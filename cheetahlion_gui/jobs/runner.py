@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from training.core.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
-ENGINE_MODULES = ("training.fit.trainer", "training.predict.inference",
+ENGINE_MODULES = ("training.fitting.trainer", "training.predict.inference",
                   "training.predict.evaluation", "training.data.scanning")
 """What the jobs run on; between them they import torch, torchvision and timm."""
 _engine_lock = threading.Lock()

@@ -10,7 +10,7 @@ from cheetahlion_gui.jobs.runner import Job
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import FitResult, RunRecord
     from training.data.dataset import Dataset
-    from training.fit.config import TrainConfig
+    from training.fitting.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class TrainJob(Job):
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
-        torch trains faster in a process's main thread (training.fit.isolated)."""
+        torch trains faster in a process's main thread (training.fitting.isolated)."""
         from training import fit, list_runs
-        from training.fit.isolated import fit_in_child_process
+        from training.fitting.isolated import fit_in_child_process
 
         run = fit_in_child_process if self.config.mode == "finetune" else fit
         result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel,

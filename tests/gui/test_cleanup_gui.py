@@ -17,7 +17,7 @@ from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
 from training.data.journal import read_journal
-from training.fit.runs import RunRecord
+from training.fitting.runs import RunRecord
 from training.insight.cleanup import move_to_class, move_to_quarantine, undo_move
 
 

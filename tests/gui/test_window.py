@@ -190,7 +190,7 @@ def test_every_job_loads_the_engine_before_its_work() -> None:
         "from cheetahlion_gui.jobs import Job\n"
         "class Probe(Job):\n"
         "    def work(self):\n"
-        "        return {'torchvision.transforms', 'training.fit.trainer'} <= set(sys.modules)\n"
+        "        return {'torchvision.transforms', 'training.fitting.trainer'} <= set(sys.modules)\n"
         "assert 'torchvision' not in sys.modules\n"
         "seen = []\n"
         "job = Probe()\n"

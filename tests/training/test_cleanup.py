@@ -20,8 +20,8 @@ from training.data.dataset import Split
 from training.data.images import content_hash
 from training.data.journal import CleanupError, journal_file, read_journal
 from training.data.scanning import scan_dataset
-from training.fit import runs
-from training.fit.config import TrainConfig
+from training.fitting import runs
+from training.fitting.config import TrainConfig
 from training.insight import cleanup
 from training.insight.cleanup import (
     forget_kept,

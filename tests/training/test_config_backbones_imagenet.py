@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from training.core.errors import BackboneUnavailableError, CheetahLionError, ConfigError
-from training.fit.config import TrainConfig
+from training.fitting.config import TrainConfig
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 from training.models.imagenet import match_class, match_classes
 from training.models.networks import create_network, load_pretrained

@@ -20,8 +20,8 @@ from training.data import disk_cache, pixel_cache
 from training.data.disk_cache import DiskCacheError, DiskPixels
 from training.data.pixel_cache import decode_all
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.trainer import fit
 from training.models.backbones import get_backbone
 
 PREP = get_backbone("efficientnet_lite0").preprocessing.with_crop(32)

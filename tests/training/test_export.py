@@ -22,9 +22,9 @@ from training.core.errors import ExportError, ModelFileError
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import to_uint8_batch
-from training.fit.config import TrainConfig
-from training.fit.result import FitResult
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.result import FitResult
+from training.fitting.trainer import fit
 from training.predict import export as export_module
 from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model, sidecar_path
 from training.predict.inference import Predictor

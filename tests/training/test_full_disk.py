@@ -18,10 +18,10 @@ import pytest
 
 from training.core.errors import ModelFileError
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.modelfile import load_model
-from training.fit.runs import list_runs
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.modelfile import load_model
+from training.fitting.runs import list_runs
+from training.fitting.trainer import fit
 from training.predict.sorting import sort_into_folders
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def test_a_full_data_folder_keeps_the_model_and_leaves_no_empty_run_folder(
 def test_checkpoints_that_cannot_be_written_do_not_stop_fine_tuning(
         dataset, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
         tmp_path: Path) -> None:
-    import training.fit.trainer as trainer
+    import training.fitting.trainer as trainer
 
     def no_space(*_args: object, **_kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from training.core.errors import ModelFileError
-from training.fit.modelfile import TrainedModel, load_model, read_metadata, save_model
+from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
 from training.models.backbones import get_backbone
 from training.models.networks import create_network
 
@@ -135,7 +135,7 @@ def test_weights_that_are_not_numbers_are_refused(model_file: Path, tmp_path: Pa
 
 def test_an_enormous_file_is_refused_before_it_is_read(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import training.fit.modelfile as modelfile
+    import training.fitting.modelfile as modelfile
 
     big = tmp_path / "big.safetensors"
     with big.open("wb") as handle:  # sparse: no disk is used

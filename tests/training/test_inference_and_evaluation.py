@@ -8,7 +8,7 @@ import pytest
 import torch
 from synthetic import textured_image
 
-from training.fit.modelfile import TrainedModel
+from training.fitting.modelfile import TrainedModel
 from training.models.backbones import get_backbone
 from training.models.networks import create_network
 from training.predict.evaluation import summarize

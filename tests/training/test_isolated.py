@@ -11,10 +11,10 @@ from synthetic import make_dataset
 from training.core.errors import DatasetError
 from training.core.events import EpochEnded, RunFinished, RunStarted, StepEnded
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.isolated import fit_in_child_process
-from training.fit.modelfile import load_model
-from training.fit.runs import list_runs
+from training.fitting.config import TrainConfig
+from training.fitting.isolated import fit_in_child_process
+from training.fitting.modelfile import load_model
+from training.fitting.runs import list_runs
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from training.core.errors import ModelFileError
-from training.fit.modelfile import (
+from training.fitting.modelfile import (
     FORMAT_VERSION,
     TrainedModel,
     load_model,

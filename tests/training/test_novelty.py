@@ -18,17 +18,17 @@ from training.cli import main
 from training.core.errors import ConfigError, ModelFileError
 from training.core.events import PhaseProgress, RunStarted
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.isolated import fit_in_child_process
-from training.fit.modelfile import (
+from training.fitting.config import TrainConfig
+from training.fitting.isolated import fit_in_child_process
+from training.fitting.modelfile import (
     FORMAT_VERSION,
     TrainedModel,
     load_model,
     read_metadata,
     save_model,
 )
-from training.fit.result import FitResult
-from training.fit.trainer import fit
+from training.fitting.result import FitResult
+from training.fitting.trainer import fit
 from training.models.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
 from training.models.novelty_calibration import NoveltyCalibration
 from training.predict.evaluation import evaluate

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.result import FitResult
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.result import FitResult
+from training.fitting.trainer import fit
 from training.predict.baseline import zero_shot_baseline
 from training.predict.evaluation import evaluate
 from training.predict.inference import Predictor

@@ -21,10 +21,10 @@ from training.core.events import (
     TrainingEvent,
 )
 from training.data.scanning import scan_dataset
-from training.fit.config import TrainConfig
-from training.fit.modelfile import load_model
-from training.fit.runs import list_runs
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.modelfile import load_model
+from training.fitting.runs import list_runs
+from training.fitting.trainer import fit
 from training.models.backbones import get_backbone
 from training.models.networks import load_pretrained
 from training.predict.inference import Predictor

@@ -240,10 +240,10 @@ def _baseline(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from training.core.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
-    from training.fit.checkpoint import find_checkpoint, load_checkpoint
-    from training.fit.config import TrainConfig
-    from training.fit.distributed import from_environment
-    from training.fit.trainer import fit
+    from training.fitting.checkpoint import find_checkpoint, load_checkpoint
+    from training.fitting.config import TrainConfig
+    from training.fitting.distributed import from_environment
+    from training.fitting.trainer import fit
 
     me = from_environment()
     if me.distributed:
@@ -329,7 +329,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from training.fit.modelfile import load_model
+    from training.fitting.modelfile import load_model
     from training.predict.evaluation import evaluate, model_split
 
     model = load_model(args.model)
@@ -446,7 +446,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from training.fit.runs import list_runs
+    from training.fitting.runs import list_runs
 
     records = list_runs(args.data)
     if args.json:

@@ -32,7 +32,7 @@ from training.core.errors import CheetahLionError
 from training.core.runtime import resolve_device
 from training.data.preprocessing import load_pixels
 from training.data.tensors import normalize, to_uint8_batch
-from training.fit.modelfile import TrainedModel, load_model
+from training.fitting.modelfile import TrainedModel, load_model
 from training.models.backbones import IMAGENET_MODEL
 from training.predict.inference import imagenet_model
 

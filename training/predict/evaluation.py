@@ -12,8 +12,8 @@ from training.core.errors import CheetahLionError, DatasetError
 from training.core.events import PhaseProgress
 from training.data.dataset import Dataset, Split, SplitName
 from training.data.splitting import split_dataset
-from training.fit.config import TrainConfig
-from training.fit.modelfile import TrainedModel
+from training.fitting.config import TrainConfig
+from training.fitting.modelfile import TrainedModel
 from training.models.novelty_calibration import DEFAULT_PERCENTILE
 from training.predict.inference import Prediction, Predictor
 

@@ -37,7 +37,7 @@ from training.core.errors import ExportError
 from training.core.runtime import library_versions
 from training.data.images import ImageProblem
 from training.data.preprocessing import Preprocessing, load_pixels
-from training.fit.modelfile import TrainedModel, load_model
+from training.fitting.modelfile import TrainedModel, load_model
 from training.predict.inference import Predictor
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}

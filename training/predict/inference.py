@@ -24,7 +24,7 @@ from training.core.runtime import resolve_device
 from training.data.images import ImageProblem
 from training.data.preprocessing import load_pixels
 from training.data.tensors import normalize, to_uint8_batch
-from training.fit.modelfile import TrainedModel, load_model
+from training.fitting.modelfile import TrainedModel, load_model
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.features import embed
 from training.models.imagenet import category_names

@@ -2,7 +2,7 @@
 
 Written after every epoch beside the run's record (`runs.run_folder`), atomically, so a Stop,
 a crash or a power cut leaves the last finished epoch on disk, never half of one. It holds
-the loop's whole state (`training.fit.loop.LoopState`) plus what the run needs to check it is
+the loop's whole state (`training.fitting.loop.LoopState`) plus what the run needs to check it is
 resuming the same thing: the settings, the dataset's fingerprint, the split's sizes.
 
 The format is safe to open: a safetensors file whose tensors are the weights, optimizer
@@ -27,8 +27,8 @@ from safetensors.torch import load, save
 from training.core.atomic import write_atomically
 from training.core.errors import ConfigError, DatasetError, ModelFileError
 from training.core.events import EpochEnded
-from training.fit import runs
-from training.fit.loop import LoopOutcome, LoopState
+from training.fitting import runs
+from training.fitting.loop import LoopOutcome, LoopState
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT = "cheetahlion-checkpoint"

@@ -1,6 +1,6 @@
 """What a training run produced: `FitResult`, returned by `fit` and kept in the run history.
 
-Its own module so that the run history (`training.fit.runs`) and checkpoints can name it
+Its own module so that the run history (`training.fitting.runs`) and checkpoints can name it
 without importing the trainer, which imports them.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from training.core.events import EpochEnded
 from training.data.dataset import Split
-from training.fit.modelfile import TrainedModel
+from training.fitting.modelfile import TrainedModel
 
 
 @dataclass(frozen=True)

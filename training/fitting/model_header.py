@@ -16,7 +16,7 @@ from typing import Any
 
 from training.core.errors import CheetahLionError, ModelFileError
 from training.data.preprocessing import INTERPOLATIONS, Preprocessing
-from training.fit.config import TrainConfig
+from training.fitting.config import TrainConfig
 from training.models.backbones import BACKBONES
 
 FORMAT_NAME = "cheetahlion-model"

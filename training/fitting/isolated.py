@@ -23,9 +23,9 @@ from typing import Any
 from training.core import errors
 from training.core.events import Callback, ignore_event
 from training.data.dataset import Dataset
-from training.fit.config import TrainConfig
-from training.fit.result import FitResult
-from training.fit.trainer import fit
+from training.fitting.config import TrainConfig
+from training.fitting.result import FitResult
+from training.fitting.trainer import fit
 
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 10.0

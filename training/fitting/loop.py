@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from training.core.events import Callback, Cancelled, EpochEnded, StepEnded
-from training.fit.config import TrainConfig
-from training.fit.distributed import Workers
+from training.fitting.config import TrainConfig
+from training.fitting.distributed import Workers
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

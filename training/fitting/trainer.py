@@ -16,11 +16,11 @@ images' features under the final weights (in quick mode the frozen backbone's fe
 already computed; after fine-tuning one more "features" pass), calibrated on validation. A
 fine-tune cancelled by the user is saved without it, so stopping stays immediate.
 
-A fine-tune writes a checkpoint after every epoch (`training.fit.checkpoint`); `fit(...,
+A fine-tune writes a checkpoint after every epoch (`training.fitting.checkpoint`); `fit(...,
 resume=run)` carries a stopped or crashed run on from it, under the same run id, and ends
 with the same weights as if it had never stopped. A run that ends normally deletes it.
 
-Under torchrun (`training.fit.distributed`) every process runs `fit` on its own shard of the
+Under torchrun (`training.fitting.distributed`) every process runs `fit` on its own shard of the
 training images. Fine-tune: the network is wrapped in DistributedDataParallel (gradients
 averaged every step); `batch_size` is per process, so the effective batch is batch_size ×
 processes, and the learning rate is used as given (raise it yourself to scale it). Each
@@ -60,9 +60,9 @@ from training.data.pixel_cache import Pixels, decode_all, select
 from training.data.preprocessing import Preprocessing
 from training.data.splitting import split_dataset
 from training.data.tensors import normalize
-from training.fit import distributed, runs
-from training.fit.augment import augment_batch
-from training.fit.checkpoint import (
+from training.fitting import distributed, runs
+from training.fitting.augment import augment_batch
+from training.fitting.checkpoint import (
     Checkpoint,
     RunInfo,
     check_compatible,
@@ -72,11 +72,11 @@ from training.fit.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from training.fit.config import TrainConfig
-from training.fit.distributed import Workers
-from training.fit.loop import Batch, EpochLoop, LoopOutcome, LoopState
-from training.fit.modelfile import TrainedModel, save_model
-from training.fit.result import FitResult
+from training.fitting.config import TrainConfig
+from training.fitting.distributed import Workers
+from training.fitting.loop import Batch, EpochLoop, LoopOutcome, LoopState
+from training.fitting.modelfile import TrainedModel, save_model
+from training.fitting.result import FitResult
 from training.models.backbones import get_backbone
 from training.models.features import FeatureCounter, embed
 from training.models.imagenet import match_classes

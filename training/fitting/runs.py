@@ -8,7 +8,7 @@ it trained on and how many clean-up moves (`training.insight.cleanup`) were in e
 history shows a run before a clean-up beside a run after it.
 
 A fine-tuning run is also recorded after every epoch as "interrupted", naming its checkpoint
-(`training.fit.checkpoint`): if the process dies, the history still shows the run and that it
+(`training.fitting.checkpoint`): if the process dies, the history still shows the run and that it
 can be resumed. Its final record replaces that one.
 """
 
@@ -26,8 +26,8 @@ from training.core.atomic import write_atomically
 from training.core.runtime import library_versions
 from training.data.dataset import Dataset
 from training.data.journal import applied_move_count
-from training.fit.config import TrainConfig
-from training.fit.result import FitResult
+from training.fitting.config import TrainConfig
+from training.fitting.result import FitResult
 
 RECORD_NAME = "run.json"
 RECORD_VERSION = 4

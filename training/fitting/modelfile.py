@@ -29,7 +29,7 @@ from torch import nn
 from training.core.atomic import write_atomically
 from training.core.errors import ModelFileError
 from training.data.preprocessing import Preprocessing
-from training.fit.model_header import (
+from training.fitting.model_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
     check_header,
