@@ -1,16 +1,16 @@
 """File moves on the Data step: keep, move to a class, quarantine, undo, and the undo list.
 
-Every action runs `training.insight.cleanup` in a worker thread (file moves and the journal are
-disk I/O) and comes back with the journal as it stands afterwards, which the undo list
-shows. The undo list reads the journal kept under CheetahLion's data folder, so it is the
-same after a restart, and the same the CLI's `moves` command prints.
+Every action runs `training.insight.cleanup` in a worker thread (`jobs.cleanup`: file moves
+and the journal are disk I/O) and comes back with the journal as it stands afterwards, which
+the undo list shows. The undo list reads the journal kept under CheetahLion's data folder,
+so it is the same after a restart, and the same the CLI's `moves` command prints.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -33,40 +33,16 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs import Job
+from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupJob, CleanupOutcome
+from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.workers import Job
+
+if TYPE_CHECKING:
+    from training.data.journal import Journal, Move
 
 Index = QModelIndex | QPersistentModelIndex
 MoveRole = Qt.ItemDataRole.UserRole + 1
-
-
-@dataclass(frozen=True)
-class CleanupOutcome:
-    """What an action did (`result`: MoveOutcome, UndoOutcome, keep marks…) and the journal."""
-
-    action: str
-    result: Any
-    journal: Any
-
-
-class CleanupJob(Job):
-    """One `training.insight.cleanup` action on a dataset folder; "read_journal" only reads."""
-
-    ACTIONS = ("read_journal", "move_to_class", "move_to_quarantine", "keep_images", "forget_kept",
-               "undo_move")
-
-    def __init__(self, root: Path, action: str, *args: Any) -> None:
-        super().__init__()
-        if action not in self.ACTIONS:
-            raise ValueError(f"unknown clean-up action {action!r}")
-        self.root, self.action, self.args = root, action, args
-
-    def work(self) -> CleanupOutcome:
-        from training.data.journal import read_journal
-        from training.insight import cleanup
-        result = None if self.action == "read_journal" else \
-            getattr(cleanup, self.action)(self.root, *self.args)
-        return CleanupOutcome(self.action, result, read_journal(self.root))
 
 
 class MovesModel(QAbstractListModel):
@@ -74,9 +50,9 @@ class MovesModel(QAbstractListModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.moves: list[Any] = []
+        self.moves: list[Move] = []
 
-    def set_journal(self, journal: Any) -> None:
+    def set_journal(self, journal: Journal | None) -> None:
         self.beginResetModel()
         self.moves = list(reversed(journal.moves)) if journal is not None else []
         self.endResetModel()
@@ -112,40 +88,42 @@ class CleanupController(QObject):
     acted = Signal(object)
     """A CleanupOutcome, after an action that changed something on disk."""
 
-    def __init__(self, session: Session, submit: Any, parent: QWidget) -> None:
+    def __init__(self, session: Session, submit: Callable[[Job, Lifecycle], None],
+                 parent: QWidget) -> None:
         super().__init__(parent)
         self.session = session
         self.submit = submit
         """Starts a Job on the page's runner, or queues it until the runner is free."""
-        self.journal: Any = None
+        self.journal: Journal | None = None
         self.window = parent
+        self._acting = Lifecycle(succeeded=self._succeeded, failure_title="Clean-up")
 
     @property
     def root(self) -> Path | None:
         return self.session.dataset_root
 
     def load_journal(self) -> None:
-        self._run("read_journal")
+        self._run(CleanupAction.READ_JOURNAL)
 
     def move_to_class(self, paths: list[Path], class_name: str) -> None:
-        self._run("move_to_class", list(paths), class_name)
+        self._run(CleanupAction.MOVE_TO_CLASS, list(paths), class_name)
 
     def quarantine(self, paths: list[Path]) -> bool:
         """Move `paths` to the dataset's quarantine folder (asked for the first time)."""
         folder = self.quarantine_folder() or self.choose_quarantine_folder()
         if folder is None:
             return False
-        self._run("move_to_quarantine", list(paths), folder)
+        self._run(CleanupAction.MOVE_TO_QUARANTINE, list(paths), folder)
         return True
 
     def keep(self, paths: list[Path]) -> None:
-        self._run("keep_images", list(paths))
+        self._run(CleanupAction.KEEP, list(paths))
 
     def unkeep(self, content_hashes: list[str]) -> None:
-        self._run("forget_kept", list(content_hashes))
+        self._run(CleanupAction.FORGET_KEPT, list(content_hashes))
 
     def undo(self, move_id: int | None = None) -> None:
-        self._run("undo_move", move_id)
+        self._run(CleanupAction.UNDO_MOVE, move_id)
 
     def quarantine_folder(self) -> str | None:
         return self.session.settings.quarantine_folder(self.root) if self.root else None
@@ -170,13 +148,10 @@ class CleanupController(QObject):
         self.session.settings.save()
         return str(folder)
 
-    def _run(self, action: str, *args: Any) -> None:
+    def _run(self, action: CleanupAction, *args: object) -> None:
         if self.root is None:
             return
-        job = CleanupJob(self.root, action, *args)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        self.submit(job)
+        self.submit(CleanupJob(self.root, action, *args), self._acting)
 
     @Slot(object)
     def _succeeded(self, outcome: CleanupOutcome) -> None:
@@ -185,23 +160,19 @@ class CleanupController(QObject):
         self.journal = outcome.journal
         self.journal_changed.emit()
         result = outcome.result
-        if outcome.action in ("move_to_class", "move_to_quarantine"):
+        if outcome.action.moves_out:
             self.session.report(result.describe())
             if result.failures:
                 show_error(self.window, "Some images were not moved",
                            result.describe() + "\n\n" + "\n".join(result.failures))
-        elif outcome.action == "undo_move":
+        elif outcome.action is CleanupAction.UNDO_MOVE:
             self.session.report(result.describe())
             if result.note:
                 show_error(self.window, "Moved back beside the original", result.note)
-        elif outcome.action == "keep_images":
+        elif outcome.action is CleanupAction.KEEP:
             self.session.report(f"{len(result)} image(s) marked as reviewed")
-        if outcome.action != "read_journal":
+        if outcome.action is not CleanupAction.READ_JOURNAL:
             self.acted.emit(outcome)
-
-    @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
-        show_error(self.window, "Clean-up", message, details)
 
 
 class MovesPanel(QWidget):
@@ -252,7 +223,7 @@ class MovesPanel(QWidget):
             if total or kept else "No clean-up moves yet.")
         self._update_buttons()
 
-    def selected_move(self) -> Any:
+    def selected_move(self) -> Move | None:
         index = self.view.currentIndex()
         return index.data(MoveRole) if index.isValid() else None
 

@@ -1,7 +1,8 @@
 """Step 1, Data: open a dataset folder, see its classes, samples, split and health report.
 
-Beside the health report, two tabs clean the data: "Likely mislabelled" (the finder's
-ranked grid, `suspects_view`) and "Moves (undo)" (the clean-up journal, `cleanup_actions`).
+The overview (`dataset_overview`) sits beside three tabs: the health report
+(`health_report`), and two that clean the data: "Likely mislabelled" (the finder's ranked
+grid, `suspects_view`) and "Moves (undo)" (the clean-up journal, `cleanup_actions`).
 The scan, the finder and every file move share the page's one job runner, so files never
 move while they are being scanned or looked at; clean-up actions wait their turn, and after
 a move the folder is scanned again, so counts and the next training use the cleaned data.
@@ -10,56 +11,32 @@ a move the folder is scanned again, so counts and the next training use the clea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pyqtgraph as pg
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QPoint,
-    QSize,
-    QSortFilterProxyModel,
-    Qt,
-    QUrl,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import QAction, QDesktopServices, QIcon
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
-    QMenu,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome, MovesPanel
-from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
+from cheetahlion_gui.dataset_overview import DatasetOverview
+from cheetahlion_gui.health_report import HealthReportPanel
+from cheetahlion_gui.jobs import Job
+from cheetahlion_gui.jobs.cleanup import CleanupOutcome
+from cheetahlion_gui.jobs.controller import Lifecycle
+from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.suspects_view import SuspectsView
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import Job, JobRunner, ScanJob, ScanOutcome
-from training.data.images import is_supported
-
-SAMPLES_PER_CLASS = 6
-SeverityRole = Qt.ItemDataRole.UserRole + 1
-PathsRole = Qt.ItemDataRole.UserRole + 2
-KindRole = Qt.ItemDataRole.UserRole + 3
-CONFLICT = "conflicting_labels"
-Index = QModelIndex | QPersistentModelIndex
 
 LAYOUT_HELP = """
 <h2>Open a folder of photos to start</h2>
@@ -76,93 +53,7 @@ LAYOUT_HELP = """
 """
 
 
-class IssueModel(QAbstractListModel):
-    """The health report as a list: message, severity icon or the file's thumbnail."""
-
-    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
-        self._issues: list[Any] = []
-        self._rows_showing: dict[str, list[int]] = {}
-        thumbnails.changed.connect(self._thumbnail_changed)
-
-    def set_issues(self, issues: list[Any]) -> None:
-        self.beginResetModel()
-        self._issues = list(issues)
-        self._rows_showing = {}
-        for row, issue in enumerate(self._issues):
-            image = _first_image(issue.paths)
-            if image is not None:
-                self._rows_showing.setdefault(str(image), []).append(row)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._issues)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._issues):
-            return None
-        issue = self._issues[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return issue.message
-        if role == Qt.ItemDataRole.DecorationRole:
-            image = _first_image(issue.paths)
-            if image is not None:
-                thumbnail = self.thumbnails.icon(str(image))
-                if thumbnail is not None:
-                    return thumbnail
-            return _severity_icon(issue.severity)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(str(p) for p in issue.paths[:20]) or issue.message
-        if role == SeverityRole:
-            return issue.severity
-        if role == PathsRole:
-            return issue.paths
-        if role == KindRole:
-            return issue.kind
-        return None
-
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        for row in self._rows_showing.get(path, ()):
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
-
-
-def _first_image(paths: tuple[Path, ...]) -> Path | None:
-    for path in paths:
-        if is_supported(path):
-            return path
-    return None
-
-
-def _severity_icon(severity: str) -> QIcon:
-    from PySide6.QtWidgets import QApplication
-
-    pixmap = {
-        "error": QStyle.StandardPixmap.SP_MessageBoxCritical,
-        "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
-    }.get(severity, QStyle.StandardPixmap.SP_MessageBoxInformation)
-    return QApplication.style().standardIcon(pixmap)
-
-
-class SeverityFilter(QSortFilterProxyModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.severity: str | None = None
-
-    def set_severity(self, severity: str | None) -> None:
-        self.severity = severity
-        self.invalidate()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self.severity is None:
-            return True
-        index = self.sourceModel().index(source_row, 0, source_parent)
-        return self.sourceModel().data(index, SeverityRole) == self.severity
-
-
-class DataPage(QWidget):
+class DataPage(StepPage):
     """Choose a folder; the scan runs in a worker with a progress bar."""
 
     scan_finished = Signal()
@@ -170,14 +61,11 @@ class DataPage(QWidget):
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.runner = JobRunner(self)
-        self.runner.finished.connect(self._runner_idle)
-        self._queued: list[Job] = []
+        super().__init__(session, parent)  # its jobs: the scan, the finder, every file move
+        self.jobs.runner.finished.connect(self._runner_idle)
+        self._queued: list[tuple[Job, Lifecycle]] = []
         self._closing = False
         self._rescan_when_idle = False
-        self.pending_folder: Path | None = None
         self.cleanup = CleanupController(session, self.queue_job, self)
         self.cleanup.acted.connect(self._cleaned_up)
 
@@ -192,98 +80,54 @@ class DataPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress.setFormat("Scanning %v / %m images")
+        self.empty_state = _empty_state(self.choose_folder)
+        self.overview = DatasetOverview(thumbnails)
+        self.health = HealthReportPanel(session, thumbnails, self.cleanup)
+        self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
+        self.moves_panel = MovesPanel(self.cleanup)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.health, "Health report")
+        self.tabs.addTab(self.suspects_view, "Likely mislabelled")
+        self.tabs.addTab(self.moves_panel, "Moves (undo)")
+        self.stack = QStackedWidget()
+        self._lay_out()
+        self._name_the_controls()
+        self._scanning = Lifecycle(
+            succeeded=self._scan_succeeded, failed=self._scan_failed,
+            finished=self.scan_finished, failure_title="The folder cannot be used",
+            failed_status="Scan failed",
+            busy_message=("Busy", "The dataset is being scanned, checked or cleaned up; wait "
+                          "for it to finish."),
+            progress=self.progress, follow_progress=True,
+            idle_only=(self.open_button, self.rescan_button))
 
+    def _lay_out(self) -> None:
+        """The folder and its buttons above; the overview beside the tabs, or the help."""
         header = QHBoxLayout()
         header.addWidget(self.folder_label, 1)
         header.addWidget(self.rescan_button)
         header.addWidget(self.open_button)
-
-        self.empty_state = _empty_state(self.choose_folder)
-
-        self.blocking = QLabel()
-        self.blocking.setObjectName("errorBanner")
-        self.blocking.setWordWrap(True)
-        self.blocking.setVisible(False)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.chart = pg.PlotWidget(title="Images per class")
-        self.chart.setBackground("w")
-        self.chart.setMouseEnabled(x=False, y=False)
-        self.chart.setMinimumHeight(180)
-
-        self.samples = GalleryModel(thumbnails, self)
-        self.samples_view = make_icon_view(self.samples, thumbnails.size // 2 + 40)
-        self.issues = IssueModel(thumbnails, self)
-        self.issue_filter = SeverityFilter(self)
-        self.issue_filter.setSourceModel(self.issues)
-        self.issues_view = QListView()
-        self.issues_view.setModel(self.issue_filter)
-        self.issues_view.setWordWrap(True)
-        self.issues_view.setIconSize(QSize(48, 48))
-        self.issues_view.setUniformItemSizes(False)
-        self.issues_view.setAlternatingRowColors(True)
-        self.issues_view.setLayoutMode(QListView.LayoutMode.Batched)  # thousands of findings
-        self.issues_view.doubleClicked.connect(self.show_selected_in_folder)
-        self.issues_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.issues_view.customContextMenuRequested.connect(self._issue_menu_requested)
-        self.issues_view.selectionModel().currentChanged.connect(self._issue_chosen)
-        self.severity_combo = QComboBox()
-        for text, value in (("All findings", None), ("Errors", "error"),
-                            ("Warnings", "warning"), ("Notes", "info")):
-            self.severity_combo.addItem(text, value)
-        self.severity_combo.currentIndexChanged.connect(self._severity_chosen)
-        self.show_button = QPushButton("Show in folder")
-        self.show_button.clicked.connect(self.show_selected_in_folder)
-        self.fix_menu = QMenu(self)
-        self.fix_button = QPushButton("Fix…")
-        self.fix_button.setToolTip("The same photo sits in two class folders: keep the copy "
-                                   "in one class and move the others to quarantine (undoable)")
-        self.fix_button.setMenu(self.fix_menu)
-        self.fix_button.setEnabled(False)
-        self.issues_label = QLabel("Health report")
-        self.issues_label.setObjectName("subheading")
-
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.blocking)
-        left_layout.addWidget(self.summary)
-        left_layout.addWidget(self.chart, 1)
-        samples_title = QLabel("Samples")
-        samples_title.setObjectName("subheading")
-        left_layout.addWidget(samples_title)
-        left_layout.addWidget(self.samples_view, 2)
-
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        issue_bar = QHBoxLayout()
-        issue_bar.addWidget(self.issues_label, 1)
-        issue_bar.addWidget(self.severity_combo)
-        issue_bar.addWidget(self.fix_button)
-        issue_bar.addWidget(self.show_button)
-        right_layout.addLayout(issue_bar)
-        right_layout.addWidget(self.issues_view, 1)
-
-        self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.start_job)
-        self.moves_panel = MovesPanel(self.cleanup)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(right, "Health report")
-        self.tabs.addTab(self.suspects_view, "Likely mislabelled")
-        self.tabs.addTab(self.moves_panel, "Moves (undo)")
-
         content = QSplitter()
-        content.addWidget(left)
+        content.addWidget(self.overview)
         content.addWidget(self.tabs)
         content.setSizes([520, 560])
-        self.stack = QStackedWidget()
         self.stack.addWidget(self.empty_state)
         self.stack.addWidget(content)
-
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.progress)
         layout.addWidget(self.stack, 1)
+
+    def _name_the_controls(self) -> None:
+        """The panels' controls by the names the screenshot tool and the tests use on the
+        page."""
+        overview, health = self.overview, self.health
+        self.blocking, self.summary, self.samples = \
+            overview.blocking, overview.summary, overview.samples
+        self.issues, self.issue_filter, self.issues_view = \
+            health.issues, health.issue_filter, health.issues_view
+        self.severity_combo, self.show_button = health.severity_combo, health.show_button
+        self.fix_button, self.fix_menu = health.fix_button, health.fix_menu
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -302,36 +146,15 @@ class DataPage(QWidget):
 
     def open_folder(self, folder: Path) -> bool:
         """Scan `folder` in the background; False (with a message) if a scan is running."""
-        if self.runner.busy:
-            QMessageBox.information(self, "Busy", "The dataset is being scanned, checked or "
-                                    "cleaned up; wait for it to finish.")
+        if not self.jobs.ready(self._scanning):
             return False
-        self.pending_folder = folder
-        job = ScanJob(folder)
-        job.progressed.connect(self._scan_progress)
-        job.succeeded.connect(self._scan_succeeded)
-        job.failed.connect(self._scan_failed)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.open_button.setEnabled(False)
-        self.rescan_button.setEnabled(False)
         self.folder_label.setText(f"Scanning {folder} …")
-        self.session.report(f"Scanning {folder.name}…")
-        return self.runner.start(job)
+        return self.jobs.start(ScanJob(folder), self._scanning, f"Scanning {folder.name}…")
 
-    @Slot(object)
-    def _scan_progress(self, event: Any) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
-
-    def start_job(self, job: Job) -> bool:
-        """Start `job` on the page's runner now; False when something else runs."""
-        return self.runner.start(job)
-
-    def queue_job(self, job: Job) -> None:
-        """Start `job` now, or as soon as the running job has ended."""
-        if not self.runner.start(job):
-            self._queued.append(job)
+    def queue_job(self, job: Job, lifecycle: Lifecycle) -> None:
+        """Start `job` now, or as soon as the jobs running or queued before it have ended."""
+        if not self.jobs.start(job, lifecycle):
+            self._queued.append((job, lifecycle))
 
     def shutdown(self) -> None:
         """The window is closing: drop queued clean-up jobs and rescans, start nothing new."""
@@ -344,7 +167,7 @@ class DataPage(QWidget):
         if self._closing:
             return
         if self._queued:
-            self.runner.start(self._queued.pop(0))
+            self.jobs.start(*self._queued.pop(0))
         elif self._rescan_when_idle:
             self._rescan_when_idle = False
             self.rescan()
@@ -352,135 +175,28 @@ class DataPage(QWidget):
     @Slot(object)
     def _cleaned_up(self, outcome: CleanupOutcome) -> None:
         """Files moved: scan again, so counts, the report and the next training see it."""
-        if outcome.action in ("move_to_class", "move_to_quarantine", "undo_move"):
+        if outcome.action.moves_files:
             self._rescan_when_idle = True
 
     @Slot(object)
     def _scan_succeeded(self, outcome: ScanOutcome) -> None:
-        self._scan_ended()
         self.session.set_dataset(outcome.dataset, outcome.split, outcome.runs)
         self.cleanup.load_journal()
         self.show_dataset()
         self.session.report(f"Scanned {outcome.dataset.root.name}: "
                             f"{len(outcome.dataset.images)} images")
-        self.scan_finished.emit()
 
     @Slot(str, str)
-    def _scan_failed(self, message: str, details: str) -> None:
-        self._scan_ended()
+    def _scan_failed(self, _message: str, _details: str) -> None:
         self.folder_label.setText("No dataset open" if self.session.dataset is None
                                   else str(self.session.dataset.root))
-        self.session.report("Scan failed")
-        show_error(self, "The folder cannot be used", message, details)
-        self.scan_finished.emit()
-
-    def _scan_ended(self) -> None:
-        self.progress.setVisible(False)
-        self.open_button.setEnabled(True)
-        self.rescan_button.setEnabled(True)
 
     def show_dataset(self) -> None:
-        dataset, split = self.session.dataset, self.session.split
+        dataset = self.session.dataset
         self.stack.setCurrentIndex(1)
         self.folder_label.setText(str(dataset.root))
-        counts = dataset.class_counts
-        self._draw_chart(counts)
-        errors = dataset.report.errors
-        self.blocking.setVisible(bool(errors))
-        self.blocking.setText("<b>Training is not possible yet.</b><br>"
-                              + "<br>".join(issue.message for issue in errors))
-        split_text = ""
-        if split is not None:
-            sizes = split.sizes()
-            source = "the folder's own split" if split.source == "folder" else \
-                f"a seeded split (seed {split.seed})"
-            split_text = (f"<br>Split: <b>{sizes['train']}</b> training, <b>{sizes['val']}</b> "
-                          f"validation" + (f", <b>{sizes['test']}</b> test" if sizes["test"]
-                                           else "") + f" — {source}.")
-        self.summary.setText(
-            f"<b>{len(dataset.images)}</b> usable images in <b>{len(dataset.classes)}</b> "
-            f"classes: " + ", ".join(f"{name} ({count})" for name, count in counts.items())
-            + split_text)
-        samples = []
-        for label, name in enumerate(dataset.classes):
-            records = [r for r in dataset.images if r.label == label][:SAMPLES_PER_CLASS]
-            samples += [GalleryItem(str(r.path), caption=name) for r in records]
-        self.samples.set_items(samples)
-        self.issues.set_issues(list(dataset.report.issues))
-        self.fix_button.setEnabled(False)
-        warnings = len(dataset.report.warnings)
-        self.issues_label.setText(
-            f"Health report: {len(errors)} error(s), {warnings} warning(s), "
-            f"{len(dataset.report.issues) - len(errors) - warnings} note(s)")
-
-    def _draw_chart(self, counts: dict[str, int]) -> None:
-        self.chart.clear()
-        names = list(counts)
-        bars = pg.BarGraphItem(x=list(range(len(names))), height=list(counts.values()),
-                               width=0.6, brush="#4c8bd6")
-        self.chart.addItem(bars)
-        self.chart.getAxis("bottom").setTicks([list(enumerate(names))])
-        self.chart.setYRange(0, max([*counts.values(), 1]) * 1.1)
-
-    @Slot(int)
-    def _severity_chosen(self, _index: int) -> None:
-        self.issue_filter.set_severity(self.severity_combo.currentData())
-
-    # --- conflicting labels: one click keeps one class's copy ----------------------------------
-
-    def conflict_fixes(self, paths: tuple[Path, ...]) -> dict[str, list[Path]]:
-        """For each class holding a copy: the other copies to move out if that one is kept."""
-        dataset = self.session.dataset
-        if dataset is None:
-            return {}
-        class_of = {record.path: dataset.classes[record.label] for record in dataset.images}
-        classes = sorted({class_of[p] for p in paths if p in class_of})
-        return {name: [p for p in paths if p in class_of and class_of[p] != name]
-                for name in classes}
-
-    def fix_conflict(self, paths: tuple[Path, ...], keep_class: str) -> bool:
-        """Keep the copies in `keep_class`; move the others to quarantine (undoable)."""
-        others = self.conflict_fixes(paths).get(keep_class)
-        return bool(others) and self.cleanup.quarantine(others)
-
-    def _fill_fix_menu(self, menu: QMenu, index: QModelIndex) -> bool:
-        menu.clear()
-        if not index.isValid() or index.data(KindRole) != CONFLICT:
-            return False
-        paths = tuple(index.data(PathsRole))
-        for name, others in self.conflict_fixes(paths).items():
-            action = QAction(f"Keep the copy in '{name}' (quarantine {len(others)} other"
-                             f"{'s' if len(others) != 1 else ''})", menu)
-            action.setData((paths, name))
-            action.triggered.connect(self._fix_chosen)
-            menu.addAction(action)
-        return not menu.isEmpty()
-
-    @Slot(QModelIndex, QModelIndex)
-    def _issue_chosen(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.fix_button.setEnabled(self._fill_fix_menu(self.fix_menu, current))
-
-    @Slot(QPoint)
-    def _issue_menu_requested(self, point: QPoint) -> None:
-        menu = QMenu(self)
-        if self._fill_fix_menu(menu, self.issues_view.indexAt(point)):
-            menu.popup(self.issues_view.viewport().mapToGlobal(point))
-
-    @Slot()
-    def _fix_chosen(self) -> None:
-        action = self.sender()
-        if isinstance(action, QAction):
-            paths, name = action.data()
-            self.fix_conflict(paths, name)
-
-    @Slot()
-    def show_selected_in_folder(self) -> None:
-        index = self.issues_view.currentIndex()
-        paths = index.data(PathsRole) if index.isValid() else None
-        if paths:
-            target = Path(paths[0])
-            folder = target if target.is_dir() else target.parent
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        self.overview.show_dataset(dataset, self.session.split)
+        self.health.show_report(dataset.report)
 
 
 def _empty_state(open_folder: object) -> QWidget:

@@ -1,122 +1,55 @@
 """Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes.
 
+The scores are a panel of their own (`evaluation_scores`); the page runs the evaluation and
+shows the images behind a score: the worst mistakes, or a confusion matrix cell's images.
+
 Double-clicking an image of the gallery (or "Why?") opens its explanation: where the model
 looked for the class it predicted, with the true class one choice away.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.evaluation_scores import ScoresPanel
 from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.jobs.controller import Lifecycle
+from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.table_model import RecordsTableModel
+from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import EvaluateJob, EvaluateOutcome, JobRunner
 
-Index = QModelIndex | QPersistentModelIndex
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import EvaluationReport, ImageOutcome
+
 WORST_MISTAKES = 24
 
 
-class PerClassModel(RecordsTableModel):
-    HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        row = self.records[index.row()]
-        values = (row.name, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}",
-                  str(row.support))
-        return values[index.column()]
-
-
-class ConfusionModel(QAbstractTableModel):
-    """Rows: true class; columns: predicted class. Darker cells hold more images."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.classes: tuple[str, ...] = ()
-        self.counts: tuple[tuple[int, ...], ...] = ()
-
-    def set_matrix(self, classes: tuple[str, ...], counts: tuple[tuple[int, ...], ...]) -> None:
-        self.beginResetModel()
-        self.classes, self.counts = classes, counts
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.classes)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.classes)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or section >= len(self.classes):
-            return None
-        prefix = "predicted " if orientation == Qt.Orientation.Horizontal else "true "
-        return prefix + self.classes[section]
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        count = self.counts[index.row()][index.column()]
-        diagonal = index.row() == index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return str(count)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return Qt.AlignmentFlag.AlignCenter
-        if role == Qt.ItemDataRole.BackgroundRole:
-            row_total = max(sum(self.counts[index.row()]), 1)
-            share = count / row_total
-            base = (46, 160, 67) if diagonal else (214, 39, 40)
-            alpha = int(40 + 200 * share) if count else 0
-            return QColor(*base, alpha)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{count} image(s): true {self.classes[index.row()]}, predicted " \
-                   f"{self.classes[index.column()]}. Click to see them."
-        return None
-
-
-class EvaluatePage(QWidget):
+class EvaluatePage(StepPage):
     evaluation_finished = Signal()
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.runner = JobRunner(self)
-        self.report: Any = None
+        super().__init__(session, parent)
+        self.report: EvaluationReport | None = None
         self.report_model: str | None = None
         """The model file the shown report was computed with."""
-        self.shown_outcomes: list[Any] = []
+        self.shown_outcomes: list[ImageOutcome] = []
         self._evaluated: tuple[str | None, str | None] = (None, None)
 
         self.model_label = QLabel()
@@ -134,14 +67,10 @@ class EvaluatePage(QWidget):
         self.progress = QProgressBar()
         self.progress.setVisible(False)
 
-        self.accuracy_label = QLabel("Train a model or pick a run, then evaluate it.")
-        self.accuracy_label.setObjectName("bigNumber")
-        self.per_class = PerClassModel(self)
-        self.per_class_view = _table(self.per_class)
-        self.confusion = ConfusionModel(self)
-        self.confusion_view = _table(self.confusion)
-        self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.confusion_view.clicked.connect(self.show_cell)
+        self.scores = ScoresPanel()
+        self.scores.confusion_view.clicked.connect(self.show_cell)
+        self.accuracy_label, self.per_class = self.scores.accuracy_label, self.scores.per_class
+        self.confusion, self.confusion_view = self.scores.confusion, self.scores.confusion_view
         self.gallery = GalleryModel(thumbnails, self)
         self.gallery_view = make_icon_view(self.gallery, 120)
         self.gallery_view.doubleClicked.connect(self.explain_outcome)
@@ -153,41 +82,36 @@ class EvaluatePage(QWidget):
                                        "(or double-click an image)")
         self.explain_button.setEnabled(False)
         self.explain_button.clicked.connect(self._explain_selected)
+        self._lay_out(header)
+        self._evaluating = Lifecycle(
+            succeeded=self._succeeded, failed=self._failed, finished=self.evaluation_finished,
+            failure_title="Evaluation failed", failed_status="Evaluation failed",
+            progress=self.progress, follow_progress=True, idle_only=(self.evaluate_button,))
+        session.model_changed.connect(self._model_changed)
+        self._model_changed()
 
-        scores = QGroupBox("Per class")
-        QVBoxLayout(scores).addWidget(self.per_class_view)
-        matrix = QGroupBox("Confusion matrix — click a cell to see its images")
-        QVBoxLayout(matrix).addWidget(self.confusion_view)
-        tables = QHBoxLayout()
-        tables.addWidget(scores)
-        tables.addWidget(matrix)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.addWidget(self.accuracy_label)
-        top_layout.addLayout(tables)
-        bottom = QWidget()
-        bottom_layout = QVBoxLayout(bottom)
+    def _lay_out(self, header: QHBoxLayout) -> None:
+        """The model and Evaluate above; the scores above the images they are about."""
+        images = QWidget()
+        images_layout = QVBoxLayout(images)
         gallery_header = QHBoxLayout()
         gallery_header.addWidget(self.gallery_title, 1)
         gallery_header.addWidget(self.explain_button)
-        bottom_layout.addLayout(gallery_header)
-        bottom_layout.addWidget(self.gallery_view)
+        images_layout.addLayout(gallery_header)
+        images_layout.addWidget(self.gallery_view)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
+        splitter.addWidget(self.scores)
+        splitter.addWidget(images)
         splitter.setSizes([300, 400])
-
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.progress)
         layout.addWidget(splitter, 1)
-        session.model_changed.connect(self._model_changed)
-        self._model_changed()
 
     def activate(self) -> None:
         """Called when the page is shown: evaluate if the model or dataset changed since."""
         dataset = self.session.dataset
-        if self.session.model_path is None or dataset is None or self.runner.busy:
+        if self.session.model_path is None or dataset is None or self.jobs.busy:
             return
         if (self.session.model_path, dataset.fingerprint) != self._evaluated:
             self.evaluate()
@@ -203,53 +127,25 @@ class EvaluatePage(QWidget):
             QMessageBox.information(self, "Nothing to evaluate",
                                     "Open a dataset and train a model (or pick a run) first.")
             return False
-        if self.runner.busy:
-            return False
         job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData(),
                           self.session.settings.unfamiliar_percentile)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
+        if not self.jobs.start(job, self._evaluating, "Evaluating…"):
+            return False
         self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.evaluate_button.setEnabled(False)
-        self.session.report("Evaluating…")
-        return self.runner.start(job)
-
-    @Slot(object)
-    def _progressed(self, event: Any) -> None:
-        self.progress.setRange(0, event.total)
-        self.progress.setValue(event.done)
+        return True
 
     @Slot(object)
     def _succeeded(self, outcome: EvaluateOutcome) -> None:
-        self._ended()
         report = self.report = outcome.report
         self.report_model = outcome.model_path
-        wrong = len(report.mistakes)
-        self.accuracy_label.setText(
-            f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
-            f"{'validation' if report.part == 'val' else report.part} images "
-            f"({wrong} mistake{'s' if wrong != 1 else ''})" + _none_of_these_note(report))
-        self.per_class.set_records(list(report.per_class))
-        self.confusion.set_matrix(report.classes, report.confusion)
-        self._show_outcomes("Worst mistakes (most confident first)" if wrong else
+        self.scores.show_report(report)
+        self._show_outcomes("Worst mistakes (most confident first)" if report.mistakes else
                             "No mistakes on these images.", report.mistakes[:WORST_MISTAKES])
         self.session.report("Evaluation finished")
-        self.evaluation_finished.emit()
 
     @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
-        self._ended()
-        self._evaluated = (None, None)
-        self.session.report("Evaluation failed")
-        show_error(self, "Evaluation failed", message, details)
-        self.evaluation_finished.emit()
-
-    def _ended(self) -> None:
-        self.progress.setVisible(False)
-        self.evaluate_button.setEnabled(True)
+    def _failed(self, _message: str, _details: str) -> None:
+        self._evaluated = (None, None)  # evaluate again when the page is shown
 
     @Slot(QModelIndex)
     def show_cell(self, index: QModelIndex) -> None:
@@ -261,7 +157,7 @@ class EvaluatePage(QWidget):
         chosen.sort(key=lambda o: -o.confidence)
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
 
-    def _show_outcomes(self, title: str, outcomes: Any) -> None:
+    def _show_outcomes(self, title: str, outcomes: Sequence[ImageOutcome]) -> None:
         self.gallery_title.setText(title)
         self.shown_outcomes = list(outcomes)
         self.explain_button.setEnabled(False)  # a model reset clears the selection silently
@@ -290,22 +186,3 @@ class EvaluatePage(QWidget):
         heading = (f"True class: {outcome.true_label} · predicted: {outcome.predicted_label} "
                    f"({percent(outcome.confidence)}, {verdict})")
         ExplainDialog(self.report_model, outcome.path, heading, self).open()
-
-
-def _none_of_these_note(report: Any) -> str:
-    """How many images the model calls unlike its training data (nothing for old models)."""
-    if report.unfamiliar_fraction is None:
-        return ""
-    flagged = round(report.unfamiliar_fraction * report.images)
-    return (f"<br><small>{flagged} of them ({report.unfamiliar_fraction:.0%}) look unlike the "
-            f"training photos (“none of these”: stranger than "
-            f"{report.unfamiliar_percentile:g} % of the validation photos)</small>")
-
-
-def _table(model: QAbstractTableModel) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    return view

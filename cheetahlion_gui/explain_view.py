@@ -1,22 +1,19 @@
 """Where did the model look? A Grad-CAM heatmap over the photo, with a class and opacity.
 
-The explanation is computed in a worker thread (`ExplainJob`), which also turns the engine's
-arrays into two QImages: the crop the model saw and the heatmap's colours. The GUI thread
-only composes them with QPainter, so moving the opacity slider is instant and never
-recomputes. The engine keeps one long-lived explainer per model file with a cache of its
-explanations (`training.insight.explain.explainer_for`), so reopening an image, or going back to a
-class already shown, comes straight from memory.
+The explanation is computed in a worker thread (`jobs.explain.ExplainJob`), which also turns
+the engine's arrays into two QImages: the crop the model saw and the heatmap's colours. The
+GUI thread only composes them with QPainter, so moving the opacity slider is instant and
+never recomputes. The engine keeps one long-lived explainer per model file with a cache of
+its explanations, so reopening an image, or going back to a class already shown, comes
+straight from memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -29,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.workers import Job, JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.explain import ExplainedImage, ExplainJob, ExplainRequest
 
 PICTURE_SIZE = 448
 """Shown size of the crop (224 px for the default model, so every pixel is 2×2)."""
@@ -38,50 +36,6 @@ QUIT_TIMEOUT_MS = 10_000
 """An explanation takes well under a second once its model is loaded."""
 FAINT_EVIDENCE = 0.1
 """Below this probability the caption warns that the (self-scaled) map shows faint evidence."""
-
-
-@dataclass(frozen=True)
-class ExplainRequest:
-    model: str | None
-    """A model file, or None for the built-in ImageNet model."""
-    path: str
-    class_index: int | None
-    """None: the class the model predicts."""
-
-
-@dataclass(frozen=True)
-class ExplainedImage:
-    request: ExplainRequest
-    explanation: Any
-    """training.insight.explain.Explanation (its scalars are read on the GUI thread, not its
-    arrays)."""
-    photo: QImage
-    heat: QImage
-
-
-class ExplainJob(Job):
-    """Explain one image for one class; result: ExplainedImage, or None if cancelled first."""
-
-    def __init__(self, request: ExplainRequest) -> None:
-        super().__init__()
-        self.request = request
-
-    def work(self) -> ExplainedImage | None:
-        from training.insight.explain import explainer_for, heat_colours
-
-        if self.cancel.is_set():
-            return None
-        explainer = explainer_for(self.request.model)
-        explanation = explainer.explain(self.request.path, self.request.class_index)
-        return ExplainedImage(self.request, explanation, _qimage(explanation.image),
-                              _qimage(heat_colours(explanation.heatmap)))
-
-
-def _qimage(pixels: np.ndarray) -> QImage:
-    """A uint8 (H, W, 3) array as a QImage that owns its pixels (made in the worker)."""
-    height, width = pixels.shape[:2]
-    data = np.ascontiguousarray(pixels).tobytes()
-    return QImage(data, width, height, width * 3, QImage.Format.Format_RGB888).copy()
 
 
 def percent(probability: float) -> str:
@@ -97,8 +51,10 @@ class ExplainView(QWidget):
     def __init__(self, parent: QWidget | None = None, size: int = PICTURE_SIZE) -> None:
         super().__init__(parent)
         self.size = size
-        self.runner = JobRunner(self)
-        self.runner.finished.connect(self._start_pending)
+        self.jobs = JobController(self)
+        self.runner = self.jobs.runner
+        self.jobs.runner.finished.connect(self._start_pending)
+        self._explaining = Lifecycle(succeeded=self._succeeded, failed=self._failed)
         self.request: ExplainRequest | None = None
         self.shown: ExplainedImage | None = None
         self.error: str | None = None
@@ -139,7 +95,7 @@ class ExplainView(QWidget):
 
     @property
     def computing(self) -> bool:
-        return self.runner.busy
+        return self.jobs.busy
 
     def explain(self, model: str | None, path: str, class_index: int | None = None) -> None:
         """Explain `path` with `model` (None: ImageNet) for a class (None: the predicted one)."""
@@ -150,9 +106,9 @@ class ExplainView(QWidget):
         self.error = None
         self.busy.setVisible(True)
         self.caption.setText("Working out where the model looked…")
-        if self.runner.busy:  # the newest request wins; it starts when this one has ended
+        if self.jobs.busy:  # the newest request wins; it starts when this one has ended
             self._pending = self.request
-            self.runner.cancel()
+            self.jobs.cancel()
             return
         self._start(self.request)
 
@@ -161,13 +117,10 @@ class ExplainView(QWidget):
         """Drop queued work and let a running explanation end without being shown."""
         self._pending = None
         self.request = None
-        self.runner.cancel()
+        self.jobs.cancel()
 
     def _start(self, request: ExplainRequest) -> None:
-        job = ExplainJob(request)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        self.runner.start(job)
+        self.jobs.start(ExplainJob(request), self._explaining)
 
     @Slot()
     def _start_pending(self) -> None:

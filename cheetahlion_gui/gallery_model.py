@@ -13,9 +13,10 @@ control re-flags the whole gallery instantly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -33,6 +34,9 @@ from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewIt
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.models.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Prediction
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2
@@ -116,7 +120,7 @@ class GalleryModel(QAbstractListModel):
     def item(self, row: int) -> GalleryItem:
         return self._items[row]
 
-    def apply_predictions(self, predictions: Any, classes: tuple[str, ...],
+    def apply_predictions(self, predictions: Sequence[Prediction], classes: tuple[str, ...],
                           calibration: NoveltyCalibration | None = None) -> None:
         """Fill in results for rows that are present; one dataChanged for the whole batch.
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QWidget,
@@ -24,12 +25,14 @@ from cheetahlion_gui.classify_page import ClassifyPage
 from cheetahlion_gui.data_page import DataPage
 from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from cheetahlion_gui.train_page import TrainPage
-from cheetahlion_gui.workers import CallJob, JobRunner
 from training.core import paths
 
 STEPS = ("Data", "Train", "Evaluate", "Classify")
@@ -37,19 +40,6 @@ STEP_ICONS = ("data.svg", "train.svg", "evaluate.svg", "classify.svg")
 CLOSE_TIMEOUT_MS = 2000
 UNINTERRUPTIBLE_TIMEOUT_MS = 60_000
 log = logging.getLogger(__name__)
-
-
-def warm_up_engine() -> str:
-    """Say where training will run; as the first job, it makes the engine load at start-up.
-
-    Every job loads the engine's heavy modules before its work (workers.load_engine).
-    Loading torch, torchvision and timm runs C extension initialisers that hold the GIL
-    for up to a few hundred milliseconds. Done in this job, right after the window is
-    painted, that pause does not land in the middle of the user's first training run.
-    """
-    from training.core.runtime import describe_device, resolve_device
-
-    return describe_device(resolve_device("auto"))
 
 
 class MainWindow(QMainWindow):
@@ -97,7 +87,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.setCurrentRow(0)
 
-        self.warmup = JobRunner(self)
+        self.warm_up_jobs = JobController(self)
+        self.warmup = self.warm_up_jobs.runner
+        self._warming_up = Lifecycle(succeeded=self._device_known, failed=self._device_unknown)
         self._restore_geometry()
         QTimer.singleShot(0, self._warm_up)
 
@@ -134,7 +126,8 @@ class MainWindow(QMainWindow):
         self._fill_recent(self.recent_models_menu, self.session.settings.recent_models,
                           self.open_model_file)
 
-    def _fill_recent(self, menu: Any, items: list[str], opener: Any) -> None:
+    def _fill_recent(self, menu: QMenu, items: list[str], opener: Callable[[Path], object]
+                     ) -> None:
         menu.clear()
         for item in items:
             menu.addAction(_action(self, item, None, opener, Path(item)))
@@ -208,10 +201,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
-        job = CallJob(warm_up_engine)
-        job.succeeded.connect(self._device_known)
-        job.failed.connect(self._device_unknown)
-        self.warmup.start(job)
+        self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
 
     @Slot(object)
     def _device_known(self, description: str) -> None:
@@ -272,8 +262,9 @@ def geometry_settings() -> QSettings:
     return QSettings(str(path), QSettings.Format.IniFormat)
 
 
-def _action(parent: QMainWindow, text: str, shortcut: Any, slot: Any, *arguments: Any
-            ) -> QAction:
+def _action(parent: QMainWindow, text: str,
+            shortcut: QKeySequence | QKeySequence.StandardKey | None,
+            slot: Callable[..., object], *arguments: object) -> QAction:
     action = QAction(text, parent)
     if shortcut is not None:
         action.setShortcut(shortcut)

@@ -8,10 +8,14 @@ events costs a handful of redraws, not thousands. Earlier runs can be overlaid, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
 
 REDRAW_MS = 100
 SMOOTHING = 0.9
@@ -48,18 +52,18 @@ class TrainingHistory:
         self.val_accuracy.append(val_accuracy)
 
     @classmethod
-    def from_record(cls, record: object) -> TrainingHistory:
-        """Rebuild the curves of a recorded run (a `training.RunRecord`)."""
+    def from_record(cls, record: RunRecord) -> TrainingHistory:
+        """Rebuild the curves of a recorded run."""
         history = cls()
-        for step, loss in enumerate(getattr(record, "step_losses", ()), start=1):
+        for step, loss in enumerate(record.step_losses, start=1):
             history.add_step(step, loss)
-        epochs = getattr(record, "epochs", ())
+        epochs = record.epochs
         if epochs and history.steps:
             history.steps_per_epoch = max(1, len(history.steps) // max(len(epochs), 1))
         for epoch in epochs:
             history.add_epoch(epoch["epoch"], epoch["train_loss"], epoch["val_loss"],
                               epoch["train_accuracy"], epoch["val_accuracy"])
-        history.baseline = getattr(record, "baseline_accuracy", None)
+        history.baseline = record.baseline_accuracy
         return history
 
 

@@ -7,7 +7,6 @@ The first tab shows where the model looked (a Grad-CAM heatmap over the crop it 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QStringListModel, Qt, Slot
 from PySide6.QtWidgets import (
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.explain_view import ExplainView, release_when_idle
+from cheetahlion_gui.gallery_model import GalleryItem
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 PREVIEW_SIZE = 560
@@ -35,7 +35,7 @@ class PreviewDialog(QDialog):
     `novelty` says in words how unlike the training photos the image is, when known.
     """
 
-    def __init__(self, item: Any, classes: tuple[str, ...], thumbnails: ThumbnailCache,
+    def __init__(self, item: GalleryItem, classes: tuple[str, ...], thumbnails: ThumbnailCache,
                  model: str | None, novelty: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -8,13 +8,17 @@ exported file predicts like the app, run in an `ExportJob` off the GUI thread; t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
-from cheetahlion_gui.dialogs import show_error, show_message
-from cheetahlion_gui.workers import ExportJob, JobRunner
+from cheetahlion_gui.dialogs import show_message
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.export import ExportJob
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import ExportResult
 
 FILE_TYPES = {
     "onnx": "ONNX — onnxruntime, OpenCV, ML.NET … (*.onnx)",
@@ -34,7 +38,11 @@ class RunExporter(QObject):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.widget = parent
-        self.runner = JobRunner(self)
+        self.jobs = JobController(parent)
+        self.runner = self.jobs.runner
+        self._exporting = Lifecycle(
+            succeeded=self._exported, failed=self._failed, failure_title="Export failed",
+            busy_message=("Export running", "A model is being exported; wait for it to finish."))
         self._folder = Path.home()
 
     def ask_and_export(self, model_path: str, suggested_name: str,
@@ -48,20 +56,16 @@ class RunExporter(QObject):
 
     def export(self, model_path: str, target: Path, export_format: str,
                sample_images: list[Path]) -> bool:
-        if self.runner.busy:
-            QMessageBox.information(self.widget, "Export running",
-                                    "A model is being exported; wait for it to finish.")
+        job = ExportJob(model_path, target, export_format, sample_images[:SAMPLE_IMAGES])
+        if not self.jobs.start(job, self._exporting):
             return False
         self._folder = target.parent
-        job = ExportJob(model_path, target, export_format, sample_images[:SAMPLE_IMAGES])
-        job.succeeded.connect(self._exported)
-        job.failed.connect(self._failed)
         self.status_changed.emit(f"Exporting to {target.name} and checking that it predicts "
                                  "like the app…")
-        return self.runner.start(job)
+        return True
 
     @Slot(object)
-    def _exported(self, result: Any) -> None:
+    def _exported(self, result: ExportResult) -> None:
         self.status_changed.emit(f"Exported {result.path.name}.")
         show_message(
             self.widget, "Model exported",
@@ -71,9 +75,8 @@ class RunExporter(QObject):
             "\"Using a model elsewhere\" shows how to use it.")
 
     @Slot(str, str)
-    def _failed(self, message: str, details: str) -> None:
+    def _failed(self, _message: str, _details: str) -> None:
         self.status_changed.emit("The export failed; nothing was written.")
-        show_error(self.widget, "Export failed", message, details)
 
 
 def format_for(path: str, file_type: str) -> str:

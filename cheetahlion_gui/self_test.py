@@ -27,12 +27,21 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, SignalInstance, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from training.core import paths
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.classify_page import ClassifyPage
+    from cheetahlion_gui.data_page import DataPage
+    from cheetahlion_gui.gallery_model import GalleryItem
+    from cheetahlion_gui.jobs import JobRunner
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+    from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.train_page import TrainPage
 
 CLASS_COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
 DATASET_PER_CLASS = 12
@@ -105,7 +114,7 @@ def write_images(workspace: Path) -> tuple[Path, Path, Path]:
 class SelfTest(QObject):
     """Drives `window` step by step; `exit_code` is 0 when every step worked, else 1."""
 
-    def __init__(self, window: Any, workspace: Path, timeout_s: float) -> None:
+    def __init__(self, window: MainWindow, workspace: Path, timeout_s: float) -> None:
         super().__init__(window)
         self.window = window
         self.workspace = workspace
@@ -200,10 +209,10 @@ class SelfTest(QObject):
                 f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
                 f"process in {finetune_seconds:.1f} s")
 
-    def _clean_up(self, data_page: Any, planted: Path) -> int:
+    def _clean_up(self, data_page: DataPage, planted: Path) -> int:
         """Find likely mislabelled images; the planted one must come first. Move it to its
         class as a user would (select it, Move to class), which rescans the dataset."""
-        from cheetahlion_gui.suspects_view import SuspectRole
+        from cheetahlion_gui.suspects_model import SuspectRole
 
         view = data_page.suspects_view
         data_page.tabs.setCurrentWidget(view)
@@ -224,13 +233,13 @@ class SelfTest(QObject):
             raise _Failed(f"{planted.name} was not moved from {folder}/ to {kind}/")
         return searched
 
-    def _until_idle(self, runner: Any) -> None:
+    def _until_idle(self, runner: JobRunner) -> None:
         """Let a page finish its follow-up jobs; the watchdog guards against a hang."""
         while runner.busy and self.failure is None:
             QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, POLL_MS)
             time.sleep(0.005)
 
-    def _explain_first(self, page: Any) -> str:
+    def _explain_first(self, page: ClassifyPage) -> str:
         """Open the first gallery image's preview and wait for its Grad-CAM explanation;
         the class it explains."""
         from cheetahlion_gui.preview_dialog import PreviewDialog
@@ -276,14 +285,14 @@ class SelfTest(QObject):
             raise _Failed(self.failure)
         return time.perf_counter() - started
 
-    def _run_record(self, model_path: str | None) -> Any:
+    def _run_record(self, model_path: str | None) -> RunRecord:
         """The run that saved the model now in use."""
         runs = [r for r in self.window.session.runs if model_path and r.model_path == model_path]
         if not runs:
             raise _Failed(f"{self.stage}: no model was saved")
         return runs[-1]
 
-    def _gallery_score(self, items: list[Any]) -> tuple[int, int]:
+    def _gallery_score(self, items: list[GalleryItem]) -> tuple[int, int]:
         """(coloured images, correct ones) for the gallery; fails when the model is no better than a
         guess, an image could not be classified, or noise was not "none of these"."""
         broken = [item for item in items if item.error or not item.label]
@@ -302,7 +311,7 @@ class SelfTest(QObject):
         return len(coloured), correct
 
     @staticmethod
-    def _choose_one_epoch_finetune(page: Any) -> None:
+    def _choose_one_epoch_finetune(page: TrainPage) -> None:
         """Fill the Train form as a user would: fine-tune, one epoch, small images."""
         page.mode.setCurrentIndex(page.mode.findData("finetune"))
         page.advanced.setChecked(True)

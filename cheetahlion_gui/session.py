@@ -7,11 +7,15 @@ It holds only engine records and plain values (paths, names), no widgets.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cheetahlion_gui.settings import Settings
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+    from training.data.dataset import Dataset, Split
 
 
 class Session(QObject):
@@ -27,9 +31,9 @@ class Session(QObject):
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.dataset: Any = None
-        self.split: Any = None
-        self.runs: list[Any] = []
+        self.dataset: Dataset | None = None
+        self.split: Split | None = None
+        self.runs: list[RunRecord] = []
         self.model_path: str | None = None
         self.model_title = ""
 
@@ -37,7 +41,7 @@ class Session(QObject):
     def dataset_root(self) -> Path | None:
         return self.dataset.root if self.dataset is not None else None
 
-    def set_dataset(self, dataset: Any, split: Any, runs: list[Any]) -> None:
+    def set_dataset(self, dataset: Dataset, split: Split | None, runs: list[RunRecord]) -> None:
         self.dataset, self.split, self.runs = dataset, split, runs
         self.settings.remember_dataset(dataset.root)
         self.settings.save()
@@ -47,7 +51,7 @@ class Session(QObject):
         if usable:
             self.set_model(usable[-1].model_path, f"run {usable[-1].run_id}")
 
-    def set_runs(self, runs: list[Any]) -> None:
+    def set_runs(self, runs: list[RunRecord]) -> None:
         self.runs = runs
         self.runs_changed.emit()
 

@@ -11,22 +11,17 @@ kept" is ticked, and an undone move brings its image back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QItemSelection,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QColor, QIcon
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -39,122 +34,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController, CleanupOutcome
+from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.gallery_model import make_icon_view, placeholder_pixmap
+from cheetahlion_gui.gallery_model import make_icon_view
+from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.workers import Job
 
-Index = QModelIndex | QPersistentModelIndex
-SuspectRole = Qt.ItemDataRole.UserRole + 1
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Suspect
+    from training.core.events import PhaseProgress
+
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
 SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "outlier": "how far each photo is from the rest of its folder",
                 "imagenet": "what the ImageNet model sees",
                 "copies": "copies in other folders"}
-
-
-@dataclass(frozen=True)
-class SuspectsOutcome:
-    """The finder's report (None when cancelled) and the content hashes marked "keep"."""
-
-    report: Any
-    kept: frozenset[str]
-
-
-class FindSuspectsJob(Job):
-    def __init__(self, dataset: Any) -> None:
-        super().__init__()
-        self.dataset = dataset
-
-    def work(self) -> SuspectsOutcome:
-        from training.core.events import Cancelled
-        from training.data.journal import read_journal
-        from training.insight.suspects import find_suspects
-
-        try:
-            report = find_suspects(self.dataset, self.progressed.emit, self.cancel)
-        except Cancelled:
-            report = None
-        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes)
-
-
-class SuspectsModel(QAbstractListModel):
-    """The report's images, most suspicious first, minus those moved or (unless shown) kept."""
-
-    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
-        self.show_kept = False
-        self._all: list[Any] = []
-        self._kept: frozenset[str] = frozenset()
-        self._moved: set[Path] = set()
-        self._rows: list[Any] = []
-        self._row_of: dict[str, int] = {}
-        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
-        thumbnails.changed.connect(self._thumbnail_changed)
-
-    def set_report(self, suspects: list[Any], kept: frozenset[str]) -> None:
-        self._all, self._kept, self._moved = list(suspects), kept, set()
-        self._refilter()
-
-    def set_kept(self, kept: frozenset[str]) -> None:
-        self._kept = kept
-        self._refilter()
-
-    def set_show_kept(self, shown: bool) -> None:
-        self.show_kept = shown
-        self._refilter()
-
-    def mark_moved(self, paths: list[Path]) -> None:
-        self._moved |= set(paths)
-        self._refilter()
-
-    def mark_back(self, paths: list[Path]) -> None:
-        self._moved -= set(paths)
-        self._refilter()
-
-    def suspects(self) -> list[Any]:
-        return list(self._rows)
-
-    def is_kept(self, suspect: Any) -> bool:
-        return suspect.content_hash in self._kept
-
-    def _refilter(self) -> None:
-        self.beginResetModel()
-        self._rows = [s for s in self._all if s.path not in self._moved
-                      and (self.show_kept or s.content_hash not in self._kept)]
-        self._row_of = {str(s.path): row for row, s in enumerate(self._rows)}
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        suspect = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            kept = " · kept" if self.is_kept(suspect) else ""
-            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{suspect.headline}"
-        if role == Qt.ItemDataRole.DecorationRole:
-            return self.thumbnails.icon(str(suspect.path)) or self._loading
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{suspect.relpath}\n" + "\n".join(suspect.reasons)
-        if role == Qt.ItemDataRole.ForegroundRole and suspect.flagged:
-            return QColor("#a33")
-        if role == SuspectRole:
-            return suspect
-        return None
-
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        row = self._row_of.get(path)
-        if row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
 class SuspectsView(QWidget):
@@ -164,13 +63,13 @@ class SuspectsView(QWidget):
     """A search ended: its report is shown, or it failed or was cancelled."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
-                 controller: CleanupController, submit: Any,
+                 controller: CleanupController, jobs: JobController,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.controller = controller
-        self.submit = submit
-        """Starts a Job on the page's runner; False when the runner is busy."""
+        self.jobs = jobs
+        """The Data step's jobs: the finder runs when no scan or file move does."""
         self.job: FindSuspectsJob | None = None
 
         self.find_button = QPushButton("Find likely mislabelled images")
@@ -210,17 +109,28 @@ class SuspectsView(QWidget):
         self.quarantine_button.setToolTip("Take the images out of the dataset into a folder "
                                           "you choose (asked the first time)")
         self.quarantine_button.clicked.connect(self.quarantine_selected)
+        self._lay_out()
+        self._finding = Lifecycle(
+            succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
+            finished=self.search_finished, failure_title="Could not check the images",
+            progress=self.progress, follow_progress=True, idle_only=(self.find_button,),
+            stop=self.cancel_button, hide_stop=True)
+        controller.acted.connect(self._acted)
+        session.dataset_changed.connect(self._dataset_changed)
+        self._root: Path | None = None
+        self._update_actions()
 
+    def _lay_out(self) -> None:
+        """The finder's bar, its status, the grid, the selection's details, the actions."""
         top = QHBoxLayout()
         top.addWidget(self.find_button)
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress, 1)
         top.addWidget(self.show_kept)
         actions = QHBoxLayout()
-        actions.addWidget(self.keep_button)
-        actions.addWidget(self.unkeep_button)
-        actions.addWidget(self.move_button)
-        actions.addWidget(self.quarantine_button)
+        for widget in (self.keep_button, self.unkeep_button, self.move_button,
+                       self.quarantine_button):
+            actions.addWidget(widget)
         actions.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -229,11 +139,6 @@ class SuspectsView(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.details)
         layout.addLayout(actions)
-
-        controller.acted.connect(self._acted)
-        session.dataset_changed.connect(self._dataset_changed)
-        self._root: Path | None = None
-        self._update_actions()
 
     # --- the finder --------------------------------------------------------------------------
 
@@ -248,21 +153,12 @@ class SuspectsView(QWidget):
                        dataset.report.errors[0].message)
             return False
         job = FindSuspectsJob(dataset)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._found)
-        job.failed.connect(self._find_failed)
-        if not self.submit(job):
+        if not self.jobs.start(job, self._finding, "Looking for likely mislabelled images…"):
             show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
                        "it is done.")
             return False
         self.job = job
-        self.find_button.setEnabled(False)
-        self.cancel_button.setVisible(True)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
         self.status.setText("Loading the network…")
-        self.session.report("Looking for likely mislabelled images…")
         return True
 
     @Slot()
@@ -273,20 +169,17 @@ class SuspectsView(QWidget):
             self.status.setText("Cancelling…")
 
     @Slot(object)
-    def _progressed(self, event: Any) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
+    def _progressed(self, event: PhaseProgress) -> None:
         self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
                             f"{event.done} / {event.total}")
 
     @Slot(object)
     def _found(self, outcome: SuspectsOutcome) -> None:
-        self._finder_ended()
+        self.job = None
         report = outcome.report
         if report is None:
             self.status.setText("Cancelled.")
             self.session.report("Search for mislabelled images cancelled")
-            self.search_finished.emit()
             return
         self.model.set_report(list(report.suspects), outcome.kept)
         hidden = len(report.suspects) - self.model.rowCount()
@@ -299,20 +192,11 @@ class SuspectsView(QWidget):
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()
-        self.search_finished.emit()
 
     @Slot(str, str)
-    def _find_failed(self, message: str, details: str) -> None:
-        self._finder_ended()
-        self.status.setText("The search failed.")
-        show_error(self, "Could not check the images", message, details)
-        self.search_finished.emit()
-
-    def _finder_ended(self) -> None:
+    def _find_failed(self, _message: str, _details: str) -> None:
         self.job = None
-        self.find_button.setEnabled(True)
-        self.cancel_button.setVisible(False)
-        self.progress.setVisible(False)
+        self.status.setText("The search failed.")
 
     @Slot()
     def _dataset_changed(self) -> None:
@@ -332,7 +216,7 @@ class SuspectsView(QWidget):
 
     # --- actions -----------------------------------------------------------------------------
 
-    def selected(self) -> list[Any]:
+    def selected(self) -> list[Suspect]:
         rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
         return [self.model.index(row).data(SuspectRole) for row in rows]
 
@@ -368,11 +252,11 @@ class SuspectsView(QWidget):
     @Slot(object)
     def _acted(self, outcome: CleanupOutcome) -> None:
         result = outcome.result
-        if outcome.action in ("move_to_class", "move_to_quarantine"):
+        if outcome.action.moves_out:
             self.model.mark_moved([move.source for move in result.moves])
-        elif outcome.action == "undo_move" and result.restored_to == result.move.source:
+        elif outcome.action is CleanupAction.UNDO_MOVE and result.restored_to == result.move.source:
             self.model.mark_back([result.move.source])
-        if outcome.action in ("keep_images", "forget_kept"):
+        if outcome.action.changes_kept:
             self.model.set_kept(outcome.journal.kept_hashes)
         self._update_actions()
 

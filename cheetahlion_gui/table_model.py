@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 Index = QModelIndex | QPersistentModelIndex
+R = TypeVar("R")
+"""The record type of a table: a RunRecord, a ClassScores…"""
 
 
-class RecordsTableModel(QAbstractTableModel):
+class RecordsTableModel(QAbstractTableModel, Generic[R]):
     """One row per record, one column per entry of `HEADERS`; subclasses implement `data`."""
 
     HEADERS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.records: list[Any] = []
+        self.records: list[R] = []
 
-    def set_records(self, records: list[Any]) -> None:
+    def set_records(self, records: list[R]) -> None:
         self.beginResetModel()
         self.records = list(records)
         self.endResetModel()

@@ -60,7 +60,7 @@ def main() -> int:
     from cheetahlion_gui.preview_dialog import PreviewDialog
     from cheetahlion_gui.resources import style_sheet
     from cheetahlion_gui.settings import Settings
-    from cheetahlion_gui.suspects_view import SuspectRole
+    from cheetahlion_gui.suspects_model import SuspectRole
 
     app = QApplication([sys.argv[0]])
     app.setStyleSheet(style_sheet())

@@ -12,10 +12,10 @@ from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
 from cheetahlion_gui.cleanup_actions import MoveRole, MovesModel
-from cheetahlion_gui.data_page import CONFLICT, KindRole
+from cheetahlion_gui.health_report import CONFLICT, KindRole
 from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.train_page import RunHistoryModel
 from training.data.journal import read_journal
 from training.fitting.runs import RunRecord
 from training.insight.cleanup import move_to_class, move_to_quarantine, undo_move

@@ -8,10 +8,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from synthetic import make_dataset
 
+from cheetahlion_gui.jobs import Job, JobRunner
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.run_export import FILE_TYPES
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.workers import Job, JobRunner
 
 BLOCK_SECONDS = 30
 """How long a blocking job waits for its cancel; far longer than closing may take."""

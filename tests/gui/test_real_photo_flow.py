@@ -38,7 +38,7 @@ def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos
                     is not None, timeout=60_000)
 
     opened = []
-    monkeypatch.setattr("cheetahlion_gui.data_page.QDesktopServices.openUrl", opened.append)
+    monkeypatch.setattr("cheetahlion_gui.health_report.QDesktopServices.openUrl", opened.append)
     page.issues_view.setCurrentIndex(page.issue_filter.index(0, 0))
     qtbot.mouseClick(page.show_button, Qt.MouseButton.LeftButton)
     assert [url.toLocalFile() for url in opened] == [str(real_photos / "cheetah")]

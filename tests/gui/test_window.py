@@ -189,7 +189,7 @@ def test_every_job_loads_the_engine_before_its_work() -> None:
     """Two threads importing torchvision at once broke it; jobs import it one at a time."""
     code = (
         "import sys\n"
-        "from cheetahlion_gui.workers import Job\n"
+        "from cheetahlion_gui.jobs import Job\n"
         "class Probe(Job):\n"
         "    def work(self):\n"
         "        loaded = {'torchvision.transforms', 'training.fitting.trainer'}\n"

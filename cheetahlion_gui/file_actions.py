@@ -1,0 +1,165 @@
+"""The Classify step's actions on files: export a CSV, copy or move into class folders, add
+to the dataset. They apply to the selected tiles, or to every tile shown.
+
+The copies, moves and the CSV run in the background (one at a time, beside a running
+classification); a move updates the gallery's paths, so its results stay with the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from cheetahlion_gui.dialogs import ask_yes_no
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.jobs.call import CallJob
+from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.session import Session
+from training.predict.results_csv import write_results_csv
+from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
+
+
+class FileActions(QWidget):
+    """Export CSV…, Copy/Move into class folders…, Add to dataset as ▸, and a summary line
+    (which the page also uses for the classification's counts)."""
+
+    files_sorted = Signal()
+    """Files were written (or writing them failed)."""
+
+    def __init__(self, session: Session, model: GalleryModel, proxy: GalleryProxy,
+                 view: QListView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.model, self.proxy, self.view = model, proxy, view
+        self.files = JobController(self)
+        """Copies, moves and the CSV export: one at a time, beside a classification."""
+        self._moving = False
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.export_csv)
+        self.copy_button = QPushButton("Copy into class folders…")
+        self.copy_button.clicked.connect(self.copy_into_folders)
+        self.move_button = QPushButton("Move into class folders…")
+        self.move_button.clicked.connect(self.move_into_folders)
+        self.add_button = QToolButton()
+        self.add_button.setText("Add to dataset as")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.add_menu = QMenu(self)
+        self.add_menu.triggered.connect(self._add_to_dataset)
+        self.add_button.setMenu(self.add_menu)
+        self.summary = QLabel()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Selection (or all shown):"))
+        for widget in (self.export_button, self.copy_button, self.move_button, self.add_button):
+            layout.addWidget(widget)
+        layout.addWidget(self.summary, 1)
+        self._writing = Lifecycle(
+            succeeded=self._files_done, failed=self._files_failed, finished=self.files_sorted,
+            failure_title="Could not write the files",
+            busy_message=("Busy", "Files are still being copied; wait a moment."))
+        session.dataset_changed.connect(self._dataset_changed)
+        self._dataset_changed()
+
+    def chosen_items(self) -> list[GalleryItem]:
+        """The selected tiles, or every tile shown when nothing is selected."""
+        selected = self.view.selectionModel().selectedIndexes()
+        rows = [self.proxy.mapToSource(index).row() for index in selected]
+        if not rows:
+            rows = [self.proxy.mapToSource(self.proxy.index(r, 0)).row()
+                    for r in range(self.proxy.rowCount())]
+        return [self.model.item(row) for row in sorted(set(rows))]
+
+    @Slot()
+    def export_csv(self) -> None:
+        items = self.chosen_items()
+        if not items:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv",
+                                              "CSV files (*.csv)")
+        if path:
+            self.export_csv_to(Path(path), items)
+
+    def export_csv_to(self, path: Path, items: list[GalleryItem]) -> bool:
+        return self._run_file_job(CallJob(write_results_csv, path, items, self.model.classes),
+                                  f"Exporting {len(items)} rows…")
+
+    @Slot()
+    def copy_into_folders(self) -> None:
+        self._sort_into_folders(move=False)
+
+    @Slot()
+    def move_into_folders(self) -> None:
+        self._sort_into_folders(move=True)
+
+    def _sort_into_folders(self, move: bool) -> None:
+        items = [i for i in self.chosen_items() if i.label and not i.error]
+        if not items:
+            QMessageBox.information(self, "Nothing to sort", "No classified images are shown.")
+            return
+        target = QFileDialog.getExistingDirectory(self, "Sort into which folder?")
+        if target:
+            self.sort_files_into(Path(target), items, move)
+
+    def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
+        pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
+        return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
+                                  f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
+                                  move=move)
+
+    @Slot()
+    def _dataset_changed(self) -> None:
+        self.add_menu.clear()
+        dataset = self.session.dataset
+        self.add_button.setEnabled(dataset is not None and not dataset.has_own_split)
+        if dataset is not None:
+            for name in dataset.classes:
+                self.add_menu.addAction(name)
+
+    @Slot(object)
+    def _add_to_dataset(self, action: QAction) -> None:
+        dataset = self.session.dataset
+        items = [i for i in self.chosen_items() if not i.error]
+        if dataset is None or not items:
+            return
+        name = action.text()
+        if ask_yes_no(self, "Add to dataset",
+                      f"Copy {len(items)} image(s) into {dataset.root / name}? "
+                      "Scan the dataset again afterwards to train with them."):
+            pairs = [(item.path, name) for item in items]
+            self._run_file_job(CallJob(sort_into_folders, pairs, dataset.root, False),
+                               f"Adding {len(pairs)} images to '{name}'…")
+
+    def _run_file_job(self, job: CallJob, text: str, move: bool = False) -> bool:
+        if not self.files.start(job, self._writing):
+            return False
+        self._moving = move
+        self.summary.setText(text)
+        return True
+
+    @Slot(object)
+    def _files_done(self, result: SortSummary | Path) -> None:
+        """A sort's summary, or the CSV file written."""
+        if isinstance(result, SortSummary):
+            verb = "moved" if self._moving else "copied"
+            if self._moving:
+                self.model.replace_paths({str(s): str(d) for s, d in result.done})
+            self.summary.setText(result.describe(verb))
+        else:
+            self.summary.setText(f"Saved {result}")
+
+    @Slot(str, str)
+    def _files_failed(self, _message: str, _details: str) -> None:
+        self.summary.setText("Failed.")

@@ -1,0 +1,109 @@
+"""The Classify step's view controls: which tiles show, their order, "unsure" and "none of these".
+
+Both thresholds only re-read the stored results (GalleryModel), so moving them re-flags the
+whole gallery at once, without running the model again; their values are remembered in the
+settings.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QWidget
+
+from cheetahlion_gui.gallery_model import GalleryModel, GalleryProxy
+from cheetahlion_gui.settings import Settings
+
+SORT_KEYS = (("Name", "name"), ("Confidence, lowest first", "confidence"),
+             ("Label", "label"), ("Strangeness, highest first", "novelty"))
+
+
+class GalleryFilters(QWidget):
+    """Show (a class, none of these, unsure, broken), sort by, and the two thresholds."""
+
+    percentile_changed = Signal()
+    """The "none of these" percentile moved: the gallery's flags changed."""
+
+    def __init__(self, model: GalleryModel, proxy: GalleryProxy, settings: Settings,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model, self.proxy, self.settings = model, proxy, settings
+        self.show_filter = QComboBox()
+        self.show_filter.currentIndexChanged.connect(self._filter_chosen)
+        self.sort = QComboBox()
+        for text, key in SORT_KEYS:
+            self.sort.addItem(text, key)
+        self.sort.currentIndexChanged.connect(self._sort_chosen)
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(50, 99)
+        self.threshold.setValue(round(settings.unsure_threshold * 100))
+        self.threshold.setMaximumWidth(160)
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.threshold_label = QLabel()
+        self._threshold_changed(self.threshold.value())
+        self.unfamiliar_percentile = QSpinBox()
+        self.unfamiliar_percentile.setRange(50, 100)
+        self.unfamiliar_percentile.setValue(round(model.unfamiliar_percentile))
+        self.unfamiliar_percentile.setSuffix(" %")
+        self.unfamiliar_percentile.setPrefix("stranger than ")
+        self.unfamiliar_percentile.setToolTip(
+            "Call an image \"none of these\" when it looks less like the training photos than "
+            "this share of the model's validation photos do. At 95 %, about 1 in 20 ordinary "
+            "photos is flagged; raise it to flag fewer.")
+        self.unfamiliar_percentile.valueChanged.connect(self._unfamiliar_changed)
+        self.unfamiliar_label = QLabel("None of these:")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Show"))
+        layout.addWidget(self.show_filter)
+        layout.addWidget(QLabel("Sort by"))
+        layout.addWidget(self.sort)
+        layout.addStretch(1)
+        layout.addWidget(self.unfamiliar_label)
+        layout.addWidget(self.unfamiliar_percentile)
+        layout.addWidget(QLabel("of validation photos"))
+        layout.addWidget(self.threshold_label)
+        layout.addWidget(self.threshold)
+        self.refresh(())
+
+    def refresh(self, classes: tuple[str, ...]) -> None:
+        """Offer the classes of the gallery's model; keep the chosen filter where it still
+        exists."""
+        current = self.show_filter.currentText()
+        self.show_filter.blockSignals(True)
+        self.show_filter.clear()
+        novel = [GalleryProxy.NONE_OF_THESE] if classes and self.model.calibration else []
+        self.show_filter.addItems([GalleryProxy.ALL, *classes, *novel, GalleryProxy.UNSURE,
+                                   GalleryProxy.BROKEN])
+        index = self.show_filter.findText(current)
+        self.show_filter.setCurrentIndex(max(index, 0))
+        self.show_filter.blockSignals(False)
+        self.proxy.set_label_filter(self.show_filter.currentText())
+        scored = bool(classes) and self.model.calibration is not None
+        self.unfamiliar_percentile.setEnabled(scored)
+        self.unfamiliar_label.setEnabled(scored)
+        self.unfamiliar_label.setToolTip("" if scored or not classes else
+                                         "This model has no \"none of these\" data: models "
+                                         "trained by this version have it; the built-in "
+                                         "ImageNet model does not.")
+
+    @Slot(int)
+    def _filter_chosen(self, _index: int) -> None:
+        self.proxy.set_label_filter(self.show_filter.currentText() or GalleryProxy.ALL)
+
+    @Slot(int)
+    def _sort_chosen(self, _index: int) -> None:
+        self.proxy.set_sort_key(self.sort.currentData())
+
+    @Slot(int)
+    def _threshold_changed(self, value: int) -> None:
+        self.threshold_label.setText(f"Unsure below {value}%")
+        self.model.set_unsure_threshold(value / 100)
+        self.settings.unsure_threshold = value / 100
+        self.proxy.invalidate()
+
+    @Slot(int)
+    def _unfamiliar_changed(self, value: int) -> None:
+        self.model.set_unfamiliar_percentile(float(value))
+        self.settings.unfamiliar_percentile = float(value)
+        self.proxy.invalidate()
+        self.percentile_changed.emit()

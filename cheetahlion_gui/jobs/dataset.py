@@ -1,0 +1,47 @@
+"""Reading a dataset folder: the scan (classes, files, health report, split) and its runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+    from training.data.dataset import Dataset, Split
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    dataset: Dataset
+    split: Split | None
+    """None when the dataset cannot be trained (its health report says why)."""
+    runs: list[RunRecord]
+
+
+class ScanJob(Job):
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def work(self) -> ScanOutcome:
+        from training import list_runs, scan_dataset, split_dataset
+
+        dataset = scan_dataset(self.folder, progress=self.progressed.emit, cancel=self.cancel)
+        split = split_dataset(dataset) if dataset.report.can_train else None
+        return ScanOutcome(dataset, split, list_runs(dataset.root))
+
+
+class RunsJob(Job):
+    """Read a dataset's run history (`training.list_runs`); result: the records."""
+
+    def __init__(self, dataset_root: Path) -> None:
+        super().__init__()
+        self.dataset_root = dataset_root
+
+    def work(self) -> list[RunRecord]:
+        from training import list_runs
+
+        return list_runs(self.dataset_root)

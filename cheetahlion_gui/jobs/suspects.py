@@ -1,0 +1,37 @@
+"""The likely-mislabelled finder (`training.insight.suspects.find_suspects`) in the background."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cheetahlion_gui.jobs.runner import Job
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import SuspectReport
+    from training.data.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class SuspectsOutcome:
+    """The finder's report (None when cancelled) and the content hashes marked "keep"."""
+
+    report: SuspectReport | None
+    kept: frozenset[str]
+
+
+class FindSuspectsJob(Job):
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__()
+        self.dataset = dataset
+
+    def work(self) -> SuspectsOutcome:
+        from training.core.events import Cancelled
+        from training.data.journal import read_journal
+        from training.insight.suspects import find_suspects
+
+        try:
+            report = find_suspects(self.dataset, self.progressed.emit, self.cancel)
+        except Cancelled:
+            report = None
+        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes)

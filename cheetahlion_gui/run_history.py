@@ -1,0 +1,237 @@
+"""The Train step's run history: every run on the open dataset, to compare, reuse, export, resume.
+
+Selecting a run makes its model the one the Evaluate and Classify steps use; ticking its box
+overlays its curves. Export… writes its model for use outside the app (run_export); Resume
+asks the page to carry a stopped fine-tune on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.plots import TrainingHistory
+from cheetahlion_gui.run_export import RunExporter
+from cheetahlion_gui.session import Session
+from cheetahlion_gui.table_model import RecordsTableModel
+from cheetahlion_gui.train_progress import format_duration
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import RunRecord
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def data_details(record: RunRecord) -> str:
+    """Tooltip lines: images per class and the clean-up moves in effect when it trained."""
+    if record.class_counts is None:
+        return ""
+    counts = ", ".join(f"{name} {count}" for name, count in record.class_counts.items())
+    moves = record.cleanup_moves
+    text = f"\ndata: {counts}"
+    if moves:
+        text += f" — after {moves} clean-up move(s) (Data step → Moves)"
+    return text
+
+
+class RunHistoryModel(RecordsTableModel["RunRecord"]):
+    """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
+
+    overlays_changed = Signal()
+    HEADERS = ("Overlay", "Run", "Mode", "Backbone", "Val. accuracy", "Baseline", "Time",
+               "Images", "Ended")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.overlaid: set[str] = set()
+
+    def set_records(self, records: list[RunRecord]) -> None:
+        self.overlaid &= {r.run_id for r in records}
+        super().set_records(list(reversed(records)))
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.isValid() and index.column() == 0:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.records):
+            return None
+        record = self.records[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.CheckStateRole and column == 0:
+            return (Qt.CheckState.Checked if record.run_id in self.overlaid
+                    else Qt.CheckState.Unchecked)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            config = record.config
+            return (f"{record.run_id}\nmodel: {record.model_path or 'none saved'}\n"
+                    f"epochs {config['epochs']}, batch {config['batch_size']}, "
+                    f"lr {config['learning_rate']:g}, seed {config['seed']}, "
+                    f"augment {config['augment']}\ndevice: {record.device}"
+                    + data_details(record))
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        baseline = record.baseline_accuracy
+        return {
+            1: record.created.replace("T", " ")[:16],
+            2: record.config["mode"],
+            3: record.config["backbone"],
+            4: f"{record.best_val_accuracy:.3f}" if record.epochs else "—",
+            5: f"{baseline:.3f}" if baseline is not None else "—",
+            6: format_duration(record.seconds),
+            7: record.data_used or "—",
+            8: record.stopped.replace("_", " "),
+        }.get(column)
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or index.column() != 0:
+            return False
+        run_id = self.records[index.row()].run_id
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked
+        (self.overlaid.add if checked else self.overlaid.discard)(run_id)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.overlays_changed.emit()
+        return True
+
+    def overlay_records(self) -> list[RunRecord]:
+        return [r for r in self.records if r.run_id in self.overlaid]
+
+
+class RunHistoryPanel(QGroupBox):
+    """The runs table with Export… and Resume; `training` is the runner of the page's runs."""
+
+    run_chosen = Signal(object)
+    """A run (RunRecord) was selected: its curves can be shown."""
+    overlays_changed = Signal(list)
+    """The (name, TrainingHistory) of every run ticked to be overlaid."""
+    resume_requested = Signal()
+    """Resume was asked for the selected run."""
+
+    def __init__(self, session: Session, training: JobRunner,
+                 parent: QWidget | None = None) -> None:
+        super().__init__("Run history — select a run to evaluate or classify with it", parent)
+        self.session = session
+        self.training = training
+        self.model = RunHistoryModel(self)
+        self.model.overlays_changed.connect(self._overlays_changed)
+        self.view = _table(self.model)
+        self.view.selectionModel().currentRowChanged.connect(self._run_selected)
+        self.exporter = RunExporter(self)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the selected run's model as ONNX, TorchScript or "
+                                      "PyTorch .pt2, to use it outside CheetahLion")
+        self.export_button.clicked.connect(self.export_selected_run)
+        self.export_action = QAction("Export…", self.view)
+        self.export_action.triggered.connect(self.export_selected_run)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Carry the selected stopped or interrupted fine-tune on "
+                                      "from its last finished epoch")
+        self.resume_button.clicked.connect(self.resume_requested)
+        self.resume_action = QAction("Resume training", self.view)
+        self.resume_action.triggered.connect(self.resume_requested)
+        self.view.addActions([self.export_action, self.resume_action])
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.export_status = QLabel()
+        self.exporter.status_changed.connect(self.export_status.setText)
+        row = QHBoxLayout()
+        row.addWidget(self.export_button)
+        row.addWidget(self.resume_button)
+        row.addWidget(self.export_status, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addLayout(row)
+        for widget in (self.export_button, self.resume_button, self.resume_action):
+            widget.setEnabled(False)
+        training.finished.connect(self.update_buttons)
+        self.exporter.runner.finished.connect(self.update_buttons)
+        session.runs_changed.connect(self._runs_changed)
+
+    def selected_run(self) -> RunRecord | None:
+        current = self.view.currentIndex()
+        return self.model.records[current.row()] if current.isValid() else None
+
+    def select_run(self, run_id: str) -> None:
+        for row, record in enumerate(self.model.records):
+            if record.run_id == run_id:
+                self.view.selectRow(row)
+                return
+
+    @Slot()
+    def update_buttons(self) -> None:
+        """Export needs a saved model and no export running; Resume, a resumable run and no
+        training running."""
+        run = self.selected_run()
+        can_export = run is not None and bool(run.model_path) and not self.exporter.runner.busy
+        self.export_button.setEnabled(can_export)
+        self.export_action.setEnabled(can_export)
+        can_resume = run is not None and run.resumable and not self.training.busy
+        self.resume_button.setEnabled(can_resume)
+        self.resume_action.setEnabled(can_resume)
+
+    @Slot()
+    def export_selected_run(self) -> None:
+        run = self.selected_run()
+        if run is None or not run.model_path:
+            return
+        if not Path(run.model_path).exists():
+            show_error(self, "Model file missing", f"{run.model_path} no longer exists, so "
+                       "this run cannot be exported. Train again to get a model.")
+            return
+        dataset = self.session.dataset
+        images = list(dataset.images) if dataset is not None else []
+        samples = [record.path for record in images[::max(1, len(images) // 8)]]
+        name = f"{dataset.root.name}-{run.run_id}" if dataset is not None else run.run_id
+        self.exporter.ask_and_export(run.model_path, name, samples)
+        self.update_buttons()
+
+    @Slot()
+    def _runs_changed(self) -> None:
+        self.model.set_records(self.session.runs)
+        self._overlays_changed()
+        self.update_buttons()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _run_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.update_buttons()
+        if not current.isValid():
+            return
+        record = self.model.records[current.row()]
+        self.run_chosen.emit(record)
+        if record.model_path and Path(record.model_path).exists():
+            if record.model_path != self.session.model_path:
+                self.session.set_model(record.model_path, f"run {record.run_id}")
+        else:
+            self.session.report("That run saved no model.")
+
+    @Slot()
+    def _overlays_changed(self) -> None:
+        self.overlays_changed.emit([(r.run_id[-6:], TrainingHistory.from_record(r))
+                                    for r in self.model.overlay_records()])
+
+
+def _table(model: RunHistoryModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.verticalHeader().setVisible(False)
+    return view

@@ -1,0 +1,95 @@
+"""The finder's report as a list model: the images most suspicious first, minus those moved
+out, and those marked "keep" unless they are asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
+from PySide6.QtGui import QColor, QIcon
+
+from cheetahlion_gui.gallery_model import placeholder_pixmap
+from cheetahlion_gui.thumbnails import ThumbnailCache
+
+if TYPE_CHECKING:
+    from cheetahlion_gui.jobs.engine_types import Suspect
+
+Index = QModelIndex | QPersistentModelIndex
+SuspectRole = Qt.ItemDataRole.UserRole + 1
+
+
+class SuspectsModel(QAbstractListModel):
+    """The report's images, most suspicious first, minus those moved or (unless shown) kept."""
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.show_kept = False
+        self._all: list[Suspect] = []
+        self._kept: frozenset[str] = frozenset()
+        self._moved: set[Path] = set()
+        self._rows: list[Suspect] = []
+        self._row_of: dict[str, int] = {}
+        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
+        thumbnails.changed.connect(self._thumbnail_changed)
+
+    def set_report(self, suspects: list[Suspect], kept: frozenset[str]) -> None:
+        self._all, self._kept, self._moved = list(suspects), kept, set()
+        self._refilter()
+
+    def set_kept(self, kept: frozenset[str]) -> None:
+        self._kept = kept
+        self._refilter()
+
+    def set_show_kept(self, shown: bool) -> None:
+        self.show_kept = shown
+        self._refilter()
+
+    def mark_moved(self, paths: list[Path]) -> None:
+        self._moved |= set(paths)
+        self._refilter()
+
+    def mark_back(self, paths: list[Path]) -> None:
+        self._moved -= set(paths)
+        self._refilter()
+
+    def suspects(self) -> list[Suspect]:
+        return list(self._rows)
+
+    def is_kept(self, suspect: Suspect) -> bool:
+        return suspect.content_hash in self._kept
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        self._rows = [s for s in self._all if s.path not in self._moved
+                      and (self.show_kept or s.content_hash not in self._kept)]
+        self._row_of = {str(s.path): row for row, s in enumerate(self._rows)}
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        suspect = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            kept = " · kept" if self.is_kept(suspect) else ""
+            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{suspect.headline}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.icon(str(suspect.path)) or self._loading
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{suspect.relpath}\n" + "\n".join(suspect.reasons)
+        if role == Qt.ItemDataRole.ForegroundRole and suspect.flagged:
+            return QColor("#a33")
+        if role == SuspectRole:
+            return suspect
+        return None
+
+    @Slot(str)
+    def _thumbnail_changed(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

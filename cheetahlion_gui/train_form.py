@@ -1,0 +1,147 @@
+"""The Train step's settings: network, mode, epochs… and the advanced ones, as a TrainConfig.
+
+Choosing a mode loads that mode's preset (keeping the network and the seed); the tutorial's
+recipe is one click. Settings the form does not show keep the preset's values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from training.fitting.config import TrainConfig
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+
+
+class TrainForm(QWidget):
+    """The settings of the next run; `config()` reads them back, validated."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.backbone = QComboBox()
+        for backbone in BACKBONES.values():
+            suffix = "" if not backbone.needs_download else " — downloads on first use"
+            self.backbone.addItem(backbone.title + suffix, backbone.name)
+        self.backbone.setCurrentIndex(list(BACKBONES).index(DEFAULT_BACKBONE))
+        self.mode = QComboBox()
+        self.mode.addItem("Quick — train only the last layer (seconds)", "quick")
+        self.mode.addItem("Fine-tune — train the whole network (minutes)", "finetune")
+        self.mode.currentIndexChanged.connect(self._mode_chosen)
+        self.recipe_button = QPushButton("Use the tutorial's recipe")
+        self.recipe_button.setToolTip("Adam, lr 1e-4, cosine, 5 epochs, batch 32, 256 px, "
+                                      "rotate ±45°, flip, cut-out")
+        self.recipe_button.clicked.connect(self.use_tutorial_recipe)
+        self.epochs = _spin(1, 10_000)
+        self.learning_rate = QDoubleSpinBox()
+        self.learning_rate.setDecimals(5)
+        self.learning_rate.setRange(0.00001, 1.0)
+        self.learning_rate.setSingleStep(0.0001)
+        self.batch_size = _spin(1, 1024)
+        self.augment = QCheckBox("Augment images (flips, rotations)")
+        self.seed = _spin(0, 2**31 - 1)
+        form = QFormLayout()
+        form.addRow("Network", self.backbone)
+        form.addRow("Mode", self.mode)
+        form.addRow("", self.recipe_button)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.learning_rate)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("", self.augment)
+        form.addRow("Seed", self.seed)
+        self.advanced = self._advanced_settings()
+        self._advanced_toggled(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.advanced)
+        self.apply_config(TrainConfig.quick())
+
+    def _advanced_settings(self) -> QGroupBox:
+        """The settings few runs change, folded away until the box is ticked."""
+        advanced = QGroupBox("Advanced")
+        advanced.setCheckable(True)
+        advanced.setChecked(False)
+        self.image_size = _spin(0, 1024)
+        self.image_size.setSpecialValueText("backbone default")
+        self.patience = _spin(0, 10_000)
+        self.patience.setSpecialValueText("never stop early")
+        self.val_fraction = QDoubleSpinBox()
+        self.val_fraction.setRange(0.05, 0.5)
+        self.val_fraction.setSingleStep(0.05)
+        self.feature_views = _spin(0, 16)
+        self.weight_decay = QDoubleSpinBox()
+        self.weight_decay.setDecimals(4)
+        self.weight_decay.setRange(0, 1)
+        form = QFormLayout(advanced)
+        form.addRow("Image size (px)", self.image_size)
+        form.addRow("Early stopping patience (epochs)", self.patience)
+        form.addRow("Validation fraction", self.val_fraction)
+        form.addRow("Augmented feature views (quick)", self.feature_views)
+        form.addRow("Weight decay", self.weight_decay)
+        advanced.toggled.connect(self._advanced_toggled)
+        return advanced
+
+    def apply_config(self, config: TrainConfig) -> None:
+        self.backbone.setCurrentIndex(max(0, self.backbone.findData(config.backbone)))
+        self.mode.blockSignals(True)
+        self.mode.setCurrentIndex(self.mode.findData(config.mode))
+        self.mode.blockSignals(False)
+        self.epochs.setValue(config.epochs)
+        self.learning_rate.setValue(config.learning_rate)
+        self.batch_size.setValue(config.batch_size)
+        self.augment.setChecked(config.augment)
+        self.seed.setValue(config.seed)
+        self.image_size.setValue(config.image_size or 0)
+        self.patience.setValue(config.early_stopping_patience)
+        self.val_fraction.setValue(config.val_fraction)
+        self.feature_views.setValue(config.feature_views)
+        self.weight_decay.setValue(config.weight_decay)
+        self._preset = config
+
+    def config(self) -> TrainConfig:
+        """The form as a validated `TrainConfig`, keeping the preset's other settings."""
+        return replace(
+            self._preset,
+            backbone=self.backbone.currentData(), mode=self.mode.currentData(),
+            epochs=self.epochs.value(), learning_rate=self.learning_rate.value(),
+            batch_size=self.batch_size.value(), augment=self.augment.isChecked(),
+            seed=self.seed.value(), image_size=self.image_size.value() or None,
+            early_stopping_patience=self.patience.value(),
+            val_fraction=round(self.val_fraction.value(), 4),
+            feature_views=self.feature_views.value(),
+            weight_decay=self.weight_decay.value(),
+        ).validated()
+
+    @Slot(int)
+    def _mode_chosen(self, _index: int) -> None:
+        keep = {"backbone": self.backbone.currentData(), "seed": self.seed.value()}
+        preset = TrainConfig.quick if self.mode.currentData() == "quick" else TrainConfig.finetune
+        self.apply_config(preset(**keep))
+
+    @Slot()
+    def use_tutorial_recipe(self) -> None:
+        self.apply_config(TrainConfig.tutorial_recipe(seed=self.seed.value()))
+        self.advanced.setChecked(True)
+
+    @Slot(bool)
+    def _advanced_toggled(self, shown: bool) -> None:
+        for child in self.advanced.findChildren(QWidget):
+            child.setVisible(shown)
+
+
+def _spin(low: int, high: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    return spin
