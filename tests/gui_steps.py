@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
+from synthetic import make_dataset
+
 OPEN_TIMEOUT_MS = 60_000
 
 
@@ -33,3 +36,20 @@ def answer_quarantine_dialog(monkeypatch: Any, folder: Path) -> list[str]:
     monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
                         choose)
     return asked
+
+
+def train_small_model(window: Any, qtbot: Any, folder: Path) -> Any:
+    """Make a small two-colour dataset in `folder`, open it and train on it with Start
+    (quick mode, 64 px); return the Train page once the run can be exported."""
+    window.open_dataset(make_dataset(folder, per_class=6))
+    qtbot.waitUntil(lambda: window.session.dataset is not None
+                    and not window.data_page.runner.busy, timeout=OPEN_TIMEOUT_MS)
+    page = window.train_page
+    window.sidebar.setCurrentRow(1)
+    page.advanced.setChecked(True)
+    page.image_size.setValue(64)
+    assert not page.export_button.isEnabled()
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
+    qtbot.waitUntil(page.export_button.isEnabled, timeout=OPEN_TIMEOUT_MS)
+    return page

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+from gui_steps import train_small_model
 from PySide6.QtCore import Qt
-from synthetic import make_dataset
 
 from cheetahlion_gui.jobs import Job, JobRunner
 from cheetahlion_gui.main_window import MainWindow
@@ -61,16 +61,7 @@ def test_closing_during_an_onnx_export_waits_for_it_and_leaves_no_partial_file(
     # torch's ONNX exporter makes (disabled) tqdm bars, which start tqdm's monitor thread, a
     # daemon that never ends; this test's thread check is about the window's threads.
     monkeypatch.setattr("tqdm.tqdm.monitor_interval", 0)
-    window.open_dataset(make_dataset(tmp_path / "colours", per_class=6))
-    qtbot.waitUntil(lambda: window.session.dataset is not None
-                    and not window.data_page.runner.busy, timeout=30_000)
-    page = window.train_page
-    window.sidebar.setCurrentRow(1)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=120_000)
-    qtbot.waitUntil(page.export_button.isEnabled, timeout=10_000)
+    page = train_small_model(window, qtbot, tmp_path / "colours")
 
     out = tmp_path / "out"
     out.mkdir()

@@ -6,27 +6,12 @@ import json
 import threading
 from pathlib import Path
 
+from gui_steps import train_small_model
 from PySide6.QtCore import Qt
-from synthetic import make_dataset
 
 import training
 from cheetahlion_gui.run_export import FILE_TYPES, format_for
 from training.predict.export import EXPORT_FORMATS
-
-
-def _trained_window(window, qtbot, folder: Path):
-    window.open_dataset(make_dataset(folder, per_class=6))
-    qtbot.waitUntil(lambda: window.session.dataset is not None
-                    and not window.data_page.runner.busy, timeout=30_000)
-    page = window.train_page
-    window.sidebar.setCurrentRow(1)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    assert not page.export_button.isEnabled()
-    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
-    qtbot.waitUntil(page.export_button.isEnabled, timeout=60_000)
-    return page
 
 
 def _choose_in_save_dialog(monkeypatch, path: Path, file_type: str) -> list[str]:
@@ -43,7 +28,7 @@ def _choose_in_save_dialog(monkeypatch, path: Path, file_type: str) -> list[str]
 def test_export_button_writes_a_checked_model_off_the_gui_thread(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = _trained_window(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, qtbot, tmp_path / "colours")
     threads = []
     real_export = training.export_model
 
@@ -77,7 +62,7 @@ def test_export_button_writes_a_checked_model_off_the_gui_thread(
 def test_an_export_into_a_missing_folder_explains_and_writes_nothing(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = _trained_window(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, qtbot, tmp_path / "colours")
     _choose_in_save_dialog(monkeypatch, tmp_path / "gone" / "m.onnx", FILE_TYPES["onnx"])
     page.export_action.trigger()
     qtbot.waitUntil(lambda: not page.exporter.runner.busy, timeout=60_000)
