@@ -19,7 +19,6 @@ from pathlib import Path
 from training.core.file_ops import copy_file, free_name, move_file
 
 NONE_OF_THESE_FOLDER = "none of these"
-_DISK_FULL = os.strerror(errno.ENOSPC)
 
 
 @dataclass
@@ -30,6 +29,8 @@ class SortSummary:
     renamed: int = 0
     in_place: list[Path] = field(default_factory=list)
     """Files already in the folder of their label, left as they were."""
+    disk_full: bool = False
+    """A copy or move failed for lack of space."""
 
     def describe(self, verb: str) -> str:
         text = f"{len(self.done)} file(s) {verb}"
@@ -39,7 +40,7 @@ class SortSummary:
             text += f", {len(self.in_place)} already in the right folder"
         if self.failed:
             text += f"; {len(self.failed)} failed: " + "; ".join(r for _, r in self.failed[:3])
-            if any(_DISK_FULL in reason for _, reason in self.failed):
+            if self.disk_full:
                 text += (". The disk is full: free some space and sort again (files not sorted "
                          "are where they were; nothing half-copied is left)")
         return text + "."
@@ -87,4 +88,5 @@ def sort_into_folders(items: Iterable[tuple[str | Path, str]], target: str | Pat
             summary.done.append((source, destination))
         except OSError as error:
             summary.failed.append((source, f"{source.name}: {error.strerror or error}"))
+            summary.disk_full |= error.errno == errno.ENOSPC
     return summary
