@@ -60,9 +60,16 @@ def _session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                   ) -> Path:
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                   _session_home: Path) -> Path:
+    """Each test's own CHEETAHLION_HOME. Only the exported ONNX graphs of networks (a pure
+    function of the weights, ~10 s to export) are shared with the whole session, through a
+    link: everything a test could observe — runs, settings, the feature store — is its own."""
     home = tmp_path_factory.mktemp("cheetahlion-home")
+    graphs = _session_home / "cache" / "onnx"
+    graphs.mkdir(parents=True, exist_ok=True)
+    (home / "cache").mkdir()
+    (home / "cache" / "onnx").symlink_to(graphs, target_is_directory=True)
     monkeypatch.setenv("CHEETAHLION_HOME", str(home))
     return home
 

@@ -130,10 +130,10 @@ def test_the_report_covers_every_image_most_suspicious_first(planted) -> None:
     assert all(s.content_hash == hashes[s.relpath] for s in report.suspects)
 
 
-def test_progress_goes_through_decode_features_and_check(planted) -> None:
+def test_progress_goes_through_features_and_check(planted) -> None:
     dataset, _report, events = planted
     phases = list(dict.fromkeys(event.phase for event in events))
-    assert phases == ["decode", "features", "check"]
+    assert phases == ["features", "check"]
     for phase in phases:
         last = [event for event in events if event.phase == phase][-1]
         assert last.done == last.total

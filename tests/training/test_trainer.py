@@ -52,7 +52,7 @@ def test_quick_mode_learns_and_reports_plain_frozen_events(colours, tmp_path: Pa
     assert result.stopped in {"completed", "early_stopping"}
     assert result.best_val_accuracy == 1.0
     assert result.model_path == tmp_path / "m.safetensors" and result.model_path.exists()
-    assert isinstance(events[0], RunStarted) and events[0].phases == ("decode", "features", "train")
+    assert isinstance(events[0], RunStarted) and events[0].phases == ("features", "train")
     assert isinstance(events[-1], RunFinished) and events[-1].model_path == str(result.model_path)
     kinds = {type(event) for event in events}
     assert {PhaseProgress, StepEnded, EpochEnded} <= kinds

@@ -1,7 +1,9 @@
 """Quick mode: a linear head trained on the frozen backbone's features.
 
-Each training image is decoded once and its features computed once (plus, optionally, a few
-augmented views); the head then trains on those features in well under a second. When the
+Each training image's features (plus, optionally, a few augmented views) come from the
+feature store (`training.models.embedding`): computed once, on onnxruntime when it can, and
+found again by the next run, the finder, evaluation and classification, which all see the
+same frozen backbone. The head then trains on those features in well under a second. When the
 class names are ImageNet categories the head starts from ImageNet's own classifier rows,
 i.e. from the zero-shot baseline. Under torchrun each process computes the features of its
 share of the images, and all gather them and train the same head.
@@ -9,23 +11,24 @@ share of the images, and all gather them and train the same head.
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import torch
 
-from training.core.events import Cancelled
-from training.data.pixel_cache import Pixels, select
-from training.data.tensors import normalize
 from training.fitting.augment import augment_batch
+from training.fitting.config import TrainConfig
 from training.fitting.loop import EpochLoop
 from training.fitting.run_context import RunContext, Trained
+from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
+from training.models.frozen import FrozenFeatures
 from training.models.novelty import (
     MAX_CALIBRATION,
     MAX_REFERENCE,
     build_reference,
     stratified_subset,
 )
-
-FEATURE_BATCH = 32
 
 
 def train_quick(run: RunContext) -> Trained:
@@ -34,20 +37,26 @@ def train_quick(run: RunContext) -> Trained:
     config = run.config
     views = 1 + config.feature_views
     steps_per_epoch = -(-len(run.split.train) * views // config.batch_size)
-    run.announce(("decode", "features", "train"), steps_per_epoch)
-    train_pixels, val_pixels = run.decode(run.workers.shard(run.split.train, config.seed,
-                                                            pad=False))
+    run.announce(("features", "train"), steps_per_epoch)
     run.network.to(memory_format=torch.channels_last).eval()
     for parameter in run.network.parameters():
         parameter.requires_grad_(False)
-    own_val = select(val_pixels, slice(run.workers.rank, None, run.workers.world_size))
-    counter = FeatureCounter(len(train_pixels) * views + len(own_val), run.emit)
-    train_views = [run.everyones(_features(run, train_pixels, counter, augmented=view > 0))
+    frozen = FrozenFeatures(run.network, run.prep, run.device)
+    own_train = run.workers.shard(run.split.train, config.seed, pad=False)
+    own_val = run.split.val[run.workers.rank::run.workers.world_size]
+    counter = FeatureCounter(len(own_train) * views + len(own_val), run.emit)
+
+    def features(indices: tuple[int, ...], view: View = CENTRE) -> torch.Tensor:
+        paths = [run.dataset.images[i].path for i in indices]
+        rows = embed_dataset(paths, frozen, default_store(), run.cancel, counter.advance, view)
+        return run.everyones(rows.to(run.device))
+
+    train_views = [features(own_train, _augmented_view(config, view) if view else CENTRE)
                    for view in range(views)]
     # One view (the default) is used as it is: a cat would copy 5 KB per image again.
     train_features = train_views[0] if views == 1 else torch.cat(train_views)
     del train_views
-    val_features = run.everyones(_features(run, own_val, counter))
+    val_features = features(own_val)
     train_labels = run.labels(run.split.train).repeat(views).to(run.device)
     val_labels = run.labels(run.split.val).to(run.device)
     baseline = run.baseline(run.network.get_classifier()(val_features), val_labels)
@@ -72,26 +81,19 @@ def train_quick(run: RunContext) -> Trained:
     return Trained(outcome, baseline, novelty)
 
 
-def _features(run: RunContext, pixels: Pixels, counter: FeatureCounter,
-              augmented: bool = False) -> torch.Tensor:
-    """Pooled features of `pixels`, a batch at a time (each batch augmented if asked),
-    written into one tensor allocated up front: gathering the batches and joining them
-    would hold every feature twice (256 MB more at 50,000 images)."""
-    # The classifier's input width: what `pre_logits` gives (for MobileNetV3 it is wider
-    # than `num_features`, which counts the channels before its head convolution).
-    network = run.network
-    width = network.get_classifier().in_features
-    features = torch.empty((len(pixels), width), device=run.device)
-    with torch.no_grad():
-        for start in range(0, len(pixels), FEATURE_BATCH):
-            if run.cancel.is_set():
-                raise Cancelled
-            batch = pixels[start:start + FEATURE_BATCH]
-            if augmented:
-                batch = augment_batch(batch, run.config, run.draws)
-            batch = batch.to(run.device)
-            inputs = normalize(batch, run.prep).contiguous(memory_format=torch.channels_last)
-            pooled = network.forward_head(network.forward_features(inputs), pre_logits=True)
-            features[start:start + len(batch)] = pooled.float()
-            counter.advance(len(batch))
-    return features
+def _augmented_view(config: TrainConfig, view: int) -> View:
+    """The `view`-th augmented view: each photo's random flips, turns and cut-outs are
+    drawn from a generator seeded by the run's seed, the view and the photo's content, so a
+    stored view is exactly what this run would compute, and the next run finds it."""
+    recipe = (f"{config.seed}:{view}:{config.flip_probability}:{config.rotate_probability}:"
+              f"{config.rotate_degrees}:{config.cutout_probability}:{config.cutout_size}")
+
+    def transform(content: str, pixels: np.ndarray) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(f"{recipe}:{content}".encode(),
+                                              digest_size=8).digest(), "little") >> 1
+        generator = torch.Generator().manual_seed(seed)
+        batch = augment_batch(torch.from_numpy(pixels)[None], config, generator)
+        return batch[0].numpy()
+
+    name = hashlib.blake2b(recipe.encode(), digest_size=8).hexdigest()
+    return View(f"augmented-{name}", transform)

@@ -2,8 +2,9 @@
 
 Web-gathered datasets are never clean: a `cheetah/` folder holds leopards, a house cat and
 some meerkats; `lion/` holds a stone lion and two pumas. Each kind of error shows in a
-different signal, so every usable image gets three, all computed from one decode and one
-forward pass of the pretrained ImageNet network:
+different signal, so every usable image gets three, all computed from one forward pass of the
+pretrained ImageNet network (its features kept in the feature store, so quick training,
+evaluation and classification of the same photos do not compute them again):
 
 - held-out: a small linear head is trained on the network's features K times, each time
   without one fold of the images, and gives the held-out images' class probabilities. A photo
@@ -41,7 +42,6 @@ from training.core.errors import DatasetError
 from training.core.events import PhaseProgress, ignore_event
 from training.core.runtime import resolve_device
 from training.data.dataset import Dataset
-from training.data.pixel_cache import decode_all
 from training.insight.suspect_held_out import assign_folds, fold_count, held_out_probabilities
 from training.insight.suspect_signals import (
     block_rows,
@@ -53,7 +53,9 @@ from training.insight.suspect_signals import (
 )
 from training.insight.suspect_verdict import FLAG_SCORE, Suspect, SuspectReport, judge
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
-from training.models.features import FeatureCounter, embed
+from training.models.embedding import default_store, embed_dataset
+from training.models.features import FeatureCounter
+from training.models.frozen import FrozenFeatures
 from training.models.networks import load_pretrained
 
 __all__ = ["FLAG_SCORE", "Suspect", "SuspectReport", "assess", "assign_folds", "find_suspects"]
@@ -70,7 +72,7 @@ def find_suspects(
 ) -> SuspectReport:
     """Score every usable image of `dataset`; the report lists them most suspicious first.
 
-    Progress arrives as `PhaseProgress` events for "decode", "features" and "check" (one step
+    Progress arrives as `PhaseProgress` events for "features" and "check" (one step
     per block of rows of the neighbour distances, then one per fold); setting `cancel` raises
     `Cancelled` at the next batch, block or fold. `seed` fixes the folds, so the same dataset
     gives the same report.
@@ -91,12 +93,12 @@ def find_suspects(
     network = load_pretrained(chosen).to(device)
     if device.type == "cpu":
         network = network.to(memory_format=torch.channels_last)
-    pixels = decode_all(dataset.paths, chosen.preprocessing, emit, cancel, dataset.fingerprint)
-    counter = FeatureCounter(len(pixels), emit)
-    embeddings = embed(network, pixels, chosen.preprocessing, device, cancel, counter.advance)
-    del pixels
-    suspects, signals = assess(dataset, embeddings.features, embeddings.logits, emit, cancel,
-                               folds=folds, seed=seed)
+    frozen = FrozenFeatures(network.eval(), chosen.preprocessing, device)
+    counter = FeatureCounter(len(dataset.paths), emit)
+    features = embed_dataset(dataset.paths, frozen, default_store(), cancel, counter.advance)
+    with torch.no_grad():
+        logits = network.get_classifier()(features.to(device)).float().cpu()
+    suspects, signals = assess(dataset, features, logits, emit, cancel, folds=folds, seed=seed)
     return SuspectReport(suspects, dataset.classes, signals, time.perf_counter() - started)
 
 

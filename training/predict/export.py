@@ -107,7 +107,7 @@ def export_model(
     model = load_model(source)
     wrapper = PixelsToProbabilities(model.network, model.preprocessing).eval()
     inputs = _parity_inputs(model.preprocessing, sample_images)
-    expected = Predictor(model, torch.device("cpu")).probabilities(
+    expected = Predictor(model, torch.device("cpu"), keep_features=False).probabilities(
         inputs.permute(0, 3, 1, 2).contiguous()).numpy()
     # Predictor moved the network to channels-last in place; export in the default layout.
     model.network.to(memory_format=torch.contiguous_format)

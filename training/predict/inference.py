@@ -1,8 +1,12 @@
 """Classify many images with a trained model (or the built-in ImageNet model), in batches.
 
-`Predictor.predict` streams one `Prediction` per path, in order, while a small thread pool
-decodes the next batch during the current batch's forward pass. A file that cannot be
-decoded becomes a `Prediction` with `error` set; it never stops the others.
+`Predictor.predict` streams one `Prediction` per path, in order. The network's pooled
+features come from `training.models.embedding`: from the feature store for photos seen
+before by the same backbone (a quick-mode model's backbone is the pretrained one, so the
+finder's and training's features serve it), otherwise decoded a batch ahead and run on
+onnxruntime (PyTorch when no graph agrees with it); the classifier, a single linear layer,
+then runs on those features. A file that cannot be decoded becomes a `Prediction` with
+`error` set; it never stops the others.
 
 When the model file has a "none of these" reference (`training.models.novelty`), the same forward
 pass also gives each image's novelty score, and images stranger than the predictor's
@@ -13,20 +17,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from training.core.events import Cancelled
 from training.core.runtime import resolve_device
-from training.data.images import ImageProblem
-from training.data.preprocessing import load_pixels
-from training.data.tensors import normalize, to_uint8_batch
+from training.data.tensors import normalize
 from training.fitting.modelfile import TrainedModel, load_model
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
-from training.models.features import embed
+from training.models.embedding import FileFeatures, default_store, embed_files
+from training.models.frozen import FrozenFeatures
 from training.models.imagenet import category_names
 from training.models.networks import load_pretrained
 from training.models.novelty import novelty_scores
@@ -35,8 +38,6 @@ from training.models.novelty_calibration import (
     NoveltyCalibration,
     check_percentile,
 )
-
-DECODE_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,17 @@ class Predictor:
     """
 
     def __init__(self, model: TrainedModel, device: torch.device | None = None,
-                 unfamiliar_percentile: float = DEFAULT_PERCENTILE) -> None:
+                 unfamiliar_percentile: float = DEFAULT_PERCENTILE,
+                 keep_features: bool = True) -> None:
         self.device = device or resolve_device("auto")
         self.model = model
         self.network = model.network.to(self.device).eval()
         if self.device.type == "cpu":
             self.network = self.network.to(memory_format=torch.channels_last)
+        self.classifier = self.network.get_classifier()
+        self.frozen = FrozenFeatures(self.network, model.preprocessing, self.device)
+        self.store = default_store() if keep_features else None
+        """The feature store (`keep_features`): photos seen before are not run again."""
         self.classes = model.classes
         self.preprocessing = model.preprocessing
         self.calibration: NoveltyCalibration | None = None
@@ -118,17 +124,15 @@ class Predictor:
         """The novelty score above which an image is "none of these"; None without reference."""
         return None if self.calibration is None else self.calibration.threshold(self._percentile)
 
-    def scored(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Probabilities and novelty scores (None without reference) from one forward pass."""
-        if self._reference is None or self.calibration is None:
-            return self.probabilities(pixels), None
-        embedded = embed(self.network, pixels, self.preprocessing, self.device,
-                         batch_size=max(len(pixels), 1))
-        scores = novelty_scores(embedded.features, self._reference, self.calibration.k)
-        return embedded.logits.softmax(1), scores
+    @property
+    def runtime(self) -> str | None:
+        """What runs the network: "onnxruntime" or "pytorch"; None before the first photo
+        that was not already in the feature store."""
+        return self.frozen.runtime
 
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Class probabilities for a uint8 NCHW batch produced by `load_pixels`."""
+        """Class probabilities for a uint8 NCHW batch produced by `load_pixels`, straight
+        through the PyTorch network: the reference that exports and graphs are checked by."""
         with torch.inference_mode():
             inputs = normalize(pixels.to(self.device), self.preprocessing)
             if self.device.type == "cpu":
@@ -141,42 +145,30 @@ class Predictor:
         batch_size: int = 32,
         cancel: threading.Event | None = None,
     ) -> Iterator[Prediction]:
-        """One `Prediction` per path, in order, computed in batches of `batch_size`."""
-        batches = _chunks([Path(p) for p in paths], batch_size)
-        with ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="predict-decode") as pool:
-            pending = self._submit(pool, next(batches, None))
-            while pending is not None:
-                if cancel is not None and cancel.is_set():
-                    return
-                batch_paths, futures = pending
-                pending = self._submit(pool, next(batches, None))  # decode ahead
-                yield from self._classify(batch_paths, [f.result() for f in futures])
+        """One `Prediction` per path, in order, computed in batches of `batch_size`.
 
-    def _submit(self, pool: ThreadPoolExecutor, batch: list[Path] | None
-                ) -> tuple[list[Path], list[Future[np.ndarray | str]]] | None:
-        if batch is None:
-            return None
-        return batch, [pool.submit(self._decode, path) for path in batch]
-
-    def _decode(self, path: Path) -> np.ndarray | str:
+        Stops quietly at the next batch once `cancel` is set.
+        """
+        files = [Path(p) for p in paths]
+        batches = embed_files(files, self.frozen, self.store, cancel, batch_size=batch_size)
         try:
-            return load_pixels(path, self.preprocessing)
-        except ImageProblem as problem:
-            return str(problem)
-        except Exception as error:  # a gallery must survive any one file
-            return f"{path}: could not be read ({error})."
+            for start, batch in zip(range(0, len(files), batch_size), batches, strict=False):
+                yield from self._classify(files[start:start + batch_size], batch)
+        except Cancelled:
+            return
 
-    def _classify(self, paths: Sequence[Path], decoded: Sequence[np.ndarray | str]
+    def _classify(self, paths: Sequence[Path], batch: Sequence[FileFeatures]
                   ) -> Iterator[Prediction]:
-        good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
+        good = [i for i, item in enumerate(batch) if not isinstance(item, str)]
         rows: dict[int, list[float]] = {}
         novelty: dict[int, float] = {}
         if good:
-            batch = to_uint8_batch([decoded[i] for i in good])  # type: ignore[misc]
-            probabilities, scores = self.scored(batch)
-            for i, row in zip(good, probabilities.tolist(), strict=True):
-                rows[i] = row
-            if scores is not None:
+            features = torch.from_numpy(np.stack([batch[i] for i in good]))
+            with torch.inference_mode():
+                logits = self.classifier(features.to(self.device)).float().cpu()
+            rows = dict(zip(good, logits.softmax(1).tolist(), strict=True))
+            if self._reference is not None and self.calibration is not None:
+                scores = novelty_scores(features, self._reference, self.calibration.k)
                 novelty = dict(zip(good, scores.tolist(), strict=True))
         threshold = self.unfamiliar_threshold
         for i, path in enumerate(paths):
@@ -188,9 +180,6 @@ class Predictor:
                 yield Prediction(str(path), self.classes[best], row[best], tuple(row),
                                  novelty=score, unfamiliar=flagged)
             else:
-                yield Prediction(str(path), None, 0.0, (), error=str(decoded[i]))
+                yield Prediction(str(path), None, 0.0, (), error=str(batch[i]))
 
 
-def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -1,0 +1,186 @@
+"""The feature store: each photo embedded once, and never a stale or damaged vector trusted.
+
+A stand-in network (each photo's mean colour per channel, counted) makes what was computed
+and what came from the store visible; the real network's parity is checked in
+test_onnx_features.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from synthetic import textured_image
+
+from training.data.feature_store import FeatureStore, FileStamp
+from training.data.preprocessing import Preprocessing
+from training.models.embedding import View, embed_files
+
+PREP = Preprocessing(resize=32, crop=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+class MeanColour:
+    """A frozen "network" whose features are the mean of each channel; counts its photos."""
+
+    def __init__(self, digest: str = "mean-colour") -> None:
+        self.prep, self.digest, self.width = PREP, digest, 3
+        self.computed = 0
+
+    def prepare(self, _images: int = 0) -> str:
+        return "test"
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.computed += len(pixels)
+        return pixels.float().mean(dim=(2, 3))
+
+
+def photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = folder / f"{index}.png"
+        textured_image((40 * index % 255, 90, 160), seed * 100 + index, 32).save(path)
+        paths.append(path)
+    return paths
+
+
+def features(paths: list[Path], network: MeanColour, store: FeatureStore | None,
+             view: View = View()) -> list[np.ndarray | str]:
+    return [item for batch in embed_files(paths, network, store, batch_size=4, view=view)
+            for item in batch]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeatureStore:
+    return FeatureStore(tmp_path / "store" / "features.sqlite3")
+
+
+def test_each_photo_is_computed_once_and_read_back_identically(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 10)
+    network = MeanColour()
+    first = features(paths, network, store)
+    assert network.computed == 10
+    second = features(paths, network, store)
+    assert network.computed == 10
+    unstored = features(paths, MeanColour(), None)
+    for a, b, c in zip(first, second, unstored, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_a_changed_photo_is_embedded_again(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 5)
+    network = MeanColour()
+    before = features(paths, network, store)
+    textured_image((250, 250, 250), 999, 32).save(paths[2])
+    os.utime(paths[2], ns=(1, 1))  # a new stamp even on a coarse-clocked file system
+    after = features(paths, network, store)
+    assert network.computed == 6
+    assert not np.array_equal(before[2], after[2])
+    assert after[2] == pytest.approx(MeanColour()(_pixels(paths[2])).numpy()[0])
+
+
+def test_a_deleted_photo_is_an_error_and_forgotten(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 4)
+    features(paths, MeanColour(), store)
+    paths[1].unlink()
+    results = features(paths, MeanColour(), store)
+    assert isinstance(results[1], str) and "1.png" in results[1]
+    assert store.prune() == 1
+    assert store.content_keys([s for p in paths if (s := FileStamp.of(p))]) .keys() == {
+        os.path.abspath(p) for p in (paths[0], paths[2], paths[3])}
+    rows = sqlite3.connect(store.location).execute("SELECT COUNT(*) FROM vectors").fetchone()
+    assert rows[0] == 3
+
+
+def test_a_renamed_or_copied_photo_is_found_by_its_content(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 3)
+    network = MeanColour()
+    features(paths, network, store)
+    moved = tmp_path / "elsewhere.png"
+    paths[0].rename(moved)
+    assert isinstance(features([moved], network, store)[0], np.ndarray)
+    assert network.computed == 3
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE vectors SET vector = zeroblob(12)",          # checksum no longer matches
+    "UPDATE vectors SET vector = zeroblob(8)",           # wrong length
+    "UPDATE vectors SET checksum = 'x'",
+])
+def test_a_damaged_entry_is_recomputed_not_trusted(tmp_path, store, damage) -> None:
+    paths = photos(tmp_path / "gallery", 3)
+    good = features(paths, MeanColour(), store)
+    with sqlite3.connect(store.location) as connection:
+        connection.execute(damage)
+    network = MeanColour()
+    again = features(paths, network, store)
+    assert network.computed == 3
+    assert all(np.array_equal(a, b) for a, b in zip(good, again, strict=True))
+
+
+def test_a_non_finite_vector_is_not_trusted(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 1)
+    features(paths, MeanColour(), store)
+    content = next(iter(store.content_keys([FileStamp.of(paths[0])]).values()))
+    store.store_vectors("whatever", {content: np.array([np.nan, 1, 2], np.float32)})
+    assert store.vectors("whatever", [content], 3) == {}
+
+
+def test_a_damaged_store_file_is_replaced(tmp_path) -> None:
+    location = tmp_path / "store" / "features.sqlite3"
+    location.parent.mkdir()
+    location.write_bytes(b"this is not a database" * 100)
+    store = FeatureStore(location)
+    assert store.available
+    paths = photos(tmp_path / "gallery", 2)
+    network = MeanColour()
+    features(paths, network, store)
+    features(paths, network, store)
+    assert network.computed == 2
+
+
+def test_an_unwritable_store_keeps_nothing_and_breaks_nothing(tmp_path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    store = FeatureStore(blocked / "features.sqlite3")
+    assert not store.available
+    paths = photos(tmp_path / "gallery", 3)
+    network = MeanColour()
+    assert all(isinstance(item, np.ndarray) for item in features(paths, network, store))
+    features(paths, network, store)
+    assert network.computed == 6
+
+
+def test_views_and_networks_never_mix(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 2)
+    features(paths, MeanColour(), store)
+    other_network = MeanColour("other-weights")
+    features(paths, other_network, store)
+    assert other_network.computed == 2
+    flipped = View("flipped", lambda _content, pixels: pixels[:, :, ::-1].copy() + 1)
+    network = MeanColour()
+    plain, turned = features(paths, network, store), features(paths, network, store, flipped)
+    assert network.computed == 2
+    assert not np.array_equal(plain[0], turned[0])
+
+
+def test_the_store_keeps_to_its_budget_dropping_the_least_recently_used(tmp_path) -> None:
+    store = FeatureStore(tmp_path / "store.sqlite3", budget=12 * 5)  # five 3-float vectors
+    paths = photos(tmp_path / "gallery", 8)
+    features(paths, MeanColour(), store)
+    assert store.stored_bytes() <= 60
+    network = MeanColour()
+    features(paths[-5:], network, store)
+    assert network.computed == 0
+    features(paths[:3], network, store)
+    assert network.computed == 3
+
+
+def _pixels(path: Path) -> torch.Tensor:
+    from training.data.preprocessing import load_pixels
+
+    return torch.from_numpy(load_pixels(path, PREP)).permute(2, 0, 1)[None]
