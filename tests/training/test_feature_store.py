@@ -18,7 +18,7 @@ from synthetic import textured_image
 
 from training.data.feature_store import FeatureStore, FileStamp
 from training.data.preprocessing import Preprocessing
-from training.models.embedding import View, embed_files
+from training.models.embedding import CENTRE, View, embed_files
 
 PREP = Preprocessing(resize=32, crop=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
@@ -49,7 +49,7 @@ def photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
 
 def features(paths: list[Path], network: MeanColour, store: FeatureStore | None,
-             view: View = View()) -> list[np.ndarray | str]:
+             view: View = CENTRE) -> list[np.ndarray | str]:
     return [item for batch in embed_files(paths, network, store, batch_size=4, view=view)
             for item in batch]
 
