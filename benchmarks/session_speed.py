@@ -18,7 +18,9 @@ CHEETAHLION_HOME, so every run starts with cold caches and no run history. The d
 the window as the app does, waits for its start-up warm-up, and clicks through the five
 steps, timing each from its click until its page is done (see the driver's docstring);
 the start-up is shown too but is not in the total. With `--repeats N` the sides take turns
-(old first, then new first, ...) and the medians are compared.
+(old first, then new first, ...) and the medians are compared. Passing the same tree as
+both sides shows the noise: on a 2-core machine with other work running (load 3) one such
+run gave 0.52, the quick training alone 52 s against 16 s, so measure on a quiet machine.
 
 Target: the total of the five steps, new ÷ old, ≤ 0.35.
 
