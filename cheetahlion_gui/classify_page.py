@@ -39,6 +39,9 @@ class ClassifyPage(StepPage):
         self.sources: list[Path] = []
         self.classified_with: str | None = None
         """The model (path, or None for ImageNet) the gallery's labels came from."""
+        self.runtime: str | None = None
+        """What ran the network for the gallery ("onnxruntime", "pytorch"); None while
+        nothing ran, or when every photo's features came from the feature store."""
         self._queued = False
         self._total = 0
         self._skipped: tuple[tuple[str, str], ...] = ()
@@ -127,6 +130,7 @@ class ClassifyPage(StepPage):
 
     def _start(self, model: str | None) -> bool:
         self.classified_with = model
+        self.runtime = None
         self._total = self._done = 0
         self._skipped = ()
         self.summary.setText("")
@@ -158,6 +162,7 @@ class ClassifyPage(StepPage):
         elif isinstance(message, PredictionBatch):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
+            self.runtime = message.runtime or self.runtime
             self._done += len(message.predictions)
             self.progress.setValue(self._done)
             if self._done == len(message.predictions):  # the first batch names the classes

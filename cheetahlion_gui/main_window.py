@@ -27,6 +27,7 @@ from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.fast_inference import FastInferenceJob
 from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
@@ -90,6 +91,10 @@ class MainWindow(QMainWindow):
         self.warm_up_jobs = JobController(self)
         self.warmup = self.warm_up_jobs.runner
         self._warming_up = Lifecycle(succeeded=self._device_known, failed=self._device_unknown)
+        self.runtime_jobs = JobController(self)
+        self.frozen_runtime: str | None = None
+        self._device = ""
+        """What runs the frozen network ("onnxruntime" or "pytorch"), once prepared."""
         self._restore_geometry()
         QTimer.singleShot(0, self._warm_up)
 
@@ -206,10 +211,17 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _device_known(self, description: str) -> None:
         self.device_label.setText(f"Device: {description}")
+        self._device = description
+        self.runtime_jobs.start(FastInferenceJob(), Lifecycle(succeeded=self._runtime_ready))
         # torch, timm and Qt leave about a million long-lived objects; a full garbage
         # collection walks them all (~150 ms on 2 cores), freezing the window at random.
         # Frozen objects are skipped by the collector; everything made later is still freed.
         gc.freeze()
+
+    @Slot(object)
+    def _runtime_ready(self, runtime: str) -> None:
+        self.frozen_runtime = runtime
+        self.device_label.setText(f"Device: {self._device} · {runtime}")
 
     @Slot(str, str)
     def _device_unknown(self, message: str, _details: str) -> None:

@@ -186,11 +186,16 @@ class SelfTest(QObject):
         report = evaluate_page.report
 
         classify_page = window.classify_page
+        self.stage = "preparing the fast runtime"
+        self._until_idle(window.runtime_jobs.runner)
         window.sidebar.setCurrentRow(STEPS.index("Classify"))
         classify_seconds = self._step(
             "classifying new images", classify_page.classification_finished,
             lambda: classify_page.open_sources([gallery]) or classify_page.runner.busy)
         coloured, correct = self._gallery_score(classify_page.model.items())
+        if classify_page.runtime != "onnxruntime":
+            raise _Failed(f"classifying ran on {classify_page.runtime}, not onnxruntime "
+                          f"(the start-up preparation gave {window.frozen_runtime})")
         explained = self._explain_first(classify_page)
 
         window.sidebar.setCurrentRow(STEPS.index("Train"))
@@ -205,7 +210,8 @@ class SelfTest(QObject):
                 f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
                 f"(val accuracy {quick.best_val_accuracy:.2f}), evaluated {report.images} "
                 f"images (accuracy {report.accuracy:.2f}), classified {coloured} new images "
-                f"({correct} correct) and noise (none of these) in {classify_seconds:.1f} s, "
+                f"({correct} correct) and noise (none of these) in {classify_seconds:.1f} s "
+                f"on {classify_page.runtime}, "
                 f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
                 f"process in {finetune_seconds:.1f} s")
 

@@ -53,6 +53,7 @@ _EXPORTS = {
     "BACKBONES": "training.models.backbones",
     "DEFAULT_BACKBONE": "training.models.backbones",
     "resolve_device": "training.core.runtime",
+    "prepare_frozen_runtime": "training.models.frozen",
     "CheetahLionError": "training.core.errors",
     "DatasetError": "training.core.errors",
     "ImageError": "training.core.errors",

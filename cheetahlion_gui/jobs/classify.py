@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from cheetahlion_gui.jobs.runner import Job
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Prediction
+    from cheetahlion_gui.jobs.engine_types import Prediction, Predictor
     from training.models.novelty_calibration import NoveltyCalibration
 
 
@@ -31,6 +31,9 @@ class PredictionBatch:
     calibration: NoveltyCalibration | None = None
     """The model's `NoveltyCalibration` (101 plain floats, torch-free), or None: with it the
     GUI thread re-flags "none of these" for any percentile without running the model."""
+    runtime: str | None = None
+    """What ran the network for this batch ("onnxruntime", "pytorch"); None when every
+    photo's features were already in the feature store."""
 
 
 class ClassifyJob(Job):
@@ -66,11 +69,13 @@ class ClassifyJob(Job):
             batch.append(prediction)
             if len(batch) == self.BATCH:
                 done += len(batch)
-                self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
-                                                     predictor.classes, predictor.calibration))
+                self.progressed.emit(self._batch(predictor, batch))
                 batch = []
         if batch:
             done += len(batch)
-            self.progressed.emit(PredictionBatch(self.generation, tuple(batch),
-                                                 predictor.classes, predictor.calibration))
+            self.progressed.emit(self._batch(predictor, batch))
         return done
+
+    def _batch(self, predictor: Predictor, batch: list[Prediction]) -> PredictionBatch:
+        return PredictionBatch(self.generation, tuple(batch), predictor.classes,
+                               predictor.calibration, predictor.runtime)

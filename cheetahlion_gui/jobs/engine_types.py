@@ -23,3 +23,4 @@ if TYPE_CHECKING:
     from training.predict.evaluation import ImageOutcome as ImageOutcome
     from training.predict.export import ExportResult as ExportResult
     from training.predict.inference import Prediction as Prediction
+    from training.predict.inference import Predictor as Predictor

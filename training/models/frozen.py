@@ -16,8 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.core.runtime import resolve_device
 from training.data.preprocessing import Preprocessing
 from training.data.tensors import normalize
+from training.models.backbones import DEFAULT_BACKBONE, get_backbone
+from training.models.networks import load_pretrained
 from training.models.onnx_features import FeatureRunner, has_graph, onnx_runner
 
 ONNX_RUNTIME = "onnxruntime"
@@ -92,3 +95,16 @@ class FrozenFeatures:
             network = self.network
             pooled = network.forward_head(network.forward_features(inputs), pre_logits=True)
             return pooled.float().cpu().numpy()
+
+
+def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> str:
+    """Export (once per machine) and check the pretrained `backbone`'s graph, so that every
+    later frozen pass finds it, however few photos it has; returns the runtime name.
+
+    A front end runs this in the background after start-up: the first ever start pays the
+    ~10 s export there, not in the middle of the user's first job.
+    """
+    chosen = get_backbone(backbone)
+    device = resolve_device("auto")
+    frozen = FrozenFeatures(load_pretrained(chosen).to(device), chosen.preprocessing, device)
+    return frozen.prepare(EXPORT_WORTHWHILE)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ KEEP_GRAPHS = 8
 """Cached graphs kept (about 14 MB each for Lite0); the least recently used go first."""
 DISABLE_ENV = "CHEETAHLION_NO_ONNXRUNTIME"
 """Set to 1 to run every frozen pass on PyTorch (for comparisons and as an escape hatch)."""
+_PREPARING = threading.Lock()
 _INPUT = "pixels"
 _OUTPUT = "features"
 
@@ -66,6 +68,12 @@ def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
         import onnxruntime
     except ImportError:
         return None
+    with _PREPARING:  # two jobs wanting the same graph export it once
+        return _checked_runner(onnxruntime, network, prep, digest, torch_features)
+
+
+def _checked_runner(onnxruntime: object, network: nn.Module, prep: Preprocessing, digest: str,
+                    torch_features: FeatureRunner) -> FeatureRunner | None:
     graph = graph_path(digest, prep)
 
     def checked() -> FeatureRunner | None:
