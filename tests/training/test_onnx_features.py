@@ -69,6 +69,7 @@ def test_store_and_onnxruntime_predict_what_pytorch_predicts(real_photo_model, r
 
 def test_a_graph_that_disagrees_is_not_used(frozen_network, monkeypatch) -> None:
     network, prep = frozen_network
+    monkeypatch.setattr(onnx_features, "_READY", {})  # no session checked before
     monkeypatch.setattr(onnx_features, "_agrees", lambda *_args: False)
     frozen = FrozenFeatures(network, prep, CPU)
     assert frozen.prepare(10_000) == PYTORCH

@@ -15,6 +15,7 @@ loaded is not used, and the caller runs PyTorch instead; a failed cached graph i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import threading
@@ -36,7 +37,11 @@ KEEP_GRAPHS = 8
 """Cached graphs kept (about 14 MB each for Lite0); the least recently used go first."""
 DISABLE_ENV = "CHEETAHLION_NO_ONNXRUNTIME"
 """Set to 1 to run every frozen pass on PyTorch (for comparisons and as an escape hatch)."""
+KEEP_SESSIONS = 4
+"""Checked sessions kept in this process (each holds its network, ~15 MB for Lite0): the
+next predictor or finder on the same network skips loading and checking the graph."""
 _PREPARING = threading.Lock()
+_READY: dict[tuple[Path, tuple[int, int] | None], FeatureRunner] = {}
 _INPUT = "pixels"
 _OUTPUT = "features"
 
@@ -68,8 +73,16 @@ def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
         import onnxruntime
     except ImportError:
         return None
+    graph = graph_path(digest, prep)
     with _PREPARING:  # two jobs wanting the same graph export it once
-        return _checked_runner(onnxruntime, network, prep, digest, torch_features)
+        runner = _READY.get((graph, _stamp(graph)))
+        if runner is None:
+            runner = _checked_runner(onnxruntime, network, prep, digest, torch_features)
+            if runner is not None:
+                _READY[(graph, _stamp(graph))] = runner
+                while len(_READY) > KEEP_SESSIONS:
+                    _READY.pop(next(iter(_READY)))
+        return runner
 
 
 def _checked_runner(onnxruntime: object, network: nn.Module, prep: Preprocessing, digest: str,
@@ -93,7 +106,9 @@ def _checked_runner(onnxruntime: object, network: nn.Module, prep: Preprocessing
 
 
 def graph_path(digest: str, prep: Preprocessing) -> Path:
-    return app_paths.cache_dir() / "onnx" / f"features-{digest}-{prep.crop}.onnx"
+    """The graph bakes in the weights, the input size and the normalisation."""
+    norm = hashlib.blake2b(repr((prep.mean, prep.std)).encode(), digest_size=4).hexdigest()
+    return app_paths.cache_dir() / "onnx" / f"features-{digest}-{prep.crop}-{norm}.onnx"
 
 
 def has_graph(digest: str, prep: Preprocessing) -> bool:
@@ -111,6 +126,7 @@ def session_threads() -> int:
 
 def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
     """Write the feature graph to `graph` atomically; False when the exporter fails."""
+    _no_progress_thread()
     wrapper = PixelsToFeatures(network, prep).eval()
     example = torch.zeros((2, 3, prep.crop, prep.crop), dtype=torch.uint8)
     try:
@@ -131,6 +147,15 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
         return False
     _keep_recent(graph.parent)
     return True
+
+
+def _no_progress_thread() -> None:
+    """The exporter's FX passes open (disabled) tqdm bars; tqdm would then start a monitor
+    thread that lives as long as the process. Its documented switch turns that off."""
+    with contextlib.suppress(ImportError):
+        import tqdm
+
+        tqdm.tqdm.monitor_interval = 0
 
 
 def _session(onnxruntime: object, graph: Path) -> FeatureRunner | None:
@@ -183,6 +208,15 @@ def _parity_pixels(prep: Preprocessing) -> np.ndarray:
     return np.stack([rng.integers(0, 256, (3, size, size), dtype=np.uint8),
                      np.zeros((3, size, size), np.uint8), gradient,
                      np.full((3, size, size), 255, np.uint8)])
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A graph file's (size, mtime): a replaced or damaged file is checked again."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
 
 
 def _keep_recent(folder: Path) -> None:
