@@ -8,7 +8,11 @@ test_onnx_features.py.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from training.data.feature_store import FeatureStore, FileStamp
 from training.data.preprocessing import Preprocessing
 from training.models.embedding import CENTRE, View, embed_files
 
+REPO = Path(__file__).resolve().parents[2]
 PREP = Preprocessing(resize=32, crop=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
@@ -184,3 +189,33 @@ def _pixels(path: Path) -> torch.Tensor:
     from training.data.preprocessing import load_pixels
 
     return torch.from_numpy(load_pixels(path, PREP)).permute(2, 0, 1)[None]
+
+
+def test_a_writer_killed_mid_write_leaves_a_store_that_opens_and_is_sound(tmp_path) -> None:
+    location = tmp_path / "store.sqlite3"
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import numpy as np
+from pathlib import Path
+from training.data.feature_store import FeatureStore
+store = FeatureStore(Path({str(location)!r}))
+print("ready", flush=True)
+index = 0
+while True:
+    store.store_vectors("space", {{f"photo-{{index + i}}": np.full(1280, index + i, np.float32)
+                                  for i in range(50)}})
+    index += 50
+"""], stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    store = FeatureStore(location)
+    assert store.available
+    with sqlite3.connect(location) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        contents = [row[0] for row in connection.execute("SELECT content FROM vectors")]
+    assert len(contents) >= 50
+    vectors = store.vectors("space", contents, 1280)
+    assert len(vectors) == len(contents)  # every committed vector is whole
+    assert all(float(v[0]) == float(c.split("-")[1]) for c, v in vectors.items())

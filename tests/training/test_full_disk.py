@@ -177,3 +177,28 @@ def test_sorting_onto_a_full_disk_leaves_no_empty_files_and_a_retry_keeps_the_na
     retry = sort_into_folders([(path, "red") for path in files], disk, move=move)
     assert sorted(p.name for p in (disk / "red").iterdir()) == [p.name for p in files]
     assert retry.renamed == 0 and retry.failed == []
+
+
+def test_a_full_disk_under_the_feature_store_costs_only_the_keeping(
+        small_disk: Callable[[str, str], Path], tmp_path: Path) -> None:
+    from test_feature_store import MeanColour, features, photos
+
+    from training.data.feature_store import FeatureStore
+
+    disk = small_disk("cache", "1m")
+    store = FeatureStore(disk / "features.sqlite3")
+    paths = photos(tmp_path / "gallery", 40)
+    network = MeanColour()
+    first = features(paths[:4], network, store)
+    filler = fill(disk)
+    second = features(paths, network, store)  # writes fail from here on
+    assert not store.available
+    unstored = features(paths, MeanColour(), None)
+    assert all(isinstance(item, type(first[0])) for item in second)
+    assert all((a == b).all() for a, b in zip(second, unstored, strict=True))
+    assert network.computed == 40  # the first four were read back, the rest computed
+    filler.unlink()
+    again = FeatureStore(disk / "features.sqlite3")  # once there is room, it keeps again
+    features(paths[4:8], network, again)
+    assert again.available and network.computed == 44
+    assert len(features(paths[:8], network, again)) == 8 and network.computed == 44
