@@ -94,6 +94,9 @@ class FeatureStore:
         self.budget = budget_bytes() if budget is None else budget
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._bytes: int | None = None
+        """Bytes of vectors stored, counted once and then kept up to date by the writes:
+        summing the table for every batch would cost more than the network at 2 GiB."""
         self.available = True
         """False once the store failed (a full or read-only disk): it then keeps nothing."""
         self._open()
@@ -151,8 +154,15 @@ class FeatureStore:
             blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
             rows.append((content, space, blob, _checksum(blob), now))
         self._write("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
-        if rows:
+        if not rows:
+            return
+        if self._bytes is None:
+            self._bytes = self.stored_bytes()
+        else:  # an upper bound: a replaced row is counted twice until the next exact count
+            self._bytes += sum(len(row[2]) for row in rows)
+        if self._bytes > self.budget:
             self._trim()
+            self._bytes = self.stored_bytes()
 
     def prune(self) -> int:
         """Forget files that no longer exist (or changed) and vectors no file refers to;
