@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -99,30 +98,17 @@ def generate(source: Path, count: int, target: Path) -> int:
 
 # --- the measured scan, in a process of its own ----------------------------------------------
 
-def resident_kib() -> int | None:
-    """This process's resident memory now (Linux), in KiB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def child(folder: Path, workers: int | None, trace: bool) -> None:
     from training.data.scanning import scan_dataset  # imported before the "before" measurement
 
-    before = resident_kib()
+    before = _common.resident_kib()
     if trace:
         tracemalloc.start()
     started = time.perf_counter()
     dataset = scan_dataset(folder, workers=workers)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_kib = peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
     result: dict[str, Any] = {
-        "seconds": seconds, "peak_rss_mib": peak_kib / 1024,
+        "seconds": seconds, "peak_rss_mib": _common.peak_rss_mib(),
         "rss_before_scan_mib": before / 1024 if before is not None else None,
         "images": len(dataset.images),
         "issues": dict(Counter(issue.kind for issue in dataset.report.issues)),
