@@ -79,19 +79,34 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
-def resident_kib() -> int | None:
-    """This process's resident memory now (Linux), in KiB."""
+def _status_kib(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return None
 
 
+def resident_kib() -> int | None:
+    """This process's resident memory now (Linux), in KiB."""
+    return _status_kib("VmRSS")
+
+
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (`ru_maxrss`), in MiB."""
+    """This process's own peak resident memory so far, in MiB.
+
+    On Linux this is VmHWM, not `ru_maxrss`: a child started by `subprocess` inherits its
+    parent's peak in `ru_maxrss` (the kernel carries the old address space's high-water mark
+    across fork and exec), so a child of a parent that held 1 GiB reports at least 1 GiB
+    however little it uses itself. VmHWM belongs to the child's own address space. Elsewhere
+    `ru_maxrss` is the only figure there is.
+    """
+    own = _status_kib("VmHWM")
+    if own is not None:
+        return own / 1024
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -10,7 +10,8 @@ the source photos (some cheetah photos are near-duplicates of each other), times
 copies. Writing them is setup and is not timed.
 
 Then `scan_dataset` runs in a fresh Python process per repeat, so that process's peak
-resident memory (`ru_maxrss`) is the scan's own; the table shows it with the memory the
+resident memory (VmHWM on Linux; not `ru_maxrss`, which a child inherits from its parent,
+see `_common.peak_rss_mib`) is the scan's own; the table shows it with the memory the
 process held before the scan started (Python plus the engine's imports). The files were
 just written, so they are read from the page cache: this is a warm-cache number. With
 `--tracemalloc`, one more scan runs under tracemalloc to show Python's own peak allocations
