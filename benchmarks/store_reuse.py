@@ -30,6 +30,10 @@ Classifying (`--parts classify`): per repeat, in a fresh home, three passes over
 - again, same Predictor: `predict(paths)` once more.
 - again, new Predictor: `Predictor.from_file(model)` + `predict(paths)`, as a later session.
 
+`Predictor.from_file` alone is timed too and shown on its own row (it is inside the first
+and the new-Predictor passes): with every feature stored, loading the model is much of what
+a second pass costs.
+
 Targets: after-finder ÷ cold ≤ 0.2; each second time ÷ first time ≤ 0.1 (medians).
 
     .venv/bin/python benchmarks/store_reuse.py            # full run (several minutes)
@@ -142,12 +146,20 @@ def classify(predictor: Predictor, paths: list[Path]) -> list[Prediction]:
     return predictions
 
 
+def load_predictor(model_file: Path, seconds: dict[str, float], name: str) -> Predictor:
+    """`Predictor.from_file`, its time kept under `name` (shown, and inside its pass)."""
+    started = time.perf_counter()
+    predictor = Predictor.from_file(model_file)
+    seconds[name] = time.perf_counter() - started
+    return predictor
+
+
 def classify_passes(model_file: Path, paths: list[Path]) -> tuple[dict[str, float], float]:
-    """({pass: seconds}, largest probability difference from the first pass)."""
+    """({pass or load: seconds}, largest probability difference from the first pass)."""
     seconds: dict[str, float] = {}
     gc.collect()
     started = time.perf_counter()
-    predictor = Predictor.from_file(model_file)
+    predictor = load_predictor(model_file, seconds, "load_first")
     first = classify(predictor, paths)
     seconds["first"] = time.perf_counter() - started
     if predictor.runtime != ONNX_RUNTIME:
@@ -158,7 +170,7 @@ def classify_passes(model_file: Path, paths: list[Path]) -> tuple[dict[str, floa
     del predictor
     gc.collect()
     started = time.perf_counter()
-    new = classify(Predictor.from_file(model_file), paths)
+    new = classify(load_predictor(model_file, seconds, "load_new"), paths)
     seconds["again_new"] = time.perf_counter() - started
     reference = np.array([p.probabilities for p in first])
     difference = max(float(np.abs(np.array([p.probabilities for p in again]) - reference).max())
@@ -168,15 +180,15 @@ def classify_passes(model_file: Path, paths: list[Path]) -> tuple[dict[str, floa
 
 def measure_classify(model_file: Path, paths: list[Path], work: Path, graphs: Path,
                      repeats: int) -> tuple[dict[str, list[float]], float]:
-    runs: dict[str, list[float]] = {name: [] for name in PASSES}
+    runs: dict[str, list[float]] = {name: [] for name in (*PASSES, "load_first", "load_new")}
     difference = 0.0
     for repeat in range(repeats):
         _common.fresh_home(work, f"classify-{repeat}", graphs)
         seconds, worst = classify_passes(model_file, paths)
         leave_home()
         difference = max(difference, worst)
-        for name in PASSES:
-            runs[name].append(seconds[name])
+        for name, value in seconds.items():
+            runs[name].append(value)
         _common.progress(f"classify repeat {repeat + 1}/{repeats}: " + ", ".join(
             f"{name} {seconds[name]:.2f} s" for name in PASSES))
     return runs, difference
@@ -209,6 +221,9 @@ def classify_rows(runs: dict[str, list[float]], images: int
         rows.append([f"classify {images}: {PASS_LABELS[name]} (s)", _common.median(runs[name]),
                      f"{ratios[name]:.3f}", f"<= {CLASSIFY_TARGET}",
                      _common.verdict(ratios[name] <= CLASSIFY_TARGET), _runs(runs[name])])
+    loads = runs["load_first"] + runs["load_new"]
+    rows.append(["  of which Predictor.from_file, each time (s)", _common.median(loads), "", "",
+                 "", _runs(loads)])
     passed = all(r <= CLASSIFY_TARGET for r in ratios.values())
     return rows, {"classify_runs": runs, "classify_ratios": ratios, "classify_pass": passed}
 
