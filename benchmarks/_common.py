@@ -57,6 +57,62 @@ def workspace(name: str) -> Path:
     return root
 
 
+def fresh_home(root: Path, name: str, graphs: Path) -> Path:
+    """A new, empty CHEETAHLION_HOME at root/homes/<name>, made the current one, whose
+    `cache/onnx` is the shared folder `graphs`.
+
+    A fresh home is the only clean way to a fresh feature store: the engine opens the store
+    once per process and location, so deleting its file under it would not do. The ONNX
+    graph cache is shared so that exporting the graph (a one-off cost the scripts report
+    on its own) is paid once, before any clock, and not by whichever side runs first.
+    """
+    home = root / "homes" / name
+    (home / "cache").mkdir(parents=True)
+    graphs.mkdir(parents=True, exist_ok=True)
+    (home / "cache" / "onnx").symlink_to(graphs.resolve(), target_is_directory=True)
+    os.environ["CHEETAHLION_HOME"] = str(home)
+    return home
+
+
+def folder_bytes(folder: Path) -> int:
+    """The size of every file under `folder` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+def _status_kib(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def resident_kib() -> int | None:
+    """This process's resident memory now (Linux), in KiB."""
+    return _status_kib("VmRSS")
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory so far, in MiB.
+
+    On Linux this is VmHWM, not `ru_maxrss`: a child started by `subprocess` inherits its
+    parent's peak in `ru_maxrss` (the kernel carries the old address space's high-water mark
+    across fork and exec), so a child of a parent that held 1 GiB reports at least 1 GiB
+    however little it uses itself. VmHWM belongs to the child's own address space. Elsewhere
+    `ru_maxrss` is the only figure there is.
+    """
+    own = _status_kib("VmHWM")
+    if own is not None:
+        return own / 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (peak / 1024 if sys.platform == "darwin" else peak) / 1024  # bytes on macOS
+
+
 def add_per_class_option(parser: argparse.ArgumentParser, quick_default: int) -> None:
     """`--per-class N`: use only the first N photos of each class (`quick_default` with
     --quick, all of them otherwise)."""

@@ -10,7 +10,8 @@ the source photos (some cheetah photos are near-duplicates of each other), times
 copies. Writing them is setup and is not timed.
 
 Then `scan_dataset` runs in a fresh Python process per repeat, so that process's peak
-resident memory (`ru_maxrss`) is the scan's own; the table shows it with the memory the
+resident memory (VmHWM on Linux; not `ru_maxrss`, which a child inherits from its parent,
+see `_common.peak_rss_mib`) is the scan's own; the table shows it with the memory the
 process held before the scan started (Python plus the engine's imports). The files were
 just written, so they are read from the page cache: this is a warm-cache number. With
 `--tracemalloc`, one more scan runs under tracemalloc to show Python's own peak allocations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -99,30 +99,17 @@ def generate(source: Path, count: int, target: Path) -> int:
 
 # --- the measured scan, in a process of its own ----------------------------------------------
 
-def resident_kib() -> int | None:
-    """This process's resident memory now (Linux), in KiB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def child(folder: Path, workers: int | None, trace: bool) -> None:
     from training.data.scanning import scan_dataset  # imported before the "before" measurement
 
-    before = resident_kib()
+    before = _common.resident_kib()
     if trace:
         tracemalloc.start()
     started = time.perf_counter()
     dataset = scan_dataset(folder, workers=workers)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_kib = peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
     result: dict[str, Any] = {
-        "seconds": seconds, "peak_rss_mib": peak_kib / 1024,
+        "seconds": seconds, "peak_rss_mib": _common.peak_rss_mib(),
         "rss_before_scan_mib": before / 1024 if before is not None else None,
         "images": len(dataset.images),
         "issues": dict(Counter(issue.kind for issue in dataset.report.issues)),
