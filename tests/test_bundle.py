@@ -57,6 +57,7 @@ def assert_self_test_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert len(lines) == 1, result.stdout
     assert lines[0].startswith("self-test passed: found the planted image first"), lines[0]
     assert "noise (none of these)" in lines[0] and "explained a prediction" in lines[0]
+    assert " on onnxruntime, " in lines[0]  # the frozen network ran on the fast runtime
 
 
 def test_the_network_is_really_off_in_the_namespace() -> None:
