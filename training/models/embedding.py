@@ -80,6 +80,9 @@ class _Planned:
 
 
 class _Embedder:
+    """One `embed_files` call's work: plan a batch (store lookups, decodes submitted), then
+    finish it (wait for the decodes, run what the store lacked, keep it)."""
+
     def __init__(self, frozen: FrozenFeatures, store: FeatureStore | None,
                  pool: ThreadPoolExecutor, total: int, view: View) -> None:
         self.frozen, self.store, self.pool, self.total = frozen, store, pool, total
