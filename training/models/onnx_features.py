@@ -40,6 +40,10 @@ DISABLE_ENV = "CHEETAHLION_NO_ONNXRUNTIME"
 KEEP_SESSIONS = 4
 """Checked sessions kept in this process (each holds its network, ~15 MB for Lite0): the
 next predictor or finder on the same network skips loading and checking the graph."""
+EXPORTING = threading.Lock()
+"""Held by every export in the process (this module's and `training.predict.export`'s):
+the exporters keep global registries, and two exports at once in two threads (the start-up
+graph while the user exports a model) failed with a KeyError from inside torch."""
 _PREPARING = threading.Lock()
 _READY: dict[tuple[Path, tuple[int, int] | None], FeatureRunner] = {}
 _INPUT = "pixels"
@@ -130,7 +134,7 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
     wrapper = PixelsToFeatures(network, prep).eval()
     example = torch.zeros((2, 3, prep.crop, prep.crop), dtype=torch.uint8)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with EXPORTING, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper, (example,), dynamo=True, external_data=False, verbose=False,

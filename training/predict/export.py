@@ -38,6 +38,7 @@ from training.core.runtime import library_versions
 from training.data.images import ImageProblem
 from training.data.preprocessing import Preprocessing, load_pixels
 from training.fitting.modelfile import TrainedModel, load_model
+from training.models.onnx_features import EXPORTING
 from training.predict.inference import Predictor
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
@@ -114,7 +115,8 @@ def export_model(
 
     with temporary_beside(target) as temporary:
         try:
-            _WRITERS[export_format](wrapper, inputs[:2].clone(), temporary)
+            with EXPORTING:
+                _WRITERS[export_format](wrapper, inputs[:2].clone(), temporary)
         except Exception as error:  # exporters raise many types; the user needs one message
             raise ExportError(f"Exporting {source.name} to {export_format} failed: "
                               f"{_first_line(error)}") from error
