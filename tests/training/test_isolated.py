@@ -1,8 +1,12 @@
-"""`fit_in_child_process` behaves like `fit`: events, cancel, result, errors."""
+"""`fit_in_child_process` behaves like `fit`: events, cancel, result, errors; a
+`TrainingProcess` started ahead of its run warms up, trains one run, and never lingers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,9 +16,10 @@ from training.core.errors import DatasetError
 from training.core.events import EpochEnded, RunFinished, RunStarted, StepEnded
 from training.data.scanning import scan_dataset
 from training.fitting.config import TrainConfig
-from training.fitting.isolated import fit_in_child_process
+from training.fitting.isolated import TrainingProcess, fit_in_child_process
 from training.fitting.modelfile import load_model
 from training.fitting.runs import list_runs
+from training.fitting.warm_up import warm_up
 
 pytestmark = pytest.mark.slow  # each test trains in a spawned child process
 
@@ -56,3 +61,63 @@ def test_user_errors_cross_the_process_boundary(tmp_path: Path) -> None:
     one_class = scan_dataset(make_dataset(tmp_path / "one", classes=("red",), per_class=3))
     with pytest.raises(DatasetError, match="at least two classes"):
         fit_in_child_process(TrainConfig.finetune(), one_class)
+
+
+SMALL = TrainConfig.finetune(epochs=1, image_size=64, batch_size=4)
+
+
+def test_the_warm_up_step_runs_offline_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    warm_up(SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_process_started_ahead_warms_up_then_trains_exactly_one_run(colours,
+                                                                      tmp_path: Path) -> None:
+    process = TrainingProcess(warm_up=SMALL)
+    assert process.wait_ready(timeout=300) and process.usable()
+    events = []
+    result = process.fit(SMALL, colours, events.append, output=tmp_path / "m.safetensors")
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert result.model_path is not None and result.model_path.exists()
+    assert not process.is_alive() and not process.usable(), "the process ends with its run"
+    with pytest.raises(RuntimeError, match="one run"):
+        process.fit(SMALL, colours)
+
+
+def test_an_unused_process_is_unusable_in_a_changed_environment_and_ends_on_close(
+        monkeypatch, tmp_path: Path) -> None:
+    process = TrainingProcess()
+    assert process.usable()
+    monkeypatch.setenv("CHEETAHLION_HOME", str(tmp_path / "elsewhere"))
+    assert not process.usable(), "its records would go to the home it was started with"
+    process.close()
+    assert not process.is_alive()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_waiting_process_ends_when_its_parent_has_gone() -> None:
+    parent = (
+        "import os, sys\n"
+        "from training.fitting.isolated import TrainingProcess\n"
+        "process = TrainingProcess()\n"
+        "print(process.pid, flush=True)\n"
+        "process.wait_ready(300)\n"
+        "os._exit(0)\n"  # no clean-up: as if the app had crashed
+    )
+    output = subprocess.run([sys.executable, "-c", parent], check=True, capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    orphan = int(output.stdout.split()[0])
+    deadline = time.monotonic() + 120
+    while _running(orphan) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(orphan), "an orphaned training process must not wait for ever"
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
