@@ -28,6 +28,7 @@ from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.fast_inference import FastInferenceJob
+from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
 from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
@@ -54,7 +55,9 @@ class MainWindow(QMainWindow):
         self.session = Session(settings, self)
         self.thumbnails = ThumbnailCache(self)
         self.data_page = DataPage(self.session, self.thumbnails)
-        self.train_page = TrainPage(self.session)
+        self.training_processes = TrainingProcessKeeper()
+        """The training process kept ready for the next fine-tune (started by the warm-up)."""
+        self.train_page = TrainPage(self.session, self.training_processes)
         self.evaluate_page = EvaluatePage(self.session, ThumbnailCache(self, size=120))
         self.classify_page = ClassifyPage(self.session, ThumbnailCache(self))
         self.pages = (self.data_page, self.train_page, self.evaluate_page, self.classify_page)
@@ -205,8 +208,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _warm_up(self) -> None:
-        """After the window is painted, load torch in the background and show the device."""
-        self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
+        """After the window is painted, load torch in the background, show the device and
+        start the training process kept for the first fine-tune."""
+        self.warm_up_jobs.start(WarmUpJob(self.training_processes), self._warming_up)
 
     @Slot(object)
     def _device_known(self, description: str) -> None:
@@ -237,12 +241,15 @@ class MainWindow(QMainWindow):
     # --- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop every job (training keeps its best model), then save settings and geometry.
+        """End the training process kept for the next run, stop every job (training keeps its
+        best model), then save settings and geometry.
 
         The runners are found, not listed: every JobRunner has a parent, so each one (a
         page's, its exporter's, an open dialog's) is a child of this window.
         """
         self.data_page.shutdown()
+        # first: a fine-tune ending below must not start the next run's process
+        self.training_processes.close()
         runners = self.findChildren(JobRunner)
         for runner in runners:
             runner.shut_down()

@@ -37,6 +37,7 @@ from training.fitting.config import TrainConfig
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord
+    from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
     from training.core.events import TrainingEvent
 
 
@@ -44,8 +45,11 @@ class TrainPage(StepPage):
     training_finished = Signal()
     """A run ended (finished, stopped or failed); the run history is up to date."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, processes: TrainingProcessKeeper | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
+        self.processes = processes
+        """Where fine-tunes take their (warm) training process; None: a fresh one each."""
         self.history_jobs = JobController(self)
         """Re-reads the run history after a failed run (it may have left a resumable one)."""
         self.history_runner = self.history_jobs.runner
@@ -130,7 +134,8 @@ class TrainPage(StepPage):
         except ConfigError as error:
             show_error(self, "Check the settings", str(error))
             return False
-        return self._launch(TrainJob(config, dataset), TrainingHistory(),
+        return self._launch(TrainJob(config, dataset, processes=self.processes),
+                            TrainingHistory(),
                             f"Training ({config.mode})…")
 
     @Slot()
@@ -150,7 +155,8 @@ class TrainPage(StepPage):
         # Its curves up to the checkpoint (a Stop mid-epoch recorded a few steps more).
         steps_per_epoch = -(-run.split["train"] // config.batch_size)
         kept = replace(run, step_losses=run.step_losses[:len(run.epochs) * steps_per_epoch])
-        return self._launch(TrainJob(config, dataset, resume=run.run_id),
+        return self._launch(TrainJob(config, dataset, resume=run.run_id,
+                                     processes=self.processes),
                             TrainingHistory.from_record(kept),
                             f"Resuming run {run.run_id} after epoch {len(run.epochs)}…")
 

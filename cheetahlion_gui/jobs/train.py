@@ -9,6 +9,7 @@ from cheetahlion_gui.jobs.runner import Job
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import FitResult, RunRecord
+    from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
     from training.data.dataset import Dataset
     from training.fitting.config import TrainConfig
 
@@ -20,23 +21,44 @@ class TrainOutcome:
 
 
 class TrainJob(Job):
-    """Train, or with `resume` (a run id) carry a stopped fine-tune on from its checkpoint."""
+    """Train, or with `resume` (a run id) carry a stopped fine-tune on from its checkpoint.
 
-    def __init__(self, config: TrainConfig, dataset: Dataset, resume: str | None = None
-                 ) -> None:
+    `processes`: the window's keeper of a warm training process; a fine-tune takes its
+    process from there and has the next one started when it ends. Without one, it starts
+    a fresh process.
+    """
+
+    def __init__(self, config: TrainConfig, dataset: Dataset, resume: str | None = None,
+                 processes: TrainingProcessKeeper | None = None) -> None:
         super().__init__()
         self.config = config
         self.dataset = dataset
         self.resume = resume
+        self.processes = processes
 
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
         torch trains faster in a process's main thread (training.fitting.isolated)."""
         from training import fit, list_runs
-        from training.fitting.isolated import fit_in_child_process
 
-        run = fit_in_child_process if self.config.mode == "finetune" else fit
-        result = run(self.config, self.dataset, callback=self.progressed.emit, cancel=self.cancel,
-                     resume=self.resume)
+        if self.config.mode == "finetune":
+            result = self._finetune()
+        else:
+            result = fit(self.config, self.dataset, callback=self.progressed.emit,
+                         cancel=self.cancel, resume=self.resume)
         return TrainOutcome(result, list_runs(self.dataset.root))
+
+    def _finetune(self) -> FitResult:
+        """Fine-tune in the kept process (or a fresh one); then have the next one started,
+        so it warms up while this run's results are on screen."""
+        from training.fitting.isolated import TrainingProcess
+
+        keeper = self.processes
+        process = keeper.take() if keeper is not None else TrainingProcess()
+        try:
+            return process.fit(self.config, self.dataset, callback=self.progressed.emit,
+                               cancel=self.cancel, resume=self.resume)
+        finally:
+            if keeper is not None:
+                keeper.prepare()
