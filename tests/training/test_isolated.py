@@ -114,6 +114,38 @@ def test_a_waiting_process_ends_when_its_parent_has_gone() -> None:
     assert not _running(orphan), "an orphaned training process must not wait for ever"
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_run_whose_parent_dies_stops_and_keeps_its_best_model(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=6)
+    parent = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from training.core.events import EpochEnded\n"
+        "from training.data.scanning import scan_dataset\n"
+        "from training.fitting.config import TrainConfig\n"
+        "from training.fitting.isolated import TrainingProcess\n"
+        "def crash(event):\n"
+        "    if isinstance(event, EpochEnded):\n"
+        "        print(process.pid, flush=True)\n"
+        "        os._exit(0)\n"  # the app dies mid-run
+        "process = TrainingProcess()\n"
+        "config = TrainConfig.finetune(epochs=50, image_size=64, batch_size=4,\n"
+        "                              early_stopping_patience=0)\n"
+        "process.fit(config, scan_dataset(Path(sys.argv[1])), crash)\n"
+    )
+    output = subprocess.run([sys.executable, "-c", parent, str(data)], check=True,
+                            capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2], timeout=300)
+    orphan = int(output.stdout.split()[0])
+    deadline = time.monotonic() + 120
+    while _running(orphan) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(orphan)
+    run, = list_runs(data)
+    assert run.stopped == "cancelled" and len(run.epochs) < 50, "it stopped, not trained on"
+    assert run.model_path and Path(run.model_path).exists() and run.resumable
+
+
 def _running(pid: int) -> bool:
     """Whether `pid` is a live process (a zombie waiting to be reaped has ended)."""
     try:

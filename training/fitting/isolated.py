@@ -20,6 +20,7 @@ side only spawns, sends and listens.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import sys
@@ -174,7 +175,23 @@ def _serve(jobs: Any, messages: Any, stop: Any, ready: Any, warm_up: TrainConfig
     ready.set()
     job = _next_job(jobs)
     if job is not None:
+        _stop_when_orphaned(stop)
         _train_in_child(*job, messages, stop)
+
+
+def _stop_when_orphaned(stop: Any) -> None:
+    """Cancel the run if the parent process ends (the app crashed or was killed): nobody
+    would hear of it, and it would train on for nothing. Cancelled, it saves its best model
+    and a checkpoint to resume from, as a Stop does. The watching thread only waits."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        stop.set()
+
+    threading.Thread(target=watch, name="cheetahlion-watch-parent", daemon=True).start()
 
 
 def _prepare(warm_up: TrainConfig | None, jobs: Any) -> None:
