@@ -56,7 +56,8 @@ class MainWindow(QMainWindow):
         self.thumbnails = ThumbnailCache(self)
         self.data_page = DataPage(self.session, self.thumbnails)
         self.training_processes = TrainingProcessKeeper()
-        """The training process kept ready for the next fine-tune (started by the warm-up)."""
+        """The training process kept ready for the next fine-tune (started once the user
+        chooses fine-tuning on the Train step)."""
         self.train_page = TrainPage(self.session, self.training_processes)
         self.evaluate_page = EvaluatePage(self.session, ThumbnailCache(self, size=120))
         self.classify_page = ClassifyPage(self.session, ThumbnailCache(self))
@@ -208,9 +209,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _warm_up(self) -> None:
-        """After the window is painted, load torch in the background, show the device and
-        start the training process kept for the first fine-tune."""
-        self.warm_up_jobs.start(WarmUpJob(self.training_processes), self._warming_up)
+        """After the window is painted, load torch in the background and show the device."""
+        self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
 
     @Slot(object)
     def _device_known(self, description: str) -> None:

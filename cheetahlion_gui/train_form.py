@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,6 +27,9 @@ from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
 
 class TrainForm(QWidget):
     """The settings of the next run; `config()` reads them back, validated."""
+
+    finetune_chosen = Signal()
+    """The form now holds a fine-tune (picked, or a preset): time to get a process ready."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,6 +112,8 @@ class TrainForm(QWidget):
         self.feature_views.setValue(config.feature_views)
         self.weight_decay.setValue(config.weight_decay)
         self._preset = config
+        if config.mode == "finetune":
+            self.finetune_chosen.emit()
 
     def config(self) -> TrainConfig:
         """The form as a validated `TrainConfig`, keeping the preset's other settings."""

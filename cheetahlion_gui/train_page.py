@@ -54,6 +54,8 @@ class TrainPage(StepPage):
         """Re-reads the run history after a failed run (it may have left a resumable one)."""
         self.history_runner = self.history_jobs.runner
         self.form = TrainForm()
+        if processes is not None:
+            self.form.finetune_chosen.connect(processes.prepare_in_background)
         self.progress_panel = TrainingProgress()
         self.history_panel = RunHistoryPanel(session, self.runner)
         self.start_button = QPushButton("Start training")

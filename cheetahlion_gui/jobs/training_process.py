@@ -3,9 +3,11 @@
 Why: fine-tuning runs in a child process (training.fitting.isolated). A fresh one first
 spends seconds importing torch, then spends ~3 % more CPU on its first epoch than a
 warmed-up one (allocator and oneDNN warm-up; training.fitting.warm_up, docs/benchmarks.md).
-The keeper starts one in the background after start-up, warmed up for the form's default
-fine-tune, and hands it to the next run; after each run it starts the next one. Closing the
-window ends the one waiting.
+The keeper starts one in the background once the user chooses fine-tuning on the Train
+step (not at start-up: a user who only classifies, and every window a test opens, would pay
+for a torch import and a training step for nothing), warmed up for the default fine-tune,
+and hands it to the next run; after each run it starts the next one. Closing the window
+ends the one waiting.
 
 Everything here may run off the GUI thread (the start-up job and the training job call it);
 the lock makes `prepare`, `take` and `close` safe to call from any thread. Spawning takes
@@ -50,6 +52,12 @@ class TrainingProcessKeeper:
                 stale.close()
             self._waiting = TrainingProcess(warm_up=TrainConfig.finetune())
             self.started += 1
+
+    def prepare_in_background(self) -> None:
+        """`prepare` in a short-lived thread: the GUI thread must not import the engine's
+        torch-bearing modules nor wait for a spawn."""
+        threading.Thread(target=self.prepare, name="training-process-start",
+                         daemon=True).start()
 
     def take(self) -> TrainingProcess:
         """The waiting process for a run (the caller owns it now), or a fresh one when none

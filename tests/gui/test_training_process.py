@@ -1,5 +1,6 @@
-"""The window keeps a training process ready for the next fine-tune: started after start-up,
-taken by the next fine-tune and replaced after it, ended when the window closes."""
+"""The window keeps a training process ready for the next fine-tune: started once the user
+chooses fine-tuning, taken by the next fine-tune and replaced after it, ended when the
+window closes; never started for a user who does not fine-tune."""
 
 from __future__ import annotations
 
@@ -23,14 +24,19 @@ def _no_tqdm_monitor(monkeypatch) -> None:
 
 
 def _keeper(window, qtbot):
-    """The window's keeper, once the start-up warm-up has started its first process."""
+    """The window's keeper, once choosing fine-tuning has started its first process."""
     qtbot.waitUntil(lambda: not window.warmup.busy, timeout=STARTUP_MS)
     keeper = window.training_processes
-    assert keeper.waiting is not None and keeper.started == 1
+    assert keeper.waiting is None and keeper.started == 0, "nothing before fine-tuning"
+    page = window.train_page
+    window.sidebar.setCurrentRow(1)
+    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    qtbot.waitUntil(lambda: keeper.waiting is not None, timeout=STARTUP_MS)
+    assert keeper.started == 1
     return keeper
 
 
-def test_start_up_starts_one_and_closing_the_window_ends_it(window, qtbot) -> None:
+def test_choosing_finetune_starts_one_and_closing_the_window_ends_it(window, qtbot) -> None:
     keeper = _keeper(window, qtbot)
     process = keeper.waiting
     assert process.is_alive()
@@ -47,8 +53,6 @@ def test_a_fine_tune_takes_the_kept_process_and_the_next_one_is_started(
     keeper = _keeper(window, qtbot)
     kept = keeper.waiting
     page = window.train_page
-    window.sidebar.setCurrentRow(1)
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
     page.advanced.setChecked(True)
     page.image_size.setValue(64)
     page.epochs.setValue(1)
