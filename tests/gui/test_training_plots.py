@@ -22,6 +22,16 @@ def _live_plots(qtbot) -> TrainingPlots:
     return plots
 
 
+def test_axes_and_their_grid_are_repainted_from_a_cache(qtbot) -> None:
+    from PySide6.QtWidgets import QGraphicsItem
+
+    plots = _live_plots(qtbot)
+    for plot in (plots.loss_plot, plots.accuracy_plot):
+        for axis in plot.getPlotItem().axes.values():
+            assert axis["item"].cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache
+    plots.stop_redrawing()
+
+
 def test_nothing_new_means_no_redraw(qtbot) -> None:
     plots = _live_plots(qtbot)
     drawn = plots.redraw_count
@@ -40,6 +50,7 @@ def test_a_new_step_epoch_or_baseline_is_drawn_at_the_next_tick(qtbot) -> None:
     qtbot.waitUntil(lambda: plots.curve_point_counts()["val_accuracy"] == 1)
     history.baseline = 0.5
     qtbot.waitUntil(plots.baseline_line.isVisible)
+    assert plots.baseline_line.label.textItem.toPlainText() == "zero-shot baseline 0.500"
     drawn = plots.redraw_count
     qtbot.wait(SEVERAL_TICKS_MS)
     assert plots.redraw_count == drawn, "each change is drawn once"
