@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from training.data.preprocessing import Preprocessing
 
@@ -18,3 +19,16 @@ def normalize(batch: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
     mean = torch.tensor(prep.mean, device=batch.device).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(prep.std, device=batch.device).view(1, 3, 1, 1) * 255.0
     return (batch.float() - mean) / std
+
+
+class PixelNormalisation(nn.Module):
+    """`normalize` as a module, for graphs that take uint8 NCHW pixels (exports, and the
+    feature graph onnxruntime runs): the mean and std travel inside the graph."""
+
+    def __init__(self, prep: Preprocessing) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(prep.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels.float() - self.mean) / self.std

@@ -30,6 +30,7 @@ from torch import nn
 from training.core import paths as app_paths
 from training.core.atomic import write_atomically
 from training.data.preprocessing import Preprocessing
+from training.data.tensors import PixelNormalisation
 
 PARITY_TOLERANCE = 1e-4
 FEATURE_TOLERANCE = 1e-4
@@ -59,11 +60,10 @@ class PixelsToFeatures(nn.Module):
     def __init__(self, network: nn.Module, prep: Preprocessing) -> None:
         super().__init__()
         self.network = network
-        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(prep.std).view(1, 3, 1, 1) * 255.0)
+        self.normalise = PixelNormalisation(prep)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        inputs = (pixels.float() - self.mean) / self.std
+        inputs = self.normalise(pixels)
         return self.network.forward_head(self.network.forward_features(inputs), pre_logits=True)
 
 
@@ -183,7 +183,7 @@ def _session(onnxruntime: object, graph: Path) -> FeatureRunner | None:
 def _agrees(runner: FeatureRunner, torch_features: FeatureRunner, network: nn.Module,
             prep: Preprocessing) -> bool:
     """The graph's features and probabilities match PyTorch's, one image and a batch."""
-    pixels = _parity_pixels(prep)
+    pixels = parity_pixels(prep.crop)
     try:
         expected = torch_features(pixels)
         single, together = runner(pixels[:1]), runner(pixels)
@@ -202,9 +202,9 @@ def _agrees(runner: FeatureRunner, torch_features: FeatureRunner, network: nn.Mo
                 and probability_error <= PARITY_TOLERANCE)
 
 
-def _parity_pixels(prep: Preprocessing) -> np.ndarray:
-    """Noise, flat and gradient images: uint8 (4, 3, crop, crop)."""
-    size = prep.crop
+def parity_pixels(size: int) -> np.ndarray:
+    """Noise, black, gradient and white images: uint8 (4, 3, size, size), the synthetic
+    half of every parity check (graphs here, exports in `training.predict.export`)."""
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 255, size, dtype=np.float32)
     gradient = np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)),

@@ -37,8 +37,9 @@ from training.core.errors import ExportError
 from training.core.runtime import library_versions
 from training.data.images import ImageProblem
 from training.data.preprocessing import Preprocessing, load_pixels
+from training.data.tensors import PixelNormalisation
 from training.fitting.modelfile import TrainedModel, load_model
-from training.models.onnx_features import EXPORTING
+from training.models.onnx_features import EXPORTING, parity_pixels
 from training.predict.inference import Predictor
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
@@ -70,11 +71,10 @@ class PixelsToProbabilities(nn.Module):
     def __init__(self, network: nn.Module, prep: Preprocessing) -> None:
         super().__init__()
         self.network = network
-        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(prep.std).view(1, 3, 1, 1) * 255.0)
+        self.normalise = PixelNormalisation(prep)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        inputs = (pixels.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        inputs = self.normalise(pixels.permute(0, 3, 1, 2))
         return self.network(inputs).float().softmax(1)
 
 
@@ -146,16 +146,7 @@ def _parity_inputs(prep: Preprocessing, sample_images: Sequence[Path]) -> torch.
     for path in list(sample_images)[:MAX_SAMPLE_IMAGES]:
         with contextlib.suppress(ImageProblem, OSError):
             arrays.append(load_pixels(Path(path), prep))
-    size = prep.crop
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    arrays += [
-        rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-        np.zeros((size, size, 3), np.uint8),
-        np.full((size, size, 3), 255, np.uint8),
-        np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)),
-                  np.tile(ramp[:, None], (1, size))], axis=-1).astype(np.uint8),
-    ]
+    arrays += list(parity_pixels(prep.crop).transpose(0, 2, 3, 1))
     return torch.from_numpy(np.stack(arrays))
 
 
