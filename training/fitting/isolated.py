@@ -13,8 +13,8 @@ A `TrainingProcess` can be started ahead of its run: it imports the engine and, 
 config, warms up (`training.fitting.warm_up`) while nobody waits, then trains the one run it
 is given and ends. A fresh process spends seconds importing torch before the run can start,
 and its first epoch costs ~3 % more CPU than a warmed-up one's; a front end that keeps one
-ready pays neither when the user presses Start. This module imports no torch itself: the caller's
-side only spawns, sends and listens.
+ready pays neither when the user presses Start. This module imports no torch itself: the
+caller's side only spawns, sends and listens.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class TrainingProcess:
         self._used = True
         try:
             self._jobs.put((config, dataset, output, resume))
+            self._jobs.close()  # nothing more to send: its feeder thread ends once it is sent
             return self._follow(callback or ignore_event, cancel)
         finally:
             self._stop.set()
