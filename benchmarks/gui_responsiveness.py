@@ -116,6 +116,11 @@ def make_window(app: QApplication) -> Any:
     window.resize(1280, 800)
     window.show()
     wait_for(app, lambda: not window.warmup.busy)
+    # What start-up sets going in the background (the fast runtime's graph, the training
+    # process kept for the first fine-tune) is not what the measurements are about.
+    kept = window.training_processes.waiting
+    wait_for(app, lambda: not window.runtime_jobs.busy
+             and (kept is None or kept.is_ready() or not kept.is_alive()))
     return window
 
 
