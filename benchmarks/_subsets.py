@@ -9,6 +9,7 @@ the test part is what the selection on validation never saw.
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from collections.abc import Callable
@@ -22,22 +23,33 @@ Degrade = Callable[[Image.Image], Image.Image]
 
 
 def few_shot_folder(data: Path, per_class: int, val_per_class: int, seed: int, target: Path,
-                    degrade: Degrade | None = None) -> Path:
-    """`target` filled with train/val/test parts drawn from `data` (see the module docstring)."""
+                    degrade: Degrade | None = None, mislabelled: float = 0.0) -> Path:
+    """`target` filled with train/val/test parts drawn from `data` (see the module docstring).
+
+    `mislabelled`: the share of each class's training photos (rounded up) put in the next
+    class's folder instead, as web-gathered photo sets have them; validation and test stay
+    right.
+    """
     draw = random.Random(seed)
-    for name, photos in _common.class_photos(data).items():
+    classes = _common.class_photos(data)
+    names = list(classes)
+    for index, (name, photos) in enumerate(classes.items()):
         order = list(photos)
         draw.shuffle(order)
-        parts = {"train": order[:per_class],
-                 "val": order[per_class:per_class + val_per_class],
-                 "test": order[per_class + val_per_class:]}
-        for part, chosen in parts.items():
-            folder = target / part / name
+        wrong = math.ceil(per_class * mislabelled)
+        neighbour = names[(index + 1) % len(names)]
+        parts = {("train", name): order[wrong:per_class],
+                 ("train", neighbour): order[:wrong],
+                 ("val", name): order[per_class:per_class + val_per_class],
+                 ("test", name): order[per_class + val_per_class:]}
+        for (part, folder_name), chosen in parts.items():
+            folder = target / part / folder_name
             folder.mkdir(parents=True, exist_ok=True)
             for photo in chosen:
+                # the class in the name keeps two classes' photos of one name apart
                 if degrade is None:
-                    shutil.copyfile(photo, folder / photo.name)
+                    shutil.copyfile(photo, folder / f"{name}-{photo.name}")
                 else:
                     with Image.open(photo) as image:
-                        degrade(image).save(folder / f"{photo.stem}.png")
+                        degrade(image).save(folder / f"{name}-{photo.stem}.png")
     return target

@@ -133,4 +133,4 @@ class TrainingProgress(QWidget):
         self.phase_label.setText(
             f"{STOPPED_BECAUSE[result.stopped]}: best epoch {result.best_epoch}, validation "
             f"accuracy {result.best_val_accuracy:.3f}, {format_duration(result.seconds)}. "
-            "The best model was saved.")
+            "The best model was saved." + (f" {result.kept_note}" if result.kept_note else ""))

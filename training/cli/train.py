@@ -155,7 +155,9 @@ def _report(args: argparse.Namespace, result: Any) -> None:
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
         "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
         "val_loss": result.best_val_loss if result.history else None,
-        "baseline_accuracy": result.baseline_accuracy, "seconds": round(result.seconds, 2),
+        "baseline_accuracy": result.baseline_accuracy,
+        "trained_share": result.kept.trained_share if result.kept else None,
+        "seconds": round(result.seconds, 2),
         "warnings": list(result.warnings),
     }
     for warning in result.warnings:
@@ -169,4 +171,6 @@ def _report(args: argparse.Namespace, result: Any) -> None:
                     if result.baseline_accuracy is not None else "")
         print(f"{result.stopped}: best epoch {result.best_epoch}, validation accuracy "
               f"{result.best_val_accuracy:.3f}{baseline}, {result.seconds:.1f} s")
+        if result.kept_note:
+            print(result.kept_note)
         print(f"model saved to {result.model_path}")

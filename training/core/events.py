@@ -90,6 +90,10 @@ class RunFinished:
     stopped: str
     """Why training ended: "completed", "early_stopping" or "cancelled"."""
     model_path: str | None
+    trained_share: float | None = None
+    """How much of the trained weights the kept model holds (`training.fitting.never_worse`):
+    1 the trained weights, 0 the ImageNet start, between a blend; None when training did not
+    start from ImageNet's rows."""
 
 
 TrainingEvent = (

@@ -10,6 +10,7 @@ cancelled by the user is saved without it, so stopping stays immediate.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 
 import torch
@@ -21,7 +22,15 @@ from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
 from training.fitting import distributed
 from training.fitting.augment import augment_batch
-from training.fitting.loop import Batch, EpochLoop, LoopState
+from training.fitting.loop import Batch, EpochLoop, LoopOutcome, LoopState
+from training.fitting.never_worse import (
+    FINETUNE_SHARES,
+    Kept,
+    Scores,
+    State,
+    choose,
+    needs_blending,
+)
 from training.fitting.run_context import RunContext, Trained
 from training.models.features import FeatureCounter, embed
 from training.models.novelty import (
@@ -46,11 +55,12 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
     run.announce(("decode", "train", "features"), steps_per_epoch)
     train_pixels, val_pixels = run.decode(train_indices)
     val_labels = run.labels(run.split.val).to(run.device)
-    baseline = _zero_shot_baseline(run, val_pixels, val_labels)
+    baseline, start_scores = _zero_shot_baseline(run, val_pixels, val_labels)
     head = run.head_for_classes()
     run.network.reset_classifier(len(run.dataset.classes))
     run.network.get_classifier().load_state_dict(head.state_dict())
     network = run.network.to(run.device, memory_format=torch.channels_last)
+    start = copy.deepcopy(network.state_dict()) if start_scores is not None else None
     train_labels = run.labels(train_indices)
     forward, scaler = _forward(run, network)
     loop = EpochLoop(network, forward, _train_batches(run, train_pixels, train_labels),
@@ -59,8 +69,10 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
                      epoch_saved=lambda state: save_epoch(state, baseline),
                      resume=resume, workers=run.workers, scaler=scaler)
     outcome = loop.run()
-    novelty = None
+    novelty = kept = None
     if outcome.best_state is not None:
+        if start is not None and start_scores is not None:
+            kept = _keep_never_worse(loop, start, start_scores, outcome)
         network.load_state_dict(outcome.best_state)
         if outcome.stopped != "cancelled" and run.workers.is_main:
             try:
@@ -68,19 +80,49 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
                     run, train_pixels, val_pixels, train_labels, val_labels.cpu())
             except Cancelled:  # stopped during that pass: keep the model, without it
                 novelty = None
-    return Trained(outcome, baseline, novelty)
+    return Trained(outcome, baseline, novelty, kept)
 
 
 def _zero_shot_baseline(run: RunContext, val_pixels: Pixels, val_labels: torch.Tensor
-                        ) -> float | None:
+                        ) -> tuple[float | None, Scores | None]:
     """The pretrained network's own ImageNet predictions scored on validation, before its
-    classifier is replaced; None when the classes are not ImageNet's."""
+    classifier is replaced, and the validation (loss, accuracy) of the network training
+    starts from (its head is the mean of each class's ImageNet rows, so its logits are the
+    mean of those rows' logits: no second pass); (None, None) when the classes are not
+    ImageNet's, and no start scores when the head does not start from those rows."""
     if not run.matches:
-        return None
+        return None, None
     with torch.no_grad():
         logits = torch.cat([run.network(normalize(chunk.to(run.device), run.prep))
                             for chunk in val_pixels.split(run.config.batch_size)])
-    return run.baseline(logits, val_labels)
+    baseline = run.baseline(logits, val_labels)
+    if not run.starts_from_imagenet or not len(val_labels):
+        return baseline, None
+    start_logits = torch.stack([logits[:, list(run.matches[name])].mean(1)
+                                for name in run.dataset.classes], dim=1)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=run.config.label_smoothing)
+    accuracy = (start_logits.argmax(1) == val_labels).float().mean()
+    return baseline, (float(loss_fn(start_logits, val_labels).item()), float(accuracy.item()))
+
+
+def _keep_never_worse(loop: EpochLoop, start: State, start_scores: Scores,
+                      outcome: LoopOutcome) -> Kept:
+    """Replace the outcome's best weights by the best blend of them and the start that is
+    not worse than the start on validation (`training.fitting.never_worse`). Blends cost a
+    validation pass each: they are tried only when the trained weights alone are worse, and
+    not after a Stop, which must stay immediate."""
+    trained_scores = (outcome.best_val_loss, outcome.best_val_accuracy)
+    shares = FINETUNE_SHARES if needs_blending(start_scores, trained_scores) \
+        and outcome.stopped != "cancelled" else ()
+    try:
+        state, kept = choose(start, start_scores, outcome.best_state, trained_scores,
+                             loop.score, shares)
+    except Cancelled:  # stopped while scoring blends: choose between the two ends
+        state, kept = choose(start, start_scores, outcome.best_state, trained_scores,
+                             loop.score, ())
+    outcome.best_state = state
+    outcome.best_val_loss, outcome.best_val_accuracy = kept.val_loss, kept.val_accuracy
+    return kept
 
 
 def _forward(run: RunContext, network: nn.Module

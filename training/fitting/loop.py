@@ -244,6 +244,11 @@ class EpochLoop:
         progress.epochs_without_progress += 1
         return False
 
+    def score(self, state: dict[str, torch.Tensor]) -> tuple[float, float]:
+        """Validation (loss, accuracy) of the module with `state` loaded (it stays loaded)."""
+        self.module.load_state_dict(state)
+        return self._validate(nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing))
+
     def _state(self, epoch: int, progress: _Progress) -> LoopState:
         """The loop as it stands at the end of `epoch`, for `epoch_saved`."""
         return LoopState(

@@ -11,6 +11,7 @@ share of the images, and all gather them and train the same head.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 
 import numpy as np
@@ -18,7 +19,8 @@ import torch
 
 from training.fitting.augment import augment_batch
 from training.fitting.config import TrainConfig
-from training.fitting.loop import EpochLoop
+from training.fitting.loop import EpochLoop, LoopOutcome
+from training.fitting.never_worse import QUICK_SHARES, Kept, Scores, State, choose
 from training.fitting.run_context import RunContext, Trained
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
@@ -62,6 +64,8 @@ def train_quick(run: RunContext) -> Trained:
     baseline = run.baseline(run.network.get_classifier()(val_features), val_labels)
 
     head = run.head_for_classes()
+    start = copy.deepcopy(head.state_dict()) if run.starts_from_imagenet and len(val_labels) \
+        else None
     loop = EpochLoop(
         module=head, forward=head,
         train_batches=lambda _epoch: run.shuffled(train_features, train_labels, run.generator),
@@ -71,6 +75,9 @@ def train_quick(run: RunContext) -> Trained:
     outcome = loop.run()
     if outcome.best_state is None:
         return Trained(outcome, baseline)
+    kept = None
+    if start is not None:
+        kept = _keep_never_worse(run, head, start, outcome, val_features, val_labels)
     chosen = stratified_subset(run.labels(run.split.train), MAX_REFERENCE, config.seed)
     calibrate = stratified_subset(val_labels.cpu(), MAX_CALIBRATION, config.seed)
     novelty = build_reference(train_features[chosen.to(train_features.device)],
@@ -78,7 +85,27 @@ def train_quick(run: RunContext) -> Trained:
     run.network.reset_classifier(len(run.dataset.classes))
     run.network.get_classifier().load_state_dict(outcome.best_state)
     run.network.to(run.device)
-    return Trained(outcome, baseline, novelty)
+    return Trained(outcome, baseline, novelty, kept)
+
+
+def _keep_never_worse(run: RunContext, head: torch.nn.Linear, start: State, outcome: LoopOutcome,
+                      val_features: torch.Tensor, val_labels: torch.Tensor) -> Kept:
+    """Replace the outcome's best head by the best blend of it and the start that is not
+    worse than the start on validation (`training.fitting.never_worse`)."""
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=run.config.label_smoothing)
+
+    def score(state: State) -> Scores:
+        head.load_state_dict(state)
+        with torch.no_grad():
+            logits = head(val_features)
+        accuracy = (logits.argmax(1) == val_labels).float().mean()
+        return float(loss_fn(logits, val_labels).item()), float(accuracy.item())
+
+    state, kept = choose(start, score(start), outcome.best_state,
+                         (outcome.best_val_loss, outcome.best_val_accuracy), score, QUICK_SHARES)
+    outcome.best_state = state
+    outcome.best_val_loss, outcome.best_val_accuracy = kept.val_loss, kept.val_accuracy
+    return kept
 
 
 def _augmented_view(config: TrainConfig, view: int) -> View:

@@ -22,6 +22,7 @@ from training.data.preprocessing import Preprocessing
 from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
 from training.fitting.loop import Batch, LoopOutcome
+from training.fitting.never_worse import Kept
 from training.models.novelty import NoveltyReference
 
 
@@ -73,11 +74,17 @@ class RunContext:
             train_images=len(self.split.train), val_images=len(self.split.val),
         ))
 
+    @property
+    def starts_from_imagenet(self) -> bool:
+        """Whether the classes' head starts from ImageNet's rows for them, i.e. as a working
+        classifier (the zero-shot baseline) that training must not make worse."""
+        return bool(self.config.init_from_imagenet and self.matches)
+
     def head_for_classes(self) -> nn.Linear:
         """A linear layer for the dataset's classes, started from ImageNet rows if they match."""
         imagenet = self.network.get_classifier()
         head = nn.Linear(imagenet.in_features, len(self.dataset.classes)).to(self.device)
-        if self.config.init_from_imagenet and self.matches:
+        if self.starts_from_imagenet:
             with torch.no_grad():
                 for row, name in enumerate(self.dataset.classes):
                     indices = list(self.matches[name])
@@ -123,9 +130,11 @@ class RunContext:
 @dataclass(frozen=True)
 class Trained:
     """What a training mode hands back to `fit`: the loop's outcome (the best weights are
-    already on the context's network when there are any), the zero-shot baseline, and the
-    "none of these" reference (None when it was not built)."""
+    already on the context's network when there are any), the zero-shot baseline, the
+    "none of these" reference (None when it was not built), and how the kept weights were
+    chosen against the start (None when training did not start from ImageNet's rows)."""
 
     outcome: LoopOutcome
     baseline: float | None
     novelty: NoveltyReference | None = None
+    kept: Kept | None = None

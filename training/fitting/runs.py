@@ -27,6 +27,7 @@ from training.core.runtime import library_versions
 from training.data.dataset import Dataset
 from training.data.journal import applied_move_count
 from training.fitting.config import TrainConfig
+from training.fitting.never_worse import describe
 from training.fitting.result import FitResult
 
 RECORD_NAME = "run.json"
@@ -65,10 +66,19 @@ class RunRecord:
     """The epochs after which this run was resumed, oldest first."""
     workers: int = 1
     """Processes that trained it together (torchrun's world size; 1 for a single process)."""
+    trained_share: float | None = None
+    """The kept model's share of the trained weights (see `FitResult.trained_share`)."""
 
     @property
     def resumable(self) -> bool:
         return self.checkpoint is not None and self.stopped in ("cancelled", "interrupted")
+
+    @property
+    def kept_note(self) -> str | None:
+        """A sentence on how the kept model differs from the trained one, or None."""
+        alone = (self.epochs[self.best_epoch - 1].get("val_accuracy")
+                 if 0 < self.best_epoch <= len(self.epochs) else None)
+        return describe(self.trained_share, alone)
 
     @property
     def images(self) -> int | None:
@@ -125,6 +135,7 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
         checkpoint=str(checkpoint) if checkpoint else None,
         resumed_after=resumed_after,
         workers=workers,
+        trained_share=result.kept.trained_share if result.kept else None,
     )
     folder = run_folder(dataset.root, result.run_id)
     text = json.dumps({"record_version": RECORD_VERSION, **asdict(record)}, indent=1)

@@ -113,7 +113,7 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
     if outcome.stopped != "cancelled" and workers.is_main:
         discard(kept)
     result = session.result(run, outcome, trained.baseline, seconds, outcome.stopped,
-                            model=model, model_path=model_path)
+                            model=model, model_path=model_path, kept=trained.kept)
     if workers.is_main:
         try:
             session.record(run, result, outcome.step_losses,
@@ -129,6 +129,7 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
         best_val_accuracy=outcome.best_val_accuracy, epochs_run=len(outcome.history),
         seconds=seconds, stopped=outcome.stopped,
         model_path=str(model_path) if model_path else None,
+        trained_share=trained.kept.trained_share if trained.kept else None,
     ))
     return result
 
@@ -249,6 +250,7 @@ def _trained_model(run: RunContext, trained: Trained) -> TrainedModel:
                 "val_loss": outcome.best_val_loss,
                 "val_accuracy": outcome.best_val_accuracy,
                 "baseline_accuracy": trained.baseline,
+                "trained_share": trained.kept.trained_share if trained.kept else None,
                 "stopped": outcome.stopped,
             },
             "split": {"source": run.split.source, **run.split.sizes()},
