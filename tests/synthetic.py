@@ -38,3 +38,25 @@ def make_dataset(root: Path, classes: tuple[str, ...] = ("red", "blue"), per_cla
                                    size)
             image.save(folder / f"{i}.png")
     return root
+
+
+IMAGENET_FRUIT = (("lemon", (230, 220, 50)), ("granny_smith", (120, 200, 40)))
+"""Two ImageNet categories whose own classifier rows tell these yellow and green synthetic
+photos apart perfectly: a zero-shot baseline of 1.0 that training can only spoil."""
+
+
+def make_fruit_dataset(root: Path, swapped: bool, per_part: int = 8) -> Path:
+    """root/{train,val}/{lemon,granny_smith}/<i>.png; with `swapped`, the training photos of
+    the two classes are in each other's folders (validation is always right), so training
+    makes the model worse than ImageNet's own rows. Returns root."""
+    (_, yellow), (_, green) = IMAGENET_FRUIT
+    for part, offset in (("train", 0), ("val", 100)):
+        for name, colour in IMAGENET_FRUIT:
+            shown = (green if colour == yellow else yellow) if swapped and part == "train" \
+                else colour
+            folder = root / part / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_part):
+                textured_image(shown, offset + i + (50 if colour == green else 0)).save(
+                    folder / f"{i}.png")
+    return root

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import textured_image
+from synthetic import make_fruit_dataset
 
 from training.data.scanning import scan_dataset
 from training.fitting.config import TrainConfig
@@ -24,9 +24,6 @@ from training.fitting.never_worse import QUICK_SHARES, blend, choose, needs_blen
 from training.fitting.runs import list_runs
 from training.fitting.trainer import fit
 from training.predict.evaluation import evaluate
-
-YELLOW, GREEN = (230, 220, 50), (120, 200, 40)
-CLASSES = (("lemon", YELLOW), ("granny_smith", GREEN))
 
 
 def _state(value: float) -> dict[str, torch.Tensor]:
@@ -76,16 +73,7 @@ def test_choose_keeps_the_trained_weights_when_they_are_better_and_none_are_trie
 @pytest.fixture(scope="module")
 def swapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train/ with the two classes' photos swapped, val/ right (see the module docstring)."""
-    root = tmp_path_factory.mktemp("swapped")
-    for part, count, offset in (("train", 8, 0), ("val", 8, 100)):
-        for name, colour in CLASSES:
-            shown = colour if part == "val" else (GREEN if colour == YELLOW else YELLOW)
-            folder = root / part / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                textured_image(shown, offset + i + (50 if colour == GREEN else 0)).save(
-                    folder / f"{i}.png")
-    return root
+    return make_fruit_dataset(tmp_path_factory.mktemp("swapped"), swapped=True)
 
 
 @pytest.mark.parametrize("mode", ["quick", "finetune"])
@@ -115,13 +103,7 @@ def test_training_that_hurts_keeps_a_model_no_worse_than_the_baseline(
 def test_training_that_helps_keeps_the_trained_head(tmp_path: Path) -> None:
     """The same photos without the swap: training can only help, and the trained head (or a
     blend that is at least as good) is kept, better than the start on validation loss."""
-    root = tmp_path / "right"
-    for part, offset in (("train", 0), ("val", 100)):
-        for name, colour in CLASSES:
-            (root / part / name).mkdir(parents=True)
-            for i in range(8):
-                textured_image(colour, offset + i + (50 if colour == GREEN else 0)).save(
-                    root / part / name / f"{i}.png")
+    root = make_fruit_dataset(tmp_path / "right", swapped=False)
     result = fit(TrainConfig.quick(epochs=20, image_size=64), scan_dataset(root),
                  output=tmp_path / "m.safetensors")
     assert result.kept is not None and result.kept.trained_share > 0.0
