@@ -50,15 +50,6 @@ def data_details(record: RunRecord) -> str:
     return text
 
 
-def kept_mark(record: RunRecord) -> str:
-    """After the accuracy: whether the kept model is a blend with ImageNet's own classifier,
-    or that classifier itself, because training alone was worse (the tooltip says more)."""
-    share = record.trained_share
-    if share is None or share == 1.0:
-        return ""
-    return " (ImageNet's)" if share == 0.0 else f" (blend {share:.0%})"
-
-
 class RunHistoryModel(RecordsTableModel["RunRecord"]):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
@@ -103,7 +94,8 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             1: record.created.replace("T", " ")[:16],
             2: record.config["mode"],
             3: record.config["backbone"],
-            4: f"{record.best_val_accuracy:.3f}{kept_mark(record)}" if record.epochs else "—",
+            4: (f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
+                if record.epochs else "—"),
             5: f"{baseline:.3f}" if baseline is not None else "—",
             6: format_duration(record.seconds),
             7: record.data_used or "—",

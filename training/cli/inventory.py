@@ -40,7 +40,8 @@ def _runs(args: argparse.Namespace) -> int:
     for r in records:
         data = f"{r.data_used} images" if r.data_used else "-"
         print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} {data:<20} "
-              f"val acc {r.best_val_accuracy:.3f}  {r.seconds:7.1f} s  {r.stopped:<15} "
+              f"val acc {r.best_val_accuracy:.3f} {r.kept_mark:<13} {r.seconds:7.1f} s  "
+              f"{r.stopped:<15} "
               f"{r.model_path or '-'}")
     return 0
 

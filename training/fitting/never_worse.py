@@ -47,6 +47,14 @@ class Kept:
     start_accuracy: float
 
 
+def mark(trained_share: float | None) -> str:
+    """A few words after an accuracy: whether the kept model is a blend with ImageNet's own
+    classifier, or that classifier itself ("" for the trained weights as they are)."""
+    if trained_share is None or trained_share == 1.0:
+        return ""
+    return "(ImageNet's)" if trained_share == 0.0 else f"(blend {trained_share:.0%})"
+
+
 def describe(trained_share: float | None, alone_accuracy: float | None = None) -> str | None:
     """What a person should know about the kept model, or None when it is simply the trained
     one; `alone_accuracy` is the trained weights' own validation accuracy, when known."""

@@ -27,7 +27,7 @@ from training.core.runtime import library_versions
 from training.data.dataset import Dataset
 from training.data.journal import applied_move_count
 from training.fitting.config import TrainConfig
-from training.fitting.never_worse import describe
+from training.fitting.never_worse import describe, mark
 from training.fitting.result import FitResult
 
 RECORD_NAME = "run.json"
@@ -72,6 +72,11 @@ class RunRecord:
     @property
     def resumable(self) -> bool:
         return self.checkpoint is not None and self.stopped in ("cancelled", "interrupted")
+
+    @property
+    def kept_mark(self) -> str:
+        """"(blend 60%)" or "(ImageNet's)" when the kept model is not the trained one, else ""."""
+        return mark(self.trained_share)
 
     @property
     def kept_note(self) -> str | None:
