@@ -78,7 +78,7 @@ def test_a_different_kind_in_a_neutral_folder_is_found_flagged_and_explained(
         assert suspect.headline == "looks like leopard"
         assert suspect.reasons[0].startswith("ImageNet sees a leopard (0.")
         # No class name in the sentence: the folder is described by what it looks like.
-        assert "36 of the 40 photos in this folder look like a cheetah" in suspect.reasons[0]
+        assert "36 of the 40 photos here look like a cheetah" in suspect.reasons[0]
         assert "group_" not in suspect.reasons[0]
 
 

@@ -287,4 +287,4 @@ def test_real_photos_under_neutral_names_are_explained_without_names(real_report
     leopard = _by_path(report)["cheetah/83.jpg"]
     assert leopard.flagged and leopard.headline == "looks like leopard"
     assert leopard.reasons[0].startswith("ImageNet sees a leopard (0.")
-    assert "photos in this folder look like a cheetah" in leopard.reasons[0]
+    assert "photos here look like a cheetah" in leopard.reasons[0]

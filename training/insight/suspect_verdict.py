@@ -195,8 +195,8 @@ def _imagenet_evidence(
         # No class name in it: the folder's names may mean nothing to ImageNet ("group_1").
         kinds = " or ".join(_article(names[index]) for index in own.categories)
         sentence = (f"ImageNet sees {_article(top_name)} ({top_probability:.2f}); "
-                    f"{own.photos} of the {own.size} photos in this folder look like "
-                    f"{kinds} ({own_probability:.2f} for this one)")
+                    f"{own.photos} of the {own.size} photos here look like {kinds} "
+                    f"(this one {own_probability:.2f})")
     return _Evidence(
         imagenet_doubt(top_index in own.categories, top_probability, own_probability),
         sentence,
