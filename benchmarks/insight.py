@@ -6,6 +6,9 @@ over them (what a quick-mode run or the zero-shot baseline costs). Its top 30 ar
 with `cheetah_lion_verdicts.json`, the photos of ../shared/datasets/cheetah-lion judged by
 eye not to belong in their folder (other animals, a statue): how many of the top 30 are
 really wrong, how many the finder flags, and how many of the known wrong photos it flags.
+The same is measured on copies of the photos under neutral folder names and on two
+re-mixes whose answer is known (`_finder_sets.py`): per set, top-30 hits and the flags'
+precision and recall, so the flag threshold is judged on more than one data set.
 
 "None of these". A quick-mode model is trained (seed 0) on the photos the verdicts keep, so
 the photos judged not to belong are images of other kinds the model never saw. Reported:
@@ -17,6 +20,7 @@ Grad-CAM. One explanation of a photo, first and cached, against one plain predic
 
     .venv/bin/python benchmarks/insight.py                    # full run (a couple of minutes)
     .venv/bin/python benchmarks/insight.py --quick            # checks the script
+    .venv/bin/python benchmarks/insight.py --finder-only      # only the finder's data sets
     .venv/bin/python benchmarks/insight.py --contact-sheet top30.png   # to look at the top 30
 """
 
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import _common
 import torch
+from _finder_sets import FinderSet, finder_sets
 from PIL import Image, ImageDraw
 
 from training.data.pixel_cache import decode_all
@@ -39,7 +44,7 @@ from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
 from training.fitting.trainer import fit
 from training.insight.explain import Explainer
-from training.insight.suspects import find_suspects
+from training.insight.suspects import SuspectReport, find_suspects
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.features import embed
 from training.models.networks import load_pretrained
@@ -94,34 +99,61 @@ def finder(dataset: object, wrong: dict[str, str]) -> tuple[dict[str, object], s
     started = time.perf_counter()
     report = find_suspects(dataset)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
+    results, _rows_text = finder_scores(report, wrong)  # shown with the data sets
+    text = _common.table(
+        ["finder", "seconds", "floor (decode + 1 forward pass)", "ratio"],
+        [[f"{len(report.suspects)} photos", seconds, floor, seconds / floor]])
+    return {"seconds": round(seconds, 2), "floor_seconds": round(floor, 2),
+            "ratio_to_floor": round(seconds / floor, 2), **results}, text
+
+
+def finder_scores(report: SuspectReport, wrong: dict[str, str]) -> tuple[dict[str, object], str]:
+    """Top-30 hits and flags against the photos known not to belong, and the top 30 table."""
     top = report.suspects[:TOP]
     rows = [{"rank": rank, "file": s.relpath, "score": round(s.score, 3), "flagged": s.flagged,
              "verdict": wrong.get(s.relpath, "belongs"), "reason": s.reasons[0] if s.reasons
              else ""} for rank, s in enumerate(top, start=1)]
     present = [path for path in wrong if any(s.relpath == path for s in report.suspects)]
     flagged = {s.relpath for s in report.flagged}
+    right = len(flagged & set(wrong))
     results = {
-        "images": len(report.suspects), "seconds": round(seconds, 2),
-        "floor_seconds": round(floor, 2), "ratio_to_floor": round(seconds / floor, 2),
+        "images": len(report.suspects), "signals": list(report.signals),
         "top": TOP, "top_really_wrong": sum(r["file"] in wrong for r in rows),
-        "flagged": len(flagged), "flagged_really_wrong": len(flagged & set(wrong)),
+        "flagged": len(flagged), "flagged_really_wrong": right,
+        "precision": round(right / len(flagged), 3) if flagged else None,
+        "recall": round(right / len(present), 3) if present else None,
         "known_wrong": len(present), "known_wrong_in_top": sum(r["file"] in wrong for r in rows),
         "rows": rows,
     }
     text = "\n".join([
-        _common.table(
-            ["finder", "seconds", "floor (decode + 1 forward pass)", "ratio"],
-            [[f"{len(report.suspects)} photos", seconds, floor, seconds / floor]]),
-        "",
         f"top {TOP}: {results['top_really_wrong']} really do not belong; the finder flags "
-        f"{len(flagged)} photos, {results['flagged_really_wrong']} of them rightly; it flags "
-        f"{results['flagged_really_wrong']} of the {len(present)} photos judged wrong by eye",
+        f"{len(flagged)} photos, {right} of them rightly; it flags {right} of the "
+        f"{len(present)} photos judged wrong by eye (signals: {', '.join(report.signals)})",
         "",
         _common.table(["rank", "file", "score", "flagged", "verdict by eye", "first reason"],
                       [[r["rank"], r["file"], r["score"], "yes" if r["flagged"] else "no",
                         r["verdict"], str(r["reason"])[:60]] for r in rows]),
     ])
     return results, text
+
+
+def finder_on_sets(sets: list[FinderSet]) -> tuple[dict[str, object], str]:
+    """The finder on each data set: top-30 hits, flags, precision and recall side by side."""
+    results, tables, summary = {}, [], []
+    for chosen in sets:
+        _common.progress(f"finding suspects in '{chosen.name}'")
+        report = find_suspects(scan_dataset(chosen.root))
+        scores, text = finder_scores(report, chosen.wrong)
+        results[chosen.name] = scores
+        tables.append(f"{chosen.name}:\n{text}")
+        summary.append([chosen.name, scores["images"], scores["known_wrong"],
+                        f"{scores['top_really_wrong']}/{min(TOP, scores['known_wrong'])}",
+                        scores["flagged"], scores["flagged_really_wrong"],
+                        scores["precision"] if scores["precision"] is not None else "-",
+                        scores["recall"] if scores["recall"] is not None else "-"])
+    head = _common.table(["data set", "photos", "do not belong", f"in top {TOP}", "flagged",
+                          "rightly", "precision", "recall"], summary)
+    return results, "\n\n".join([head, *tables])
 
 
 def clean_copy(folder: Path, wrong: dict[str, str], target: Path) -> list[Path]:
@@ -219,6 +251,8 @@ def main() -> None:
                         help="timed Predictor passes per side (default 3; 1 with --quick)")
     parser.add_argument("--contact-sheet", type=Path, metavar="PNG",
                         help="also write the finder's top 30 as one captioned image")
+    parser.add_argument("--finder-only", action="store_true",
+                        help="measure only the finder, on every data set (a minute or two)")
     _common.add_per_class_option(parser, quick_default=12)
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
@@ -230,14 +264,21 @@ def main() -> None:
     finder_results, finder_text = finder(dataset, wrong)
     if args.contact_sheet:
         contact_sheet(finder_results["rows"], folder, args.contact_sheet)  # type: ignore[arg-type]
+    sets_results, sets_text = finder_on_sets(finder_sets(folder, wrong, work / "sets"))
+    if args.finder_only:
+        _common.report(args, "Insight: the finder on several data sets",
+                       "\n\n".join([finder_text, sets_text]),
+                       {"finder": finder_results, "finder_sets": sets_results})
+        return
     _common.progress("training on the photos judged to belong, for 'none of these'")
     novelty_results, novelty_text = none_of_these(folder, wrong, work, repeats)
     _common.progress("explaining photos with Grad-CAM")
     photos = [record.path for record in dataset.images][:EXPLAINED_PHOTOS + 1]
     cam_results, cam_text = grad_cam(work / "clean-model.safetensors", photos)
     _common.report(args, "Insight: finder, none of these, Grad-CAM",
-                   "\n\n".join([finder_text, novelty_text, cam_text]),
-                   {"finder": finder_results, "none_of_these": novelty_results,
+                   "\n\n".join([finder_text, sets_text, novelty_text, cam_text]),
+                   {"finder": finder_results, "finder_sets": sets_results,
+                    "none_of_these": novelty_results,
                     "grad_cam": cam_results})
 
 

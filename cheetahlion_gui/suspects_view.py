@@ -53,6 +53,7 @@ PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
 SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "outlier": "how far each photo is from the rest of its folder",
                 "imagenet": "what the ImageNet model sees",
+                "kinds": "what most photos of each folder look like to the ImageNet model",
                 "copies": "copies in other folders"}
 
 

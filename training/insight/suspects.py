@@ -13,11 +13,16 @@ evaluation and classification of the same photos do not compute them again):
 - outlier: how far the photo's features lie from its nearest class mates, compared with how
   far they usually lie. This catches what belongs to none of the classes (a statue, a
   drawing, a third animal), which the held-out head, forced to choose a class, can miss.
-- imagenet: when a class name matches ImageNet categories (`imagenet.match_class`), the
-  untouched ImageNet model's opinion: a photo in `cheetah/` that it calls a leopard with high
-  confidence. This catches a whole cluster of wrong photos (two dozen leopards in `cheetah/`),
-  which the other two signals learn to accept as normal for the class. A class name that
-  matches a category of another sense is ignored (`suspect_signals.IMAGENET_MIN_AGREEMENT`).
+- imagenet: the untouched ImageNet model's opinion against what the class is: the ImageNet
+  categories its name matches (`imagenet.match_class`) or, for a name ImageNet does not know
+  (`group_1`, `defect`), the folder's kinds: the categories the model sees first in most of
+  its photos. A photo in a folder of cheetahs that it calls a leopard with high confidence
+  is "a different kind of thing" either way. This catches a whole cluster of wrong photos
+  (two dozen leopards in `cheetah/`), which the other two signals learn to accept as normal
+  for the class. A name that matches a category of another sense, and a folder that the
+  model sees as many different things, are ignored (`suspect_signals.own_categories`).
+  Where the ImageNet model surely sees a photo as its folder's kind, the held-out head's
+  doubt about it counts for less (`suspect_verdict.imagenet_agreement`).
 
 Copies of one photo in two class folders (`Dataset.duplicate_groups`) are named as well: one
 of the copies is certainly in the wrong folder.
@@ -49,7 +54,7 @@ from training.insight.suspect_signals import (
     copies_elsewhere,
     group_ids,
     neighbour_distances,
-    useful_matches,
+    own_categories,
 )
 from training.insight.suspect_verdict import FLAG_SCORE, Suspect, SuspectReport, judge
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
@@ -138,7 +143,7 @@ def assess(
                                               progress.step, cancel)
     held_out = held_out_probabilities(points, labels, fold, n_classes, progress.step, cancel)
     imagenet = logits.float().softmax(1)
-    matches = useful_matches(dataset.classes, labels, imagenet)
+    matches = own_categories(dataset.classes, labels, imagenet)
     copies = copies_elsewhere(dataset)
 
     suspects = [
@@ -149,7 +154,8 @@ def assess(
     suspects.sort(key=lambda suspect: (-suspect.score, suspect.relpath))
     signals = ["held-out"] if not held_out.isnan().all() else []
     signals += ["outlier"] if not distance.isnan().all() else []
-    signals += ["imagenet"] if any(matches) else []
+    signals += ["imagenet"] if any(own.named for own in matches) else []
+    signals += ["kinds"] if any(own and not own.named for own in matches) else []
     signals += ["copies"] if copies else []
     return tuple(suspects), tuple(signals)
 

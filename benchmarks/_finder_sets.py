@@ -1,0 +1,122 @@
+"""The data sets the likely-mislabelled finder is measured on, each with its known answer.
+
+One set of photos cannot justify a threshold, and a finder tuned on `cheetah/` and `lion/`
+may lean on the names matching ImageNet. So the shared photos are measured four ways, each
+a copy under neutral names except the first, with the photos that do not belong known from
+`cheetah_lion_verdicts.json`:
+
+- real names: the folder as it is.
+- neutral names: the same photos in `group_1/`, `group_2/`: nothing in a name to go on.
+- spotted cats: `group_1/` holds 40 cheetahs and every leopard (a third of the folder),
+  which now belong: a folder of two kinds on purpose. The tiger, meerkats, house cat and
+  jaguar still do not, nor the pumas and the statue in `group_2/`. A finder that flags
+  whatever is not the folder's main kind fails here.
+- three folders: the leopards get a folder of their own (`group_3/`); six cheetahs are moved
+  into the lions' folder and four lions into the leopards': swapped photos as well as other
+  kinds, in a small folder beside two large ones. Only photos without a near-duplicate are
+  moved: a copy left behind would be rightly named as "a copy is in group_2".
+
+File names are kept (prefixed with the source folder's number where two folders meet); the
+finder never reads them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.data.scanning import scan_dataset
+
+SPOTTED_CHEETAHS = 40
+MOVED_CHEETAHS = 6
+MOVED_LIONS = 4
+
+
+@dataclass(frozen=True)
+class FinderSet:
+    """A folder of photos and which of them do not belong where they are."""
+
+    name: str
+    root: Path
+    wrong: dict[str, str]
+    """relpath in `root` → what the photo is."""
+
+
+def finder_sets(folder: Path, wrong: dict[str, str], work: Path) -> list[FinderSet]:
+    """The sets above that `folder` allows: the re-mixes need `cheetah/` and `lion/`."""
+    photos = {name: [f"{name}/{p.name}" for p in files]
+              for name, files in _class_photos(folder).items()}
+    present = {path: what for path, what in wrong.items()
+               if any(path in members for members in photos.values())}
+    neutral = {name: f"group_{index}" for index, name in enumerate(sorted(photos), start=1)}
+    plans = {"neutral names": {path: f"{neutral[path.split('/')[0]]}/{path.split('/')[1]}"
+                               for members in photos.values() for path in members}}
+    if {"cheetah", "lion"} <= photos.keys():
+        plans["spotted cats"] = _spotted(photos, present)
+        dataset = scan_dataset(folder)
+        copied = {dataset.images[index].relpath
+                  for members in dataset.duplicate_groups for index in members}
+        plans["three folders"] = _three_folders(photos, present, copied)
+    sets = [FinderSet("real names", folder, present)]
+    for name, plan in plans.items():
+        root = work / name.replace(" ", "-")
+        for source, target in plan.items():
+            (root / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / source, root / target)
+        sets.append(FinderSet(name, root, _wrong_after(name, plan, present, photos)))
+    return sets
+
+
+def _class_photos(folder: Path) -> dict[str, list[Path]]:
+    suffixes = {".jpg", ".jpeg", ".png"}
+    return {d.name: sorted((p for p in d.iterdir() if p.suffix.lower() in suffixes),
+                           key=lambda p: (len(p.stem), p.stem))
+            for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+
+
+def _leopard(what: str) -> bool:
+    return what.startswith("leopard")
+
+
+def _right(members: list[str], wrong: dict[str, str]) -> list[str]:
+    return [path for path in members if path not in wrong]
+
+
+def _spotted(photos: dict[str, list[str]], wrong: dict[str, str]) -> dict[str, str]:
+    cheetahs = _right(photos["cheetah"], wrong)[:SPOTTED_CHEETAHS]
+    others = [path for path in photos["cheetah"] if path in wrong]  # leopards and the rest
+    plan = {path: f"group_1/{path.split('/')[1]}" for path in cheetahs + others}
+    plan |= {path: f"group_2/{path.split('/')[1]}" for path in photos["lion"]}
+    return plan
+
+
+def _three_folders(photos: dict[str, list[str]], wrong: dict[str, str],
+                   copied: set[str]) -> dict[str, str]:
+    cheetahs, lions = (_right([path for path in photos[name] if path not in copied], wrong)
+                       for name in ("cheetah", "lion"))
+    moved_cheetahs, moved_lions = cheetahs[-MOVED_CHEETAHS:], lions[-MOVED_LIONS:]
+    plan = {}
+    for path in photos["cheetah"]:
+        leopard = _leopard(wrong.get(path, ""))
+        folder = "group_3" if leopard else "group_2" if path in moved_cheetahs else "group_1"
+        plan[path] = f"{folder}/1_{path.split('/')[1]}"
+    for path in photos["lion"]:
+        plan[path] = f"{'group_3' if path in moved_lions else 'group_2'}/2_{path.split('/')[1]}"
+    return plan
+
+
+def _wrong_after(name: str, plan: dict[str, str], wrong: dict[str, str],
+                 photos: dict[str, list[str]]) -> dict[str, str]:
+    """The photos that do not belong in the re-mixed folders, under their new relpaths."""
+    if name == "neutral names":
+        return {plan[path]: what for path, what in wrong.items()}
+    if name == "spotted cats":
+        return {plan[path]: what for path, what in wrong.items() if not _leopard(what)}
+    result = {plan[path]: what for path, what in wrong.items() if not _leopard(what)}
+    for path in photos["cheetah"] + photos["lion"]:
+        kind = "cheetah" if path.startswith("cheetah/") else "lion"
+        folder = plan[path].split("/")[0]
+        if path not in wrong and folder != {"cheetah": "group_1", "lion": "group_2"}[kind]:
+            result[plan[path]] = f"{kind} (moved to {folder})"
+    return result
