@@ -1,0 +1,197 @@
+"""Compare networks: a quick head on each network, on the same split, side by side.
+
+Which pretrained network suits a dataset is an empirical question; `compare_networks`
+answers it the way a user would, only without the guessing: it runs the real quick-mode
+`fit` once per network with the same settings and seed (hence the same split), so every
+figure is exactly what a normal run gives, and the model of the network the user picks is
+already saved. Each run goes in the run history like any other: that is where its model,
+curves and export live, and a compared run is a run (the user can evaluate or export the one
+they chose without training it again).
+
+Per network it reports validation accuracy and loss, the zero-shot baseline, the run's
+seconds, the model file's size, and the frozen features' speed in images/s, measured on a
+fixed batch of pixels with the runtime the app classifies a gallery with (onnxruntime when its
+graph agrees with PyTorch), so the figure does not depend on what the feature store already
+held. A network that cannot run (its weights package missing, a damaged weights file) gives a
+row with the error instead of ending the comparison; a problem with the data or the settings,
+which every network would hit, is raised at once. Cancelling stops the current run (its best
+head so far is kept, like any cancelled run) and starts no further network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from training.core.errors import CheetahLionError, ConfigError, DatasetError
+from training.core.events import PhaseProgress, TrainingEvent, ignore_event
+from training.data.dataset import Dataset
+from training.fitting.config import TrainConfig
+from training.fitting.result import FitResult
+from training.fitting.trainer import fit
+from training.models.backbones import OFFLINE_BACKBONES, get_backbone
+from training.models.frozen import EXPORT_WORTHWHILE, FrozenFeatures
+from training.models.onnx_features import parity_pixels
+
+log = logging.getLogger(__name__)
+
+SPEED_BATCH = 16
+SPEED_REPEATS = 3
+"""The features' speed is the best of this many timed batches (a busy machine slows some)."""
+
+
+@dataclass(frozen=True)
+class ComparisonStarted:
+    """Network `index` (from 1) of `total` starts; its run's own events follow."""
+
+    network: str
+    title: str
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
+class NetworkComparison:
+    """One network's row of the comparison (plain values: it is also a progress event).
+
+    `error` is None when the network trained; otherwise the figures are None and `error`
+    says what went wrong and what to do. `stopped` is the run's ("completed",
+    "early_stopping", "cancelled") or "failed".
+    """
+
+    network: str
+    title: str
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    baseline_accuracy: float | None = None
+    seconds: float | None = None
+    """The whole run: features, training, saving."""
+    images_per_second: float | None = None
+    """The frozen features' speed on this machine (decoding excluded)."""
+    runtime: str | None = None
+    """What computed the features for the speed figure: "onnxruntime" or "pytorch"."""
+    model_mb: float | None = None
+    model_path: str | None = None
+    run_id: str | None = None
+    stopped: str = "failed"
+    error: str | None = None
+
+
+CompareEvent = TrainingEvent | ComparisonStarted | NetworkComparison | PhaseProgress
+CompareCallback = Callable[[CompareEvent], None]
+
+
+def compare_networks(
+    dataset: Dataset,
+    networks: Sequence[str] = OFFLINE_BACKBONES,
+    config: TrainConfig | None = None,
+    callback: CompareCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> list[NetworkComparison]:
+    """Train a quick head with each of `networks` on `dataset`; one row per network tried.
+
+    `config` (quick mode; default `TrainConfig.quick()`) applies to every network but for
+    the backbone: its image size too, which None leaves at each network's own. The rows
+    come in the order of `networks`; after a cancel, the networks not started have none.
+    """
+    base = (config or TrainConfig.quick()).validated()
+    if base.mode != "quick":
+        raise ConfigError("Compare networks trains quick heads: use quick mode settings "
+                          "(fine-tune the network you choose afterwards).")
+    names = _checked_names(networks)
+    if not dataset.report.can_train:
+        raise DatasetError(dataset.report.errors[0].message)
+    emit = callback or ignore_event
+    cancel = cancel or threading.Event()
+    rows: list[NetworkComparison] = []
+    for index, name in enumerate(names, start=1):
+        if cancel.is_set():
+            break
+        title = get_backbone(name).title
+        emit(ComparisonStarted(name, title, index, len(names)))
+        row = _compare_one(dataset, replace(base, backbone=name), title, emit, cancel)
+        rows.append(row)
+        emit(row)
+    return rows
+
+
+def best_comparison(rows: Sequence[NetworkComparison]) -> NetworkComparison | None:
+    """The row to recommend: the best validation accuracy, then the lowest loss, then the
+    fastest features; None when no network finished."""
+    finished = [row for row in rows if row.error is None and row.stopped != "cancelled"]
+    if not finished:
+        return None
+    return max(finished, key=lambda row: (row.val_accuracy or 0.0, -(row.val_loss or 0.0),
+                                          row.images_per_second or 0.0))
+
+
+def _checked_names(networks: Sequence[str]) -> list[str]:
+    """The networks, each once, in order; unknown names are a `ConfigError`."""
+    names = list(dict.fromkeys(networks))
+    if not names:
+        raise ConfigError("Choose at least one network to compare.")
+    for name in names:
+        try:
+            get_backbone(name)
+        except CheetahLionError as error:
+            raise ConfigError(str(error)) from None
+    return names
+
+
+def _compare_one(dataset: Dataset, config: TrainConfig, title: str, emit: CompareCallback,
+                 cancel: threading.Event) -> NetworkComparison:
+    """One network's run and figures, or its row with the error that stopped it."""
+    try:
+        result = fit(config, dataset, emit, cancel)
+    except (DatasetError, ConfigError):
+        raise  # the data or the settings: every network would fail the same way
+    except Exception as error:
+        log.warning("comparing %s failed", config.backbone, exc_info=True)
+        return NetworkComparison(config.backbone, title, error=_readable(error))
+    speed, runtime = None, None
+    if result.stopped != "cancelled" and result.model is not None:
+        speed, runtime = _feature_speed(result, emit)
+    size = result.model_path.stat().st_size / 1e6 if result.model_path else None
+    trained = bool(result.history)
+    return NetworkComparison(
+        network=config.backbone, title=title,
+        val_accuracy=result.best_val_accuracy if trained else None,
+        val_loss=result.best_val_loss if trained else None,
+        baseline_accuracy=result.baseline_accuracy, seconds=result.seconds,
+        images_per_second=speed, runtime=runtime, model_mb=size,
+        model_path=str(result.model_path) if result.model_path else None,
+        run_id=result.run_id, stopped=result.stopped,
+    )
+
+
+def _feature_speed(result: FitResult, emit: CompareCallback) -> tuple[float, str]:
+    """Images/s of the trained model's frozen features on `SPEED_BATCH` fixed images, best
+    of `SPEED_REPEATS`, on the runtime a gallery-sized job gets (`FrozenFeatures`)."""
+    assert result.model is not None
+    network = result.model.network
+    device = next(network.parameters()).device
+    frozen = FrozenFeatures(network, result.model.preprocessing, device)
+    runtime = frozen.prepare(EXPORT_WORTHWHILE)
+    sample = parity_pixels(result.model.preprocessing.crop)
+    pixels = torch.from_numpy(np.resize(sample, (SPEED_BATCH, *sample.shape[1:])))
+    frozen(pixels[:2])  # warm-up: first calls allocate
+    best = float("inf")
+    for repeat in range(1, SPEED_REPEATS + 1):
+        started = time.perf_counter()
+        frozen(pixels)
+        best = min(best, time.perf_counter() - started)
+        emit(PhaseProgress("speed", repeat, SPEED_REPEATS, SPEED_BATCH / best))
+    return SPEED_BATCH / best, runtime
+
+
+def _readable(error: Exception) -> str:
+    """The engine's own errors say what to do; anything else at least names itself."""
+    if isinstance(error, CheetahLionError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
