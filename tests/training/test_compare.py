@@ -17,12 +17,8 @@ from training.core.errors import ConfigError, DatasetError
 from training.core.events import EpochEnded, RunStarted
 from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
-from training.fitting.compare import (
-    ComparisonStarted,
-    NetworkComparison,
-    best_comparison,
-    compare_networks,
-)
+from training.fitting.compare import compare_networks
+from training.fitting.comparison import ComparisonStarted, NetworkComparison, best_comparison
 from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model, read_metadata
 from training.fitting.runs import RunRecord, list_runs

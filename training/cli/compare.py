@@ -58,7 +58,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from training.fitting.compare import best_comparison, compare_networks
+    from training.fitting.compare import compare_networks
+    from training.fitting.comparison import best_comparison
     from training.fitting.config import TrainConfig
 
     overrides = {key: value for key, value in {
@@ -105,7 +106,7 @@ class _ProgressPrinter:
         self.bars = bars
 
     def __call__(self, event: object) -> None:
-        from training.fitting.compare import ComparisonStarted
+        from training.fitting.comparison import ComparisonStarted
 
         if not self.shown:
             return

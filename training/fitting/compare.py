@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ import torch
 from training.core.errors import CheetahLionError, ConfigError, DatasetError
 from training.core.events import PhaseProgress, TrainingEvent, ignore_event
 from training.data.dataset import Dataset
+from training.fitting.comparison import ComparisonStarted, NetworkComparison
 from training.fitting.config import TrainConfig
 from training.fitting.result import FitResult
 from training.fitting.trainer import fit
@@ -44,43 +45,6 @@ log = logging.getLogger(__name__)
 SPEED_BATCH = 16
 SPEED_REPEATS = 3
 """The features' speed is the best of this many timed batches (a busy machine slows some)."""
-
-
-@dataclass(frozen=True)
-class ComparisonStarted:
-    """Network `index` (from 1) of `total` starts; its run's own events follow."""
-
-    network: str
-    title: str
-    index: int
-    total: int
-
-
-@dataclass(frozen=True)
-class NetworkComparison:
-    """One network's row of the comparison (plain values: it is also a progress event).
-
-    `error` is None when the network trained; otherwise the figures are None and `error`
-    says what went wrong and what to do. `stopped` is the run's ("completed",
-    "early_stopping", "cancelled") or "failed".
-    """
-
-    network: str
-    title: str
-    val_accuracy: float | None = None
-    val_loss: float | None = None
-    baseline_accuracy: float | None = None
-    seconds: float | None = None
-    """The whole run: features, training, saving."""
-    images_per_second: float | None = None
-    """The frozen features' speed on this machine (decoding excluded)."""
-    runtime: str | None = None
-    """What computed the features for the speed figure: "onnxruntime" or "pytorch"."""
-    model_mb: float | None = None
-    model_path: str | None = None
-    run_id: str | None = None
-    stopped: str = "failed"
-    error: str | None = None
 
 
 CompareEvent = TrainingEvent | ComparisonStarted | NetworkComparison | PhaseProgress
@@ -119,16 +83,6 @@ def compare_networks(
         rows.append(row)
         emit(row)
     return rows
-
-
-def best_comparison(rows: Sequence[NetworkComparison]) -> NetworkComparison | None:
-    """The row to recommend: the best validation accuracy, then the lowest loss, then the
-    fastest features; None when no network finished."""
-    finished = [row for row in rows if row.error is None and row.stopped != "cancelled"]
-    if not finished:
-        return None
-    return max(finished, key=lambda row: (row.val_accuracy or 0.0, -(row.val_loss or 0.0),
-                                          row.images_per_second or 0.0))
 
 
 def _checked_names(networks: Sequence[str]) -> list[str]:
