@@ -43,6 +43,18 @@ class ComparisonModel(RecordsTableModel[NetworkComparison]):
 
     HEADERS = ("Network", "Val. accuracy", "Val. loss", "Baseline", "Time", "Images/s",
                "Model size", "Note")
+    HEADER_TIPS = (
+        "The pretrained network (hover a row for its run and model file)",
+        "Validation accuracy of the quick head's best epoch",
+        "Validation loss of the best epoch (lower is better; it breaks accuracy ties)",
+        "The untouched ImageNet model's accuracy, when the class names are ImageNet's",
+        "How long the run took; photos whose features were already stored are not "
+        "computed again",
+        "Frozen features per second on this machine, as classifying a gallery runs them "
+        "(decoding excluded)",
+        "The model file's size on disk",
+        "Best here, or why a network stopped or failed",
+    )
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -61,6 +73,12 @@ class ComparisonModel(RecordsTableModel[NetworkComparison]):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(self.records) - 1, len(self.HEADERS) - 1))
         return self.best
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS[section]
+        return super().headerData(section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self.records):
@@ -83,13 +101,14 @@ class ComparisonModel(RecordsTableModel[NetworkComparison]):
 
 
 def _cells(row: NetworkComparison, best: bool) -> tuple[str, ...]:
+    name = row.title.split(" (")[0]  # the rest ("offline, 240 px") is in the tooltip
     if row.error:
-        return (row.title, "—", "—", "—", "—", "—", "—", "failed: " + row.error)
+        return (name, "—", "—", "—", "—", "—", "—", "failed: " + row.error)
     note = {"cancelled": "cancelled", "early_stopping": "stopped early"}.get(row.stopped, "")
     if best:
         note = "best here" + (f", {note}" if note else "")
     return (
-        row.title, _number(row.val_accuracy, "{:.3f}"), _number(row.val_loss, "{:.3f}"),
+        name, _number(row.val_accuracy, "{:.3f}"), _number(row.val_loss, "{:.3g}"),
         _number(row.baseline_accuracy, "{:.3f}"),
         format_duration(row.seconds) if row.seconds is not None else "—",
         _number(row.images_per_second, "{:.0f}"), _number(row.model_mb, "{:.1f} MB"), note,

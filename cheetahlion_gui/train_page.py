@@ -120,7 +120,8 @@ class TrainPage(StepPage):
         right.addWidget(self.progress_panel)
         right.addWidget(self.compare_panel)
         right.addWidget(self.history_panel)
-        right.setSizes([400, 200, 200])
+        right.setSizes([460, 0, 200])
+        self.splitter = right
         layout = QHBoxLayout(self)
         layout.addWidget(left)
         layout.addWidget(right, 1)
@@ -219,6 +220,8 @@ class TrainPage(StepPage):
         except ConfigError as error:
             show_error(self, "Check the settings", str(error))
             return False
+        if not self.compare_panel.isVisible():  # room for its rows; later, the user's sizes
+            self.splitter.setSizes([300, 260, 200])
         self.compare_panel.begin(len(OFFLINE_BACKBONES))
         return self.jobs.start(CompareJob(config, dataset, OFFLINE_BACKBONES), self._comparing,
                                f"Comparing {len(OFFLINE_BACKBONES)} networks…")
