@@ -69,8 +69,8 @@ def test_compare_fills_the_table_off_the_gui_thread_and_use_picks_the_network(
     model = panel.model
     assert [row.network for row in model.records] == list(OFFLINE_BACKBONES)
     assert model.headerData(0, Qt.Orientation.Horizontal) == "Network"
-    assert _cell(page, 0, 0) == "EfficientNet-Lite0 (offline, fast)"
-    assert _cell(page, 1, 0) == "EfficientNet-Lite1 (offline, 240 px)"
+    assert _cell(page, 0, 0) == "EfficientNet-Lite0"
+    assert _cell(page, 1, 0) == "EfficientNet-Lite1"
     for row in (0, 1):
         assert float(_cell(page, row, 1)) >= 0.5  # validation accuracy
         assert _cell(page, row, 6).endswith(" MB") and _cell(page, row, 4).endswith(" s")
