@@ -20,13 +20,14 @@ heads train: accuracy is all these runs measure.
 Speed. The pretrained network's frozen features on onnxruntime (the path the app takes for
 any job of 200 photos or more, checked against PyTorch first) and on PyTorch, for 32 real
 photos decoded beforehand: median of `REPEATS` timed batches after one warm-up, so decoding
-and the store are outside the clock.
+and the store are outside the clock. The batches are timed in turns (every network and
+runtime once per round), so a change in the machine's other load touches all alike.
 
 Size. The model file a quick run writes (backbone + head + "none of these" reference).
 
 Compare. Last, `compare_networks` on the whole dataset (seed 0: 240 training, 60 validation
-photos) in a fresh home, as a user's first Compare: each row's seconds include exporting that
-network's feature graph, once per machine.
+photos) in a fresh home, as a user's first Compare: each row's seconds include computing
+every photo's features and exporting that network's feature graph (once per machine).
 
     .venv/bin/python benchmarks/networks.py            # full run (about 10 minutes on 2 CPUs)
     .venv/bin/python benchmarks/networks.py --quick    # checks the script
@@ -75,7 +76,7 @@ def main() -> int:
     if args.quick:
         validation = {name: files[:8] for name, files in validation.items()}
     accuracy = _accuracy(work, photos, validation, sizes, seeds, pool)
-    speed = {name: _speed(name, photos) for name in OFFLINE_BACKBONES}
+    speed = _speeds(photos)
     compared = _compare(work, data, args.quick)
     results = {"accuracy": accuracy, "speed": speed, "compare": compared,
                "sizes": list(sizes), "seeds": list(seeds), "pool_per_class": pool,
@@ -122,38 +123,42 @@ def _subset(folder: Path, photos: dict[str, list[Path]], validation: dict[str, l
     return folder
 
 
-def _speed(name: str, photos: dict[str, list[Path]]) -> dict[str, float]:
-    """Features images/s on onnxruntime and on PyTorch, pixels decoded beforehand."""
-    backbone = get_backbone(name)
+def _speeds(photos: dict[str, list[Path]]) -> dict[str, dict[str, float]]:
+    """Features images/s of every network on onnxruntime and on PyTorch, pixels decoded
+    beforehand, timed in turns (round after round over every network and runtime), so a
+    change in the machine's other load touches them all alike."""
     files = [path for paths in photos.values() for path in paths][:SPEED_BATCH]
-    pixels = torch.from_numpy(np.stack(
-        [load_pixels(path, backbone.preprocessing).transpose(2, 0, 1) for path in files]))
-    network = load_pretrained(backbone)
-    rates: dict[str, float] = {}
-    started = time.perf_counter()
-    onnx = FrozenFeatures(network, backbone.preprocessing, torch.device("cpu"))
-    runtime = onnx.prepare(EXPORT_WORTHWHILE)
-    rates["graph_seconds"] = time.perf_counter() - started
-    assert runtime == "onnxruntime", f"{name}: the feature graph was not usable"
-    rates["onnxruntime"] = _rate(onnx, pixels)
-    os.environ[onnx_features.DISABLE_ENV] = "1"
-    try:
-        rates["pytorch"] = _rate(FrozenFeatures(network, backbone.preprocessing,
-                                                torch.device("cpu")), pixels)
-    finally:
-        del os.environ[onnx_features.DISABLE_ENV]
-    _common.progress(f"{name} features: {rates}")
-    return rates
-
-
-def _rate(frozen: FrozenFeatures, pixels: torch.Tensor) -> float:
-    frozen(pixels[:4])  # warm-up
-    times = []
-    for _ in range(REPEATS):
+    runners: dict[tuple[str, str], tuple[FrozenFeatures, torch.Tensor]] = {}
+    results: dict[str, dict[str, float]] = {}
+    for name in OFFLINE_BACKBONES:
+        backbone = get_backbone(name)
+        pixels = torch.from_numpy(np.stack(
+            [load_pixels(path, backbone.preprocessing).transpose(2, 0, 1) for path in files]))
+        network = load_pretrained(backbone)
         started = time.perf_counter()
-        frozen(pixels)
-        times.append(time.perf_counter() - started)
-    return len(pixels) / statistics.median(times)
+        onnx = FrozenFeatures(network, backbone.preprocessing, torch.device("cpu"))
+        assert onnx.prepare(EXPORT_WORTHWHILE) == "onnxruntime", f"{name}: no usable graph"
+        results[name] = {"graph_seconds": time.perf_counter() - started}
+        plain = FrozenFeatures(network, backbone.preprocessing, torch.device("cpu"))
+        os.environ[onnx_features.DISABLE_ENV] = "1"
+        try:
+            assert plain.prepare(EXPORT_WORTHWHILE) == "pytorch"
+        finally:
+            del os.environ[onnx_features.DISABLE_ENV]
+        runners[name, "onnxruntime"] = onnx, pixels
+        runners[name, "pytorch"] = plain, pixels
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
+    for frozen, pixels in runners.values():
+        frozen(pixels[:4])  # warm-up
+    for _ in range(REPEATS):
+        for key, (frozen, pixels) in runners.items():
+            started = time.perf_counter()
+            frozen(pixels)
+            times[key].append(time.perf_counter() - started)
+    for (name, runtime), seconds in times.items():
+        results[name][runtime] = SPEED_BATCH / statistics.median(seconds)
+    _common.progress(f"features: {results}")
+    return results
 
 
 def _compare(work: Path, data: Path, quick: bool) -> list[dict[str, Any]]:

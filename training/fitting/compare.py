@@ -12,15 +12,21 @@ Per network it reports validation accuracy and loss, the zero-shot baseline, the
 seconds, the model file's size, and the frozen features' speed in images/s, measured on a
 fixed batch of pixels with the runtime the app classifies a gallery with (onnxruntime when its
 graph agrees with PyTorch), so the figure does not depend on what the feature store already
-held. A network that cannot run (its weights package missing, a damaged weights file) gives a
-row with the error instead of ending the comparison; a problem with the data or the settings,
+held. The speeds are timed last, every network in turn for `SPEED_ROUNDS` rounds (median):
+timed one after the other, a machine whose other load changed in between made a larger
+network look faster than a smaller one. So the rows reported as events while the comparison
+runs have no speed yet; the returned rows have it.
+
+A network that cannot run (its weights package missing, a damaged weights file) gives a row
+with the error instead of ending the comparison; a problem with the data or the settings,
 which every network would hit, is raised at once. Cancelling stops the current run (its best
-head so far is kept, like any cancelled run) and starts no further network.
+head so far is kept, like any cancelled run), starts no further network and times none.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,8 +49,8 @@ from training.models.onnx_features import parity_pixels
 log = logging.getLogger(__name__)
 
 SPEED_BATCH = 16
-SPEED_REPEATS = 3
-"""The features' speed is the best of this many timed batches (a busy machine slows some)."""
+SPEED_ROUNDS = 5
+"""Timed batches per network, taken in turns; the median is the figure."""
 
 
 CompareEvent = TrainingEvent | ComparisonStarted | NetworkComparison | PhaseProgress
@@ -74,14 +80,21 @@ def compare_networks(
     emit = callback or ignore_event
     cancel = cancel or threading.Event()
     rows: list[NetworkComparison] = []
+    timed: dict[int, FrozenFeatures] = {}
     for index, name in enumerate(names, start=1):
         if cancel.is_set():
             break
         title = get_backbone(name).title
         emit(ComparisonStarted(name, title, index, len(names)))
-        row = _compare_one(dataset, replace(base, backbone=name), title, emit, cancel)
+        row, frozen = _compare_one(dataset, replace(base, backbone=name), title, emit, cancel)
+        if frozen is not None:
+            timed[len(rows)] = frozen
         rows.append(row)
         emit(row)
+    if timed and not cancel.is_set():
+        speeds = _feature_speeds(list(timed.values()), emit)
+        for at, speed in zip(timed, speeds, strict=True):
+            rows[at] = replace(rows[at], images_per_second=speed)
     return rows
 
 
@@ -99,18 +112,20 @@ def _checked_names(networks: Sequence[str]) -> list[str]:
 
 
 def _compare_one(dataset: Dataset, config: TrainConfig, title: str, emit: CompareCallback,
-                 cancel: threading.Event) -> NetworkComparison:
-    """One network's run and figures, or its row with the error that stopped it."""
+                 cancel: threading.Event) -> tuple[NetworkComparison, FrozenFeatures | None]:
+    """One network's run and figures but its speed, or its row with the error that stopped
+    it; and its frozen features ready to be timed (None when it has no finished model)."""
     try:
         result = fit(config, dataset, emit, cancel)
     except (DatasetError, ConfigError):
         raise  # the data or the settings: every network would fail the same way
     except Exception as error:
         log.warning("comparing %s failed", config.backbone, exc_info=True)
-        return NetworkComparison(config.backbone, title, error=_readable(error))
-    speed, runtime = None, None
+        return NetworkComparison(config.backbone, title, error=_readable(error)), None
+    frozen, runtime = None, None
     if result.stopped != "cancelled" and result.model is not None:
-        speed, runtime = _feature_speed(result, emit)
+        frozen = _frozen(result)
+        runtime = frozen.prepare(EXPORT_WORTHWHILE)
     size = result.model_path.stat().st_size / 1e6 if result.model_path else None
     trained = bool(result.history)
     return NetworkComparison(
@@ -118,30 +133,36 @@ def _compare_one(dataset: Dataset, config: TrainConfig, title: str, emit: Compar
         val_accuracy=result.best_val_accuracy if trained else None,
         val_loss=result.best_val_loss if trained else None,
         baseline_accuracy=result.baseline_accuracy, seconds=result.seconds,
-        images_per_second=speed, runtime=runtime, model_mb=size,
+        runtime=runtime, model_mb=size,
         model_path=str(result.model_path) if result.model_path else None,
         run_id=result.run_id, stopped=result.stopped,
-    )
+    ), frozen
 
 
-def _feature_speed(result: FitResult, emit: CompareCallback) -> tuple[float, str]:
-    """Images/s of the trained model's frozen features on `SPEED_BATCH` fixed images, best
-    of `SPEED_REPEATS`, on the runtime a gallery-sized job gets (`FrozenFeatures`)."""
+def _frozen(result: FitResult) -> FrozenFeatures:
+    """The trained model's frozen features, on the runtime a gallery-sized job gets."""
     assert result.model is not None
     network = result.model.network
-    device = next(network.parameters()).device
-    frozen = FrozenFeatures(network, result.model.preprocessing, device)
-    runtime = frozen.prepare(EXPORT_WORTHWHILE)
-    sample = parity_pixels(result.model.preprocessing.crop)
-    pixels = torch.from_numpy(np.resize(sample, (SPEED_BATCH, *sample.shape[1:])))
-    frozen(pixels[:2])  # warm-up: first calls allocate
-    best = float("inf")
-    for repeat in range(1, SPEED_REPEATS + 1):
-        started = time.perf_counter()
-        frozen(pixels)
-        best = min(best, time.perf_counter() - started)
-        emit(PhaseProgress("speed", repeat, SPEED_REPEATS, SPEED_BATCH / best))
-    return SPEED_BATCH / best, runtime
+    return FrozenFeatures(network, result.model.preprocessing,
+                          next(network.parameters()).device)
+
+
+def _feature_speeds(networks: list[FrozenFeatures], emit: CompareCallback) -> list[float]:
+    """Images/s of each network's features on `SPEED_BATCH` fixed images: a warm-up each,
+    then `SPEED_ROUNDS` rounds timing every network once in turn; the median of each."""
+    batches = []
+    for frozen in networks:
+        sample = parity_pixels(frozen.prep.crop)
+        batches.append(torch.from_numpy(np.resize(sample, (SPEED_BATCH, *sample.shape[1:]))))
+        frozen(batches[-1][:2])  # warm-up: first calls allocate
+    seconds: list[list[float]] = [[] for _ in networks]
+    for round_ in range(1, SPEED_ROUNDS + 1):
+        for frozen, pixels, times in zip(networks, batches, seconds, strict=True):
+            started = time.perf_counter()
+            frozen(pixels)
+            times.append(time.perf_counter() - started)
+        emit(PhaseProgress("speed", round_, SPEED_ROUNDS, 0.0))
+    return [SPEED_BATCH / statistics.median(times) for times in seconds]
 
 
 def _readable(error: Exception) -> str:
