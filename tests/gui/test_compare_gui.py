@@ -135,3 +135,11 @@ def test_comparison_model_passes_qt_model_checks(qtmodeltester) -> None:
     model.mark_best()
     qtmodeltester.check(model)
     assert model.best is model.records[0]
+
+
+def test_network_choices_say_which_need_no_download(window) -> None:
+    combo = window.train_page.form.backbone
+    labels = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
+    assert labels["efficientnet_lite1"] == "EfficientNet-Lite1 (offline, 240 px)"
+    assert labels["efficientnet_lite2"] == "EfficientNet-Lite2 (offline, 260 px)"
+    assert labels["resnet18"].endswith("— downloads on first use")

@@ -4,6 +4,7 @@ sanity check that they see a cheetah in real cheetah photos."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -118,3 +119,19 @@ def test_most_real_cheetahs_and_lions_are_recognised(name: str, real_photos_sour
         hits = sum(category_names()[int(index)] == kind for index in best)
         # Over all 150 per class: 83-90% cheetahs (the rest leopards, jaguars), 98% lions.
         assert hits >= 11, f"{name}: {hits} of {len(files)} {kind} photos top-1 {kind}"
+
+
+def test_cli_lists_the_offline_networks_as_available_offline(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.cli import main
+
+    assert main(["backbones"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    for name in OFFLINE_BACKBONES:
+        assert lines[name].endswith("available offline")
+    assert lines["resnet18"].endswith("downloads on first use")
+    assert main(["backbones", "--json"]) == 0
+    listed = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert [listed[name]["input_size"] for name in OFFLINE_BACKBONES] == [224, 240, 260]
+    assert all(listed[name]["offline"] for name in OFFLINE_BACKBONES)
