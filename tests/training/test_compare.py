@@ -159,6 +159,25 @@ def test_cancel_mid_network_keeps_its_row_and_starts_no_other(
     assert best_comparison(rows) is None
 
 
+def test_cancel_while_timing_keeps_every_row_without_speeds(
+    colours: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.core.events import PhaseProgress
+
+    monkeypatch.setenv("CHEETAHLION_NO_ONNXRUNTIME", "1")
+    cancel = threading.Event()
+
+    def stop_when_timing(event: object) -> None:
+        if isinstance(event, PhaseProgress) and event.phase == "speed":
+            cancel.set()
+
+    networks = ("efficientnet_lite0", "efficientnet_lite1")
+    rows = compare_networks(colours, networks, FAST, stop_when_timing, cancel)
+    assert [row.network for row in rows] == list(networks)
+    assert all(row.error is None and row.images_per_second is None for row in rows)
+    assert best_comparison(rows) is not None  # both trained: either can be kept
+
+
 def test_cancelled_before_it_starts_trains_nothing(colours: Dataset) -> None:
     cancel = threading.Event()
     cancel.set()

@@ -91,8 +91,8 @@ def compare_networks(
             timed[len(rows)] = frozen
         rows.append(row)
         emit(row)
-    if timed and not cancel.is_set():
-        speeds = _feature_speeds(list(timed.values()), emit)
+    speeds = _feature_speeds(list(timed.values()), emit, cancel) if timed else None
+    if speeds is not None:
         for at, speed in zip(timed, speeds, strict=True):
             rows[at] = replace(rows[at], images_per_second=speed)
     return rows
@@ -147,9 +147,11 @@ def _frozen(result: FitResult) -> FrozenFeatures:
                           next(network.parameters()).device)
 
 
-def _feature_speeds(networks: list[FrozenFeatures], emit: CompareCallback) -> list[float]:
+def _feature_speeds(networks: list[FrozenFeatures], emit: CompareCallback,
+                    cancel: threading.Event) -> list[float] | None:
     """Images/s of each network's features on `SPEED_BATCH` fixed images: a warm-up each,
-    then `SPEED_ROUNDS` rounds timing every network once in turn; the median of each."""
+    then `SPEED_ROUNDS` rounds timing every network once in turn; the median of each.
+    None when cancelled (checked between rounds)."""
     batches = []
     for frozen in networks:
         sample = parity_pixels(frozen.prep.crop)
@@ -157,6 +159,8 @@ def _feature_speeds(networks: list[FrozenFeatures], emit: CompareCallback) -> li
         frozen(batches[-1][:2])  # warm-up: first calls allocate
     seconds: list[list[float]] = [[] for _ in networks]
     for round_ in range(1, SPEED_ROUNDS + 1):
+        if cancel.is_set():
+            return None
         for frozen, pixels, times in zip(networks, batches, seconds, strict=True):
             started = time.perf_counter()
             frozen(pixels)
