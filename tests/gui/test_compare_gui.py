@@ -113,8 +113,10 @@ def test_cancel_keeps_the_rows_so_far_and_starts_no_other_network(
     monkeypatch.setattr(compare_module, "fit", fit_waiting_for_cancel)
     panel = page.compare_panel
     qtbot.mouseClick(page.compare_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(panel.model.records) == 1, timeout=COMPARE_TIMEOUT_MS)
-    assert panel.status.text().startswith("Network 2 of 3: EfficientNet-Lite1")
+    # The second network has started (and waits for Cancel) once the page says so.
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Network 2 of 3: EfficientNet-Lite1"),
+                    timeout=COMPARE_TIMEOUT_MS)
+    assert len(panel.model.records) == 1
     with qtbot.waitSignal(page.comparison_finished, timeout=OPEN_TIMEOUT_MS):
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
 
