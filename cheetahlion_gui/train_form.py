@@ -35,7 +35,8 @@ class TrainForm(QWidget):
         super().__init__(parent)
         self.backbone = QComboBox()
         for backbone in BACKBONES.values():
-            suffix = "" if not backbone.needs_download else " — downloads on first use"
+            where = backbone.availability
+            suffix = "" if where in ("available offline", "downloaded") else f" — {where}"
             self.backbone.addItem(backbone.title + suffix, backbone.name)
         self.backbone.setCurrentIndex(list(BACKBONES).index(DEFAULT_BACKBONE))
         self.mode = QComboBox()

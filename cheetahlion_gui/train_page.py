@@ -1,7 +1,9 @@
 """Step 2, Train: the settings, Start/Stop, live progress and curves, and the run history.
 
-The page puts three panels side by side (train_form, train_progress, run_history) and runs
-the training job through its lifecycle (jobs.controller). A fine-tune that was stopped, or
+The page puts its panels side by side (train_form, train_progress, compare_panel,
+run_history) and runs the training job through its lifecycle (jobs.controller). "Compare
+networks" runs a quick head on each offline network instead, through the same controller (one
+heavy job at a time), and shows the results in the compare panel. A fine-tune that was stopped, or
 whose process died, keeps a checkpoint of its last epoch; its row in the history offers
 Resume, which carries it on in the background like Start, its earlier curves continuing live.
 """
@@ -21,7 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.compare_panel import ComparePanel
 from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.jobs.compare import CompareJob, CompareOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
 from cheetahlion_gui.jobs.train import TrainJob, TrainOutcome
@@ -33,7 +37,9 @@ from cheetahlion_gui.train_form import TrainForm
 from cheetahlion_gui.train_progress import TrainingProgress
 from training.core.errors import ConfigError
 from training.core.events import RunStarted
+from training.fitting.comparison import NetworkComparison
 from training.fitting.config import TrainConfig
+from training.models.backbones import OFFLINE_BACKBONES
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 class TrainPage(StepPage):
     training_finished = Signal()
     """A run ended (finished, stopped or failed); the run history is up to date."""
+    comparison_finished = Signal()
+    """A comparison ended (finished, cancelled or failed); its rows are on the page."""
 
     def __init__(self, session: Session, processes: TrainingProcessKeeper | None = None,
                  parent: QWidget | None = None) -> None:
@@ -64,6 +72,14 @@ class TrainPage(StepPage):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
+        self.compare_button = QPushButton("Compare networks")
+        self.compare_button.setToolTip(
+            "Train a quick head on each offline network (" + ", ".join(OFFLINE_BACKBONES)
+            + ") on the same split, and see accuracy, time, speed and size side by side")
+        self.compare_button.clicked.connect(self.compare)
+        self.compare_panel = ComparePanel()
+        self.compare_panel.cancel_button.clicked.connect(self.jobs.cancel)
+        self.compare_panel.network_chosen.connect(self.use_network)
         self._lay_out()
         self._name_the_controls()
         self.history_panel.run_chosen.connect(self._show_run)
@@ -75,8 +91,16 @@ class TrainPage(StepPage):
             failed_status="Training failed",
             busy_message=("Training running",
                           "A model is training; stop it or wait for it to finish."),
-            progress=self.progress, keep_progress=True, idle_only=(self.start_button,),
-            stop=self.stop_button)
+            progress=self.progress, keep_progress=True,
+            idle_only=(self.start_button, self.compare_button), stop=self.stop_button)
+        self._comparing = Lifecycle(
+            succeeded=self._compared, failed=self._compare_failed,
+            progressed=self.compare_panel.show_event, finished=self.comparison_finished,
+            failure_title="Comparison failed", failed_status="Comparison failed",
+            busy_message=("Training running",
+                          "A model is training; stop it or wait for it to finish."),
+            idle_only=(self.start_button, self.compare_button),
+            stop=self.compare_panel.cancel_button)
         self._history_reading = Lifecycle(succeeded=self._history_reread)
         session.dataset_changed.connect(self._dataset_changed)
 
@@ -90,11 +114,14 @@ class TrainPage(StepPage):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.form)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.compare_button)
         left_layout.addStretch(1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.progress_panel)
+        right.addWidget(self.compare_panel)
         right.addWidget(self.history_panel)
-        right.setSizes([460, 200])
+        right.setSizes([460, 0, 200])
+        self.splitter = right
         layout = QHBoxLayout(self)
         layout.addWidget(left)
         layout.addWidget(right, 1)
@@ -170,6 +197,57 @@ class TrainPage(StepPage):
         return started
 
     @Slot()
+    def compare(self) -> bool:
+        """Train a quick head on each offline network, in the background, and compare them.
+
+        The form's settings apply when it is in quick mode; in fine-tune mode the quick
+        preset is used with the form's seed and validation fraction (the same split)."""
+        dataset = self.session.dataset
+        if dataset is None:
+            QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")
+            return False
+        if not dataset.report.can_train:
+            show_error(self, "This dataset cannot be trained yet",
+                       dataset.report.errors[0].message)
+            return False
+        if not self.jobs.ready(self._comparing):
+            return False
+        try:
+            config = self.form.config()
+            if config.mode != "quick":
+                config = TrainConfig.quick(seed=config.seed, val_fraction=config.val_fraction,
+                                           image_size=config.image_size)
+        except ConfigError as error:
+            show_error(self, "Check the settings", str(error))
+            return False
+        if not self.compare_panel.isVisible():  # room for its rows; later, the user's sizes
+            self.splitter.setSizes([300, 260, 200])
+        self.compare_panel.begin(len(OFFLINE_BACKBONES))
+        return self.jobs.start(CompareJob(config, dataset, OFFLINE_BACKBONES), self._comparing,
+                               f"Comparing {len(OFFLINE_BACKBONES)} networks…")
+
+    @Slot(object)
+    def _compared(self, outcome: CompareOutcome) -> None:
+        self.session.set_runs(outcome.runs)
+        cancelled = any(row.stopped == "cancelled" for row in outcome.rows) or \
+            len(outcome.rows) < len(OFFLINE_BACKBONES)
+        self.compare_panel.end(outcome.rows, cancelled)
+        self.history_panel.update_buttons()
+        self.session.report("Comparison cancelled" if cancelled else "Comparison finished")
+
+    @Slot(str, str)
+    def _compare_failed(self, message: str, _details: str) -> None:
+        self.compare_panel.failed(message)
+
+    @Slot(object)
+    def use_network(self, row: NetworkComparison) -> None:
+        """Go on with a compared network: the form trains it next, and its run's model (a
+        real quick run) is the one the next steps use, so nothing trains again."""
+        self.form.backbone.setCurrentIndex(max(0, self.form.backbone.findData(row.network)))
+        self.history_panel.select_run(row.run_id or "")
+        self.session.report(f"Using {row.title}: its model from run {row.run_id}")
+
+    @Slot()
     def stop(self) -> None:
         self.jobs.cancel()
         self.stop_button.setEnabled(False)
@@ -218,6 +296,7 @@ class TrainPage(StepPage):
     @Slot()
     def _dataset_changed(self) -> None:
         self.progress_panel.show_ready(self.session.dataset.root.name)
+        self.compare_panel.clear()
 
     @Slot(object)
     def _show_run(self, record: RunRecord) -> None:

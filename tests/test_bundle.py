@@ -85,6 +85,21 @@ def test_frozen_cli_lists_the_backbones() -> None:
     result = run_offline(CLI, "backbones")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "efficientnet_lite0" in result.stdout and "resnet18" in result.stdout
+    for name in ("efficientnet_lite1", "efficientnet_lite2"):  # their weights are bundled
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name))
+        assert line.endswith("available offline"), line
+
+
+def test_frozen_cli_compares_the_larger_offline_networks(tmp_path: Path) -> None:
+    """Lite1 and Lite2 load their bundled weights (packages found by name) and train."""
+    data = make_dataset(tmp_path / "colours", per_class=6)
+    result = run_offline(CLI, "compare", data, "--networks",
+                         "efficientnet_lite1,efficientnet_lite2", "--epochs", "2",
+                         "--image-size", "64", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(result.stdout)["networks"]
+    assert [row["network"] for row in rows] == ["efficientnet_lite1", "efficientnet_lite2"]
+    assert all(row["error"] is None and row["model_mb"] > 1 for row in rows), rows
 
 
 @pytest.fixture(scope="module")

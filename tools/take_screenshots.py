@@ -10,7 +10,8 @@ click, train (before), find likely mislabelled photos and quarantine the flagged
 again (after: the history shows both), evaluate and explain an image, then classify a
 gallery holding the quarantined photos, where the model says "none of these", and preview
 one with its Grad-CAM; last, start a small fine-tune, stop it after its first epoch, and
-show it resumable in the run history.
+show it resumable in the run history. Between training and evaluating, "Compare networks"
+runs a quick head on each offline network (`shoot_compare`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def settle(app, seconds: float = 1.0) -> None:
 
 def visible_dialog(app, kind):
     return next(w for w in app.topLevelWidgets() if isinstance(w, kind) and w.isVisible())
+
+
+def shoot_compare(app, window, out: Path) -> None:
+    """Train step → Compare networks, wait for every row, save 2d-compare.png."""
+    page = window.train_page
+    window.sidebar.setCurrentRow(1)
+    page.compare()
+    wait_until(app, lambda: not page.runner.busy, timeout=900)
+    settle(app, 1)
+    window.grab().save(str(out / "2d-compare.png"))
 
 
 def main() -> int:
@@ -129,6 +140,7 @@ def main() -> int:
                   if w.objectName() == "messageDialog" and w.isVisible())
     dialog.grab().save(str(out / "2b-exported.png"))
     dialog.accept()
+    shoot_compare(app, window, out)
 
     window.sidebar.setCurrentRow(2)
     wait_until(app, lambda: window.evaluate_page.report is not None

@@ -4,6 +4,7 @@
     cheetahlion-cli baseline DATA                zero-shot ImageNet accuracy, no training
     cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
     cheetahlion-cli train DATA -o MODEL --resume RUN   carry a stopped fine-tune on
+    cheetahlion-cli compare DATA [--networks a,b]   a quick head per network, side by side
     cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
     cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
@@ -32,7 +33,7 @@ from training.cli.support import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from training.core.errors import CheetahLionError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "training.cli.dataset", "training.cli.train", "training.cli.predict",
+    "training.cli.dataset", "training.cli.train", "training.cli.compare", "training.cli.predict",
     "training.cli.inventory", "training.cli.cleanup", "training.cli.explain",
 )
 """Modules that each add sub-commands through `register(commands)`, in help order."""

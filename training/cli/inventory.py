@@ -50,10 +50,11 @@ def _backbones(args: argparse.Namespace) -> int:
     from training.models.backbones import BACKBONES
 
     if args.json:
-        print_json([{"name": b.name, "title": b.title, "needs_download": b.needs_download,
-                      "source": b.source} for b in BACKBONES.values()])
+        print_json([{"name": b.name, "title": b.title, "offline": b.offline,
+                      "needs_download": b.needs_download, "availability": b.availability,
+                      "input_size": b.preprocessing.crop, "source": b.source}
+                     for b in BACKBONES.values()])
         return 0
     for backbone in BACKBONES.values():
-        where = "downloads on first use" if backbone.needs_download else "available offline"
-        print(f"{backbone.name:<20} {backbone.title:<36} {where}")
+        print(f"{backbone.name:<20} {backbone.title:<38} {backbone.availability}")
     return 0

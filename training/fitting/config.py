@@ -34,7 +34,8 @@ class TrainConfig:
     optimizer: str = "adamw"
     schedule: str = "cosine"
     image_size: int | None = None
-    """Input side in pixels; None uses the backbone's own (224 for all listed ones)."""
+    """Input side in pixels; None uses the backbone's own (224; EfficientNet-Lite1: 240,
+    -Lite2: 260)."""
     augment: bool = False
     rotate_degrees: float = 15.0
     flip_probability: float = 0.5

