@@ -5,9 +5,9 @@ library PyInstaller did not see, a child process that cannot start. The self-tes
 a user does, through the window's own pages and worker threads: it opens a small synthetic
 dataset with one image in the wrong class folder, finds that image with the likely-mislabelled
 finder and moves it to its class (a journalled file move), trains in quick mode, evaluates,
-classifies a few new images with the model (random noise among them must come out as "none
-of these"), explains one prediction with Grad-CAM, and fine-tunes one epoch (in the child
-process the app fine-tunes in). It prints one line, what
+classifies a few new images with the model (an iPhone HEIC photo among them must be read,
+random noise must come out as "none of these"), explains one prediction with Grad-CAM, and
+fine-tunes one epoch (in the child process the app fine-tunes in). It prints one line, what
 it did or why it failed, and exits 0 only when every step worked. An error dialog anywhere
 fails it with the dialog's text; a watchdog thread ends the process if a step hangs. It
 never touches the user's files: unless CHEETAHLION_HOME is set, settings, runs and logs go
@@ -19,6 +19,7 @@ to its own temporary folder.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, SignalInstance, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from cheetahlion_gui.resources import resource_path
 from training.core import paths
 
 if TYPE_CHECKING:
@@ -55,6 +57,10 @@ PLANTED = ("red", "blue")
 """A blue image written into red/: the finder must rank it first, and it is moved to blue/."""
 NOISE_NAME = "noise.png"
 """A gallery image of random noise, like nothing the model saw: it must be "none of these"."""
+HEIC_NAME = "red-iphone.heic"
+"""A red gallery photo in the iPhone's format, from resources/self-test (the bundle can read
+HEIC but not write it; tools/make_self_test_heic.py made it): it proves pi-heif's native
+libraries came along."""
 POLL_MS = 100
 STEPS = ("Data", "Train", "Evaluate", "Classify")
 
@@ -108,6 +114,7 @@ def write_images(workspace: Path) -> tuple[Path, Path, Path]:
     Image.open(dataset / kind / "0.png").transpose(Image.Transpose.ROTATE_90).save(planted)
     noise = rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     Image.fromarray(noise, "RGB").save(gallery / NOISE_NAME)
+    shutil.copyfile(resource_path(f"self-test/{HEIC_NAME}"), gallery / HEIC_NAME)
     return dataset, gallery, planted
 
 
@@ -210,8 +217,8 @@ class SelfTest(QObject):
                 f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
                 f"(val accuracy {quick.best_val_accuracy:.2f}), evaluated {report.images} "
                 f"images (accuracy {report.accuracy:.2f}), classified {coloured} new images "
-                f"({correct} correct) and noise (none of these) in {classify_seconds:.1f} s "
-                f"on {classify_page.runtime}, "
+                f"(one HEIC; {correct} correct) and noise (none of these) in "
+                f"{classify_seconds:.1f} s on {classify_page.runtime}, "
                 f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
                 f"process in {finetune_seconds:.1f} s")
 
@@ -305,6 +312,8 @@ class SelfTest(QObject):
         if not items or broken:
             reason = broken[0].error if broken else "no images were listed"
             raise _Failed(f"classifying: {reason}")
+        if not any(Path(item.path).name == HEIC_NAME for item in items):
+            raise _Failed(f"classifying: the HEIC photo {HEIC_NAME} was not listed")
         noise = [item for item in items if Path(item.path).name == NOISE_NAME]
         if not noise or not noise[0].unfamiliar:
             raise _Failed(f"classifying: random noise ({NOISE_NAME}) was not called "

@@ -6,7 +6,9 @@ generation it was requested for. Each thumbnail is centred on a transparent squa
 portrait and landscape photos make icons of one size: icon-mode views size every tile like
 the first, and a taller icon would leave its tile too little room for its caption.
 Changing folders bumps the generation and clears the queue, so thumbnails of the previous
-gallery can never land in the new one.
+gallery can never land in the new one. Pixels come from the engine's `decode_image`, not
+Qt's image reader: a thumbnail is turned upright as the model sees the photo, and HEIC
+(iPhone photos), which Qt cannot read without plugins, shows like any other format.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from heif_files import write_heic
 from synthetic import make_dataset, textured_image
 
 BUNDLE = Path(__file__).resolve().parents[1] / "dist" / "cheetahlion"
@@ -58,6 +59,7 @@ def assert_self_test_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert lines[0].startswith("self-test passed: found the planted image first"), lines[0]
     assert "noise (none of these)" in lines[0] and "explained a prediction" in lines[0]
     assert " on onnxruntime, " in lines[0]  # the frozen network ran on the fast runtime
+    assert "(one HEIC; " in lines[0]  # pi-heif's native libraries came along
 
 
 def test_the_network_is_really_off_in_the_namespace() -> None:
@@ -126,10 +128,11 @@ def test_frozen_cli_trains_evaluates_and_predicts(trained: tuple[Path, Path],
     gallery.mkdir()
     for i, colour in enumerate(((200, 40, 40), (40, 60, 200))):
         textured_image(colour, seed=90 + i).save(gallery / f"{i}.png")
+    write_heic(gallery / "IMG_0002.HEIC", textured_image((40, 60, 200), seed=92), orientation=6)
     results = tmp_path / "results.csv"
     predicted = run_offline(CLI, "predict", model, gallery, "--csv", results, "--quiet")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
-    assert [row["label"] for row in csv.DictReader(results.open())] == ["red", "blue"]
+    assert [row["label"] for row in csv.DictReader(results.open())] == ["red", "blue", "blue"]
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 PASSED = re.compile(
     r"self-test passed: found the planted image first of 37 and moved it to its class, "
     r"trained 3 classes in [\d.]+ s \(val accuracy [01]\.\d\d\), "
-    r"evaluated \d+ images \(accuracy [01]\.\d\d\), classified 6 new images \([456] correct\) "
+    r"evaluated \d+ images \(accuracy [01]\.\d\d\), "
+    r"classified 7 new images \(one HEIC; [567] correct\) "
     r"and noise \(none of these\) in [\d.]+ s on onnxruntime, "
     r"explained a prediction of '(red|green|blue)', "
     r"fine-tuned 1 epoch in a child process in [\d.]+ s; [\d.]+ s in all")

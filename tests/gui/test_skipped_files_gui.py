@@ -12,7 +12,7 @@ def test_the_gallery_counts_and_names_the_files_it_skipped(window, qtbot,
     gallery = tmp_path / "gallery"
     gallery.mkdir()
     textured_image((200, 40, 40), 1, size=96).save(gallery / "a.png")
-    (gallery / "IMG_0003.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    (gallery / "IMG_0003.MOV").write_bytes(b"\0\0\0\x14ftypqt  ")  # a Live Photo's video
     (gallery / "gone.jpg").symlink_to(gallery / "nowhere.jpg")
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
@@ -22,4 +22,5 @@ def test_the_gallery_counts_and_names_the_files_it_skipped(window, qtbot,
                     and page.model.item(0).label is not None, timeout=120_000)
     assert page.summary.text().endswith(", 2 skipped (not images)")
     tooltip = page.summary.toolTip()
-    assert "IMG_0003.HEIC is a HEIC photo" in tooltip and "gone.jpg is a broken link" in tooltip
+    assert "IMG_0003.MOV is not an image this version reads ('.mov' files" in tooltip
+    assert "gone.jpg is a broken link" in tooltip

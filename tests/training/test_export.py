@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from heif_files import write_heic
 from synthetic import make_dataset, textured_image
 
 from training.cli import main as cli_main
@@ -184,14 +185,16 @@ def _example_namespace(tmp_path: Path) -> dict[str, object]:
     return runpy.run_path(str(_readme_example(tmp_path)), run_name="readme_example")
 
 
-def test_readme_example_imports_only_onnxruntime_pillow_and_numpy(tmp_path: Path) -> None:
+def test_readme_example_imports_only_onnxruntime_pillow_pi_heif_and_numpy(tmp_path: Path
+                                                                         ) -> None:
     source = _readme_example(tmp_path).read_text()
     imported = set(re.findall(r"^(?:import|from) (\w+)", source, re.M))
-    assert imported == {"json", "sys", "numpy", "onnxruntime", "PIL"}
+    assert imported == {"json", "sys", "numpy", "onnxruntime", "PIL", "pi_heif"}
 
 
 def _edge_case_images(folder: Path) -> list[Path]:
-    """Every decoding path of the app: JPEG draft, EXIF, alpha, palette, grey, 16 bit, CMYK."""
+    """Every decoding path of the app: JPEG draft, EXIF, alpha, palette, grey, 16 bit, CMYK,
+    and the formats of phones: HEIC (turned upright by its container, with alpha) and AVIF."""
     base = textured_image((180, 120, 60), seed=3, size=640).resize((900, 640))
     paths = []
 
@@ -218,6 +221,9 @@ def _edge_case_images(folder: Path) -> list[Path]:
     save("grey16.png", sixteen_bit)
     save("cmyk.jpg", base.convert("CMYK"))
     save("small.webp", base.resize((120, 80)))
+    paths.append(write_heic(folder / "IMG_0001.HEIC", base, orientation=6))
+    paths.append(write_heic(folder / "alpha.heic", rgba))
+    save("rotated.avif", base, exif=exif)
     return paths
 
 

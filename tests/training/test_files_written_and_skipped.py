@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from heif_files import write_heic
+from synthetic import textured_image
 
 from training.cli import main
 from training.core.atomic import write_atomically
@@ -24,18 +26,20 @@ from training.predict.sorting import sort_into_folders
 
 @pytest.fixture
 def gallery(make_image: Callable[..., Path], tmp_path: Path) -> Path:
-    """Two photos, an iPhone photo, a text file, a broken link and a hidden file."""
+    """Two photos, an iPhone photo, a video, a text file, a broken link and a hidden file."""
     folder = tmp_path / "gallery"
     make_image(folder / "a.png", seed=1)
     make_image(folder / "sub" / "b.jpg", seed=2)
-    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    write_heic(folder / "IMG_0001.HEIC", textured_image((200, 40, 40), 3, size=96))
+    (folder / "IMG_0001.MOV").write_bytes(b"\0\0\0\x14ftypqt  ")
     (folder / "notes.txt").write_text("shopping list")
     (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
     (folder / ".DS_Store").write_bytes(b"\0")
     return folder
 
 
-SKIPPED_NAMES = {"IMG_0001.HEIC", "notes.txt", "gone.jpg"}
+SKIPPED_NAMES = {"IMG_0001.MOV", "notes.txt", "gone.jpg"}
+READ_NAMES = {"a.png", "b.jpg", "IMG_0001.HEIC"}
 
 
 @pytest.mark.slow
@@ -46,14 +50,16 @@ def test_predict_names_every_skipped_file_in_text_json_and_csv(
     out, err = capsys.readouterr()
     skipped_lines = [line for line in out.splitlines() if "\tSKIPPED\t" in line]
     assert {Path(line.split("\t")[0]).name for line in skipped_lines} == SKIPPED_NAMES
-    heic = next(line for line in skipped_lines if "HEIC" in line)
-    assert "convert to JPEG" in heic and "Most Compatible" in heic
+    video = next(line for line in skipped_lines if "MOV" in line)
+    assert "is not an image this version reads ('.mov' files; it reads JPEG," in video
+    assert "HEIC/HEIF and AVIF" in video
     assert "broken link" in next(line for line in skipped_lines if "gone.jpg" in line)
-    assert "2 classified, 0 could not be read, 3 skipped (not images)" in err
+    assert "3 classified, 0 could not be read, 3 skipped (not images)" in err
 
     with table.open(newline="") as handle:
         rows = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"a.png", "b.jpg"} | SKIPPED_NAMES
+    assert set(rows) == READ_NAMES | SKIPPED_NAMES
+    assert rows["IMG_0001.HEIC"]["label"] and rows["IMG_0001.HEIC"]["error"] == ""
     assert all(rows[name]["error"].startswith("skipped: ") and rows[name]["label"] == ""
                and rows[name]["confidence"] == "" for name in SKIPPED_NAMES)
 
@@ -63,17 +69,18 @@ def test_predict_names_every_skipped_file_in_text_json_and_csv(
     assert all(e["label"] for e in entries if not e["skipped"])
 
 
-def test_scan_text_names_the_files_it_skipped(make_dataset: Callable[..., Path],
+def test_scan_text_names_the_files_it_skipped_and_reads_heic(make_dataset: Callable[..., Path],
                                               capsys: pytest.CaptureFixture[str],
                                               tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", {"red": 3, "blue": 3})
-    (data / "red" / "IMG_0002.heic").write_bytes(b"\0\0\0\x18ftypheic")
+    write_heic(data / "red" / "IMG_0002.heic", textured_image((200, 40, 40), 9, size=96))
     (data / "blue" / "clip.mov").write_bytes(b"\0")
     main(["scan", str(data)])
     out = capsys.readouterr().out
-    assert "warning: 1 photo(s) in HEIC/HEIF/AVIF format" in out
-    assert f"    {data / 'red' / 'IMG_0002.heic'}" in out.splitlines()
+    assert "1 file(s) are not of a supported image type" in out
     assert f"    {data / 'blue' / 'clip.mov'}" in out.splitlines()
+    assert "IMG_0002.heic" not in out, "an iPhone photo is read, not skipped"
+    assert "7 usable images in 2 classes" in out
 
 
 def test_sorting_a_folder_into_itself_changes_nothing(make_image: Callable[..., Path],

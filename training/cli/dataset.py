@@ -23,7 +23,7 @@ from training.cli.support import (
 )
 from training.core.errors import CheetahLionError
 
-_ISSUES_NAMING_FILES_BELOW = frozenset({"phone_photos", "unsupported_files", "loose_files"})
+_ISSUES_NAMING_FILES_BELOW = frozenset({"unsupported_files", "loose_files"})
 """Issues whose message counts files without naming them: `scan` lists them underneath."""
 
 

@@ -1,11 +1,13 @@
 """The one way CheetahLion opens an image.
 
-Scanning, training, evaluation and prediction all decode through `decode_image`, so a photo
-is turned into pixels the same way everywhere: EXIF orientation applied, first frame of an
-animation, every mode (CMYK, 16-bit, palette, alpha, grayscale) converted to 8-bit RGB, and
-images above Pillow's decompression-bomb limit refused from their header alone, before a
-single pixel is decoded. JPEGs may be larger (today's phones take 108- and 200-megapixel
-photos): they are decoded at a reduced scale that fits the limit (see `_jpeg_pixel_limit`).
+Scanning, training, evaluation, prediction, the app's thumbnails, the finder and Grad-CAM
+all decode through `decode_image`, so a photo is turned into pixels the same way everywhere:
+EXIF orientation applied (for HEIC/HEIF the container's rotation and mirroring), first frame
+of an animation, every mode (CMYK, 16-bit, palette, alpha, grayscale, 10-bit HEIC) converted
+to 8-bit RGB, and images above Pillow's decompression-bomb limit refused from their header
+alone, before a single pixel is decoded. JPEGs may be larger (today's phones take 108- and
+200-megapixel photos): they are decoded at a reduced scale that fits the limit (see
+`_jpeg_pixel_limit`).
 Failures raise `ImageError` with the file's name, the reason and what to do, plus a short
 machine-readable `problem` code the health report groups by.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +29,20 @@ from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 from training.core.errors import ImageError
 
 SUPPORTED_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+     ".heic", ".heif", ".hif", ".avif"}
 )
+READABLE_FORMATS = "JPEG, PNG, BMP, GIF, WebP, TIFF, HEIC/HEIF and AVIF"
+"""The formats above, as messages name them."""
+_FORMATS_BY_EXTENSION = {
+    ".jpg": {"JPEG", "MPO"}, ".jpeg": {"JPEG", "MPO"},
+    ".heic": {"HEIF"}, ".heif": {"HEIF"}, ".hif": {"HEIF"}, ".avif": {"AVIF"},
+}
+"""Extensions whose file is noted when it holds another format (a PNG named .jpg, a JPEG
+named .heic): it is read all the same, but a tool that trusts the name may not read it."""
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm",
+                          b"hevs", b"mif1", b"msf1", b"avif", b"avis"})
+"""ISO-BMFF brands of HEIF and AVIF files (bytes 8-12, after `ftyp`)."""
 MIN_SIDE = 32
 EXIF_ORIENTATION_TAG = 0x0112
 _QUARTER_TURNS = {5, 6, 7, 8}
@@ -64,6 +79,30 @@ class DecodedImage:
 
 def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+_heif_lock = threading.Lock()
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    """Teach Pillow to read HEIC/HEIF (iPhone photos), once, from whichever thread decodes
+    first (thumbnails decode on several at once).
+
+    pi-heif is pillow-heif's decode-only build: libheif and libde265 (LGPL), without the
+    GPL x265 encoder, so the app can bundle it (docs/packaging.md). Imported here and not at
+    module level because it costs about 40 ms and `import training` must stay instant. AVIF
+    needs nothing: Pillow reads it itself. libheif applies the container's rotation and
+    mirroring (irot/imir) while decoding and pi-heif resets the EXIF orientation to 1, so a
+    HEIC comes out upright and is never turned twice.
+    """
+    global _heif_registered
+    with _heif_lock:
+        if not _heif_registered:
+            from pi_heif import register_heif_opener
+
+            register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+            _heif_registered = True
 
 
 def read_bytes(path: Path) -> bytes:
@@ -105,9 +144,13 @@ def decode_image(
     path = Path(path)
     if data is None:
         data = read_bytes(path)
+    if not _heif_registered:
+        _register_heif()
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if _is_heif(data):  # libheif refuses a cut-off file at open, not at decode
+            raise _corrupt(path, _heif_error(data)) from None
         raise ImageProblem(
             path, "not_image", "is not an image Pillow can read, despite its extension",
             "Delete it, or open it in an image editor and save it as JPEG or PNG.",
@@ -120,10 +163,12 @@ def decode_image(
     original_size = image.size
     _check_size(path, image)
     notes: list[str] = []
-    if path.suffix.lower() in {".jpg", ".jpeg"} and image.format not in {"JPEG", "MPO"}:
+    if image.format not in _FORMATS_BY_EXTENSION.get(path.suffix.lower(), {image.format}):
         notes.append(f"is a {image.format} file named {path.suffix}")
     if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"animated ({image.n_frames} frames): the first frame is used")
+        notes.append(f"holds {image.n_frames} images: the primary one is used"
+                     if image.format == "HEIF" else
+                     f"animated ({image.n_frames} frames): the first frame is used")
     try:
         if _is_jpeg(image):
             _reduce_jpeg(image, draft_size)
@@ -179,6 +224,27 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 
 _DCT_32 = _dct_matrix(32)
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _heif_error(data: bytes) -> Exception:
+    """What the decoder itself says about a HEIF or AVIF file Pillow could not open (e.g.
+    "Unexpected end of file"); Pillow keeps only "cannot identify image file"."""
+    try:
+        if data[8:12] in {b"avif", b"avis"}:
+            from PIL import AvifImagePlugin
+
+            AvifImagePlugin.AvifImageFile(io.BytesIO(data))
+        else:
+            from pi_heif import open_heif
+
+            open_heif(io.BytesIO(data))
+    except Exception as error:
+        return error
+    return ValueError("its decoder gives no reason")
 
 
 def _is_jpeg(image: Image.Image) -> TypeGuard[JpegImagePlugin.JpegImageFile]:
@@ -269,7 +335,7 @@ def _too_large(path: Path, size: tuple[int, int] | None, limit: int | None = Non
 
 
 def _corrupt(path: Path, error: Exception) -> ImageProblem:
-    detail = str(error) or type(error).__name__
+    detail = str(error).strip().rstrip(".") or type(error).__name__
     return ImageProblem(
         path, "corrupt", f"is truncated or corrupt ({detail})",
         "Re-copy or re-download it, or delete it.",

@@ -1,8 +1,8 @@
 """Finding the images to classify among files and folders, and naming every file left out.
 
 `cheetahlion-cli predict`, `explain`, `export --check-images` and the app's gallery all list
-their images here. A gallery folder from a phone holds HEIC photos, videos, sidecar files and
-sometimes broken links; none of them may vanish in silence, so each file not listed as an
+their images here. A gallery folder from a phone holds videos, sidecar files and sometimes
+broken links beside its photos; none of them may vanish in silence, so each file not listed as an
 image comes back in `skipped` with the reason, in words a user can act on.
 """
 
@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.core.errors import CheetahLionError
-from training.data.images import is_supported
-
-PHONE_PHOTO_EXTENSIONS = frozenset({".heic", ".heif", ".avif", ".hif"})
-_READABLE = "JPEG, PNG, BMP, GIF, WebP and TIFF"
-PHONE_PHOTO_ADVICE = ("convert to JPEG (on an iPhone, Settings → Camera → Formats → Most "
-                      "Compatible takes JPEGs from now on)")
+from training.data.images import READABLE_FORMATS, is_supported
 
 
 @dataclass(frozen=True)
@@ -39,11 +34,8 @@ class ImageListing:
 def skip_reason(path: Path) -> str:
     """Why `path`, a file whose type is not read, is left out; with what to do about it."""
     suffix = path.suffix.lower()
-    if suffix in PHONE_PHOTO_EXTENSIONS:
-        return (f"is a {suffix[1:].upper()} photo (the format iPhones and many phones save), "
-                f"which this version cannot read: {PHONE_PHOTO_ADVICE}")
     kind = f"'{suffix}' files" if suffix else "files without an extension"
-    return f"is not an image this version reads ({kind}; it reads {_READABLE})"
+    return f"is not an image this version reads ({kind}; it reads {READABLE_FORMATS})"
 
 
 def list_images(sources: Sequence[Path]) -> ImageListing:

@@ -30,6 +30,7 @@ from training.core.events import ScanProgress
 from training.data.dataset import Dataset, ImageRecord, Issue, SplitName
 from training.data.health import build_report
 from training.data.images import (
+    READABLE_FORMATS,
     ImageProblem,
     content_hash,
     decode_image,
@@ -37,7 +38,6 @@ from training.data.images import (
     perceptual_hash,
     read_bytes,
 )
-from training.data.listing import PHONE_PHOTO_ADVICE, PHONE_PHOTO_EXTENSIONS
 
 SPLIT_FOLDERS: dict[str, SplitName] = {
     "train": "train",
@@ -188,8 +188,8 @@ def _collect_files(
 
 
 def _report_left_out(root: Path, unsupported: list[Path], issues: list[Issue]) -> None:
-    """Issues for the files a scan leaves out: images outside any class folder, phone photos
-    this version cannot read, and files of other types."""
+    """Issues for the files a scan leaves out: images outside any class folder and files of
+    other types."""
     loose = [p for p in _files_in(root) if is_supported(p)]
     if loose:
         issues.append(Issue(
@@ -198,22 +198,12 @@ def _report_left_out(root: Path, unsupported: list[Path], issues: list[Issue]) -
             "and were ignored. Move them into the folder of their class.",
             tuple(loose),
         ))
-    phone_photos = [p for p in unsupported if p.suffix.lower() in PHONE_PHOTO_EXTENSIONS]
-    if phone_photos:
-        issues.append(Issue(
-            "warning", "phone_photos",
-            f"{len(phone_photos)} photo(s) in HEIC/HEIF/AVIF format (the format iPhones and "
-            "many phones save) were skipped: this version cannot read them. To train with "
-            f"them, {PHONE_PHOTO_ADVICE}, then scan again.",
-            tuple(phone_photos),
-        ))
-    others = [p for p in unsupported if p not in phone_photos]
-    if others:
+    if unsupported:
         issues.append(Issue(
             "info", "unsupported_files",
-            f"{len(others)} file(s) are not of a supported image type (JPEG, PNG, BMP, "
-            "GIF, WebP, TIFF) and were skipped.",
-            tuple(others),
+            f"{len(unsupported)} file(s) are not of a supported image type "
+            f"({READABLE_FORMATS}) and were skipped.",
+            tuple(unsupported),
         ))
 
 
