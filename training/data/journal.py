@@ -132,8 +132,9 @@ def read_journal(root: str | os.PathLike[str]) -> Journal:
 
 
 def applied_move_count(root: str | os.PathLike[str]) -> int:
-    """How many clean-up moves are in effect on the dataset now (for the run history)."""
-    return len(read_journal(root).applied)
+    """How many clean-up moves are in effect on the dataset now (for the run history). Photos
+    added from outside are not moves: the run's image count shows them."""
+    return sum(1 for move in read_journal(root).applied if move.kind != "add")
 
 
 @contextlib.contextmanager

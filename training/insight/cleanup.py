@@ -54,11 +54,16 @@ class UndoOutcome:
     restored_to: Path
     """Where the file is now: back in the dataset, or (an add undone) its original."""
     note: str | None = None
-    """Set when the file could not go back to its exact original path, or a copy was
-    removed."""
+    """Set when the file could not go back to its exact original path, or an added copy
+    was gone already."""
 
     def describe(self) -> str:
-        return self.note or f"{self.restored_to.name} is back in '{self.move.class_before}'."
+        if self.note:
+            return self.note
+        if self.move.kind == "add":
+            return (f"The copy {self.move.destination.name} is out of '{self.move.class_after}' "
+                    f"again; the original {self.move.source} is untouched.")
+        return f"{self.restored_to.name} is back in '{self.move.class_before}'."
 
 
 # --- moving -----------------------------------------------------------------------------------
@@ -263,7 +268,7 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
 def _remove_copy(journal: Journal, move: Move) -> UndoOutcome:
     """Undo an add: delete the copy it made, and only that copy (the original, outside the
     dataset, was never touched). A copy already gone is undone with nothing to remove."""
-    note = f"The copy {move.destination} was already gone; nothing was removed."
+    note: str | None = f"The copy {move.destination} was already gone; nothing was removed."
     if os.path.lexists(move.destination):
         _check_still_moved(move)
         journal = with_move(journal, replace(move, state="undoing"))
@@ -274,8 +279,7 @@ def _remove_copy(journal: Journal, move: Move) -> UndoOutcome:
             save(with_move(journal, move))
             raise CleanupError(f"The copy {move.destination} could not be removed "
                                f"({error.strerror or error}).") from None
-        note = (f"The copy {move.destination.name} is out of '{move.class_after}' again; "
-                f"the original {move.source} is untouched.")
+        note = None
     remove_empty_folder(move)
     undone = replace(move, state="undone", undone_time=now())
     save(with_move(journal, undone))
