@@ -229,9 +229,13 @@ class ClassifyPage(StepPage):
     # --- reviewing the unsure ones -----------------------------------------------------------
 
     def review_items(self) -> list[GalleryItem]:
-        """The classified photos the model is unsure of or calls "none of these"."""
+        """The classified photos the model is unsure of or calls "none of these", but those
+        in the open dataset already (a review copies photos in; those are moved on the Data
+        step)."""
+        root = self.session.dataset_root
         return [item for item in self.model.items() if item.label is not None and not item.error
-                and (item.unfamiliar or self.model.is_unsure(item))]
+                and (item.unfamiliar or self.model.is_unsure(item))
+                and not (root is not None and Path(item.path).is_relative_to(root))]
 
     @Slot()
     def _update_review_button(self) -> None:

@@ -5,9 +5,9 @@ model's confidence in it. A number key copies the photo into that class of the o
 (undoable: `review_queue`, `training.insight.adding`), 0 or Space skips, Backspace or Ctrl+Z
 takes the last decision back, N types a new class, Esc finishes. No key waits for anything:
 the copies run in the background, in order, and the photos are decoded on a thread pool
-(a `ThumbnailCache` at review size) two ahead of the one shown, so the next photo is on
-screen as the key is pressed. At the end the dialog says how many photos went in and offers
-to train again; the page passes that on.
+(a `ThumbnailCache` at review size) two ahead of the one shown, nearest first, so the next
+photo is on screen as the key is pressed. At the end the dialog says how many photos went
+in and offers to train again; the page passes that on.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.gallery_model import GalleryItem
+from cheetahlion_gui.review_end import ReviewEnd
 from cheetahlion_gui.review_queue import Addition, AdditionQueue
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.insight.adding import class_name_problem
@@ -39,10 +40,13 @@ REVIEW_SIZE = 560
 """Pixels of the square the photo is shown in."""
 DECODE_AHEAD = 2
 """Photos decoded ahead of the one shown."""
+DECODING_AT_ONCE = 2
+"""Decodes asked for at a time: one per thread of the cache's pool. The pool starts the
+newest request first, so asking for more would let the farthest photo jump the queue."""
 KEYED_CLASSES = 9
 """Classes reachable by a number key (1-9); the rest by a click, or N and their name."""
 GUESSES_SHOWN = 3
-HELP = "0 or Space  skip      ⌫ or Ctrl+Z  undo      N  new class      Esc  finish"
+HELP = "0 or Space: skip\n⌫ or Ctrl+Z: undo the last\nEsc: finish"
 
 
 class ReviewDialog(QDialog):
@@ -72,6 +76,7 @@ class ReviewDialog(QDialog):
         self.train_requested = False
         self._pressed_at = time.perf_counter()
         self._waiting = False
+        self._decoding: set[str] = set()
         self.queue = AdditionQueue(root, self)
         self.queue.changed.connect(self._queue_changed)
         self.pictures = ThumbnailCache(self, size=REVIEW_SIZE)
@@ -80,7 +85,12 @@ class ReviewDialog(QDialog):
         self.class_buttons.idClicked.connect(self._class_clicked)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._review_page())
-        self.stack.addWidget(self._end_page())
+        self.end = ReviewEnd()
+        self.end_text, self.train_button = self.end.text, self.end.train_button
+        self.close_button = self.end.close_button
+        self.train_button.clicked.connect(self._train_again)
+        self.close_button.clicked.connect(self.accept)
+        self.stack.addWidget(self.end)
         QVBoxLayout(self).addWidget(self.stack)
         self._fill_class_buttons()
         self._show_current()
@@ -114,9 +124,13 @@ class ReviewDialog(QDialog):
         self.status = QLabel()
         self.status.setObjectName("reviewStatus")
         self.status.setWordWrap(True)
+        # The buttons show the model's confidence in each class; its own top guesses add
+        # something only where its classes are not the dataset's (ImageNet's, say).
+        guesses = [_subheading("The model's guesses"), self.guesses] \
+            if set(self.model_classes) != set(self.classes) else []
         column = QVBoxLayout()
-        for widget in (self.counter, self.file_name, self.reason, _subheading("The model's "
-                       "guesses"), self.guesses, _subheading("Put it into (press its number)")):
+        for widget in (self.counter, self.file_name, self.reason, *guesses,
+                       _subheading("Put it into (press its number)")):
             column.addWidget(widget)
         column.addLayout(self.keys_box)
         column.addWidget(self.new_class_button)
@@ -133,37 +147,10 @@ class ReviewDialog(QDialog):
         page.setMinimumWidth(REVIEW_SIZE + 320)
         return page
 
-    def _end_page(self) -> QWidget:
-        self.end_text = QLabel()
-        self.end_text.setObjectName("heading")
-        self.end_detail = QLabel()
-        self.end_detail.setWordWrap(True)
-        self.train_button = QPushButton("Train again")
-        self.train_button.setObjectName("primary")
-        self.train_button.clicked.connect(self._train_again)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.accept)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        buttons.addWidget(self.train_button)
-        page = QWidget()
-        column = QVBoxLayout(page)
-        column.addStretch(1)
-        column.addWidget(self.end_text, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addWidget(self.end_detail, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addLayout(buttons)
-        column.addStretch(1)
-        return page
-
     def _fill_class_buttons(self) -> None:
-        """One button per class, its number key first (the classes can grow: N)."""
-        for button in self.class_buttons.buttons():
-            self.class_buttons.removeButton(button)
-            button.deleteLater()
-        for index, name in enumerate(self.classes):
-            key = f"{index + 1}   " if index < KEYED_CLASSES else "     "
-            button = _key_button(key + name)
+        """One button per class, its number key first; classes only grow (N adds one)."""
+        for index in range(len(self.class_buttons.buttons()), len(self.classes)):
+            button = _key_button(self.classes[index])
             self.class_buttons.addButton(button, index)
             self.keys_box.addWidget(button)
 
@@ -290,11 +277,11 @@ class ReviewDialog(QDialog):
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
         self._show_guesses(item)
-        # The pool decodes the newest request first: ask for the later photos first.
-        ahead = self.items[self.position:self.position + 1 + DECODE_AHEAD]
-        icons = [self.pictures.icon(later.path) for later in reversed(ahead)]
+        self._decode_ahead()
         broken = self.pictures.broken_reason(item.path)
-        self._waiting = icons[-1] is None and broken is None
+        # A miss asks for it (if the photos ahead filled the pool, as its newest request,
+        # which the pool starts first).
+        self._waiting = broken is None and self.pictures.icon(item.path) is None
         if broken:
             self.picture.setText(broken)
         elif self._waiting:
@@ -315,8 +302,22 @@ class ReviewDialog(QDialog):
             button.setProperty("guess", name == item.label)
             button.style().polish(button)
 
+    def _decode_ahead(self) -> None:
+        """Keep the pool decoding the nearest photos not yet decoded: the current one, then
+        the next `DECODE_AHEAD`, in that order."""
+        ahead = self.items[self.position:self.position + 1 + DECODE_AHEAD]
+        for later in ahead:
+            if len(self._decoding) >= DECODING_AT_ONCE:
+                return
+            path = later.path
+            if path not in self._decoding and self.pictures.broken_reason(path) is None \
+                    and self.pictures.icon(path) is None:  # a miss asks the pool for it
+                self._decoding.add(path)
+
     @Slot(str)
     def _picture_ready(self, path: str) -> None:
+        self._decoding.discard(path)
+        self._decode_ahead()
         if not self._waiting or self.position >= len(self.items) \
                 or path != self.items[self.position].path:
             return
@@ -344,22 +345,8 @@ class ReviewDialog(QDialog):
                                  f"   ·   {self.queue.added} added")
 
     def _show_end(self) -> None:
-        added, busy = self.queue.added, not self.queue.idle
-        photos = "1 photo" if added == 1 else f"{added} photos"
-        if busy:
-            self.end_text.setText(f"Copying the last photos… {photos} added so far")
-        elif added:
-            self.end_text.setText(f"{photos} added — train again?")
-        else:
-            self.end_text.setText("No photos added.")
-        self.end_detail.setText(
-            f"Reviewed {len(self.decisions)} of {len(self.items)}. Train again starts a run "
-            "with the current settings on the dataset as it is now; the run history shows it "
-            "beside the earlier ones. Backspace goes back to the last photo.")
-        self.train_button.setVisible(added > 0)
-        self.train_button.setEnabled(not busy)
-        self.train_button.setDefault(added > 0)
-        self.close_button.setEnabled(not busy)
+        self.end.show_outcome(self.queue.added_per_class(), not self.queue.idle,
+                              len(self.decisions), len(self.items))
 
     def _say(self, text: str, failed: bool = False) -> None:
         self.status.setText(text)

@@ -65,6 +65,14 @@ class AdditionQueue(QObject):
         """Photos copied into the dataset and not undone."""
         return sum(1 for addition in self._additions if addition.in_dataset)
 
+    def added_per_class(self) -> dict[str, int]:
+        """Photos in the dataset per class, in the order the classes were first used."""
+        counts: dict[str, int] = {}
+        for addition in self._additions:
+            if addition.in_dataset:
+                counts[addition.class_name] = counts.get(addition.class_name, 0) + 1
+        return counts
+
     @property
     def idle(self) -> bool:
         return self._running is None and not self._pending
