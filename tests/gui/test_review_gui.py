@@ -63,11 +63,20 @@ def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: P
     qtbot.keyClick(dialog, Qt.Key.Key_Space)             # … and skip it
     qtbot.keyClick(dialog, Qt.Key.Key_N)                 # photo 3 → a new class
     assert dialog.new_class_edit.isVisible() and dialog.new_class_edit.hasFocus()
+    qtbot.keyClicks(dialog.new_class_edit, "../up")
+    qtbot.keyClick(dialog.new_class_edit, Qt.Key.Key_Return)
+    assert dialog.new_class_edit.isVisible() and "cannot contain" in dialog.status.text()
+    dialog.new_class_edit.clear()
     qtbot.keyClicks(dialog.new_class_edit, "green")
     qtbot.keyClick(dialog.new_class_edit, Qt.Key.Key_Return)
     assert not dialog.new_class_edit.isVisible() and dialog.classes[-1] == "green"
     assert dialog.class_buttons.button(2).text().startswith("3   green")
     qtbot.keyClick(dialog, Qt.Key.Key_3)                 # photo 4 → green, by its new key
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.stack.currentWidget() is dialog.end
+    qtbot.keyClick(dialog, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # back again
+    assert dialog.counter.text().startswith(f"4 of {len(items)}")
+    qtbot.keyClick(dialog, Qt.Key.Key_3)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: dialog.queue.idle and dialog.train_button.isEnabled(),
                     timeout=OPEN_TIMEOUT_MS)
