@@ -161,8 +161,7 @@ def main() -> int:
     settle(app, 1)
     preview.grab().save(str(out / "4b-preview.png"))
     preview.accept()
-    classify.filters.threshold.setValue(95)  # enough photos to review
-    review = classify.review_unsure()
+    review = classify.review_unsure()  # the quarantined photos: "none of these"
     wait_until(app, lambda: review.picture.pixmap() is not None
                and not review.picture.pixmap().isNull())
     settle(app, 1)
