@@ -5,7 +5,8 @@ classify and with which model (`classify_sources`), what the gallery shows
 (`gallery_filters`), and what to do with the files (`file_actions`). Images unlike anything
 the model was trained on are shown as "none of these"; the percentile control decides how
 strange that is and re-flags the gallery without re-running the model (the model's
-calibration travels with the results).
+calibration travels with the results). "Review unsure…" walks through the unsure and "none
+of these" photos one at a time to put them into the dataset's classes (`review_dialog`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cheetahlion_gui.classify_sources import SourcesBar
 from cheetahlion_gui.file_actions import FileActions
@@ -22,6 +30,7 @@ from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProx
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
+from cheetahlion_gui.review_dialog import ReviewDialog
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
@@ -30,6 +39,8 @@ from cheetahlion_gui.thumbnails import ThumbnailCache
 class ClassifyPage(StepPage):
     classification_finished = Signal()
     """A classification ended (finished, stopped or failed)."""
+    photos_added = Signal(int, bool)
+    """A review put (count) photos into the dataset; whether the user asked to train again."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
@@ -65,10 +76,21 @@ class ClassifyPage(StepPage):
         self.filters = GalleryFilters(self.model, self.proxy, session.settings)
         self.filters.percentile_changed.connect(self._percentile_changed)
         self.file_actions = FileActions(session, self.model, self.proxy, self.view)
+        self.review_button = QPushButton("Review unsure…")
+        self.review_button.clicked.connect(self.review_unsure)
+        self.review_dialog: ReviewDialog | None = None
+        self.filters.threshold.valueChanged.connect(self._update_review_button)
+        self.filters.percentile_changed.connect(self._update_review_button)
+        self.classification_finished.connect(self._update_review_button)
+        session.dataset_changed.connect(self._update_review_button)
+        self._update_review_button()
+        view_row = QHBoxLayout()
+        view_row.addWidget(self.filters, 1)
+        view_row.addWidget(self.review_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.sources_bar)
         layout.addWidget(self.progress)
-        layout.addWidget(self.filters)
+        layout.addLayout(view_row)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.file_actions)
         self._name_the_controls()
@@ -203,6 +225,49 @@ class ClassifyPage(StepPage):
         dialog = PreviewDialog(item, self.model.classes, self.preview_thumbnails,
                                self.classified_with, self.model.novelty_text(item), self)
         dialog.open()
+
+    # --- reviewing the unsure ones -----------------------------------------------------------
+
+    def review_items(self) -> list[GalleryItem]:
+        """The classified photos the model is unsure of or calls "none of these", but those
+        in the open dataset already (a review copies photos in; those are moved on the Data
+        step)."""
+        root = self.session.dataset_root
+        return [item for item in self.model.items() if item.label is not None and not item.error
+                and (item.unfamiliar or self.model.is_unsure(item))
+                and not (root is not None and Path(item.path).is_relative_to(root))]
+
+    @Slot()
+    def _update_review_button(self) -> None:
+        count = len(self.review_items())
+        self.review_button.setText(f"Review unsure ({count})…" if count else "Review unsure…")
+        self.review_button.setEnabled(bool(count) and self.session.dataset is not None)
+        self.review_button.setToolTip(
+            "Label the unsure and \"none of these\" photos one at a time by keyboard, into "
+            "the open dataset's classes" if self.session.dataset is not None
+            else "Open a dataset (Data step) to put the unsure photos into its classes")
+
+    @Slot()
+    def review_unsure(self) -> ReviewDialog | None:
+        """Open the review of the unsure photos, for the open dataset's classes."""
+        dataset, items = self.session.dataset, self.review_items()
+        if dataset is None or not items or self.review_dialog is not None:
+            return None
+        self.review_dialog = ReviewDialog(items, self.model.classes, dataset.classes,
+                                          dataset.root, not dataset.has_own_split, self)
+        self.review_dialog.finished.connect(self._review_finished)
+        self.review_dialog.open()
+        return self.review_dialog
+
+    @Slot(int)
+    def _review_finished(self, _result: int) -> None:
+        dialog, self.review_dialog = self.review_dialog, None
+        if dialog is None:
+            return
+        if dialog.queue.idle:
+            dialog.deleteLater()
+        if dialog.queue.added:
+            self.photos_added.emit(dialog.queue.added, dialog.train_requested)
 
     # --- actions on files (the file actions panel's) ------------------------------------------
 

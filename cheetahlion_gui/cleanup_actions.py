@@ -168,7 +168,8 @@ class CleanupController(QObject):
         elif outcome.action is CleanupAction.UNDO_MOVE:
             self.session.report(result.describe())
             if result.note:
-                show_error(self.window, "Moved back beside the original", result.note)
+                show_error(self.window, "Undone" if result.move.kind == "add"
+                           else "Moved back beside the original", result.note)
         elif outcome.action is CleanupAction.KEEP:
             self.session.report(f"{len(result)} image(s) marked as reviewed")
         if outcome.action is not CleanupAction.READ_JOURNAL:

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.session.status_changed.connect(self.status_label.setText)
         self.session.model_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
+        self._follow_reviews()
         self._build_menus()
         self.sidebar.setCurrentRow(0)
 
@@ -206,6 +207,39 @@ class MainWindow(QMainWindow):
         if self.session.model_title:
             parts.append(self.session.model_title)
         self.setWindowTitle(" — ".join(parts))
+
+    # --- photos added by the Classify step's review ------------------------------------------
+
+    def _follow_reviews(self) -> None:
+        """When a review adds photos: scan again, then train if asked (`_photos_added`)."""
+        self._rescan_wanted = False
+        self._train_after_scan = False
+        self.classify_page.photos_added.connect(self._photos_added)
+        self.data_page.runner.finished.connect(self._rescan_when_idle)
+        self.data_page.scan_finished.connect(self._scanned)
+
+    @Slot(int, bool)
+    def _photos_added(self, _count: int, train: bool) -> None:
+        """The review copied photos into the dataset: scan it again, so its counts and the
+        next run see them, then train on it if the user asked to."""
+        self._rescan_wanted = True
+        self._train_after_scan = train
+        if train:
+            self.sidebar.setCurrentRow(STEPS.index("Train"))
+        self._rescan_when_idle()
+
+    @Slot()
+    def _rescan_when_idle(self) -> None:
+        """Rescan once the Data step's jobs (a scan, the finder, a clean-up) have ended."""
+        if self._rescan_wanted and not self.data_page.runner.busy:
+            self._rescan_wanted = False
+            self.data_page.rescan()
+
+    @Slot()
+    def _scanned(self) -> None:
+        if self._train_after_scan and not self._rescan_wanted:
+            self._train_after_scan = False
+            self.train_page.start()
 
     @Slot()
     def _warm_up(self) -> None:

@@ -8,10 +8,11 @@ CHEETAHLION_HOME, and writes only into OUT.
 The walk: scan a copy holding one photo in two class folders and fix that conflict in one
 click, train (before), find likely mislabelled photos and quarantine the flagged ones, train
 again (after: the history shows both), evaluate and explain an image, then classify a
-gallery holding the quarantined photos, where the model says "none of these", and preview
-one with its Grad-CAM; last, start a small fine-tune, stop it after its first epoch, and
-show it resumable in the run history. Between training and evaluating, "Compare networks"
-runs a quick head on each offline network (`shoot_compare`).
+gallery holding the quarantined photos, where the model says "none of these", preview one
+with its Grad-CAM and open the review of the unsure ones; last, start a small fine-tune,
+stop it after its first epoch, and show it resumable in the run history. Between training
+and evaluating, "Compare networks" runs a quick head on each offline network
+(`shoot_compare`).
 """
 
 from __future__ import annotations
@@ -173,6 +174,13 @@ def main() -> int:
     settle(app, 1)
     preview.grab().save(str(out / "4b-preview.png"))
     preview.accept()
+    review = classify.review_unsure()  # the quarantined photos: "none of these"
+    wait_until(app, lambda: review.picture.pixmap() is not None
+               and not review.picture.pixmap().isNull())
+    settle(app, 1)
+    review.grab().save(str(out / "4c-review.png"))
+    review.reject()  # Esc: to the end page, nothing added
+    review.reject()
     window.sidebar.setCurrentRow(1)
     train = window.train_page
     train.mode.setCurrentIndex(train.mode.findData("finetune"))

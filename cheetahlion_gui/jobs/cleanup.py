@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from cheetahlion_gui.jobs.runner import Job
 
 if TYPE_CHECKING:
-    from training.data.journal import Journal, Keep
+    from training.data.journal import Journal, Keep, Move
     from training.insight.cleanup import MoveOutcome, UndoOutcome
 
-    CleanupResult = MoveOutcome | UndoOutcome | tuple[Keep, ...] | int | None
-    """A move's outcome, an undo's, the keep marks made, the count of marks forgotten, or
-    None (the journal was only read)."""
+    CleanupResult = MoveOutcome | UndoOutcome | Move | tuple[Keep, ...] | int | None
+    """A move's outcome, an undo's, an add's journal entry, the keep marks made, the count of
+    marks forgotten, or None (the journal was only read)."""
 
 
 class CleanupAction(Enum):
@@ -38,12 +38,14 @@ class CleanupAction(Enum):
     """args: the content hashes to un-keep."""
     UNDO_MOVE = auto()
     """args: the move id, or None for the last move in effect."""
+    ADD_TO_CLASS = auto()
+    """args: a photo from outside the dataset, the class name (a copy; see `adding`)."""
 
     @property
     def moves_files(self) -> bool:
         """Images changed folders, so the dataset's scan is out of date."""
         return self in (CleanupAction.MOVE_TO_CLASS, CleanupAction.MOVE_TO_QUARANTINE,
-                        CleanupAction.UNDO_MOVE)
+                        CleanupAction.UNDO_MOVE, CleanupAction.ADD_TO_CLASS)
 
     @property
     def moves_out(self) -> bool:
@@ -60,7 +62,7 @@ def engine_function(action: CleanupAction) -> Callable[..., CleanupResult] | Non
     """The engine function that carries `action` out (None: the action only reads).
 
     Imported here, when a job runs, not when the window starts."""
-    from training.insight import cleanup
+    from training.insight import adding, cleanup
 
     return {
         CleanupAction.READ_JOURNAL: None,
@@ -69,6 +71,7 @@ def engine_function(action: CleanupAction) -> Callable[..., CleanupResult] | Non
         CleanupAction.KEEP: cleanup.keep_images,
         CleanupAction.FORGET_KEPT: cleanup.forget_kept,
         CleanupAction.UNDO_MOVE: cleanup.undo_move,
+        CleanupAction.ADD_TO_CLASS: adding.add_to_class,
     }[action]
 
 

@@ -3,11 +3,12 @@
     cheetahlion-cli suspects DATA [--top N] [--include-kept]   images likely in the wrong folder
     cheetahlion-cli move DATA FILE... --to-class NAME           move images to another class
     cheetahlion-cli move DATA FILE... --quarantine DIR          move images out of the dataset
+    cheetahlion-cli add DATA FILE... --to-class NAME            copy photos from outside in
     cheetahlion-cli keep DATA FILE... [--forget]                mark images as reviewed, right
     cheetahlion-cli moves DATA                                  the clean-up journal
     cheetahlion-cli undo DATA (ID | --last)                     move an image back
 
-Moves never overwrite a file and are recorded in the dataset's clean-up journal
+Moves and adds (copies) never overwrite a file and are recorded in the dataset's clean-up journal
 (`training.insight.cleanup`), which the app's undo list reads too.
 """
 
@@ -50,6 +51,19 @@ def register(commands: Any) -> None:
                         help="a folder outside the dataset; images go to DIR/<class>/")
     add_output_options(move)
     move.set_defaults(handler=_move)
+
+    add = commands.add_parser(
+        "add", help="copy photos from outside the dataset into one of its classes (undoable)",
+        description="Copy photos into the folder of a class of the dataset; a new class name "
+                    "makes a new class. A photo already in that class (same bytes) is not "
+                    "copied again. `undo` removes a copy again; the originals are never "
+                    "touched.")
+    add.add_argument("data", type=Path)
+    add.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    add.add_argument("--to-class", metavar="NAME", required=True,
+                     help="a class of the dataset, or the name of a new one")
+    add_output_options(add)
+    add.set_defaults(handler=_add)
 
     keep = commands.add_parser("keep", help="mark images as reviewed and right where they are")
     keep.add_argument("data", type=Path)
@@ -134,6 +148,32 @@ def _move(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add(args: argparse.Namespace) -> int:
+    from training.insight.adding import AlreadyInClass, add_to_class
+
+    added, present, failures = [], [], []
+    for file in args.files:
+        try:
+            added.append(add_to_class(args.data, file, args.to_class))
+        except AlreadyInClass as error:
+            present.append(str(error))
+        except CheetahLionError as error:
+            failures.append(str(error))
+    if args.json:
+        print_json({"added": added, "already_there": present, "failures": failures})
+    else:
+        for move in added:
+            print(f"{move.move_id:>4}  {move.source} → {move.destination}")
+        for line in (*present, *(f"not added: {f}" for f in failures)):
+            print(line)
+        print(f"{len(added)} photo(s) added to '{args.to_class}'"
+              + (f", {len(present)} there already" if present else "")
+              + (f", {len(failures)} not added" if failures else "") + ".")
+    if failures and not added:
+        raise CheetahLionError(failures[0])
+    return 0
+
+
 def _keep(args: argparse.Namespace) -> int:
     from training.data.images import content_hash
     from training.insight.cleanup import forget_kept, keep_images
@@ -184,6 +224,8 @@ def _undo(args: argparse.Namespace) -> int:
     if args.json:
         print_json(outcome)
     else:
-        print(f"{outcome.move.move_id}: {outcome.move.destination} → {outcome.restored_to}")
+        move = outcome.move
+        print(f"{move.move_id}: removed the copy {move.destination}" if move.kind == "add"
+              else f"{move.move_id}: {move.destination} → {outcome.restored_to}")
         print(outcome.describe())
     return 0

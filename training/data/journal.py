@@ -8,7 +8,8 @@ moves; this module owns the file: its format, its checks and its locks.
 An entry is first recorded as `pending` (or `undoing`), then the file moves, then the entry
 becomes `done` (`undone`). A crash in between leaves an unfinished entry; the next read looks
 at the disk and finishes the bookkeeping either way (`_settle`), so no file is ever lost
-track of. The CLI and the app may change one journal at the same time: every
+track of (a photo added from outside, `training.insight.adding`, is a copy: `_settle_add`).
+The CLI and the app may change one journal at the same time: every
 load→change→save holds an OS file lock beside the journal as well as a thread lock.
 
 "Keep" marks an image as reviewed and right where it is. It is remembered by content hash,
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields, replace
@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from training.core import paths
-from training.core.atomic import write_atomically
+from training.core.atomic import remove_stale_temporaries, write_atomically
 from training.core.errors import CheetahLionError
+from training.core.file_lock import lock_file, unlock_file
+from training.data.images import content_hash
 
-JOURNAL_VERSION = 1
-MoveKind = Literal["class", "quarantine"]
+JOURNAL_VERSION = 2
+"""2 added the kind "add" and `made_folder`; version 1 journals read as they are."""
+MoveKind = Literal["class", "quarantine", "add"]
 MoveState = Literal["pending", "done", "undoing", "undone"]
 _lock = threading.Lock()
 """One journal change at a time in this process (the GUI moves files from worker threads);
@@ -49,7 +52,8 @@ class CleanupError(CheetahLionError):
 
 @dataclass(frozen=True)
 class Move:
-    """One file moved out of its class folder: where from, where to, and whether undone."""
+    """One file moved out of its class folder, or copied into one from outside the dataset
+    (kind "add"): where from, where to, and whether undone."""
 
     move_id: int
     time: str
@@ -57,6 +61,7 @@ class Move:
     source: Path
     destination: Path
     class_before: str
+    """The class it was in; "" for a photo added from outside the dataset."""
     class_after: str | None
     """The class it was moved to; None when it left the dataset (quarantine)."""
     content_hash: str
@@ -64,12 +69,19 @@ class Move:
     restored_to: Path | None = None
     """Where undo put it back: `source`, or a free name beside it when that was taken."""
     undone_time: str | None = None
+    made_folder: bool = False
+    """An add created its class folder (a new class): undoing it removes the folder when
+    it is empty again, since an empty class folder stops training."""
 
     @property
     def applied(self) -> bool:
         return self.state == "done"
 
     def describe(self) -> str:
+        if self.kind == "add":
+            renamed = f" as {self.destination.name}" \
+                if self.destination.name != self.source.name else ""
+            return f"{self.source.name}: added to class '{self.class_after}'{renamed}"
         # A quarantine path is long: its last three parts say where (the full one is
         # in `destination`).
         where = f"class '{self.class_after}'" if self.class_after is not None \
@@ -120,8 +132,9 @@ def read_journal(root: str | os.PathLike[str]) -> Journal:
 
 
 def applied_move_count(root: str | os.PathLike[str]) -> int:
-    """How many clean-up moves are in effect on the dataset now (for the run history)."""
-    return len(read_journal(root).applied)
+    """How many clean-up moves are in effect on the dataset now (for the run history). Photos
+    added from outside are not moves: the run's image count shows them."""
+    return sum(1 for move in read_journal(root).applied if move.kind != "add")
 
 
 @contextlib.contextmanager
@@ -141,38 +154,11 @@ def locked(root: Path) -> Iterator[None]:
         except OSError as error:
             raise _unwritable(file, error) from None
         with handle:
-            _lock_file(handle.fileno())
+            lock_file(handle.fileno())
             try:
                 yield
             finally:
-                _unlock_file(handle.fileno())
-
-
-if sys.platform == "win32":
-    import errno
-    import msvcrt
-
-    def _lock_file(descriptor: int) -> None:
-        os.lseek(descriptor, 0, os.SEEK_SET)
-        while True:
-            try:
-                msvcrt.locking(descriptor, msvcrt.LK_LOCK, 1)
-                return
-            except OSError as error:  # LK_LOCK gives up after 10 s; keep waiting
-                if error.errno != errno.EDEADLOCK:
-                    raise
-
-    def _unlock_file(descriptor: int) -> None:
-        os.lseek(descriptor, 0, os.SEEK_SET)
-        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _lock_file(descriptor: int) -> None:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-
-    def _unlock_file(descriptor: int) -> None:
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
+                unlock_file(handle.fileno())
 
 
 def load(root: Path) -> Journal:
@@ -228,6 +214,7 @@ _MOVE_TYPES: dict[str, tuple[type, ...]] = {
     "move_id": _INT, "time": _TEXT, "kind": _TEXT, "source": _TEXT, "destination": _TEXT,
     "class_before": _TEXT, "class_after": _OPTIONAL_TEXT, "content_hash": _TEXT,
     "state": _TEXT, "restored_to": _OPTIONAL_TEXT, "undone_time": _OPTIONAL_TEXT,
+    "made_folder": (bool,),
 }
 """The JSON type of each `Move` field as `save` writes it (paths as text)."""
 _KEEP_TYPES: dict[str, tuple[type, ...]] = {"content_hash": _TEXT, "relpath": _TEXT, "time": _TEXT}
@@ -313,7 +300,9 @@ def _settle(journal: Journal) -> Journal:
     """Finish the bookkeeping of moves a crash interrupted, by looking at where the file is."""
     moves: list[Move] = []
     for move in journal.moves:
-        if move.state == "pending":
+        if move.kind == "add":
+            moves.extend(_settle_add(move))
+        elif move.state == "pending":
             there = _settle_copy(move.source, move.destination)
             if there:
                 moves.append(replace(move, state="done"))
@@ -325,6 +314,33 @@ def _settle(journal: Journal) -> Journal:
         else:
             moves.append(move)
     return replace(journal, moves=tuple(moves))
+
+
+def _settle_add(move: Move) -> tuple[Move, ...]:
+    """An add (or its undo) a crash interrupted, settled by whether the destination holds the
+    copy (`copy_file` links it to its name whole or not at all). An add that never happened
+    is dropped; another file under its name is left alone (the next scan shows it)."""
+    if move.state not in ("pending", "undoing"):
+        return (move,)
+    remove_stale_temporaries(move.destination)  # a killed copy's hidden temporary file
+    if _holds(move.destination, move.content_hash):
+        return (replace(move, state="done"),)
+    remove_empty_folder(move)
+    return (replace(move, state="undone", undone_time=now()),) if move.state == "undoing" else ()
+
+
+def _holds(path: Path, digest: str) -> bool:
+    try:
+        return path.is_file() and content_hash(path.read_bytes()) == digest
+    except OSError:
+        return False
+
+
+def remove_empty_folder(move: Move) -> None:
+    """Remove the class folder an add created, if nothing is in it (any more)."""
+    if move.made_folder:
+        with contextlib.suppress(OSError):
+            move.destination.parent.rmdir()  # refuses a folder that is not empty
 
 
 def _settle_copy(origin: Path, target: Path) -> bool:

@@ -25,6 +25,7 @@ from training.data.journal import (
     load,
     locked,
     now,
+    remove_empty_folder,
     save,
 )
 from training.data.scanning import SPLIT_FOLDERS
@@ -51,11 +52,18 @@ class MoveOutcome:
 class UndoOutcome:
     move: Move
     restored_to: Path
+    """Where the file is now: back in the dataset, or (an add undone) its original."""
     note: str | None = None
-    """Set when the file could not go back to its exact original path."""
+    """Set when the file could not go back to its exact original path, or an added copy
+    was gone already."""
 
     def describe(self) -> str:
-        return self.note or f"{self.restored_to.name} is back in '{self.move.class_before}'."
+        if self.note:
+            return self.note
+        if self.move.kind == "add":
+            return (f"The copy {self.move.destination.name} is out of '{self.move.class_after}' "
+                    f"again; the original {self.move.source} is untouched.")
+        return f"{self.restored_to.name} is back in '{self.move.class_before}'."
 
 
 # --- moving -----------------------------------------------------------------------------------
@@ -67,7 +75,7 @@ def move_to_class(root: str | os.PathLike[str], files: Iterable[str | os.PathLik
     In a dataset with its own train/val/test folders an image stays in its part
     (`train/cheetah/x.jpg` → `train/lion/x.jpg`).
     """
-    root_path = _dataset_root(root)
+    root_path = dataset_root(root)
     known = class_names(root_path)
     if class_name not in known:
         raise CleanupError(f"'{class_name}' is not a class of {root_path}; its classes are "
@@ -85,7 +93,7 @@ def move_to_quarantine(root: str | os.PathLike[str], files: Iterable[str | os.Pa
                        quarantine: str | os.PathLike[str]) -> MoveOutcome:
     """Move images out of the dataset into `quarantine/<class>/` (their path inside the
     dataset is kept, so the user can see where each came from)."""
-    root_path = _dataset_root(root)
+    root_path = dataset_root(root)
     folder = Path(quarantine).expanduser().resolve()
     if folder == root_path or folder.is_relative_to(root_path):
         raise CleanupError(
@@ -111,9 +119,9 @@ class _Place:
 
 def class_names(root: Path) -> list[str]:
     """The dataset's class folder names, by the scanner's layout rules."""
-    split_dirs = _split_dirs(root)
-    if split_dirs:
-        return sorted({d.name for split in split_dirs for d in _subdirs(split)})
+    splits = split_dirs(root)
+    if splits:
+        return sorted({d.name for split in splits for d in _subdirs(split)})
     return [d.name for d in _subdirs(root)]
 
 
@@ -125,7 +133,7 @@ def _subdirs(folder: Path) -> list[Path]:
         return []
 
 
-def _split_dirs(root: Path) -> list[Path]:
+def split_dirs(root: Path) -> list[Path]:
     top = {SPLIT_FOLDERS[d.name.lower()]: d for d in _subdirs(root)
            if d.name.lower() in SPLIT_FOLDERS}
     return list(top.values()) if "train" in top and "val" in top else []
@@ -136,7 +144,7 @@ def _place(root: Path, source: Path) -> _Place:
         parts = source.relative_to(root).parts
     except ValueError:
         raise CleanupError(f"{source} is not inside the dataset {root}.") from None
-    split = 1 if _split_dirs(root) and parts[0].lower() in SPLIT_FOLDERS else 0
+    split = 1 if split_dirs(root) and parts[0].lower() in SPLIT_FOLDERS else 0
     if len(parts) < split + 2:
         raise CleanupError(f"{source} is not in a class folder of {root}.")
     return _Place(parts[split], parts[:split])
@@ -149,7 +157,7 @@ def _located(file: str | os.PathLike[str]) -> Path:
     return path.parent.resolve() / path.name
 
 
-def _dataset_root(root: str | os.PathLike[str]) -> Path:
+def dataset_root(root: str | os.PathLike[str]) -> Path:
     root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():
         raise CleanupError(f"{root_path} is not a folder. Give the dataset folder.")
@@ -222,6 +230,7 @@ def _free(folder: Path, name: str, taken: set[Path]) -> Path:
 
 def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoOutcome:
     """Move a file back where it came from; `move_id=None` undoes the latest move in effect.
+    Undoing an add (`training.insight.adding`) deletes the copy it made.
 
     Moves can be undone in any order. When the original name has been taken since, the
     file comes back beside it under a free name, and the outcome says so.
@@ -230,6 +239,8 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
     with locked(root_path):
         journal = load(root_path)
         move = _find(journal, move_id)
+        if move.kind == "add":
+            return _remove_copy(journal, move)
         if not move.destination.is_file():
             raise CleanupError(
                 f"{move.destination} is gone, so '{move.source.name}' cannot be moved back. "
@@ -240,18 +251,39 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
         note = None if back == move.source else (
             f"{move.source} is taken by another file now, so the moved image came back "
             f"beside it as {back.name}.")
-        journal = _with(journal, replace(move, state="undoing", restored_to=back))
+        journal = with_move(journal, replace(move, state="undoing", restored_to=back))
         save(journal)
         try:
             back.parent.mkdir(parents=True, exist_ok=True)
             move_file(move.destination, back)
         except OSError as error:
-            save(_with(journal, move))
+            save(with_move(journal, move))
             raise CleanupError(f"{move.destination} could not be moved back to {back} "
                                f"({error.strerror or error}).") from None
         undone = replace(move, state="undone", restored_to=back, undone_time=now())
-        save(_with(journal, undone))
+        save(with_move(journal, undone))
         return UndoOutcome(undone, back, note)
+
+
+def _remove_copy(journal: Journal, move: Move) -> UndoOutcome:
+    """Undo an add: delete the copy it made, and only that copy (the original, outside the
+    dataset, was never touched). A copy already gone is undone with nothing to remove."""
+    note: str | None = f"The copy {move.destination} was already gone; nothing was removed."
+    if os.path.lexists(move.destination):
+        _check_still_moved(move)
+        journal = with_move(journal, replace(move, state="undoing"))
+        save(journal)
+        try:
+            move.destination.unlink()
+        except OSError as error:
+            save(with_move(journal, move))
+            raise CleanupError(f"The copy {move.destination} could not be removed "
+                               f"({error.strerror or error}).") from None
+        note = None
+    remove_empty_folder(move)
+    undone = replace(move, state="undone", undone_time=now())
+    save(with_move(journal, undone))
+    return UndoOutcome(undone, move.source, note)
 
 
 def _check_still_moved(move: Move) -> None:
@@ -262,6 +294,10 @@ def _check_still_moved(move: Move) -> None:
     except OSError as error:
         raise CleanupError(f"{move.destination} cannot be read ({error.strerror or error}), "
                            "so it cannot be moved back.") from None
+    if found != move.content_hash and move.kind == "add":
+        raise CleanupError(
+            f"{move.destination} is not the copy that was added (it was changed, or another "
+            "file took its name), so undo leaves it where it is.")
     if found != move.content_hash:
         raise CleanupError(
             f"{move.destination} is not the image that was moved there (another file took "
@@ -284,7 +320,7 @@ def _find(journal: Journal, move_id: int | None) -> Move:
                        "list the moves to see their numbers.")
 
 
-def _with(journal: Journal, changed: Move) -> Journal:
+def with_move(journal: Journal, changed: Move) -> Journal:
     return replace(journal, moves=tuple(changed if move.move_id == changed.move_id else move
                                         for move in journal.moves))
 
@@ -294,7 +330,7 @@ def _with(journal: Journal, changed: Move) -> Journal:
 def keep_images(root: str | os.PathLike[str],
                 files: Sequence[str | os.PathLike[str]]) -> tuple[Keep, ...]:
     """Mark images as reviewed and right where they are (remembered by content)."""
-    root_path = _dataset_root(root)
+    root_path = dataset_root(root)
     marks: list[Keep] = []
     for file in files:
         source = _located(file)

@@ -1,0 +1,369 @@
+"""Review the gallery's unsure and "none of these" photos one at a time, labelling by keyboard.
+
+Each photo is shown large beside the dataset's classes, each with its number key and the
+model's confidence in it. A number key copies the photo into that class of the open dataset
+(undoable: `review_queue`, `training.insight.adding`), 0 or Space skips, Backspace or Ctrl+Z
+takes the last decision back, N types a new class, Esc finishes. No key waits for anything:
+the copies run in the background, in order, and the photos are decoded on a thread pool
+(a `ThumbnailCache` at review size) two ahead of the one shown, nearest first, so the next
+photo is on screen as the key is pressed. At the end the dialog says how many photos went
+in and offers to train again; the page passes that on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cheetahlion_gui.gallery_model import GalleryItem
+from cheetahlion_gui.review_end import ReviewEnd
+from cheetahlion_gui.review_queue import Addition, AdditionQueue
+from cheetahlion_gui.thumbnails import ThumbnailCache
+from training.insight.adding import class_name_problem
+
+REVIEW_SIZE = 560
+"""Pixels of the square the photo is shown in."""
+DECODE_AHEAD = 2
+"""Photos decoded ahead of the one shown."""
+DECODING_AT_ONCE = 2
+"""Decodes asked for at a time: one per thread of the cache's pool. The pool starts the
+newest request first, so asking for more would let the farthest photo jump the queue."""
+KEYED_CLASSES = 9
+"""Classes reachable by a number key (1-9); the rest by a click, or N and their name."""
+GUESSES_SHOWN = 3
+HELP = "0 or Space: skip\n⌫ or Ctrl+Z: undo the last\nEsc: finish"
+
+
+class ReviewDialog(QDialog):
+    """One photo at a time from `items`, to put into a class of the dataset at `root`.
+
+    `model_classes` are the classes of the model that classified the gallery (its guesses),
+    `classes` the dataset's; `new_classes` is False where the dataset cannot take a new
+    class from here (it has its own train/val folders).
+    """
+
+    photo_shown = Signal(int, bool, float)
+    """(position, whether it had to wait for decoding, seconds since the key was pressed)"""
+
+    def __init__(self, items: Sequence[GalleryItem], model_classes: Sequence[str],
+                 classes: Sequence[str], root: Path, new_classes: bool = True,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Review unsure photos")
+        self.items = list(items)
+        self.model_classes = tuple(model_classes)
+        self.classes = list(classes)
+        self.new_classes = new_classes
+        self.position = 0
+        self.decisions: list[tuple[int, Addition | None]] = []
+        self.waited = 0
+        """Photos that were not decoded yet when their turn came."""
+        self.train_requested = False
+        self._pressed_at = time.perf_counter()
+        self._waiting = False
+        self._decoding: set[str] = set()
+        self.queue = AdditionQueue(root, self)
+        self.queue.changed.connect(self._queue_changed)
+        self.pictures = ThumbnailCache(self, size=REVIEW_SIZE)
+        self.pictures.changed.connect(self._picture_ready)
+        self.class_buttons = QButtonGroup(self)
+        self.class_buttons.idClicked.connect(self._class_clicked)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._review_page())
+        self.end = ReviewEnd()
+        self.end_text, self.train_button = self.end.text, self.end.train_button
+        self.close_button = self.end.close_button
+        self.train_button.clicked.connect(self._train_again)
+        self.close_button.clicked.connect(self.accept)
+        self.stack.addWidget(self.end)
+        QVBoxLayout(self).addWidget(self.stack)
+        self._fill_class_buttons()
+        self._show_current()
+
+    # --- layout -----------------------------------------------------------------------------
+
+    def _review_page(self) -> QWidget:
+        self.picture = QLabel("Loading…")
+        self.picture.setFixedSize(REVIEW_SIZE, REVIEW_SIZE)
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.counter = QLabel()
+        self.counter.setObjectName("heading")
+        self.file_name = QLabel()
+        self.file_name.setWordWrap(True)
+        self.reason = QLabel()
+        self.reason.setWordWrap(True)
+        self.guesses = QLabel()
+        self.guesses.setWordWrap(True)
+        self.keys_box = QVBoxLayout()
+        self.keys_box.setSpacing(4)
+        self.new_class_button = _key_button("N   New class…")
+        self.new_class_button.clicked.connect(self.ask_new_class)
+        self.new_class_button.setEnabled(self.new_classes)
+        if not self.new_classes:
+            self.new_class_button.setToolTip("This dataset has its own train/val folders: "
+                                             "make a new class's folders in both by hand.")
+        self.new_class_edit = QLineEdit()
+        self.new_class_edit.setPlaceholderText("New class name, Enter to add, Esc to cancel")
+        self.new_class_edit.returnPressed.connect(self._new_class_entered)
+        self.new_class_edit.setVisible(False)
+        self.status = QLabel()
+        self.status.setObjectName("reviewStatus")
+        self.status.setWordWrap(True)
+        # The buttons show the model's confidence in each class; its own top guesses add
+        # something only where its classes are not the dataset's (ImageNet's, say).
+        guesses = [_subheading("The model's guesses"), self.guesses] \
+            if set(self.model_classes) != set(self.classes) else []
+        column = QVBoxLayout()
+        for widget in (self.counter, self.file_name, self.reason, *guesses,
+                       _subheading("Put it into (press its number)")):
+            column.addWidget(widget)
+        column.addLayout(self.keys_box)
+        column.addWidget(self.new_class_button)
+        column.addWidget(self.new_class_edit)
+        column.addStretch(1)
+        help_text = QLabel(HELP)
+        help_text.setWordWrap(True)
+        column.addWidget(help_text)
+        column.addWidget(self.status)
+        page = QWidget()
+        row = QHBoxLayout(page)
+        row.addWidget(self.picture)
+        row.addLayout(column, 1)
+        page.setMinimumWidth(REVIEW_SIZE + 320)
+        return page
+
+    def _fill_class_buttons(self) -> None:
+        """One button per class, its number key first; classes only grow (N adds one)."""
+        for index in range(len(self.class_buttons.buttons()), len(self.classes)):
+            button = _key_button(self.classes[index])
+            self.class_buttons.addButton(button, index)
+            self.keys_box.addWidget(button)
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        self._pressed_at = time.perf_counter()
+        key = event.key()
+        if key == Qt.Key.Key_Escape and self.new_class_edit.isVisible():
+            self._close_new_class()
+        elif key == Qt.Key.Key_Backspace or event.matches(QKeySequence.StandardKey.Undo):
+            self.undo()
+        elif key == Qt.Key.Key_Escape:
+            self.reject()
+        elif self.stack.currentIndex() == 1:
+            super().keyPressEvent(event)  # the end page: its buttons
+        elif key in (Qt.Key.Key_0, Qt.Key.Key_Space):
+            self.decide(None)
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            index = key - Qt.Key.Key_1
+            if index < len(self.classes):
+                self.decide(self.classes[index])
+        elif key == Qt.Key.Key_N:
+            self.ask_new_class()
+        else:
+            super().keyPressEvent(event)
+
+    def reject(self) -> None:
+        """Esc or the window's close button: to the end page first (it waits for the last
+        copies), then closed."""
+        if self.stack.currentIndex() == 0:
+            self.finish()
+        elif self.queue.idle:
+            super().reject()
+
+    def done(self, result: int) -> None:
+        self.pictures.reset()  # drop decodes still queued
+        super().done(result)
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    def decide(self, class_name: str | None) -> None:
+        """Put the current photo into `class_name` (None: skip it) and show the next."""
+        if self.position >= len(self.items):
+            return
+        item = self.items[self.position]
+        addition = self.queue.add(item.path, class_name) if class_name else None
+        self.decisions.append((self.position, addition))
+        name = Path(item.path).name
+        self._say(f"{name} → {class_name}" if class_name else f"Skipped {name}")
+        self.position += 1
+        self._show_current()
+
+    def undo(self) -> None:
+        """Take the last decision back and show its photo again."""
+        if not self.decisions:
+            self._say("Nothing to undo yet.")
+            return
+        self.position, addition = self.decisions.pop()
+        name = Path(self.items[self.position].path).name
+        if addition is not None:
+            self.queue.undo(addition)
+            self._say(f"Taking {name} out of '{addition.class_name}' again")
+        else:
+            self._say(f"Back to {name}")
+        self.stack.setCurrentIndex(0)
+        self._show_current()
+
+    @Slot(int)
+    def _class_clicked(self, index: int) -> None:
+        self._pressed_at = time.perf_counter()
+        self.decide(self.classes[index])
+
+    @Slot()
+    def ask_new_class(self) -> None:
+        if self.new_classes and self.stack.currentIndex() == 0:
+            self.new_class_edit.clear()
+            self.new_class_edit.setVisible(True)
+            self.new_class_edit.setFocus()
+
+    @Slot()
+    def _new_class_entered(self) -> None:
+        name = self.new_class_edit.text().strip()
+        same = next((c for c in self.classes if c.lower() == name.lower()), None)
+        problem = None if same else class_name_problem(name)
+        if problem:
+            self._say(problem, failed=True)
+            return
+        if same is None:
+            self.classes.append(name)
+            self._fill_class_buttons()
+        self._close_new_class()
+        self.decide(same or name)
+
+    def _close_new_class(self) -> None:
+        self.new_class_edit.setVisible(False)
+        self.setFocus()
+
+    @Slot()
+    def finish(self) -> None:
+        self._close_new_class()
+        self.stack.setCurrentIndex(1)
+        self._show_end()
+
+    @Slot()
+    def _train_again(self) -> None:
+        self.train_requested = True
+        self.accept()
+
+    # --- showing ----------------------------------------------------------------------------
+
+    def _show_current(self) -> None:
+        if self.position >= len(self.items):
+            self.finish()
+            return
+        item = self.items[self.position]
+        self.counter.setText(f"{self.position + 1} of {len(self.items)}"
+                             f"   ·   {self.queue.added} added")
+        self.file_name.setText(Path(item.path).name)
+        self.file_name.setToolTip(item.path)
+        self.reason.setText(
+            "None of these: unlike the photos the model was trained on" if item.unfamiliar
+            else f"Unsure: the model is only {item.confidence or 0:.0%} sure")
+        self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
+        self.reason.style().polish(self.reason)
+        self._show_guesses(item)
+        self._decode_ahead()
+        broken = self.pictures.broken_reason(item.path)
+        # A miss asks for it (if the photos ahead filled the pool, as its newest request,
+        # which the pool starts first).
+        self._waiting = broken is None and self.pictures.icon(item.path) is None
+        if broken:
+            self.picture.setText(broken)
+        elif self._waiting:
+            self.waited += 1
+            self.picture.setText("Loading…")
+        else:
+            self._display(item.path)
+
+    def _show_guesses(self, item: GalleryItem) -> None:
+        chance = dict(zip(self.model_classes, item.probabilities, strict=False))
+        ranked = sorted(chance.items(), key=lambda pair: -pair[1])[:GUESSES_SHOWN]
+        self.guesses.setText("   ".join(f"{name} {p:.0%}" for name, p in ranked) or "—")
+        for index, name in enumerate(self.classes):
+            button = self.class_buttons.button(index)
+            key = f"{index + 1}   " if index < KEYED_CLASSES else "     "
+            known = f"   {chance[name]:.0%}" if name in chance else ""
+            button.setText(f"{key}{name}{known}")
+            button.setProperty("guess", name == item.label)
+            button.style().polish(button)
+
+    def _decode_ahead(self) -> None:
+        """Keep the pool decoding the nearest photos not yet decoded: the current one, then
+        the next `DECODE_AHEAD`, in that order."""
+        ahead = self.items[self.position:self.position + 1 + DECODE_AHEAD]
+        for later in ahead:
+            if len(self._decoding) >= DECODING_AT_ONCE:
+                return
+            path = later.path
+            if path not in self._decoding and self.pictures.broken_reason(path) is None \
+                    and self.pictures.icon(path) is None:  # a miss asks the pool for it
+                self._decoding.add(path)
+
+    @Slot(str)
+    def _picture_ready(self, path: str) -> None:
+        self._decoding.discard(path)
+        self._decode_ahead()
+        if not self._waiting or self.position >= len(self.items) \
+                or path != self.items[self.position].path:
+            return
+        self._waiting = False
+        broken = self.pictures.broken_reason(path)
+        if broken:
+            self.picture.setText(broken)
+        else:
+            self._display(path, waited=True)
+
+    def _display(self, path: str, waited: bool = False) -> None:
+        icon = self.pictures.icon(path)
+        if icon is not None:
+            self.picture.setPixmap(icon.pixmap(REVIEW_SIZE, REVIEW_SIZE))
+        self.photo_shown.emit(self.position, waited, time.perf_counter() - self._pressed_at)
+
+    @Slot()
+    def _queue_changed(self) -> None:
+        if self.queue.failed:
+            self._say(self.queue.message, failed=True)
+        if self.stack.currentIndex() == 1:
+            self._show_end()
+        elif self.position < len(self.items):
+            self.counter.setText(f"{self.position + 1} of {len(self.items)}"
+                                 f"   ·   {self.queue.added} added")
+
+    def _show_end(self) -> None:
+        self.end.show_outcome(self.queue.added_per_class(), not self.queue.idle,
+                              len(self.decisions), len(self.items))
+
+    def _say(self, text: str, failed: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setProperty("failed", failed)
+        self.status.style().polish(self.status)
+
+
+def _key_button(text: str) -> QPushButton:
+    """A button that never takes the keyboard focus (Space must skip, not click it)."""
+    button = QPushButton(text)
+    button.setObjectName("classKey")
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    button.setAutoDefault(False)
+    return button
+
+
+def _subheading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("subheading")
+    return label
