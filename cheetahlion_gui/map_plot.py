@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
-from PySide6.QtCore import QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsPathItem, QWidget
 
@@ -143,6 +143,7 @@ class MapPlot(pg.PlotWidget):
         self.links.setData(ends[:, 0], ends[:, 1])
         self.select(np.zeros(len(self.xy), dtype=bool))
         self.ring(np.zeros(len(self.xy), dtype=bool))
+        self._hover(-1)
         if not keep_view:
             self.box.autoRange(padding=0.05)
 
@@ -174,9 +175,15 @@ class MapPlot(pg.PlotWidget):
         x, y = self.xy[index]
         return self.box.mapViewToScene(QPointF(float(x), float(y)))
 
+    def leaveEvent(self, event: QEvent) -> None:
+        super().leaveEvent(event)
+        self._hover(-1)
+
     @Slot(object)
     def _mouse_moved(self, scene_pos: QPointF) -> None:
-        index = self.nearest(scene_pos)
+        self._hover(self.nearest(scene_pos))
+
+    def _hover(self, index: int) -> None:
         if index != self._hovered:
             self._hovered = index
             self.hovered.emit(index)
