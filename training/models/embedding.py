@@ -194,9 +194,9 @@ def embed_dataset(
     """(N, D) float32 features of a scanned dataset's photos, in order.
 
     A photo that can no longer be read (it changed since the scan) is a `DatasetError`.
-    The store is asked for every photo at once first (a few queries, not three per batch:
-    10,000 stored photos came back in 1.1 s instead of 3, docs/benchmarks.md "Dataset
-    map"); only the photos it lacks go through `embed_files`.
+    The store is asked for every photo at once first (for 10,000 stored photos, 40
+    queries and one write instead of 939 queries and 313 writes, a batch of 32 at a time);
+    only the photos it lacks go through `embed_files`.
     """
     if cancel is not None and cancel.is_set():
         raise Cancelled
