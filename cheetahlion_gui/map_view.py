@@ -104,6 +104,8 @@ class MapView(QWidget):
         self.status = QLabel(INTRO)
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
+        # Two lines whatever it says, so the plot does not jump when the legend arrives.
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
         self.plot = MapPlot()
         self.plot.hovered.connect(self._hovered)
         self.plot.clicked.connect(self.open_photo)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from gui_steps import answer_quarantine_dialog, open_dataset, wait_for_data_page
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QMouseEvent
+from PySide6.QtGui import QColor, QCursor, QMouseEvent
 from PySide6.QtWidgets import QApplication
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
@@ -52,6 +52,7 @@ def _draw(window, qtbot):
     page.tabs.setCurrentWidget(view)
     qtbot.mouseClick(view.draw_button, LEFT)
     qtbot.waitUntil(lambda: view.job is None and not page.runner.busy, timeout=120_000)
+    qtbot.wait(50)  # the layout settles: points are found where they are drawn
     return view
 
 
@@ -91,6 +92,7 @@ def test_the_map_shows_every_photo_hovers_and_opens_one(window, qtbot, messages,
 
     viewport = view.plot.viewport()
     spot = QPoint(*map(int, _pixels(view)[5]))
+    QCursor.setPos(viewport.mapToGlobal(spot))  # else Qt may send the plot a Leave event
     qtbot.wait(25)
     _send(viewport, QEvent.Type.MouseMove, spot, NO_BUTTON, NO_BUTTON)
     qtbot.waitUntil(view.card.isVisible)
