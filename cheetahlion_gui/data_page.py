@@ -1,10 +1,11 @@
 """Step 1, Data: open a dataset folder, see its classes, samples, split and health report.
 
-The overview (`dataset_overview`) sits beside three tabs: the health report
-(`health_report`), and two that clean the data: "Likely mislabelled" (the finder's ranked
-grid, `suspects_view`) and "Moves (undo)" (the clean-up journal, `cleanup_actions`).
-The scan, the finder and every file move share the page's one job runner, so files never
-move while they are being scanned or looked at; clean-up actions wait their turn, and after
+The overview (`dataset_overview`) sits beside four tabs: the health report
+(`health_report`), and three that clean the data: "Likely mislabelled" (the finder's ranked
+grid, `suspects_view`), "Map" (every photo as a point, cleaned up by region, `map_view`) and
+"Moves (undo)" (the clean-up journal, `cleanup_actions`). The scan, the finder, the map and
+every file move share the page's one job runner, so files never move while they are being
+scanned or looked at; clean-up actions wait their turn, and after
 a move the folder is scanned again, so counts and the next training use the cleaned data.
 """
 
@@ -33,6 +34,7 @@ from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
+from cheetahlion_gui.map_view import MapView
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.suspects_view import SuspectsView
@@ -84,10 +86,13 @@ class DataPage(StepPage):
         self.overview = DatasetOverview(thumbnails)
         self.health = HealthReportPanel(session, thumbnails, self.cleanup)
         self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
+        self.suspects_view.search_finished.connect(self._search_finished)
+        self.map_view = MapView(session, thumbnails, self.cleanup, self.jobs)
         self.moves_panel = MovesPanel(self.cleanup)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.health, "Health report")
         self.tabs.addTab(self.suspects_view, "Likely mislabelled")
+        self.tabs.addTab(self.map_view, "Map")
         self.tabs.addTab(self.moves_panel, "Moves (undo)")
         self.stack = QStackedWidget()
         self._lay_out()
@@ -177,6 +182,11 @@ class DataPage(StepPage):
         """Files moved: scan again, so counts, the report and the next training see it."""
         if outcome.action.moves_files:
             self._rescan_when_idle = True
+
+    @Slot()
+    def _search_finished(self) -> None:
+        """The finder's flags go on the map too."""
+        self.map_view.show_report(self.suspects_view.report)
 
     @Slot(object)
     def _scan_succeeded(self, outcome: ScanOutcome) -> None:

@@ -45,7 +45,7 @@ from cheetahlion_gui.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Suspect
+    from cheetahlion_gui.jobs.engine_types import Suspect, SuspectReport
     from training.core.events import PhaseProgress
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
@@ -72,6 +72,8 @@ class SuspectsView(QWidget):
         self.jobs = jobs
         """The Data step's jobs: the finder runs when no scan or file move does."""
         self.job: FindSuspectsJob | None = None
+        self.report: SuspectReport | None = None
+        """The last search's report on the open dataset (the map rings its flagged photos)."""
 
         self.find_button = QPushButton("Find likely mislabelled images")
         self.find_button.setToolTip("Score every image for how likely it is in the wrong "
@@ -182,6 +184,7 @@ class SuspectsView(QWidget):
             self.status.setText("Cancelled.")
             self.session.report("Search for mislabelled images cancelled")
             return
+        self.report = report
         self.model.set_report(list(report.suspects), outcome.kept)
         hidden = len(report.suspects) - self.model.rowCount()
         self.status.setText(
@@ -205,6 +208,7 @@ class SuspectsView(QWidget):
         root = dataset.root if dataset is not None else None
         if root != self._root:
             self._root = root
+            self.report = None
             self.model.set_report([], frozenset())
             self.status.setText("Look for images that are probably in the wrong folder.")
         self.class_menu.clear()

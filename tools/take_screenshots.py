@@ -6,7 +6,8 @@ It works on a temporary copy of DATA (the clean-up step moves files), uses a tem
 CHEETAHLION_HOME, and writes only into OUT.
 
 The walk: scan a copy holding one photo in two class folders and fix that conflict in one
-click, train (before), find likely mislabelled photos and quarantine the flagged ones, train
+click, train (before), find likely mislabelled photos, see them ringed on the dataset map
+(the flagged cheetahs selected, one hovered), quarantine the flagged ones, train
 again (after: the history shows both), evaluate and explain an image, then classify a
 gallery holding the quarantined photos, where the model says "none of these", preview one
 with its Grad-CAM and open the review of the unsure ones; last, start a small fine-tune,
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def wait_until(app, condition, timeout: float = 300.0) -> None:
@@ -53,6 +56,21 @@ def shoot_compare(app, window, out: Path) -> None:
     wait_until(app, lambda: not page.runner.busy, timeout=900)
     settle(app, 1)
     window.grab().save(str(out / "2d-compare.png"))
+
+
+def show_the_map(app, view, window, out: Path) -> None:
+    """1d: the map with the finder's flags ringed, the flagged cheetahs selected (as a lasso
+    around them would) and the card of the first one under the pointer."""
+    wait_until(app, lambda: view.shown is not None and not view.jobs.busy)
+    shown = view.shown
+    flagged = [i for i in range(len(shown)) if shown.flag(i)]
+    view.plot.select(np.array([i in flagged and shown.classes[shown.labels[i]] == "cheetah"
+                               for i in range(len(shown))]))
+    view.plot.hovered.emit(flagged[0])
+    settle(app, 2)
+    window.grab().save(str(out / "1d-map.png"))
+    view.plot.hovered.emit(-1)
+    view.clear_selection()
 
 
 def main() -> int:
@@ -110,6 +128,8 @@ def main() -> int:
     suspects.view.setCurrentIndex(suspects.model.index(0))
     settle(app, 3)
     window.grab().save(str(out / "1b-suspects.png"))
+    data_page.tabs.setCurrentWidget(data_page.map_view)  # after the finder it draws itself
+    show_the_map(app, data_page.map_view, window, out)
 
     flagged = [row for row in range(suspects.model.rowCount())
                if suspects.model.index(row).data(SuspectRole).flagged]

@@ -32,6 +32,8 @@ _EXPORTS = {
     "find_suspects": "training.insight.suspects",
     "Suspect": "training.insight.suspects",
     "SuspectReport": "training.insight.suspects",
+    "dataset_map": "training.insight.dataset_map",
+    "DatasetMap": "training.insight.map_record",
     "Predictor": "training.predict.inference",
     "Prediction": "training.predict.inference",
     "Explainer": "training.insight.explain",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from training.fitting.result import FitResult as FitResult
     from training.fitting.runs import RunRecord as RunRecord
     from training.insight.explain import Explanation as Explanation
+    from training.insight.map_record import DatasetMap as DatasetMap
     from training.insight.suspects import Suspect as Suspect
     from training.insight.suspects import SuspectReport as SuspectReport
     from training.predict.evaluation import ClassScores as ClassScores

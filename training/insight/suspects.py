@@ -45,7 +45,6 @@ import torch
 
 from training.core.errors import DatasetError
 from training.core.events import PhaseProgress, ignore_event
-from training.core.runtime import resolve_device
 from training.data.dataset import Dataset
 from training.insight.suspect_held_out import assign_folds, fold_count, held_out_probabilities
 from training.insight.suspect_signals import (
@@ -57,11 +56,10 @@ from training.insight.suspect_signals import (
     own_categories,
 )
 from training.insight.suspect_verdict import FLAG_SCORE, Suspect, SuspectReport, judge
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
+from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
 from training.models.features import FeatureCounter
-from training.models.frozen import FrozenFeatures
-from training.models.networks import load_pretrained
+from training.models.frozen import pretrained_frozen
 
 __all__ = ["FLAG_SCORE", "Suspect", "SuspectReport", "assess", "assign_folds", "find_suspects"]
 
@@ -93,16 +91,11 @@ def find_suspects(
     emit = callback or ignore_event
     cancel = cancel or threading.Event()
     _check_classes(dataset)
-    chosen = get_backbone(backbone)
-    device = resolve_device()
-    network = load_pretrained(chosen).to(device)
-    if device.type == "cpu":
-        network = network.to(memory_format=torch.channels_last)
-    frozen = FrozenFeatures(network.eval(), chosen.preprocessing, device)
+    frozen = pretrained_frozen(backbone)
     counter = FeatureCounter(len(dataset.paths), emit)
     features = embed_dataset(dataset.paths, frozen, default_store(), cancel, counter.advance)
     with torch.no_grad():
-        logits = network.get_classifier()(features.to(device)).float().cpu()
+        logits = frozen.network.get_classifier()(features.to(frozen.device)).float().cpu()
     suspects, signals = assess(dataset, features, logits, emit, cancel, folds=folds, seed=seed)
     return SuspectReport(suspects, dataset.classes, signals, time.perf_counter() - started)
 

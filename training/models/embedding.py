@@ -93,14 +93,7 @@ class _Embedder:
         if paths is None:
             return None
         stamps = [FileStamp.of(path) for path in paths]
-        found: dict[int, np.ndarray] = {}
-        if self.store is not None and self.store.available:
-            known = self.store.content_keys([s for s in stamps if s is not None])
-            vectors = self.store.vectors(self.space, list(known.values()), self.frozen.width)
-            for index, stamp in enumerate(stamps):
-                content = known.get(stamp.path) if stamp is not None else None
-                if content is not None and content in vectors:
-                    found[index] = vectors[content]
+        found = _stored(self.store, self.space, self.frozen.width, stamps)
         decoding = {index: self.pool.submit(_decode, path, self.frozen.prep)
                     for index, path in enumerate(paths) if index not in found}
         return _Planned(paths, stamps, found, decoding)
@@ -141,6 +134,21 @@ class _Embedder:
         """uint8 (3, crop, crop): the decoded crop as this view shows it."""
         chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
         return chw if self.view.transform is None else self.view.transform(content, chw)
+
+
+def _stored(store: FeatureStore | None, space: str, width: int,
+            stamps: Sequence[FileStamp | None]) -> dict[int, np.ndarray]:
+    """The stored vectors of the files whose stamps the store knows, by position."""
+    found: dict[int, np.ndarray] = {}
+    if store is None or not store.available:
+        return found
+    known = store.content_keys([stamp for stamp in stamps if stamp is not None])
+    vectors = store.vectors(space, list(known.values()), width)
+    for index, stamp in enumerate(stamps):
+        content = known.get(stamp.path) if stamp is not None else None
+        if content is not None and content in vectors:
+            found[index] = vectors[content]
+    return found
 
 
 def embed_files(
@@ -186,14 +194,27 @@ def embed_dataset(
     """(N, D) float32 features of a scanned dataset's photos, in order.
 
     A photo that can no longer be read (it changed since the scan) is a `DatasetError`.
+    The store is asked for every photo at once first (for 10,000 stored photos, 40
+    queries and one write instead of 939 queries and 313 writes, a batch of 32 at a time);
+    only the photos it lacks go through `embed_files`.
     """
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
     features = torch.empty((len(paths), frozen.width), dtype=torch.float32)
+    stored = _stored(store, space_key(frozen, view.name), frozen.width,
+                     [FileStamp.of(path) for path in paths])
+    if stored:
+        features[list(stored)] = torch.from_numpy(np.stack(list(stored.values())))
+        if advance is not None:
+            advance(len(stored))
+    missing = [index for index in range(len(paths)) if index not in stored]
     done = 0
-    for batch in embed_files(paths, frozen, store, cancel, advance, view=view):
+    for batch in embed_files([paths[i] for i in missing], frozen, store, cancel, advance,
+                             view=view):
         for item in batch:
             if isinstance(item, str):
                 raise DatasetError(f"{item} Scan the dataset again after fixing it.")
-            features[done] = torch.from_numpy(item)
+            features[missing[done]] = torch.from_numpy(item)
             done += 1
     return features
 

@@ -97,6 +97,19 @@ class FrozenFeatures:
             return pooled.float().cpu().numpy()
 
 
+def pretrained_frozen(backbone: str = DEFAULT_BACKBONE) -> FrozenFeatures:
+    """The ImageNet-pretrained `backbone` as frozen features, on the best device (channels
+    last on the CPU, where that is faster), for every pass that looks at a dataset through
+    ImageNet's eyes (the likely-mislabelled finder, the dataset map): they share one
+    recipe, so they share the feature store's vectors."""
+    chosen = get_backbone(backbone)
+    device = resolve_device()
+    network = load_pretrained(chosen).to(device)
+    if device.type == "cpu":
+        network = network.to(memory_format=torch.channels_last)
+    return FrozenFeatures(network.eval(), chosen.preprocessing, device)
+
+
 def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> str:
     """Export (once per machine) and check the pretrained `backbone`'s graph, so that every
     later frozen pass finds it, however few photos it has; returns the runtime name.
