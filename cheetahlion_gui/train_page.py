@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
     from training.core.events import TrainingEvent
+    from training.data.dataset import Dataset
 
 
 class TrainPage(StepPage):
@@ -148,13 +149,8 @@ class TrainPage(StepPage):
 
     @Slot()
     def start(self) -> bool:
-        dataset = self.session.dataset
+        dataset = self._trainable_dataset()
         if dataset is None:
-            QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")
-            return False
-        if not dataset.report.can_train:
-            show_error(self, "This dataset cannot be trained yet",
-                       dataset.report.errors[0].message)
             return False
         if not self.jobs.ready(self._training):
             return False
@@ -189,6 +185,18 @@ class TrainPage(StepPage):
                             TrainingHistory.from_record(kept),
                             f"Resuming run {run.run_id} after epoch {len(run.epochs)}…")
 
+    def _trainable_dataset(self) -> Dataset | None:
+        """The open dataset if it can be trained on; else None, the user told why."""
+        dataset = self.session.dataset
+        if dataset is None:
+            QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")
+            return None
+        if not dataset.report.can_train:
+            show_error(self, "This dataset cannot be trained yet",
+                       dataset.report.errors[0].message)
+            return None
+        return dataset
+
     def _launch(self, job: TrainJob, history: TrainingHistory, status: str) -> bool:
         self.progress_panel.begin(history)
         self.stop_button.setText("Stop")
@@ -202,13 +210,8 @@ class TrainPage(StepPage):
 
         The form's settings apply when it is in quick mode; in fine-tune mode the quick
         preset is used with the form's seed and validation fraction (the same split)."""
-        dataset = self.session.dataset
+        dataset = self._trainable_dataset()
         if dataset is None:
-            QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")
-            return False
-        if not dataset.report.can_train:
-            show_error(self, "This dataset cannot be trained yet",
-                       dataset.report.errors[0].message)
             return False
         if not self.jobs.ready(self._comparing):
             return False
