@@ -84,8 +84,4 @@ class PreviewDialog(QDialog):
     def _thumbnail_changed(self, path: str) -> None:
         if path != self.item.path:
             return
-        thumbnail = self.thumbnails.icon(path)
-        if thumbnail is not None:
-            self.picture.setPixmap(thumbnail.pixmap(PREVIEW_SIZE, PREVIEW_SIZE))
-        elif self.thumbnails.broken_reason(path):
-            self.picture.setText(self.thumbnails.broken_reason(path))
+        self.thumbnails.show_in(self.picture, path, PREVIEW_SIZE)

@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QLabel
 
 from training.data.images import decode_image
 
@@ -127,6 +128,15 @@ class ThumbnailCache(QObject):
 
     def broken_reason(self, path: str) -> str | None:
         return self._broken.get(path)
+
+    def show_in(self, label: QLabel, path: str, size: int) -> None:
+        """Put `path`'s decoded picture (at most `size` pixels) on `label`, or the reason it
+        cannot be shown; leave `label` as it is while it is still being decoded."""
+        thumbnail = self.icon(path)
+        if thumbnail is not None:
+            label.setPixmap(thumbnail.pixmap(size, size))
+        elif self.broken_reason(path):
+            label.setText(self.broken_reason(path))
 
     def reset(self) -> None:
         """Forget everything and drop queued work (e.g. another folder was opened)."""
