@@ -35,7 +35,7 @@ from training.core import paths
 from training.core.atomic import remove_stale_temporaries, write_atomically
 from training.core.errors import CheetahLionError
 from training.core.file_lock import lock_file, unlock_file
-from training.data.images import content_hash
+from training.core.file_ops import file_digest
 
 JOURNAL_VERSION = 2
 """2 added the kind "add" and `made_folder`; version 1 journals read as they are."""
@@ -76,6 +76,14 @@ class Move:
     @property
     def applied(self) -> bool:
         return self.state == "done"
+
+    @property
+    def impossible_path(self) -> str | None:
+        """The field naming a path no file can have (a NUL character in it: a damaged or
+        hand-edited journal), or None. Such a move is never settled nor undone; the
+        journal's other moves still are."""
+        return next((key for key in _PATH_FIELDS
+                     if "\0" in str(getattr(self, key) or "")), None)
 
     def describe(self) -> str:
         if self.kind == "add":
@@ -300,7 +308,9 @@ def _settle(journal: Journal) -> Journal:
     """Finish the bookkeeping of moves a crash interrupted, by looking at where the file is."""
     moves: list[Move] = []
     for move in journal.moves:
-        if move.kind == "add":
+        if move.impossible_path:
+            moves.append(move)  # nothing on disk can be at such a path: nothing to settle
+        elif move.kind == "add":
             moves.extend(_settle_add(move))
         elif move.state == "pending":
             there = _settle_copy(move.source, move.destination)
@@ -331,8 +341,8 @@ def _settle_add(move: Move) -> tuple[Move, ...]:
 
 def _holds(path: Path, digest: str) -> bool:
     try:
-        return path.is_file() and content_hash(path.read_bytes()) == digest
-    except OSError:
+        return path.is_file() and file_digest(path) == digest
+    except (OSError, ValueError):
         return False
 
 
