@@ -313,12 +313,12 @@ def _settle(journal: Journal) -> Journal:
         elif move.kind == "add":
             moves.extend(_settle_add(move))
         elif move.state == "pending":
-            there = _settle_copy(move.source, move.destination)
+            there = _settle_copy(move.source, move.destination, move.content_hash)
             if there:
                 moves.append(replace(move, state="done"))
             # else: the move never happened; the file is still at its source.
         elif move.state == "undoing" and move.restored_to is not None:
-            back = _settle_copy(move.destination, move.restored_to)
+            back = _settle_copy(move.destination, move.restored_to, move.content_hash)
             moves.append(replace(move, state="undone", undone_time=now()) if back
                          else replace(move, state="done", restored_to=None))
         else:
@@ -353,21 +353,25 @@ def remove_empty_folder(move: Move) -> None:
             move.destination.parent.rmdir()  # refuses a folder that is not empty
 
 
-def _settle_copy(origin: Path, target: Path) -> bool:
+def _settle_copy(origin: Path, target: Path, digest: str) -> bool:
     """True when an interrupted move from `origin` to `target` reached `target`.
 
     When both exist the file is still at `origin`, so it counts as not moved, and `target`
     is removed only when removing it provably loses nothing: it is `origin` itself under a
-    second name (the move's hard link) or a symbolic link to the same file as `origin` (the
-    move's re-created link). Any other file there (an empty or partial copy, or one someone
-    put there) is left alone: the next scan shows it, as a damaged image or a duplicate.
+    second name (the move's hard link), a symbolic link to the same file as `origin` (the
+    move's re-created link), or a whole copy of the moved bytes (a move to another disk
+    killed after the copy got its name), which `origin` still holds. Any other file there
+    (an empty or partial copy, or one someone put there) is left alone: the next scan shows
+    it, as a damaged image or a duplicate. A killed copy's hidden temporary file goes too.
     """
+    remove_stale_temporaries(target)
     if not os.path.lexists(origin):
         return True  # moved; or gone from both, and the kept entry lets undo say so
     if not os.path.lexists(target):
         return False
     try:
-        if _same_file(origin, target):
+        if _same_file(origin, target) or (
+                not target.is_symlink() and _holds(target, digest) and _holds(origin, digest)):
             target.unlink()
     except OSError:
         pass
