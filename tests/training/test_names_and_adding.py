@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_full_disk import small_disk  # noqa: F401 - a fixture
 
 from training.cli import main
 from training.data.journal import journal_file, read_journal
@@ -168,3 +169,44 @@ def test_a_class_that_links_outside_the_dataset_gets_no_photo(capsys, data: Path
     assert code == 1 and _one_line(err) and "outside the dataset" in err
     assert list(outside.iterdir()) == []  # it was copied here
     assert read_journal(data).moves == ()
+
+
+# --- item 12: a move to another disk killed with kill -9 -----------------------------------------
+
+MOVE_THAT_HANGS_AFTER_THE_COPY = """
+import sys, time
+import training.core.file_ops as file_ops
+claim = file_ops._claim
+
+def claim_then_hang(temporary, destination):
+    claim(temporary, destination)
+    print("copied", flush=True)
+    time.sleep(600)
+
+file_ops._claim = claim_then_hang
+from training.insight.cleanup import move_to_quarantine
+move_to_quarantine(sys.argv[1], [sys.argv[2]], sys.argv[3])
+"""
+
+
+def test_a_move_killed_after_its_copy_leaves_no_copy_and_no_temporary(
+        data: Path, small_disk) -> None:  # noqa: F811
+    quarantine = small_disk("usb", "8m")  # another disk: the move copies, then deletes
+    photo = data / "lion" / "lion_0.png"
+    original = photo.read_bytes()
+    child = subprocess.Popen([sys.executable, "-c", MOVE_THAT_HANGS_AFTER_THE_COPY, str(data),
+                              str(photo), str(quarantine)], cwd=REPO, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "copied\n"
+        child.kill()  # SIGKILL: no clean-up runs
+    finally:
+        child.wait(timeout=60)
+    left = [p for p in quarantine.rglob("*") if p.is_file()]
+    assert len(left) == 2  # the copy under its name, and its hidden temporary
+
+    code = main(["moves", str(data)])  # any read of the journal settles the killed move
+    assert code == 0 and read_journal(data).applied == ()
+    assert photo.read_bytes() == original
+    # Was: the quarantine copy and its .tmp stayed there for good.
+    assert [p for p in quarantine.rglob("*") if p.is_file()] == []

@@ -62,7 +62,7 @@ def test_a_row_whose_file_a_later_run_replaced_says_so(data: Path, tmp_path: Pat
                                                        monkeypatch) -> None:
     """When the model cannot be kept (here: keeping is switched off, as a full disk would),
     the earlier row names the run that replaced its file, in one line."""
-    monkeypatch.setattr(runs, "keep_replaced_models", lambda *_args: [])
+    monkeypatch.setattr(runs, "_keep_model", lambda *_args: None)
     dataset = scan_dataset(data)
     model = tmp_path / "model.safetensors"
     first = fit(TrainConfig.quick(epochs=1, image_size=64, seed=1), dataset, output=model)

@@ -66,12 +66,24 @@ def temporary_beside(target: Path, keep_suffix: bool = False) -> Iterator[Path]:
 def remove_stale_temporaries(target: Path) -> list[Path]:
     """Delete temporary files a killed writer of `target` left; return what was removed.
     A path no file can have (a NUL in it, from a damaged record) has none."""
-    prefix = _prefix(target)
     removed: list[Path] = []
+    for path in stale_temporaries(target):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+def stale_temporaries(target: Path) -> list[Path]:
+    """The temporary files of `target` whose writer is gone (or that are over an hour old)."""
+    prefix = _prefix(target)
+    found: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except (OSError, ValueError):
-        return removed
+        return found
     now = time.time()
     for entry in entries:
         name = entry.name
@@ -83,11 +95,10 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             if old or (writer.isdigit() and not _process_alive(int(writer))):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
+                found.append(Path(entry.path))
         except OSError:
             continue
-    return removed
+    return found
 
 
 def _prefix(target: Path) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from training.core import paths
-from training.core.atomic import remove_stale_temporaries, write_atomically
+from training.core.atomic import remove_stale_temporaries, stale_temporaries, write_atomically
 from training.core.errors import CheetahLionError
 from training.core.file_lock import lock_file, unlock_file
 from training.core.file_ops import file_digest
@@ -359,22 +359,28 @@ def _settle_copy(origin: Path, target: Path, digest: str) -> bool:
     When both exist the file is still at `origin`, so it counts as not moved, and `target`
     is removed only when removing it provably loses nothing: it is `origin` itself under a
     second name (the move's hard link), a symbolic link to the same file as `origin` (the
-    move's re-created link), or a whole copy of the moved bytes (a move to another disk
-    killed after the copy got its name), which `origin` still holds. Any other file there
-    (an empty or partial copy, or one someone put there) is left alone: the next scan shows
-    it, as a damaged image or a duplicate. A killed copy's hidden temporary file goes too.
+    move's re-created link), or the move's own copy to another disk, killed after the copy
+    got its name: its hidden temporary file is still a second name of it, and `origin`
+    still holds the same bytes. Any other file there (an empty or partial copy, or one
+    someone put there) is left alone: the next scan shows it, as a damaged image or a
+    duplicate. A killed copy's hidden temporary files go too.
     """
-    remove_stale_temporaries(target)
-    if not os.path.lexists(origin):
-        return True  # moved; or gone from both, and the kept entry lets undo say so
-    if not os.path.lexists(target):
-        return False
+    leftovers = stale_temporaries(target)
     try:
-        if _same_file(origin, target) or (
-                not target.is_symlink() and _holds(target, digest) and _holds(origin, digest)):
+        if not os.path.lexists(origin):
+            return True  # moved; or gone from both, and the kept entry lets undo say so
+        if not os.path.lexists(target):
+            return False
+        own_copy = any(_same_file(left, target) for left in leftovers) \
+            and _holds(target, digest) and _holds(origin, digest)
+        if own_copy or _same_file(origin, target):
             target.unlink()
     except OSError:
         pass
+    finally:
+        for left in leftovers:
+            with contextlib.suppress(OSError):
+                left.unlink()
     return False
 
 

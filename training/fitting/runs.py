@@ -292,43 +292,72 @@ def _changed(path: Path, saved: dict[str, Any]) -> bool:
         return True
 
 
-def keep_replaced_models(target: str | Path, run_id: str) -> list[str]:
-    """Before run `run_id` saves its model to `target`: if `target` holds the model of another
-    recorded run (on any dataset), move that model into that run's folder and point its record
-    there, so the history still opens it. Returns a warning per model kept (or lost, when it
-    could not be kept: a full disk)."""
-    target = Path(target).absolute()
+class KeptModels:
+    """What `keeping_replaced_models` did: set `saved` to where the new model went."""
+
+    def __init__(self) -> None:
+        self.saved: Path | None = None
+        self.kept: list[tuple[Path, Path, dict[str, Any], str]] = []
+        """(record file, kept model, the record as it was, the run's id) per model kept."""
+
+
+@contextlib.contextmanager
+def keeping_replaced_models(target: str | Path, run_id: str,
+                            warnings: list[str]) -> Iterator[KeptModels]:
+    """Around run `run_id` saving its model to `target`: if `target` holds the model of
+    another recorded run (of any dataset), that model first gets a second name in that run's
+    folder (a hard link, else a copy) and its record points there, so the history still
+    opens it. When the new model did not go to `target` after all (set `saved`; a full disk
+    sent it elsewhere, or saving failed) the old one is still there and nothing is kept.
+    Adds a warning per model kept, or lost because it could not be kept."""
+    target = _model_target(target)
+    keeping = KeptModels()
+    if target.is_file():
+        for file, record, data in _records(paths.runs_dir().glob(f"*/*/{RECORD_NAME}")):
+            if (record.run_id != run_id and record.model_path is not None
+                    and record.model_file is not None
+                    and Path(record.model_path).absolute() == target
+                    and model_problem(record) is None):
+                _keep_model(target, file, record, data, keeping, warnings)
+    try:
+        yield keeping
+    finally:
+        replaced = keeping.saved is not None and _model_target(keeping.saved) == target
+        for file, kept, data, kept_id in keeping.kept:
+            if replaced:
+                warnings.append(f"{target} held the model of run {kept_id}; it was kept in "
+                                f"that run's folder ({kept}), where the run history opens "
+                                "it, before this run's model took its place.")
+            else:  # the old model is where it was: as if nothing had been kept
+                with contextlib.suppress(OSError):
+                    _write(file.parent, data)
+                    kept.unlink()
+
+
+def _model_target(path: str | Path) -> Path:
+    """Where `save_model` writes when asked for `path` (it adds the suffix), absolute."""
+    target = Path(path).absolute()
     if target.suffix.lower() != MODEL_SUFFIX:
         target = target.with_name(target.name + MODEL_SUFFIX)
-    if not target.is_file():
-        return []
-    warnings = []
-    for file, record, data in _records(paths.runs_dir().glob(f"*/*/{RECORD_NAME}")):
-        if (record.run_id == run_id or record.model_path is None or record.model_file is None
-                or Path(record.model_path).absolute() != target
-                or model_problem(record) is not None):
-            continue
-        warnings.append(_keep_model(target, file.parent, record, data))
-    return warnings
+    return target
 
 
-def _keep_model(target: Path, folder: Path, record: RunRecord, data: dict[str, Any]) -> str:
-    """Give `record`'s model a second name in its run folder (a hard link, else a copy), and
-    rewrite its record to point there; one line saying what happened."""
-    kept = free_name(folder, MODEL_NAME)
+def _keep_model(target: Path, file: Path, record: RunRecord, data: dict[str, Any],
+                keeping: KeptModels, warnings: list[str]) -> None:
+    """Give `record`'s model a second name in its run folder and point its record there."""
+    kept = free_name(file.parent, MODEL_NAME)
     try:
         try:
             os.link(target, kept)
         except OSError:  # another disk, or no hard links there
             copy_file(target, kept, durable=True)
-        _write(folder, {**data, "model_path": str(kept), "model_file": _model_file(kept)})
+        _write(file.parent, {**data, "model_path": str(kept), "model_file": _model_file(kept)})
     except OSError as error:
         with contextlib.suppress(OSError):
             kept.unlink()
-        reason = error.strerror or str(error)
-        return (f"{target} held the model of run {record.run_id}, which this run's model "
-                f"replaces; it could not be kept in that run's folder ({reason}), so the run "
-                "history can no longer open it.")
-    return (f"{target} held the model of run {record.run_id}; it was kept in that run's "
-            f"folder ({kept}), where the run history opens it, before this run's model took "
-            "its place.")
+        warnings.append(f"{target} held the model of run {record.run_id}, which this run's "
+                        f"model replaces; it could not be kept in that run's folder "
+                        f"({error.strerror or error}), so the run history can no longer "
+                        "open it.")
+        return
+    keeping.kept.append((file, kept, data, record.run_id))

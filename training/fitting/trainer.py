@@ -194,8 +194,9 @@ def _save(run: RunContext, session: RunSession, trained: Trained, warnings: list
         model = _trained_model(run, trained)
         if not run.workers.is_main:
             return model, target
-        warnings.extend(runs.keep_replaced_models(target, session.run_id))
-        return model, _save_somewhere(model, target, in_run_folder, warnings)
+        with runs.keeping_replaced_models(target, session.run_id, warnings) as keeping:
+            keeping.saved = _save_somewhere(model, target, in_run_folder, warnings)
+        return model, keeping.saved
     if session.resumed is not None and target.exists():
         return None, target  # the model its earlier session saved
     return None, None
