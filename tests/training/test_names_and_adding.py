@@ -53,6 +53,7 @@ def test_a_nul_in_a_journal_path_is_one_line_and_the_rest_still_works(
 
     code, out, err = _cli(capsys, "moves", str(data))  # was: ValueError: embedded null byte
     assert code == 0 and "Traceback" not in err and out.count("in effect") == 3
+    assert "\0" not in out and "x\\0.png" in out  # the NUL is shown, not printed
     code, _, err = _cli(capsys, "undo", str(data), "11")
     assert code == 1 and _one_line(err) and "NUL character" in err and "the other moves" in err
     assert (data / "lion" / "cheetah_0.png").exists()  # the damaged move touched nothing

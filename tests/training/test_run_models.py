@@ -111,7 +111,7 @@ def test_a_move_during_a_fine_tune_is_not_counted_as_data_it_trained_on(data: Pa
         if isinstance(event, EpochEnded) and not moved:
             moved.append(move_to_class(data, [data / "red" / "0.png"], "blue"))
 
-    config = TrainConfig.finetune(epochs=2, image_size=32, batch_size=8, augment=False)
+    config = TrainConfig.finetune(epochs=1, image_size=32, batch_size=8, augment=False)
     fit(config, dataset, move_once)
     assert moved and moved[0].moves  # type: ignore[attr-defined]
     record = list_runs(data)[-1]
