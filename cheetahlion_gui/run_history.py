@@ -192,9 +192,10 @@ class RunHistoryPanel(QGroupBox):
         run = self.selected_run()
         if run is None or not run.model_path:
             return
-        if not Path(run.model_path).exists():
-            show_error(self, "Model file missing", f"{run.model_path} no longer exists, so "
-                       "this run cannot be exported. Train again to get a model.")
+        if run.model_note or not Path(run.model_path).exists():
+            show_error(self, "Model file missing", run.model_note or f"{run.model_path} no "
+                       "longer exists, so this run cannot be exported. Train again to get a "
+                       "model.")
             return
         dataset = self.session.dataset
         images = list(dataset.images) if dataset is not None else []
@@ -216,7 +217,9 @@ class RunHistoryPanel(QGroupBox):
             return
         record = self.model.records[current.row()]
         self.run_chosen.emit(record)
-        if record.model_path and Path(record.model_path).exists():
+        if record.model_note:  # its file is gone, or a later run wrote over it
+            self.session.report(record.model_note)
+        elif record.model_path and Path(record.model_path).exists():
             if record.model_path != self.session.model_path:
                 self.session.set_model(record.model_path, f"run {record.run_id}")
         else:

@@ -47,7 +47,8 @@ class Session(QObject):
         self.settings.save()
         self.dataset_changed.emit()
         self.runs_changed.emit()
-        usable = [r for r in runs if r.model_path and Path(r.model_path).exists()]
+        usable = [r for r in runs if r.model_path and not r.model_note
+                  and Path(r.model_path).exists()]
         if usable:
             self.set_model(usable[-1].model_path, f"run {usable[-1].run_id}")
 

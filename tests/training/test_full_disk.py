@@ -91,6 +91,9 @@ def test_a_model_that_cannot_be_saved_where_asked_goes_to_the_run_folder(
     records = {record.run_id: record for record in list_runs(dataset.root)}
     assert records[result.run_id].model_path == str(result.model_path)
     assert first.run_id in records
+    # The new model did not replace the old one: the old run's row still opens it at target.
+    assert records[first.run_id].model_path == str(target)
+    assert records[first.run_id].model_note is None
 
 
 def test_when_no_disk_has_room_the_error_says_so_and_the_old_model_stays(

@@ -210,7 +210,8 @@ def _moves(args: argparse.Namespace) -> int:
         print(f"no clean-up moves recorded for {journal.root}")
     for move in journal.moves:
         state = "in effect" if move.applied else f"undone {move.undone_time or ''}".strip()
-        print(f"{move.move_id:>4}  {move.time.replace('T', ' ')[:16]}  {move.describe():<60} "
+        described = move.describe().replace("\0", "\\0")  # a damaged journal's NUL, shown
+        print(f"{move.move_id:>4}  {move.time.replace('T', ' ')[:16]}  {described:<60} "
               f"{state}")
     if journal.keeps:
         print(f"{len(journal.keeps)} image(s) marked as reviewed (keep)")

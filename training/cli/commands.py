@@ -25,7 +25,9 @@ each process says which rank it is on stderr; only rank 0 shows progress and the
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from importlib import import_module
 
@@ -43,13 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
     except CheetahLionError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # The program itself (not a caller in Python): its outcome is decided, so a Ctrl+C
+        # while the interpreter shuts down (torch's teardown takes a moment) changes nothing.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:

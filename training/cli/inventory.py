@@ -39,10 +39,14 @@ def _runs(args: argparse.Namespace) -> int:
         print(f"no runs recorded for {args.data.resolve()}")
     for r in records:
         data = f"{r.data_used} images" if r.data_used else "-"
+        # A run stopped before its first epoch has no accuracy: "—", not 0.000.
+        accuracy = f"{r.best_val_accuracy:.3f}" if r.epochs else "—"
         print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} {data:<20} "
-              f"val acc {r.best_val_accuracy:.3f} {r.kept_mark:<13} {r.seconds:7.1f} s  "
+              f"val acc {accuracy:<5} {r.kept_mark:<13} {r.seconds:7.1f} s  "
               f"{r.stopped:<15} "
               f"{r.model_path or '-'}")
+        if r.model_note:
+            print(f"    {r.model_note}")
     return 0
 
 

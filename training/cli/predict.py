@@ -134,9 +134,15 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from training.models.backbones import IMAGENET_MODEL
     from training.predict.inference import Prediction, Predictor
-    from training.predict.results_csv import MAX_CLASS_COLUMNS, write_results_csv
+    from training.predict.results_csv import (
+        MAX_CLASS_COLUMNS,
+        check_results_target,
+        write_results_csv,
+    )
     from training.predict.sorting import sort_into_folders, sorting_label
 
+    if args.csv:
+        check_results_target(args.csv)
     listing = images_in(args.paths)
     files = listing.images
     predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
@@ -157,7 +163,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.sort_into:
         summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar))
                                      for p in results if p.label),
-                                    args.sort_into, move=args.move)
+                                    args.sort_into, move=args.move, classes=classes)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
               file=sys.stderr)
     failures = sum(1 for p in results if p.error) - len(skipped)

@@ -172,6 +172,21 @@ def _sigint_sets(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """While inside, Ctrl+C does nothing: the command's outcome is decided (a model saved and
+    recorded as completed must not end in exit 130 because Ctrl+C came while it was being
+    reported). Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def images_in(paths: Sequence[Path]) -> ImageListing:
     """The images among `paths` (see `training.data.listing`); a user error when there are none."""
     from training.data.listing import list_images

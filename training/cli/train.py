@@ -3,7 +3,8 @@
     cheetahlion-cli train DATA -o MODEL          train (quick by default; --mode finetune)
     cheetahlion-cli train DATA -o MODEL --resume RUN   carry a stopped fine-tune on
 
-Ctrl+C stops at the next batch and still saves the best model (exit 130 when none was saved).
+Ctrl+C stops at the next batch and still saves the best model (exit 130 when none was saved);
+once the run has ended, Ctrl+C no longer changes the exit status.
 Under torchrun each process says which rank it is on stderr; only rank 0 shows progress and
 the result.
 """
@@ -25,6 +26,7 @@ from training.cli.support import (
     add_split_options,
     print_json,
     run_cancellable,
+    sigint_ignored,
     usable_dataset,
 )
 from training.core.errors import CheetahLionError
@@ -83,7 +85,8 @@ def _train(args: argparse.Namespace) -> int:
                         resume=args.resume), cancel
         )
     if me.is_main:
-        _report(args, result)
+        with sigint_ignored():  # the run is over and recorded: Ctrl+C now changes nothing
+            _report(args, result)
     return 0 if result.model_path else EXIT_INTERRUPTED
 
 

@@ -1,6 +1,7 @@
 """Write a file so that readers see either the old content or the new, never half of it.
 
-The new content goes to a hidden temporary file beside the target (`.NAME.PID.TOKEN.tmp…`),
+The new content goes to a hidden temporary file beside the target (`.NAME.PID.TOKEN.tmp…`,
+with NAME cut short where the whole would pass the file system's 255-byte limit),
 is flushed (and fsynced), then renamed over the target. The temporary file is created with
 mode 0666 less the umask, like any file a program writes, so models and CSVs are readable
 by whoever the user's umask allows (not 0600 as `tempfile.mkstemp` would make them).
@@ -19,8 +20,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from training.core.paths import NAME_MAX_BYTES, shortened
+
 STALE_SECONDS = 3600.0
 _TEMPORARY_SUFFIX = ".tmp"
+_TEMPORARY_EXTRA = 48
+"""Bytes a temporary name adds to the target's: two dots, a process id, a token, ".tmp" and
+room for a kept suffix."""
 
 
 def write_atomically(target: Path, payload: bytes, durable: bool = True) -> None:
@@ -48,7 +54,7 @@ def temporary_beside(target: Path, keep_suffix: bool = False) -> Iterator[Path]:
     the target's suffix, for writers that insist on one (`torch.export` wants `.pt2`)."""
     target = Path(target)
     remove_stale_temporaries(target)
-    name = f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{_TEMPORARY_SUFFIX}"
+    name = f"{_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}{_TEMPORARY_SUFFIX}"
     temporary = target.with_name(name + (target.suffix if keep_suffix else ""))
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
@@ -58,13 +64,26 @@ def temporary_beside(target: Path, keep_suffix: bool = False) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Delete temporary files a killed writer of `target` left; return what was removed."""
-    prefix = f".{target.name}."
+    """Delete temporary files a killed writer of `target` left; return what was removed.
+    A path no file can have (a NUL in it, from a damaged record) has none."""
     removed: list[Path] = []
+    for path in stale_temporaries(target):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+def stale_temporaries(target: Path) -> list[Path]:
+    """The temporary files of `target` whose writer is gone (or that are over an hour old)."""
+    prefix = _prefix(target)
+    found: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
+    except (OSError, ValueError):
+        return found
     now = time.time()
     for entry in entries:
         name = entry.name
@@ -76,11 +95,16 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             if old or (writer.isdigit() and not _process_alive(int(writer))):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
+                found.append(Path(entry.path))
         except OSError:
             continue
-    return removed
+    return found
+
+
+def _prefix(target: Path) -> str:
+    """`.NAME.`, NAME cut (at a character boundary) so that a temporary name fits the limit:
+    a 244-byte photo name must still be copyable."""
+    return f".{shortened(target.name, NAME_MAX_BYTES - _TEMPORARY_EXTRA)}."
 
 
 def _process_alive(pid: int) -> bool:

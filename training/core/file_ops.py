@@ -3,7 +3,9 @@
 Sorting a gallery into class folders and the dataset clean-up both put photos under new
 names. The rules are the same for both, so they live here once:
 
-* a name already taken gets a free one (`photo (2).jpg`), never an overwrite;
+* a name already taken gets a free one (`photo (2).jpg`), never an overwrite, and never one
+  longer than the file system takes (a 255-byte name keeps its suffix and loses the end of
+  its stem);
 * a copy is written under a hidden temporary name and only then linked to its real name, so
   a full disk or a kill mid-copy never leaves a truncated photo under a real name;
 * a move removes the original only after the new name holds the whole file.
@@ -11,22 +13,38 @@ names. The rules are the same for both, so they live here once:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from training.core.atomic import temporary_beside
+from training.core.paths import NAME_MAX_BYTES, name_bytes, shortened
+
+CHUNK = 1 << 20
 
 
 def free_name(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem (N).suffix` with the first N that is not taken."""
-    candidate = folder / name
+    """`folder/name`, or `folder/stem (N).suffix` with the first N that is not taken; the
+    stem is shortened where the name would pass the file system's limit."""
     stem, suffix = Path(name).stem, Path(name).suffix
-    number = 2
-    while candidate.exists() or candidate.is_symlink():
-        candidate = folder / f"{stem} ({number}){suffix}"
+    number = 1
+    while True:
+        tail = f" ({number}){suffix}" if number > 1 else suffix
+        candidate = folder / (shortened(stem, NAME_MAX_BYTES - name_bytes(tail)) + tail)
+        if not os.path.lexists(candidate):
+            return candidate
         number += 1
-    return candidate
+
+
+def file_digest(path: Path) -> str:
+    """`training.data.images.content_hash` of a file's bytes, read a block at a time (so a
+    file of any size costs a megabyte of memory)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with Path(path).open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def copy_file(source: Path, destination: Path, durable: bool = False) -> None:
@@ -41,7 +59,7 @@ def copy_file(source: Path, destination: Path, durable: bool = False) -> None:
         if durable:
             with temporary.open("rb+") as handle:
                 os.fsync(handle.fileno())
-            if not _same_bytes(source, temporary):
+            if not same_bytes(source, temporary):
                 raise OSError(f"the copy of {source.name} differs from the original")
         _claim(temporary, destination)
 
@@ -96,7 +114,8 @@ def _relink(source: Path, destination: Path) -> None:
     os.symlink(target if target.is_absolute() else source.parent / target, destination)
 
 
-def _same_bytes(first: Path, second: Path, chunk: int = 1 << 20) -> bool:
+def same_bytes(first: Path, second: Path, chunk: int = CHUNK) -> bool:
+    """Whether two files hold the same bytes (read side by side, a block at a time)."""
     with first.open("rb") as a, second.open("rb") as b:
         while True:
             block = a.read(chunk)

@@ -15,6 +15,22 @@ import platformdirs
 
 APP_NAME = "cheetahlion"
 HOME_ENV = "CHEETAHLION_HOME"
+NAME_MAX_BYTES = 255
+"""The longest file or folder name most file systems take (ext4, APFS, NTFS in UTF-16 units
+allow more of some scripts): counted in UTF-8 bytes, not characters, since an emoji is 4."""
+
+
+def name_bytes(name: str) -> int:
+    """How long `name` is where the limit is counted: in UTF-8 bytes (surrogates escaped, as
+    the OS encodes a name it could not decode)."""
+    return len(name.encode("utf-8", "surrogateescape"))
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, at a character boundary."""
+    while name_bytes(text) > limit:
+        text = text[:-1]
+    return text
 
 
 def _override() -> Path | None:

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from training.core import paths
-from training.core.atomic import remove_stale_temporaries, write_atomically
+from training.core.atomic import remove_stale_temporaries, stale_temporaries, write_atomically
 from training.core.errors import CheetahLionError
 from training.core.file_lock import lock_file, unlock_file
-from training.data.images import content_hash
+from training.core.file_ops import file_digest
 
 JOURNAL_VERSION = 2
 """2 added the kind "add" and `made_folder`; version 1 journals read as they are."""
@@ -76,6 +76,14 @@ class Move:
     @property
     def applied(self) -> bool:
         return self.state == "done"
+
+    @property
+    def impossible_path(self) -> str | None:
+        """The field naming a path no file can have (a NUL character in it: a damaged or
+        hand-edited journal), or None. Such a move is never settled nor undone; the
+        journal's other moves still are."""
+        return next((key for key in _PATH_FIELDS
+                     if "\0" in str(getattr(self, key) or "")), None)
 
     def describe(self) -> str:
         if self.kind == "add":
@@ -300,15 +308,17 @@ def _settle(journal: Journal) -> Journal:
     """Finish the bookkeeping of moves a crash interrupted, by looking at where the file is."""
     moves: list[Move] = []
     for move in journal.moves:
-        if move.kind == "add":
+        if move.impossible_path:
+            moves.append(move)  # nothing on disk can be at such a path: nothing to settle
+        elif move.kind == "add":
             moves.extend(_settle_add(move))
         elif move.state == "pending":
-            there = _settle_copy(move.source, move.destination)
+            there = _settle_copy(move.source, move.destination, move.content_hash)
             if there:
                 moves.append(replace(move, state="done"))
             # else: the move never happened; the file is still at its source.
         elif move.state == "undoing" and move.restored_to is not None:
-            back = _settle_copy(move.destination, move.restored_to)
+            back = _settle_copy(move.destination, move.restored_to, move.content_hash)
             moves.append(replace(move, state="undone", undone_time=now()) if back
                          else replace(move, state="done", restored_to=None))
         else:
@@ -331,8 +341,8 @@ def _settle_add(move: Move) -> tuple[Move, ...]:
 
 def _holds(path: Path, digest: str) -> bool:
     try:
-        return path.is_file() and content_hash(path.read_bytes()) == digest
-    except OSError:
+        return path.is_file() and file_digest(path) == digest
+    except (OSError, ValueError):
         return False
 
 
@@ -343,24 +353,34 @@ def remove_empty_folder(move: Move) -> None:
             move.destination.parent.rmdir()  # refuses a folder that is not empty
 
 
-def _settle_copy(origin: Path, target: Path) -> bool:
+def _settle_copy(origin: Path, target: Path, digest: str) -> bool:
     """True when an interrupted move from `origin` to `target` reached `target`.
 
     When both exist the file is still at `origin`, so it counts as not moved, and `target`
     is removed only when removing it provably loses nothing: it is `origin` itself under a
-    second name (the move's hard link) or a symbolic link to the same file as `origin` (the
-    move's re-created link). Any other file there (an empty or partial copy, or one someone
-    put there) is left alone: the next scan shows it, as a damaged image or a duplicate.
+    second name (the move's hard link), a symbolic link to the same file as `origin` (the
+    move's re-created link), or the move's own copy to another disk, killed after the copy
+    got its name: its hidden temporary file is still a second name of it, and `origin`
+    still holds the same bytes. Any other file there (an empty or partial copy, or one
+    someone put there) is left alone: the next scan shows it, as a damaged image or a
+    duplicate. A killed copy's hidden temporary files go too.
     """
-    if not os.path.lexists(origin):
-        return True  # moved; or gone from both, and the kept entry lets undo say so
-    if not os.path.lexists(target):
-        return False
+    leftovers = stale_temporaries(target)
     try:
-        if _same_file(origin, target):
+        if not os.path.lexists(origin):
+            return True  # moved; or gone from both, and the kept entry lets undo say so
+        if not os.path.lexists(target):
+            return False
+        own_copy = any(_same_file(left, target) for left in leftovers) \
+            and _holds(target, digest) and _holds(origin, digest)
+        if own_copy or _same_file(origin, target):
             target.unlink()
     except OSError:
         pass
+    finally:
+        for left in leftovers:
+            with contextlib.suppress(OSError):
+                left.unlink()
     return False
 
 

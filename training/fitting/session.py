@@ -2,7 +2,8 @@
 
 A fine-tune can be stopped and resumed (`fit(..., resume=run)`). The session that carries
 it on keeps the run id and the model path, adds its training time to the earlier sessions',
-and notes after which epochs the run was resumed; both the per-epoch record
+notes after which epochs the run was resumed and how many clean-up moves were in effect when
+it started (`runs.cleanup_moves_at_start`); both the per-epoch record
 (`training.fitting.epoch_records`) and the final one are written from here, the same way.
 """
 
@@ -31,6 +32,9 @@ class RunSession:
     output: str | None
     started: float
     resumed: Checkpoint | None = None
+    cleanup_moves: int | None = None
+    """The dataset's clean-up moves in effect when the run started (None: unknown): a file
+    moved while it trains does not change the data it was given."""
 
     @property
     def resumed_after(self) -> tuple[int, ...]:
@@ -62,4 +66,4 @@ class RunSession:
         earlier epoch or session wrote."""
         runs.record_run(run.dataset, run.config, result, step_losses, describe_device(run.device),
                         checkpoint=checkpoint, resumed_after=self.resumed_after,
-                        workers=run.workers.world_size)
+                        workers=run.workers.world_size, cleanup_moves=self.cleanup_moves)

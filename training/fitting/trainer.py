@@ -103,7 +103,9 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
     run = _prepare(config, dataset, split, emit, cancel or threading.Event(), workers)
     run_id = saved.info.run_id if saved else \
         workers.share(f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}")
-    session = RunSession(run_id, str(output) if output else None, started, saved)
+    session = RunSession(run_id, str(output) if output else None, started, saved,
+                         cleanup_moves=runs.cleanup_moves_at_start(
+                             dataset.root, saved.info.run_id if saved else None))
     warnings: list[str] = []  # for `FitResult.warnings`
     trained = _train(run, session, warnings)
     outcome = trained.outcome
@@ -192,7 +194,9 @@ def _save(run: RunContext, session: RunSession, trained: Trained, warnings: list
         model = _trained_model(run, trained)
         if not run.workers.is_main:
             return model, target
-        return model, _save_somewhere(model, target, in_run_folder, warnings)
+        with runs.keeping_replaced_models(target, session.run_id, warnings) as keeping:
+            keeping.saved = _save_somewhere(model, target, in_run_folder, warnings)
+        return model, keeping.saved
     if session.resumed is not None and target.exists():
         return None, target  # the model its earlier session saved
     return None, None

@@ -15,11 +15,13 @@ crash in between is settled on the next read of the journal (`journal._settle_ad
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
-from training.core.file_ops import copy_file, free_name
-from training.data.images import content_hash, is_supported
+from training.core.file_ops import copy_file, file_digest, free_name
+from training.core.paths import NAME_MAX_BYTES, name_bytes
+from training.data.images import ImageProblem, decode_image, is_supported
 from training.data.journal import (
     CleanupError,
     Move,
@@ -34,7 +36,12 @@ from training.data.scanning import SPLIT_FOLDERS
 from training.insight.cleanup import class_names, dataset_root, split_dirs, with_move
 
 MAX_CLASS_NAME = 64
-"""Characters; well inside every file system's 255-byte limit for a folder name."""
+"""Characters, and at most `NAME_MAX_BYTES` bytes in UTF-8 (64 emoji are 256)."""
+MAX_PHOTO_BYTES = 200 * 2**20
+"""The largest file `add` copies: a 108-megapixel phone photo is about 40 MB, a PNG of
+that size about 150 MB. Anything larger is not a photo (a 3 GiB ".jpg" was read whole)."""
+_CHECK_DRAFT = 64
+"""JPEGs are decoded at 1/8 scale just to check they decode: enough, and fast."""
 _NOT_IN_NAMES = frozenset('/\\<>:"|?*')
 """Path separators, and the characters Windows refuses in names (a dataset travels)."""
 _WINDOWS_DEVICES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
@@ -63,6 +70,14 @@ def class_name_problem(name: str) -> str | None:
         return "A class name cannot start or end with a space."
     if len(name) > MAX_CLASS_NAME:
         return f"A class name can have at most {MAX_CLASS_NAME} characters."
+    if name_bytes(name) > NAME_MAX_BYTES:
+        return (f"A class name can be at most {NAME_MAX_BYTES} bytes long in UTF-8, the "
+                f"longest folder name disks take; this one is {name_bytes(name)} (an emoji "
+                "takes 4 bytes).")
+    hidden = deceptive_character(name)
+    if hidden:
+        return (f"A class name cannot hold invisible or direction-changing characters "
+                f"({hidden} here): it looks like another name. Type it again.")
     if any(c in _NOT_IN_NAMES or ord(c) < 32 or c == "\x7f" for c in name):
         return "A class name cannot contain / \\ < > : \" | ? * or control characters."
     if name.startswith("."):
@@ -73,6 +88,23 @@ def class_name_problem(name: str) -> str | None:
         return f"'{name}' is a device name on Windows; choose another name."
     if name.lower() in SPLIT_FOLDERS:
         return f"'{name}' is the name of a split folder (train/val/test); choose another name."
+    return None
+
+
+def deceptive_character(name: str) -> str | None:
+    """The first invisible or direction-changing character of `name` as "U+XXXX", or None.
+
+    Unicode's format characters (category Cf) do not show, or reorder what follows:
+    "lion\u202egnp.exe" shows as "lionexe.png", "li\u200bon" as "lion". A zero-width joiner
+    between two emoji (a family emoji) is allowed; between letters it is not.
+    """
+    for index, char in enumerate(name):
+        if unicodedata.category(char) != "Cf":
+            continue
+        around = name[index - 1:index] + name[index + 1:index + 2]
+        if char == "\u200d" and len(around) == 2 and not any(c.isalnum() for c in around):
+            continue
+        return f"U+{ord(char):04X}"
     return None
 
 
@@ -88,11 +120,10 @@ def add_to_class(root: str | os.PathLike[str], photo: str | os.PathLike[str],
     root_path = dataset_root(root)
     source = Path(photo).expanduser().resolve()
     folder = _class_folder(root_path, class_name)
-    data = _photo_bytes(source, root_path)
-    digest = content_hash(data)
+    size, digest = _checked_photo(source, root_path)
     with locked(root_path):
         journal = load(root_path)
-        _refuse_duplicate(folder, class_name, source, len(data), digest)
+        _refuse_duplicate(folder, class_name, source, size, digest)
         made_folder = not folder.is_dir()
         move = Move(move_id=journal.next_id, time=now(), kind="add", source=source,
                     destination=free_name(folder, source.name), class_before="",
@@ -126,25 +157,55 @@ def _class_folder(root: Path, class_name: str) -> Path:
                            f"use '{twin}'.")
     splits = split_dirs(root)
     if not splits:
-        return root / class_name
+        return _inside(root, root / class_name)
     if class_name not in known:
         raise CleanupError(f"{root} has its own train/val folders: a new class needs photos "
                            "in both, so make its folders by hand. Choose one of its classes: "
                            f"{', '.join(known)}.")
     train = next(d for d in splits if SPLIT_FOLDERS[d.name.lower()] == "train")
-    return train / class_name
+    return _inside(root, train / class_name)
 
 
-def _photo_bytes(source: Path, root: Path) -> bytes:
+def _inside(root: Path, folder: Path) -> Path:
+    """`folder`, unless it is a link that leads out of the dataset (a photo copied there
+    would land outside it, where training never sees it and undo would delete from)."""
+    real = folder.resolve()
+    if not real.is_relative_to(root):
+        raise CleanupError(f"{folder} is a link to {real}, outside the dataset, so a photo "
+                           "added to that class would not be in the dataset. Replace the "
+                           "link with a folder, or choose another class.")
+    return folder
+
+
+def _checked_photo(source: Path, root: Path) -> tuple[int, str]:
+    """The size and content hash of `source`, once it is known to be a photo worth copying:
+    outside the dataset, a file of a photo's size, with a name that shows what it is, and
+    an image that decodes. The hash is read a block at a time."""
     if source.is_relative_to(root):
         raise CleanupError(f"{source} is in the dataset already; to change its class, move it "
                            "(Data step, or `cheetahlion-cli move`).")
     if not source.is_file():
         raise CleanupError(f"{source} is not a file (was it moved or deleted?).")
+    hidden = deceptive_character(source.name)
+    if hidden:
+        shown = "".join(f"<U+{ord(c):04X}>" if unicodedata.category(c) == "Cf" else c
+                        for c in source.name)
+        raise CleanupError(f"{shown} holds an invisible or direction-changing character "
+                           f"({hidden}), so its name looks like another; rename the file and "
+                           "add it again.")
     if not is_supported(source):
         raise CleanupError(f"{source.name} {skip_reason(source)}.")
     try:
-        return source.read_bytes()
+        size = source.stat().st_size
+        if size > MAX_PHOTO_BYTES:
+            shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
+            raise CleanupError(f"{source} is {shown}, far larger than a photo "
+                               f"(at most {MAX_PHOTO_BYTES // 2**20} MB are added); it was "
+                               "not copied.")
+        decode_image(source, draft_size=_CHECK_DRAFT)
+        return size, file_digest(source)
+    except ImageProblem as problem:
+        raise CleanupError(f"{source.name} {problem.reason}; it was not added.") from None
     except OSError as error:
         raise CleanupError(f"{source} cannot be read ({error.strerror or error}).") from None
 
@@ -159,7 +220,7 @@ def _refuse_duplicate(folder: Path, class_name: str, source: Path, size: int,
         return  # no folder yet: a new class
     for entry in entries:
         try:
-            same = content_hash(Path(entry.path).read_bytes()) == digest
+            same = file_digest(Path(entry.path)) == digest
         except OSError:
             continue
         if same:

@@ -22,6 +22,7 @@ from training.data.journal import (
     Keep,
     Move,
     MoveKind,
+    journal_file,
     load,
     locked,
     now,
@@ -239,6 +240,12 @@ def undo_move(root: str | os.PathLike[str], move_id: int | None = None) -> UndoO
     with locked(root_path):
         journal = load(root_path)
         move = _find(journal, move_id)
+        if move.impossible_path:
+            raise CleanupError(
+                f"Move {move.move_id} in the clean-up journal {journal_file(root_path)} names "
+                f"a {move.impossible_path} path with a NUL character, which no file can have "
+                "(the journal was edited or damaged), so it cannot be undone; the other moves "
+                "can. Put that file back by hand if you know where it was.")
         if move.kind == "add":
             return _remove_copy(journal, move)
         if not move.destination.is_file():

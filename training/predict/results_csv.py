@@ -9,12 +9,14 @@ and for unreadable files. `label` stays the closest class either way.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from training.core.atomic import write_atomically
+from training.core.errors import CheetahLionError
 
 MAX_CLASS_COLUMNS = 50
 """Above this many classes (the 1000 ImageNet ones) per-class columns are left out."""
@@ -59,9 +61,31 @@ def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
+class ResultsFileError(CheetahLionError):
+    """The results file cannot be written where asked; nothing was written there."""
+
+
+def check_results_target(path: str | Path) -> Path:
+    """`path`, refused at once when it is a folder (before minutes of classifying)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ResultsFileError(f"{target} is a folder; give a file name for the results, such "
+                               f"as {target / 'results.csv'}.")
+    return target
+
+
 def write_results_csv(path: str | Path, results: Sequence[Result],
                       classes: Sequence[str]) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, results_csv(results, classes).encode("utf-8"))
+    """Write the CSV atomically: a full disk or a folder in the way is one `ResultsFileError`
+    and leaves whatever was at `path` as it was, with no temporary file beside it."""
+    target = check_results_target(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, results_csv(results, classes).encode("utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        advice = ("Free some space or choose another disk" if error.errno == errno.ENOSPC
+                  else "Choose another file or folder")
+        raise ResultsFileError(f"The results could not be written to {target} ({reason}); "
+                               f"nothing was written there. {advice}.") from None
     return target
