@@ -11,11 +11,13 @@ room the style gives it:
   against its width; with word wrap, the height it needs at its width (heightForWidth), and a
   single word wider than the label (plain text wraps only between words).
 - Buttons: a push button's, check box's or radio button's text (+ icon) against the contents
-  rectangle of the style (SE_PushButtonContents, SE_CheckBoxContents…); a tool button's size
-  hint against its width.
+  rectangle of the style (SE_PushButtonContents, SE_CheckBoxContents…); a tool button's text
+  (+ icon, + the menu arrow the style draws in its corner when it has a menu) against its width.
 - QComboBox: the current text, and the longest item (cut as soon as it is chosen), against the
   edit field (SC_ComboBoxEditField, less the 1 px the common style keeps on each side).
-- QGroupBox titles, QTabBar tabs (elided or scrolled when the bar is narrower than it needs).
+- QLineEdit (a spin box's too): its text, or placeholder, against SE_LineEditContents.
+- QGroupBox titles, QTabBar tabs (elided or scrolled when the bar is narrower than it needs),
+  sliders squeezed below half the length the style asks for.
 - QHeaderView: each visible section's header text plus the header margins against its size.
 - QAbstractItemView cells (tables, icon lists): every visible cell's DisplayRole text laid out
   as the style lays it out (word wrap where the view wraps, the focus-frame margin on each
@@ -26,8 +28,9 @@ room the style gives it:
   top-level window. Children of a scroll area's viewport are skipped: scrolling is how they
   are reached. Window growth is the caller's check (compare sizes before and after a state).
 - pyqtgraph plots: the view range must contain each visible curve's data and each visible
-  infinite line; an epoch axis must not show negative ticks; an axis label must not carry an
-  automatic SI scale ("(x0.001)"); a legend must not cover a data point.
+  infinite line; an epoch axis must not label a negative epoch (its major ticks; the minor
+  ones are unlabelled grid lines); an axis label must not carry an automatic SI scale
+  ("(x0.001)"); a legend must not cover a data point.
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ def seen_area(widget: QWidget, top: QWidget) -> QRect:
 
 
 def visible_widgets(top: QWidget) -> Iterator[QWidget]:
-    """Every descendant of `top` a user can see: shown, and not clipped away entirely."""
+    """`top` and every descendant a user can see: shown, and not clipped away entirely."""
+    yield top
     for widget in top.findChildren(QWidget):
         if widget.isWindow() or not widget.isVisible() or seen_area(widget, top).isEmpty():
             continue
@@ -142,7 +146,7 @@ def _scrolled(widget: QWidget, top: QWidget) -> bool:
 def check_geometry(widget: QWidget, top: QWidget) -> list[str]:
     """Outside its parent (clipped there) or outside the window."""
     parent = widget.parentWidget()
-    if parent is None or _scrolled(widget, top):
+    if widget is top or parent is None or _scrolled(widget, top):
         return []
     problems = []
     inner = parent.rect().adjusted(-SLACK, -SLACK, SLACK, SLACK)
@@ -531,9 +535,9 @@ def _check_axes(plot: object, title: str, x_range: tuple[float, float]) -> list[
     bottom = plot.getAxis("bottom")
     if "epoch" in _plain(bottom.labelString()).lower():
         low, high = x_range
-        ticks = [v for _spacing, values in bottom.tickValues(low, high, bottom.width() or 1)
-                 for v in values if low <= v <= high]
-        if any(v < 0 for v in ticks):
+        levels = bottom.tickValues(low, high, bottom.width() or 1)
+        labelled = [v for v in (levels[0][1] if levels else ()) if low <= v <= high]
+        if any(v < 0 for v in labelled):  # minor levels are grid lines, mostly unlabelled
             problems.append(f"plot '{title}': the epoch axis shows negative epochs "
                             f"(range {low:.3g}..{high:.3g})")
     return problems
