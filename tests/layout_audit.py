@@ -494,6 +494,9 @@ def check_plot(plot: object) -> list[str]:
     import pyqtgraph as pg
 
     title = plot.titleLabel.text or "plot"
+    view_box = plot.getViewBox()
+    if getattr(view_box, "_autoRangeNeedsUpdate", False):
+        view_box.updateAutoRange()  # what the next paint does with new data (prepareForPaint)
     (x0, x1), (y0, y1) = plot.viewRange()
     tolerance_x, tolerance_y = (x1 - x0) * 1e-3, (y1 - y0) * 1e-3
     problems = []
@@ -513,7 +516,7 @@ def check_plot(plot: object) -> list[str]:
         if min(ys) < y0 - tolerance_y or max(ys) > y1 + tolerance_y:
             problems.append(f"plot '{title}': y range {y0:.3g}..{y1:.3g} does not hold "
                             f"'{name}' (y {min(ys):.3g}..{max(ys):.3g})")
-    for item in plot.getViewBox().addedItems:
+    for item in view_box.addedItems:
         if isinstance(item, pg.InfiniteLine) and item.isVisible():
             low, high = (y0, y1) if item.angle % 180 == 0 else (x0, x1)
             if not low <= item.value() <= high:
