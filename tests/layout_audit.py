@@ -8,8 +8,10 @@ measured with the widget's own font metrics (the style sheet's font once polishe
 room the style gives it:
 
 - QLabel: without word wrap, its size hint (the text's natural size, plus margins and indent)
-  against its width; with word wrap, the height it needs at its width (heightForWidth), and a
-  single word wider than the label (plain text wraps only between words).
+  against its width; with word wrap, the height it needs at its width (heightForWidth), more
+  than the minimum height its author reserved for it (a label that keeps N lines' room so the
+  layout does not jump), and a single word wider than the label (plain text wraps only
+  between words).
 - Buttons: a push button's, check box's or radio button's text (+ icon) against the contents
   rectangle of the style (SE_PushButtonContents, SE_CheckBoxContents…); a tool button's text
   (+ icon, + the menu arrow the style draws in its corner when it has a menu) against its width.
@@ -90,7 +92,22 @@ def describe(widget: QWidget) -> str:
     text = " ".join(str(text).split())
     if len(text) > 60:
         text = text[:57] + "…"
-    return f"{name} '{text}'" if text else name
+    described = f"{name} '{text}'" if text else name
+    owner = _owner(widget)
+    return f"{described} (in {owner})" if owner else described
+
+
+def _owner(widget: QWidget) -> str:
+    """The nearest ancestor of the app's own classes (a page, a panel), for a widget that has
+    no objectName: where in the code it is made."""
+    if widget.objectName() and not widget.objectName().startswith("qt_"):
+        return ""
+    parent = widget.parentWidget()
+    while parent is not None:
+        if not type(parent).__module__.startswith(("PySide6", "pyqtgraph", "shiboken")):
+            return type(parent).__name__
+        parent = parent.parentWidget()
+    return ""
 
 
 def seen_area(widget: QWidget, top: QWidget) -> QRect:
@@ -187,6 +204,10 @@ def check_label(label: QLabel) -> list[str]:
     if need_height > label.height() + SLACK:
         return [f"{describe(label)}: wrapped text needs {need_height} px high, has "
                 f"{label.height()}: last line(s) clipped"]
+    reserved = label.minimumHeight()
+    if 0 < reserved < need_height - SLACK:
+        return [f"{describe(label)}: wraps to {need_height} px high, more than the "
+                f"{reserved} px reserved for it: a line too many (what is below it moves)"]
     if not _is_rich(label):
         room = label.contentsRect().width() - 2 * label.margin()
         widest = max((label.fontMetrics().horizontalAdvance(word) for word in text.split()),

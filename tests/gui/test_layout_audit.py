@@ -196,6 +196,20 @@ def test_hidden_and_collapsed_widgets_are_not_audited(shown) -> None:
     assert audit(shown(window, 300, 100)) == []
 
 
+def test_a_wrapped_label_that_needs_more_than_its_reserved_lines_is_caught(shown) -> None:
+    window = QWidget()
+    layout = QVBoxLayout(window)
+    legend = QLabel("● african_lioness (8) ● serengeti_cheetah (9) ○ likely mislabelled (2) "
+                    "— copies<br><small>25 photos on the map</small>")
+    legend.setWordWrap(True)
+    legend.setMinimumHeight(2 * legend.fontMetrics().lineSpacing() + 4)
+    layout.addWidget(legend)
+    layout.addStretch(1)
+    problems = audit(shown(window, 260, 300))
+    assert any("more than the" in p and "reserved for it" in p for p in problems), problems
+    assert audit(shown(window, 900, 300)) == []
+
+
 def test_a_label_with_a_word_wider_than_it_is_caught_even_when_wrapping(shown) -> None:
     window = QWidget()
     label = QLabel(f"Scanning {LONG} …", window)
