@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,18 @@ def _no_tqdm_monitor(monkeypatch) -> None:
     """The start-up's fast-runtime job exports an ONNX graph; torch's exporter makes
     (disabled) tqdm bars, whose monitor thread never ends (as in test_training_process)."""
     monkeypatch.setattr("tqdm.tqdm.monitor_interval", 0)
+
+
+@pytest.fixture
+def pictures() -> Path:
+    """A photo folder whose path is as long on every run (`/tmp/cheetahlion-walk-<pid>/
+    Pictures`: digits are all as wide in the UI font), like a user's `/home/anna/Pictures`:
+    the Data step shows the dataset's full path, and pytest's numbered temporary folders
+    would make what fits depend on the run's number."""
+    root = Path(tempfile.gettempdir()) / f"cheetahlion-walk-{os.getpid():07d}"
+    (root / "Pictures").mkdir(parents=True)
+    yield root / "Pictures"
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -228,11 +241,12 @@ def _report(walk: Walk) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_every_state_shows_its_text_whole_inside_the_window(
-        width: int, height: int, qtbot, messages, monkeypatch, styled, tmp_path: Path) -> None:
-    dataset = make_named_dataset(tmp_path / "wildlife_camera_trap_2024", CLASSES, per_class=8)
+        width: int, height: int, qtbot, messages, monkeypatch, styled, pictures: Path,
+        tmp_path: Path) -> None:
+    dataset = make_named_dataset(pictures / "wildlife_camera_trap_2024", CLASSES, per_class=8)
     shutil.copyfile(next((dataset / "serengeti_cheetah").iterdir()),
                     dataset / "serengeti_cheetah" / "IMG_20240613_17_copy.jpg")
-    gallery = make_named_dataset(tmp_path / "new_photos_from_the_trip", GALLERY, per_class=3,
+    gallery = make_named_dataset(pictures / "new_photos_from_the_trip", GALLERY, per_class=3,
                                  seed=5, stem="IMG_20240701_09")
     for sidecar in ("trip_notes.txt", "IMG_20240701_091000.AAE"):  # a phone's, skipped
         (gallery / sidecar).write_text("not a photo\n")
