@@ -164,7 +164,6 @@ def _train_steps(walk: Walk) -> None:
     walk.wait(lambda: not page.runner.busy and window.session.model_path is not None, RUN_MS)
     walk.state("quick-trained")
 
-    page.mode.setFocus()
     page.mode.setCurrentIndex(page.mode.findData("finetune"))  # as choosing it in the list
     page.epochs.setValue(FINE_TUNE_EPOCHS)
     page.batch_size.setValue(4)
