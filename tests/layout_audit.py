@@ -20,12 +20,13 @@ room the style gives it:
 - QLineEdit (a spin box's too): its text, or placeholder, against SE_LineEditContents.
 - QGroupBox titles, QTabBar tabs (elided or scrolled when the bar is narrower than it needs),
   sliders squeezed below half the length the style asks for.
-- QHeaderView: each visible section's header text plus the header margins against its size.
+- QHeaderView: each visible section's text plus the header margins against its size (in
+  bold where the view's selection crosses it, as Qt draws it), and a section cut by the edge.
 - QAbstractItemView cells (tables, icon lists): every visible cell's DisplayRole text laid out
   as the style lays it out (word wrap where the view wraps, the focus-frame margin on each
   side) in the style's text rectangle (SE_ItemViewItemText); a line wider than the room, or
-  more lines than fit its height, is elided by Qt ("…"). ELIDE_ALLOWED lists views meant to
-  elide; it is empty: no view of the app shows the whole text elsewhere.
+  more lines than fit its height, is elided by Qt ("…"); a column cut by the view's edge too.
+  ELIDE_ALLOWED (layout_audit_items) lists views meant to elide; it is empty.
 - Geometry: a widget that extends outside its parent (Qt clips it there) or outside the
   top-level window. Children of a scroll area's viewport are skipped: scrolling is how they
   are reached. Window growth is the caller's check (compare sizes before and after a state).
@@ -33,16 +34,20 @@ room the style gives it:
   infinite line; an epoch axis must not label a negative epoch (its major ticks; the minor
   ones are unlabelled grid lines); an axis label must not carry an automatic SI scale
   ("(x0.001)"); a legend must not cover a data point.
+
+The item views' checks are in layout_audit_items, the plots' in layout_audit_plots, how a
+widget is named in layout_audit_names.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
+from layout_audit_items import check_header, check_item_view
+from layout_audit_names import describe
+from layout_audit_plots import check_plot, plot_items
 from PySide6 import QtGui
-from PySide6.QtCore import QModelIndex, QPoint, QRect, QRectF, Qt
-from PySide6.QtGui import QFontMetrics, QTextLayout, QTextOption
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -61,7 +66,6 @@ from PySide6.QtWidgets import (
     QStyleOptionComboBox,
     QStyleOptionFrame,
     QStyleOptionGroupBox,
-    QStyleOptionViewItem,
     QTabBar,
     QToolButton,
     QWidget,
@@ -69,45 +73,6 @@ from PySide6.QtWidgets import (
 
 SLACK = 1
 """Pixels of rounding forgiven in every comparison."""
-ELIDE_ALLOWED: dict[str, str] = {}
-"""objectName of an item view → why its cells may elide (the full text is shown elsewhere).
-Empty: the app has no view whose cells are meant to elide."""
-
-
-def describe(widget: QWidget) -> str:
-    """`Class#objectName 'text'`, enough to find the widget in the code."""
-    name = type(widget).__name__
-    if widget.objectName() and not widget.objectName().startswith("qt_"):
-        name += f"#{widget.objectName()}"
-    text = ""
-    for getter in ("text", "title", "currentText", "windowTitle"):
-        value = getattr(widget, getter, None)
-        if callable(value):
-            try:
-                text = value()
-            except TypeError:
-                continue
-            if isinstance(text, str) and text:
-                break
-    text = " ".join(str(text).split())
-    if len(text) > 60:
-        text = text[:57] + "…"
-    described = f"{name} '{text}'" if text else name
-    owner = _owner(widget)
-    return f"{described} (in {owner})" if owner else described
-
-
-def _owner(widget: QWidget) -> str:
-    """The nearest ancestor of the app's own classes (a page, a panel), for a widget that has
-    no objectName: where in the code it is made."""
-    if widget.objectName() and not widget.objectName().startswith("qt_"):
-        return ""
-    parent = widget.parentWidget()
-    while parent is not None:
-        if not type(parent).__module__.startswith(("PySide6", "pyqtgraph", "shiboken")):
-            return type(parent).__name__
-        parent = parent.parentWidget()
-    return ""
 
 
 def seen_area(widget: QWidget, top: QWidget) -> QRect:
@@ -142,7 +107,7 @@ def audit(top: QWidget) -> list[str]:
             if isinstance(widget, kind):
                 problems += check(widget)
                 break
-    problems += [p for plot in _plot_items(top) for p in check_plot(plot)]
+    problems += [p for plot in plot_items(visible_widgets(top)) for p in check_plot(plot)]
     return problems
 
 
@@ -348,135 +313,6 @@ def check_tab_bar(bar: QTabBar) -> list[str]:
     return []
 
 
-# --- item views ----------------------------------------------------------------------------
-
-
-def check_header(header: QHeaderView) -> list[str]:
-    model = header.model()
-    if model is None:
-        return []
-    horizontal = header.orientation() == Qt.Orientation.Horizontal
-    margin = header.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin, None, header)
-    metrics = header.fontMetrics()
-    extent = header.width() if horizontal else header.height()
-    problems = []
-    bold = header.font()
-    bold.setBold(True)
-    for section in range(header.count()):
-        position = header.sectionViewportPosition(section)
-        size = header.sectionSize(section)
-        if header.isSectionHidden(section) or position >= extent or position + size <= 0:
-            continue
-        text = model.headerData(section, header.orientation(), Qt.ItemDataRole.DisplayRole)
-        if text is None or not str(text):
-            continue
-        text = str(text)
-        fonts = QFontMetrics(bold) if _highlighted(header, section) else metrics
-        need = max(fonts.horizontalAdvance(line) for line in text.split("\n")) + 2 * margin
-        if header.isSortIndicatorShown() and header.sortIndicatorSection() == section:
-            need += metrics.height()
-        room = size if horizontal else header.width()
-        if need > room + SLACK:
-            problems.append(f"{describe(header)} of {describe(header.parentWidget())}: "
-                            f"section '{text}' needs {need} px, has {room}: clipped")
-        elif horizontal and position + size > extent + SLACK:
-            problems.append(f"{describe(header)} of {describe(header.parentWidget())}: "
-                            f"section '{text}' is cut by the header's right edge "
-                            f"({extent - position} of {size} px shown)")
-    return problems
-
-
-def _highlighted(header: QHeaderView, section: int) -> bool:
-    """Whether the header draws `section` in bold: highlightSections is on and the view's
-    selection crosses it (QHeaderView::paintSection)."""
-    view = header.parentWidget()
-    while view is not None and not isinstance(view, QAbstractItemView):
-        view = view.parentWidget()
-    if not header.highlightSections() or view is None or view.selectionModel() is None:
-        return False
-    selection, root = view.selectionModel(), view.rootIndex()
-    if header.orientation() == Qt.Orientation.Horizontal:
-        return selection.columnIntersectsSelection(section, root)
-    return selection.rowIntersectsSelection(section, root)
-
-
-def _visible_indexes(view: QAbstractItemView) -> Iterator[QModelIndex]:
-    model, area = view.model(), view.viewport().rect()
-    root = view.rootIndex()
-    try:
-        columns = model.columnCount(root)
-    except TypeError:  # a list model keeps columnCount private: one column
-        columns = 1
-    for row in range(model.rowCount(root)):
-        for column in range(columns):
-            index = model.index(row, column, root)
-            if view.isIndexHidden(index):
-                continue
-            rect = view.visualRect(index)
-            if rect.isValid() and rect.intersects(area):
-                yield index
-
-
-def text_fits(text: str, option: QStyleOptionViewItem, room: QRect, widget: QWidget
-              ) -> tuple[bool, str]:
-    """Whether `text` shows whole in `room` as the common style draws an item's text: the
-    focus-frame margin (+1) on each side, word wrap if the option asks for it, a line that
-    is too wide or below the last that fits elided. (fits, why not)."""
-    margin = widget.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None,
-                                        widget) + 1
-    width = room.width() - 2 * margin
-    layout = QTextLayout(text.replace("\n", "\u2028"), option.font)
-    text_option = QTextOption()
-    wrap = bool(option.features & QStyleOptionViewItem.ViewItemFeature.WrapText)
-    text_option.setWrapMode(QTextOption.WrapMode.WordWrap if wrap
-                            else QTextOption.WrapMode.ManualWrap)
-    layout.setTextOption(text_option)
-    layout.beginLayout()
-    height, lines = 0.0, 0
-    widest = 0.0
-    while True:
-        line = layout.createLine()
-        if not line.isValid():
-            break
-        line.setLineWidth(width)
-        height += line.height()
-        widest = max(widest, line.naturalTextWidth())
-        lines += 1
-    layout.endLayout()
-    if widest > width + SLACK:
-        return False, f"a line needs {math.ceil(widest) + 2 * margin} px, has {room.width()}"
-    if height > room.height() + SLACK:
-        return False, f"{lines} line(s) need {math.ceil(height)} px high, have {room.height()}"
-    return True, ""
-
-
-def check_item_view(view: QAbstractItemView) -> list[str]:
-    model = view.model()
-    if model is None or view.objectName() in ELIDE_ALLOWED:
-        return []
-    delegate = view.itemDelegate()
-    area = view.viewport().rect()
-    problems = []
-    for index in _visible_indexes(view):
-        text = index.data(Qt.ItemDataRole.DisplayRole)
-        if text is None or str(text) == "":
-            continue
-        option = QStyleOptionViewItem()
-        option.initFrom(view)
-        view.initViewItemOption(option)
-        option.rect = view.visualRect(index)
-        delegate.initStyleOption(option, index)
-        room = view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, view)
-        fits, why = text_fits(str(text), option, room, view)
-        cut = room.right() > area.right() + SLACK
-        if not fits or cut:
-            where = f"row {index.row()}, column {index.column()}"
-            reason = why if not fits else "cut by the view's right edge"
-            problems.append(f"{describe(view)}: cell {where} '{' '.join(str(text).split())}': "
-                            f"{reason}: elided")
-    return problems
-
-
 CHECKS: tuple[tuple[type, object], ...] = (
     (QLabel, check_label),
     (QAbstractButton, check_button),
@@ -491,103 +327,3 @@ CHECKS: tuple[tuple[type, object], ...] = (
 """(widget class, its check), most specific first; a widget gets the first that fits. A
 QGroupBox (a checkable one is no button) and a header (an item view) come before the
 general kinds."""
-
-
-# --- pyqtgraph plots -----------------------------------------------------------------------
-
-
-def _plot_items(top: QWidget) -> Iterator[object]:
-    import pyqtgraph as pg
-
-    for widget in visible_widgets(top):
-        if isinstance(widget, pg.PlotWidget):
-            yield widget.getPlotItem()
-
-
-def _finite(values: object) -> list[float]:
-    if values is None:
-        return []
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def check_plot(plot: object) -> list[str]:
-    """A PlotItem: range around the data, no negative epochs, no SI scale, no legend on data."""
-    import pyqtgraph as pg
-
-    title = plot.titleLabel.text or "plot"
-    view_box = plot.getViewBox()
-    if getattr(view_box, "_autoRangeNeedsUpdate", False):
-        view_box.updateAutoRange()  # what the next paint does with new data (prepareForPaint)
-    (x0, x1), (y0, y1) = plot.viewRange()
-    tolerance_x, tolerance_y = (x1 - x0) * 1e-3, (y1 - y0) * 1e-3
-    problems = []
-    points: list[tuple[float, float]] = []
-    for item in plot.listDataItems():
-        if not item.isVisible():
-            continue
-        xs, ys = item.getData()
-        xs, ys = _finite(xs), _finite(ys)
-        if not xs or not ys:
-            continue
-        points += list(zip(xs, ys, strict=False))
-        name = item.name() or "curve"
-        if min(xs) < x0 - tolerance_x or max(xs) > x1 + tolerance_x:
-            problems.append(f"plot '{title}': x range {x0:.3g}..{x1:.3g} does not hold "
-                            f"'{name}' (x {min(xs):.3g}..{max(xs):.3g})")
-        if min(ys) < y0 - tolerance_y or max(ys) > y1 + tolerance_y:
-            problems.append(f"plot '{title}': y range {y0:.3g}..{y1:.3g} does not hold "
-                            f"'{name}' (y {min(ys):.3g}..{max(ys):.3g})")
-    for item in view_box.addedItems:
-        if isinstance(item, pg.InfiniteLine) and item.isVisible():
-            low, high = (y0, y1) if item.angle % 180 == 0 else (x0, x1)
-            if not low <= item.value() <= high:
-                problems.append(f"plot '{title}': line at {item.value():.3g} is outside the "
-                                f"range {low:.3g}..{high:.3g}")
-    problems += _check_axes(plot, title, (x0, x1))
-    problems += _check_legend(plot, title, points)
-    return problems
-
-
-def _check_axes(plot: object, title: str, x_range: tuple[float, float]) -> list[str]:
-    problems = []
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        label = axis.labelString()
-        if "(x" in label or "×10" in label:
-            problems.append(f"plot '{title}': {side} axis label '{_plain(label)}' carries an "
-                            "automatic SI scale")
-    bottom = plot.getAxis("bottom")
-    if "epoch" in _plain(bottom.labelString()).lower():
-        low, high = x_range
-        levels = bottom.tickValues(low, high, bottom.width() or 1)
-        labelled = [v for v in (levels[0][1] if levels else ()) if low <= v <= high]
-        if any(v < 0 for v in labelled):  # minor levels are grid lines, mostly unlabelled
-            problems.append(f"plot '{title}': the epoch axis shows negative epochs "
-                            f"(range {low:.3g}..{high:.3g})")
-    return problems
-
-
-def _check_legend(plot: object, title: str, points: list[tuple[float, float]]) -> list[str]:
-    legend = plot.legend
-    if legend is None or not legend.isVisible() or not legend.items or not points:
-        return []
-    box: QRectF = plot.getViewBox().mapSceneToView(legend.sceneBoundingRect()).boundingRect()
-    covered = [(x, y) for x, y in points if box.contains(x, y)]
-    if covered:
-        x, y = covered[0]
-        return [f"plot '{title}': the legend covers {len(covered)} data point(s), e.g. "
-                f"({x:.3g}, {y:.3g})"]
-    return []
-
-
-def _plain(html: str) -> str:
-    """An axis label's text without its HTML."""
-    out, inside = [], False
-    for char in html:
-        if char == "<":
-            inside = True
-        elif char == ">":
-            inside = False
-        elif not inside:
-            out.append(char)
-    return "".join(out).replace("&nbsp;", " ")
