@@ -134,7 +134,8 @@ def _data_steps(walk: Walk, dataset: Path, monkeypatch) -> None:
     # As the self-test does: the start-up's preparation (torch, then the ONNX export of the
     # network) ends before the first click. Training while the export ran failed once in
     # torch (KeyError 'custom' in torch.fx.traceback.annotate, two threads at once).
-    walk.wait(lambda: not window.warmup.busy and not window.runtime_jobs.runner.busy, RUN_MS)
+    walk.wait(lambda: window.frozen_runtime is not None and not window.warmup.busy
+              and not window.runtime_jobs.runner.busy, RUN_MS)
     monkeypatch.setattr("cheetahlion_gui.data_page.QFileDialog.getExistingDirectory",
                         lambda *_args, **_kwargs: str(dataset))
     qtbot.mouseClick(page.open_button, LEFT)
