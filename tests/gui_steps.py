@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from synthetic import make_dataset
+from synthetic import make_dataset, textured_image
 
 OPEN_TIMEOUT_MS = 60_000
 
@@ -53,3 +53,26 @@ def train_small_model(window: Any, qtbot: Any, folder: Path) -> Any:
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
     qtbot.waitUntil(page.export_button.isEnabled, timeout=OPEN_TIMEOUT_MS)
     return page
+
+
+def make_named_dataset(root: Path, classes: dict[str, tuple[int, int, int]], per_class: int,
+                       size: int = 64, seed: int = 0,
+                       stem: str = "IMG_20240613_17") -> Path:
+    """root/<class>/<stem><nnnn>.jpg: photos named as a phone names them, in class folders
+    named as a user names them (`classes`: folder name → colour), so that text a window
+    shows about them is as long as a user's; returns root."""
+    for class_index, (name, colour) in enumerate(classes.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = textured_image(colour, seed * 10_000 + class_index * 1000 + i, size)
+            image.save(folder / f"{stem}{class_index}{i:03d}.jpg", quality=90)
+    return root
+
+
+def click_step(window: Any, qtbot: Any, row: int) -> None:
+    """Click the sidebar's row for a step, as a user does."""
+    sidebar = window.sidebar
+    qtbot.mouseClick(sidebar.viewport(), Qt.MouseButton.LeftButton,
+                     pos=sidebar.visualItemRect(sidebar.item(row)).center())
+    assert window.stack.currentIndex() == row, f"clicking step {row + 1} did not show it"
