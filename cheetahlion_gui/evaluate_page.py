@@ -146,13 +146,15 @@ class EvaluatePage(StepPage):
         if not self.session.training:  # once the run's model is chosen (the Train step
             QTimer.singleShot(0, self._evaluate_if_shown)  # does it next)
 
-    def _show_training(self) -> None:
-        """While a run trains: a note above, Evaluate held back (its model is not there)."""
+    def _show_training(self, evaluating: bool | None = None) -> None:
+        """While a run trains: a note above, Evaluate held back (its model is not there).
+        `evaluating`: whether an evaluation runs (default: whether the page's job does)."""
         training = self.session.training
+        evaluating = self.jobs.busy if evaluating is None else evaluating
         self.training_note.setVisible(training)
-        self.evaluate_button.setEnabled(not training and not self.jobs.busy)
+        self.evaluate_button.setEnabled(not training)  # refused anyway while one runs
         self.evaluate_button.setToolTip(TRAINING_NOTE if training else "")
-        if self.report is None and not self.jobs.busy:
+        if self.report is None and not evaluating:
             self.scores.show_message(TRAINING_NOTE if training else NO_REPORT)
 
     @Slot()
@@ -208,7 +210,7 @@ class EvaluatePage(StepPage):
         self.report_model = outcome.model_path
         self.scores.show_report(report, self._evaluating_title)
         self.show_mistakes()
-        self._show_training()  # a run may have started while this one was evaluated
+        self._show_training(evaluating=False)  # a run may have started meanwhile
         self.session.report("Evaluation finished")
 
     @Slot()
@@ -225,7 +227,7 @@ class EvaluatePage(StepPage):
     @Slot(str, str)
     def _failed(self, _message: str, _details: str) -> None:
         self._evaluated = (None, None)  # evaluate again when the page is shown
-        self._show_training()
+        self._show_training(evaluating=False)
 
     @Slot(QModelIndex)
     def show_cell(self, index: QModelIndex) -> None:

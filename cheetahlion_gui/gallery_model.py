@@ -52,6 +52,8 @@ TILE_GAP = 4
 """Pixels between neighbouring tiles of an icon view."""
 TEXT_MARGIN = 4
 """Pixels the style keeps free on each side of a tile's text."""
+LINE_SEPARATOR = "\u2028"
+"""What the item delegate turns a model's "\\n" into before it draws the text."""
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -352,14 +354,15 @@ class TileDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
         super().initStyleOption(option, index)
-        option.text = "\n".join(self.lines(option.fontMetrics, option.text))
+        option.text = LINE_SEPARATOR.join(self.lines(option.fontMetrics, option.text))
 
     def lines(self, metrics: QFontMetrics, text: str) -> list[str]:
         """`text`'s lines as a tile shows them in a font of these `metrics`."""
         width = self.size.width() - 2 * TEXT_MARGIN
+        lines = text.replace("\n", LINE_SEPARATOR).split(LINE_SEPARATOR)
         return [metrics.elidedText(line, Qt.TextElideMode.ElideMiddle if row == 0
                                    else Qt.TextElideMode.ElideRight, width)
-                for row, line in enumerate(text.split("\n"))]
+                for row, line in enumerate(lines)]
 
 
 def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
