@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import EvaluationReport, ImageOutcome
 
 WORST_MISTAKES = 24
-TRAINING_NOTE = ("A model is training on the Train step: it is evaluated here when its "
-                 "training has finished. Until then this page evaluates nothing.")
+TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it when its "
+                 "training has finished, and nothing until then.")
 
 
 class EvaluatePage(StepPage):
@@ -112,15 +112,15 @@ class EvaluatePage(StepPage):
         gallery_header.addWidget(self.explain_button)
         images_layout.addLayout(gallery_header)
         images_layout.addWidget(self.gallery_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.scores)
-        splitter.addWidget(images)
-        splitter.setSizes([340, 360])
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.scores)
+        self.splitter.addWidget(images)
+        self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.training_note)
         layout.addWidget(self.progress)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.splitter, 1)
 
     def activate(self) -> None:
         """Called when the page is shown: evaluate if the model or dataset changed since.
@@ -151,7 +151,8 @@ class EvaluatePage(StepPage):
         `evaluating`: whether an evaluation runs (default: whether the page's job does)."""
         training = self.session.training
         evaluating = self.jobs.busy if evaluating is None else evaluating
-        self.training_note.setVisible(training)
+        # Above an earlier report; without one the accuracy's place says it.
+        self.training_note.setVisible(training and self.report is not None)
         self.evaluate_button.setEnabled(not training)  # refused anyway while one runs
         self.evaluate_button.setToolTip(TRAINING_NOTE if training else "")
         if self.report is None and not evaluating:
@@ -209,9 +210,19 @@ class EvaluatePage(StepPage):
         report = self.report = outcome.report
         self.report_model = outcome.model_path
         self.scores.show_report(report, self._evaluating_title)
+        QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
         self.session.report("Evaluation finished")
+
+    @Slot()
+    def _make_room(self) -> None:
+        """Give the scores the height their tables need (eight classes' rows under names
+        written upwards), up to 60 % of the page; the images get the rest."""
+        total = sum(self.splitter.sizes())
+        wanted = min(self.scores.height() + self.scores.missing_height(), total * 3 // 5)
+        if wanted > self.splitter.sizes()[0]:
+            self.splitter.setSizes([wanted, total - wanted])
 
     @Slot()
     def show_mistakes(self) -> None:

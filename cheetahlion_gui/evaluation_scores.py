@@ -149,6 +149,15 @@ class ScoresPanel(QWidget):
         self.confusion.set_matrix(report.classes, report.confusion)
         self._fit_names()
 
+    def missing_height(self) -> int:
+        """Pixels the confusion matrix lacks to show every row without scrolling."""
+        view = self.confusion_view
+        needed = (view.horizontalHeader().sizeHint().height()
+                  + view.verticalHeader().length() + 2 * view.frameWidth())
+        if view.horizontalScrollBar().isVisible():
+            needed += view.horizontalScrollBar().height()
+        return max(0, needed - view.height())
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_names()

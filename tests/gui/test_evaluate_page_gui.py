@@ -135,13 +135,22 @@ def test_a_run_still_training_is_not_evaluated(window, qtbot, tmp_path: Path) ->
     page = window.evaluate_page
     assert window.session.training
     assert not page.runner.busy, "nothing evaluated while a run trains"
-    assert page.training_note.isVisible() and "training" in page.training_note.text()
     assert not page.evaluate_button.isEnabled()
-    assert "training" in page.accuracy_label.text()
+    assert "is training" in page.accuracy_label.text(), "said where the accuracy will be"
     qtbot.waitUntil(lambda: not train_page.runner.busy, timeout=OPEN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: page.report is not None and not page.runner.busy,
                     timeout=OPEN_TIMEOUT_MS)
     assert window.session.model_path != first
     assert page.report_model == window.session.model_path, "the new run, once it has finished"
     assert not page.training_note.isVisible() and page.evaluate_button.isEnabled()
-    assert page.accuracy_label.text().startswith(f"{window.session.model_title}: accuracy")
+    shown = window.session.model_title
+    assert page.accuracy_label.text().startswith(f"{shown}: accuracy")
+
+    window.sidebar.setCurrentRow(1)
+    assert train_page.start()
+    window.sidebar.setCurrentRow(2)
+    assert not page.runner.busy and page.training_note.isVisible(), "a note above the last"
+    assert page.accuracy_label.text().startswith(f"{shown}: accuracy"), "named, still shown"
+    qtbot.waitUntil(lambda: not train_page.runner.busy and not page.runner.busy
+                    and page.report_model == window.session.model_path,
+                    timeout=OPEN_TIMEOUT_MS)
