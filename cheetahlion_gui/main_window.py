@@ -307,11 +307,6 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-        # A size saved on a larger screen (or grown past this one) never exceeds this screen.
-        screen = self.screen().availableGeometry()
-        if self.width() > screen.width() or self.height() > screen.height():
-            self.resize(min(self.width(), screen.width()), min(self.height(), screen.height()))
-            self.move(screen.topLeft())
 
 
 def geometry_settings() -> QSettings:
