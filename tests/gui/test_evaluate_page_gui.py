@@ -125,6 +125,14 @@ def test_only_the_parts_that_exist_are_offered(window, qtbot, tmp_path: Path) ->
     assert [part.itemData(i) for i in range(part.count())] == ["val"]
     assert not part.isVisibleTo(window.evaluate_page), "one part: nothing to choose"
 
+    own = tmp_path / "own-split"
+    for seed, name in enumerate(("train", "val", "test")):
+        make_dataset(own / name, per_class=3, seed=seed)
+    open_dataset(window, qtbot, own)
+    assert [part.itemText(i) for i in range(part.count())] == ["Validation images (6)",
+                                                                "Test images (6)"]
+    assert part.isVisibleTo(window.evaluate_page)
+
 
 def test_a_run_still_training_is_not_evaluated(window, qtbot, tmp_path: Path) -> None:
     train_page = train_small_model(window, qtbot, tmp_path / "colours")
