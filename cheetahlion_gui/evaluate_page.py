@@ -218,9 +218,9 @@ class EvaluatePage(StepPage):
     @Slot()
     def _make_room(self) -> None:
         """Give the scores the height their tables need (eight classes' rows under names
-        written upwards), up to 60 % of the page; the images get the rest."""
+        written upwards), up to two thirds of the page; the images get the rest."""
         total = sum(self.splitter.sizes())
-        wanted = min(self.scores.height() + self.scores.missing_height(), total * 3 // 5)
+        wanted = min(self.scores.height() + self.scores.missing_height(), total * 2 // 3)
         if wanted > self.splitter.sizes()[0]:
             self.splitter.setSizes([wanted, total - wanted])
 

@@ -119,13 +119,11 @@ class ScoresPanel(QWidget):
         self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         scores = QGroupBox("Per class")
         QVBoxLayout(scores).addWidget(self.per_class_view)
-        matrix = QGroupBox("Confusion matrix")
-        axes = QLabel("Rows: the true class · columns: the predicted class. "
-                      "Click a cell to see its images.")
-        axes.setWordWrap(True)
-        matrix_layout = QVBoxLayout(matrix)
-        matrix_layout.addWidget(axes)
-        matrix_layout.addWidget(self.confusion_view)
+        # Which side is which is said once here, so the headers need only the names.
+        matrix = QGroupBox("Confusion matrix: rows true class, columns predicted — click a cell")
+        matrix.setToolTip("Each cell counts the images of its row's class that the model "
+                          "took for its column's; a click shows them below.")
+        QVBoxLayout(matrix).addWidget(self.confusion_view)
         tables = QHBoxLayout()
         tables.addWidget(scores)
         tables.addWidget(matrix)

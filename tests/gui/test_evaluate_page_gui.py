@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from gui_steps import OPEN_TIMEOUT_MS, open_dataset, train_small_model
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStyleOptionViewItem
+from PySide6.QtWidgets import QGroupBox, QStyleOptionViewItem
 from synthetic import make_dataset, textured_image
 
 from cheetahlion_gui.jobs.evaluate import EvaluateOutcome
@@ -77,7 +77,8 @@ def test_confusion_matrix_names_are_whole(window, qtbot, tmp_path: Path, classes
     rows = page.confusion_view.verticalHeader()
     assert [rows.model().headerData(r, Qt.Orientation.Vertical) for r in range(rows.count())] \
         == list(classes), "rows named by the class alone; the panel says which side is which"
-    assert any("true class" in label.text() for label in page.scores.findChildren(QLabel))
+    assert any("rows true class, columns predicted" in box.title()
+               for box in page.scores.findChildren(QGroupBox))
 
 
 def test_worst_mistakes_captions_are_whole_and_cells_lead_back(window, qtbot,
