@@ -239,6 +239,7 @@ class ReviewDialog(QDialog):
         button = self.class_buttons.button(index)
         self.class_buttons.removeButton(button)
         self.keys_box.removeWidget(button)
+        button.hide()  # at once: its deletion waits for the event loop
         button.deleteLater()
 
     @Slot(int)

@@ -144,6 +144,8 @@ def test_undo_says_what_it_undoes_and_takes_a_made_class_back(qtbot, tmp_path: P
     assert dialog.status.text() == "Taking photo-1.png out of 'ants' again"
     assert dialog.classes == ["blue", "red"]
     assert len(dialog.class_buttons.buttons()) == 2, "no key left for the class undone"
+    shown = [b.text() for b in dialog.findChildren(QAbstractButton) if b.isVisible()]
+    assert not any("ants" in text for text in shown), shown
     qtbot.waitUntil(lambda: dialog.queue.idle, timeout=OPEN_TIMEOUT_MS)
     assert not ants.exists()
     dialog.reject()
