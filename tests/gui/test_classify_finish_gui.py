@@ -73,6 +73,11 @@ def test_classify_fits_the_screen_with_its_counts(window, qtbot, tmp_path: Path,
     qtbot.wait(50)  # layouts settle
     assert window.minimumSizeHint().width() <= 1280
     assert window.width() == size[0], "the window did not widen itself"
+    summary = page.summary
+    whole = summary.width() >= summary.fontMetrics().horizontalAdvance(summary.text()) or (
+        summary.wordWrap() and summary.height() >= summary.heightForWidth(summary.width()))
+    assert whole and summary.mapTo(page, QPoint(summary.width(), 0)).x() <= page.width(), \
+        "the counts are on screen, whole"
     for button in page.findChildren(QAbstractButton):
         if button.isVisible():
             assert button.width() >= button.sizeHint().width(), button.text()
