@@ -85,7 +85,6 @@ def test_worst_mistakes_captions_are_whole_and_cells_lead_back(window, qtbot,
                                                                tmp_path: Path) -> None:
     page = _show(window, qtbot, _report(tmp_path, BIG_CATS), (1280, 800))
     assert page.gallery_title.text().startswith("Worst mistakes")
-    assert not page.mistakes_button.isVisible()
     view = page.gallery_view
     delegate = view.itemDelegate()
     tile = view.gridSize()
@@ -103,6 +102,7 @@ def test_worst_mistakes_captions_are_whole_and_cells_lead_back(window, qtbot,
         assert all(metrics.horizontalAdvance(line) <= tile.width() - 8 for line in lines), lines
         assert view.iconSize().height() + len(lines) * metrics.lineSpacing() <= tile.height()
 
+    assert not page.mistakes_button.isVisible()
     cell = page.confusion.index(0, 1)
     page.confusion_view.clicked.emit(cell)
     assert page.gallery_title.text().startswith("True cheetah, predicted lion")
@@ -142,8 +142,8 @@ def test_a_run_still_training_is_not_evaluated(window, qtbot, tmp_path: Path) ->
     assert train_page.start()
     window.sidebar.setCurrentRow(2)  # showing Evaluate evaluated the chosen model
     page = window.evaluate_page
-    assert window.session.training
     assert not page.runner.busy, "nothing evaluated while a run trains"
+    assert window.session.training
     assert not page.evaluate_button.isEnabled()
     assert "is training" in page.accuracy_label.text(), "said where the accuracy will be"
     qtbot.waitUntil(lambda: not train_page.runner.busy, timeout=OPEN_TIMEOUT_MS)
