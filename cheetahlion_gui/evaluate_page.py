@@ -54,6 +54,8 @@ class EvaluatePage(StepPage):
         self.shown_outcomes: list[ImageOutcome] = []
         self._evaluated: tuple[str | None, str | None] = (None, None)
         self._evaluating_title = ""
+        self.report_title = ""
+        """The name of the model the shown report is about ("run …")."""
 
         self.model_label = QLabel()
         self.model_label.setObjectName("heading")
@@ -209,7 +211,8 @@ class EvaluatePage(StepPage):
     def _succeeded(self, outcome: EvaluateOutcome) -> None:
         report = self.report = outcome.report
         self.report_model = outcome.model_path
-        self.scores.show_report(report, self._evaluating_title)
+        self.report_title = self._evaluating_title
+        self.scores.show_report(report, self.report_title)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
@@ -238,6 +241,8 @@ class EvaluatePage(StepPage):
     @Slot(str, str)
     def _failed(self, _message: str, _details: str) -> None:
         self._evaluated = (None, None)  # evaluate again when the page is shown
+        if self.report is not None:  # its line again, in place of "Evaluating …"
+            self.scores.show_report(self.report, self.report_title)
         self._show_training(evaluating=False)
 
     @Slot(QModelIndex)
