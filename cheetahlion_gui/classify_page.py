@@ -16,7 +16,6 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -74,7 +73,8 @@ class ClassifyPage(StepPage):
         self.view.doubleClicked.connect(self.preview)
         self.preview_thumbnails = ThumbnailCache(self, size=PREVIEW_SIZE)
         self.filters = GalleryFilters(self.model, self.proxy, session.settings)
-        self.filters.percentile_changed.connect(self._percentile_changed)
+        self.filters.percentile_changed.connect(self._flags_changed)
+        self.filters.threshold.valueChanged.connect(self._flags_changed)
         self.file_actions = FileActions(session, self.model, self.proxy, self.view)
         self.review_button = QPushButton("Review unsure…")
         self.review_button.clicked.connect(self.review_unsure)
@@ -84,13 +84,12 @@ class ClassifyPage(StepPage):
         self.classification_finished.connect(self._update_review_button)
         session.dataset_changed.connect(self._update_review_button)
         self._update_review_button()
-        view_row = QHBoxLayout()
-        view_row.addWidget(self.filters, 1)
-        view_row.addWidget(self.review_button)
+        # Beside the counts it reviews; the filters' row is as wide as a laptop allows.
+        self.file_actions.summary_row.addWidget(self.review_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.sources_bar)
         layout.addWidget(self.progress)
-        layout.addLayout(view_row)
+        layout.addWidget(self.filters)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.file_actions)
         self._name_the_controls()
@@ -197,15 +196,22 @@ class ClassifyPage(StepPage):
         self.session.report("Classification finished")
 
     def _show_counts(self) -> None:
+        """The counts, each photo in one of them: "none of these" and "unsure" are disjoint
+        (a photo unlike the training photos is not also counted unsure), and together they
+        are what Review unsure walks through, but those in the dataset already."""
         items = self.model.items()
         broken = sum(1 for item in items if item.error)
         unsure = sum(1 for item in items if self.model.is_unsure(item))
         unfamiliar = sum(1 for item in items if item.unfamiliar)
+        flagged = unsure + unfamiliar
+        review = len(self.review_items())
         stopped = self._done < self._total
+        to_review = "" if not flagged else f" ({review} to review)" if review == flagged \
+            else f" ({review} to review; {flagged - review} in the dataset already)"
         self.summary.setText(
-            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}, "
+            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
-            + f"{unsure} unsure, {broken} broken" + self._skipped_text())
+            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 
     def _skipped_text(self) -> str:
         """", N skipped (not images)" when files were left out; the tooltip names them."""
@@ -214,8 +220,9 @@ class ClassifyPage(StepPage):
     # --- viewing ----------------------------------------------------------------------------
 
     @Slot()
-    def _percentile_changed(self) -> None:
-        if not self.jobs.busy and self.model.calibration is not None and self._total:
+    def _flags_changed(self) -> None:
+        """A threshold moved: the counts of "none of these" and "unsure" with it."""
+        if not self.jobs.busy and self._total:
             self._show_counts()
 
     @Slot(QModelIndex)

@@ -37,11 +37,16 @@ class SourcesBar(QWidget):
         self.model_file: str | None = None
         self.folder_button = QPushButton("Choose folder…")
         self.source_label = QLabel("Choose a folder of images, or drop files and folders here.")
+        self.source_label.setWordWrap(True)  # else its text sets the window's least width
         self.model_source = QComboBox()
         self.model_source.addItem("The chosen run's model", MODEL_CHOSEN_RUN)
         self.model_source.addItem("A model file…", MODEL_FILE)
         self.model_source.addItem("Built-in ImageNet model (no training needed)", MODEL_IMAGENET)
         self.model_source.activated.connect(self._model_source_chosen)
+        # As wide as a short entry; the list shows the long ones whole.
+        self.model_source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_source.setMinimumContentsLength(24)
         self.classify_button = QPushButton("Classify")
         self.classify_button.setObjectName("primary")
         self.stop_button = QPushButton("Stop")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.evaluation_scores import ScoresPanel
+from cheetahlion_gui.evaluation_scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.explain_view import ExplainDialog, percent
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
 from cheetahlion_gui.jobs.controller import Lifecycle
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import EvaluationReport, ImageOutcome
 
 WORST_MISTAKES = 24
+TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it when its "
+                 "training has finished, and nothing until then.")
 
 
 class EvaluatePage(StepPage):
@@ -51,6 +53,9 @@ class EvaluatePage(StepPage):
         """The model file the shown report was computed with."""
         self.shown_outcomes: list[ImageOutcome] = []
         self._evaluated: tuple[str | None, str | None] = (None, None)
+        self._evaluating_title = ""
+        self.report_title = ""
+        """The name of the model the shown report is about ("run …")."""
 
         self.model_label = QLabel()
         self.model_label.setObjectName("heading")
@@ -58,20 +63,22 @@ class EvaluatePage(StepPage):
         self.evaluate_button.setObjectName("primary")
         self.evaluate_button.clicked.connect(self.evaluate)
         self.part = QComboBox()
-        self.part.addItem("Validation images", "val")
-        self.part.addItem("Test images", "test")
         header = QHBoxLayout()
         header.addWidget(self.model_label, 1)
         header.addWidget(self.part)
         header.addWidget(self.evaluate_button)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
+        self.training_note = QLabel(TRAINING_NOTE)
+        self.training_note.setWordWrap(True)
+        self.training_note.setVisible(False)
 
         self.scores = ScoresPanel()
         self.scores.confusion_view.clicked.connect(self.show_cell)
         self.accuracy_label, self.per_class = self.scores.accuracy_label, self.scores.per_class
         self.confusion, self.confusion_view = self.scores.confusion, self.scores.confusion_view
         self.gallery = GalleryModel(thumbnails, self)
+        self.gallery.set_unsure_threshold(0.0)  # its tiles show the confidence; no "unsure"
         self.gallery_view = make_icon_view(self.gallery, 120)
         self.gallery_view.doubleClicked.connect(self.explain_outcome)
         self.gallery_view.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -82,12 +89,19 @@ class EvaluatePage(StepPage):
                                        "(or double-click an image)")
         self.explain_button.setEnabled(False)
         self.explain_button.clicked.connect(self._explain_selected)
+        self.mistakes_button = QPushButton("Show worst mistakes")
+        self.mistakes_button.setToolTip("Back from a confusion matrix cell's images")
+        self.mistakes_button.setVisible(False)
+        self.mistakes_button.clicked.connect(self.show_mistakes)
         self._lay_out(header)
         self._evaluating = Lifecycle(
             succeeded=self._succeeded, failed=self._failed, finished=self.evaluation_finished,
             failure_title="Evaluation failed", failed_status="Evaluation failed",
             progress=self.progress, follow_progress=True, idle_only=(self.evaluate_button,))
         session.model_changed.connect(self._model_changed)
+        session.runs_changed.connect(self._offer_parts)
+        session.dataset_changed.connect(self._offer_parts)
+        session.training_changed.connect(self._training_changed)
         self._model_changed()
 
     def _lay_out(self, header: QHBoxLayout) -> None:
@@ -96,22 +110,26 @@ class EvaluatePage(StepPage):
         images_layout = QVBoxLayout(images)
         gallery_header = QHBoxLayout()
         gallery_header.addWidget(self.gallery_title, 1)
+        gallery_header.addWidget(self.mistakes_button)
         gallery_header.addWidget(self.explain_button)
         images_layout.addLayout(gallery_header)
         images_layout.addWidget(self.gallery_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.scores)
-        splitter.addWidget(images)
-        splitter.setSizes([300, 400])
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.scores)
+        self.splitter.addWidget(images)
+        self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
+        layout.addWidget(self.training_note)
         layout.addWidget(self.progress)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.splitter, 1)
 
     def activate(self) -> None:
-        """Called when the page is shown: evaluate if the model or dataset changed since."""
+        """Called when the page is shown: evaluate if the model or dataset changed since.
+        Not while a run trains: its model is not there yet (the page says so)."""
         dataset = self.session.dataset
-        if self.session.model_path is None or dataset is None or self.jobs.busy:
+        if self.session.model_path is None or dataset is None or self.jobs.busy \
+                or self.session.training:
             return
         if (self.session.model_path, dataset.fingerprint) != self._evaluated:
             self.evaluate()
@@ -120,6 +138,55 @@ class EvaluatePage(StepPage):
     def _model_changed(self) -> None:
         title = self.session.model_title or "no model chosen"
         self.model_label.setText(f"Model: {title}")
+        self._offer_parts()
+        if self.isVisible():  # e.g. a model file opened from the menu while on this page
+            self.activate()
+
+    @Slot()
+    def _training_changed(self) -> None:
+        self._show_training()
+        if not self.session.training:  # once the run's model is chosen (the Train step
+            QTimer.singleShot(0, self._evaluate_if_shown)  # does it next)
+
+    def _show_training(self, evaluating: bool | None = None) -> None:
+        """While a run trains: a note above, Evaluate held back (its model is not there).
+        `evaluating`: whether an evaluation runs (default: whether the page's job does)."""
+        training = self.session.training
+        evaluating = self.jobs.busy if evaluating is None else evaluating
+        # Above an earlier report; without one the accuracy's place says it.
+        self.training_note.setVisible(training and self.report is not None)
+        self.evaluate_button.setEnabled(not training)  # refused anyway while one runs
+        self.evaluate_button.setToolTip(TRAINING_NOTE if training else "")
+        if self.report is None and not evaluating:
+            self.scores.show_message(TRAINING_NOTE if training else NO_REPORT)
+
+    @Slot()
+    def _evaluate_if_shown(self) -> None:
+        if self.isVisible():
+            self.activate()
+
+    @Slot()
+    def _offer_parts(self) -> None:
+        """The parts of the dataset the chosen model's split has: a test part only where
+        there is one (evaluating an empty one failed)."""
+        sizes = self._part_sizes()
+        chosen = self.part.currentData()
+        self.part.clear()
+        for part in ("val", "test"):
+            if sizes.get(part):
+                self.part.addItem(f"{part_name(part).capitalize()} images ({sizes[part]})", part)
+        self.part.setCurrentIndex(max(self.part.findData(chosen), 0))
+        self.part.setVisible(self.part.count() > 1)
+
+    def _part_sizes(self) -> dict[str, int]:
+        """Images per part: the chosen run's split, else the open dataset's."""
+        record = next((r for r in self.session.runs
+                       if r.model_path and r.model_path == self.session.model_path), None)
+        if record is not None:
+            return {k: v for k, v in record.split.items() if isinstance(v, int)}
+        if self.session.split is not None:
+            return self.session.split.sizes()
+        return {"val": 0}
 
     @Slot()
     def evaluate(self) -> bool:
@@ -127,25 +194,56 @@ class EvaluatePage(StepPage):
             QMessageBox.information(self, "Nothing to evaluate",
                                     "Open a dataset and train a model (or pick a run) first.")
             return False
-        job = EvaluateJob(self.session.model_path, self.session.dataset, self.part.currentData(),
+        if self.session.training:
+            return False
+        part = self.part.currentData() or "val"
+        job = EvaluateJob(self.session.model_path, self.session.dataset, part,
                           self.session.settings.unfamiliar_percentile)
         if not self.jobs.start(job, self._evaluating, "Evaluating…"):
             return False
         self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
+        self._evaluating_title = self.session.model_title
+        self.scores.show_message(f"Evaluating {self.session.model_title or 'the model'} on "
+                                 f"the {part_name(part)} images…")
         return True
 
     @Slot(object)
     def _succeeded(self, outcome: EvaluateOutcome) -> None:
         report = self.report = outcome.report
         self.report_model = outcome.model_path
-        self.scores.show_report(report)
-        self._show_outcomes("Worst mistakes (most confident first)" if report.mistakes else
-                            "No mistakes on these images.", report.mistakes[:WORST_MISTAKES])
+        self.report_title = self._evaluating_title
+        self.scores.show_report(report, self.report_title)
+        QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
+        self.show_mistakes()
+        self._show_training(evaluating=False)  # a run may have started meanwhile
         self.session.report("Evaluation finished")
+
+    @Slot()
+    def _make_room(self) -> None:
+        """Give the scores the height their tables need (eight classes' rows under names
+        written upwards), up to two thirds of the page; the images get the rest."""
+        total = sum(self.splitter.sizes())
+        wanted = min(self.scores.height() + self.scores.missing_height(), total * 2 // 3)
+        if wanted > self.splitter.sizes()[0]:
+            self.splitter.setSizes([wanted, total - wanted])
+
+    @Slot()
+    def show_mistakes(self) -> None:
+        """The worst mistakes (again, after a confusion matrix cell's images)."""
+        if self.report is None:
+            return
+        mistakes = self.report.mistakes
+        self._show_outcomes("Worst mistakes (most confident first)" if mistakes else
+                            "No mistakes on these images.", mistakes[:WORST_MISTAKES])
+        self.mistakes_button.setVisible(False)
+        self.confusion_view.clearSelection()
 
     @Slot(str, str)
     def _failed(self, _message: str, _details: str) -> None:
         self._evaluated = (None, None)  # evaluate again when the page is shown
+        if self.report is not None:  # its line again, in place of "Evaluating …"
+            self.scores.show_report(self.report, self.report_title)
+        self._show_training(evaluating=False)
 
     @Slot(QModelIndex)
     def show_cell(self, index: QModelIndex) -> None:
@@ -156,6 +254,7 @@ class EvaluatePage(StepPage):
                   if o.true_label == true and o.predicted_label == predicted]
         chosen.sort(key=lambda o: -o.confidence)
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
+        self.mistakes_button.setVisible(True)
 
     def _show_outcomes(self, title: str, outcomes: Sequence[ImageOutcome]) -> None:
         self.gallery_title.setText(title)

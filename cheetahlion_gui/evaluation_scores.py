@@ -10,15 +10,19 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRect,
+    QSize,
     Qt,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QStyle,
+    QStyleOptionHeader,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -65,10 +69,16 @@ class ConfusionModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or section >= len(self.classes):
+        """The class's name alone (the panel says which side is which): "predicted
+        cheetah" in a column as narrow as its count was cut to "edicted cheet"."""
+        if section >= len(self.classes):
             return None
-        prefix = "predicted " if orientation == Qt.Orientation.Horizontal else "true "
-        return prefix + self.classes[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.classes[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            side = "predicted" if orientation == Qt.Orientation.Horizontal else "true"
+            return f"{side} class: {self.classes[section]}"
+        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -96,32 +106,71 @@ class ScoresPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.accuracy_label = QLabel("Train a model or pick a run, then evaluate it.")
+        self.accuracy_label = QLabel(NO_REPORT)
         self.accuracy_label.setObjectName("bigNumber")
+        self.accuracy_label.setWordWrap(True)
         self.per_class = PerClassModel(self)
         self.per_class_view = _table(self.per_class)
+        self.per_class_view.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents)  # the class names, whole
         self.confusion = ConfusionModel(self)
-        self.confusion_view = _table(self.confusion)
+        self.names_header = NamesHeader()
+        self.confusion_view = _table(self.confusion, self.names_header)
         self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         scores = QGroupBox("Per class")
         QVBoxLayout(scores).addWidget(self.per_class_view)
-        matrix = QGroupBox("Confusion matrix — click a cell to see its images")
+        # Which side is which is said once here, so the headers need only the names.
+        matrix = QGroupBox("Confusion matrix: rows true class, columns predicted — click a cell")
+        matrix.setToolTip("Each cell counts the images of its row's class that the model "
+                          "took for its column's; a click shows them below.")
         QVBoxLayout(matrix).addWidget(self.confusion_view)
         tables = QHBoxLayout()
         tables.addWidget(scores)
         tables.addWidget(matrix)
         layout = QVBoxLayout(self)
         layout.addWidget(self.accuracy_label)
-        layout.addLayout(tables)
+        layout.addLayout(tables, 1)
 
-    def show_report(self, report: EvaluationReport) -> None:
+    def show_message(self, text: str) -> None:
+        """A line in place of the accuracy: what is being evaluated, or why nothing is."""
+        self.accuracy_label.setText(text)
+
+    def show_report(self, report: EvaluationReport, model_title: str = "") -> None:
+        """The report's scores; `model_title` names the model they are about ("run …")."""
         wrong = len(report.mistakes)
+        whose = f"{model_title}: " if model_title else ""
         self.accuracy_label.setText(
-            f"Accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
-            f"{'validation' if report.part == 'val' else report.part} images "
+            f"{whose}accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
+            f"{part_name(report.part)} images "
             f"({wrong} mistake{'s' if wrong != 1 else ''})" + _none_of_these_note(report))
         self.per_class.set_records(list(report.per_class))
         self.confusion.set_matrix(report.classes, report.confusion)
+        self._fit_names()
+
+    def missing_height(self) -> int:
+        """Pixels the confusion matrix lacks to show every row without scrolling."""
+        view = self.confusion_view
+        needed = (view.horizontalHeader().sizeHint().height()
+                  + view.verticalHeader().length() + 2 * view.frameWidth())
+        if view.horizontalScrollBar().isVisible():
+            needed += view.horizontalScrollBar().height()
+        return max(0, needed - view.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_names()
+
+    def _fit_names(self) -> None:
+        view = self.confusion_view
+        self.names_header.fit(view.viewport().width())
+
+
+NO_REPORT = "Train a model or pick a run, then evaluate it."
+
+
+def part_name(part: str) -> str:
+    """"validation" for "val"; the other parts by their own name ("test")."""
+    return "validation" if part == "val" else part
 
 
 def _none_of_these_note(report: EvaluationReport) -> str:
@@ -129,13 +178,63 @@ def _none_of_these_note(report: EvaluationReport) -> str:
     if report.unfamiliar_fraction is None:
         return ""
     flagged = round(report.unfamiliar_fraction * report.images)
-    return (f"<br><small>{flagged} of them ({report.unfamiliar_fraction:.0%}) look unlike the "
-            f"training photos (“none of these”: stranger than "
-            f"{report.unfamiliar_percentile:g} % of the validation photos)</small>")
+    return (f"<br><small>{flagged} of the {report.images} {part_name(report.part)} photos "
+            f"({report.unfamiliar_fraction:.0%}) look unlike the training photos "
+            f"(“none of these”: stranger than {report.unfamiliar_percentile:g} % of the "
+            "validation photos)</small>")
 
 
-def _table(model: QAbstractTableModel) -> QTableView:
+class NamesHeader(QHeaderView):
+    """The confusion matrix's column header: the class names across while they fit side by
+    side, else written upwards, so that each column needs only a line's height."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.upwards = False
+        self.setSectionsClickable(True)
+
+    def fit(self, width: int) -> None:
+        """Lay the names out for a matrix `width` pixels wide (without the row names)."""
+        self.upwards = False
+        across = max((self.sectionSizeFromContents(c).width() for c in range(self.count())),
+                     default=0)
+        self.upwards = across * self.count() > width
+        needed = max((self.sectionSizeFromContents(c).width() for c in range(self.count())),
+                     default=0)
+        self.setMinimumSectionSize(max(needed, MIN_COLUMN))
+        if self.model() is not None and self.count():  # the header's height is cached
+            self.headerDataChanged(self.orientation(), 0, self.count() - 1)
+
+    def sectionSizeFromContents(self, logical_index: int) -> QSize:
+        size = super().sectionSizeFromContents(logical_index)
+        return size.transposed() if self.upwards else size
+
+    def paintSection(self, painter: QPainter, rect: QRect, logical_index: int) -> None:
+        if not self.upwards:
+            super().paintSection(painter, rect, logical_index)
+            return
+        option = QStyleOptionHeader()
+        option.initFrom(self)
+        option.rect, option.section = rect, logical_index
+        option.orientation = self.orientation()
+        self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+        text = self.model().headerData(logical_index, self.orientation())
+        painter.save()
+        painter.translate(rect.left(), rect.bottom())
+        painter.rotate(-90)
+        painter.drawText(QRect(TEXT_PADDING, 0, rect.height() - 2 * TEXT_PADDING, rect.width()),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, str(text))
+        painter.restore()
+
+
+MIN_COLUMN = 36
+TEXT_PADDING = 4
+
+
+def _table(model: QAbstractTableModel, header: QHeaderView | None = None) -> QTableView:
     view = QTableView()
+    if header is not None:
+        view.setHorizontalHeader(header)
     view.setModel(model)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -33,8 +33,8 @@ from training.predict.sorting import SortSummary, sort_into_folders, sorting_lab
 
 
 class FileActions(QWidget):
-    """Export CSV…, Copy/Move into class folders…, Add to dataset as ▸, and a summary line
-    (which the page also uses for the classification's counts)."""
+    """A summary line (which the page also uses for the classification's counts) above
+    Export CSV…, Copy/Move into class folders…, Add to dataset as ▸."""
 
     files_sorted = Signal()
     """Files were written (or writing them failed)."""
@@ -53,19 +53,28 @@ class FileActions(QWidget):
         self.copy_button.clicked.connect(self.copy_into_folders)
         self.move_button = QPushButton("Move into class folders…")
         self.move_button.clicked.connect(self.move_into_folders)
-        self.add_button = QToolButton()
-        self.add_button.setText("Add to dataset as")
-        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # A push button with a menu sizes itself for its text and its arrow; a tool button
+        # in instant-popup mode drew the arrow over the end of its text ("Add to dataset a").
+        self.add_button = QPushButton("Add to dataset as")
         self.add_menu = QMenu(self)
         self.add_menu.triggered.connect(self._add_to_dataset)
         self.add_button.setMenu(self.add_menu)
         self.summary = QLabel()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Selection (or all shown):"))
+        # Its own line, wrapping: in the buttons' row, a long count ("300 of 300 classified,
+        # 12 none of these, …") made the row, and so the window, wider than a laptop's screen.
+        self.summary.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Selection (or all shown):"))
         for widget in (self.export_button, self.copy_button, self.move_button, self.add_button):
-            layout.addWidget(widget)
-        layout.addWidget(self.summary, 1)
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        self.summary_row = QHBoxLayout()
+        """The summary, and what the page puts beside it (Review unsure…)."""
+        self.summary_row.addWidget(self.summary, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.summary_row)
+        layout.addLayout(buttons)
         self._writing = Lifecycle(
             succeeded=self._files_done, failed=self._files_failed, finished=self.files_sorted,
             failure_title="Could not write the files",

@@ -27,9 +27,10 @@ class GalleryFilters(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model, self.proxy, self.settings = model, proxy, settings
-        self.show_filter = QComboBox()
+        # Long class names show whole in the lists, not in the row, whose width is the page's
+        self.show_filter = _narrow_combo(12)
         self.show_filter.currentIndexChanged.connect(self._filter_chosen)
-        self.sort = QComboBox()
+        self.sort = _narrow_combo(16)
         for text, key in SORT_KEYS:
             self.sort.addItem(text, key)
         self.sort.currentIndexChanged.connect(self._sort_chosen)
@@ -107,3 +108,11 @@ class GalleryFilters(QWidget):
         self.settings.unfamiliar_percentile = float(value)
         self.proxy.invalidate()
         self.percentile_changed.emit()
+
+
+def _narrow_combo(characters: int) -> QComboBox:
+    """A combo box about `characters` wide, whatever its entries; its list shows them whole."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo

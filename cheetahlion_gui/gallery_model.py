@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     Qt,
     Slot,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewItem
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
@@ -50,6 +50,10 @@ UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
 UNFAMILIAR_COLOUR = "#7b3fb5"
 TILE_GAP = 4
 """Pixels between neighbouring tiles of an icon view."""
+TEXT_MARGIN = 4
+"""Pixels the style keeps free on each side of a tile's text."""
+LINE_SEPARATOR = "\u2028"
+"""What the item delegate turns a model's "\\n" into before it draws the text."""
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -192,7 +196,10 @@ class GalleryModel(QAbstractListModel):
                 f"(novelty {item.novelty:.2f})")
 
     def is_unsure(self, item: GalleryItem) -> bool:
-        return item.confidence is not None and item.confidence < self.unsure_threshold
+        """Below the confidence threshold, and not "none of these": a photo is one or the
+        other, so the page's counts of each add up to what a review walks through."""
+        return (item.confidence is not None and item.confidence < self.unsure_threshold
+                and not item.unfamiliar)
 
     # --- Qt model interface -----------------------------------------------------------------
 
@@ -211,8 +218,9 @@ class GalleryModel(QAbstractListModel):
             reason = item.error or self.thumbnails.broken_reason(item.path)
             if reason:
                 return f"{item.path}\n{reason}"
-            novelty = self.novelty_text(item)
-            return f"{item.path}\n{novelty}" if novelty else item.path
+            # The tile's lines whole (a tile shortens a long one), then the strangeness.
+            lines = [item.path, *self._text(item).split("\n")[1:], self.novelty_text(item)]
+            return "\n".join(line for line in lines if line)
         if role == Qt.ItemDataRole.ForegroundRole:
             if item.error or self.thumbnails.broken_reason(item.path):
                 return QColor("#a33")
@@ -327,11 +335,14 @@ def icon_grid_size(thumbnail: int) -> QSize:
 
 
 class TileDelegate(QStyledItemDelegate):
-    """Draws every tile at the full size of its grid cell.
+    """Draws every tile at the full size of its grid cell, each line of its text on one line.
 
     The default delegate sizes a tile from its own text, and a view with uniform item sizes
     then gives every tile the first one's size: captions longer than the first were cut
     short ("looks like …"). A fixed size also spares laying out each caption to measure it.
+    A line too long for the tile is shortened with "…" (a file name in its middle, so its
+    end shows), never wrapped: a wrapped file name pushed the last line ("true: lion")
+    out of the tile.
     """
 
     def __init__(self, size: QSize, parent: QObject | None = None) -> None:
@@ -340,6 +351,18 @@ class TileDelegate(QStyledItemDelegate):
 
     def sizeHint(self, _option: QStyleOptionViewItem, _index: Index) -> QSize:
         return self.size
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
+        super().initStyleOption(option, index)
+        option.text = LINE_SEPARATOR.join(self.lines(option.fontMetrics, option.text))
+
+    def lines(self, metrics: QFontMetrics, text: str) -> list[str]:
+        """`text`'s lines as a tile shows them in a font of these `metrics`."""
+        width = self.size.width() - 2 * TEXT_MARGIN
+        lines = text.replace("\n", LINE_SEPARATOR).split(LINE_SEPARATOR)
+        return [metrics.elidedText(line, Qt.TextElideMode.ElideMiddle if row == 0
+                                   else Qt.TextElideMode.ElideRight, width)
+                for row, line in enumerate(lines)]
 
 
 def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
@@ -354,7 +377,7 @@ def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
     grid = icon_grid_size(thumbnail)
     view.setGridSize(grid)
     view.setItemDelegate(TileDelegate(grid - QSize(TILE_GAP, TILE_GAP), view))
-    view.setWordWrap(True)
+    view.setWordWrap(False)  # the delegate shortens each line to fit
     view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
     view.setLayoutMode(QListView.LayoutMode.Batched)
     view.setBatchSize(200)

@@ -66,6 +66,9 @@ class PreviewDialog(QDialog):
         self.novelty.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.novelty.setVisible(bool(novelty))
         layout.addWidget(self.novelty)
+        if item.unfamiliar:  # its shares are among classes it is unlike: no suggestion
+            layout.addWidget(QLabel("Shares among the trained classes only; the photo is "
+                                    "unlike all of them."))
         layout.addWidget(probabilities_view)
         layout.addWidget(buttons)
         thumbnails.changed.connect(self._thumbnail_changed)

@@ -71,6 +71,8 @@ class ReviewDialog(QDialog):
         self.new_classes = new_classes
         self.position = 0
         self.decisions: list[tuple[int, Addition | None]] = []
+        self.made_classes: set[str] = set()
+        """Classes this review added (N): an undo that leaves one empty takes it back."""
         self.waited = 0
         """Photos that were not decoded yet when their turn came."""
         self.train_requested = False
@@ -211,13 +213,34 @@ class ReviewDialog(QDialog):
             return
         self.position, addition = self.decisions.pop()
         name = Path(self.items[self.position].path).name
-        if addition is not None:
-            self.queue.undo(addition)
+        if addition is None:
+            self._say(f"Back to {name}")
+        elif self.queue.undo(addition):
             self._say(f"Taking {name} out of '{addition.class_name}' again")
         else:
-            self._say(f"Back to {name}")
+            self._say(f"Back to {name} (it was not copied into '{addition.class_name}')")
+        if addition is not None:
+            self._drop_unused_class(addition.class_name)
         self.stack.setCurrentIndex(0)
         self._show_current()
+
+    def _drop_unused_class(self, name: str) -> None:
+        """Take back a class this review made, once no decision puts a photo into it. Undos
+        go newest first, so such a class is always the last one (classes only grow)."""
+        if name not in self.made_classes or any(
+                addition is not None and addition.class_name == name
+                for _, addition in self.decisions):
+            return
+        index = self.classes.index(name)
+        if index != len(self.classes) - 1:
+            return
+        self.made_classes.discard(name)
+        self.classes.pop()
+        button = self.class_buttons.button(index)
+        self.class_buttons.removeButton(button)
+        self.keys_box.removeWidget(button)
+        button.hide()  # at once: its deletion waits for the event loop
+        button.deleteLater()
 
     @Slot(int)
     def _class_clicked(self, index: int) -> None:
@@ -241,6 +264,7 @@ class ReviewDialog(QDialog):
             return
         if same is None:
             self.classes.append(name)
+            self.made_classes.add(name)
             self._fill_class_buttons()
         self._close_new_class()
         self.decide(same or name)
@@ -272,7 +296,8 @@ class ReviewDialog(QDialog):
         self.file_name.setText(Path(item.path).name)
         self.file_name.setToolTip(item.path)
         self.reason.setText(
-            "None of these: unlike the photos the model was trained on" if item.unfamiliar
+            "None of these: unlike every photo the model was trained on, so it suggests no "
+            "class. Put it into one, N for a new class, or 0 to skip." if item.unfamiliar
             else f"Unsure: the model is only {item.confidence or 0:.0%} sure")
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
@@ -291,15 +316,20 @@ class ReviewDialog(QDialog):
             self._display(item.path)
 
     def _show_guesses(self, item: GalleryItem) -> None:
-        chance = dict(zip(self.model_classes, item.probabilities, strict=False))
+        """The model's confidence in each class beside its key, its guess framed; none of
+        that for a "none of these" photo: a share of the softmax over classes the photo is
+        unlike ("jaguar 92 %" for a photo of ants) is no suggestion."""
+        chance = {} if item.unfamiliar else dict(
+            zip(self.model_classes, item.probabilities, strict=False))
         ranked = sorted(chance.items(), key=lambda pair: -pair[1])[:GUESSES_SHOWN]
-        self.guesses.setText("   ".join(f"{name} {p:.0%}" for name, p in ranked) or "—")
+        self.guesses.setText("   ".join(f"{name} {p:.0%}" for name, p in ranked)
+                             or "none: unlike its training photos")
         for index, name in enumerate(self.classes):
             button = self.class_buttons.button(index)
             key = f"{index + 1}   " if index < KEYED_CLASSES else "     "
             known = f"   {chance[name]:.0%}" if name in chance else ""
             button.setText(f"{key}{name}{known}")
-            button.setProperty("guess", name == item.label)
+            button.setProperty("guess", name == item.label and not item.unfamiliar)
             button.style().polish(button)
 
     def _decode_ahead(self) -> None:

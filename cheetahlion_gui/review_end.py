@@ -46,11 +46,11 @@ class ReviewEnd(QWidget):
         else:
             self.text.setText("No photos added.")
         into = ", ".join(f"{name} +{count}" for name, count in per_class.items())
+        train = ("Train again starts a run with the current settings on the dataset as it is "
+                 "now; the run history shows it beside the earlier ones. ") if added else ""
         self.detail.setText(
             (f"Into {into}. " if into else "")
-            + f"Reviewed {reviewed} of {total}. Train again starts a run with the current "
-            "settings on the dataset as it is now; the run history shows it beside the "
-            "earlier ones. Backspace goes back to the last photo.")
+            + f"Reviewed {reviewed} of {total}. {train}Backspace goes back to the last photo.")
         self.train_button.setVisible(added > 0)
         self.train_button.setEnabled(not busy)
         self.train_button.setDefault(added > 0)

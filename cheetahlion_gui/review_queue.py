@@ -84,14 +84,21 @@ class AdditionQueue(QObject):
         self._next()
         return addition
 
-    def undo(self, addition: Addition) -> None:
-        """Take `addition` back: off the queue if it has not started, else delete its copy."""
+    def undo(self, addition: Addition) -> bool:
+        """Take `addition` back: off the queue if it has not started, else delete its copy.
+        True when there is (or is about to be) a copy to delete; False when no file was
+        made: its add had not started, or failed."""
         if (_Step.ADD, addition) in self._pending:
             self._pending.remove((_Step.ADD, addition))
             addition.undone = True
-            return
+            return False
+        copied = addition.in_dataset or self._running == (_Step.ADD, addition)
+        if not copied:
+            addition.undone = True  # its add failed: nothing to delete
+            return False
         self._pending.append((_Step.UNDO, addition))
         self._next()
+        return True
 
     @Slot()
     def _next(self) -> None:

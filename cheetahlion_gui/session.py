@@ -27,6 +27,8 @@ class Session(QObject):
     """The model to evaluate and classify with changed: see `model_path`."""
     status_changed = Signal(str)
     """A short line for the status bar about what is running."""
+    training_changed = Signal()
+    """A run started or ended training on the Train step: see `training`."""
 
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -36,6 +38,8 @@ class Session(QObject):
         self.runs: list[RunRecord] = []
         self.model_path: str | None = None
         self.model_title = ""
+        self.training = False
+        """Whether a run is training: its model is not there to evaluate yet."""
 
     @property
     def dataset_root(self) -> Path | None:
@@ -63,6 +67,11 @@ class Session(QObject):
             self.settings.remember_model(path)
             self.settings.save()
         self.model_changed.emit()
+
+    def set_training(self, training: bool) -> None:
+        if training != self.training:
+            self.training = training
+            self.training_changed.emit()
 
     def report(self, text: str) -> None:
         self.status_changed.emit(text)

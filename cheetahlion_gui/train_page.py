@@ -201,6 +201,7 @@ class TrainPage(StepPage):
         self.progress_panel.begin(history)
         self.stop_button.setText("Stop")
         started = self.jobs.start(job, self._training, status)
+        self.session.set_training(started)
         self.history_panel.update_buttons()
         return started
 
@@ -291,6 +292,7 @@ class TrainPage(StepPage):
     def _ended(self) -> None:
         """What the page undoes itself when a run ends (the controller enables Start)."""
         self.progress_panel.end()
+        self.session.set_training(False)
         self.stop_button.setText("Stop")
         self.history_panel.update_buttons()
 

@@ -121,7 +121,7 @@ def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos,
     assert "validation images" in page.accuracy_label.text()
     flagged = sum(outcome.unfamiliar for outcome in page.report.outcomes)
     assert 0 < flagged < 61 * 0.15, "calibrated on validation: about 5 % are flagged"
-    assert f"{flagged} of them" in page.accuracy_label.text()
+    assert f"{flagged} of the 61 validation photos" in page.accuracy_label.text()
     assert "none of these" in page.accuracy_label.text()
     assert page.per_class.rowCount() == 2
     ModelTester(None).check(page.confusion)
