@@ -12,6 +12,7 @@ from PySide6.QtGui import QFontMetrics, QTextLayout, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QListView,
     QStyle,
     QStyleOptionViewItem,
     QWidget,
@@ -22,7 +23,7 @@ SLACK = 1
 ELIDE_ALLOWED: dict[str, str] = {}
 """objectName of an item view → why its cells may elide (its full text is shown elsewhere,
 e.g. in a tooltip, and the view is meant to elide). Empty: no view of the app is meant to
-elide; the galleries and tables have no objectName yet, so an entry needs one first."""
+elide as a whole (a thumbnail's file name is the one exception, `_shown_lines`)."""
 
 
 def check_header(header: QHeaderView) -> list[str]:
@@ -141,7 +142,7 @@ def check_item_view(view: QAbstractItemView) -> list[str]:
         option.rect = view.visualRect(index)
         delegate.initStyleOption(option, index)
         room = view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, view)
-        fits, why = text_fits(str(text), option, room, view)
+        fits, why = text_fits(_shown_lines(view, index, str(text)), option, room, view)
         cut = room.right() > area.right() + SLACK
         if not fits or cut:
             where = f"row {index.row()}, column {index.column()}"
@@ -151,3 +152,13 @@ def check_item_view(view: QAbstractItemView) -> list[str]:
     return problems
 
 
+
+
+def _shown_lines(view: QAbstractItemView, index: QModelIndex, text: str) -> str:
+    """The lines of a cell that must show whole. A thumbnail tile's first line, its file
+    name, may be shortened in its middle as every file manager does, when its tooltip holds
+    it whole; the lines below it (label, confidence, true class) may not."""
+    first, _, rest = text.partition("\n")
+    tooltip = str(index.data(Qt.ItemDataRole.ToolTipRole) or "")
+    icons = isinstance(view, QListView) and view.viewMode() == QListView.ViewMode.IconMode
+    return rest if icons and rest and first in tooltip else text
