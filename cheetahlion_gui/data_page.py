@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
 from cheetahlion_gui.dataset_overview import DatasetOverview
+from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.health_report import HealthReportPanel
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
@@ -138,11 +138,9 @@ class DataPage(StepPage):
 
     @Slot()
     def choose_folder(self) -> None:
-        start = self.session.settings.recent_datasets[0] if \
-            self.session.settings.recent_datasets else str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", start)
-        if folder:
-            self.open_folder(Path(folder))
+        folder = choose_folder(self, "Open dataset folder", self.session.settings)
+        if folder is not None:
+            self.open_folder(folder)
 
     @Slot()
     def rescan(self) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.classify_page import ClassifyPage
 from cheetahlion_gui.data_page import DataPage
+from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
@@ -152,7 +153,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file",
+                                              start_folder(self.session.settings),
                                               "CheetahLion models (*.safetensors)")
         if path:
             self.open_model_file(Path(path))
