@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPaintEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -102,7 +109,32 @@ class MainWindow(QMainWindow):
         self._device = ""
         """What runs the frozen network ("onnxruntime" or "pytorch"), once prepared."""
         self._restore_geometry()
-        QTimer.singleShot(0, self._warm_up)
+        self._after_paint: list[Callable[[], object]] | None = [self._warm_up]
+        """What waits for the first painted frame (None once it is on the screen)."""
+
+    # --- start-up: the first frame before any work -----------------------------------------
+
+    def after_first_paint(self, call: Callable[[], object]) -> None:
+        """Run `call` once the window's first frame is on the screen (now, if it is).
+
+        The warm-up's `import torch` in a worker holds the GIL for seconds at a time; started
+        before the first paint, it left the new window black for that long.
+        """
+        if self._after_paint is None:
+            call()
+        else:
+            self._after_paint.append(call)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self._after_paint is not None:
+            QTimer.singleShot(0, self._first_frame_shown)  # after this frame is flushed
+
+    @Slot()
+    def _first_frame_shown(self) -> None:
+        calls, self._after_paint = self._after_paint, None
+        for call in calls or ():
+            call()
 
     # --- menus ------------------------------------------------------------------------------
 
