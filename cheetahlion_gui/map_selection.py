@@ -111,6 +111,7 @@ class SelectionStrip(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.count)
         layout.addWidget(self.view)
+        layout.addStretch(1)  # the hint at the top while nothing is selected
         # Always this tall: two lines of text over one row of tiles and its scroll bar.
         self.setFixedHeight(2 * self.count.fontMetrics().lineSpacing() + TILE.height()
                             + self.view.horizontalScrollBar().sizeHint().height() + 10)
