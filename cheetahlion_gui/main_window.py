@@ -117,8 +117,9 @@ class MainWindow(QMainWindow):
     def after_first_paint(self, call: Callable[[], object]) -> None:
         """Run `call` once the window's first frame is on the screen (now, if it is).
 
-        The warm-up's `import torch` in a worker holds the GIL for seconds at a time; started
-        before the first paint, it left the new window black for that long.
+        `import torch` in a worker holds the GIL for seconds at a time: begun before the
+        first paint (by the warm-up, or the scan of `--data`), it left the new window black
+        for that long.
         """
         if self._after_paint is None:
             call()
@@ -279,6 +280,12 @@ class MainWindow(QMainWindow):
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
         self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
+
+    @property
+    def warming_up(self) -> bool:
+        """Until the first frame is shown and the engine is loaded (what to wait for before
+        measuring or testing anything that should not share the machine with it)."""
+        return self._after_paint is not None or self.warmup.busy
 
     @Slot(object)
     def _device_known(self, description: str) -> None:
