@@ -230,3 +230,18 @@ def test_copies_are_marked_and_no_legend_entry_breaks_across_lines(window, qtbot
         for lines in _lines_of(legend.split("<br>")[0], width, view.status.font()):
             assert len(lines) == 1, (width, lines)
     assert not messages
+
+
+def test_the_selection_model_is_a_well_behaved_model(qtmodeltester, qapp,
+                                                     tmp_path: Path) -> None:
+    from cheetahlion_gui.map_selection import Chosen, SelectionModel
+    from cheetahlion_gui.thumbnails import ThumbnailCache
+
+    cache = ThumbnailCache()
+    model = SelectionModel(cache)
+    folder = make_dataset(tmp_path / "colours", per_class=2)
+    model.set_chosen([Chosen(i, path, path.name, path.parent.name)
+                      for i, path in enumerate(sorted(folder.rglob("*.png")))])
+    qtmodeltester.check(model)
+    assert model.rowCount() == 4 and model.index(0).data() == "0.png"
+    cache.shutdown()
