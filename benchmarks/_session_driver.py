@@ -250,7 +250,7 @@ def build_window(dialogs: Dialogs, timeout: float) -> tuple[Any, float]:
     window.show()
     if not QTest.qWaitForWindowExposed(window, 10_000):
         raise StepFailed("start: the window was never shown")
-    wait_for(lambda: not window.warmup.busy, timeout, "start (warm-up)", dialogs)
+    wait_for(lambda: not window.warming_up, timeout, "start (warm-up)", dialogs)
     return window, time.perf_counter() - started
 
 

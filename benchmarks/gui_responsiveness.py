@@ -115,7 +115,7 @@ def make_window(app: QApplication) -> Any:
     window = MainWindow(Settings())
     window.resize(1280, 800)
     window.show()
-    wait_for(app, lambda: not window.warmup.busy)
+    wait_for(app, lambda: not window.warming_up)
     # What start-up sets going in the background (the fast runtime's graph, the training
     # process kept for the first fine-tune) is not what the measurements are about.
     kept = window.training_processes.waiting

@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -64,8 +65,8 @@ def _run(args: argparse.Namespace, self_test_workspace: Path | None) -> int:
         from cheetahlion_gui.self_test import FirstPaint
 
         FirstPaint(window)
-    elif args.data:
-        window.open_dataset(Path(args.data))
+    elif args.data:  # the scan's worker imports torch: after the first frame, like the warm-up
+        window.after_first_paint(partial(window.open_dataset, Path(args.data)))
     return app.exec()
 
 

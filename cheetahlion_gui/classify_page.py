@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Signal, Slot
 from PySide6.QtWidgets import (
-    QFileDialog,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.classify_sources import SourcesBar
+from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.file_actions import FileActions
 from cheetahlion_gui.gallery_filters import GalleryFilters
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy, make_icon_view
@@ -112,9 +112,9 @@ class ClassifyPage(StepPage):
 
     @Slot()
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images")
-        if folder:
-            self.open_sources([Path(folder)])
+        folder = choose_folder(self, "Choose a folder of images", self.session.settings)
+        if folder is not None:
+            self.open_sources([folder])
 
     def open_sources(self, sources: list[Path], classify: bool = True) -> None:
         """Show these files/folders; classification starts right away unless told not to.

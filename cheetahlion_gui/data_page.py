@@ -11,11 +11,11 @@ a move the folder is scanned again, so counts and the next training use the clea
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController, MovesPanel
 from cheetahlion_gui.dataset_overview import DatasetOverview
+from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.health_report import HealthReportPanel
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
@@ -83,6 +84,10 @@ class DataPage(StepPage):
         self.progress.setVisible(False)
         self.progress.setFormat("Scanning %v / %m images")
         self.empty_state = _empty_state(self.choose_folder)
+        self.scanning_state = QLabel()
+        self.scanning_state.setObjectName("emptyState")
+        self.scanning_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.scanning_state.setWordWrap(True)
         self.overview = DatasetOverview(thumbnails)
         self.health = HealthReportPanel(session, thumbnails, self.cleanup)
         self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
@@ -118,6 +123,7 @@ class DataPage(StepPage):
         content.setSizes([520, 560])
         self.stack.addWidget(self.empty_state)
         self.stack.addWidget(content)
+        self.stack.addWidget(self.scanning_state)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.progress)
@@ -138,11 +144,9 @@ class DataPage(StepPage):
 
     @Slot()
     def choose_folder(self) -> None:
-        start = self.session.settings.recent_datasets[0] if \
-            self.session.settings.recent_datasets else str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", start)
-        if folder:
-            self.open_folder(Path(folder))
+        folder = choose_folder(self, "Open dataset folder", self.session.settings)
+        if folder is not None:
+            self.open_folder(folder)
 
     @Slot()
     def rescan(self) -> None:
@@ -154,6 +158,12 @@ class DataPage(StepPage):
         if not self.jobs.ready(self._scanning):
             return False
         self.folder_label.setText(f"Scanning {folder} …")
+        if self.session.dataset is None:  # not "Open a folder to start" while it opens
+            self.scanning_state.setText(
+                f"<h2>Opening {escape(folder.name)}…</h2><p>Each photo is read and checked "
+                "once. The classes, sample photos and the health report appear here when "
+                "that is done.</p>")
+            self.stack.setCurrentWidget(self.scanning_state)
         return self.jobs.start(ScanJob(folder), self._scanning, f"Scanning {folder.name}…")
 
     def queue_job(self, job: Job, lifecycle: Lifecycle) -> None:
@@ -200,6 +210,8 @@ class DataPage(StepPage):
     def _scan_failed(self, _message: str, _details: str) -> None:
         self.folder_label.setText("No dataset open" if self.session.dataset is None
                                   else str(self.session.dataset.root))
+        if self.session.dataset is None:
+            self.stack.setCurrentWidget(self.empty_state)
 
     def show_dataset(self) -> None:
         dataset = self.session.dataset

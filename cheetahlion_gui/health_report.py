@@ -3,7 +3,8 @@
 Each finding shows the thumbnail of its first image (or a severity icon); double-click, or
 Show in folder, opens the folder it is about. A "conflicting labels" finding (the same photo
 in two class folders) offers Fix…: keep the copy in one class and quarantine the others, an
-undoable clean-up move.
+undoable clean-up move. A "blank or nearly one colour" finding (placeholders) offers to
+quarantine them all, undoable too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ SeverityRole = Qt.ItemDataRole.UserRole + 1
 PathsRole = Qt.ItemDataRole.UserRole + 2
 KindRole = Qt.ItemDataRole.UserRole + 3
 CONFLICT = "conflicting_labels"
+ONE_COLOUR = "one_colour"
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -160,8 +162,9 @@ class HealthReportPanel(QWidget):
         self.show_button.clicked.connect(self.show_selected_in_folder)
         self.fix_menu = QMenu(self)
         self.fix_button = QPushButton("Fix…")
-        self.fix_button.setToolTip("The same photo sits in two class folders: keep the copy "
-                                   "in one class and move the others to quarantine (undoable)")
+        self.fix_button.setToolTip("Move the photos this finding is about to quarantine "
+                                   "(undoable): the extra copies of a photo in two classes, "
+                                   "or the blank placeholders")
         self.fix_button.setMenu(self.fix_menu)
         self.fix_button.setEnabled(False)
         self.issues_label = QLabel("Health report")
@@ -208,7 +211,16 @@ class HealthReportPanel(QWidget):
 
     def _fill_fix_menu(self, menu: QMenu, index: QModelIndex) -> bool:
         menu.clear()
-        if not index.isValid() or index.data(KindRole) != CONFLICT:
+        kind = index.data(KindRole) if index.isValid() else None
+        if kind == ONE_COLOUR:
+            paths = tuple(index.data(PathsRole))
+            action = QAction(f"Move {'it' if len(paths) == 1 else f'all {len(paths)}'} to "
+                             "quarantine (undoable)", menu)
+            action.setData(paths)
+            action.triggered.connect(self._quarantine_chosen)
+            menu.addAction(action)
+            return True
+        if kind != CONFLICT:
             return False
         paths = tuple(index.data(PathsRole))
         for name, others in self.conflict_fixes(paths).items():
@@ -235,6 +247,12 @@ class HealthReportPanel(QWidget):
         if isinstance(action, QAction):
             paths, name = action.data()
             self.fix_conflict(paths, name)
+
+    @Slot()
+    def _quarantine_chosen(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.cleanup.quarantine(list(action.data()))
 
     @Slot()
     def show_selected_in_folder(self) -> None:

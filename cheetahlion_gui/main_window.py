@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPaintEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -23,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.classify_page import ClassifyPage
 from cheetahlion_gui.data_page import DataPage
+from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.evaluate_page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
@@ -101,7 +109,33 @@ class MainWindow(QMainWindow):
         self._device = ""
         """What runs the frozen network ("onnxruntime" or "pytorch"), once prepared."""
         self._restore_geometry()
-        QTimer.singleShot(0, self._warm_up)
+        self._after_paint: list[Callable[[], object]] | None = [self._warm_up]
+        """What waits for the first painted frame (None once it is on the screen)."""
+
+    # --- start-up: the first frame before any work -----------------------------------------
+
+    def after_first_paint(self, call: Callable[[], object]) -> None:
+        """Run `call` once the window's first frame is on the screen (now, if it is).
+
+        `import torch` in a worker holds the GIL for seconds at a time: begun before the
+        first paint (by the warm-up, or the scan of `--data`), it left the new window black
+        for that long.
+        """
+        if self._after_paint is None:
+            call()
+        else:
+            self._after_paint.append(call)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self._after_paint is not None:
+            QTimer.singleShot(0, self._first_frame_shown)  # after this frame is flushed
+
+    @Slot()
+    def _first_frame_shown(self) -> None:
+        calls, self._after_paint = self._after_paint, None
+        for call in calls or ():
+            call()
 
     # --- menus ------------------------------------------------------------------------------
 
@@ -152,7 +186,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file",
+                                              start_folder(self.session.settings),
                                               "CheetahLion models (*.safetensors)")
         if path:
             self.open_model_file(Path(path))
@@ -245,6 +280,12 @@ class MainWindow(QMainWindow):
     def _warm_up(self) -> None:
         """After the window is painted, load torch in the background and show the device."""
         self.warm_up_jobs.start(WarmUpJob(), self._warming_up)
+
+    @property
+    def warming_up(self) -> bool:
+        """Until the first frame is shown and the engine is loaded (what to wait for before
+        measuring or testing anything that should not share the machine with it)."""
+        return self._after_paint is not None or self.warmup.busy
 
     @Slot(object)
     def _device_known(self, description: str) -> None:

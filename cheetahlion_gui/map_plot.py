@@ -5,7 +5,9 @@ are one `ScatterPlotItem` in pixel mode with its symbol cache, so a repaint is a
 `drawPixmapFragments` call however many points there are; its brushes are one shared QBrush
 per class, so the cache holds one small picture per class. Flagged photos are a second item
 (rings: a pen, no brush), the selection a third, and the links between copies one line item
-drawn in pairs. The items are filled with whole numpy arrays, one `setData` each.
+drawn in pairs. Copies look alike, so they often lie on top of each other and their link
+is only a few pixels long: each photo with a copy also gets a dark square around it. The
+items are filled with whole numpy arrays, one `setData` each.
 
 Hovering and clicking find the nearest point in screen pixels with one numpy expression
 (pyqtgraph's own hover test builds an object per point). Dragging pans; with the Select tool
@@ -26,8 +28,10 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#1
            "#bcbd22", "#7f7f7f", "#aec7e8")
 """Class colours (matplotlib's tab10 without its red, which marks flagged photos)."""
 FLAG_COLOUR = "#d62728"
-LINK_COLOUR = "#888888"
+LINK_COLOUR = "#333333"
+"""Dark: the pale grey it was vanished against the points and the white background."""
 POINT_SIZE = 7
+COPY_SIZE = 13
 RING_SIZE = 15
 CHOSEN_SIZE = 11
 NEAR_PIXELS = 7
@@ -113,13 +117,16 @@ class MapPlot(pg.PlotWidget):
         item.hideButtons()
         item.setMenuEnabled(False)
         self.box.setAspectLocked(True)
-        self.links = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(LINK_COLOUR, width=1.5))
+        self.links = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(LINK_COLOUR, width=2))
+        self.copies = pg.ScatterPlotItem(pxMode=True, size=COPY_SIZE, symbol="s", brush=None,
+                                         pen=pg.mkPen(LINK_COLOUR, width=1.5))
         self.points = pg.ScatterPlotItem(pxMode=True, useCache=True, size=POINT_SIZE, pen=None)
         self.rings = pg.ScatterPlotItem(pxMode=True, size=RING_SIZE, brush=None,
                                         pen=pg.mkPen(FLAG_COLOUR, width=2))
         self.chosen = pg.ScatterPlotItem(pxMode=True, size=CHOSEN_SIZE, brush=None,
                                          pen=pg.mkPen("#111", width=2))
-        for z, shown in enumerate((self.links, self.points, self.rings, self.chosen)):
+        for z, shown in enumerate((self.links, self.copies, self.points, self.rings,
+                                   self.chosen)):
             shown.setZValue(z)
             self.addItem(shown)
         self.xy = np.zeros((0, 2))
@@ -139,8 +146,10 @@ class MapPlot(pg.PlotWidget):
         while len(self._brushes) < count:
             self._brushes.append(QBrush(QColor(class_colour(len(self._brushes)))))
         self.points.setData(pos=self.xy, brush=[self._brushes[int(i)] for i in labels])
-        ends = self.xy[np.asarray(links, dtype=np.intp).reshape(-1)]
+        linked = np.asarray(links, dtype=np.intp).reshape(-1)
+        ends = self.xy[linked]
         self.links.setData(ends[:, 0], ends[:, 1])
+        self.copies.setData(pos=self.xy[np.unique(linked)])
         self.select(np.zeros(len(self.xy), dtype=bool))
         self.ring(np.zeros(len(self.xy), dtype=bool))
         self._hover(-1)

@@ -39,6 +39,7 @@ from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset_map import DatasetMapJob, MapOutcome
 from cheetahlion_gui.map_card import HoverCard
 from cheetahlion_gui.map_plot import FLAG_COLOUR, LINK_COLOUR, MapPlot, class_colour
+from cheetahlion_gui.map_selection import Chosen, SelectionStrip
 from cheetahlion_gui.photo_dialog import PhotoDialog
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE
 from cheetahlion_gui.session import Session
@@ -111,8 +112,9 @@ class MapView(QWidget):
         self.plot.clicked.connect(self.open_photo)
         self.plot.selection_changed.connect(self._update_actions)
         self.card = HoverCard(thumbnails, self.plot)
-        self.details = QLabel("Click a photo to open it; drag around photos to select them.")
-        self.details.setWordWrap(True)
+        self.selection = SelectionStrip(thumbnails)
+        self.selection.opened.connect(self.open_photo)
+        self.details = self.selection.count
         self.keep_button = QPushButton("Keep")
         self.keep_button.setToolTip("Reviewed: they are right where they are (no more rings)")
         self.keep_button.clicked.connect(self.keep_selected)
@@ -147,7 +149,7 @@ class MapView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.details)
+        layout.addWidget(self.selection)
         layout.addLayout(actions)
 
     # --- drawing -------------------------------------------------------------------------
@@ -229,19 +231,25 @@ class MapView(QWidget):
             self.plot.ring(ringed)
 
     def _legend(self, shown: DatasetMap) -> str:
+        """One entry per class and mark, each kept on one line (a wrap between "—" and
+        "copies" left the mark and its meaning on different lines)."""
         counts = np.bincount(np.asarray(shown.labels, dtype=np.intp),
                              minlength=len(shown.classes))
-        classes = " ".join(f"<span style='color:{class_colour(i)}'>●</span> "
-                           f"{escape(name)} ({counts[i]})"
-                           for i, name in enumerate(shown.classes))
-        extra = [f"<span style='color:{FLAG_COLOUR}'>○</span> likely mislabelled ({self.ringed})"
-                 ] if self.report is not None else []
-        extra += [f"<span style='color:{LINK_COLOUR}'>—</span> copies"] if shown.links else []
-        extra += [f"{shown.unplaced} new photo(s) not on the map: draw it again"
-                  ] if shown.unplaced else []
-        return (f"{classes} &nbsp; {' &nbsp; '.join(extra)}<br><small>{len(shown)} photos; the "
-                f"two directions in which their ImageNet features vary most "
-                f"({shown.explained:.0%} of the variation).</small>")
+        entries = [f"<span style='color:{class_colour(i)}'>●</span>&nbsp;{escape(name)} "
+                   f"({counts[i]})" for i, name in enumerate(shown.classes)]
+        if self.report is not None:
+            entries.append(f"<span style='color:{FLAG_COLOUR}'>○</span>&nbsp;likely "
+                           f"mislabelled ({self.ringed})")
+        if shown.links:
+            # A word joiner: Qt breaks a line before an em dash, even inside "nowrap".
+            entries.append(f"<span style='color:{LINK_COLOUR}'>□&#8288;—</span>&nbsp;copies")
+        if shown.unplaced:
+            entries.append(f"{shown.unplaced} new photo(s) not on the map: draw it again")
+        legend = " &nbsp; ".join(f"<span style='white-space:nowrap'>{entry}</span>"
+                                 for entry in entries)
+        return (f"{legend}<br><small>{len(shown)} photos; the two directions in which their "
+                f"ImageNet features vary most ({shown.explained:.0%} of the variation)."
+                f"</small>")
 
     # --- following the folder ---------------------------------------------------------------
 
@@ -346,16 +354,14 @@ class MapView(QWidget):
             widget.setEnabled(bool(chosen))
         shown = self.shown
         if shown is None or not chosen:
-            self.details.setText("Click a photo to open it; drag around photos with Select "
-                                 "(or Shift+drag) to select them.")
+            self.selection.show_selection([])
             return
         classes = {shown.classes[shown.labels[i]] for i in chosen}
         for action in self.class_menu.actions():
             action.setEnabled(classes != {action.data()})
-        flagged = sum(1 for i in chosen if shown.flag(i))
-        self.details.setText(f"{len(chosen)} photo(s) selected, from "
-                             f"{', '.join(sorted(classes))}"
-                             + (f"; {flagged} flagged as likely mislabelled." if flagged else "."))
+        self.selection.show_selection([
+            Chosen(i, shown.paths[i], _where(shown, i), shown.classes[shown.labels[i]],
+                   shown.flag(i)) for i in chosen])
 
 
 def _tool(text: str, tip: str) -> QToolButton:
@@ -367,10 +373,15 @@ def _tool(text: str, tip: str) -> QToolButton:
     return button
 
 
+def _where(shown: DatasetMap, index: int) -> str:
+    """Where the photo is, inside the dataset folder."""
+    path = shown.paths[index]
+    return path.relative_to(shown.root).as_posix() if path.is_relative_to(shown.root) \
+        else path.name
+
+
 def _caption(shown: DatasetMap, index: int) -> str:
     """What the hover card says under the thumbnail: where the photo is, and its flag."""
-    relpath = shown.paths[index].relative_to(shown.root).as_posix() \
-        if shown.paths[index].is_relative_to(shown.root) else shown.paths[index].name
     flag = shown.flag(index)
-    return escape(relpath) + (f"<br><span style='color:{FLAG_COLOUR}'>{escape(flag)}</span>"
-                              if flag else "")
+    marked = f"<br><span style='color:{FLAG_COLOUR}'>{escape(flag)}</span>" if flag else ""
+    return escape(_where(shown, index)) + marked

@@ -27,6 +27,8 @@ class Settings:
     """Images stranger than this share of a model's validation photos are "none of these"."""
     quarantine_folders: dict[str, str] = field(default_factory=dict)
     """Per dataset folder, where "Move to quarantine" puts images taken out of it."""
+    last_folder: str = ""
+    """Where the last folder dialog was left: the parent of the folder chosen in it."""
 
     @staticmethod
     def file() -> Path:
@@ -54,6 +56,10 @@ class Settings:
 
     def remember_dataset(self, folder: str | Path) -> None:
         self.recent_datasets = _push(self.recent_datasets, str(folder))
+
+    def remember_folder(self, chosen: str | Path) -> None:
+        """A folder was chosen in a dialog: the next one opens beside it."""
+        self.last_folder = str(Path(chosen).parent)
 
     def remember_model(self, model: str | Path) -> None:
         self.recent_models = _push(self.recent_models, str(model))

@@ -40,7 +40,8 @@ def test_closing_stops_every_runner_the_window_owns(qtbot, messages) -> None:
              window.train_page.exporter.runner: "export", window.evaluate_page.runner: "evaluate",
              window.classify_page.runner: "classify", window.classify_page.files_runner: "files"}
     assert set(names) <= owned, "the gc census must see at least the runners the pages name"
-    qtbot.waitUntil(lambda: not window.warmup.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.warming_up and not window.runtime_jobs.busy,
+                    timeout=120_000)
 
     jobs = {runner: BlockUntilCancelled() for runner in owned}
     for runner, job in jobs.items():

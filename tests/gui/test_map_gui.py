@@ -7,13 +7,14 @@ so the drags wait between moves.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gui_steps import answer_quarantine_dialog, open_dataset, wait_for_data_page
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QCursor, QMouseEvent
+from PySide6.QtGui import QColor, QCursor, QMouseEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
@@ -121,8 +122,12 @@ def test_a_lassoed_region_goes_to_quarantine_and_comes_back(window, qtbot, messa
     _drag(qtbot, view.plot.viewport(), lasso)
     assert set(view.plot.selected_indices()) == inside
     chosen = {view.shown.paths[i] for i in inside}
-    assert view.quarantine_button.isEnabled() and f"{len(inside)} photo(s)" in \
+    assert view.quarantine_button.isEnabled() and f"{len(inside)} photos selected" in \
         view.details.text()
+    strip = view.selection  # which photos, before anything moves
+    assert strip.view.isVisible()
+    assert {strip.model.index(row).data() for row in range(strip.model.rowCount())} == \
+        {p.name for p in chosen}
 
     qtbot.mouseClick(view.quarantine_button, LEFT)
     wait_for_data_page(window.data_page, qtbot)
@@ -189,3 +194,54 @@ def test_flagged_photos_are_ringed_moved_by_shift_lasso_and_kept(window, qtbot, 
     assert QColor(view.plot.points.data["brush"][moved].color()).name() == class_colour(
         view.shown.classes.index("red"))
     assert not messages
+
+
+def _lines_of(html: str, width: int, font) -> list[list[int]]:
+    """For each legend entry (the text between its mark and the next), the lines its
+    characters land on when the legend is laid out `width` pixels wide."""
+    document = QTextDocument()
+    document.setDefaultFont(font)
+    document.setHtml(html)
+    document.setTextWidth(width)
+    document.size()  # lays it out
+    block = document.firstBlock()
+    layout, text = block.layout(), block.text()
+    starts = [i for i, char in enumerate(text) if char in "●○□"] + [len(text)]
+    return [sorted({layout.lineForTextPosition(i).lineNumber()
+                    for i in range(start, end) if not text[i].isspace()})
+            for start, end in itertools.pairwise(starts)]
+
+
+def test_copies_are_marked_and_no_legend_entry_breaks_across_lines(window, qtbot, messages,
+                                                                    tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "colours", per_class=6)
+    (data / "red" / "3.png").write_bytes((data / "blue" / "3.png").read_bytes())
+    open_dataset(window, qtbot, data)
+    view = _draw(window, qtbot)
+    assert view.shown.links, "the copy across classes is linked"
+    linked = {i for pair in view.shown.links for i in pair}
+    assert len(view.plot.copies.data) == len(linked), "each copy marked, however close"
+    pen = view.plot.links.opts["pen"]
+    assert pen.widthF() >= 2 and QColor(pen.color()).lightness() < 80, "dark enough to see"
+
+    legend = view.status.text()
+    assert "copies" in legend
+    for width in range(120, 700, 4):  # however narrow the tab, an entry stays whole
+        for lines in _lines_of(legend.split("<br>")[0], width, view.status.font()):
+            assert len(lines) == 1, (width, lines)
+    assert not messages
+
+
+def test_the_selection_model_is_a_well_behaved_model(qtmodeltester, qapp,
+                                                     tmp_path: Path) -> None:
+    from cheetahlion_gui.map_selection import Chosen, SelectionModel
+    from cheetahlion_gui.thumbnails import ThumbnailCache
+
+    cache = ThumbnailCache()
+    model = SelectionModel(cache)
+    folder = make_dataset(tmp_path / "colours", per_class=2)
+    model.set_chosen([Chosen(i, path, path.name, path.parent.name)
+                      for i, path in enumerate(sorted(folder.rglob("*.png")))])
+    qtmodeltester.check(model)
+    assert model.rowCount() == 4 and model.index(0).data() == "0.png"
+    cache.shutdown()

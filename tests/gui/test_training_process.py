@@ -25,7 +25,7 @@ def _no_tqdm_monitor(monkeypatch) -> None:
 
 def _keeper(window, qtbot):
     """The window's keeper, once choosing fine-tuning has started its first process."""
-    qtbot.waitUntil(lambda: not window.warmup.busy, timeout=STARTUP_MS)
+    qtbot.waitUntil(lambda: not window.warming_up, timeout=STARTUP_MS)
     keeper = window.training_processes
     assert keeper.waiting is None and keeper.started == 0, "nothing before fine-tuning"
     page = window.train_page

@@ -161,7 +161,7 @@ def test_garbage_is_collected_on_the_gui_thread_not_in_workers(window, qtbot) ->
 
     assert not gc.isenabled()
     # The warm-up ends in gc.freeze(), which would keep this test's garbage forever.
-    qtbot.waitUntil(lambda: not window.warmup.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.warming_up, timeout=60_000)
     collected_in: list[threading.Thread] = []
 
     class Cycle:

@@ -32,6 +32,10 @@ def test_scan_finds_both_classes_and_the_near_duplicates(dataset) -> None:
     assert all("cheetah/" in issue.message for issue in near)
 
 
+def test_no_real_photo_is_taken_for_a_blank_placeholder(dataset) -> None:
+    assert not dataset.report.of_kind("one_colour")
+
+
 @pytest.mark.slow  # the session trains real_photo_model for it
 def test_quick_mode_reaches_095_and_matches_the_baseline(real_photo_model: FitResult) -> None:
     assert real_photo_model.best_val_accuracy >= 0.95

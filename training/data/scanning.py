@@ -11,8 +11,9 @@ ignored; symlinked folders are followed once (a loop is reported, not followed f
 Nothing is written anywhere.
 
 Each image is read once and decoded at reduced size (JPEG draft mode): enough to prove it
-decodes to the end, to read its size and to compute its perceptual hash, without paying for
-full-resolution pixels nobody will look at during a scan.
+decodes to the end, to read its size, to compute its perceptual hash and to tell a blank or
+one-colour placeholder from a photo, without paying for full-resolution pixels nobody will
+look at during a scan.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from training.core.errors import DatasetError
 from training.core.events import ScanProgress
 from training.data.dataset import Dataset, ImageRecord, Issue, SplitName
-from training.data.health import build_report
+from training.data.health import build_report, is_one_colour
 from training.data.images import (
     READABLE_FORMATS,
     ImageProblem,
@@ -62,6 +63,7 @@ class _Probe:
     candidate: _Candidate
     record: ImageRecord | None
     problem: ImageProblem | None
+    one_colour: bool = False
 
 
 def scan_dataset(
@@ -89,8 +91,9 @@ def scan_dataset(
 
     images = tuple(probe.record for probe in probes if probe.record is not None)
     problems = [probe.problem for probe in probes if probe.problem is not None]
+    one_colour = [probe.record for probe in probes if probe.record and probe.one_colour]
     report, groups = build_report(
-        root_path, class_names, images, problems, layout_issues, split_folders
+        root_path, class_names, images, problems, layout_issues, split_folders, one_colour
     )
     return Dataset(
         root=root_path,
@@ -298,7 +301,7 @@ def _probe(root: Path, candidate: _Candidate, label: int) -> _Probe:
         phash=perceptual_hash(decoded.image),
         notes=decoded.notes,
     )
-    return _Probe(candidate, record, None)
+    return _Probe(candidate, record, None, is_one_colour(decoded.image))
 
 
 def _fingerprint(class_names: list[str], images: tuple[ImageRecord, ...]) -> str:

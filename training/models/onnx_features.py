@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,8 @@ the exporters keep global registries, and two exports at once in two threads (th
 graph while the user exports a model) failed with a KeyError from inside torch."""
 _PREPARING = threading.Lock()
 _READY: dict[tuple[Path, tuple[int, int] | None], FeatureRunner] = {}
+_EXPORTER_LOGGERS = ("onnx", "onnx_ir", "onnxscript", "torch.onnx")
+"""The exporter's loggers: at INFO they print ~80 lines per graph ("Replaced initializer …")."""
 _INPUT = "pixels"
 _OUTPUT = "features"
 
@@ -134,7 +137,7 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
     wrapper = PixelsToFeatures(network, prep).eval()
     example = torch.zeros((2, 3, prep.crop, prep.crop), dtype=torch.uint8)
     try:
-        with EXPORTING, warnings.catch_warnings():
+        with EXPORTING, warnings.catch_warnings(), quiet_exporter_logs():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper, (example,), dynamo=True, external_data=False, verbose=False,
@@ -151,6 +154,23 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
         return False
     _keep_recent(graph.parent)
     return True
+
+
+@contextlib.contextmanager
+def quiet_exporter_logs() -> Iterator[None]:
+    """Hold the exporter's loggers at WARNING while a graph is exported: the app logs INFO to
+    the terminal and its log file, and a first start would print the optimiser's ~80 notes.
+    Warnings and errors still reach every handler. Callers hold `EXPORTING`, so no other
+    export changes the levels meanwhile."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _no_progress_thread() -> None:
