@@ -25,7 +25,8 @@ from cheetahlion_gui.classify_sources import SourcesBar
 from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.file_actions import FileActions
 from cheetahlion_gui.gallery_filters import GalleryFilters
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy, make_icon_view
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE, PreviewDialog
@@ -188,6 +189,7 @@ class ClassifyPage(StepPage):
             self.progress.setValue(self._done)
             if self._done == len(message.predictions):  # the first batch names the classes
                 self.filters.refresh(message.classes)
+                fit_tiles_to_classes(self.view, message.classes)
 
     @Slot(object)
     def _succeeded(self, _count: int) -> None:

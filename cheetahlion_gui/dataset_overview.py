@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class DatasetOverview(QWidget):
         for label, name in enumerate(dataset.classes):
             records = [r for r in dataset.images if r.label == label][:SAMPLES_PER_CLASS]
             samples += [GalleryItem(str(r.path), caption=name) for r in records]
+        fit_tiles_to_classes(self.samples_view, dataset.classes)
         self.samples.set_items(samples)
 
     def _draw_chart(self, counts: dict[str, int]) -> None:

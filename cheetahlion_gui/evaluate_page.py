@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.evaluation_scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.explain_view import ExplainDialog, percent
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, make_icon_view
+from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
@@ -260,6 +261,8 @@ class EvaluatePage(StepPage):
         self.gallery_title.setText(title)
         self.shown_outcomes = list(outcomes)
         self.explain_button.setEnabled(False)  # a model reset clears the selection silently
+        if self.report is not None:
+            fit_tiles_to_classes(self.gallery_view, self.report.classes)
         self.gallery.set_items([
             GalleryItem(o.path, label=o.predicted_label, confidence=o.confidence,
                         caption=f"true: {o.true_label}") for o in outcomes

@@ -19,18 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractItemModel,
     QAbstractListModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSize,
     QSortFilterProxyModel,
     Qt,
     Slot,
 )
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.models.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
@@ -48,12 +45,6 @@ CaptionRole = Qt.ItemDataRole.UserRole + 7
 NoveltyRole = Qt.ItemDataRole.UserRole + 8
 UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
 UNFAMILIAR_COLOUR = "#7b3fb5"
-TILE_GAP = 4
-"""Pixels between neighbouring tiles of an icon view."""
-TEXT_MARGIN = 4
-"""Pixels the style keeps free on each side of a tile's text."""
-LINE_SEPARATOR = "\u2028"
-"""What the item delegate turns a model's "\\n" into before it draws the text."""
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -327,58 +318,3 @@ class GalleryProxy(QSortFilterProxyModel):
             b = (model.data(right, LabelRole) or "~", model.data(right, PathRole))
             return a < b
         return model.data(left, PathRole) < model.data(right, PathRole)
-
-
-def icon_grid_size(thumbnail: int) -> QSize:
-    """Tile size for an icon-mode view: the thumbnail plus three lines of text."""
-    return QSize(thumbnail + 24, thumbnail + 58)
-
-
-class TileDelegate(QStyledItemDelegate):
-    """Draws every tile at the full size of its grid cell, each line of its text on one line.
-
-    The default delegate sizes a tile from its own text, and a view with uniform item sizes
-    then gives every tile the first one's size: captions longer than the first were cut
-    short ("looks like …"). A fixed size also spares laying out each caption to measure it.
-    A line too long for the tile is shortened with "…" (a file name in its middle, so its
-    end shows), never wrapped: a wrapped file name pushed the last line ("true: lion")
-    out of the tile.
-    """
-
-    def __init__(self, size: QSize, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.size = size
-
-    def sizeHint(self, _option: QStyleOptionViewItem, _index: Index) -> QSize:
-        return self.size
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
-        super().initStyleOption(option, index)
-        option.text = LINE_SEPARATOR.join(self.lines(option.fontMetrics, option.text))
-
-    def lines(self, metrics: QFontMetrics, text: str) -> list[str]:
-        """`text`'s lines as a tile shows them in a font of these `metrics`."""
-        width = self.size.width() - 2 * TEXT_MARGIN
-        lines = text.replace("\n", LINE_SEPARATOR).split(LINE_SEPARATOR)
-        return [metrics.elidedText(line, Qt.TextElideMode.ElideMiddle if row == 0
-                                   else Qt.TextElideMode.ElideRight, width)
-                for row, line in enumerate(lines)]
-
-
-def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
-    """A grid of thumbnails that lays out lazily, for galleries of any size."""
-    view = QListView()
-    view.setModel(model)
-    view.setViewMode(QListView.ViewMode.IconMode)
-    view.setResizeMode(QListView.ResizeMode.Adjust)
-    view.setMovement(QListView.Movement.Static)
-    view.setUniformItemSizes(True)
-    view.setIconSize(QSize(thumbnail, thumbnail))
-    grid = icon_grid_size(thumbnail)
-    view.setGridSize(grid)
-    view.setItemDelegate(TileDelegate(grid - QSize(TILE_GAP, TILE_GAP), view))
-    view.setWordWrap(False)  # the delegate shortens each line to fit
-    view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
-    view.setLayoutMode(QListView.LayoutMode.Batched)
-    view.setBatchSize(200)
-    return view

@@ -28,7 +28,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QVBoxLayout, QWidget
 
-from cheetahlion_gui.gallery_model import TileDelegate, placeholder_pixmap
+from cheetahlion_gui.gallery_model import placeholder_pixmap
+from cheetahlion_gui.icon_view import TileDelegate
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 STRIP_THUMBNAIL = 48

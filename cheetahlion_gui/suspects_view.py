@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.gallery_model import make_icon_view
+from cheetahlion_gui.icon_view import make_icon_view
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QListView,
     QMenu,
     QPushButton,
     QTableView,
@@ -20,6 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from cheetahlion_gui.icon_view import MAX_TILE_WIDTH, TILE_GAP, fit_tiles_to_classes, make_icon_view
 
 LONG = "IMG_20240613_171522_serengeti_cheetah.jpg"
 
@@ -218,3 +221,39 @@ def test_a_label_with_a_word_wider_than_it_is_caught_even_when_wrapping(shown) -
     label.setGeometry(10, 10, 120, 200)
     problems = audit(shown(window, 300, 250))
     assert any("a word needs" in p for p in problems), problems
+
+
+def _gallery(captions: list[str]) -> QListView:
+    """A thumbnail grid as the app makes it, tiles sized for a 64-px thumbnail, each tile's
+    tooltip holding its lines whole (as the galleries' models do)."""
+    model = QStandardItemModel()
+    for caption in captions:
+        item = QStandardItem(caption)
+        item.setToolTip(caption)
+        model.appendRow(item)
+    view = make_icon_view(model, 64)
+    view.model_ = model  # keep it alive
+    return view
+
+
+def test_a_tiles_file_name_may_be_shortened_but_not_its_label_line(shown) -> None:
+    """A thumbnail's file name shortened in its middle is what every file manager shows
+    (the tooltip holds it whole); a cut label line ("african_lioness 37% · u…") is a
+    wrong number. Widening the tiles for the class names makes the label line whole."""
+    view = _gallery([f"{LONG}\nafrican_lioness 37%  · unsure", f"{LONG}\nlion 99%"])
+    problems = audit(shown(view, 600, 300))
+    assert any("cell row 0" in p and "african_lioness" in p for p in problems), problems
+    assert not any("cell row 1" in p for p in problems), problems
+
+    fit_tiles_to_classes(view, ["african_lioness", "lion"])
+    shown(view, 600, 300)
+    assert audit(view) == []
+
+
+def test_tiles_never_grow_past_the_widest_a_row_can_hold(shown) -> None:
+    view = _gallery([f"{LONG}\nx 1%"])
+    fit_tiles_to_classes(view, ["a" * 200])
+    assert view.gridSize().width() == MAX_TILE_WIDTH + TILE_GAP
+    fit_tiles_to_classes(view, ["a"])  # another model's short names: narrow again
+    assert view.gridSize().width() < MAX_TILE_WIDTH + TILE_GAP
+    assert view.gridSize().width() >= view.itemDelegate().base_width + TILE_GAP
