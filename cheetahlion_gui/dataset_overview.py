@@ -61,7 +61,7 @@ class DatasetOverview(QWidget):
         for label, name in enumerate(dataset.classes):
             records = [r for r in dataset.images if r.label == label][:SAMPLES_PER_CLASS]
             samples += [GalleryItem(str(r.path), caption=name) for r in records]
-        fit_tiles_to_classes(self.samples_view, dataset.classes)
+        fit_tiles_to_classes(self.samples_view, dataset.classes, lines=("{}",))
         self.samples.set_items(samples)
 
     def _draw_chart(self, counts: dict[str, int]) -> None:

@@ -262,7 +262,8 @@ class EvaluatePage(StepPage):
         self.shown_outcomes = list(outcomes)
         self.explain_button.setEnabled(False)  # a model reset clears the selection silently
         if self.report is not None:
-            fit_tiles_to_classes(self.gallery_view, self.report.classes)
+            fit_tiles_to_classes(self.gallery_view, self.report.classes,
+                                 lines=("{} 100%", "true: {}"))
         self.gallery.set_items([
             GalleryItem(o.path, label=o.predicted_label, confidence=o.confidence,
                         caption=f"true: {o.true_label}") for o in outcomes

@@ -9,7 +9,7 @@ number, not a short one. The first line, the file name, may still be shortened i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -30,8 +30,8 @@ LINE_SEPARATOR = "\u2028"
 """What the item delegate turns a model's "\\n" into before it draws the text."""
 MAX_TILE_WIDTH = 320
 """The widest a tile grows for long class names: beyond it a row holds too few photos."""
-CAPTION_LINES = ("{} 100%  · unsure", "true: {}", "closest: {}")
-"""The caption lines a tile shows for a class (the galleries' longest forms)."""
+GALLERY_LINES = ("{} 100%  · unsure", "closest: {}")
+"""The caption lines a classified photo's tile shows for a class, in their longest forms."""
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -93,15 +93,17 @@ def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
     return view
 
 
-def fit_tiles_to_classes(view: QListView, classes: Iterable[str]) -> None:
-    """Widen `view`'s tiles (never below the thumbnail's own width, never above
-    MAX_TILE_WIDTH) so that every caption line naming one of `classes` shows whole."""
+def fit_tiles_to_classes(view: QListView, classes: Iterable[str],
+                         lines: Sequence[str] = GALLERY_LINES) -> None:
+    """Size `view`'s tiles (never below the thumbnail's own width, never above
+    MAX_TILE_WIDTH) so that each caption line of `lines` ("{}" standing for a class name)
+    shows whole for every one of `classes`."""
     delegate = view.itemDelegate()
     if not isinstance(delegate, TileDelegate):
         return
     metrics = view.fontMetrics()
     widest = max((metrics.horizontalAdvance(line.format(name))
-                  for name in classes for line in CAPTION_LINES), default=0)
+                  for name in classes for line in lines), default=0)
     # The style draws a tile's text inside its focus frame: two pixels more on each side.
     width = min(MAX_TILE_WIDTH, max(delegate.base_width, widest + 2 * TEXT_MARGIN + 4))
     grid = QSize(width + TILE_GAP, view.gridSize().height())

@@ -105,8 +105,9 @@ class MapView(QWidget):
         self.status = QLabel(INTRO)
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
-        # Two lines whatever it says, so the plot does not jump when the legend arrives.
-        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
+        # Three lines whatever it says (the legend of a few classes wraps once at 1280 px,
+        # then its caption), so the plot does not jump when the legend arrives.
+        self.status.setMinimumHeight(3 * self.status.fontMetrics().lineSpacing() + 4)
         self.plot = MapPlot()
         self.plot.hovered.connect(self._hovered)
         self.plot.clicked.connect(self.open_photo)
@@ -119,10 +120,10 @@ class MapView(QWidget):
         self.keep_button.setToolTip("Reviewed: they are right where they are (no more rings)")
         self.keep_button.clicked.connect(self.keep_selected)
         self.class_menu = QMenu(self)
-        self.move_button = QToolButton()
-        self.move_button.setText("Move to class ▸")
+        # A push button with a menu sizes itself for its text and its arrow (a tool button
+        # drew the arrow over "Move to class ▸").
+        self.move_button = QPushButton("Move to class")
         self.move_button.setMenu(self.class_menu)
-        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.quarantine_button = QPushButton("Move to quarantine")
         self.quarantine_button.setToolTip("Take the photos out of the dataset into a folder "
                                           "you choose (asked the first time)")

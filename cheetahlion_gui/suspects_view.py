@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -104,10 +103,10 @@ class SuspectsView(QWidget):
         self.unkeep_button = QPushButton("Un-keep")
         self.unkeep_button.clicked.connect(self.unkeep_selected)
         self.class_menu = QMenu(self)
-        self.move_button = QToolButton()
-        self.move_button.setText("Move to class ▸")
+        # A push button with a menu sizes itself for its text and its arrow (a tool button
+        # drew the arrow over "Move to class ▸").
+        self.move_button = QPushButton("Move to class")
         self.move_button.setMenu(self.class_menu)
-        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.quarantine_button = QPushButton("Move to quarantine")
         self.quarantine_button.setToolTip("Take the images out of the dataset into a folder "
                                           "you choose (asked the first time)")
