@@ -24,8 +24,13 @@ evaluation and classification of the same photos do not compute them again):
   Where the ImageNet model surely sees a photo as its folder's kind, the held-out head's
   doubt about it counts for less (`suspect_verdict.imagenet_agreement`).
 
-Copies of one photo in two class folders (`Dataset.duplicate_groups`) are named as well: one
-of the copies is certainly in the wrong folder.
+Copies of one photo in two class folders (`Dataset.duplicate_groups`) are judged together
+(`suspect_copies`): the copy whose folder the evidence disagrees with is flagged, naming
+where the right copy is; the right copy is not. Where the evidence cannot tell, the pair is
+one entry.
+
+At most `FLAG_SHARE` of the photos are flagged; the rest of the doubtful ones are "also
+worth a look" (`Suspect.worth_a_look`), ranked below, so the first screen is what to fix.
 
 The signals are combined into one score in [0, 1] (see `suspect_verdict.combine`), with
 reasons in words. Nothing is written anywhere; the caller decides what to do with the report.
@@ -46,16 +51,22 @@ import torch
 from training.core.errors import DatasetError
 from training.core.events import PhaseProgress, ignore_event
 from training.data.dataset import Dataset
+from training.insight.suspect_copies import judge_copies
 from training.insight.suspect_held_out import assign_folds, fold_count, held_out_probabilities
 from training.insight.suspect_signals import (
     block_rows,
     centred_unit,
-    copies_elsewhere,
     group_ids,
     neighbour_distances,
     own_categories,
 )
-from training.insight.suspect_verdict import FLAG_SCORE, Suspect, SuspectReport, judge
+from training.insight.suspect_verdict import (
+    FLAG_SCORE,
+    Suspect,
+    SuspectReport,
+    cap_flags,
+    judge,
+)
 from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
 from training.models.features import FeatureCounter
@@ -137,14 +148,15 @@ def assess(
     held_out = held_out_probabilities(points, labels, fold, n_classes, progress.step, cancel)
     imagenet = logits.float().softmax(1)
     matches = own_categories(dataset.classes, labels, imagenet)
-    copies = copies_elsewhere(dataset)
+    copies = judge_copies(dataset, held_out, imagenet, matches)
 
     suspects = [
         judge(dataset, index, held_out[index], distance[index], float(own_share[index]),
-              imagenet[index], matches, copies.get(index, ()))
+              imagenet[index], matches, copies.get(index))
         for index in range(len(dataset.images))
     ]
     suspects.sort(key=lambda suspect: (-suspect.score, suspect.relpath))
+    suspects = cap_flags(suspects)
     signals = ["held-out"] if not held_out.isnan().all() else []
     signals += ["outlier"] if not distance.isnan().all() else []
     signals += ["imagenet"] if any(own.named for own in matches) else []
