@@ -7,7 +7,7 @@ together. The held-out head (every copy sits in one fold, so no head was trained
 them) and, where every folder involved has ImageNet categories, the ImageNet model say which
 of the copies' folders the photo belongs in. The copies outside that folder are flagged,
 each naming where the right copy is; the copy inside it is not. Where the evidence cannot
-decide, the group gets one entry (on the copy the evidence likes least), not one per copy.
+decide, the group gets one entry (on the copy the other signals doubt most), not one per copy.
 """
 
 from __future__ import annotations
@@ -39,13 +39,16 @@ class CopyVerdict:
     """What to do, in a few words, for the first line of the reasons."""
     belongs: int | None
     """The class the evidence puts the photo in; None when it cannot tell."""
+    group: tuple[int, ...]
+    """The copies of the photo (indices into the dataset's images)."""
 
 
 def judge_copies(
     dataset: Dataset, held_out: torch.Tensor, imagenet: torch.Tensor,
     matches: tuple[OwnCategories, ...],
 ) -> dict[int, CopyVerdict]:
-    """For each copy that is (or, undecided, stands for) the one in the wrong folder."""
+    """For each copy in a wrong folder, or, where that is undecided, for every copy (of
+    which `one_entry` keeps one)."""
     verdicts: dict[int, CopyVerdict] = {}
     for members in dataset.duplicate_groups:
         labels = sorted({dataset.images[index].label for index in members})
@@ -56,7 +59,7 @@ def judge_copies(
             verdicts |= _decided(dataset, members, labels[int(support.argmax())],
                                  float(support.max()))
         else:
-            verdicts |= _undecided(dataset, members, labels, support)
+            verdicts |= _undecided(dataset, members)
     return verdicts
 
 
@@ -102,28 +105,38 @@ def _decided(dataset: Dataset, members: tuple[int, ...], best: int,
         f"copy belongs in {name}",
         f"the same photo is already in {name} ({right[0]}), where it belongs — "
         f"quarantine this copy?",
-        best,
+        best, members,
     ) for index in members if dataset.images[index].label != best}
 
 
-def _undecided(dataset: Dataset, members: tuple[int, ...], labels: list[int],
-               support: torch.Tensor | None) -> dict[int, CopyVerdict]:
-    """One entry for the group: on the copy whose folder the evidence likes least (of equals,
-    the last by name, so the first copy by name is the one left alone)."""
-    liked = ({label: float(share) for label, share in zip(labels, support, strict=True)}
-             if support is not None else {})
-    chosen = max(members, key=lambda index: (-liked.get(dataset.images[index].label, 0.0),
-                                             dataset.images[index].relpath))
-    others = sorted((dataset.classes[dataset.images[index].label], dataset.images[index].relpath)
-                    for index in members if dataset.images[index].label
-                    != dataset.images[chosen].label)
-    named = ", ".join(f"'{name}' ({relpath})" for name, relpath in others)
-    return {chosen: CopyVerdict(
-        UNDECIDED_STRENGTH,
-        f"the same photo is also in {named}, and the evidence does not say which folder is "
-        "right (this one entry stands for all the copies)",
-        "same photo in two folders",
-        f"the same photo is also in {others[0][0]} ({others[0][1]}) — keep the copy in the "
-        "right folder, quarantine the other",
-        None,
-    )}
+def _undecided(dataset: Dataset, members: tuple[int, ...]) -> dict[int, CopyVerdict]:
+    """Each copy names the others; `one_entry` then keeps the verdict on one of them."""
+    verdicts = {}
+    for index in members:
+        label = dataset.images[index].label
+        others = sorted((dataset.classes[dataset.images[other].label],
+                         dataset.images[other].relpath)
+                        for other in members if dataset.images[other].label != label)
+        named = ", ".join(f"'{name}' ({relpath})" for name, relpath in others)
+        verdicts[index] = CopyVerdict(
+            UNDECIDED_STRENGTH,
+            f"the same photo is also in {named}, and the evidence does not say which folder "
+            "is right (this one entry stands for all the copies)",
+            "same photo in two folders",
+            f"the same photo is also in {others[0][0]} ({others[0][1]}) — keep the copy in "
+            "the right folder, quarantine the other",
+            None, members)
+    return verdicts
+
+
+def one_entry(verdicts: dict[int, CopyVerdict], scores: list[float]) -> list[int]:
+    """The copies of undecided groups to judge again without their copies' verdict.
+
+    An undecided group is one entry: the copy the other signals doubt most (the highest
+    score; of equals, the first) keeps the verdict, which names the other copies.
+    """
+    again = []
+    for group in dict.fromkeys(v.group for v in verdicts.values() if v.belongs is None):
+        kept = max(group, key=lambda index: (scores[index], -index))
+        again += [index for index in group if index != kept]
+    return again
