@@ -207,7 +207,7 @@ def test_cancelling_while_comparing_images_raises_cancelled(planted) -> None:
 
     with pytest.raises(Cancelled):
         find_suspects(dataset, cancel_when_check_starts, cancel)
-    assert [(event.done, event.total) for event in checks] == [(0, 6)]
+    assert [(event.done, event.total) for event in checks] == [(0, 7)]
 
 
 def test_a_class_of_one_image_is_reported_as_not_checked(tmp_path: Path) -> None:
