@@ -11,18 +11,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.insight.suspect_signals import OwnCategories
-from training.insight.suspect_verdict import (
-    FLAG_MIN,
-    FLAG_SCORE,
-    FLAG_SHARE,
-    cap_flags,
-    held_out_agreement,
-)
+from training.insight.suspect_verdict import FLAG_MIN, FLAG_SCORE, FLAG_SHARE, cap_flags
+from training.insight.suspect_weights import confusion_rates, held_out_agreement, pair_confusion
 from training.insight.suspects import Suspect, assess
 
 CHEETAH, LEOPARD, JAGUAR, LION = 293, 288, 290, 291
@@ -149,3 +145,25 @@ def test_held_out_agreement() -> None:
     assert held_out_agreement(0, JAGUAR, head, matches) == 0.0  # ImageNet agrees
     assert held_out_agreement(0, CHEETAH, head, matches) == 0.0  # no class of the dataset
     assert held_out_agreement(0, LEOPARD, torch.full((3,), float("nan")), matches) == 0.0
+
+
+def test_doubts_between_folders_the_head_cannot_tell_apart_count_for_nothing() -> None:
+    labels = torch.tensor([0] * 10 + [1] * 10 + [2] * 10)
+    first = [0] * 5 + [1] * 5 + [1] * 5 + [0] * 5 + [2] * 9 + [0]
+    held_out = torch.nn.functional.one_hot(torch.tensor(first), 3).float() * 0.8 + 0.1 / 1.5
+    rates = confusion_rates(held_out, labels, 3)
+    assert rates[0, 1] == 0.5 and rates[2, 0] == 0.1 and rates[0, 0] == 0
+    assert pair_confusion(rates, 0, 1) == 1.0  # a coin would do as well
+    assert pair_confusion(rates, 2, 0) == pytest.approx(0.1)  # (0.1 + 0) / 2 / 0.5
+    assert pair_confusion(rates, 1, 2) == 0.0
+
+
+def test_two_folders_of_one_kind_do_not_flag_their_photos(
+        make_dataset: Callable[..., Path], tmp_path: Path) -> None:
+    """Cheetahs dealt into two folders: the held-out head is a coin between them, and its
+    doubts (about every photo) are no reason to flag any (before: most were flagged)."""
+    dataset = scan_dataset(_dataset(make_dataset, tmp_path / "data", ("group_1", "group_2")))
+    features, logits = _signals(dataset, (CHEETAH, CHEETAH), among={
+        record.relpath: 0 for record in dataset.images})
+    suspects, _signals_used = assess(dataset, features, logits)
+    assert _flagged(suspects) == set()

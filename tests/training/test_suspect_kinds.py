@@ -25,7 +25,7 @@ from training.insight.suspect_signals import (
     OwnCategories,
     own_categories,
 )
-from training.insight.suspect_verdict import imagenet_agreement
+from training.insight.suspect_weights import imagenet_agreement
 from training.insight.suspects import Suspect, assess
 
 CHEETAH, LEOPARD, LION, TIGER = 293, 288, 291, 292

@@ -155,7 +155,7 @@ def test_progress_goes_through_features_and_check(planted) -> None:
     fractions = [event.fraction for event in events]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
-    assert 0 < [e for e in events if e.phase == "check"][0].fraction < 1
+    assert 0 < next(e for e in events if e.phase == "check").fraction < 1
 
 
 def test_duplicates_share_a_fold(copied) -> None:

@@ -18,6 +18,12 @@ from training.data.dataset import Dataset, ImageRecord
 from training.insight.suspect_advice import Lead, advice, article
 from training.insight.suspect_copies import CopyVerdict
 from training.insight.suspect_signals import OwnCategories
+from training.insight.suspect_weights import (
+    imagenet_agreement,
+    imagenet_doubt,
+    overruled,
+    pair_confusion,
+)
 from training.models.imagenet import category_names
 
 FLAG_SCORE = 0.4
@@ -140,7 +146,7 @@ class _Evidence(NamedTuple):
 def judge(
     dataset: Dataset, index: int, held_out: torch.Tensor, distance: torch.Tensor,
     own_share: float, imagenet: torch.Tensor, matches: tuple[OwnCategories, ...],
-    copy: CopyVerdict | None,
+    confusion: torch.Tensor, copy: CopyVerdict | None,
 ) -> Suspect:
     """One image's signals, combined into a `Suspect` with reasons in words.
 
@@ -157,7 +163,8 @@ def judge(
     if copy is not None and copy.belongs is not None:
         suggested = copy.belongs
     found = (
-        _held_out_evidence(dataset, record.label, held_out, suggested, imagenet, matches),
+        _held_out_evidence(dataset, record.label, held_out, suggested, imagenet, matches,
+                           confusion),
         _outlier_evidence(given, float(distance[record.label]), own_share),
         _imagenet_evidence(given, record.label, imagenet, int(top.indices[0]),
                            float(top.values[0]), matches, suggested, held_out),
@@ -195,20 +202,22 @@ def judge(
 
 def _held_out_evidence(
     dataset: Dataset, label: int, held_out: torch.Tensor, suggested: int | None,
-    imagenet: torch.Tensor, matches: tuple[OwnCategories, ...],
+    imagenet: torch.Tensor, matches: tuple[OwnCategories, ...], confusion: torch.Tensor,
 ) -> _Evidence | None:
     """The held-out head's doubt about the folder's class; None where it could not judge.
 
     Discounted by how surely the ImageNet model sees the photo as its own folder's kind
     (`imagenet_agreement`): the head's doubt about a leopard cub in a folder of leopards,
-    or a lion half hidden in grass, is the head's own uncertainty, not a wrong folder.
+    or a lion half hidden in grass, is the head's own uncertainty, not a wrong folder. And
+    by how often the head confuses the two classes anyway (`pair_confusion`).
     """
     if held_out.isnan().any():
         return None
     given = dataset.classes[label]
     held = 1 - float(held_out[label])
     other = int(held_out.masked_fill(torch.arange(len(held_out)) == label, -1).argmax())
-    strength = held * (1 - imagenet_agreement(label, other, imagenet, matches))
+    strength = held * (1 - imagenet_agreement(label, other, imagenet, matches)) \
+        * (1 - pair_confusion(confusion, label, other))
     best = int(held_out.argmax())
     if best != label:
         sentence = (f"the model trained without this photo says "
@@ -276,79 +285,6 @@ def _unchecked(record: ImageRecord, given: str,
                  f"with; add more photos of {given}",),
         headline="not checked", looks_like=looks_like, content_hash=record.content_hash,
     )
-
-
-def imagenet_doubt(top_is_own: bool, top: float, own: float) -> float:
-    """How strongly the ImageNet model says the photo is something other than its class.
-
-    Nothing when its first choice is one of the class's own categories. Otherwise the margin
-    of the first choice over the own class, relative to the first choice, times the
-    probability that it is not the own class at all: leopard 0.90 against cheetah 0.01 gives
-    0.98; leopard 0.61 against 0.22, 0.50; but leopard 0.50 against cheetah 0.44 (a real
-    cheetah the model hesitates on) only 0.07. A diffuse "mask 0.29" against lion 0.00 is
-    strong too: the model is sure it is no lion, if not sure what it is.
-    """
-    if top_is_own or top <= 0:
-        return 0.0
-    return max(0.0, (top - own) / top) * (1 - own)
-
-
-def imagenet_agreement(label: int, other: int, imagenet: torch.Tensor,
-                       matches: tuple[OwnCategories, ...]) -> float:
-    """How surely the ImageNet model sees the photo as its folder's kind, not `other`'s.
-
-    Its probability on the folder's own categories, when its first choice is one of them
-    and not one of `other`'s; 0 when either class has no categories (where ImageNet cannot
-    tell the two classes apart, as with `ok/` and `defect/` photos that all look like
-    screws, it cannot vouch for a label either). On the real photos this removes the one
-    false flag (a lion the held-out head gives 'lion' 0.51, ImageNet lion 0.50) and, in the
-    re-mixed sets, leopard cubs the head puts with the cheetahs.
-    """
-    own, theirs = matches[label].categories, matches[other].categories
-    if not own or not theirs:
-        return 0.0
-    top = int(imagenet.argmax())
-    if top not in own or top in theirs:
-        return 0.0
-    return float(imagenet[[index for index in own if index not in theirs]].sum())
-
-
-def overruled(label: int, held_out: torch.Tensor, imagenet: torch.Tensor,
-              matches: tuple[OwnCategories, ...]) -> float:
-    """How far the held-out head overrules the ImageNet model's first choice (0..1).
-
-    Where that choice is another of the dataset's classes, the head's preference for the
-    folder's class (`held_out_agreement`), times how much the ImageNet model hesitates: its
-    probability on the folder's categories relative to its first choice. Only a model torn
-    between the two is overruled; one sure the photo is no cheetah (a lion 0.99) is heard
-    however the head, perhaps fooled by a cluster of lions filed as cheetahs, sees it.
-    """
-    top_index = int(imagenet.argmax())
-    own = float(imagenet[list(matches[label].categories)].sum()) if matches[label] else 0.0
-    hesitation = min(own / max(float(imagenet[top_index]), 1e-9), 1.0)
-    return hesitation * held_out_agreement(label, top_index, held_out, matches)
-
-
-def held_out_agreement(label: int, top_index: int, held_out: torch.Tensor,
-                       matches: tuple[OwnCategories, ...]) -> float:
-    """How much the held-out head prefers the folder's class over the one ImageNet names.
-
-    Where the ImageNet model's first choice is a category of another of the dataset's
-    classes, that class's own photos taught the held-out head what it looks like; if the
-    head still gives the folder's class most of the two classes' probability, ImageNet's
-    doubt is the confusion of a general model between two kinds the dataset tells apart (a
-    jaguar it takes for a leopard, in a dataset with folders for both), not a wrong folder.
-    The share (0..1) of the two classes' held-out probability on the folder's class; 0
-    where ImageNet names no other class, or the head could not judge.
-    """
-    if held_out.isnan().any() or top_index in matches[label].categories:
-        return 0.0
-    others = [other for other, own in enumerate(matches)
-              if other != label and top_index in own.categories]
-    if not others:
-        return 0.0
-    own, theirs = float(held_out[label]), float(held_out[others].max())
-    return own / (own + theirs) if own + theirs > 0 else 0.0
 
 
 def combine(strengths: list[float]) -> float:

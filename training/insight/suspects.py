@@ -68,6 +68,7 @@ from training.insight.suspect_verdict import (
     cap_flags,
     judge,
 )
+from training.insight.suspect_weights import confusion_rates
 from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
 from training.models.frozen import pretrained_frozen
@@ -155,11 +156,12 @@ def assess(
     imagenet = logits.float().softmax(1)
     matches = own_categories(dataset.classes, labels, imagenet)
     copies = judge_copies(dataset, held_out, imagenet, matches)
+    confusion = confusion_rates(held_out, labels, n_classes)
 
 
     def judged(index: int, with_copies: bool = True) -> Suspect:
         return judge(dataset, index, held_out[index], distance[index],
-                     float(own_share[index]), imagenet[index], matches,
+                     float(own_share[index]), imagenet[index], matches, confusion,
                      copies.get(index) if with_copies else None)
 
     suspects = [judged(index) for index in range(len(dataset.images))]
