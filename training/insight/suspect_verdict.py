@@ -1,8 +1,10 @@
 """From one image's signals to a `Suspect`: a score, a suggested class and reasons in words.
 
-The signals themselves are computed in `suspect_signals` and `suspect_held_out`; this module
-only weighs them (`combine`), picks the class the photo more likely belongs to (`suggest`)
-and words the evidence for the user, strongest first.
+The signals themselves are computed in `suspect_signals`, `suspect_held_out` and
+`suspect_copies`, and what each is worth beside the others in `suspect_weights`; this module
+combines them (`combine`), picks the class the photo more likely belongs to (`suggest`),
+words the advice (`suspect_advice`) and the evidence for the user, strongest first, and
+keeps the flags to a list a person can review (`cap_flags`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from training.insight.suspect_weights import (
 from training.models.imagenet import category_names
 
 FLAG_SCORE = 0.4
-"""Scores at or above this are `flagged` ("worth a look").
+"""Scores at or above this are `flagged` (most likely in the wrong folder), up to the cap
+(`FLAG_SHARE`).
 
 Chosen on the 300 real cheetah/lion photos, 28 of which do not belong (looked at one by
 one: 21 leopards, a jaguar, a tiger, a house cat and meerkats in `cheetah/`; two pumas and a
@@ -80,7 +83,8 @@ class Suspect:
     suggested: str | None
     """Another of the dataset's classes it more likely belongs to, or None when none fits."""
     reasons: tuple[str, ...]
-    """Sentences for the user, strongest first."""
+    """Sentences for the user: where the photo is worth a look, first what to do ("probably
+    a lion — move it to lion?"), then the evidence, strongest first."""
     headline: str
     """The first reason in a few words ("looks like tiger"), for a thumbnail's caption."""
     looks_like: tuple[tuple[str, float], ...]
