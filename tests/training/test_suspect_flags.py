@@ -75,6 +75,8 @@ def test_only_the_misplaced_copy_is_flagged_and_it_names_the_right_one(
     assert copy.relpath == "cheetah/copy.png" and copy.suggested == "lion"
     assert copy.reasons[0] == ("the same photo is already in lion (lion/lion_3.png), where it "
                                "belongs — quarantine this copy?")
+    assert copy.reasons[1].startswith("the same photo is also in 'lion' (lion/lion_3.png), and "
+                                      "the evidence puts it there (lion 1.00 of the folders")
     right = next(s for s in suspects if s.relpath == "lion/lion_3.png")
     assert not right.flagged and not any("copy" in reason for reason in right.reasons)
 

@@ -183,7 +183,9 @@ def judge(
     score = combine([item.strength for item in evidence])
     # Strongest first, except that what names the suggested class leads: a blue photo in
     # red/ is also "unusual for 'red'", but "the model ... says blue" is the explanation.
-    evidence.sort(key=lambda item: (not item.names_suggested, -item.strength))
+    # A copy's verdict leads all: the advice is about it.
+    evidence.sort(key=lambda item: (item.lead is not None, not item.names_suggested,
+                                    -item.strength))
     shown = [item for item in evidence if item.strength >= REASON_MIN]
     if score >= LOOK_SCORE and not shown:
         # Weak signals that add up to "worth a look": the strongest of them says why.
