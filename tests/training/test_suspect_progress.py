@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from training.insight import suspect_progress
-from training.insight.suspect_progress import CHECK_SHARES, FinderMeter, FinderProgress
+from training.insight.suspect_progress import (
+    CHECK_SECONDS_PER_IMAGE,
+    CHECK_SHARES,
+    FinderMeter,
+    FinderProgress,
+)
 
 
 class _Clock:
@@ -66,3 +71,19 @@ def test_features_read_from_the_store_take_little_of_the_bar(clock: _Clock) -> N
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
+
+
+def test_a_slow_first_batch_does_not_hold_the_bar_back(clock: _Clock) -> None:
+    """The first batch carries the start-up (8 s here, then 0.6 s a batch): from the second
+    batch on, the bar stands where the elapsed share of the search does."""
+    events: list[FinderProgress] = []
+    meter = FinderMeter(320, events.append)
+    batches = [(32, 8.0)] + [(32, 0.6)] * 9
+    total = sum(seconds for _count, seconds in batches) + 320 * CHECK_SECONDS_PER_IMAGE
+    elapsed = 0.0
+    for number, (count, seconds) in enumerate(batches):
+        clock.now += seconds
+        elapsed += seconds
+        meter.features(count)
+        if number:
+            assert events[-1].fraction == pytest.approx(elapsed / total, abs=0.02)

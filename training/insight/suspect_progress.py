@@ -6,15 +6,17 @@ photo). A bar that runs 0-100 % once per phase jumps back between them (issue 20
 16 %), so every event also carries `fraction`, where the whole search stands, with each
 phase weighted by its share of the time:
 
-- the features phase's time is measured as it runs (its rate so far, times what is left):
-  a photo read from the store costs next to nothing, one decoded and run through the
-  network a tenth of a second, so no fixed share fits both a first search and a repeat;
+- the features phase's time is measured as it runs (the time per photo since the first
+  batch, which carries the start-up, times the photos left): a photo read from the store
+  costs next to nothing, one decoded and run through the network a few hundredths of a
+  second, so no fixed share fits both a first search and a repeat;
 - the check phase's is estimated from the number of photos (`CHECK_SECONDS_PER_IMAGE`),
   and inside it each step is weighted by its measured share (`CHECK_SHARES`).
 
-In the features phase the fraction is elapsed / (elapsed * total / done + check time) =
-1 / (total / done + check time / elapsed), which only grows; in the check phase it grows by
-fixed steps; it is clamped to [0, 1] all the same.
+The fraction is elapsed / (elapsed + the time left): when a batch comes faster than the
+ones before, the estimate of the time left drops and the bar jumps ahead; when one comes
+slower, the estimate rises, and the bar holds where it was (it is clamped, never lowered).
+In the check phase it grows by fixed steps.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class FinderMeter:
         self.fraction = 0.0
         self.started = time.perf_counter()
         self.done = 0
+        self.first: tuple[float, int] | None = None
+        """When the first features arrived, and how many photos had then."""
         self.check_start, self.check_done = 0.0, 0.0
         self.steps: dict[str, int] = {}
         self.phase_done = self.phase_total = 0
@@ -65,12 +69,19 @@ class FinderMeter:
             self._send("features", 0, images, 0.0, 0.0)
 
     def features(self, count: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.started
+        if self.first is None:
+            # The first batch carries the start-up (decoders, the first forward pass), or
+            # every stored photo at once: the rate after it is the one that lasts.
+            self.first = (now, self.done + count)
+            per_image = elapsed / max(self.done + count, 1)
+        else:
+            per_image = (now - self.first[0]) / max(self.done + count - self.first[1], 1)
         self.done += count
-        elapsed = time.perf_counter() - self.started
-        expected = elapsed * self.images / max(self.done, 1)
-        check = self.images * CHECK_SECONDS_PER_IMAGE
+        left = (self.images - self.done) * per_image + self.images * CHECK_SECONDS_PER_IMAGE
         self._send("features", self.done, self.images, self.done / max(elapsed, 1e-9),
-                   elapsed / max(expected + check, 1e-9))
+                   elapsed / max(elapsed + left, 1e-9))
 
     def start_check(self, blocks: int, folds: int) -> None:
         """The check phase begins: `blocks` of distances, `folds` held-out heads, judging."""
