@@ -53,7 +53,7 @@ FLAG_SHARE = 0.15
 are "also worth a look". However the evidence is fooled (five kinds of big cat that the
 ImageNet model confuses among themselves flagged a quarter of 750 photos, issue 20), the
 flags stay a list a person can review. 0.15 is above every known-answer set's share of
-wrong photos (`benchmarks/_finder_sets.py`: 3-13 %), so it costs them no recall."""
+wrong photos (`benchmarks/_finder_sets.py`: 2-13 %), so it costs them no recall."""
 FLAG_MIN = 10
 """A small dataset may have this many flags whatever `FLAG_SHARE` says."""
 
