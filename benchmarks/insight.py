@@ -119,7 +119,12 @@ def finder_scores(report: SuspectReport, wrong: dict[str, str]) -> tuple[dict[st
     results = {
         "images": len(report.suspects), "signals": list(report.signals),
         "top": TOP, "top_really_wrong": sum(r["file"] in wrong for r in rows),
-        "flagged": len(flagged), "flagged_really_wrong": right,
+        "flagged": len(flagged), "flagged_fraction": round(len(flagged) / len(report.suspects), 3),
+        # Below the flags, "also worth a look" (absent before issue 20: counted as none).
+        "worth_a_look": len(getattr(report, "worth_a_look", ())),
+        "worth_a_look_really_wrong": len({s.relpath for s in getattr(report, "worth_a_look", ())}
+                                         & set(wrong)),
+        "flagged_really_wrong": right,
         "precision": round(right / len(flagged), 3) if flagged else None,
         "recall": round(right / len(present), 3) if present else None,
         "known_wrong": len(present), "known_wrong_in_top": sum(r["file"] in wrong for r in rows),
@@ -148,11 +153,14 @@ def finder_on_sets(sets: list[FinderSet]) -> tuple[dict[str, object], str]:
         tables.append(f"{chosen.name}:\n{text}")
         summary.append([chosen.name, scores["images"], scores["known_wrong"],
                         f"{scores['top_really_wrong']}/{min(TOP, scores['known_wrong'])}",
-                        scores["flagged"], scores["flagged_really_wrong"],
+                        scores["flagged"], f"{scores['flagged_fraction']:.0%}",
+                        scores["flagged_really_wrong"],
+                        f"{scores['worth_a_look']} ({scores['worth_a_look_really_wrong']})",
                         scores["precision"] if scores["precision"] is not None else "-",
                         scores["recall"] if scores["recall"] is not None else "-"])
     head = _common.table(["data set", "photos", "do not belong", f"in top {TOP}", "flagged",
-                          "rightly", "precision", "recall"], summary)
+                          "of all", "rightly", "worth a look (wrong)", "precision", "recall"],
+                         summary)
     return results, "\n\n".join([head, *tables])
 
 

@@ -45,7 +45,7 @@ from cheetahlion_gui.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import Suspect, SuspectReport
-    from training.core.events import PhaseProgress
+    from training.insight.suspect_progress import FinderProgress
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
                "check": "Checking each image against the others"}
@@ -115,7 +115,7 @@ class SuspectsView(QWidget):
         self._finding = Lifecycle(
             succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
             finished=self.search_finished, failure_title="Could not check the images",
-            progress=self.progress, follow_progress=True, idle_only=(self.find_button,),
+            progress=self.progress, idle_only=(self.find_button,),
             stop=self.cancel_button, hide_stop=True)
         controller.acted.connect(self._acted)
         session.dataset_changed.connect(self._dataset_changed)
@@ -171,7 +171,10 @@ class SuspectsView(QWidget):
             self.status.setText("Cancelling…")
 
     @Slot(object)
-    def _progressed(self, event: PhaseProgress) -> None:
+    def _progressed(self, event: FinderProgress) -> None:
+        # One bar over the whole search (`fraction` never goes back), the phase in words.
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(round(1000 * event.fraction))
         self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
                             f"{event.done} / {event.total}")
 

@@ -21,6 +21,9 @@ class SuspectsOutcome:
 
 
 class FindSuspectsJob(Job):
+    """Runs the finder; `progressed` carries its `FinderProgress` events, whose `fraction`
+    (one run over both phases, never back) is what the view's bar shows."""
+
     def __init__(self, dataset: Dataset) -> None:
         super().__init__()
         self.dataset = dataset

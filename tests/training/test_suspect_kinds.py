@@ -25,7 +25,7 @@ from training.insight.suspect_signals import (
     OwnCategories,
     own_categories,
 )
-from training.insight.suspect_verdict import imagenet_agreement
+from training.insight.suspect_weights import imagenet_agreement
 from training.insight.suspects import Suspect, assess
 
 CHEETAH, LEOPARD, LION, TIGER = 293, 288, 291, 292
@@ -76,10 +76,10 @@ def test_a_different_kind_in_a_neutral_folder_is_found_flagged_and_explained(
     for suspect in suspects[:4]:
         assert suspect.suggested is None  # a leopard is no lion either
         assert suspect.headline == "looks like leopard"
-        assert suspect.reasons[0].startswith("ImageNet sees a leopard (0.")
-        # No class name in the sentence: the folder is described by what it looks like.
-        assert "36 of the 40 photos here look like a cheetah" in suspect.reasons[0]
-        assert "group_" not in suspect.reasons[0]
+        assert suspect.reasons[1].startswith("ImageNet sees a leopard (0.")
+        # No class name in the evidence: the folder is described by what it looks like.
+        assert "36 of the 40 photos here look like a cheetah" in suspect.reasons[1]
+        assert "group_" not in suspect.reasons[1]
 
 
 def test_clean_folders_give_no_flags(make_dataset: Callable[..., Path], tmp_path: Path) -> None:
@@ -130,7 +130,9 @@ def test_class_names_that_match_imagenet_are_used_instead(
     suspects, signals = assess(dataset, *_signals(dataset, dict.fromkeys(leopards, LEOPARD)))
     assert signals == ("held-out", "outlier", "imagenet")
     assert _flagged(suspects) == set(leopards)
-    assert suspects[0].reasons[0].startswith("looks like: leopard 0.")
+    assert suspects[0].reasons[0] == ("probably not a cheetah (looks like a leopard) — move it "
+                                      "to quarantine?")
+    assert suspects[0].reasons[1].startswith("looks like: leopard 0.")
 
 
 def _first_choices(*counts: tuple[int, int]) -> torch.Tensor:

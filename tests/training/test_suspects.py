@@ -98,7 +98,9 @@ def test_an_image_of_another_class_is_flagged_and_names_its_class(planted) -> No
     stray = _by_path(report)[STRAY_BLUE]
     assert stray.flagged and stray.score >= FLAG_SCORE
     assert stray.given == "red" and stray.suggested == "blue"
-    assert stray.reasons[0].startswith("the model trained without this photo says blue")
+    # The first line says what to do; the evidence follows.
+    assert stray.reasons[0] == "probably belongs in blue — move it there?"
+    assert stray.reasons[1].startswith("the model trained without this photo says blue")
     assert stray.headline == "model says blue"
 
 
@@ -107,7 +109,9 @@ def test_an_image_of_a_third_kind_is_flagged_without_a_suggestion(planted) -> No
     stray = _by_path(report)[STRAY_GREEN]
     assert stray.flagged
     assert stray.suggested is None
-    assert stray.reasons[0].startswith("unusual for 'blue'")
+    assert stray.reasons[0] == ("unlike the other photos in blue — look at it; quarantine it "
+                                "if it is none of the classes?")
+    assert stray.reasons[1].startswith("unusual for 'blue'")
     assert stray.headline == "unusual for blue"
 
 
@@ -144,9 +148,14 @@ def test_progress_goes_through_features_and_check(planted) -> None:
         last = [event for event in events if event.phase == phase][-1]
         assert last.done == last.total
     assert [e for e in events if e.phase == "features"][-1].total == len(dataset.images)
-    # One block of neighbour distances (26 images fit in one), then five held-out folds.
+    # One block of neighbour distances (26 images fit in one), five held-out folds, judging.
     check = [(e.done, e.total) for e in events if e.phase == "check"]
-    assert check == [(done, 6) for done in range(7)]
+    assert check == [(done, 7) for done in range(8)]
+    # One bar over both phases: from 0 to 1, never back (issue 20: it fell from 59 % to 16 %).
+    fractions = [event.fraction for event in events]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert fractions == sorted(fractions)
+    assert 0 < next(e for e in events if e.phase == "check").fraction < 1
 
 
 def test_duplicates_share_a_fold(copied) -> None:
@@ -169,7 +178,7 @@ def test_a_mislabelled_photo_with_a_copy_is_still_caught_held_out(copied) -> Non
     for name in ("red/stray_a.png", "red/stray_b.png"):
         assert strays[name].flagged
         assert strays[name].suggested == "blue"
-        assert strays[name].reasons[0].startswith("the model trained without this photo says")
+        assert strays[name].reasons[1].startswith("the model trained without this photo says")
     assert {s.relpath for s in report.suspects[:2]} == {"red/stray_a.png", "red/stray_b.png"}
 
 
@@ -198,7 +207,7 @@ def test_cancelling_while_comparing_images_raises_cancelled(planted) -> None:
 
     with pytest.raises(Cancelled):
         find_suspects(dataset, cancel_when_check_starts, cancel)
-    assert [(event.done, event.total) for event in checks] == [(0, 6)]
+    assert [(event.done, event.total) for event in checks] == [(0, 7)]
 
 
 def test_a_class_of_one_image_is_reported_as_not_checked(tmp_path: Path) -> None:
@@ -286,5 +295,7 @@ def test_real_photos_under_neutral_names_are_explained_without_names(real_report
     assert report.signals == ("held-out", "outlier", "kinds")
     leopard = _by_path(report)["cheetah/83.jpg"]
     assert leopard.flagged and leopard.headline == "looks like leopard"
-    assert leopard.reasons[0].startswith("ImageNet sees a leopard (0.")
-    assert "photos here look like a cheetah" in leopard.reasons[0]
+    assert leopard.reasons[0] == ("unlike the other photos in group_1 (looks like a leopard) — "
+                                  "move it to quarantine?")
+    assert leopard.reasons[1].startswith("ImageNet sees a leopard (0.")
+    assert "photos here look like a cheetah" in leopard.reasons[1]

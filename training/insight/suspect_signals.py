@@ -1,4 +1,4 @@
-"""The finder's other signals: distance to the class mates, the ImageNet model, copies.
+"""The finder's other signals: distance to the class mates, and the ImageNet model.
 
 - outlier (`neighbour_distances`): how far the photo's features lie from its nearest class
   mates, compared with how far they usually lie. This catches what belongs to none of the
@@ -9,13 +9,13 @@
   whatever the name, the categories most of the folder's photos look like (the folder's
   kinds), when the folder agrees on them. A leopard in a folder of cheetahs named `group_1`
   is then "a different kind of thing" although the folder's name says nothing.
-- copies (`copies_elsewhere`): a photo with a copy in another class folder.
+
+Copies of a photo in other class folders are judged in `suspect_copies`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -191,25 +191,3 @@ def _nearest_distances(
             distance[block, label] = 1 - nearest.nanmean(1)
         step(len(similarity))
     return distance
-
-
-def copies_elsewhere(dataset: Dataset) -> dict[int, tuple[tuple[str, str], ...]]:
-    """For each image with copies in other class folders, a (sentence, headline) per class."""
-    copies: dict[int, tuple[tuple[str, str], ...]] = {}
-    for members in dataset.duplicate_groups:
-        for index in members:
-            label = dataset.images[index].label
-            elsewhere: dict[int, list[str]] = defaultdict(list)
-            for other in members:
-                if dataset.images[other].label != label:
-                    elsewhere[dataset.images[other].label].append(dataset.images[other].relpath)
-            reasons = []
-            for other_label, relpaths in sorted(elsewhere.items()):
-                first, *more = sorted(relpaths)
-                where = f"'{dataset.classes[other_label]}'"
-                reasons.append((f"a copy of {first} and {len(more)} more photos in {where}"
-                                if more else f"a copy of {first}, which is in {where}",
-                                f"a copy is in {dataset.classes[other_label]}"))
-            if reasons:
-                copies[index] = tuple(reasons)
-    return copies

@@ -24,8 +24,13 @@ evaluation and classification of the same photos do not compute them again):
   Where the ImageNet model surely sees a photo as its folder's kind, the held-out head's
   doubt about it counts for less (`suspect_verdict.imagenet_agreement`).
 
-Copies of one photo in two class folders (`Dataset.duplicate_groups`) are named as well: one
-of the copies is certainly in the wrong folder.
+Copies of one photo in two class folders (`Dataset.duplicate_groups`) are judged together
+(`suspect_copies`): the copy whose folder the evidence disagrees with is flagged, naming
+where the right copy is; the right copy is not. Where the evidence cannot tell, the pair is
+one entry.
+
+At most `FLAG_SHARE` of the photos are flagged; the rest of the doubtful ones are "also
+worth a look" (`Suspect.worth_a_look`), ranked below, so the first screen is what to fix.
 
 The signals are combined into one score in [0, 1] (see `suspect_verdict.combine`), with
 reasons in words. Nothing is written anywhere; the caller decides what to do with the report.
@@ -46,22 +51,30 @@ import torch
 from training.core.errors import DatasetError
 from training.core.events import PhaseProgress, ignore_event
 from training.data.dataset import Dataset
+from training.insight.suspect_copies import judge_copies, one_entry
 from training.insight.suspect_held_out import assign_folds, fold_count, held_out_probabilities
+from training.insight.suspect_progress import FinderMeter, FinderProgress
 from training.insight.suspect_signals import (
     block_rows,
     centred_unit,
-    copies_elsewhere,
     group_ids,
     neighbour_distances,
     own_categories,
 )
-from training.insight.suspect_verdict import FLAG_SCORE, Suspect, SuspectReport, judge
+from training.insight.suspect_verdict import (
+    FLAG_SCORE,
+    Suspect,
+    SuspectReport,
+    cap_flags,
+    judge,
+)
+from training.insight.suspect_weights import confusion_rates
 from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
-from training.models.features import FeatureCounter
 from training.models.frozen import pretrained_frozen
 
-__all__ = ["FLAG_SCORE", "Suspect", "SuspectReport", "assess", "assign_folds", "find_suspects"]
+__all__ = ["FLAG_SCORE", "FinderProgress", "Suspect", "SuspectReport", "assess", "assign_folds",
+           "find_suspects"]
 
 
 def find_suspects(
@@ -75,10 +88,11 @@ def find_suspects(
 ) -> SuspectReport:
     """Score every usable image of `dataset`; the report lists them most suspicious first.
 
-    Progress arrives as `PhaseProgress` events for "features" and "check" (one step
-    per block of rows of the neighbour distances, then one per fold); setting `cancel` raises
-    `Cancelled` at the next batch, block or fold. `seed` fixes the folds, so the same dataset
-    gives the same report.
+    Progress arrives as `FinderProgress` events (`PhaseProgress` with the whole search's
+    `fraction`, which never goes back) for "features" and "check" (one step per block of
+    rows of the neighbour distances, one per fold, one for judging); setting `cancel`
+    raises `Cancelled` at the next batch, block or fold. `seed` fixes the folds, so the same
+    dataset gives the same report.
 
     Raises `DatasetError` when fewer than two classes have images: with one class there is
     nothing to be mislabelled as. Smaller problems degrade instead of failing: a class whose
@@ -92,11 +106,12 @@ def find_suspects(
     cancel = cancel or threading.Event()
     _check_classes(dataset)
     frozen = pretrained_frozen(backbone)
-    counter = FeatureCounter(len(dataset.paths), emit)
-    features = embed_dataset(dataset.paths, frozen, default_store(), cancel, counter.advance)
+    meter = FinderMeter(len(dataset.paths), emit)
+    features = embed_dataset(dataset.paths, frozen, default_store(), cancel, meter.features)
     with torch.no_grad():
         logits = frozen.network.get_classifier()(features.to(frozen.device)).float().cpu()
-    suspects, signals = assess(dataset, features, logits, emit, cancel, folds=folds, seed=seed)
+    suspects, signals = assess(dataset, features, logits, emit, cancel, folds=folds, seed=seed,
+                               meter=meter)
     return SuspectReport(suspects, dataset.classes, signals, time.perf_counter() - started)
 
 
@@ -119,10 +134,12 @@ def assess(
     *,
     folds: int = 5,
     seed: int = 0,
+    meter: FinderMeter | None = None,
 ) -> tuple[tuple[Suspect, ...], tuple[str, ...]]:
     """The scoring half of `find_suspects`, from pooled features and ImageNet logits.
 
     Kept separate so the combination can be studied and tuned on features computed once.
+    `meter`: the search's progress so far (`find_suspects`'); else the check phase is all.
     """
     cancel = cancel or threading.Event()
     labels = torch.tensor(dataset.labels, dtype=torch.long)
@@ -131,20 +148,28 @@ def assess(
     fold = assign_folds(dataset, fold_count(dataset, folds), seed)
     group = torch.tensor(group_ids(dataset), dtype=torch.long)
     rows = block_rows(len(points))
-    progress = _CheckProgress(math.ceil(len(points) / rows) + int(fold.max()) + 1, emit)
+    meter = meter or FinderMeter(len(points), emit, features=False)
+    meter.start_check(math.ceil(len(points) / rows), int(fold.max()) + 1)
     distance, own_share = neighbour_distances(points, labels, group, n_classes, rows,
-                                              progress.step, cancel)
-    held_out = held_out_probabilities(points, labels, fold, n_classes, progress.step, cancel)
+                                              meter.compared, cancel)
+    held_out = held_out_probabilities(points, labels, fold, n_classes, meter.fold_done, cancel)
     imagenet = logits.float().softmax(1)
     matches = own_categories(dataset.classes, labels, imagenet)
-    copies = copies_elsewhere(dataset)
+    copies = judge_copies(dataset, held_out, imagenet, matches)
+    confusion = confusion_rates(held_out, labels, n_classes)
 
-    suspects = [
-        judge(dataset, index, held_out[index], distance[index], float(own_share[index]),
-              imagenet[index], matches, copies.get(index, ()))
-        for index in range(len(dataset.images))
-    ]
+
+    def judged(index: int, with_copies: bool = True) -> Suspect:
+        return judge(dataset, index, held_out[index], distance[index],
+                     float(own_share[index]), imagenet[index], matches, confusion,
+                     copies.get(index) if with_copies else None)
+
+    suspects = [judged(index) for index in range(len(dataset.images))]
+    for index in one_entry(copies, [suspect.score for suspect in suspects]):
+        suspects[index] = judged(index, with_copies=False)
     suspects.sort(key=lambda suspect: (-suspect.score, suspect.relpath))
+    suspects = cap_flags(suspects)
+    meter.judged(len(suspects))
     signals = ["held-out"] if not held_out.isnan().all() else []
     signals += ["outlier"] if not distance.isnan().all() else []
     signals += ["imagenet"] if any(own.named for own in matches) else []
@@ -152,22 +177,3 @@ def assess(
     signals += ["copies"] if copies else []
     return tuple(suspects), tuple(signals)
 
-
-class _CheckProgress:
-    """"check" progress over both passes that compare each image with the others.
-
-    The neighbour-distance blocks and then the held-out folds make one phase (one bar, from
-    0 to `total` steps), so a front end needs no new phase name; the rate is images per
-    second over the whole phase. A first event at 0 says the phase has begun.
-    """
-
-    def __init__(self, total: int, emit: Callable[[PhaseProgress], None]) -> None:
-        self.total, self.emit, self.done, self.images = total, emit, 0, 0
-        self.started = time.perf_counter()
-        emit(PhaseProgress("check", 0, total, 0.0))
-
-    def step(self, images: int) -> None:
-        self.done += 1
-        self.images += images
-        rate = self.images / max(time.perf_counter() - self.started, 1e-9)
-        self.emit(PhaseProgress("check", self.done, self.total, rate))
