@@ -95,15 +95,19 @@ def make_icon_view(model: QAbstractItemModel, thumbnail: int) -> QListView:
 
 def fit_tiles_to_classes(view: QListView, classes: Iterable[str],
                          lines: Sequence[str] = GALLERY_LINES) -> None:
-    """Size `view`'s tiles (never below the thumbnail's own width, never above
-    MAX_TILE_WIDTH) so that each caption line of `lines` ("{}" standing for a class name)
-    shows whole for every one of `classes`."""
+    """Size `view`'s tiles so that each caption line of `lines` ("{}" standing for a class
+    name) shows whole for every one of `classes`."""
+    fit_tiles_to_lines(view, [line.format(name) for name in classes for line in lines])
+
+
+def fit_tiles_to_lines(view: QListView, lines: Iterable[str]) -> None:
+    """Size `view`'s tiles, never below the thumbnail's own width nor above MAX_TILE_WIDTH,
+    so that each of `lines` shows whole on one line of a tile."""
     delegate = view.itemDelegate()
     if not isinstance(delegate, TileDelegate):
         return
     metrics = view.fontMetrics()
-    widest = max((metrics.horizontalAdvance(line.format(name))
-                  for name in classes for line in lines), default=0)
+    widest = max((metrics.horizontalAdvance(line) for line in lines), default=0)
     # The style draws a tile's text inside its focus frame: two pixels more on each side.
     width = min(MAX_TILE_WIDTH, max(delegate.base_width, widest + 2 * TEXT_MARGIN + 4))
     grid = QSize(width + TILE_GAP, view.gridSize().height())

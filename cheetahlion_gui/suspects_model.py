@@ -57,6 +57,16 @@ class SuspectsModel(QAbstractListModel):
     def suspects(self) -> list[Suspect]:
         return list(self._rows)
 
+    @staticmethod
+    def caption(suspect: Suspect, kept: bool) -> tuple[str, str]:
+        """A tile's two lines: score and folder, then the finder's headline."""
+        mark = " · kept" if kept else ""
+        return f"{suspect.score:.2f} · in {suspect.given}{mark}", suspect.headline
+
+    def caption_lines(self) -> list[str]:
+        """Every line any tile of the report can show (kept or not), to size the tiles."""
+        return [line for suspect in self._all for line in self.caption(suspect, True)]
+
     def is_kept(self, suspect: Suspect) -> bool:
         return suspect.content_hash in self._kept
 
@@ -75,8 +85,7 @@ class SuspectsModel(QAbstractListModel):
             return None
         suspect = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            kept = " · kept" if self.is_kept(suspect) else ""
-            return f"{suspect.score:.2f} · in {suspect.given}{kept}\n{suspect.headline}"
+            return "\n".join(self.caption(suspect, self.is_kept(suspect)))
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnails.icon(str(suspect.path)) or self._loading
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.dialogs import show_error
-from cheetahlion_gui.icon_view import make_icon_view
+from cheetahlion_gui.icon_view import fit_tiles_to_lines, make_icon_view
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
@@ -188,6 +188,7 @@ class SuspectsView(QWidget):
             return
         self.report = report
         self.model.set_report(list(report.suspects), outcome.kept)
+        fit_tiles_to_lines(self.view, self.model.caption_lines())
         hidden = len(report.suspects) - self.model.rowCount()
         self.status.setText(
             f"<b>{len(report.flagged)}</b> of {len(report.suspects)} images look like they are "
