@@ -36,6 +36,7 @@ from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.map_view import MapView
+from cheetahlion_gui.path_label import PathLabel
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.suspects_view import SuspectsView
@@ -78,7 +79,7 @@ class DataPage(StepPage):
         self.rescan_button = QPushButton("Scan again")
         self.rescan_button.clicked.connect(self.rescan)
         self.rescan_button.setEnabled(False)
-        self.folder_label = QLabel("No dataset open")
+        self.folder_label = PathLabel("No dataset open")
         self.folder_label.setObjectName("heading")
         self.progress = QProgressBar()
         self.progress.setVisible(False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gui_steps import open_dataset
 from PySide6.QtCore import QEvent, QObject
 from synthetic import make_dataset
 
@@ -77,3 +78,18 @@ def test_a_folder_that_fails_to_open_brings_the_help_back(window, qtbot, message
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
     assert page.stack.currentWidget() is page.empty_state
     assert messages and "no class folders" in messages[-1][1]
+
+
+def test_a_long_dataset_path_never_widens_the_window(window, qtbot, tmp_path) -> None:
+    """A 90-character path in the Data step's heading made the window 1390 px wide, wider
+    than a 1280-px laptop screen; it shows shortened in its middle, whole in its tooltip."""
+    deep = tmp_path / ("wildlife_camera_trap_" * 3) / "serengeti_2024_photos_sorted_by_hand"
+    data = make_dataset(deep, per_class=3)
+    assert len(str(data)) > 90
+    open_dataset(window, qtbot, data)
+    label = window.data_page.folder_label
+    assert window.width() == 1280
+    assert label.whole_text() == str(data.resolve()) == label.toolTip()
+    shown = label.text()
+    assert "…" in shown and shown.endswith("serengeti_2024_photos_sorted_by_hand")
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
