@@ -192,8 +192,8 @@ class SuspectsView(QWidget):
         hidden = len(report.suspects) - self.model.rowCount()
         self.status.setText(
             f"<b>{len(report.flagged)}</b> of {len(report.suspects)} images look like they are "
-            f"in the wrong folder (shown in red); all are ranked below, most "
-            f"suspicious first. Judged by "
+            f"in the wrong folder (shown in red){_more_to_look_at(report)}; all are ranked "
+            f"below, most suspicious first. Judged by "
             f"{', '.join(SIGNAL_NAMES.get(name, name) for name in report.signals)}; "
             f"{report.seconds:.0f} s."
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
@@ -299,3 +299,9 @@ class SuspectsView(QWidget):
         given = {s.given for s in chosen}
         for action in self.class_menu.actions():
             action.setEnabled(given != {action.data()})
+
+
+def _more_to_look_at(report: SuspectReport) -> str:
+    """", 4 more are worth a look": the doubtful photos below the flags, or nothing."""
+    more = len(report.worth_a_look)
+    return f", {more} more {'is' if more == 1 else 'are'} worth a look" if more else ""

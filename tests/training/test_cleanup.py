@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -475,7 +476,8 @@ def test_cli_suspects_ranks_a_planted_image_first_and_hides_kept(capsys,
     textured_image(CLASS_COLOURS["red"], 777).save(data / "blue" / "planted.png")
     code, out, _ = _cli(capsys, "suspects", str(data), "--top", "3", "--quiet")
     lines = out.splitlines()
-    assert code == 0 and "images flagged as likely in the wrong folder" in lines[0]
+    assert code == 0 and "images flagged as likely in the wrong folder, " in lines[0]
+    assert re.search(r"folder, \d+ more worth a look \(signals", lines[0]), lines[0]
     assert lines[1].split()[:2] == ["rank", "score"]
     first = lines[2].split()
     assert first[0] == "1" and first[2:5] == ["blue/planted.png", "blue", "red"]
@@ -486,8 +488,9 @@ def test_cli_suspects_ranks_a_planted_image_first_and_hides_kept(capsys,
     listed = json.loads(out)
     assert listed["hidden_kept"] == 1 and len(listed["suspects"]) == 16
     assert "blue/planted.png" not in [s["relpath"] for s in listed["suspects"]]
-    assert {"score", "suggested", "reasons", "looks_like", "flagged", "kept"} <= \
-        set(listed["suspects"][0])
+    assert {"score", "suggested", "reasons", "looks_like", "flagged", "worth_a_look",
+            "kept"} <= set(listed["suspects"][0])
+    assert not any(s["flagged"] and s["worth_a_look"] for s in listed["suspects"])
 
 
 # --- hostile journals: every field is type-checked on load --------------------------------------

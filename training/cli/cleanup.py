@@ -100,10 +100,12 @@ def _suspects(args: argparse.Namespace) -> int:
         print_json({"classes": report.classes, "signals": report.signals,
                     "seconds": report.seconds, "hidden_kept": len(report.suspects) - len(shown),
                     "suspects": [{**_plain(s), "flagged": s.flagged,
+                                  "worth_a_look": s.worth_a_look,
                                   "kept": s.content_hash in kept} for s in shown]})
         return 0
     print(f"{len(report.flagged)} of {len(report.suspects)} images flagged as likely in the "
-          f"wrong folder (signals: {', '.join(report.signals)}; {report.seconds:.1f} s)")
+          f"wrong folder, {len(report.worth_a_look)} more worth a look "
+          f"(signals: {', '.join(report.signals)}; {report.seconds:.1f} s)")
     if len(shown) < len(report.suspects):
         print(f"{len(report.suspects) - len(shown)} image(s) marked `keep` are hidden "
               "(--include-kept shows them)")
