@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from synthetic import textured_image
 
 from training.data.feature_store import FeatureStore, FileStamp
@@ -33,6 +34,7 @@ class MeanColour:
 
     def __init__(self, digest: str = "mean-colour") -> None:
         self.prep, self.digest, self.width = PREP, digest, 3
+        self.maker = "pytorch"
         self.computed = 0
 
     def prepare(self, _images: int = 0) -> str:
@@ -131,7 +133,7 @@ def test_a_non_finite_vector_is_not_trusted(tmp_path, store) -> None:
     paths = photos(tmp_path / "gallery", 1)
     features(paths, MeanColour(), store)
     content = next(iter(store.content_keys([FileStamp.of(paths[0])]).values()))
-    store.store_vectors("whatever", {content: np.array([np.nan, 1, 2], np.float32)})
+    store.store_vectors("whatever", {content: np.array([np.nan, 1, 2], np.float32)}, "pytorch")
     assert store.vectors("whatever", [content], 3) == {}
 
 
@@ -202,7 +204,7 @@ print("ready", flush=True)
 index = 0
 while True:
     store.store_vectors("space", {{f"photo-{{index + i}}": np.full(1280, index + i, np.float32)
-                                  for i in range(50)}})
+                                  for i in range(50)}}, "pytorch")
     index += 50
 """], stdout=subprocess.PIPE, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -219,3 +221,76 @@ while True:
     vectors = store.vectors("space", contents, 1280)
     assert len(vectors) == len(contents)  # every committed vector is whole
     assert all(float(v[0]) == float(c.split("-")[1]) for c, v in vectors.items())
+
+
+# --- issue 21: a stored vector is used only for the bytes it was computed from -------------
+
+def _swap_in(target: Path, replacement: Path) -> None:
+    """Put `replacement`'s picture into `target` padded to the same size, with `target`'s
+    times kept (what `cp -p`, `rsync -t`, editors and backup restores do)."""
+    before = target.stat()
+    data = replacement.read_bytes()
+    assert len(data) < before.st_size, "pick a smaller replacement"
+    target.write_bytes(data + bytes(before.st_size - len(data)))  # decoders ignore the tail
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size,
+                                                                  before.st_mtime_ns)
+
+
+def test_a_photo_rewritten_with_its_size_and_time_kept_is_embedded_again(tmp_path, store
+                                                                         ) -> None:
+    paths = photos(tmp_path / "gallery", 4)
+    other = tmp_path / "flat.png"
+    Image.new("RGB", (40, 40), (250, 20, 20)).save(other)  # fewer bytes, another picture
+    network = MeanColour()
+    features(paths, network, store)
+    _swap_in(paths[1], other)
+    after = features(paths, network, store)
+    fresh = features(paths, MeanColour(), None)
+    assert np.array_equal(after[1], fresh[1]), "the old photo's vector was used"
+    assert network.computed == 5
+
+
+def test_swapped_file_records_in_a_sound_store_do_not_swap_features(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 2)
+    first = features(paths, MeanColour(), store)
+    with sqlite3.connect(store.location) as connection:
+        (a, key_a), (b, key_b) = connection.execute(
+            "SELECT path, content FROM files ORDER BY path").fetchall()
+        connection.execute("UPDATE files SET content = ? WHERE path = ?", (key_b, a))
+        connection.execute("UPDATE files SET content = ? WHERE path = ?", (key_a, b))
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = features(paths, MeanColour(), store)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+
+
+def test_swapped_vector_records_in_a_sound_store_are_not_trusted(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 2)
+    first = features(paths, MeanColour(), store)
+    with sqlite3.connect(store.location) as connection:
+        (key_a,), (key_b,) = connection.execute("SELECT content FROM vectors").fetchall()
+        connection.execute("UPDATE vectors SET content = 'x' WHERE content = ?", (key_a,))
+        connection.execute("UPDATE vectors SET content = ? WHERE content = ?", (key_a, key_b))
+        connection.execute("UPDATE vectors SET content = ? WHERE content = 'x'", (key_b,))
+    network = MeanColour()
+    again = features(paths, network, store)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert network.computed == 2
+
+
+def test_a_real_photo_replaced_under_its_old_stamp_is_classified_as_what_it_shows(
+        real_photo_model, real_photos, tmp_path) -> None:
+    """The issue's case: lion/5.jpg overwritten by a cheetah photo of the same size, its
+    modification time restored: `predict` said "lion 1.000" from the stored features."""
+    from training.predict.inference import Predictor
+
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    lion = gallery / "5.jpg"
+    lion.write_bytes((real_photos / "lion" / "5.jpg").read_bytes())
+    predictor = Predictor.from_model(real_photo_model.model)
+    [before] = predictor.predict([lion])
+    assert before.label == "lion"
+    _swap_in(lion, real_photos / "cheetah" / "146.jpg")
+    [after] = Predictor.from_model(real_photo_model.model).predict([lion])
+    assert after.label == "cheetah" and after.confidence > 0.9

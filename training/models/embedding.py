@@ -1,10 +1,16 @@
 """Features of image files, each photo decoded and embedded at most once per network.
 
-`embed_files` is the one road from files to a frozen network's features: it asks the
-feature store first (`training.data.feature_store`), decodes only the photos it lacks (in a
-small thread pool, the next batch while the current one runs through the network), runs
-them through `FrozenFeatures` (onnxruntime when it agrees with PyTorch) and stores what it
-computed. It streams one batch at a time, so classifying 10,000 photos holds one batch.
+`embed_files` is the one road from files to a frozen network's features. In a small thread
+pool, the next batch while the current one runs through the network, each file's bytes are
+read and hashed, the feature store (`training.data.feature_store`) is asked for that hash,
+and only the photos it lacks are decoded; those run through `FrozenFeatures` (onnxruntime
+when it agrees with PyTorch) and what was computed is stored, with its maker. It streams one
+batch at a time, so classifying 10,000 photos holds one batch.
+
+The bytes are read even when the store has the photo: its path, size and modification time
+cannot tell a photo from one rewritten with its time kept (`cp -p`, `rsync -t`, editors,
+backup restores), and the store then answered for the old picture. Reading and hashing a
+stored photo costs a fraction of decoding it (`benchmarks/store_verify_cost.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from training.core.errors import DatasetError
 from training.core.events import Cancelled
 from training.data.feature_store import FeatureStore, FileStamp, default_location
 from training.data.images import ImageProblem, content_hash, decode_image, read_bytes
-from training.data.preprocessing import Preprocessing, resize_and_crop
+from training.data.preprocessing import resize_and_crop
 from training.models.frozen import FrozenFeatures
 
 DECODE_WORKERS = 2
@@ -69,86 +75,91 @@ def default_store() -> FeatureStore:
     return _store_at(default_location())
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One file read: the hash of its bytes, and its stored vector or its decoded pixels."""
+
+    content: str
+    stored: np.ndarray | None = None
+    pixels: np.ndarray | None = None
+    """uint8 (crop, crop, 3), when the store lacked the photo."""
+
+
 @dataclass
 class _Planned:
-    """A batch on its way: what the store had, and the decodes of what it lacked."""
+    """A batch on its way: each file being read, looked up and (if need be) decoded."""
 
     paths: list[Path]
-    stamps: list[FileStamp | None]
-    found: dict[int, np.ndarray]
-    decoding: dict[int, Future[tuple[str, np.ndarray] | str]]
+    reading: list[Future[_Read | str]]
 
 
 class _Embedder:
-    """One `embed_files` call's work: plan a batch (store lookups, decodes submitted), then
-    finish it (wait for the decodes, run what the store lacked, keep it)."""
+    """One `embed_files` call's work: plan a batch (reads, lookups and decodes submitted),
+    then finish it (wait for them, run what the store lacked, keep it)."""
 
     def __init__(self, frozen: FrozenFeatures, store: FeatureStore | None,
                  pool: ThreadPoolExecutor, total: int, view: View) -> None:
-        self.frozen, self.store, self.pool, self.total = frozen, store, pool, total
-        self.view = view
+        self.frozen, self.pool, self.total, self.view = frozen, pool, total, view
+        self.store = store if store is not None and store.available else None
         self.space = space_key(frozen, view.name)
 
     def plan(self, paths: list[Path] | None) -> _Planned | None:
         if paths is None:
             return None
-        stamps = [FileStamp.of(path) for path in paths]
-        found = _stored(self.store, self.space, self.frozen.width, stamps)
-        decoding = {index: self.pool.submit(_decode, path, self.frozen.prep)
-                    for index, path in enumerate(paths) if index not in found}
-        return _Planned(paths, stamps, found, decoding)
+        return _Planned(paths, [self.pool.submit(self._read, path) for path in paths])
 
     def finish(self, planned: _Planned) -> list[FileFeatures]:
-        results: dict[int, FileFeatures] = dict(planned.found)
-        decoded = {index: future.result() for index, future in planned.decoding.items()}
-        fresh = {index: item for index, item in decoded.items() if not isinstance(item, str)}
-        results.update({index: item for index, item in decoded.items() if isinstance(item, str)})
+        items = [future.result() for future in planned.reading]
+        read = {index: item for index, item in enumerate(items) if isinstance(item, _Read)}
+        results: dict[int, FileFeatures] = {
+            index: item.stored for index, item in read.items() if item.stored is not None}
+        fresh = {index: item for index, item in read.items() if item.stored is None}
         if fresh:
-            results.update(self._embed_fresh(planned, fresh))
-        return [results[index] for index in range(len(planned.paths))]
-
-    def _embed_fresh(self, planned: _Planned, fresh: dict[int, tuple[str, np.ndarray]]
-                     ) -> dict[int, np.ndarray]:
-        """Features of the decoded photos: from the store when their bytes are known under
-        another name, from the network otherwise; everything computed is stored."""
-        vectors: dict[str, np.ndarray] = {}
-        if self.store is not None and self.store.available:
-            contents = [content for content, _ in fresh.values()]
-            vectors = self.store.vectors(self.space, contents, self.frozen.width)
-        missing = [index for index, (content, _) in fresh.items() if content not in vectors]
-        if missing:
-            self.frozen.prepare(self.total)
-            pixels = [self._viewed(*fresh[index]) for index in missing]
-            computed = self.frozen(torch.from_numpy(np.stack(pixels))).numpy()
-            new = {fresh[index][0]: row for index, row in zip(missing, computed, strict=True)}
-            vectors.update(new)
-            if self.store is not None:
-                self.store.store_vectors(self.space, new)
+            results.update(self._embed_fresh(fresh))
         if self.store is not None:
+            self.store.touch(self.space, [read[index].content for index in results])
             self.store.remember_files(
-                (stamp, fresh[index][0]) for index in fresh
-                if (stamp := planned.stamps[index]) is not None)
-        return {index: vectors[content] for index, (content, _) in fresh.items()}
+                (stamp, read[index].content) for index in read
+                if (stamp := FileStamp.of(planned.paths[index])) is not None)
+        return [results[index] if isinstance(item, _Read) else item
+                for index, item in enumerate(items)]
 
-    def _viewed(self, content: str, pixels: np.ndarray) -> np.ndarray:
+    def _read(self, path: Path) -> _Read | str:
+        """The file's bytes hashed, then its stored vector, or else its decoded pixels: the
+        vector is found by what the file holds now, never by its name or time."""
+        try:
+            data = read_bytes(path)
+            content = content_hash(data)
+            if self.store is not None:
+                stored = self.store.vectors(self.space, [content], self.frozen.width,
+                                            touch=False).get(content)
+                if stored is not None:
+                    return _Read(content, stored=stored)
+            prep = self.frozen.prep
+            image = decode_image(path, data, draft_size=prep.resize).image
+            return _Read(content, pixels=resize_and_crop(image, prep))
+        except ImageProblem as problem:
+            return str(problem)
+        except Exception as error:  # a gallery must survive any one file
+            return f"{path}: could not be read ({error})."
+
+    def _embed_fresh(self, fresh: dict[int, _Read]) -> dict[int, np.ndarray]:
+        """Features of the decoded photos from the network; all of them are stored."""
+        self.frozen.prepare(self.total)
+        pixels = [self._viewed(item) for item in fresh.values()]
+        computed = self.frozen(torch.from_numpy(np.stack(pixels))).numpy()
+        if self.store is not None:
+            self.store.store_vectors(
+                self.space, {item.content: row for item, row in zip(fresh.values(), computed,
+                                                                    strict=True)},
+                self.frozen.maker)
+        return dict(zip(fresh, computed, strict=True))
+
+    def _viewed(self, item: _Read) -> np.ndarray:
         """uint8 (3, crop, crop): the decoded crop as this view shows it."""
-        chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
-        return chw if self.view.transform is None else self.view.transform(content, chw)
-
-
-def _stored(store: FeatureStore | None, space: str, width: int,
-            stamps: Sequence[FileStamp | None]) -> dict[int, np.ndarray]:
-    """The stored vectors of the files whose stamps the store knows, by position."""
-    found: dict[int, np.ndarray] = {}
-    if store is None or not store.available:
-        return found
-    known = store.content_keys([stamp for stamp in stamps if stamp is not None])
-    vectors = store.vectors(space, list(known.values()), width)
-    for index, stamp in enumerate(stamps):
-        content = known.get(stamp.path) if stamp is not None else None
-        if content is not None and content in vectors:
-            found[index] = vectors[content]
-    return found
+        assert item.pixels is not None
+        chw = np.ascontiguousarray(item.pixels.transpose(2, 0, 1))
+        return chw if self.view.transform is None else self.view.transform(item.content, chw)
 
 
 def embed_files(
@@ -194,39 +205,17 @@ def embed_dataset(
     """(N, D) float32 features of a scanned dataset's photos, in order.
 
     A photo that can no longer be read (it changed since the scan) is a `DatasetError`.
-    The store is asked for every photo at once first (for 10,000 stored photos, 40
-    queries and one write instead of 939 queries and 313 writes, a batch of 32 at a time);
-    only the photos it lacks go through `embed_files`.
+    Every photo is read and hashed (`embed_files`), stored or not: the store answers for
+    the bytes in the file now, not for what a scan or an earlier run saw.
     """
     if cancel is not None and cancel.is_set():
         raise Cancelled
     features = torch.empty((len(paths), frozen.width), dtype=torch.float32)
-    stored = _stored(store, space_key(frozen, view.name), frozen.width,
-                     [FileStamp.of(path) for path in paths])
-    if stored:
-        features[list(stored)] = torch.from_numpy(np.stack(list(stored.values())))
-        if advance is not None:
-            advance(len(stored))
-    missing = [index for index in range(len(paths)) if index not in stored]
     done = 0
-    for batch in embed_files([paths[i] for i in missing], frozen, store, cancel, advance,
-                             view=view):
+    for batch in embed_files(paths, frozen, store, cancel, advance, view=view):
         for item in batch:
             if isinstance(item, str):
                 raise DatasetError(f"{item} Scan the dataset again after fixing it.")
-            features[missing[done]] = torch.from_numpy(item)
+            features[done] = torch.from_numpy(item)
             done += 1
     return features
-
-
-def _decode(path: Path, prep: Preprocessing) -> tuple[str, np.ndarray] | str:
-    """(content key, uint8 (crop, crop, 3) pixels) of one file, or why it cannot be read:
-    the bytes are read once, for both the key and the decoder."""
-    try:
-        data = read_bytes(path)
-        image = decode_image(path, data, draft_size=prep.resize).image
-        return content_hash(data), resize_and_crop(image, prep)
-    except ImageProblem as problem:
-        return str(problem)
-    except Exception as error:  # a gallery must survive any one file
-        return f"{path}: could not be read ({error})."
