@@ -294,3 +294,85 @@ def test_a_real_photo_replaced_under_its_old_stamp_is_classified_as_what_it_show
     _swap_in(lion, real_photos / "cheetah" / "146.jpg")
     [after] = Predictor.from_model(real_photo_model.model).predict([lion])
     assert after.label == "cheetah" and after.confidence > 0.9
+
+
+# --- issue 21: a store that cannot be opened turns itself off and says so once --------------
+
+def test_a_folder_where_the_store_belongs_turns_it_off_with_a_warning(tmp_path, caplog
+                                                                      ) -> None:
+    location = tmp_path / "store" / "features.sqlite3"
+    (location / "inside").mkdir(parents=True)
+    with caplog.at_level("WARNING"):
+        store = FeatureStore(location)
+        paths = photos(tmp_path / "gallery", 3)
+        network = MeanColour()
+        assert all(isinstance(item, np.ndarray) for item in features(paths, network, store))
+    assert not store.available and network.computed == 3
+    assert (location / "inside").is_dir(), "nothing of the user's is deleted"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(location) in warning and "is a folder, not a file" in warning
+    assert "move the folder away" in warning
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 4 MB tmpfs at tmp_path/cache (root only, as in test_full_disk.py)."""
+    disk = tmp_path / "cache"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_read_only_store_folder_turns_it_off_and_keeps_the_file(tmp_path, caplog,
+                                                                  small_disk) -> None:
+    disk = small_disk
+    location = disk / "features.sqlite3"
+    paths = photos(tmp_path / "gallery", 3)
+    writable = FeatureStore(location)
+    first = features(paths, MeanColour(), writable)
+    writable.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    before = location.read_bytes()
+    with caplog.at_level("WARNING"):
+        store = FeatureStore(location)
+        network = MeanColour()
+        again = features(paths, network, store)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert location.read_bytes() == before, "the store file must not be deleted"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not store.available and len(warnings) == 1 and str(location) in warnings[0]
+
+
+def test_cli_predict_with_a_folder_where_the_store_belongs_warns_once_and_works(
+        colours_model, tmp_path) -> None:
+    home = tmp_path / "home"
+    (home / "cache" / "features" / "features.sqlite3").mkdir(parents=True)
+    paths = photos(tmp_path / "gallery", 2)
+    done = subprocess.run(
+        [sys.executable, "-m", "training.cli", "predict", str(colours_model),
+         *map(str, paths)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CHEETAHLION_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert len(warnings) == 1 and "features.sqlite3 is a folder" in warnings[0], done.stderr
+    assert len(done.stdout.strip().splitlines()) >= 2
+
+
+def test_a_dataset_photo_rewritten_with_its_stamp_kept_is_embedded_again(tmp_path, store
+                                                                          ) -> None:
+    """What quick training, the finder and the map read (`embed_dataset`)."""
+    from training.models.embedding import embed_dataset
+
+    paths = photos(tmp_path / "data", 3)
+    embed_dataset(paths, MeanColour(), store)
+    other = tmp_path / "flat.png"
+    Image.new("RGB", (40, 40), (20, 250, 20)).save(other)
+    _swap_in(paths[0], other)
+    network = MeanColour()
+    rows = embed_dataset(paths, network, store)
+    assert network.computed == 1 and rows[0].tolist() == [20.0, 250.0, 20.0]

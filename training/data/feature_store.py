@@ -4,33 +4,31 @@ Finding likely-mislabelled photos, quick training, the zero-shot baseline, evalu
 classification all run the same frozen network over the same photos. Each photo's pooled
 features are stored here the first time, keyed by
 
-- the photo's content: a hash of the bytes read from the file every time it is looked up
-  (`training.models.embedding` hashes them as it reads them). A file's path, size and
-  modification time prove nothing: `cp -p`, `rsync -t`, photo editors and backup restores
-  rewrite a photo and keep its time, and a photo padded to the old size then kept its old
-  vector ("lion 1.000" for a cheetah). The `files` table (path → content, with the stamp)
-  is bookkeeping for `prune` only, never a way to find a vector. A renamed or copied photo
-  is still found by its bytes;
+- the photo's content: the hash of the bytes read from the file at every look-up
+  (`training.models.embedding` hashes them as it reads them). Path, size and mtime prove
+  nothing: `cp -p`, `rsync -t`, editors and backup restores rewrite a photo and keep its
+  time (a cheetah padded to a lion's size kept the lion's vector). The `files` table (path →
+  content, with that stamp) is bookkeeping for `prune`, never a way to a vector. A renamed
+  or copied photo is still found by its bytes;
 - the "space" it was embedded in: the network's weights digest, the preprocessing and the
   view (`training.models.embedding.space_key`), so different networks, image sizes or
   augmented views never mix.
 
-Each vector row also names its maker ("pytorch", or the digest of the ONNX graph that
-computed it), so everything a graph wrote can be forgotten when the graph is later refused
-(`forget_maker`). A row's checksum covers its content key, space and maker as well as its
-floats: rows swapped or edited in a sound database fail it and are recomputed.
+Each vector names its maker ("pytorch", or the ONNX graph's digest), so what a graph wrote
+goes when the graph is refused later (`forget_maker`). Its checksum covers its content key,
+space and maker as well as its floats: a row swapped or edited in a sound database, of the
+wrong length or not finite is deleted and recomputed, never trusted.
 
 One SQLite file under `paths.cache_dir() / "features"`: transactions make every write atomic
 (a killed process leaves the last committed state), WAL lets the app and the CLI share it,
-and deleting the folder while nothing runs is always safe (it only costs recomputing). Each
-vector carries a checksum; a vector that fails it, has the wrong length or is not finite is
-deleted and recomputed, never trusted. The store is bounded (`DEFAULT_BUDGET_BYTES`, least
-recently used out) and forgets files that no longer exist (`prune`).
+and deleting the folder while nothing runs is always safe (it only costs recomputing). The
+store is bounded (`DEFAULT_BUDGET_BYTES`, least recently used out) and forgets files that
+no longer exist (`prune`).
 
 The store is a cache: when it cannot be opened or written (a damaged file is replaced; a
 full or read-only disk, or a folder in its place, disables it), callers carry on computing,
-just without keeping. A full disk passes (it keeps again once there is room); anything
-else is logged once as a warning naming the file and what to do.
+just without keeping. A full disk passes silently (it keeps again once there is room);
+anything else is logged once as a warning naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -60,9 +58,8 @@ PRUNE_EVERY_SECONDS = 600.0
 USED_REFRESH_SECONDS = 3600.0
 """A vector read is marked as used (for least-recently-used trimming) only when its mark is
 older than this. Updating the mark rewrites the whole row, blob included: reading 10,000
-stored vectors wrote 41 MB into the write-ahead log every time (the dataset map drawn twice,
-the finder run after it), and on a busy disk one such read took 14 s instead of 1 s. An
-hour is nothing against a store that holds months of photos."""
+stored vectors wrote 41 MB into the write-ahead log every time, and on a busy disk one such
+read took 14 s instead of 1 s. An hour is nothing against a store of months of photos."""
 _FILE_NAME = "features.sqlite3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -148,8 +145,7 @@ class FeatureStore:
         return found
 
     def remember_files(self, keys: Iterable[tuple[FileStamp, str]]) -> None:
-        """Record each file's stamp and content key (replacing what its path had); rows
-        already recorded so are not written again (no write lock for a second look)."""
+        """Record each file's stamp and content key; unchanged rows are not written."""
         wanted = {stamp.path: (stamp, key) for stamp, key in keys}
         recorded = self.content_keys([stamp for stamp, _ in wanted.values()])
         rows = [(stamp.path, stamp.size, stamp.mtime_ns, key)
@@ -331,14 +327,17 @@ class FeatureStore:
     def _disable(self, error: BaseException) -> None:
         """Keep nothing from now on; say so once, unless the disk is only full."""
         self.available = False
-        if self.problem is not None or _disk_full(error):
+        full = (getattr(error, "errno", 0) == errno.ENOSPC
+                or getattr(error, "sqlite_errorname", None) == "SQLITE_FULL")
+        if self.problem is not None or full:
             return
-        where = self.location
-        advice = (f"{where} is a folder: move it away, and a new store is made there."
-                  if where.is_dir() else
-                  f"Make {where.parent} writable, or point CHEETAHLION_HOME elsewhere.")
-        self.problem = (f"The feature store {where} cannot be used "
-                        f"({_reason(error)}), so features are computed but not kept. {advice}")
+        where, unkept = self.location, "so features are computed but not kept"
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
+        self.problem = (
+            f"the feature store {where} is a folder, not a file, {unkept}: move the folder "
+            "away and a new store is made there." if where.is_dir() else
+            f"the feature store {where} cannot be used ({reason}), {unkept}: make "
+            f"{where.parent} writable, or set CHEETAHLION_HOME to a folder you can write.")
         log.warning("warning: %s", self.problem)
 
 
@@ -350,17 +349,6 @@ def _replaceable(error: sqlite3.DatabaseError, location: Path) -> bool:
     """Whether `error` says the file at `location` is not a sound store of this format."""
     named = getattr(error, "sqlite_errorname", None) in _REPLACEABLE
     return (named or isinstance(error, _OtherFormat)) and location.is_file()
-
-
-def _disk_full(error: BaseException) -> bool:
-    return (getattr(error, "errno", None) == errno.ENOSPC
-            or getattr(error, "sqlite_errorname", None) == "SQLITE_FULL")
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError):
-        return error.strerror or str(error)
-    return str(error) or type(error).__name__
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
