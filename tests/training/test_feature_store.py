@@ -376,3 +376,23 @@ def test_a_dataset_photo_rewritten_with_its_stamp_kept_is_embedded_again(tmp_pat
     network = MeanColour()
     rows = embed_dataset(paths, network, store)
     assert network.computed == 1 and rows[0].tolist() == [20.0, 250.0, 20.0]
+
+
+def test_a_store_of_the_earlier_format_is_made_anew(tmp_path) -> None:
+    """Format 1 (vectors without their maker, checksums over the floats alone)."""
+    location = tmp_path / "store" / "features.sqlite3"
+    location.parent.mkdir()
+    with sqlite3.connect(location) as connection:
+        connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        connection.execute("INSERT INTO meta VALUES ('format', '1')")
+        connection.execute("CREATE TABLE vectors (content TEXT NOT NULL, space TEXT NOT NULL,"
+                           " vector BLOB NOT NULL, checksum TEXT NOT NULL, used REAL NOT NULL,"
+                           " PRIMARY KEY (content, space))")
+    connection.close()
+    store = FeatureStore(location)
+    assert store.available and store.problem is None
+    paths = photos(tmp_path / "gallery", 2)
+    network = MeanColour()
+    features(paths, network, store)
+    features(paths, network, store)
+    assert network.computed == 2

@@ -83,8 +83,7 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class FileStamp:
-    """A file's path, size and mtime: what the `files` bookkeeping records, so that `prune`
-    can tell files that are gone or changed. Never evidence of a file's content."""
+    """Path, size, mtime: how `prune` tells files gone or changed. Never proof of content."""
 
     path: str
     size: int
@@ -354,13 +353,14 @@ def _replaceable(error: sqlite3.DatabaseError, location: Path) -> bool:
 def _prepare(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for statement in _SCHEMA:
-        connection.execute(statement)
+    connection.execute(_SCHEMA[0])  # the format first: an older store's tables differ
     row = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    if row is not None and row[0] != str(FORMAT_VERSION):
+        raise _OtherFormat(f"feature store format {row[0]}, expected {FORMAT_VERSION}")
+    for statement in _SCHEMA[1:]:
+        connection.execute(statement)
     if row is None:
         connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
-    elif row[0] != str(FORMAT_VERSION):
-        raise _OtherFormat(f"feature store format {row[0]}, expected {FORMAT_VERSION}")
     connection.execute("SELECT COUNT(*) FROM vectors").fetchone()  # a damaged file fails here
 
 
