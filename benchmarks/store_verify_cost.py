@@ -17,7 +17,10 @@ Each side runs in its own process (the engine of that side on `sys.path`, a fres
 CHEETAHLION_HOME), the sides taking turns for `--repeats` rounds (default 3):
 
 - first time: `Predictor.from_file` + `predict(paths)` (empty store: read, decode, network);
-- again, same Predictor: `predict(paths)`, timed `--passes` times (default 3), the median;
+- again, same Predictor: `predict(paths)`, timed `--passes` times (default 7), the median,
+  as wall-clock time and as the process's CPU time (all its threads: less swayed by other
+  work on a busy machine);
+- the store's part alone: `embed_files(paths, ...)` with every vector stored, the same way;
 - again, new Predictor: `Predictor.from_file` + `predict(paths)`, as a later session would.
 
 Also shown, in this process: per photo, reading + hashing its bytes (the price of a stored
@@ -60,6 +63,7 @@ _CHILD = """
 import gc, json, sys, time
 from pathlib import Path
 import training
+from training.models.embedding import default_store, embed_files
 from training.predict.inference import Predictor
 
 model, listing, passes = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -76,17 +80,29 @@ started = time.perf_counter()
 predictor = Predictor.from_file(model)
 labels = classify(predictor)
 first = time.perf_counter() - started
-again = []
+again, again_cpu = [], []
 for _ in range(passes):
     gc.collect()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     classify(predictor)
     again.append(time.perf_counter() - started)
+    again_cpu.append(time.process_time() - cpu)
+lookups, lookups_cpu = [], []
+for _ in range(passes):
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
+    for _batch in embed_files(paths, predictor.frozen, default_store()):
+        pass
+    lookups.append(time.perf_counter() - started)
+    lookups_cpu.append(time.process_time() - cpu)
 gc.collect()
 started = time.perf_counter()
 classify(Predictor.from_file(model))
 again_new = time.perf_counter() - started
 print(json.dumps({"first": first, "again": sorted(again)[len(again) // 2],
+                  "again_cpu": sorted(again_cpu)[len(again_cpu) // 2],
+                  "lookups": sorted(lookups)[len(lookups) // 2],
+                  "lookups_cpu": sorted(lookups_cpu)[len(lookups_cpu) // 2],
                   "again_new": again_new, "runtime": predictor.runtime, "labels": labels,
                   "engine": training.__file__}))
 """
@@ -158,10 +174,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None,
                         help="rounds of both sides (default 3; 1 with --quick)")
     parser.add_argument("--passes", type=int, default=None,
-                        help="timed 'again' passes per round (default 3; 1 with --quick)")
+                        help="timed 'again' passes per round (default 7; 1 with --quick)")
     args = parser.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 3)
-    args.passes = args.passes or (1 if args.quick else 3)
+    args.passes = args.passes or (1 if args.quick else 7)
     data = _common.require_data(args.data)
     work = _common.workspace("store-verify")
     graphs = work / "graphs"
@@ -194,9 +210,14 @@ def main() -> None:
 def _report(args: Any, runs: dict[str, list[dict[str, Any]]], parts: dict[str, float],
             photos: int) -> None:
     medians = {side: {name: _common.median([run[name] for run in runs[side]])
-                      for name in ("first", "again", "again_new")} for side in SIDES}
+                      for name in ("first", "again", "again_cpu", "lookups", "lookups_cpu",
+                                   "again_new")}
+               for side in SIDES}
     rows: list[list[object]] = []
     labels = {"first": "first time, empty store (s)", "again": "again, same Predictor (s)",
+              "again_cpu": "again, same Predictor (CPU s)",
+              "lookups": "  its store look-ups alone, embed_files (s)",
+              "lookups_cpu": "  its store look-ups alone, embed_files (CPU s)",
               "again_new": "again, new Predictor (s)"}
     for name, label in labels.items():
         before, after = medians["before"][name], medians["after"][name]

@@ -114,10 +114,11 @@ class _Embedder:
         results: dict[int, FileFeatures] = {
             index: item.stored for index, item in read.items() if item.stored is not None}
         fresh = {index: item for index, item in read.items() if item.stored is None}
+        if self.store is not None:
+            self.store.touch(self.space, [read[index].content for index in results])
         if fresh:
             results.update(self._embed_fresh(fresh))
         if self.store is not None:
-            self.store.touch(self.space, [read[index].content for index in results])
             self.store.remember_files(
                 (stamp, read[index].content) for index in read
                 if (stamp := FileStamp.of(planned.paths[index])) is not None)
