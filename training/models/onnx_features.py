@@ -192,6 +192,8 @@ def _no_progress_thread() -> None:
 
 def forget_vectors_of(maker: str) -> None:
     """Delete from the feature store every vector the refused graph `maker` computed."""
+    if not default_location().is_file():
+        return  # no store (or one that cannot open, which has said so already)
     store = FeatureStore(default_location())
     try:
         store.forget_maker(maker)
