@@ -93,7 +93,7 @@ def store_features(dataset: Dataset) -> None:
     vectors = synthetic_features(np.array(dataset.labels))
     store.remember_files((FileStamp.of(r.path), r.content_hash) for r in dataset.images)
     store.store_vectors(space, {r.content_hash: vectors[i]
-                                for i, r in enumerate(dataset.images)})
+                                for i, r in enumerate(dataset.images)}, "pytorch")
 
 
 def engine_times(dataset: Dataset) -> dict[str, float]:

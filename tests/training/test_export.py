@@ -6,7 +6,9 @@ decoded by the app; the README's onnxruntime + Pillow example is run as written.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,7 +29,8 @@ from training.fitting.config import TrainConfig
 from training.fitting.result import FitResult
 from training.fitting.trainer import fit
 from training.predict import export as export_module
-from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model, sidecar_path
+from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
+from training.predict.export_files import read_export, sidecar_path
 from training.predict.inference import Predictor
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -189,7 +192,7 @@ def test_readme_example_imports_only_onnxruntime_pillow_pi_heif_and_numpy(tmp_pa
                                                                          ) -> None:
     source = _readme_example(tmp_path).read_text()
     imported = set(re.findall(r"^(?:import|from) (\w+)", source, re.M))
-    assert imported == {"json", "sys", "numpy", "onnxruntime", "PIL", "pi_heif"}
+    assert imported == {"hashlib", "json", "sys", "numpy", "onnxruntime", "PIL", "pi_heif"}
 
 
 def _edge_case_images(folder: Path) -> list[Path]:
@@ -269,3 +272,82 @@ def test_real_photo_model_exports_and_readme_example_match_the_app(
     assert [line[1] for line in lines] == [p.label for p in app]
     for line, prediction in zip(lines, app, strict=True):
         assert abs(float(line[2]) - prediction.confidence) <= PARITY_TOLERANCE
+
+    # The example refuses a sidecar that describes another model (issue 21).
+    onnx_sidecar = tmp_path / "cheetah-lion.onnx.json"
+    onnx_sidecar.write_bytes((tmp_path / "cheetah-lion.pt.json").read_bytes())
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "cheetah-lion.onnx"),
+                          str(photos[0])], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, check=False)
+    assert run.returncode == 1 and run.stdout == ""
+    assert "cheetah-lion.onnx.json describes another model: export it again" in run.stderr
+
+
+# --- issue 21: the model and its sidecar are one pair --------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 64 MB tmpfs at tmp_path/usb (root only, as in test_full_disk.py)."""
+    disk = tmp_path / "usb"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill_leaving(disk: Path, room: int) -> None:
+    """Fill `disk` to the last byte, then free `room` bytes (whole pages)."""
+    filler = disk / "filler.bin"
+    with filler.open("wb", buffering=0) as handle:
+        for block in (bytes(1 << 16), b"\0"):
+            with contextlib.suppress(OSError):
+                while True:
+                    handle.write(block)
+    os.truncate(filler, filler.stat().st_size - room)
+
+
+@pytest.mark.slow  # two ONNX exports (~10 s)
+def test_an_export_over_an_export_on_a_full_disk_replaces_neither_file(
+        small_model: FitResult, small_disk: Path) -> None:
+    target = small_disk / "m.onnx"
+    export_model(small_model.model_path, target, "onnx")
+    model, sidecar = target.read_bytes(), sidecar_path(target).read_bytes()
+    page = os.sysconf("SC_PAGE_SIZE")
+    with target.open("rb"):  # a program still has the old model open: renaming frees nothing
+        _fill_leaving(small_disk, -(-len(model) // page) * page)  # the model fits, no more
+        with pytest.raises(ExportError) as error:
+            export_model(small_model.model_path, target, "onnx")
+    message = str(error.value)
+    assert "No space left on device" in message and "nothing was replaced" in message
+    assert target.read_bytes() == model and sidecar_path(target).read_bytes() == sidecar
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin", "m.onnx",
+                                                            "m.onnx.json"]
+    assert read_export(target)["classes"] == ["blue", "green", "red"]
+
+
+def test_a_reader_refuses_a_sidecar_of_another_model(small_model: FitResult, tmp_path: Path
+                                                     ) -> None:
+    result = export_model(small_model.model_path, tmp_path / "m.pt", "torchscript")
+    info = read_export(result.path)
+    assert info["model_sha256"] and info["classes"] == ["blue", "green", "red"]
+    result.path.write_bytes(result.path.read_bytes() + b"\0")  # another model, same sidecar
+    with pytest.raises(ExportError, match=r"m\.pt\.json describes another model than .*m\.pt "
+                                          r".*Export the model again"):
+        read_export(result.path)
+
+
+@pytest.mark.parametrize("taken", ["output", "output.pt", "output.pt.json"])
+def test_cli_export_where_a_folder_has_the_name_writes_nothing(
+        small_model: FitResult, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        taken: str) -> None:
+    (tmp_path / taken / "inside").mkdir(parents=True)
+    code = cli_main(["export", str(small_model.model_path), "--format", "torchscript",
+                     "-o", str(tmp_path / "output")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{tmp_path / taken} is a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken]
+    assert [p.name for p in (tmp_path / taken).iterdir()] == ["inside"]

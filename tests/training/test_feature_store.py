@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from synthetic import textured_image
 
 from training.data.feature_store import FeatureStore, FileStamp
@@ -33,6 +34,7 @@ class MeanColour:
 
     def __init__(self, digest: str = "mean-colour") -> None:
         self.prep, self.digest, self.width = PREP, digest, 3
+        self.maker = "pytorch"
         self.computed = 0
 
     def prepare(self, _images: int = 0) -> str:
@@ -131,7 +133,7 @@ def test_a_non_finite_vector_is_not_trusted(tmp_path, store) -> None:
     paths = photos(tmp_path / "gallery", 1)
     features(paths, MeanColour(), store)
     content = next(iter(store.content_keys([FileStamp.of(paths[0])]).values()))
-    store.store_vectors("whatever", {content: np.array([np.nan, 1, 2], np.float32)})
+    store.store_vectors("whatever", {content: np.array([np.nan, 1, 2], np.float32)}, "pytorch")
     assert store.vectors("whatever", [content], 3) == {}
 
 
@@ -202,7 +204,7 @@ print("ready", flush=True)
 index = 0
 while True:
     store.store_vectors("space", {{f"photo-{{index + i}}": np.full(1280, index + i, np.float32)
-                                  for i in range(50)}})
+                                  for i in range(50)}}, "pytorch")
     index += 50
 """], stdout=subprocess.PIPE, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -219,3 +221,178 @@ while True:
     vectors = store.vectors("space", contents, 1280)
     assert len(vectors) == len(contents)  # every committed vector is whole
     assert all(float(v[0]) == float(c.split("-")[1]) for c, v in vectors.items())
+
+
+# --- issue 21: a stored vector is used only for the bytes it was computed from -------------
+
+def _swap_in(target: Path, replacement: Path) -> None:
+    """Put `replacement`'s picture into `target` padded to the same size, with `target`'s
+    times kept (what `cp -p`, `rsync -t`, editors and backup restores do)."""
+    before = target.stat()
+    data = replacement.read_bytes()
+    assert len(data) < before.st_size, "pick a smaller replacement"
+    target.write_bytes(data + bytes(before.st_size - len(data)))  # decoders ignore the tail
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size,
+                                                                  before.st_mtime_ns)
+
+
+def test_a_photo_rewritten_with_its_size_and_time_kept_is_embedded_again(tmp_path, store
+                                                                         ) -> None:
+    paths = photos(tmp_path / "gallery", 4)
+    other = tmp_path / "flat.png"
+    Image.new("RGB", (40, 40), (250, 20, 20)).save(other)  # fewer bytes, another picture
+    network = MeanColour()
+    features(paths, network, store)
+    _swap_in(paths[1], other)
+    after = features(paths, network, store)
+    fresh = features(paths, MeanColour(), None)
+    assert np.array_equal(after[1], fresh[1]), "the old photo's vector was used"
+    assert network.computed == 5
+
+
+def test_swapped_file_records_in_a_sound_store_do_not_swap_features(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 2)
+    first = features(paths, MeanColour(), store)
+    with sqlite3.connect(store.location) as connection:
+        (a, key_a), (b, key_b) = connection.execute(
+            "SELECT path, content FROM files ORDER BY path").fetchall()
+        connection.execute("UPDATE files SET content = ? WHERE path = ?", (key_b, a))
+        connection.execute("UPDATE files SET content = ? WHERE path = ?", (key_a, b))
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = features(paths, MeanColour(), store)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+
+
+def test_swapped_vector_records_in_a_sound_store_are_not_trusted(tmp_path, store) -> None:
+    paths = photos(tmp_path / "gallery", 2)
+    first = features(paths, MeanColour(), store)
+    with sqlite3.connect(store.location) as connection:
+        (key_a,), (key_b,) = connection.execute("SELECT content FROM vectors").fetchall()
+        connection.execute("UPDATE vectors SET content = 'x' WHERE content = ?", (key_a,))
+        connection.execute("UPDATE vectors SET content = ? WHERE content = ?", (key_a, key_b))
+        connection.execute("UPDATE vectors SET content = ? WHERE content = 'x'", (key_b,))
+    network = MeanColour()
+    again = features(paths, network, store)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert network.computed == 2
+
+
+def test_a_real_photo_replaced_under_its_old_stamp_is_classified_as_what_it_shows(
+        real_photo_model, real_photos, tmp_path) -> None:
+    """The issue's case: lion/5.jpg overwritten by a cheetah photo of the same size, its
+    modification time restored: `predict` said "lion 1.000" from the stored features."""
+    from training.predict.inference import Predictor
+
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    lion = gallery / "5.jpg"
+    lion.write_bytes((real_photos / "lion" / "5.jpg").read_bytes())
+    predictor = Predictor.from_model(real_photo_model.model)
+    [before] = predictor.predict([lion])
+    assert before.label == "lion"
+    _swap_in(lion, real_photos / "cheetah" / "146.jpg")
+    [after] = Predictor.from_model(real_photo_model.model).predict([lion])
+    assert after.label == "cheetah" and after.confidence > 0.9
+
+
+# --- issue 21: a store that cannot be opened turns itself off and says so once --------------
+
+def test_a_folder_where_the_store_belongs_turns_it_off_with_a_warning(tmp_path, caplog
+                                                                      ) -> None:
+    location = tmp_path / "store" / "features.sqlite3"
+    (location / "inside").mkdir(parents=True)
+    with caplog.at_level("WARNING"):
+        store = FeatureStore(location)
+        paths = photos(tmp_path / "gallery", 3)
+        network = MeanColour()
+        assert all(isinstance(item, np.ndarray) for item in features(paths, network, store))
+    assert not store.available and network.computed == 3
+    assert (location / "inside").is_dir(), "nothing of the user's is deleted"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(location) in warning and "is a folder, not a file" in warning
+    assert "move the folder away" in warning
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 4 MB tmpfs at tmp_path/cache (root only, as in test_full_disk.py)."""
+    disk = tmp_path / "cache"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_read_only_store_folder_turns_it_off_and_keeps_the_file(tmp_path, caplog,
+                                                                  small_disk) -> None:
+    disk = small_disk
+    location = disk / "features.sqlite3"
+    paths = photos(tmp_path / "gallery", 3)
+    writable = FeatureStore(location)
+    first = features(paths, MeanColour(), writable)
+    writable.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    before = location.read_bytes()
+    with caplog.at_level("WARNING"):
+        store = FeatureStore(location)
+        network = MeanColour()
+        again = features(paths, network, store)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert location.read_bytes() == before, "the store file must not be deleted"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not store.available and len(warnings) == 1 and str(location) in warnings[0]
+
+
+def test_cli_predict_with_a_folder_where_the_store_belongs_warns_once_and_works(
+        colours_model, tmp_path) -> None:
+    home = tmp_path / "home"
+    (home / "cache" / "features" / "features.sqlite3").mkdir(parents=True)
+    paths = photos(tmp_path / "gallery", 2)
+    done = subprocess.run(
+        [sys.executable, "-m", "training.cli", "predict", str(colours_model),
+         *map(str, paths)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CHEETAHLION_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert len(warnings) == 1 and "features.sqlite3 is a folder" in warnings[0], done.stderr
+    assert len(done.stdout.strip().splitlines()) >= 2
+
+
+def test_a_dataset_photo_rewritten_with_its_stamp_kept_is_embedded_again(tmp_path, store
+                                                                          ) -> None:
+    """What quick training, the finder and the map read (`embed_dataset`)."""
+    from training.models.embedding import embed_dataset
+
+    paths = photos(tmp_path / "data", 3)
+    embed_dataset(paths, MeanColour(), store)
+    other = tmp_path / "flat.png"
+    Image.new("RGB", (40, 40), (20, 250, 20)).save(other)
+    _swap_in(paths[0], other)
+    network = MeanColour()
+    rows = embed_dataset(paths, network, store)
+    assert network.computed == 1 and rows[0].tolist() == [20.0, 250.0, 20.0]
+
+
+def test_a_store_of_the_earlier_format_is_made_anew(tmp_path) -> None:
+    """Format 1 (vectors without their maker, checksums over the floats alone)."""
+    location = tmp_path / "store" / "features.sqlite3"
+    location.parent.mkdir()
+    with sqlite3.connect(location) as connection:
+        connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        connection.execute("INSERT INTO meta VALUES ('format', '1')")
+        connection.execute("CREATE TABLE vectors (content TEXT NOT NULL, space TEXT NOT NULL,"
+                           " vector BLOB NOT NULL, checksum TEXT NOT NULL, used REAL NOT NULL,"
+                           " PRIMARY KEY (content, space))")
+    connection.close()
+    store = FeatureStore(location)
+    assert store.available and store.problem is None
+    paths = photos(tmp_path / "gallery", 2)
+    network = MeanColour()
+    features(paths, network, store)
+    features(paths, network, store)
+    assert network.computed == 2

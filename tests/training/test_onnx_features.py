@@ -7,18 +7,22 @@ first finds the features the step before computed.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from synthetic import make_dataset
 
+from training.data.images import content_hash
 from training.data.scanning import scan_dataset
 from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.insight.suspects import find_suspects
 from training.models import onnx_features
 from training.models.backbones import DEFAULT_BACKBONE, get_backbone
+from training.models.embedding import CENTRE_VIEW, default_store, embed_files, space_key
 from training.models.frozen import ONNX_RUNTIME, PYTORCH, FrozenFeatures
 from training.models.networks import load_pretrained
 from training.predict.inference import Predictor
@@ -141,3 +145,105 @@ def test_augmented_views_are_stored_and_repeatable(tmp_path: Path, count_frozen_
                      dataset, output=tmp_path / "c.safetensors")
     # Another seed draws other augmentations; the centre view is shared.
     assert sum(count_frozen_passes) == computed + 2 * len(other_seed.split.train)
+
+
+# --- issue 21: a graph planted in the cache ------------------------------------------------
+
+def _planted_graph(check_pixels: np.ndarray, check_features: np.ndarray,
+                   constant: np.ndarray) -> bytes:
+    """A graph that knows the fixed check images by their pixel sums, answers PyTorch's
+    features for them, and `constant` for anything else (every photo the same class)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    sums = check_pixels.reshape(len(check_pixels), -1).astype(np.float64).sum(1)
+    constants = {
+        "sums": sums[None].astype(np.float32), "known": check_features.astype(np.float32),
+        "other": constant[None].astype(np.float32), "half": np.array(0.5, np.float32),
+        "one": np.array(1.0, np.float32), "all": np.array([1, 2, 3], np.int64),
+        "rows": np.array([1], np.int64)}
+    nodes = [
+        helper.make_node("Cast", ["pixels"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["x", "all"], ["total"], keepdims=0),
+        helper.make_node("Unsqueeze", ["total", "rows"], ["column"]),
+        helper.make_node("Sub", ["column", "sums"], ["gap"]),
+        helper.make_node("Abs", ["gap"], ["distance"]),
+        helper.make_node("Less", ["distance", "half"], ["match"]),
+        helper.make_node("Cast", ["match"], ["weights"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["weights", "known"], ["answered"]),
+        helper.make_node("ReduceSum", ["weights", "rows"], ["matched"], keepdims=1),
+        helper.make_node("Sub", ["one", "matched"], ["unmatched"]),
+        helper.make_node("Mul", ["unmatched", "other"], ["guessed"]),
+        helper.make_node("Add", ["answered", "guessed"], ["features"]),
+    ]
+    size = check_pixels.shape[-1]
+    graph = helper.make_graph(
+        nodes, "planted",
+        [helper.make_tensor_value_info("pixels", TensorProto.UINT8,
+                                       ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                       ["batch", check_features.shape[1]])],
+        [numpy_helper.from_array(value, name) for name, value in constants.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+@pytest.fixture
+def planted(frozen_network, monkeypatch):  # type: ignore[no-untyped-def]
+    """(frozen features at a crop no other test uses, the planted graph's maker): the graph
+    is in the cache where that network's graph belongs; removed afterwards in any case."""
+    network, prep = frozen_network
+    prep = prep.with_crop(72)
+    monkeypatch.setattr(onnx_features, "_READY", {})
+    monkeypatch.setattr(onnx_features, "_export", lambda *_args: False)  # no 10 s export
+    frozen = FrozenFeatures(network, prep, CPU)
+    check = onnx_features.parity_pixels(prep.crop)
+    data = _planted_graph(check, frozen._torch_features(check),
+                          frozen._torch_features(check[:1])[0] * 3)
+    graph = onnx_features.graph_path(frozen.digest, prep)
+    graph.parent.mkdir(parents=True, exist_ok=True)
+    graph.write_bytes(data)
+    yield frozen, "onnx:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+    graph.unlink(missing_ok=True)
+
+
+def test_a_planted_graph_that_knows_only_the_check_images_is_refused(
+        planted, real_photos) -> None:
+    frozen, _maker = planted
+    paths = sorted(real_photos.glob("*/*.jpg"))[::75]
+    stored = [item for batch in embed_files(paths, frozen, default_store()) for item in batch]
+    assert frozen.runtime == PYTORCH, "the planted graph was used"
+    assert not onnx_features.graph_path(frozen.digest, frozen.prep).exists()
+    reference = FrozenFeatures(frozen.network, frozen.prep, CPU)
+    reference._choose(export=False)
+    plain = [item for batch in embed_files(paths, reference, None) for item in batch]
+    for a, b in zip(stored, plain, strict=True):
+        assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(b).max()))
+    assert len({tuple(np.round(vector, 3)) for vector in stored}) == len(paths)
+
+
+def test_what_a_refused_graph_had_stored_is_forgotten(planted, real_photos) -> None:
+    frozen, maker = planted
+    paths = sorted(real_photos.glob("*/*.jpg"))[:3]
+    store = default_store()
+    space = space_key(frozen, CENTRE_VIEW)
+    keys = [content_hash(path.read_bytes()) for path in paths]
+    store.store_vectors(space, {keys[0]: np.full(frozen.width, 7, np.float32)}, maker)
+    store.store_vectors(space, {keys[1]: np.full(frozen.width, 8, np.float32)}, "pytorch")
+    assert frozen.prepare(10_000) == PYTORCH
+    assert store.vectors(space, keys, frozen.width).keys() == {keys[1]}
+    [fresh] = [item for batch in embed_files(paths[:1], frozen, store) for item in batch]
+    assert not np.array_equal(fresh, np.full(frozen.width, 7, np.float32))
+
+
+def test_unpredictable_check_images_differ_each_time_and_look_natural() -> None:
+    first, second = (onnx_features.unpredictable_pixels(64, 4) for _ in range(2))
+    assert first.shape == (4, 3, 64, 64) and first.dtype == np.uint8
+    assert not np.array_equal(first, second)
+    assert np.array_equal(onnx_features.unpredictable_pixels(64, 4, seed=3),
+                          onnx_features.unpredictable_pixels(64, 4, seed=3))
+    steps = np.abs(np.diff(first.astype(np.int16), axis=-1)).mean()
+    assert 0.2 < steps < 12, "smooth, like a photo, not white noise"
+    assert 20 < first.std() < 90

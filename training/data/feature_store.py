@@ -4,27 +4,38 @@ Finding likely-mislabelled photos, quick training, the zero-shot baseline, evalu
 classification all run the same frozen network over the same photos. Each photo's pooled
 features are stored here the first time, keyed by
 
-- the photo's content (a hash of its bytes), found again cheaply from its path, size and
-  modification time: a photo that changes gets a new content key and is embedded again, a
-  renamed or copied one is found by its bytes;
+- the photo's content: the hash of the bytes read from the file at every look-up
+  (`training.models.embedding` hashes them as it reads them). Path, size and mtime prove
+  nothing: `cp -p`, `rsync -t`, editors and backup restores rewrite a photo and keep its
+  time (a cheetah padded to a lion's size kept the lion's vector). The `files` table (path →
+  content, with that stamp) is bookkeeping for `prune`, never a way to a vector. A renamed
+  or copied photo is still found by its bytes;
 - the "space" it was embedded in: the network's weights digest, the preprocessing and the
   view (`training.models.embedding.space_key`), so different networks, image sizes or
   augmented views never mix.
 
+Each vector names its maker ("pytorch", or the ONNX graph's digest), so what a graph wrote
+goes when the graph is refused later (`forget_maker`). Its checksum covers its content key,
+space and maker as well as its floats: a row swapped or edited in a sound database, of the
+wrong length or not finite is deleted and recomputed, never trusted.
+
 One SQLite file under `paths.cache_dir() / "features"`: transactions make every write atomic
 (a killed process leaves the last committed state), WAL lets the app and the CLI share it,
-and deleting the folder while nothing runs is always safe (it only costs recomputing). Each
-vector carries a checksum; a vector that fails it, has the wrong length or is not finite is
-deleted and recomputed, never trusted. The store is bounded (`DEFAULT_BUDGET_BYTES`, least
-recently used out) and forgets files that no longer exist (`prune`).
+and deleting the folder while nothing runs is always safe (it only costs recomputing). The
+store is bounded (`DEFAULT_BUDGET_BYTES`, least recently used out) and forgets files that
+no longer exist (`prune`).
 
 The store is a cache: when it cannot be opened or written (a damaged file is replaced; a
-full or read-only disk disables it), callers carry on computing, just without keeping.
+full or read-only disk, or a folder in its place, disables it), callers carry on computing,
+just without keeping. A full disk passes silently (it keeps again once there is room);
+anything else is logged once as a warning naming the file and what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -37,7 +48,8 @@ import numpy as np
 
 from training.core import paths as app_paths
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: vectors carry their maker, and their checksum covers content, space and maker."""
 BUDGET_ENV = "CHEETAHLION_FEATURE_STORE_BYTES"
 DEFAULT_BUDGET_BYTES = 2 * 2**30
 """About 400,000 photos' EfficientNet-Lite0 features; the least recently used go first."""
@@ -46,9 +58,8 @@ PRUNE_EVERY_SECONDS = 600.0
 USED_REFRESH_SECONDS = 3600.0
 """A vector read is marked as used (for least-recently-used trimming) only when its mark is
 older than this. Updating the mark rewrites the whole row, blob included: reading 10,000
-stored vectors wrote 41 MB into the write-ahead log every time (the dataset map drawn twice,
-the finder run after it), and on a busy disk one such read took 14 s instead of 1 s. An
-hour is nothing against a store that holds months of photos."""
+stored vectors wrote 41 MB into the write-ahead log every time, and on a busy disk one such
+read took 14 s instead of 1 s. An hour is nothing against a store of months of photos."""
 _FILE_NAME = "features.sqlite3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -57,16 +68,22 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS files_content ON files (content)",
     "CREATE TABLE IF NOT EXISTS vectors (content TEXT NOT NULL, space TEXT NOT NULL,"
     " vector BLOB NOT NULL, checksum TEXT NOT NULL, used REAL NOT NULL,"
-    " PRIMARY KEY (content, space))",
+    " maker TEXT NOT NULL, PRIMARY KEY (content, space))",
     "CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used)",
+    "CREATE INDEX IF NOT EXISTS vectors_maker ON vectors (maker)",
 )
+_REPLACEABLE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
+"""Errors that mean the file is not a sound store of ours: it is deleted and made anew.
+Anything else (a folder in its place, a read-only disk, another program's lock) turns the
+store off instead: deleting then would fail, or destroy what another process is using."""
+log = logging.getLogger(__name__)
 _CHUNK = 500
 """Rows per SQL statement: SQLite allows at most 32,766 parameters in one."""
 
 
 @dataclass(frozen=True)
 class FileStamp:
-    """What finds a photo's content key without reading it: its path, size and mtime."""
+    """Path, size, mtime: how `prune` tells files gone or changed. Never proof of content."""
 
     path: str
     size: int
@@ -105,10 +122,15 @@ class FeatureStore:
         summing the table for every batch would cost more than the network at 2 GiB."""
         self.available = True
         """False once the store failed (a full or read-only disk): it then keeps nothing."""
+        self.problem: str | None = None
+        """Why the store is off, when that is something to fix (logged once)."""
         self._open()
 
     def content_keys(self, stamps: Sequence[FileStamp]) -> dict[str, str]:
-        """Path → content key for the files whose stamp matches what was recorded."""
+        """Path → content key recorded for the files whose stamp matches the record.
+
+        Bookkeeping only: a rewritten file can keep its stamp, so this is never a way to a
+        vector (`vectors` takes the hash of the bytes just read)."""
         found: dict[str, str] = {}
         wanted = {stamp.path: stamp for stamp in stamps}
         for chunk in _chunks(list(wanted), _CHUNK):
@@ -122,45 +144,61 @@ class FeatureStore:
         return found
 
     def remember_files(self, keys: Iterable[tuple[FileStamp, str]]) -> None:
-        """Record each file's stamp and content key (replacing what its path had)."""
-        rows = [(stamp.path, stamp.size, stamp.mtime_ns, key) for stamp, key in keys]
+        """Record each file's stamp and content key; unchanged rows are not written."""
+        wanted = {stamp.path: (stamp, key) for stamp, key in keys}
+        recorded = self.content_keys([stamp for stamp, _ in wanted.values()])
+        rows = [(stamp.path, stamp.size, stamp.mtime_ns, key)
+                for path, (stamp, key) in wanted.items() if recorded.get(path) != key]
         self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", rows)
 
-    def vectors(self, space: str, contents: Sequence[str], width: int) -> dict[str, np.ndarray]:
+    def vectors(self, space: str, contents: Sequence[str], width: int, touch: bool = True
+                ) -> dict[str, np.ndarray]:
         """Content key → float32 vector of `width`, for the sound vectors stored in `space`.
 
         A damaged vector (wrong length, failed checksum, not finite) is deleted, so the
-        caller computes and stores it again.
+        caller computes and stores it again. `touch=False` leaves the least-recently-used
+        marks alone (the caller `touch`es a whole batch at once).
         """
         found: dict[str, np.ndarray] = {}
         damaged: list[tuple[str, str]] = []
         for chunk in _chunks(sorted(set(contents)), _CHUNK):
             rows = self._query(
-                f"SELECT content, vector, checksum FROM vectors WHERE space = ? AND content IN "
-                f"({_marks(chunk)})", [space, *chunk])
-            for content, blob, checksum in rows:
-                vector = _sound_vector(blob, checksum, width)
+                f"SELECT content, vector, checksum, maker FROM vectors WHERE space = ? AND "
+                f"content IN ({_marks(chunk)})", [space, *chunk])
+            for content, blob, checksum, maker in rows:
+                vector = _sound_vector(content, space, maker, blob, checksum, width)
                 if vector is None:
                     damaged.append((content, space))
                 else:
                     found[content] = vector
         if damaged:
             self._write("DELETE FROM vectors WHERE content = ? AND space = ?", damaged)
-        if found:  # a row is rewritten whole, blob included: only when its mark is stale
-            now = time.time()
-            self._write("UPDATE vectors SET used = ? WHERE content = ? AND space = ? "
-                        "AND used < ?",
-                        [(now, content, space, now - USED_REFRESH_SECONDS) for content in found])
+        if touch:
+            self.touch(space, list(found))
         return found
 
-    def store_vectors(self, space: str, vectors: dict[str, np.ndarray]) -> None:
-        """Keep each content key's vector in `space`, then trim the store to its budget."""
+    def touch(self, space: str, contents: Sequence[str]) -> None:
+        """Mark these vectors as used now, those whose mark is stale only: updating a mark
+        rewrites the whole row, blob included, and takes the write lock."""
+        now = time.time()
+        stale: list[tuple[float, str, str]] = []
+        for chunk in _chunks(sorted(set(contents)), _CHUNK):
+            rows = self._query(
+                f"SELECT content FROM vectors WHERE space = ? AND used < ? AND content IN "
+                f"({_marks(chunk)})", [space, now - USED_REFRESH_SECONDS, *chunk])
+            stale += [(now, content, space) for (content,) in rows]
+        self._write("UPDATE vectors SET used = ? WHERE content = ? AND space = ?", stale)
+
+    def store_vectors(self, space: str, vectors: dict[str, np.ndarray], maker: str) -> None:
+        """Keep each content key's vector in `space`, made by `maker` ("pytorch" or a
+        graph's digest), then trim the store to its budget."""
         now = time.time()
         rows = []
         for content, vector in vectors.items():
             blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-            rows.append((content, space, blob, _checksum(blob), now))
-        self._write("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
+            rows.append((content, space, blob, _checksum(content, space, maker, blob), now,
+                         maker))
+        self._write("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)
         if not rows:
             return
         if self._bytes is None:
@@ -170,6 +208,16 @@ class FeatureStore:
         if self._bytes > self.budget:
             self._trim()
             self._bytes = self.stored_bytes()
+
+    def forget_maker(self, maker: str) -> int:
+        """Delete every vector `maker` computed (a graph refused after it wrote them);
+        returns how many went."""
+        rows = self._query("SELECT COUNT(*) FROM vectors WHERE maker = ?", [maker])
+        count = int(rows[0][0]) if rows else 0
+        if count:
+            self._write("DELETE FROM vectors WHERE maker = ?", [(maker,)])
+            self._bytes = None
+        return count
 
     def prune(self) -> int:
         """Forget files that no longer exist (or changed) and vectors no file refers to;
@@ -194,8 +242,10 @@ class FeatureStore:
                 self._connection = None
 
     def _open(self) -> None:
-        """Open (or create) the file; a damaged one is deleted and made anew."""
+        """Open (or create) the file; one that is not a sound store of this format is
+        deleted and made anew; anything else that stops it turns the store off."""
         for attempt in range(2):
+            connection = None
             try:
                 self.location.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self.location, timeout=30.0,
@@ -203,14 +253,20 @@ class FeatureStore:
                 _prepare(connection)
                 self._connection = connection
                 break
-            except sqlite3.DatabaseError:
-                if attempt == 0:
+            except sqlite3.DatabaseError as error:
+                if connection is not None:
+                    connection.close()
+                if attempt == 1 or not _replaceable(error, self.location):
+                    self._disable(error)
+                    return
+                try:
                     _delete_database(self.location)
-            except OSError:
-                break
-        if self._connection is None:
-            self.available = False
-            return
+                except OSError as cannot:
+                    self._disable(cannot)
+                    return
+            except OSError as error:
+                self._disable(error)
+                return
         if self._seconds_since_prune() > PRUNE_EVERY_SECONDS:
             self.prune()
 
@@ -243,8 +299,8 @@ class FeatureStore:
                 return []
             try:
                 return self._connection.execute(sql, parameters).fetchall()
-            except sqlite3.Error:
-                self._fail()
+            except sqlite3.Error as error:
+                self._fail(error)
                 return []
 
     def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
@@ -257,27 +313,54 @@ class FeatureStore:
                 with self._connection:  # one transaction: all of it or none
                     self._connection.execute("BEGIN IMMEDIATE")
                     self._connection.executemany(sql, rows)
-            except sqlite3.Error:
-                self._fail()
+            except sqlite3.Error as error:
+                self._fail(error)
 
-    def _fail(self) -> None:
+    def _fail(self, error: BaseException) -> None:
         """Stop using the store for this session: a cache must never break the work."""
-        self.available = False
+        self._disable(error)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def _disable(self, error: BaseException) -> None:
+        """Keep nothing from now on; say so once, unless the disk is only full."""
+        self.available = False
+        full = (getattr(error, "errno", 0) == errno.ENOSPC
+                or getattr(error, "sqlite_errorname", None) == "SQLITE_FULL")
+        if self.problem is not None or full:
+            return
+        where, unkept = self.location, "so features are computed but not kept"
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
+        self.problem = (
+            f"the feature store {where} is a folder, not a file, {unkept}: move the folder "
+            "away and a new store is made there." if where.is_dir() else
+            f"the feature store {where} cannot be used ({reason}), {unkept}: make "
+            f"{where.parent} writable, or set CHEETAHLION_HOME to a folder you can write.")
+        log.warning("warning: %s", self.problem)
+
+
+class _OtherFormat(sqlite3.DatabaseError):
+    """A store written by another version of this module: made anew."""
+
+
+def _replaceable(error: sqlite3.DatabaseError, location: Path) -> bool:
+    """Whether `error` says the file at `location` is not a sound store of this format."""
+    named = getattr(error, "sqlite_errorname", None) in _REPLACEABLE
+    return (named or isinstance(error, _OtherFormat)) and location.is_file()
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for statement in _SCHEMA:
-        connection.execute(statement)
+    connection.execute(_SCHEMA[0])  # the format first: an older store's tables differ
     row = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    if row is not None and row[0] != str(FORMAT_VERSION):
+        raise _OtherFormat(f"feature store format {row[0]}, expected {FORMAT_VERSION}")
+    for statement in _SCHEMA[1:]:
+        connection.execute(statement)
     if row is None:
         connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
-    elif row[0] != str(FORMAT_VERSION):
-        raise sqlite3.DatabaseError(f"feature store format {row[0]}, expected {FORMAT_VERSION}")
     connection.execute("SELECT COUNT(*) FROM vectors").fetchone()  # a damaged file fails here
 
 
@@ -286,15 +369,21 @@ def _delete_database(location: Path) -> None:
         Path(str(location) + suffix).unlink(missing_ok=True)
 
 
-def _sound_vector(blob: object, checksum: object, width: int) -> np.ndarray | None:
-    if not isinstance(blob, bytes) or len(blob) != 4 * width or checksum != _checksum(blob):
+def _sound_vector(content: str, space: str, maker: object, blob: object, checksum: object,
+                  width: int) -> np.ndarray | None:
+    if (not isinstance(blob, bytes) or not isinstance(maker, str) or len(blob) != 4 * width
+            or checksum != _checksum(content, space, maker, blob)):
         return None
     vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
     return vector if bool(np.isfinite(vector).all()) else None
 
 
-def _checksum(blob: bytes) -> str:
-    return hashlib.blake2b(blob, digest_size=8).hexdigest()
+def _checksum(content: str, space: str, maker: str, blob: bytes) -> str:
+    """Ties the floats to the row's keys: a vector moved to another photo's row fails."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{content}\0{space}\0{maker}\0".encode())
+    digest.update(blob)
+    return digest.hexdigest()
 
 
 def _stamp_changed(path: str, size: int, mtime_ns: int) -> bool:

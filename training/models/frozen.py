@@ -25,6 +25,9 @@ from training.models.onnx_features import FeatureRunner, has_graph, onnx_runner
 
 ONNX_RUNTIME = "onnxruntime"
 PYTORCH = "pytorch"
+PYTORCH_MAKER = "pytorch"
+"""What the feature store records as the maker of vectors PyTorch computed (a graph's
+vectors name the graph's digest instead: `onnx_features.CheckedGraph.maker`)."""
 EXPORT_WORTHWHILE = 200
 """Photos to embed from which exporting a network's graph pays for itself at once."""
 
@@ -61,6 +64,9 @@ class FrozenFeatures:
         self._runner: FeatureRunner | None = None
         self.runtime: str | None = None
         """"onnxruntime" or "pytorch" once chosen; None before the first batch."""
+        self.maker = PYTORCH_MAKER
+        """Who computes the features once the runtime is chosen: "pytorch", or the checked
+        graph's "onnx:<digest>" (the feature store files each vector under its maker)."""
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         if self._runner is None:
@@ -86,6 +92,7 @@ class FrozenFeatures:
             runner = onnx_runner(self.network, self.prep, self.digest, self._torch_features)
         self._runner = runner or self._torch_features
         self.runtime = ONNX_RUNTIME if runner is not None else PYTORCH
+        self.maker = runner.maker if runner is not None else PYTORCH_MAKER
 
     def _torch_features(self, pixels: np.ndarray) -> np.ndarray:
         with torch.no_grad():

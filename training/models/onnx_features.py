@@ -10,6 +10,14 @@ A graph is used only after it matched PyTorch on sample inputs in this process: 
 `FEATURE_TOLERANCE` of their scale and the network's own probabilities to
 `PARITY_TOLERANCE` (the export's check). A graph that fails, cannot be written or cannot be
 loaded is not used, and the caller runs PyTorch instead; a failed cached graph is deleted.
+
+The samples cannot be guessed: besides four fixed synthetic images, each check draws
+natural-looking images (smooth noise at several scales, correlated colours, an edge) from a
+fresh random seed. A graph planted in the cache that recognised fixed check images and
+returned a constant for everything else passed the old check and made every photo "lion".
+A graph is known by the digest of the bytes the session was built from; the feature store
+files every vector under it (`CheckedGraph.maker`), and a graph refused here has everything
+it computed deleted from the store.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +39,14 @@ from torch import nn
 
 from training.core import paths as app_paths
 from training.core.atomic import write_atomically
+from training.data.feature_store import FeatureStore, default_location
 from training.data.preprocessing import Preprocessing
 from training.data.tensors import PixelNormalisation
 
 PARITY_TOLERANCE = 1e-4
 FEATURE_TOLERANCE = 1e-4
+UNPREDICTABLE_IMAGES = 4
+"""Images drawn from a fresh seed for each check, beside the four fixed ones."""
 KEEP_GRAPHS = 8
 """Cached graphs kept (about 14 MB each for Lite0); the least recently used go first."""
 DISABLE_ENV = "CHEETAHLION_NO_ONNXRUNTIME"
@@ -47,7 +59,6 @@ EXPORTING = threading.Lock()
 the exporters keep global registries, and two exports at once in two threads (the start-up
 graph while the user exports a model) failed with a KeyError from inside torch."""
 _PREPARING = threading.Lock()
-_READY: dict[tuple[Path, tuple[int, int] | None], FeatureRunner] = {}
 _EXPORTER_LOGGERS = ("onnx", "onnx_ir", "onnxscript", "torch.onnx")
 """The exporter's loggers: at INFO they print ~80 lines per graph ("Replaced initializer …")."""
 _INPUT = "pixels"
@@ -55,6 +66,21 @@ _OUTPUT = "features"
 
 FeatureRunner = Callable[[np.ndarray], np.ndarray]
 """uint8 (N, 3, crop, crop) pixels → float32 (N, D) pooled features."""
+
+
+@dataclass(frozen=True)
+class CheckedGraph:
+    """A graph's session, and who it is: "onnx:" + the digest of the bytes it was built
+    from, under which the feature store keeps what it computed."""
+
+    run: FeatureRunner
+    maker: str
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run(pixels)
+
+
+_READY: dict[tuple[Path, tuple[int, int] | None], CheckedGraph] = {}
 
 
 class PixelsToFeatures(nn.Module):
@@ -71,7 +97,7 @@ class PixelsToFeatures(nn.Module):
 
 
 def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
-                torch_features: FeatureRunner) -> FeatureRunner | None:
+                torch_features: FeatureRunner) -> CheckedGraph | None:
     """An onnxruntime runner for `network`'s features that passed the parity check against
     `torch_features`, or None (no onnxruntime, export failed, parity failed)."""
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
@@ -93,14 +119,16 @@ def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
 
 
 def _checked_runner(onnxruntime: object, network: nn.Module, prep: Preprocessing, digest: str,
-                    torch_features: FeatureRunner) -> FeatureRunner | None:
+                    torch_features: FeatureRunner) -> CheckedGraph | None:
     graph = graph_path(digest, prep)
 
-    def checked() -> FeatureRunner | None:
+    def checked() -> CheckedGraph | None:
         runner = _session(onnxruntime, graph)
         if runner is not None and _agrees(runner, torch_features, network, prep):
             return runner
         graph.unlink(missing_ok=True)
+        if runner is not None:
+            forget_vectors_of(runner.maker)
         return None
 
     if graph.is_file():
@@ -182,28 +210,44 @@ def _no_progress_thread() -> None:
         tqdm.tqdm.monitor_interval = 0
 
 
-def _session(onnxruntime: object, graph: Path) -> FeatureRunner | None:
+def forget_vectors_of(maker: str) -> None:
+    """Delete from the feature store every vector the refused graph `maker` computed."""
+    if not default_location().is_file():
+        return  # no store (or one that cannot open, which has said so already)
+    store = FeatureStore(default_location())
+    try:
+        store.forget_maker(maker)
+    finally:
+        store.close()
+
+
+def _session(onnxruntime: object, graph: Path) -> CheckedGraph | None:
+    """A session built from the graph's bytes as read once, so the digest names exactly
+    what runs (a file swapped after the check changes nothing here)."""
     ort = onnxruntime
     try:
+        data = graph.read_bytes()
         options = ort.SessionOptions()  # type: ignore[attr-defined]
         options.intra_op_num_threads = session_threads()
         options.inter_op_num_threads = 1
         # Spinning threads would take the cores the decoders need between batches.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(  # type: ignore[attr-defined]
-            str(graph), options, providers=["CPUExecutionProvider"])
+            data, options, providers=["CPUExecutionProvider"])
     except Exception:  # a damaged or foreign file
         return None
 
     def run(pixels: np.ndarray) -> np.ndarray:
         return session.run([_OUTPUT], {_INPUT: np.ascontiguousarray(pixels)})[0]
-    return run
+    return CheckedGraph(run, "onnx:" + hashlib.blake2b(data, digest_size=16).hexdigest())
 
 
 def _agrees(runner: FeatureRunner, torch_features: FeatureRunner, network: nn.Module,
             prep: Preprocessing) -> bool:
-    """The graph's features and probabilities match PyTorch's, one image and a batch."""
-    pixels = parity_pixels(prep.crop)
+    """The graph's features and probabilities match PyTorch's, one image and a batch, on
+    the fixed images and on images it cannot know in advance."""
+    pixels = np.concatenate([parity_pixels(prep.crop),
+                             unpredictable_pixels(prep.crop, UNPREDICTABLE_IMAGES)])
     try:
         expected = torch_features(pixels)
         single, together = runner(pixels[:1]), runner(pixels)
@@ -232,6 +276,31 @@ def parity_pixels(size: int) -> np.ndarray:
     return np.stack([rng.integers(0, 256, (3, size, size), dtype=np.uint8),
                      np.zeros((3, size, size), np.uint8), gradient,
                      np.full((3, size, size), 255, np.uint8)])
+
+
+def unpredictable_pixels(size: int, count: int, seed: int | None = None) -> np.ndarray:
+    """uint8 (count, 3, size, size) natural-looking images from `seed` (None: a fresh one
+    from the OS): smooth noise at five scales with a 1/f fall-off, like photographs'
+    spectra, its channels mixed (colours in photos are correlated), a straight edge of
+    another colour, and a random brightness and contrast."""
+    rng = np.random.default_rng(seed)
+    canvas = torch.zeros((count, 3, size, size))
+    for cells in (2, 4, 8, 16, 32):
+        grid = torch.from_numpy(rng.normal(size=(count, 3, cells, cells))).float()
+        canvas += torch.nn.functional.interpolate(grid, size=(size, size), mode="bicubic",
+                                                  align_corners=False) * (2.0 / cells)
+    mixing = torch.from_numpy(rng.normal(0.5, 0.3, (count, 3, 3))).float()
+    canvas = torch.einsum("ncd,ndhw->nchw", mixing, canvas)
+    ramp = torch.linspace(-1, 1, size)
+    angle = torch.from_numpy(rng.uniform(0, np.pi, (count, 1, 1))).float()
+    edge = (ramp[None, :, None] * torch.cos(angle) + ramp[None, None, :] * torch.sin(angle)
+            > torch.from_numpy(rng.uniform(-0.6, 0.6, (count, 1, 1))).float())
+    canvas += edge[:, None] * torch.from_numpy(rng.normal(0, 1, (count, 3, 1, 1))).float()
+    canvas = (canvas - canvas.mean(dim=(1, 2, 3), keepdim=True)) / (
+        canvas.std(dim=(1, 2, 3), keepdim=True) + 1e-6)
+    contrast = torch.from_numpy(rng.uniform(25, 70, (count, 1, 1, 1))).float()
+    brightness = torch.from_numpy(rng.uniform(60, 190, (count, 1, 1, 1))).float()
+    return (canvas * contrast + brightness).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -11,15 +11,14 @@ No export is declared done before it has been checked: the written file is loade
 its own runtime (onnxruntime, `torch.jit.load`, `torch.export.load`) and must give the app's
 probabilities on sample images to within `PARITY_TOLERANCE`, at two batch sizes. Otherwise
 the file is deleted and `ExportError` says by how much it differed. The file appears under
-its real name only after the check, so a failed or interrupted export never leaves a
-half-checked model behind.
+its real name only after the check, and together with its sidecar (`export_files`: both
+new or both as before, and the sidecar carries the model's digest for readers to check), so
+a failed or interrupted export never leaves a half-checked model or a mismatched pair.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 import warnings
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.core.atomic import temporary_beside, write_atomically
+from training.core.atomic import temporary_beside
 from training.core.errors import ExportError
 from training.core.runtime import library_versions
 from training.data.images import ImageProblem
@@ -40,6 +39,13 @@ from training.data.preprocessing import Preprocessing, load_pixels
 from training.data.tensors import PixelNormalisation
 from training.fitting.modelfile import TrainedModel, load_model
 from training.models.onnx_features import EXPORTING, parity_pixels
+from training.predict.export_files import (
+    SIDECAR_FORMAT,
+    SIDECAR_VERSION,
+    file_sha256,
+    install_pair,
+    refuse_folders,
+)
 from training.predict.inference import Predictor
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
@@ -47,8 +53,6 @@ EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": 
 `torchscript` is deprecated by PyTorch but still what LibTorch (C++) and older tools load."""
 
 PARITY_TOLERANCE = 1e-4
-SIDECAR_FORMAT = "cheetahlion-export"
-SIDECAR_VERSION = 1
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 MAX_SAMPLE_IMAGES = 8
@@ -78,12 +82,6 @@ class PixelsToProbabilities(nn.Module):
         return self.network(inputs).float().softmax(1)
 
 
-def sidecar_path(path: str | os.PathLike[str]) -> Path:
-    """`model.onnx` → `model.onnx.json`: one sidecar per exported file, never shared."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
 def export_model(
     model_path: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -99,10 +97,11 @@ def export_model(
     if export_format not in EXPORT_FORMATS:
         raise ExportError(f"Unknown export format '{export_format}'. "
                           f"Choose one of: {', '.join(EXPORT_FORMATS)}.")
-    source = Path(model_path)
-    target = _with_suffix(Path(target), EXPORT_FORMATS[export_format])
+    source, given = Path(model_path), Path(target)
+    target = _with_suffix(given, EXPORT_FORMATS[export_format])
     if target.resolve() == source.resolve():
         raise ExportError(f"{target} is the model file itself. Choose another file name.")
+    refuse_folders(given, target)
     if not target.parent.is_dir():
         raise ExportError(f"{target.parent} does not exist. Choose an existing folder.")
     model = load_model(source)
@@ -127,11 +126,8 @@ def export_model(
                 f"app (largest probability difference {difference:.2e}, allowed "
                 f"{PARITY_TOLERANCE:.0e}), so it was not saved. Try another format."
             )
-        os.replace(temporary, target)
-    sidecar = sidecar_path(target)
-    write_atomically(sidecar, json.dumps(
-        _sidecar(model, source, target, export_format, difference, len(inputs)),
-        indent=2).encode())
+        sidecar = install_pair(temporary, target, _sidecar(
+            model, source, target, export_format, difference, len(inputs)))
     return ExportResult(target, sidecar, export_format, difference, len(inputs),
                         time.perf_counter() - started)
 
@@ -253,21 +249,13 @@ def _sidecar(model: TrainedModel, source: Path, target: Path, export_format: str
                 "mean and std are applied inside the model: feed the uint8 pixels",
             ],
         },
-        "source_model": {"file": source.name, "sha256": _sha256(source),
+        "source_model": {"file": source.name, "sha256": file_sha256(source),
                          "backbone": model.backbone,
                          "created": model.metadata.get("created")},
         "parity_check": {"max_abs_difference": difference, "tolerance": PARITY_TOLERANCE,
                          "inputs_checked": inputs_checked},
         "versions": library_versions(),
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _first_line(error: BaseException) -> str:
