@@ -205,3 +205,16 @@ def test_a_full_disk_under_the_feature_store_costs_only_the_keeping(
     features(paths[4:8], network, again)
     assert again.available and network.computed == 44
     assert len(features(paths[:8], network, again)) == 8 and network.computed == 44
+
+
+def test_a_store_that_cannot_be_made_on_a_full_disk_leaves_no_empty_file(
+        small_disk: Callable[[str, str], Path]) -> None:
+    """Opening a new store on a full disk left a 0-byte features.sqlite3 (SQLite makes the
+    file, then cannot write its first page); nothing of it may stay."""
+    from training.data.feature_store import FeatureStore
+
+    disk = small_disk("cache", "1m")
+    fill(disk)
+    store = FeatureStore(disk / "features.sqlite3")
+    assert not store.available
+    assert sorted(p.name for p in disk.iterdir()) == ["filler.bin"]

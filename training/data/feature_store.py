@@ -19,11 +19,9 @@ goes when the graph is refused later (`forget_maker`). Its checksum covers its c
 space and maker as well as its floats: a row swapped or edited in a sound database, of the
 wrong length or not finite is deleted and recomputed, never trusted.
 
-One SQLite file under `paths.cache_dir() / "features"`: transactions make every write atomic
-(a killed process leaves the last committed state), WAL lets the app and the CLI share it,
-and deleting the folder while nothing runs is always safe (it only costs recomputing). The
-store is bounded (`DEFAULT_BUDGET_BYTES`, least recently used out) and forgets files that
-no longer exist (`prune`).
+One SQLite file under `paths.cache_dir() / "features"`: transactions make writes atomic, WAL
+lets the app and the CLI share it; it is bounded (`DEFAULT_BUDGET_BYTES`, least recently used
+out) and forgets files that no longer exist (`prune`).
 
 The store is a cache: when it cannot be opened or written (a damaged file is replaced; a
 full or read-only disk, or a folder in its place, disables it), callers carry on computing,
@@ -33,8 +31,8 @@ anything else is logged once as a warning naming the file and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import hashlib
 import logging
 import os
 import sqlite3
@@ -47,9 +45,14 @@ from pathlib import Path
 import numpy as np
 
 from training.core import paths as app_paths
+from training.data.feature_store_format import (
+    delete_database,
+    prepare,
+    replaceable,
+    sound_vector,
+    vector_checksum,
+)
 
-FORMAT_VERSION = 2
-"""2: vectors carry their maker, and their checksum covers content, space and maker."""
 BUDGET_ENV = "CHEETAHLION_FEATURE_STORE_BYTES"
 DEFAULT_BUDGET_BYTES = 2 * 2**30
 """About 400,000 photos' EfficientNet-Lite0 features; the least recently used go first."""
@@ -61,21 +64,6 @@ older than this. Updating the mark rewrites the whole row, blob included: readin
 stored vectors wrote 41 MB into the write-ahead log every time, and on a busy disk one such
 read took 14 s instead of 1 s. An hour is nothing against a store of months of photos."""
 _FILE_NAME = "features.sqlite3"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-    " mtime_ns INTEGER NOT NULL, content TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS files_content ON files (content)",
-    "CREATE TABLE IF NOT EXISTS vectors (content TEXT NOT NULL, space TEXT NOT NULL,"
-    " vector BLOB NOT NULL, checksum TEXT NOT NULL, used REAL NOT NULL,"
-    " maker TEXT NOT NULL, PRIMARY KEY (content, space))",
-    "CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used)",
-    "CREATE INDEX IF NOT EXISTS vectors_maker ON vectors (maker)",
-)
-_REPLACEABLE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
-"""Errors that mean the file is not a sound store of ours: it is deleted and made anew.
-Anything else (a folder in its place, a read-only disk, another program's lock) turns the
-store off instead: deleting then would fail, or destroy what another process is using."""
 log = logging.getLogger(__name__)
 _CHUNK = 500
 """Rows per SQL statement: SQLite allows at most 32,766 parameters in one."""
@@ -166,7 +154,7 @@ class FeatureStore:
                 f"SELECT content, vector, checksum, maker FROM vectors WHERE space = ? AND "
                 f"content IN ({_marks(chunk)})", [space, *chunk])
             for content, blob, checksum, maker in rows:
-                vector = _sound_vector(content, space, maker, blob, checksum, width)
+                vector = sound_vector(content, space, maker, blob, checksum, width)
                 if vector is None:
                     damaged.append((content, space))
                 else:
@@ -196,7 +184,7 @@ class FeatureStore:
         rows = []
         for content, vector in vectors.items():
             blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-            rows.append((content, space, blob, _checksum(content, space, maker, blob), now,
+            rows.append((content, space, blob, vector_checksum(content, space, maker, blob), now,
                          maker))
         self._write("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)
         if not rows:
@@ -243,30 +231,37 @@ class FeatureStore:
 
     def _open(self) -> None:
         """Open (or create) the file; one that is not a sound store of this format is
-        deleted and made anew; anything else that stops it turns the store off."""
+        deleted and made anew; anything else that stops it turns the store off, and a file
+        made here that could not become a store is removed (a full disk left 0 bytes)."""
+        made_here = not self.location.exists()
         for attempt in range(2):
             connection = None
             try:
                 self.location.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self.location, timeout=30.0,
                                              check_same_thread=False, isolation_level=None)
-                _prepare(connection)
+                prepare(connection)
                 self._connection = connection
                 break
             except sqlite3.DatabaseError as error:
                 if connection is not None:
                     connection.close()
-                if attempt == 1 or not _replaceable(error, self.location):
+                if attempt == 1 or not replaceable(error, self.location):
                     self._disable(error)
-                    return
+                    break
                 try:
-                    _delete_database(self.location)
+                    delete_database(self.location)
                 except OSError as cannot:
                     self._disable(cannot)
-                    return
+                    break
             except OSError as error:
                 self._disable(error)
-                return
+                break
+        if not self.available:
+            if made_here:
+                with contextlib.suppress(OSError):
+                    delete_database(self.location)
+            return
         if self._seconds_since_prune() > PRUNE_EVERY_SECONDS:
             self.prune()
 
@@ -338,52 +333,6 @@ class FeatureStore:
             f"the feature store {where} cannot be used ({reason}), {unkept}: make "
             f"{where.parent} writable, or set CHEETAHLION_HOME to a folder you can write.")
         log.warning("warning: %s", self.problem)
-
-
-class _OtherFormat(sqlite3.DatabaseError):
-    """A store written by another version of this module: made anew."""
-
-
-def _replaceable(error: sqlite3.DatabaseError, location: Path) -> bool:
-    """Whether `error` says the file at `location` is not a sound store of this format."""
-    named = getattr(error, "sqlite_errorname", None) in _REPLACEABLE
-    return (named or isinstance(error, _OtherFormat)) and location.is_file()
-
-
-def _prepare(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(_SCHEMA[0])  # the format first: an older store's tables differ
-    row = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-    if row is not None and row[0] != str(FORMAT_VERSION):
-        raise _OtherFormat(f"feature store format {row[0]}, expected {FORMAT_VERSION}")
-    for statement in _SCHEMA[1:]:
-        connection.execute(statement)
-    if row is None:
-        connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
-    connection.execute("SELECT COUNT(*) FROM vectors").fetchone()  # a damaged file fails here
-
-
-def _delete_database(location: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(str(location) + suffix).unlink(missing_ok=True)
-
-
-def _sound_vector(content: str, space: str, maker: object, blob: object, checksum: object,
-                  width: int) -> np.ndarray | None:
-    if (not isinstance(blob, bytes) or not isinstance(maker, str) or len(blob) != 4 * width
-            or checksum != _checksum(content, space, maker, blob)):
-        return None
-    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-    return vector if bool(np.isfinite(vector).all()) else None
-
-
-def _checksum(content: str, space: str, maker: str, blob: bytes) -> str:
-    """Ties the floats to the row's keys: a vector moved to another photo's row fails."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(f"{content}\0{space}\0{maker}\0".encode())
-    digest.update(blob)
-    return digest.hexdigest()
 
 
 def _stamp_changed(path: str, size: int, mtime_ns: int) -> bool:
