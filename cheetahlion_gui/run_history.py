@@ -58,6 +58,14 @@ def network_name(backbone: str) -> str:
     return known.title.split(" (")[0] if known is not None else backbone
 
 
+def _gain(accuracy: float, baseline: float | None) -> str:
+    """The accuracy gained over ImageNet's own answer: "+0.067", "−0.012", "0.000", "—"."""
+    if baseline is None:
+        return "—"
+    gain = round(accuracy - baseline, 3)
+    return f"{gain:+.3f}".replace("-", "−") if gain else "0.000"
+
+
 def run_tooltip(record: RunRecord) -> str:
     """Everything about a run the row has no room for: why it ended and what it gained, in
     whole sentences, its settings, model, device and data."""
@@ -123,8 +131,7 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             3: network_name(record.config["backbone"]),
             4: (f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
                 if record.epochs else "—"),
-            5: (f"{record.best_val_accuracy - baseline:+.3f}".replace("-", "−")
-                if baseline is not None and record.epochs else "—"),
+            5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
             6: format_duration(record.seconds),
             7: record.data_used or "—",
             8: short_reason(record.stopped),
