@@ -172,6 +172,8 @@ class RunHistoryPanel(QGroupBox):
         super().__init__("Run history — select a run to evaluate or classify with it", parent)
         self.session = session
         self.training = training
+        self._following_model = False
+        """The selection is being moved to the model in use, not by the user."""
         self.model = RunHistoryModel(self)
         self.model.overlays_changed.connect(self._overlays_changed)
         self.view = _table(self.model)
@@ -258,14 +260,17 @@ class RunHistoryPanel(QGroupBox):
         so the title, the selection and Export/Resume agree; none when the model is a file
         of no run in this history."""
         path = self.session.model_path
-        for row, record in enumerate(self.model.records):
-            if path and record.model_path == path:
-                if self.view.currentIndex().row() != row:
-                    self.view.selectRow(row)
-                return
-        if self.view.currentIndex().isValid():
-            self.view.setCurrentIndex(QModelIndex())
-            self.view.clearSelection()
+        rows = [row for row, record in enumerate(self.model.records)
+                if path and record.model_path == path]
+        self._following_model = True  # the plots keep what they show (a run just ended)
+        try:
+            if rows and self.view.currentIndex().row() != rows[0]:
+                self.view.selectRow(rows[0])
+            elif not rows and self.view.currentIndex().isValid():
+                self.view.setCurrentIndex(QModelIndex())
+                self.view.clearSelection()
+        finally:
+            self._following_model = False
         self.update_buttons()
 
     @Slot(QModelIndex, QModelIndex)
@@ -274,7 +279,8 @@ class RunHistoryPanel(QGroupBox):
         if not current.isValid():
             return
         record = self.model.records[current.row()]
-        self.run_chosen.emit(record)
+        if not self._following_model:
+            self.run_chosen.emit(record)
         if record.model_path and Path(record.model_path).exists():
             if record.model_path != self.session.model_path:
                 self.session.set_model(record.model_path, f"run {record.run_id}")
