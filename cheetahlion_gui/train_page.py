@@ -275,7 +275,7 @@ class TrainPage(StepPage):
             return False
         self._closing = True
         self.stop()
-        self.progress_panel.phase_label.setText(CLOSING)
+        self.progress_panel.show_stopping(CLOSING)
         self.session.report(CLOSING)
         self.runner.finished.connect(close)
         return True

@@ -63,7 +63,8 @@ class TrainingProgress(QWidget):
         self._train_started: float | None = None
         self._first_step = 0
         self._epochs = 0
-        self._stopping = False
+        self._stopping = ""
+        """What the line says while the run stops ("" while it is not stopping)."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.progress)
@@ -79,17 +80,21 @@ class TrainingProgress(QWidget):
         self.plots.show_history(history)
         self.plots.start_redrawing()
         self._train_started = None
-        self._stopping = False
+        self._stopping = ""
         self._busy("Loading the network…")
 
-    def show_stopping(self) -> None:
-        """Stop was pressed: say so, and keep saying so until the run has ended."""
-        self._stopping = True
-        self._busy(STOPPING)
+    def show_stopping(self, text: str = STOPPING) -> None:
+        """Stop was pressed: say so (`text`), and keep saying so until the run has ended."""
+        self._stopping = text
+        self._busy(text)
 
     def end(self) -> None:
+        """The run has ended: the curves drawn once more, and no busy bar left running."""
         self.plots.stop_redrawing()
-        self._stopping = False
+        self._stopping = ""
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
 
     def _busy(self, text: str) -> None:
         """An honest busy bar: work goes on that cannot be counted."""
@@ -119,7 +124,7 @@ class TrainingProgress(QWidget):
                     f"Epoch {event.epoch}/{event.epochs} done: validation accuracy "
                     f"{event.val_accuracy:.3f}. Next epoch starting…")
         elif isinstance(event, RunFinished):
-            self._busy(STOPPING if self._stopping else "Saving the model and the run…")
+            self._busy(self._stopping or "Saving the model and the run…")
 
     def _say(self, text: str) -> None:
         """Show `text` unless Stop was pressed (then the line keeps saying so)."""
@@ -131,7 +136,7 @@ class TrainingProgress(QWidget):
         if event.done >= event.total:  # the phase is over; what follows is not counted
             then = "starting training (the first batches take longest)" \
                 if self._train_started is None else "saving the model"
-            self._busy(STOPPING if self._stopping else f"{name}: done; {then}…")
+            self._busy(self._stopping or f"{name}: done; {then}…")
             return
         if event.done <= 32 or self.progress.maximum() != event.total:
             self.progress.setRange(0, event.total)
