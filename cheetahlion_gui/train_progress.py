@@ -119,10 +119,10 @@ class TrainingProgress(QWidget):
         elif isinstance(event, EpochEnded):
             history.add_epoch(event.epoch, event.train_loss, event.val_loss,
                               event.train_accuracy, event.val_accuracy)
-            if not self._stopping and event.epoch < event.epochs:
-                self.phase_label.setText(
-                    f"Epoch {event.epoch}/{event.epochs} done: validation accuracy "
-                    f"{event.val_accuracy:.3f}. Next epoch starting…")
+            # what follows (the next epoch's first batch, or choosing and saving the model)
+            # is not counted: busy until it reports
+            self._busy(self._stopping or f"Epoch {event.epoch}/{event.epochs} done: "
+                       f"validation accuracy {event.val_accuracy:.3f}…")
         elif isinstance(event, RunFinished):
             self._busy(self._stopping or "Saving the model and the run…")
 
@@ -133,6 +133,10 @@ class TrainingProgress(QWidget):
 
     def _show_phase(self, event: PhaseProgress) -> None:
         name = PHASE_NAMES.get(event.phase, event.phase)
+        if event.phase == "evaluate":  # a validation pass: the line moves, the bar keeps steps
+            left = f" · {self._left(event)}" if event.done < event.total else ""
+            self._say(f"{name} on the validation images {event.done}/{event.total}{left}")
+            return
         if event.done >= event.total:  # the phase is over; what follows is not counted
             then = "starting training (the first batches take longest)" \
                 if self._train_started is None else "saving the model"
@@ -141,12 +145,16 @@ class TrainingProgress(QWidget):
         if event.done <= 32 or self.progress.maximum() != event.total:
             self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
-        left = ESTIMATING
-        if event.images_per_second > 0 and event.done > 0:
-            seconds = (event.total - event.done) / event.images_per_second
-            left = f"about {format_duration(max(1.0, seconds))} left"
         self._say(f"{name} {event.done}/{event.total} · {event.images_per_second:.0f} images/s · "
-                  f"{left}")
+                  f"{self._left(event)}")
+
+    @staticmethod
+    def _left(event: PhaseProgress) -> str:
+        """The phase's time left, never "0 s" while images remain."""
+        if event.images_per_second <= 0 or event.done <= 0:
+            return ESTIMATING
+        seconds = (event.total - event.done) / event.images_per_second
+        return f"about {format_duration(max(1.0, seconds))} left"
 
     def _show_step(self, event: StepEnded) -> None:
         now = time.perf_counter()

@@ -15,7 +15,13 @@ from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
 from synthetic import make_dataset
 
 from cheetahlion_gui.jobs.train import TrainJob
-from training.core.events import PhaseProgress, RunFinished, RunStarted, StepEnded
+from training.core.events import (
+    EpochEnded,
+    PhaseProgress,
+    RunFinished,
+    RunStarted,
+    StepEnded,
+)
 from training.fitting.config import TrainConfig
 from training.fitting.runs import RunRecord
 
@@ -144,6 +150,13 @@ def test_the_bar_moves_or_says_what_runs_and_stop_is_not_overwritten(window, qtb
     panel.show_event(StepEnded(1, 1, 76, 1.2, 2e-4, 15.0))
     assert "0 s left" not in page.phase_label.text()
     assert "estimating" in page.phase_label.text()
+    panel.show_event(StepEnded(1, 38, 76, 0.9, 2e-4, 15.0))
+    panel.show_event(PhaseProgress("evaluate", 48, 150, 30.0))  # validation: seconds
+    assert page.phase_label.text().startswith("Evaluating on the validation images 48/150")
+    assert (page.progress.value(), page.progress.maximum()) == (38, 76), "the bar keeps steps"
+    panel.show_event(EpochEnded(1, 2, 0.9, 0.7, 0.5, 0.867, 60.0, True))
+    assert page.progress.maximum() == 0 and page.phase_label.text().startswith(
+        "Epoch 1/2 done: validation accuracy 0.867")
 
     panel.show_stopping()
     panel.show_event(StepEnded(2, 44, 76, 0.4, 1e-4, 15.0))

@@ -68,7 +68,8 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
                      _val_batches(run, val_pixels, val_labels), steps_per_epoch, config,
                      run.emit, run.cancel, generator=run.draws,
                      epoch_saved=lambda state: save_epoch(state, baseline),
-                     resume=resume, workers=run.workers, scaler=scaler)
+                     resume=resume, workers=run.workers, scaler=scaler,
+                     val_images=len(run.split.val[run.workers.rank::run.workers.world_size]))
     outcome = loop.run()
     novelty = kept = None
     if outcome.best_state is not None:
