@@ -157,6 +157,8 @@ class TrainingProgress(QWidget):
         return f"about {format_duration(max(1.0, seconds))} left"
 
     def _show_step(self, event: StepEnded) -> None:
+        if self._stopping:  # the busy bar and its line stay until the run has ended
+            return
         now = time.perf_counter()
         if self._train_started is None:
             self._train_started, self._first_step = now, event.step

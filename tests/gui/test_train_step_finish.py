@@ -160,6 +160,8 @@ def test_the_bar_moves_or_says_what_runs_and_stop_is_not_overwritten(window, qtb
 
     panel.show_stopping()
     panel.show_event(StepEnded(2, 44, 76, 0.4, 1e-4, 15.0))
+    assert page.phase_label.text().startswith("Stopping after this batch")
+    assert page.progress.maximum() == 0, "a step after Stop leaves the busy bar"
     panel.show_event(RunFinished(1, 0.2, 0.9, 1, 60.0, "cancelled", "m.safetensors"))
     assert page.phase_label.text().startswith("Stopping after this batch")
     assert page.progress.maximum() == 0, "busy, not 100 %, while it stops"
