@@ -205,7 +205,8 @@ def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> di
 
 
 def close_during_finetune(app: QApplication, data: Path, image_size: int | None) -> float:
-    """Seconds `close()` takes on a fresh window whose fine-tune has finished one epoch."""
+    """Seconds from `close()` until the window is gone, on a fresh window whose fine-tune has
+    finished one epoch."""
     from training import list_runs
 
     window = make_window(app)
@@ -219,7 +220,8 @@ def close_during_finetune(app: QApplication, data: Path, image_size: int | None)
     page.start()
     wait_for(app, lambda: len(page.plots.history.epochs) >= 1)
     started = time.perf_counter()
-    window.close()
+    window.close()  # says "Stopping training…" and closes once the run has ended
+    wait_for(app, lambda: not window.isVisible())
     seconds = time.perf_counter() - started
     if page.runner.busy or list_runs(data)[-1].stopped != "cancelled":
         raise RuntimeError("closing did not cancel the fine-tune")

@@ -317,14 +317,18 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """End the training process kept for the next run, stop every job (training keeps its
-        best model), then save settings and geometry.
+        best model), then save settings and geometry. A run training is stopped first, with
+        a notice, and the window closes once it has ended.
 
         The runners are found, not listed: every JobRunner has a parent, so each one (a
         page's, its exporter's, an open dialog's) is a child of this window.
         """
-        self.data_page.shutdown()
         # first: a fine-tune ending below must not start the next run's process
         self.training_processes.close()
+        if self.train_page.stop_to_close(self.close):  # "Stopping training…" until it ends
+            event.ignore()
+            return
+        self.data_page.shutdown()
         runners = self.findChildren(JobRunner)
         for runner in runners:
             runner.shut_down()

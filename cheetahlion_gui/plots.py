@@ -13,6 +13,7 @@ steps arrived every 0.7 s). Earlier runs can be overlaid, dimmed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord
 
 REDRAW_MS = 100
+LEGEND_ROW = 4
+"""The plot item's layout row under the bottom axis (0 title, 1 top axis, 2 view, 3 bottom)."""
+ACCURACY_TOP = 1.02
+"""A little above 1, so a point at accuracy 1 shows whole."""
 SMOOTHING = 0.9
 OVERLAY_COLOURS = ("#9e9e9e", "#b0a0d0", "#a0c0a0", "#d0b090", "#90b0d0")
 
@@ -73,9 +78,32 @@ class TrainingHistory:
         return history
 
 
+def _last_x(item: pg.PlotDataItem) -> float:
+    xs = item.getData()[0]
+    return float(xs.max()) if xs is not None and len(xs) else 0.0
+
+
 def _pen(colour: str, width: float = 2, dashed: bool = False) -> object:
     style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
     return pg.mkPen(colour, width=width, style=style)
+
+
+def _plot(title: str, y_label: str, legend_columns: int) -> pg.PlotWidget:
+    """A plot over epochs with its legend in a row of its own under the x axis, where no
+    curve can run under it, and plain numbers on the axes (no "(x0.001)" SI scaling)."""
+    plot = pg.PlotWidget(title=title)
+    item = plot.getPlotItem()
+    plot.setLabel("bottom", "epoch")
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    item.setDownsampling(mode="peak")
+    item.setClipToView(True)
+    item.legend = pg.LegendItem(colCount=legend_columns, horSpacing=12)
+    item.layout.addItem(item.legend, LEGEND_ROW, 1)
+    for axis in item.axes.values():
+        axis["item"].enableAutoSIPrefix(False)
+        axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    return plot
 
 
 class TrainingPlots(QWidget):
@@ -86,20 +114,12 @@ class TrainingPlots(QWidget):
         pg.setConfigOptions(antialias=True, background="w", foreground="#333")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.loss_plot = pg.PlotWidget(title="Loss")
-        self.accuracy_plot = pg.PlotWidget(title="Validation accuracy")
-        for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
-            plot.setLabel("bottom", "epoch")
-            plot.setLabel("left", label)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.getPlotItem().setDownsampling(mode="peak")
-            plot.getPlotItem().setClipToView(True)
-            plot.addLegend(offset=(-10, 10))
-            plot.getAxis("left").enableAutoSIPrefix(False)
-            for axis in plot.getPlotItem().axes.values():
-                axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            layout.addWidget(plot)
-        self.accuracy_plot.setYRange(0, 1.02)
+        self.loss_plot = _plot("Loss", "loss", legend_columns=4)
+        self.accuracy_plot = _plot("Validation accuracy", "accuracy", legend_columns=3)
+        self.loss_plot.setLimits(xMin=0, yMin=0)
+        self.accuracy_plot.setLimits(xMin=0, yMin=0, yMax=ACCURACY_TOP)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.accuracy_plot)
         self.step_curve = self.loss_plot.plot(pen=_pen("#c8d8ec", 1), name="step")
         self.smooth_curve = self.loss_plot.plot(pen=_pen("#1f77b4", 2), name="step (smoothed)")
         self.train_curve = self.loss_plot.plot(pen=_pen("#1f77b4", 2), symbol="o", symbolSize=5,
@@ -168,6 +188,25 @@ class TrainingPlots(QWidget):
         if history.baseline is not None:
             self.baseline_line.setValue(history.baseline)
             self.baseline_line.label.setFormat(f"zero-shot baseline {history.baseline:.3f}")
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """Both plots from epoch 0 to the last point shown (at least one epoch), however the
+        previous run's were; loss from 0 up, accuracy within [0, 1] and zoomed to its points
+        and the baseline: a new run never inherits the last one's view."""
+        history = self.history
+        x_last = max([1.0, *history.epochs, *(step / max(history.steps_per_epoch, 1)
+                                                for step in history.steps[-1:])]
+                     + [_last_x(item) for _plot, item in self._overlays])
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.setXRange(0, x_last, padding=0.02)
+        losses = [*history.step_losses, *history.train_loss, *history.val_loss]
+        self.loss_plot.setYRange(0, max(losses, default=1.0) * 1.05 or 1.0, padding=0)
+        accuracies = [*history.val_accuracy,
+                      *([history.baseline] if history.baseline is not None else [])]
+        lowest = min(accuracies, default=0.0)
+        bottom = max(0.0, math.floor((lowest - 0.05) * 10) / 10)
+        self.accuracy_plot.setYRange(bottom, ACCURACY_TOP, padding=0)
 
     def set_overlays(self, runs: list[tuple[str, TrainingHistory]]) -> None:
         """Draw earlier runs' epoch curves, dimmed, under the current one."""
@@ -183,6 +222,7 @@ class TrainingPlots(QWidget):
             self.loss_plot.addItem(loss)
             self.accuracy_plot.addItem(accuracy)
             self._overlays += [(self.loss_plot, loss), (self.accuracy_plot, accuracy)]
+        self._fit_ranges()
 
     def curve_point_counts(self) -> dict[str, int]:
         """How many points each live curve shows (what a user sees; used by tests)."""

@@ -31,6 +31,8 @@ from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.train_progress import format_duration
+from training.fitting.run_summary import short_reason, what_it_gained, why_it_ended
+from training.models.backbones import BACKBONES
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import RunRecord
@@ -50,12 +52,51 @@ def data_details(record: RunRecord) -> str:
     return text
 
 
+def network_name(backbone: str) -> str:
+    """The network's name without the notes in its title ("EfficientNet-Lite0")."""
+    known = BACKBONES.get(backbone)
+    return known.title.split(" (")[0] if known is not None else backbone
+
+
+def _gain(accuracy: float, baseline: float | None) -> str:
+    """The accuracy gained over ImageNet's own answer: "+0.067", "−0.012", "0.000", "—"."""
+    if baseline is None:
+        return "—"
+    gain = round(accuracy - baseline, 3)
+    return f"{gain:+.3f}".replace("-", "−") if gain else "0.000"
+
+
+def run_tooltip(record: RunRecord) -> str:
+    """Everything about a run the row has no room for: why it ended and what it gained, in
+    whole sentences, its settings, model, device and data."""
+    config = record.config
+    ended = why_it_ended(record.stopped, len(record.epochs), config["epochs"],
+                         config.get("early_stopping_patience", 0))
+    gained = (what_it_gained(record.best_val_accuracy, record.baseline_accuracy,
+                             record.trained_share) if record.epochs else "no epoch finished")
+    return (f"Ended: {ended}.\nResult: {gained}."
+            + (f"\n{record.kept_note}" if record.kept_note else "")
+            + f"\n{record.run_id}: {config['mode']}, {config['backbone']}\n"
+            f"epochs {config['epochs']}, batch {config['batch_size']}, "
+            f"lr {config['learning_rate']:g}, patience {config.get('early_stopping_patience')}, "
+            f"seed {config['seed']}, augment {config['augment']}\n"
+            f"model: {record.model_path or 'none saved'}\ndevice: {record.device}"
+            + data_details(record))
+
+
 class RunHistoryModel(RecordsTableModel["RunRecord"]):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
-    HEADERS = ("Overlay", "Run", "Mode", "Backbone", "Val. accuracy", "Baseline", "Time",
-               "Images", "Ended")
+    HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Gain", "Time", "Images",
+               "Ended")
+    HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
+                   "When the run started (its id in the tooltip)", "Quick or fine-tune",
+                   "The network it trained", "The kept model's validation accuracy",
+                   "Validation accuracy gained over ImageNet's own answer (the zero-shot "
+                   "baseline, the dashed line), when the class names are ImageNet's",
+                   "Training time", "Images it trained on (after clean-up moves)",
+                   "Why it ended (the whole story in each row's tooltip)")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -80,27 +121,27 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             return (Qt.CheckState.Checked if record.run_id in self.overlaid
                     else Qt.CheckState.Unchecked)
         if role == Qt.ItemDataRole.ToolTipRole:
-            config = record.config
-            return (f"{record.run_id}\nmodel: {record.model_path or 'none saved'}\n"
-                    f"epochs {config['epochs']}, batch {config['batch_size']}, "
-                    f"lr {config['learning_rate']:g}, seed {config['seed']}, "
-                    f"augment {config['augment']}\ndevice: {record.device}"
-                    + data_details(record)
-                    + (f"\n{record.kept_note}" if record.kept_note else ""))
+            return run_tooltip(record)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         baseline = record.baseline_accuracy
         return {
-            1: record.created.replace("T", " ")[:16],
-            2: record.config["mode"],
-            3: record.config["backbone"],
+            1: record.created.replace("T", " ")[5:16],
+            2: "fine-tune" if record.config["mode"] == "finetune" else record.config["mode"],
+            3: network_name(record.config["backbone"]),
             4: (f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
                 if record.epochs else "—"),
-            5: f"{baseline:.3f}" if baseline is not None else "—",
+            5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
             6: format_duration(record.seconds),
             7: record.data_used or "—",
-            8: record.stopped.replace("_", " "),
+            8: short_reason(record.stopped),
         }.get(column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS[section]
+        return super().headerData(section, orientation, role)
 
     def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role != Qt.ItemDataRole.CheckStateRole or index.column() != 0:
@@ -131,6 +172,8 @@ class RunHistoryPanel(QGroupBox):
         super().__init__("Run history — select a run to evaluate or classify with it", parent)
         self.session = session
         self.training = training
+        self._following_model = False
+        """The selection is being moved to the model in use, not by the user."""
         self.model = RunHistoryModel(self)
         self.model.overlays_changed.connect(self._overlays_changed)
         self.view = _table(self.model)
@@ -164,6 +207,7 @@ class RunHistoryPanel(QGroupBox):
         training.finished.connect(self.update_buttons)
         self.exporter.runner.finished.connect(self.update_buttons)
         session.runs_changed.connect(self._runs_changed)
+        session.model_changed.connect(self._select_model_run)
 
     def selected_run(self) -> RunRecord | None:
         current = self.view.currentIndex()
@@ -208,6 +252,26 @@ class RunHistoryPanel(QGroupBox):
     def _runs_changed(self) -> None:
         self.model.set_records(self.session.runs)
         self._overlays_changed()
+        self._select_model_run()
+        self.update_buttons()
+
+    @Slot()
+    def _select_model_run(self) -> None:
+        """Select the run whose model the session uses (the one the window's title names),
+        so the title, the selection and Export/Resume agree; none when the model is a file
+        of no run in this history."""
+        path = self.session.model_path
+        rows = [row for row, record in enumerate(self.model.records)
+                if path and record.model_path == path]
+        self._following_model = True  # the plots keep what they show (a run just ended)
+        try:
+            if rows and self.view.currentIndex().row() != rows[0]:
+                self.view.selectRow(rows[0])
+            elif not rows and self.view.currentIndex().isValid():
+                self.view.setCurrentIndex(QModelIndex())
+                self.view.clearSelection()
+        finally:
+            self._following_model = False
         self.update_buttons()
 
     @Slot(QModelIndex, QModelIndex)
@@ -216,7 +280,8 @@ class RunHistoryPanel(QGroupBox):
         if not current.isValid():
             return
         record = self.model.records[current.row()]
-        self.run_chosen.emit(record)
+        if not self._following_model:
+            self.run_chosen.emit(record)
         if record.model_note:  # its file is gone, or a later run wrote over it
             self.session.report(record.model_note)
         elif record.model_path and Path(record.model_path).exists():
@@ -236,7 +301,10 @@ def _table(model: RunHistoryModel) -> QTableView:
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    # The last column takes the room left. Not setStretchLastSection: it keeps that column
+    # at least 100 px wide, which alone pushed the table past its width at 1280×800.
+    header.setSectionResizeMode(len(model.HEADERS) - 1, QHeaderView.ResizeMode.Stretch)
     view.verticalHeader().setVisible(False)
     return view

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 
 from training.fitting.config import TrainConfig
 from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+
+MODE_TIPS = ("Quick: train only the last layer, on the frozen network's features (seconds)",
+             "Fine-tune: train every weight of the network (minutes to hours on a CPU)")
 
 
 class TrainForm(QWidget):
@@ -39,9 +42,18 @@ class TrainForm(QWidget):
             suffix = "" if where in ("available offline", "downloaded") else f" — {where}"
             self.backbone.addItem(backbone.title + suffix, backbone.name)
         self.backbone.setCurrentIndex(list(BACKBONES).index(DEFAULT_BACKBONE))
+        # Not as wide as the longest choice (a download note): the Train step must fit at
+        # 1280×800; the list that opens shows every choice whole.
+        self.backbone.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.backbone.setMinimumContentsLength(24)
+        self.backbone.view().setMinimumWidth(self.backbone.view().sizeHintForColumn(0))
         self.mode = QComboBox()
-        self.mode.addItem("Quick — train only the last layer (seconds)", "quick")
-        self.mode.addItem("Fine-tune — train the whole network (minutes)", "finetune")
+        self.mode.addItem("Quick (seconds)", "quick")
+        self.mode.addItem("Fine-tune (minutes)", "finetune")
+        for index, what in enumerate(MODE_TIPS):
+            self.mode.setItemData(index, what, Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip("\n".join(MODE_TIPS))
         self.mode.currentIndexChanged.connect(self._mode_chosen)
         self.recipe_button = QPushButton("Use the tutorial's recipe")
         self.recipe_button.setToolTip("Adam, lr 1e-4, cosine, 5 epochs, batch 32, 256 px, "
@@ -88,16 +100,21 @@ class TrainForm(QWidget):
         self.weight_decay = QDoubleSpinBox()
         self.weight_decay.setDecimals(4)
         self.weight_decay.setRange(0, 1)
+        self.patience.setToolTip("Early stopping: how many epochs without a better "
+                                 "validation loss before training stops")
+        self.feature_views.setToolTip("Quick mode: extra augmented views of each training "
+                                      "image whose features are computed and kept")
         form = QFormLayout(advanced)
         form.addRow("Image size (px)", self.image_size)
-        form.addRow("Early stopping patience (epochs)", self.patience)
+        form.addRow("Patience (epochs)", self.patience)
         form.addRow("Validation fraction", self.val_fraction)
-        form.addRow("Augmented feature views (quick)", self.feature_views)
+        form.addRow("Extra views (quick)", self.feature_views)
         form.addRow("Weight decay", self.weight_decay)
         advanced.toggled.connect(self._advanced_toggled)
         return advanced
 
     def apply_config(self, config: TrainConfig) -> None:
+        """Show `config` (a preset, or the settings of the run about to train)."""
         self.backbone.setCurrentIndex(max(0, self.backbone.findData(config.backbone)))
         self.mode.blockSignals(True)
         self.mode.setCurrentIndex(self.mode.findData(config.mode))
@@ -113,6 +130,10 @@ class TrainForm(QWidget):
         self.feature_views.setValue(config.feature_views)
         self.weight_decay.setValue(config.weight_decay)
         self._preset = config
+
+    def _chosen(self, config: TrainConfig) -> None:
+        """The user picked a preset: show it, and have a fine-tune's process got ready."""
+        self.apply_config(config)
         if config.mode == "finetune":
             self.finetune_chosen.emit()
 
@@ -134,11 +155,11 @@ class TrainForm(QWidget):
     def _mode_chosen(self, _index: int) -> None:
         keep = {"backbone": self.backbone.currentData(), "seed": self.seed.value()}
         preset = TrainConfig.quick if self.mode.currentData() == "quick" else TrainConfig.finetune
-        self.apply_config(preset(**keep))
+        self._chosen(preset(**keep))
 
     @Slot()
     def use_tutorial_recipe(self) -> None:
-        self.apply_config(TrainConfig.tutorial_recipe(seed=self.seed.value()))
+        self._chosen(TrainConfig.tutorial_recipe(seed=self.seed.value()))
         self.advanced.setChecked(True)
 
     @Slot(bool)

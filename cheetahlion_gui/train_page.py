@@ -10,6 +10,7 @@ Resume, which carries it on in the background like Start, its earlier curves con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
     from training.core.events import TrainingEvent
     from training.data.dataset import Dataset
+
+CLOSING = "Stopping training… the window closes as soon as it has stopped (its best model is kept)."
 
 
 class TrainPage(StepPage):
@@ -93,7 +96,12 @@ class TrainPage(StepPage):
             busy_message=("Training running",
                           "A model is training; stop it or wait for it to finish."),
             progress=self.progress, keep_progress=True,
-            idle_only=(self.start_button, self.compare_button), stop=self.stop_button)
+            idle_only=(self.start_button, self.compare_button, self.form),
+            stop=self.stop_button)
+        self._closing = False
+        """The window waits for the run to stop before it closes (`stop_to_close`)."""
+        self._config: TrainConfig | None = None
+        """The settings of the run training now (or last), which the form shows."""
         self._comparing = Lifecycle(
             succeeded=self._compared, failed=self._compare_failed,
             progressed=self.compare_panel.show_event, finished=self.comparison_finished,
@@ -111,7 +119,7 @@ class TrainPage(StepPage):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         left = QWidget()
-        left.setMaximumWidth(420)
+        left.setMaximumWidth(380)
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.form)
         left_layout.addLayout(buttons)
@@ -160,8 +168,7 @@ class TrainPage(StepPage):
             show_error(self, "Check the settings", str(error))
             return False
         return self._launch(TrainJob(config, dataset, processes=self.processes),
-                            TrainingHistory(),
-                            f"Training ({config.mode})…")
+                            TrainingHistory(), f"Training ({config.mode})…")
 
     @Slot()
     def resume_selected_run(self) -> bool:
@@ -180,6 +187,7 @@ class TrainPage(StepPage):
         # Its curves up to the checkpoint (a Stop mid-epoch recorded a few steps more).
         steps_per_epoch = -(-run.split["train"] // config.batch_size)
         kept = replace(run, step_losses=run.step_losses[:len(run.epochs) * steps_per_epoch])
+        self.form.apply_config(config)  # the form shows the settings of the run that trains
         return self._launch(TrainJob(config, dataset, resume=run.run_id,
                                      processes=self.processes),
                             TrainingHistory.from_record(kept),
@@ -198,6 +206,7 @@ class TrainPage(StepPage):
         return dataset
 
     def _launch(self, job: TrainJob, history: TrainingHistory, status: str) -> bool:
+        self._config = job.config
         self.progress_panel.begin(history)
         self.stop_button.setText("Stop")
         started = self.jobs.start(job, self._training, status)
@@ -258,6 +267,20 @@ class TrainPage(StepPage):
         self.stop_button.setText("Stopping…")
         self.progress_panel.show_stopping()
 
+    def stop_to_close(self, close: Callable[[], object]) -> bool:
+        """The window is asked to close: if a run is training, Stop it, say so at once, and
+        call `close` (a GUI-thread slot) as soon as it has ended, its best model saved; True
+        then, and the window waits. False when nothing trains or this was asked already
+        (a second close does not wait for the run)."""
+        if not isinstance(self.runner.job, TrainJob) or self._closing:
+            return False
+        self._closing = True
+        self.stop()
+        self.progress_panel.show_stopping(CLOSING)
+        self.session.report(CLOSING)
+        self.runner.finished.connect(close)
+        return True
+
     @Slot(object)
     def _progressed(self, event: TrainingEvent) -> None:
         if isinstance(event, RunStarted):
@@ -269,7 +292,7 @@ class TrainPage(StepPage):
         result = outcome.result
         self._ended()
         self.session.set_runs(outcome.runs)
-        self.progress_panel.show_result(result)
+        self.progress_panel.show_result(result, self._config or TrainConfig())
         if result.model_path is not None:
             self.session.set_model(str(result.model_path), f"run {result.run_id}")
             self.history_panel.select_run(result.run_id)

@@ -21,15 +21,17 @@ from training.core.events import (
     RunStarted,
     StepEnded,
 )
+from training.fitting.run_summary import what_it_gained, why_it_ended
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.engine_types import FitResult
     from training.core.events import TrainingEvent
+    from training.fitting.config import TrainConfig
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
-               "evaluate": "Evaluating", "baseline": "Measuring the baseline"}
-STOPPED_BECAUSE = {"completed": "Finished", "early_stopping": "Stopped early (no more progress)",
-                   "cancelled": "Stopped"}
+               "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer"}
+STOPPING = "Stopping after this batch; the best model so far is kept…"
+ESTIMATING = "estimating the time left…"
 
 
 def format_duration(seconds: float) -> str:
@@ -44,7 +46,12 @@ def format_duration(seconds: float) -> str:
 
 
 class TrainingProgress(QWidget):
-    """Where a run stands (bar and one line of text) above its loss and accuracy curves."""
+    """Where a run stands (bar and one line of text) above its loss and accuracy curves.
+
+    The bar never sits still at a phase's end while work goes on: when a phase is done and
+    nothing countable follows yet (the first batches, saving), it turns busy and the line
+    says what is happening. After Stop the line keeps saying so until the run has ended.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +63,8 @@ class TrainingProgress(QWidget):
         self._train_started: float | None = None
         self._first_step = 0
         self._epochs = 0
+        self._stopping = ""
+        """What the line says while the run stops ("" while it is not stopping)."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.progress)
@@ -71,13 +80,26 @@ class TrainingProgress(QWidget):
         self.plots.show_history(history)
         self.plots.start_redrawing()
         self._train_started = None
-        self.phase_label.setText("Loading the network…")
+        self._stopping = ""
+        self._busy("Loading the network…")
 
-    def show_stopping(self) -> None:
-        self.phase_label.setText("Stopping after this batch; the best model so far is kept…")
+    def show_stopping(self, text: str = STOPPING) -> None:
+        """Stop was pressed: say so (`text`), and keep saying so until the run has ended."""
+        self._stopping = text
+        self._busy(text)
 
     def end(self) -> None:
+        """The run has ended: the curves drawn once more, and no busy bar left running."""
         self.plots.stop_redrawing()
+        self._stopping = ""
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+
+    def _busy(self, text: str) -> None:
+        """An honest busy bar: work goes on that cannot be counted."""
+        self.progress.setRange(0, 0)
+        self.phase_label.setText(text)
 
     def show_event(self, event: TrainingEvent) -> None:
         """One engine event of the running run (training.core.events)."""
@@ -85,8 +107,8 @@ class TrainingProgress(QWidget):
         if isinstance(event, RunStarted):
             history.steps_per_epoch = event.steps_per_epoch
             self._epochs = event.epochs
-            self.phase_label.setText(f"{event.train_images} training and {event.val_images} "
-                                     f"validation images on {event.device}")
+            self._say(f"{event.train_images} training and {event.val_images} validation "
+                      f"images on {event.device}: loading them…")
         elif isinstance(event, PhaseProgress):
             self._show_phase(event)
         elif isinstance(event, BaselineMeasured):
@@ -97,40 +119,83 @@ class TrainingProgress(QWidget):
         elif isinstance(event, EpochEnded):
             history.add_epoch(event.epoch, event.train_loss, event.val_loss,
                               event.train_accuracy, event.val_accuracy)
+            # what follows (the next epoch's first batch, or choosing and saving the model)
+            # is not counted: busy until it reports
+            self._busy(self._stopping or f"Epoch {event.epoch}/{event.epochs} done: "
+                       f"validation accuracy {event.val_accuracy:.3f}…")
         elif isinstance(event, RunFinished):
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
+            self._busy(self._stopping or "Saving the model and the run…")
+
+    def _say(self, text: str) -> None:
+        """Show `text` unless Stop was pressed (then the line keeps saying so)."""
+        if not self._stopping:
+            self.phase_label.setText(text)
 
     def _show_phase(self, event: PhaseProgress) -> None:
+        name = PHASE_NAMES.get(event.phase, event.phase)
+        if event.phase == "evaluate":  # a validation pass: the line moves, the bar keeps steps
+            left = f" · {self._left(event)}" if event.done < event.total else ""
+            self._say(f"{name} on the validation images {event.done}/{event.total}{left}")
+            return
+        if event.done >= event.total:  # the phase is over; what follows is not counted
+            then = "starting training (the first batches take longest)" \
+                if self._train_started is None else "saving the model"
+            self._busy(self._stopping or f"{name}: done; {then}…")
+            return
         if event.done <= 32 or self.progress.maximum() != event.total:
             self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
-        eta = (event.total - event.done) / event.images_per_second \
-            if event.images_per_second > 0 else 0
-        self.phase_label.setText(
-            f"{PHASE_NAMES.get(event.phase, event.phase)} {event.done}/{event.total} · "
-            f"{event.images_per_second:.0f} images/s · about {format_duration(eta)} left")
+        self._say(f"{name} {event.done}/{event.total} · {event.images_per_second:.0f} images/s · "
+                  f"{self._left(event)}")
+
+    @staticmethod
+    def _left(event: PhaseProgress) -> str:
+        """The phase's time left, never "0 s" while images remain."""
+        if event.images_per_second <= 0 or event.done <= 0:
+            return ESTIMATING
+        seconds = (event.total - event.done) / event.images_per_second
+        return f"about {format_duration(max(1.0, seconds))} left"
 
     def _show_step(self, event: StepEnded) -> None:
+        if self._stopping:  # the busy bar and its line stay until the run has ended
+            return
         now = time.perf_counter()
         if self._train_started is None:
             self._train_started, self._first_step = now, event.step
+        if self.progress.maximum() != event.total_steps:
             self.progress.setRange(0, event.total_steps)
         self.progress.setValue(event.step)
         done = event.step - self._first_step
-        eta = (now - self._train_started) / done * (event.total_steps - event.step) \
-            if done > 0 else 0
-        self.phase_label.setText(
-            f"Epoch {event.epoch}/{self._epochs} · step {event.step}/{event.total_steps} · "
-            f"{event.images_per_second:.0f} images/s · about {format_duration(eta)} left")
+        left = ESTIMATING
+        if done > 0:
+            seconds = (now - self._train_started) / done * (event.total_steps - event.step)
+            left = f"about {format_duration(max(1.0, seconds))} left"
+        self._say(f"Epoch {event.epoch}/{self._epochs} · step {event.step}/{event.total_steps} · "
+                  f"{event.images_per_second:.0f} images/s · {left}")
 
-    def show_result(self, result: FitResult) -> None:
-        """How the run ended."""
-        if result.model_path is None:
-            self.phase_label.setText("Stopped before the first epoch finished: no model was "
-                                     "saved.")
-            return
-        self.phase_label.setText(
-            f"{STOPPED_BECAUSE[result.stopped]}: best epoch {result.best_epoch}, validation "
-            f"accuracy {result.best_val_accuracy:.3f}, {format_duration(result.seconds)}. "
-            "The best model was saved." + (f" {result.kept_note}" if result.kept_note else ""))
+    def show_result(self, result: FitResult, config: TrainConfig) -> None:
+        """How the run ended: why, what it gained over the start, and where its model is."""
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.phase_label.setText(result_text(result, config))
+
+
+def result_text(result: FitResult, config: TrainConfig) -> str:
+    """The line under the bar when a run has ended: why, what it gained over ImageNet's own
+    answer (training.fitting.run_summary), how the kept model was chosen, where it is."""
+    reason = why_it_ended(result.stopped, len(result.history), config.epochs,
+                          config.early_stopping_patience)
+    if result.model_path is None:
+        return f"{_capital(reason)}: no epoch finished, so no model was saved."
+    share = result.kept.trained_share if result.kept else None
+    kept_start = share == 0.0 and result.kept_note is not None
+    gained = _capital(what_it_gained(result.best_val_accuracy, result.baseline_accuracy,
+                                     None if kept_start else share)) + "."
+    if result.kept_note:  # the start kept, or a blend: the note says which, and why
+        gained = f"{result.kept_note} {gained}" if kept_start else f"{gained} {result.kept_note}"
+    return (f"{_capital(reason)}. {gained} Best epoch {result.best_epoch}; the model was saved "
+            f"({format_duration(result.seconds)} in all).")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -36,7 +36,7 @@ def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot
     stopped, = window.session.runs
     done_before = len(stopped.epochs)
     assert 1 <= done_before < EPOCHS and stopped.stopped == "cancelled" and stopped.resumable
-    assert page.history_model.index(0, 8).data() == "cancelled"
+    assert page.history_model.index(0, 8).data() == "stopped"
 
     page.history_view.selectRow(0)
     assert page.resume_button.isEnabled() and page.resume_action.isEnabled()
@@ -50,7 +50,7 @@ def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot
     assert finished.run_id == stopped.run_id and finished.stopped == "completed"
     assert len(finished.epochs) == EPOCHS and finished.resumed_after == (done_before,)
     assert page.plots.history.epochs == list(range(1, EPOCHS + 1))
-    assert page.phase_label.text().startswith("Finished")
-    assert page.history_model.index(0, 8).data() == "completed"
+    assert page.phase_label.text().startswith(f"Finished all {EPOCHS} epochs.")
+    assert page.history_model.index(0, 8).data() == "finished"
     assert not page.resume_button.isEnabled()
     assert window.session.model_path == finished.model_path

@@ -43,6 +43,7 @@ def test_train_predict_evaluate_runs(capsys, data: Path, tmp_path: Path) -> None
     code, out, _ = _run(capsys, "train", str(data), "-o", str(model), "--epochs", "5",
                         "--image-size", "64", "--quiet")
     assert code == 0 and model.exists() and "validation accuracy" in out
+    assert out.startswith(("finished all 5 epochs: ", "stopped early after epoch")), out
 
     broken = data.parent / "gallery"
     broken.mkdir()

@@ -113,7 +113,7 @@ def test_a_crash_after_epoch_one_leaves_a_checkpoint_the_cli_resumes_from(
     assert main([*train, record.checkpoint, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert f"resuming run {record.run_id} after epoch 1 of 3" in out
-    assert "epoch 2/3" in out and "epoch 3/3" in out and "completed" in out
+    assert "epoch 2/3" in out and "epoch 3/3" in out and "finished all 3 epochs" in out
     weights = load_model(model).network.state_dict()
     assert all(torch.equal(weights[k], v)
                for k, v in uninterrupted.model.network.state_dict().items())

@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
         "--networks", type=_names, default=OFFLINE_BACKBONES, metavar="A,B",
         help=f"comma-separated networks (see 'backbones'; default the offline ones: "
              f"{','.join(OFFLINE_BACKBONES)})")
-    compare.add_argument("--epochs", type=int, help="epochs of each quick head (default 60)")
+    compare.add_argument("--epochs", type=int, help="epochs of each quick head (default 30)")
     compare.add_argument("--image-size", type=int,
                          help="one input size for every network (default: each its own)")
     compare.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")

@@ -31,6 +31,7 @@ from training.cli.support import (
 )
 from training.core.errors import CheetahLionError
 from training.core.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
+from training.fitting.run_summary import what_it_gained, why_it_ended
 
 
 def register(commands: Any) -> None:
@@ -86,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     if me.is_main:
         with sigint_ignored():  # the run is over and recorded: Ctrl+C now changes nothing
-            _report(args, result)
+            _report(args, result, config)
     return 0 if result.model_path else EXIT_INTERRUPTED
 
 
@@ -152,7 +153,7 @@ class _ProgressPrinter:
                        f"acc {event.val_accuracy:.3f}{'  (best)' if event.is_best else ''}")
 
 
-def _report(args: argparse.Namespace, result: Any) -> None:
+def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
     """The run's result: warnings on stderr, then JSON or a line and the model's path."""
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
@@ -169,11 +170,12 @@ def _report(args: argparse.Namespace, result: Any) -> None:
         print_json(summary)
     elif result.model_path is None:
         print("stopped before the first epoch finished: no model was saved")
-    else:
-        baseline = (f" (zero-shot baseline {result.baseline_accuracy:.3f})"
-                    if result.baseline_accuracy is not None else "")
-        print(f"{result.stopped}: best epoch {result.best_epoch}, validation accuracy "
-              f"{result.best_val_accuracy:.3f}{baseline}, {result.seconds:.1f} s")
+    else:  # the words the app shows (training.fitting.run_summary)
+        share = result.kept.trained_share if result.kept else None
+        ended = why_it_ended(result.stopped, len(result.history), config.epochs,
+                             config.early_stopping_patience)
+        gained = what_it_gained(result.best_val_accuracy, result.baseline_accuracy, share)
+        print(f"{ended}: {gained}; best epoch {result.best_epoch}, {result.seconds:.1f} s")
         if result.kept_note:
             print(result.kept_note)
         print(f"model saved to {result.model_path}")

@@ -11,13 +11,14 @@ cancelled by the user is saved without it, so stopping stays immediate.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from training.core.events import Cancelled
+from training.core.events import Cancelled, PhaseProgress
 from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
 from training.fitting import distributed
@@ -67,7 +68,8 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
                      _val_batches(run, val_pixels, val_labels), steps_per_epoch, config,
                      run.emit, run.cancel, generator=run.draws,
                      epoch_saved=lambda state: save_epoch(state, baseline),
-                     resume=resume, workers=run.workers, scaler=scaler)
+                     resume=resume, workers=run.workers, scaler=scaler,
+                     val_images=len(run.split.val[run.workers.rank::run.workers.world_size]))
     outcome = loop.run()
     novelty = kept = None
     if outcome.best_state is not None:
@@ -92,9 +94,17 @@ def _zero_shot_baseline(run: RunContext, val_pixels: Pixels, val_labels: torch.T
     ImageNet's, and no start scores when the head does not start from those rows."""
     if not run.matches:
         return None, None
-    with torch.no_grad():
-        logits = torch.cat([run.network(normalize(chunk.to(run.device), run.prep))
-                            for chunk in val_pixels.split(run.config.batch_size)])
+    chunks: list[torch.Tensor] = []
+    started, done = time.perf_counter(), 0
+    with torch.no_grad():  # a forward pass over every validation image: seconds, so reported
+        for chunk in val_pixels.split(run.config.batch_size):
+            if run.cancel.is_set():
+                raise Cancelled
+            chunks.append(run.network(normalize(chunk.to(run.device), run.prep)))
+            done += len(chunk)
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            run.emit(PhaseProgress("baseline", done, len(val_pixels), rate))
+    logits = torch.cat(chunks)
     baseline = run.baseline(logits, val_labels)
     if not run.starts_from_imagenet or not len(val_labels):
         return baseline, None

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.core.events import Callback, Cancelled, EpochEnded, StepEnded
+from training.core.events import Callback, Cancelled, EpochEnded, PhaseProgress, StepEnded
 from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
 
@@ -101,6 +101,9 @@ class EpochLoop:
     resume: LoopState | None = None
     workers: Workers = field(default_factory=Workers)
     scaler: torch.amp.GradScaler | None = None
+    val_images: int = 0
+    """This process's validation images: when given, each validation pass reports its
+    progress as the "evaluate" phase (a fine-tune's pass takes seconds)."""
 
     def run(self) -> LoopOutcome:
         """Train from the first epoch (or the one after `resume`) to the last, or until early
@@ -267,6 +270,7 @@ class EpochLoop:
         seen = correct = 0
         loss_sum = 0.0
         cancelled = False
+        started = time.perf_counter()
         with torch.no_grad():
             for inputs, labels in self.val_batches():
                 if self.cancel.is_set():
@@ -276,6 +280,9 @@ class EpochLoop:
                 loss_sum += float(loss_fn(logits, labels).item()) * labels.shape[0]
                 correct += int((logits.argmax(1) == labels).sum().item())
                 seen += labels.shape[0]
+                if self.val_images:
+                    rate = seen / max(time.perf_counter() - started, 1e-9)
+                    self.callback(PhaseProgress("evaluate", seen, self.val_images, rate))
         loss_sum, correct, seen, stops = self.workers.sum([loss_sum, correct, seen, cancelled])
         if stops:
             raise Cancelled
