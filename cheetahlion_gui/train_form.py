@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from training.fitting.config import TrainConfig
-from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
 
 MODE_TIPS = ("Quick: train only the last layer, on the frozen network's features (seconds)",
              "Fine-tune: train every weight of the network (minutes to hours on a CPU)")
@@ -37,17 +37,14 @@ class TrainForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.backbone = QComboBox()
-        for backbone in BACKBONES.values():
-            where = backbone.availability
-            suffix = "" if where in ("available offline", "downloaded") else f" — {where}"
-            self.backbone.addItem(backbone.title + suffix, backbone.name)
+        for index, backbone in enumerate(BACKBONES.values()):
+            self.backbone.addItem(_choice_text(backbone), backbone.name)
+            self.backbone.setItemData(index, f"{backbone.title}: {backbone.availability}",
+                                      Qt.ItemDataRole.ToolTipRole)
         self.backbone.setCurrentIndex(list(BACKBONES).index(DEFAULT_BACKBONE))
-        # Not as wide as the longest choice (a download note): the Train step must fit at
-        # 1280×800; the list that opens shows every choice whole.
-        self.backbone.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.backbone.setMinimumContentsLength(24)
-        self.backbone.view().setMinimumWidth(self.backbone.view().sizeHintForColumn(0))
+        # As wide as its longest choice, which the short texts keep within the Train step's
+        # 1280-px layout: a choice cut when chosen ("…— downloads on fir") reads wrong.
+        self.backbone.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.mode = QComboBox()
         self.mode.addItem("Quick (seconds)", "quick")
         self.mode.addItem("Fine-tune (minutes)", "finetune")
@@ -172,3 +169,12 @@ def _spin(low: int, high: int) -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(low, high)
     return spin
+
+
+def _choice_text(backbone: Backbone) -> str:
+    """A network's line in the list: its title when its weights are here, else its name and
+    what it needs in one word ("ResNet-50 (download)"); the tooltip says it in full."""
+    if backbone.availability in ("available offline", "downloaded"):
+        return backbone.title
+    need = "download" if backbone.needs_download else "missing"
+    return f"{backbone.title.split(' (')[0]} ({need})"

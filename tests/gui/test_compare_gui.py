@@ -144,4 +144,6 @@ def test_network_choices_say_which_need_no_download(window) -> None:
     labels = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
     assert labels["efficientnet_lite1"] == "EfficientNet-Lite1 (offline, 240 px)"
     assert labels["efficientnet_lite2"] == "EfficientNet-Lite2 (offline, 260 px)"
-    assert labels["resnet18"].endswith("— downloads on first use")
+    assert labels["resnet18"] == "ResNet-18 (download)"
+    tip = combo.itemData(list(labels).index("resnet18"), Qt.ItemDataRole.ToolTipRole)
+    assert tip == "ResNet-18 (the tutorial's): downloads on first use"
