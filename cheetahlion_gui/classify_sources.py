@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.session import Session
 
 MODEL_CHOSEN_RUN = "run"
@@ -69,7 +70,8 @@ class SourcesBar(QWidget):
     @Slot(int)
     def _model_source_chosen(self, _index: int) -> None:
         if self.model_source.currentData() == MODEL_FILE:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
+            path, _ = QFileDialog.getOpenFileName(self, "Open a model file",
+                                                  start_folder(self.session.settings),
                                                   "CheetahLion models (*.safetensors)")
             if path:
                 self.use_model_file(path)

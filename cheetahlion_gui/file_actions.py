@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.dialogs import ask_yes_no
+from cheetahlion_gui.dialogs import ask_yes_no, choose_folder, start_folder
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel, GalleryProxy
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
@@ -96,7 +96,8 @@ class FileActions(QWidget):
         items = self.chosen_items()
         if not items:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv",
+        suggested = Path(start_folder(self.session.settings)) / "results.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", str(suggested),
                                               "CSV files (*.csv)")
         if path:
             self.export_csv_to(Path(path), items)
@@ -118,9 +119,9 @@ class FileActions(QWidget):
         if not items:
             QMessageBox.information(self, "Nothing to sort", "No classified images are shown.")
             return
-        target = QFileDialog.getExistingDirectory(self, "Sort into which folder?")
-        if target:
-            self.sort_files_into(Path(target), items, move)
+        target = choose_folder(self, "Sort into which folder?", self.session.settings)
+        if target is not None:
+            self.sort_files_into(target, items, move)
 
     def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
         pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]

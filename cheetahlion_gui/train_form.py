@@ -163,6 +163,7 @@ class TrainForm(QWidget):
     def _advanced_toggled(self, shown: bool) -> None:
         for child in self.advanced.findChildren(QWidget):
             child.setVisible(shown)
+        self.advanced.setFlat(not shown)  # folded: its title alone, not an empty frame
 
 
 def _spin(low: int, high: int) -> QSpinBox:

@@ -57,3 +57,19 @@ def test_a_chosen_folder_is_remembered_in_settings(window, qtbot, monkeypatch,
     qtbot.waitUntil(lambda: window.session.dataset is not None
                     and not window.data_page.runner.busy, timeout=60_000)
     assert Settings.load().last_folder == str(tmp_path / "elsewhere")
+
+
+def test_the_classify_steps_model_file_dialog_opens_beside_the_dataset(
+        window, qtbot, monkeypatch, dialog_starts, tmp_path) -> None:
+    open_dataset(window, qtbot, make_dataset(tmp_path / "photos" / "colours", per_class=3))
+    asked: list[str] = []
+
+    def cancelled(_parent, _title: str, start: str = "", _filter: str = "") -> tuple[str, str]:
+        asked.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(cancelled))
+    sources = window.classify_page.sources_bar
+    sources.model_source.setCurrentIndex(sources.model_source.findText("A model file…"))
+    sources.model_source.activated.emit(sources.model_source.currentIndex())
+    assert asked == [str((tmp_path / "photos").resolve())]
