@@ -124,8 +124,8 @@ def test_ctrl_c_just_after_model_saved_exits_0(capsys, data: Path, tmp_path: Pat
     """A real SIGINT to this process right after "model saved" is printed."""
     report = train_command._report
 
-    def report_then_ctrl_c(args: object, result: object) -> None:
-        report(args, result)
+    def report_then_ctrl_c(*arguments: object) -> None:
+        report(*arguments)
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(1000):  # Python runs signal handlers between bytecodes
             pass
