@@ -87,6 +87,8 @@ class CleanupOutcome:
 class CleanupJob(Job):
     """One clean-up action on the dataset folder `root`, with the engine function's `args`."""
 
+    runs_torch = False  # it moves files and writes the journal
+
     def __init__(self, root: Path, action: CleanupAction, *args: object) -> None:
         super().__init__()
         self.root, self.action, self.args = root, action, args

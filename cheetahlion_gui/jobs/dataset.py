@@ -22,6 +22,8 @@ class ScanOutcome:
 
 
 class ScanJob(Job):
+    runs_torch = False  # scanning decodes with Pillow and hashes files
+
     def __init__(self, folder: Path) -> None:
         super().__init__()
         self.folder = folder
@@ -36,6 +38,8 @@ class ScanJob(Job):
 
 class RunsJob(Job):
     """Read a dataset's run history (`training.list_runs`); result: the records."""
+
+    runs_torch = False  # it reads the run history's JSON
 
     def __init__(self, dataset_root: Path) -> None:
         super().__init__()

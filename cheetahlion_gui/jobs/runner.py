@@ -13,6 +13,7 @@ worker thread, so torch never loads on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from training.core import torch_access
 from training.core.errors import CheetahLionError
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,16 @@ def load_engine() -> None:
 
 
 class Job(QObject):
-    """A unit of background work. Subclasses implement `work()` and may emit `progressed`."""
+    """A unit of background work. Subclasses implement `work()` and may emit `progressed`.
+
+    A job runs PyTorch in its thread unless it says otherwise (`runs_torch`); it then holds
+    `torch_access.shared()`, so no export traces the network meanwhile in another job's
+    thread (an export patches process-wide state: a quick training started during the
+    start-up graph export failed inside torch). Jobs that only read files say False, and do
+    not wait for an export to end.
+    """
+
+    runs_torch = True
 
     progressed = Signal(object)
     """An engine event (a frozen dataclass of plain values), emitted from the worker thread."""
@@ -73,7 +84,8 @@ class Job(QObject):
     def run(self) -> None:
         try:
             load_engine()
-            result = self.work()
+            with torch_access.shared() if self.runs_torch else contextlib.nullcontext():
+                result = self.work()
         except CheetahLionError as error:
             self.failed.emit(str(error), "")
         except Exception as error:

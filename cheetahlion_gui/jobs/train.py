@@ -36,6 +36,11 @@ class TrainJob(Job):
         self.resume = resume
         self.processes = processes
 
+    @property
+    def runs_torch(self) -> bool:  # type: ignore[override]
+        """A fine-tune trains in its own process: an export here cannot touch it."""
+        return self.config.mode != "finetune"
+
     def work(self) -> TrainOutcome:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and

@@ -224,3 +224,27 @@ def test_closing_drops_queued_clean_up_moves(window, qtbot, tmp_path: Path) -> N
     window.close()
     assert not page.runner.busy
     assert image.exists() and len(list((data / "blue").iterdir())) == 10
+
+
+def test_jobs_that_run_pytorch_hold_it_against_exports_and_file_jobs_do_not(qapp) -> None:
+    """An export in one job's thread traced the network another job was running (a quick
+    training during the start-up graph export failed inside torch): jobs that run PyTorch
+    hold `torch_access.shared()` while they work; jobs that only touch files never wait for
+    an export."""
+    from cheetahlion_gui.jobs import Job
+    from cheetahlion_gui.jobs.call import CallJob
+    from cheetahlion_gui.jobs.cleanup import CleanupJob
+    from cheetahlion_gui.jobs.dataset import RunsJob, ScanJob
+    from training.core import torch_access
+
+    class Probe(Job):
+        def work(self) -> bool:
+            return torch_access.held_shared()
+
+    seen: list[object] = []
+    for job in (Probe(), CallJob(torch_access.held_shared)):
+        job.succeeded.connect(seen.append)
+        job.run()
+    assert seen == [True, False]
+    assert not any(kind.runs_torch for kind in (ScanJob, RunsJob, CleanupJob, CallJob))
+    assert not torch_access.held_shared()

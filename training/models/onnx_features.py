@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from training.core import paths as app_paths
+from training.core import torch_access
 from training.core.atomic import write_atomically
 from training.data.feature_store import FeatureStore, default_location
 from training.data.preprocessing import Preprocessing
@@ -54,10 +55,6 @@ DISABLE_ENV = "CHEETAHLION_NO_ONNXRUNTIME"
 KEEP_SESSIONS = 4
 """Checked sessions kept in this process (each holds its network, ~15 MB for Lite0): the
 next predictor or finder on the same network skips loading and checking the graph."""
-EXPORTING = threading.Lock()
-"""Held by every export in the process (this module's and `training.predict.export`'s):
-the exporters keep global registries, and two exports at once in two threads (the start-up
-graph while the user exports a model) failed with a KeyError from inside torch."""
 _PREPARING = threading.Lock()
 _EXPORTER_LOGGERS = ("onnx", "onnx_ir", "onnxscript", "torch.onnx")
 """The exporter's loggers: at INFO they print ~80 lines per graph ("Replaced initializer …")."""
@@ -165,7 +162,7 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
     wrapper = PixelsToFeatures(network, prep).eval()
     example = torch.zeros((2, 3, prep.crop, prep.crop), dtype=torch.uint8)
     try:
-        with EXPORTING, warnings.catch_warnings(), quiet_exporter_logs():
+        with torch_access.exclusive(), warnings.catch_warnings(), quiet_exporter_logs():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper, (example,), dynamo=True, external_data=False, verbose=False,
@@ -188,8 +185,8 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
 def quiet_exporter_logs() -> Iterator[None]:
     """Hold the exporter's loggers at WARNING while a graph is exported: the app logs INFO to
     the terminal and its log file, and a first start would print the optimiser's ~80 notes.
-    Warnings and errors still reach every handler. Callers hold `EXPORTING`, so no other
-    export changes the levels meanwhile."""
+    Warnings and errors still reach every handler. Callers hold `torch_access.exclusive()`,
+    so no other export changes the levels meanwhile."""
     loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.core import torch_access
 from training.core.atomic import temporary_beside
 from training.core.errors import ExportError
 from training.core.runtime import library_versions
@@ -38,7 +39,7 @@ from training.data.images import ImageProblem
 from training.data.preprocessing import Preprocessing, load_pixels
 from training.data.tensors import PixelNormalisation
 from training.fitting.modelfile import TrainedModel, load_model
-from training.models.onnx_features import EXPORTING, parity_pixels
+from training.models.onnx_features import parity_pixels
 from training.predict.export_files import (
     SIDECAR_FORMAT,
     SIDECAR_VERSION,
@@ -114,7 +115,7 @@ def export_model(
 
     with temporary_beside(target) as temporary:
         try:
-            with EXPORTING:
+            with torch_access.exclusive():  # no thread runs PyTorch while it traces
                 _WRITERS[export_format](wrapper, inputs[:2].clone(), temporary)
         except Exception as error:  # exporters raise many types; the user needs one message
             raise ExportError(f"Exporting {source.name} to {export_format} failed: "
