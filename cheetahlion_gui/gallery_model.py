@@ -19,16 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
-    Slot,
 )
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
+from cheetahlion_gui.thumbnail_rows import ThumbnailRows, placeholder_pixmap
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.models.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 
@@ -64,12 +63,6 @@ class GalleryItem:
     """"None of these" at the gallery's current percentile (kept up to date by the model)."""
 
 
-def placeholder_pixmap(size: int, colour: str = "#e6e6e6") -> QPixmap:
-    pixmap = QPixmap(size, size)
-    pixmap.fill(QColor(colour))
-    return pixmap
-
-
 def broken_pixmap(size: int) -> QPixmap:
     pixmap = placeholder_pixmap(size, "#f3d6d6")
     painter = QPainter(pixmap)
@@ -82,19 +75,17 @@ def broken_pixmap(size: int) -> QPixmap:
     return pixmap
 
 
-class GalleryModel(QAbstractListModel):
+class GalleryModel(ThumbnailRows):
+    thumbnail_roles = ()  # a photo that fails to decode turns its row "broken": every role
+
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
+        super().__init__(thumbnails, thumbnails.size, parent)
         self.classes: tuple[str, ...] = ()
         self.unsure_threshold = 0.7
         self.calibration: NoveltyCalibration | None = None
         self.unfamiliar_percentile = DEFAULT_PERCENTILE
         self._items: list[GalleryItem] = []
-        self._row_of: dict[str, int] = {}
-        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
         self._broken_icon = QIcon(broken_pixmap(thumbnails.size))
-        thumbnails.changed.connect(self._thumbnail_changed)
 
     # --- contents ---------------------------------------------------------------------------
 
@@ -103,7 +94,7 @@ class GalleryModel(QAbstractListModel):
         self.beginResetModel()
         self.thumbnails.reset()
         self._items = list(items)
-        self._row_of = {item.path: row for row, item in enumerate(self._items)}
+        self._index_paths(item.path for item in self._items)
         self.endResetModel()
 
     def set_paths(self, paths: list[str] | tuple[str, ...]) -> None:
@@ -253,14 +244,7 @@ class GalleryModel(QAbstractListModel):
     def _decoration(self, item: GalleryItem) -> QIcon:
         if item.error or self.thumbnails.broken_reason(item.path):
             return self._broken_icon
-        return self.thumbnails.icon(item.path) or self._loading
-
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        row = self._row_of.get(path)
-        if row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index)
+        return self._thumbnail_icon(item.path)
 
 
 class GalleryProxy(QSortFilterProxyModel):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -25,11 +24,10 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QVBoxLayout, QWidget
 
-from cheetahlion_gui.gallery_model import placeholder_pixmap
 from cheetahlion_gui.icon_view import TileDelegate
+from cheetahlion_gui.thumbnail_rows import ThumbnailRows
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 STRIP_THUMBNAIL = 48
@@ -51,22 +49,18 @@ class Chosen:
     flag: str | None = None
 
 
-class SelectionModel(QAbstractListModel):
+class SelectionModel(ThumbnailRows):
     """The selected photos as thumbnails, from the page's shared thumbnail cache (never
     reset here: the samples and the health report use it too)."""
 
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
+        super().__init__(thumbnails, STRIP_THUMBNAIL, parent)
         self.chosen: list[Chosen] = []
-        self._row_of: dict[str, int] = {}
-        self._loading = QIcon(placeholder_pixmap(STRIP_THUMBNAIL))
-        thumbnails.changed.connect(self._thumbnail_changed)
 
     def set_chosen(self, chosen: Sequence[Chosen]) -> None:
         self.beginResetModel()
         self.chosen = list(chosen)
-        self._row_of = {str(item.path): row for row, item in enumerate(self.chosen)}
+        self._index_paths(str(item.path) for item in self.chosen)
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -79,18 +73,12 @@ class SelectionModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return item.path.name
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.thumbnails.icon(str(item.path)) or self._loading
+            return self._thumbnail_icon(str(item.path))
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{item.shown_as} (class {item.class_name})" + (
                 f"\n{item.flag}" if item.flag else "")
         return None
 
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        row = self._row_of.get(path)
-        if row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
 class SelectionStrip(QWidget):

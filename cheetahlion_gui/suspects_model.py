@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
-from PySide6.QtGui import QColor, QIcon
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
-from cheetahlion_gui.gallery_model import placeholder_pixmap
+from cheetahlion_gui.thumbnail_rows import ThumbnailRows
 from cheetahlion_gui.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
@@ -19,20 +19,16 @@ Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1
 
 
-class SuspectsModel(QAbstractListModel):
+class SuspectsModel(ThumbnailRows):
     """The report's images, most suspicious first, minus those moved or (unless shown) kept."""
 
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnails = thumbnails
+        super().__init__(thumbnails, thumbnails.size, parent)
         self.show_kept = False
         self._all: list[Suspect] = []
         self._kept: frozenset[str] = frozenset()
         self._moved: set[Path] = set()
         self._rows: list[Suspect] = []
-        self._row_of: dict[str, int] = {}
-        self._loading = QIcon(placeholder_pixmap(thumbnails.size))
-        thumbnails.changed.connect(self._thumbnail_changed)
 
     def set_report(self, suspects: list[Suspect], kept: frozenset[str]) -> None:
         self._all, self._kept, self._moved = list(suspects), kept, set()
@@ -74,7 +70,7 @@ class SuspectsModel(QAbstractListModel):
         self.beginResetModel()
         self._rows = [s for s in self._all if s.path not in self._moved
                       and (self.show_kept or s.content_hash not in self._kept)]
-        self._row_of = {str(s.path): row for row, s in enumerate(self._rows)}
+        self._index_paths(str(s.path) for s in self._rows)
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -87,7 +83,7 @@ class SuspectsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return "\n".join(self.caption(suspect, self.is_kept(suspect)))
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.thumbnails.icon(str(suspect.path)) or self._loading
+            return self._thumbnail_icon(str(suspect.path))
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{suspect.relpath}\n" + "\n".join(suspect.reasons)
         if role == Qt.ItemDataRole.ForegroundRole and suspect.flagged:
@@ -96,9 +92,3 @@ class SuspectsModel(QAbstractListModel):
             return suspect
         return None
 
-    @Slot(str)
-    def _thumbnail_changed(self, path: str) -> None:
-        row = self._row_of.get(path)
-        if row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
