@@ -138,3 +138,16 @@ def test_ctrl_c_just_after_model_saved_exits_0(capsys, data: Path, tmp_path: Pat
     assert list_runs(data)[-1].stopped == "completed"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
+
+
+def test_runs_that_end_within_one_second_are_listed_in_the_order_they_ended(
+        capsys, data: Path, tmp_path: Path) -> None:
+    """Quick runs now end within a second of each other: with `created` in whole seconds the
+    history's order (oldest first) was a coin toss, and "the newest run" another run."""
+    for seed in range(4):
+        code, _, _ = _cli(capsys, "train", str(data), "-o", str(tmp_path / f"{seed}.safetensors"),
+                          "--seed", str(seed), "--epochs", "1", "--image-size", "64", "--quiet")
+        assert code == 0
+    listed = list_runs(data)
+    assert [record.config["seed"] for record in listed] == [0, 1, 2, 3]
+    assert len({record.created for record in listed}) == 4

@@ -149,7 +149,9 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
     (`cleanup_moves_at_start`); a move made while it trained did not change what it saw."""
     record = RunRecord(
         run_id=result.run_id,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        # To the microsecond: two quick runs now end within one second, and the history's
+        # order (oldest first) must still be the order they ended in.
+        created=datetime.now(UTC).isoformat(timespec="microseconds"),
         dataset_root=str(dataset.root),
         dataset_fingerprint=dataset.fingerprint,
         classes=dataset.classes,
@@ -241,8 +243,16 @@ def list_runs(dataset_root: str | Path) -> list[RunRecord]:
     record whose model file is gone or was replaced carries a `model_note` saying so."""
     folder = paths.runs_dir() / paths.dataset_key(Path(dataset_root))
     records = sorted((record for _, record, _ in _records(folder.glob(f"*/{RECORD_NAME}"))),
-                     key=lambda record: record.created)
+                     key=_created)
     return [replace(record, model_note=model_problem(record, records)) for record in records]
+
+
+def _created(record: RunRecord) -> datetime:
+    """When a record was written; older records carry whole seconds only."""
+    try:
+        return datetime.fromisoformat(record.created)
+    except (TypeError, ValueError):  # a damaged record sorts first, hiding no other
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _records(files: Iterable[Path]) -> Iterator[tuple[Path, RunRecord, dict[str, Any]]]:
