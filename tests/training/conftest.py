@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,25 @@ def make_dataset() -> Callable[..., Path]:
 @pytest.fixture
 def take_snapshot() -> Callable[[Path], dict[str, tuple[int, int, int]]]:
     return snapshot
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """`small_disk(name, size)` mounts a tmpfs of `size` (e.g. "32m") at tmp_path/name: a real
+    disk that fills, for the full-disk tests (root only; skipped elsewhere)."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(point)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}); the full-"
+                        "disk tests need root")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -285,19 +286,6 @@ def test_real_photo_model_exports_and_readme_example_match_the_app(
 
 # --- issue 21: the model and its sidecar are one pair --------------------------------------
 
-@pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 64 MB tmpfs at tmp_path/usb (root only, as in test_full_disk.py)."""
-    disk = tmp_path / "usb"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def _fill_leaving(disk: Path, room: int) -> None:
     """Fill `disk` to the last byte, then free `room` bytes (whole pages)."""
     filler = disk / "filler.bin"
@@ -311,19 +299,20 @@ def _fill_leaving(disk: Path, room: int) -> None:
 
 @pytest.mark.slow  # two ONNX exports (~10 s)
 def test_an_export_over_an_export_on_a_full_disk_replaces_neither_file(
-        small_model: FitResult, small_disk: Path) -> None:
-    target = small_disk / "m.onnx"
+        small_model: FitResult, small_disk: Callable[[str, str], Path]) -> None:
+    disk = small_disk("usb", "64m")
+    target = disk / "m.onnx"
     export_model(small_model.model_path, target, "onnx")
     model, sidecar = target.read_bytes(), sidecar_path(target).read_bytes()
     page = os.sysconf("SC_PAGE_SIZE")
     with target.open("rb"):  # a program still has the old model open: renaming frees nothing
-        _fill_leaving(small_disk, -(-len(model) // page) * page)  # the model fits, no more
+        _fill_leaving(disk, -(-len(model) // page) * page)  # the model fits, no more
         with pytest.raises(ExportError) as error:
             export_model(small_model.model_path, target, "onnx")
     message = str(error.value)
     assert "No space left on device" in message and "nothing was replaced" in message
     assert target.read_bytes() == model and sidecar_path(target).read_bytes() == sidecar
-    assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin", "m.onnx",
+    assert sorted(p.name for p in disk.iterdir()) == ["filler.bin", "m.onnx",
                                                             "m.onnx.json"]
     assert read_export(target)["classes"] == ["blue", "green", "red"]
 

@@ -314,22 +314,9 @@ def test_a_folder_where_the_store_belongs_turns_it_off_with_a_warning(tmp_path, 
     assert "move the folder away" in warning
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 4 MB tmpfs at tmp_path/cache (root only, as in test_full_disk.py)."""
-    disk = tmp_path / "cache"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def test_a_read_only_store_folder_turns_it_off_and_keeps_the_file(tmp_path, caplog,
                                                                   small_disk) -> None:
-    disk = small_disk
+    disk = small_disk("cache", "4m")
     location = disk / "features.sqlite3"
     paths = photos(tmp_path / "gallery", 3)
     writable = FeatureStore(location)

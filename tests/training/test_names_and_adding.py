@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_full_disk import small_disk  # noqa: F401 - a fixture
 
 from training.cli import main
 from training.data.journal import journal_file, read_journal
@@ -191,7 +190,7 @@ move_to_quarantine(sys.argv[1], [sys.argv[2]], sys.argv[3])
 
 
 def test_a_move_killed_after_its_copy_leaves_no_copy_and_no_temporary(
-        data: Path, small_disk) -> None:  # noqa: F811
+        data: Path, small_disk) -> None:
     quarantine = small_disk("usb", "8m")  # another disk: the move copies, then deletes
     photo = data / "lion" / "lion_0.png"
     original = photo.read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from synthetic import make_dataset as make_colour_dataset
-from test_full_disk import fill, hidden_leftovers, small_disk  # noqa: F401 - a fixture
+from test_full_disk import fill, hidden_leftovers
 
 from training.cli import main
 from training.predict.sorting import sort_into_folders
@@ -85,7 +85,7 @@ def test_labels_that_would_share_a_folder_get_their_own(tmp_path: Path) -> None:
 # --- item 12: a failed sort leaves no empty label folders ---------------------------------------
 
 def test_a_sort_that_fails_leaves_no_empty_label_folders(
-        gallery: Path, small_disk: Callable[[str, str], Path]) -> None:  # noqa: F811
+        gallery: Path, small_disk: Callable[[str, str], Path]) -> None:
     disk = small_disk("usb", "1m")
     filler = fill(disk)
     photos = sorted(gallery.iterdir())
@@ -109,7 +109,7 @@ def test_csv_into_a_folder_is_one_line_before_any_work(capsys, colours_model: Pa
 
 def test_csv_onto_a_full_disk_is_one_line_and_leaves_nothing(
         capsys, colours_model: Path, gallery: Path,
-        small_disk: Callable[[str, str], Path]) -> None:  # noqa: F811
+        small_disk: Callable[[str, str], Path]) -> None:
     disk = small_disk("usb", "1m")
     old = disk / "results.csv"
     old.write_text("path,label\nold,row\n")
