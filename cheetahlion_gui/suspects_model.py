@@ -59,9 +59,10 @@ class SuspectsModel(ThumbnailRows):
         mark = " · kept" if kept else ""
         return f"{suspect.score:.2f} · in {suspect.given}{mark}", suspect.headline
 
-    def caption_lines(self) -> list[str]:
-        """Every line any tile of the report can show (kept or not), to size the tiles."""
-        return [line for suspect in self._all for line in self.caption(suspect, True)]
+    def caption_lines(self) -> set[str]:
+        """Every distinct line a tile of the report can show (kept or not), to size the
+        tiles: a few hundred to measure, however many photos the report holds."""
+        return {line for suspect in self._all for line in self.caption(suspect, True)}
 
     def is_kept(self, suspect: Suspect) -> bool:
         return suspect.content_hash in self._kept
