@@ -42,7 +42,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
-    from training.data.dataset import Dataset
+    from training.records.dataset import Dataset
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TARGET_SECONDS = 2.0

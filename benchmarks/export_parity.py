@@ -29,10 +29,10 @@ import torch
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import to_uint8_batch
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
 from training.predict.inference import Predictor
+from training.records.config import TrainConfig
 
 BATCH = 32
 

@@ -51,7 +51,7 @@ import json, sys, time
 started = time.perf_counter()
 from pathlib import Path
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
+from training.records.config import TrainConfig
 from training.fitting.trainer import fit
 config = TrainConfig.finetune(epochs=1, augment=False, early_stopping_patience=0,
                               image_size=int(sys.argv[2]) or None)
@@ -64,7 +64,7 @@ print(json.dumps({"seconds": result.history[0].seconds,
 
 
 def config(image_size: int | None) -> Any:
-    from training.fitting.config import TrainConfig
+    from training.records.config import TrainConfig
 
     return TrainConfig.finetune(epochs=1, augment=False, early_stopping_patience=0,
                                 image_size=image_size)
@@ -80,7 +80,7 @@ class EpochCpu:
         self.seconds = float("nan")
 
     def __call__(self, event: object) -> None:
-        from training.core.events import EpochEnded, StepEnded
+        from training.records.events import EpochEnded, StepEnded
 
         if isinstance(event, StepEnded) and self.started is None:
             self.started = time.process_time()

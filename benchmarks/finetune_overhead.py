@@ -33,15 +33,16 @@ import torch
 from torch import nn
 
 from training.core.runtime import resolve_device
-from training.data.dataset import Dataset
-from training.data.preprocessing import Preprocessing, load_pixels
+from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.splitting import split_dataset
 from training.data.tensors import normalize, to_uint8_batch
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
-from training.models.backbones import get_backbone
 from training.models.networks import load_pretrained
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.preprocessing import Preprocessing
 
 RATIO_TARGET = 1.05
 TIMING: dict[str, Any] = {

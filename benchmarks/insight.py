@@ -40,16 +40,17 @@ from PIL import Image, ImageDraw
 
 from training.data.pixel_cache import decode_all
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
 from training.fitting.trainer import fit
 from training.insight.explain import Explainer
-from training.insight.suspects import SuspectReport, find_suspects
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
+from training.insight.suspects import find_suspects
 from training.models.features import embed
 from training.models.networks import load_pretrained
 from training.predict.evaluation import evaluate
 from training.predict.inference import Predictor
+from training.records.backbones import DEFAULT_BACKBONE, get_backbone
+from training.records.config import TrainConfig
+from training.records.suspects import SuspectReport
 
 VERDICTS = Path(__file__).with_name("cheetah_lion_verdicts.json")
 TOP = 30

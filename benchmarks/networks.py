@@ -49,12 +49,12 @@ import torch
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.fitting.compare import compare_networks
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.models import onnx_features
-from training.models.backbones import OFFLINE_BACKBONES, get_backbone
 from training.models.frozen import EXPORT_WORTHWHILE, FrozenFeatures
 from training.models.networks import load_pretrained
+from training.records.backbones import OFFLINE_BACKBONES, get_backbone
+from training.records.config import TrainConfig
 
 SIZES = (3, 5, 10, 20)
 SEEDS = (0, 1, 2, 3, 4)

@@ -33,10 +33,10 @@ from _subsets import Degrade, few_shot_folder
 from PIL import Image, ImageOps
 
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.predict.baseline import zero_shot_baseline
 from training.predict.evaluation import evaluate
+from training.records.config import TrainConfig
 
 VAL_PER_CLASS = 30
 

@@ -54,11 +54,11 @@ from training.data.feature_store import FeatureStore
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import normalize, to_uint8_batch
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.models import onnx_features
 from training.models.frozen import ONNX_RUNTIME, PYTORCH
 from training.predict.inference import Predictor
+from training.records.config import TrainConfig
 
 RATIO_TARGET = 0.85
 OLD_RATIO = 0.23

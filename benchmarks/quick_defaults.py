@@ -64,8 +64,8 @@ def replay(curve: list[tuple[float, float]], patience: int) -> tuple[int, int]:
 def _curves(datasets: dict[str, Path], epochs: list[int]) -> dict[tuple[str, bool, int, int],
                                                                     list[tuple[float, float]]]:
     from training.data.scanning import scan_dataset
-    from training.fitting.config import TrainConfig
     from training.fitting.trainer import fit
+    from training.records.config import TrainConfig
 
     curves = {}
     for name, folder in datasets.items():

@@ -82,10 +82,10 @@ def peak_kib() -> int:
 
 def child(data: Path, mode: str) -> None:
     """Scan and train in this process; print one JSON line with the peaks and timings."""
-    from training.core.events import StepEnded
     from training.data.scanning import scan_dataset
-    from training.fitting.config import TrainConfig
     from training.fitting.trainer import fit
+    from training.records.config import TrainConfig
+    from training.records.events import StepEnded
 
     started = time.perf_counter()
     dataset = scan_dataset(data)

@@ -103,10 +103,10 @@ def setup_model(folder: Path, work: Path, graphs: Path) -> tuple[Path, float]:
     import torch
 
     from training.data.scanning import scan_dataset
-    from training.fitting.config import TrainConfig
     from training.fitting.trainer import fit
     from training.models import onnx_features
     from training.models.frozen import ONNX_RUNTIME, FrozenFeatures
+    from training.records.config import TrainConfig
 
     _common.fresh_home(work, "setup", graphs)
     output = work / "model.safetensors"

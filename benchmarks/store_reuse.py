@@ -53,15 +53,16 @@ import _photos
 import numpy as np
 import torch
 
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.insight.suspects import find_suspects
 from training.models import onnx_features
 from training.models.embedding import default_store
 from training.models.frozen import ONNX_RUNTIME, FrozenFeatures
-from training.predict.inference import Prediction, Predictor
+from training.predict.inference import Predictor
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.predictions import Prediction
 
 TRAIN_TARGET = 0.2
 CLASSIFY_TARGET = 0.1

@@ -50,10 +50,10 @@ import torch
 from training.data.images import content_hash, decode_image, read_bytes
 from training.data.preprocessing import resize_and_crop
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
 from training.fitting.trainer import fit
 from training.models.frozen import ONNX_RUNTIME, FrozenFeatures
+from training.records.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = "64d29c7"

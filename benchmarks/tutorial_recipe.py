@@ -35,13 +35,13 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import v2
 
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.data.splitting import split_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
-from training.models.backbones import get_backbone
 from training.models.networks import load_pretrained
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
 
 TIME_RATIO_TARGET = 0.10
 SEED = 0

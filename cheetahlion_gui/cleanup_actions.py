@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -37,9 +37,7 @@ from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupJob, CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-
-if TYPE_CHECKING:
-    from training.data.journal import Journal, Move
+from training.records.journal import Journal, Move
 
 Index = QModelIndex | QPersistentModelIndex
 MoveRole = Qt.ItemDataRole.UserRole + 1

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.train_progress import format_duration
-from training.core.events import PhaseProgress, StepEnded
-from training.fitting.comparison import ComparisonStarted, NetworkComparison, best_comparison
+from training.records.comparison import ComparisonStarted, NetworkComparison, best_comparison
+from training.records.events import PhaseProgress, StepEnded
 
 Index = QModelIndex | QPersistentModelIndex
 PHASES = {"features": "computing features", "train": "training the head",

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel
 from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
 from cheetahlion_gui.thumbnails import ThumbnailCache
-
-if TYPE_CHECKING:
-    from training.data.dataset import Dataset, Split
+from training.records.dataset import Dataset, Split
 
 SAMPLES_PER_CLASS = 6
 

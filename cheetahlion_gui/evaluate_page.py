@@ -10,7 +10,6 @@ looked for the class it predicted, with the true class one choice away.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -34,9 +33,7 @@ from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.thumbnails import ThumbnailCache
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import EvaluationReport, ImageOutcome
+from training.records.evaluation import EvaluationReport, ImageOutcome
 
 WORST_MISTAKES = 24
 TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it when its "

@@ -3,7 +3,7 @@ matrix (a click on a cell shows its images on the page)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -29,9 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.table_model import RecordsTableModel
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import ClassScores, EvaluationReport
+from training.records.evaluation import ClassScores, EvaluationReport
 
 Index = QModelIndex | QPersistentModelIndex
 

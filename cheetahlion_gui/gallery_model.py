@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -29,10 +29,8 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from cheetahlion_gui.thumbnail_rows import ThumbnailRows, placeholder_pixmap
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from training.models.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Prediction
+from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
+from training.records.predictions import Prediction, none_of_these
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2
@@ -111,7 +109,7 @@ class GalleryModel(ThumbnailRows):
         """Fill in results for rows that are present; one dataChanged for the whole batch.
 
         `calibration` is the model's novelty calibration (None when it has none): the rows'
-        "none of these" flags are decided here, at the gallery's percentile.
+        "none of these" flags follow the one rule (`none_of_these`) at the gallery's percentile.
         """
         self.classes = classes
         self.calibration = calibration
@@ -125,7 +123,7 @@ class GalleryModel(ThumbnailRows):
                 confidence=None if prediction.error else prediction.confidence,
                 probabilities=prediction.probabilities, error=prediction.error,
                 novelty=prediction.novelty,
-                unfamiliar=self._flagged(prediction.novelty, prediction.error),
+                unfamiliar=self._flagged(prediction.novelty),
             )
             rows.append(row)
         if rows:
@@ -151,16 +149,15 @@ class GalleryModel(ThumbnailRows):
         self.unfamiliar_percentile = percentile
         changed = False
         for row, item in enumerate(self._items):
-            flagged = self._flagged(item.novelty, item.error)
+            flagged = self._flagged(item.novelty)
             if flagged != item.unfamiliar:
                 self._items[row] = replace(item, unfamiliar=flagged)
                 changed = True
         if changed:
             self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
 
-    def _flagged(self, novelty: float | None, error: str | None) -> bool:
-        return (self.calibration is not None and error is None
-                and self.calibration.is_unfamiliar(novelty, self.unfamiliar_percentile))
+    def _flagged(self, novelty: float | None) -> bool:
+        return none_of_these(novelty, self.calibration, self.unfamiliar_percentile)
 
     def strangeness(self, item: GalleryItem) -> float | None:
         """The share (0-100) of validation images less strange than this one, if known."""

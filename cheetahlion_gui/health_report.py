@@ -10,7 +10,7 @@ quarantine them all, undoable too.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -42,9 +42,7 @@ from cheetahlion_gui.cleanup_actions import CleanupController
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
 from training.data.images import is_supported
-
-if TYPE_CHECKING:
-    from training.data.dataset import HealthReport, Issue
+from training.records.dataset import HealthReport, Issue
 
 SeverityRole = Qt.ItemDataRole.UserRole + 1
 PathsRole = Qt.ItemDataRole.UserRole + 2

@@ -80,7 +80,6 @@ class SelectionModel(ThumbnailRows):
         return None
 
 
-
 class SelectionStrip(QWidget):
     """A count line over a row of thumbnails; `opened(index)` asks to open a photo."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
@@ -44,10 +43,9 @@ from cheetahlion_gui.photo_dialog import PhotoDialog
 from cheetahlion_gui.preview_dialog import PREVIEW_SIZE
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.thumbnails import ThumbnailCache
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import DatasetMap, SuspectReport
-    from training.core.events import PhaseProgress
+from training.records.dataset_map import DatasetMap
+from training.records.events import PhaseProgress
+from training.records.suspects import SuspectReport
 
 INTRO = ("Every photo as a point: look-alikes sit together. Drawing it looks at each photo "
          "once (instant after \"Find likely mislabelled images\").")

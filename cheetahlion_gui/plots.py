@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
+from training.records.runs import RunRecord
 
 REDRAW_MS = 100
 LEGEND_ROW = 4

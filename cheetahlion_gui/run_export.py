@@ -8,7 +8,6 @@ exported file predicts like the app, run in an `ExportJob` off the GUI thread; t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -16,9 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from cheetahlion_gui.dialogs import show_message
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.export import ExportJob
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import ExportResult
+from training.records.export_result import ExportResult
 
 FILE_TYPES = {
     "onnx": "ONNX — onnxruntime, OpenCV, ML.NET … (*.onnx)",

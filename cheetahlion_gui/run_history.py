@@ -8,7 +8,7 @@ asks the page to carry a stopped fine-tune on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction
@@ -31,11 +31,9 @@ from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.train_progress import format_duration
-from training.fitting.run_summary import short_reason, what_it_gained, why_it_ended
-from training.models.backbones import BACKBONES
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
+from training.records.backbones import BACKBONES
+from training.records.run_summary import short_reason, what_it_gained, why_it_ended
+from training.records.runs import RunRecord
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -35,13 +35,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from cheetahlion_gui.resources import resource_path
 from training.core import paths
+from training.records.runs import RunRecord
 
 if TYPE_CHECKING:
     from cheetahlion_gui.classify_page import ClassifyPage
     from cheetahlion_gui.data_page import DataPage
     from cheetahlion_gui.gallery_model import GalleryItem
     from cheetahlion_gui.jobs import JobRunner
-    from cheetahlion_gui.jobs.engine_types import RunRecord
     from cheetahlion_gui.main_window import MainWindow
     from cheetahlion_gui.train_page import TrainPage
 

@@ -7,15 +7,12 @@ It holds only engine records and plain values (paths, names), no widgets.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cheetahlion_gui.settings import Settings
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
-    from training.data.dataset import Dataset, Split
+from training.records.dataset import Dataset, Split
+from training.records.runs import RunRecord
 
 
 class Session(QObject):

@@ -4,16 +4,14 @@ out, and those marked "keep" unless they are asked for."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from cheetahlion_gui.thumbnail_rows import ThumbnailRows
 from cheetahlion_gui.thumbnails import ThumbnailCache
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Suspect
+from training.records.suspects import Suspect
 
 Index = QModelIndex | QPersistentModelIndex
 SuspectRole = Qt.ItemDataRole.UserRole + 1

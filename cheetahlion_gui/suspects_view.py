@@ -42,9 +42,9 @@ from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.thumbnails import ThumbnailCache
+from training.records.suspects import Suspect, SuspectReport
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Suspect, SuspectReport
     from training.insight.suspect_progress import FinderProgress
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from training.fitting.config import TrainConfig
-from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from training.records.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from training.records.config import TrainConfig
 
 MODE_TIPS = ("Quick: train only the last layer, on the frozen network's features (seconds)",
              "Fine-tune: train every weight of the network (minutes to hours on a CPU)")

@@ -37,16 +37,15 @@ from cheetahlion_gui.step_page import StepPage
 from cheetahlion_gui.train_form import TrainForm
 from cheetahlion_gui.train_progress import TrainingProgress
 from training.core.errors import ConfigError
-from training.core.events import RunStarted
-from training.fitting.comparison import NetworkComparison
-from training.fitting.config import TrainConfig
-from training.models.backbones import OFFLINE_BACKBONES
+from training.records.backbones import OFFLINE_BACKBONES
+from training.records.comparison import NetworkComparison
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.events import RunStarted, TrainingEvent
+from training.records.runs import RunRecord
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
-    from training.core.events import TrainingEvent
-    from training.data.dataset import Dataset
 
 CLOSING = "Stopping training… the window closes as soon as it has stopped (its best model is kept)."
 

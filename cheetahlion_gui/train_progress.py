@@ -8,25 +8,22 @@ per second, or from the steps done since this run's first step (a resumed run st
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
-from training.core.events import (
+from training.records.config import TrainConfig
+from training.records.events import (
     BaselineMeasured,
     EpochEnded,
     PhaseProgress,
     RunFinished,
     RunStarted,
     StepEnded,
+    TrainingEvent,
 )
-from training.fitting.run_summary import what_it_gained, why_it_ended
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import FitResult
-    from training.core.events import TrainingEvent
-    from training.fitting.config import TrainConfig
+from training.records.fit_summary import FitSummary
+from training.records.run_summary import what_it_gained, why_it_ended
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
                "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer"}
@@ -102,7 +99,7 @@ class TrainingProgress(QWidget):
         self.phase_label.setText(text)
 
     def show_event(self, event: TrainingEvent) -> None:
-        """One engine event of the running run (training.core.events)."""
+        """One engine event of the running run (training.records.events)."""
         history = self.plots.history
         if isinstance(event, RunStarted):
             history.steps_per_epoch = event.steps_per_epoch
@@ -173,16 +170,16 @@ class TrainingProgress(QWidget):
         self._say(f"Epoch {event.epoch}/{self._epochs} · step {event.step}/{event.total_steps} · "
                   f"{event.images_per_second:.0f} images/s · {left}")
 
-    def show_result(self, result: FitResult, config: TrainConfig) -> None:
+    def show_result(self, result: FitSummary, config: TrainConfig) -> None:
         """How the run ended: why, what it gained over the start, and where its model is."""
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.phase_label.setText(result_text(result, config))
 
 
-def result_text(result: FitResult, config: TrainConfig) -> str:
+def result_text(result: FitSummary, config: TrainConfig) -> str:
     """The line under the bar when a run has ended: why, what it gained over ImageNet's own
-    answer (training.fitting.run_summary), how the kept model was chosen, where it is."""
+    answer (training.records.run_summary), how the kept model was chosen, where it is."""
     reason = why_it_ended(result.stopped, len(result.history), config.epochs,
                           config.early_stopping_patience)
     if result.model_path is None:

@@ -100,8 +100,8 @@ def real_photo_model(real_photos: Path, tmp_path_factory: pytest.TempPathFactory
     # The engine is imported here, not at the top: torch must load after the environment
     # above is set.
     from training.data.scanning import scan_dataset
-    from training.fitting.config import TrainConfig
     from training.fitting.trainer import fit
+    from training.records.config import TrainConfig
 
     return fit(TrainConfig.quick(), scan_dataset(real_photos),
                output=tmp_path_factory.mktemp("real-model") / "cheetah-lion.safetensors")
@@ -112,8 +112,8 @@ def colours_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick-mode model that tells red-noise from blue-noise photos (8 each), saved once for
     the engine's and the window's explanation tests, which only read it."""
     from training.data.scanning import scan_dataset
-    from training.fitting.config import TrainConfig
     from training.fitting.trainer import fit
+    from training.records.config import TrainConfig
 
     data = make_dataset(tmp_path_factory.mktemp("colours-model") / "colours", per_class=8)
     # 60 epochs, patience 10 (quick mode's defaults before issue 20): the explanation tests

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+from training.records.novelty_calibration import NoveltyCalibration
+from training.records.predictions import Prediction
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Prediction, Predictor
-    from training.models.novelty_calibration import NoveltyCalibration
+    from training.predict.inference import Predictor
 
 
 @dataclass(frozen=True)

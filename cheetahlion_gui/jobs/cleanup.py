@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+from training.records.journal import Journal, Keep, Move
 
 if TYPE_CHECKING:
-    from training.data.journal import Journal, Keep, Move
     from training.insight.cleanup import MoveOutcome, UndoOutcome
 
     CleanupResult = MoveOutcome | UndoOutcome | Move | tuple[Keep, ...] | int | None
@@ -94,7 +94,7 @@ class CleanupJob(Job):
         self.root, self.action, self.args = root, action, args
 
     def work(self) -> CleanupOutcome:
-        from training.data.journal import read_journal
+        from training.records.journal import read_journal
 
         function = engine_function(self.action)
         result = None if function is None else function(self.root, *self.args)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
-    from training.data.dataset import Dataset
-    from training.fitting.comparison import NetworkComparison
-    from training.fitting.config import TrainConfig
+from training.records.comparison import NetworkComparison
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.runs import RunRecord
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from PySide6.QtWidgets import QMessageBox, QProgressBar, QWidget
 
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.runner import Job, JobRunner
+from training.records.events import PhaseProgress, ScanProgress
 
 if TYPE_CHECKING:
     from cheetahlion_gui.session import Session
-    from training.core.events import PhaseProgress, ScanProgress
 
 
 @dataclass(frozen=True)

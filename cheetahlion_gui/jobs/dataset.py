@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import RunRecord
-    from training.data.dataset import Dataset, Split
+from training.records.dataset import Dataset, Split
+from training.records.runs import RunRecord
 
 
 @dataclass(frozen=True)

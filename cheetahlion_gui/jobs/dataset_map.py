@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import DatasetMap, SuspectReport
-    from training.data.dataset import Dataset
+from training.records.dataset import Dataset
+from training.records.dataset_map import DatasetMap
+from training.records.suspects import SuspectReport
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,9 @@ class DatasetMapJob(Job):
         self.dataset, self.report = dataset, report
 
     def work(self) -> MapOutcome:
-        from training.core.events import Cancelled
-        from training.data.journal import read_journal
         from training.insight.dataset_map import dataset_map
+        from training.records.events import Cancelled
+        from training.records.journal import read_journal
 
         try:
             drawn = dataset_map(self.dataset, self.progressed.emit, self.cancel,

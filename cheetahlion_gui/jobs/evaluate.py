@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import EvaluationReport
-    from training.data.dataset import Dataset, SplitName
+from training.records.dataset import Dataset, SplitName
+from training.records.evaluation import EvaluationReport
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,12 @@ of its explanations (`training.insight.explain.explainer_for`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtGui import QImage
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import Explanation
+from training.records.explanation import Explanation
 
 
 @dataclass(frozen=True)

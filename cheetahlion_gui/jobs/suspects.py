@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
-
-if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import SuspectReport
-    from training.data.dataset import Dataset
+from training.records.dataset import Dataset
+from training.records.suspects import SuspectReport
 
 
 @dataclass(frozen=True)
@@ -29,9 +26,9 @@ class FindSuspectsJob(Job):
         self.dataset = dataset
 
     def work(self) -> SuspectsOutcome:
-        from training.core.events import Cancelled
-        from training.data.journal import read_journal
         from training.insight.suspects import find_suspects
+        from training.records.events import Cancelled
+        from training.records.journal import read_journal
 
         try:
             report = find_suspects(self.dataset, self.progressed.emit, self.cancel)

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.fit_summary import FitSummary
+from training.records.runs import RunRecord
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.jobs.engine_types import FitResult, RunRecord
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
-    from training.data.dataset import Dataset
-    from training.fitting.config import TrainConfig
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    result: FitResult
+    result: FitSummary
     runs: list[RunRecord]
 
 
@@ -52,9 +53,9 @@ class TrainJob(Job):
         else:
             result = fit(self.config, self.dataset, callback=self.progressed.emit,
                          cancel=self.cancel, resume=self.resume)
-        return TrainOutcome(result, list_runs(self.dataset.root))
+        return TrainOutcome(result.summary(), list_runs(self.dataset.root))
 
-    def _finetune(self) -> FitResult:
+    def _finetune(self) -> FitSummary:
         """Fine-tune in the kept process (or a fresh one); then have the next one started,
         so it warms up while this run's results are on screen."""
         from training.fitting.isolated import TrainingProcess

@@ -41,8 +41,8 @@ class TrainingProcessKeeper:
     def prepare(self) -> None:
         """Have a warm process waiting: start one unless a usable one waits already or the
         keeper is closed. Call it off the GUI thread."""
-        from training.fitting.config import TrainConfig
         from training.fitting.isolated import TrainingProcess
+        from training.records.config import TrainConfig
 
         with self._lock:
             if self._closed or (self._waiting is not None and self._waiting.usable()):

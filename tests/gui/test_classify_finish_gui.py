@@ -18,7 +18,7 @@ from synthetic import make_dataset, textured_image
 from cheetahlion_gui.gallery_model import GalleryItem
 from cheetahlion_gui.jobs.classify import GalleryFiles, PredictionBatch
 from cheetahlion_gui.review_dialog import ReviewDialog
-from training.models.novelty_calibration import NoveltyCalibration
+from training.records.novelty_calibration import NoveltyCalibration
 
 CALIBRATION = NoveltyCalibration(quantiles=tuple(i / 100 for i in range(101)), k=1,
                                  reference_size=20, validation_size=20)

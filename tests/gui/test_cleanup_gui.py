@@ -16,9 +16,9 @@ from cheetahlion_gui.health_report import CONFLICT, KindRole
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
-from training.data.journal import read_journal
-from training.fitting.runs import RunRecord
 from training.insight.cleanup import move_to_class, move_to_quarantine, undo_move
+from training.records.journal import read_journal
+from training.records.runs import RunRecord
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from synthetic import make_dataset
 import training
 from cheetahlion_gui.compare_panel import ComparisonModel
 from training.fitting import compare as compare_module
-from training.fitting.comparison import NetworkComparison
-from training.models import backbones
-from training.models.backbones import OFFLINE_BACKBONES, Wheel
+from training.records import backbones
+from training.records.backbones import OFFLINE_BACKBONES, Wheel
+from training.records.comparison import NetworkComparison
 
 COMPARE_TIMEOUT_MS = 180_000
 

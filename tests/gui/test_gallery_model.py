@@ -20,7 +20,7 @@ from cheetahlion_gui.gallery_model import (
     UnsureRole,
 )
 from cheetahlion_gui.thumbnails import ThumbnailCache
-from training.predict.inference import Prediction
+from training.records.predictions import Prediction
 
 
 @pytest.fixture

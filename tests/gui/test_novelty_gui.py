@@ -18,9 +18,9 @@ from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.preview_dialog import PreviewDialog
 from cheetahlion_gui.settings import Settings
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.predict.sorting import NONE_OF_THESE_FOLDER
+from training.records.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,15 @@ from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
 from synthetic import make_dataset
 
 from cheetahlion_gui.jobs.train import TrainJob
-from training.core.events import (
+from training.records.config import TrainConfig
+from training.records.events import (
     EpochEnded,
     PhaseProgress,
     RunFinished,
     RunStarted,
     StepEnded,
 )
-from training.fitting.config import TrainConfig
-from training.fitting.runs import RunRecord
+from training.records.runs import RunRecord
 
 BLOCK_SECONDS = 30
 

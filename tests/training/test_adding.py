@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.data.journal import CleanupError, journal_file, read_journal
 from training.data.scanning import scan_dataset
 from training.insight import adding
 from training.insight.adding import AlreadyInClass, add_to_class, class_name_problem
 from training.insight.cleanup import undo_move
+from training.records.journal import CleanupError, journal_file, read_journal
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -18,13 +18,8 @@ from synthetic import make_dataset as make_colour_dataset
 
 from training.cli import main
 from training.core import paths
-from training.data import journal
-from training.data.dataset import Split
 from training.data.images import content_hash
-from training.data.journal import CleanupError, journal_file, read_journal
 from training.data.scanning import scan_dataset
-from training.fitting import runs
-from training.fitting.config import TrainConfig
 from training.insight import cleanup
 from training.insight.cleanup import (
     forget_kept,
@@ -33,6 +28,10 @@ from training.insight.cleanup import (
     move_to_quarantine,
     undo_move,
 )
+from training.records import journal, runs
+from training.records.config import TrainConfig
+from training.records.dataset import Split
+from training.records.journal import CleanupError, journal_file, read_journal
 
 
 def _files(root: Path) -> dict[str, bytes]:

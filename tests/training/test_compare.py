@@ -14,16 +14,16 @@ from synthetic import make_dataset
 
 from training.cli import main
 from training.core.errors import ConfigError, DatasetError
-from training.core.events import EpochEnded, RunStarted
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.fitting.compare import compare_networks
-from training.fitting.comparison import ComparisonStarted, NetworkComparison, best_comparison
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model, read_metadata
-from training.fitting.runs import RunRecord, list_runs
-from training.models import backbones
-from training.models.backbones import OFFLINE_BACKBONES, Wheel
+from training.records import backbones
+from training.records.backbones import OFFLINE_BACKBONES, Wheel
+from training.records.comparison import ComparisonStarted, NetworkComparison, best_comparison
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.events import EpochEnded, RunStarted
+from training.records.runs import RunRecord, list_runs
 
 FAST = TrainConfig.quick(epochs=15, image_size=64)
 
@@ -162,7 +162,7 @@ def test_cancel_mid_network_keeps_its_row_and_starts_no_other(
 def test_cancel_while_timing_keeps_every_row_without_speeds(
     colours: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from training.core.events import PhaseProgress
+    from training.records.events import PhaseProgress
 
     monkeypatch.setenv("CHEETAHLION_NO_ONNXRUNTIME", "1")
     cancel = threading.Event()

@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import save_file
 
 from training.core.errors import BackboneUnavailableError, CheetahLionError, ConfigError
-from training.fitting.config import TrainConfig
-from training.models.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 from training.models.imagenet import match_class, match_classes
 from training.models.networks import create_network, load_pretrained
+from training.records.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
+from training.records.config import TrainConfig
 
 
 def test_presets_hold_the_tutorial_recipe() -> None:

@@ -17,12 +17,12 @@ import torch
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
 import training
-from training.core.events import Cancelled, PhaseProgress
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.insight.dataset_map import dataset_map, project
-from training.insight.map_record import DatasetMap
-from training.insight.suspect_verdict import Suspect, SuspectReport
+from training.records.dataset import Dataset
+from training.records.dataset_map import DatasetMap
+from training.records.events import Cancelled, PhaseProgress
+from training.records.suspects import Suspect, SuspectReport
 
 
 def _clusters(seed: int = 0, per: int = 40, width: int = 64) -> torch.Tensor:

@@ -15,14 +15,14 @@ import pytest
 import torch
 from synthetic import make_dataset, textured_image
 
-from training.core.events import Cancelled, PhaseProgress
 from training.data import disk_cache, pixel_cache
 from training.data.disk_cache import DiskCacheError, DiskPixels
 from training.data.pixel_cache import decode_all
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
-from training.models.backbones import get_backbone
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.events import Cancelled, PhaseProgress
 
 PREP = get_backbone("efficientnet_lite0").preprocessing.with_crop(32)
 

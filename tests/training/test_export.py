@@ -26,13 +26,13 @@ from training.core.errors import ExportError, ModelFileError
 from training.data.preprocessing import load_pixels
 from training.data.scanning import scan_dataset
 from training.data.tensors import to_uint8_batch
-from training.fitting.config import TrainConfig
 from training.fitting.result import FitResult
 from training.fitting.trainer import fit
 from training.predict import export as export_module
 from training.predict.export import EXPORT_FORMATS, PARITY_TOLERANCE, export_model
 from training.predict.export_files import read_export, sidecar_path
 from training.predict.inference import Predictor
+from training.records.config import TrainConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -234,7 +234,7 @@ def _edge_case_images(folder: Path) -> list[Path]:
 def test_readme_preprocessing_gives_the_app_pixels_exactly(tmp_path: Path) -> None:
     example = _example_namespace(tmp_path)
     prep = {"resize": 256, "crop": 224, "interpolation": "bicubic"}
-    from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+    from training.records.backbones import BACKBONES, DEFAULT_BACKBONE
 
     app_prep = BACKBONES[DEFAULT_BACKBONE].preprocessing
     assert app_prep.to_dict() | prep == app_prep.to_dict()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from training.models import onnx_features
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.networks import load_pretrained
+from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 
 EXPORTER = ("onnx", "onnx_ir", "onnxscript", "torch.onnx")
 

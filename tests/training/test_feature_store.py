@@ -22,8 +22,8 @@ from PIL import Image
 from synthetic import textured_image
 
 from training.data.feature_store import FeatureStore, FileStamp
-from training.data.preprocessing import Preprocessing
 from training.models.embedding import CENTRE, View, embed_files
+from training.records.preprocessing import Preprocessing
 
 REPO = Path(__file__).resolve().parents[2]
 PREP = Preprocessing(resize=32, crop=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

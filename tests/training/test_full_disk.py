@@ -18,11 +18,11 @@ import pytest
 
 from training.core.errors import ModelFileError
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
-from training.fitting.runs import list_runs
 from training.fitting.trainer import fit
 from training.predict.sorting import sort_into_folders
+from training.records.config import TrainConfig
+from training.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = TrainConfig.quick(epochs=3, image_size=64)

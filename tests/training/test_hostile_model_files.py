@@ -19,8 +19,8 @@ from safetensors.torch import save as save_safetensors
 
 from training.core.errors import ModelFileError
 from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
-from training.models.backbones import get_backbone
 from training.models.networks import create_network
+from training.records.backbones import get_backbone
 
 REPO = Path(__file__).resolve().parents[2]
 

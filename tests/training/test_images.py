@@ -380,8 +380,9 @@ def test_a_108_megapixel_jpeg_decodes_reduced_with_its_true_size(phone_jpeg):
 @ignore_bomb_warning
 def test_a_108_megapixel_jpeg_is_scanned_and_becomes_model_input(phone_jpeg, tmp_path,
                                                                   make_dataset):
-    from training.data.preprocessing import Preprocessing, load_pixels
+    from training.data.preprocessing import load_pixels
     from training.data.scanning import scan_dataset
+    from training.records.preprocessing import Preprocessing
 
     root = make_dataset(tmp_path / "data", {"cheetah": 2, "lion": 2})
     (root / "lion" / "phone.jpg").symlink_to(phone_jpeg)

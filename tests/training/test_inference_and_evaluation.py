@@ -9,10 +9,11 @@ import torch
 from synthetic import textured_image
 
 from training.fitting.modelfile import TrainedModel
-from training.models.backbones import get_backbone
 from training.models.networks import create_network
 from training.predict.evaluation import summarize
-from training.predict.inference import Prediction, Predictor
+from training.predict.inference import Predictor
+from training.records.backbones import get_backbone
+from training.records.predictions import Prediction
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from training.fitting.modelfile import load_model
-from training.fitting.runs import list_runs
+from training.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 600

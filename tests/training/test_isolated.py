@@ -13,13 +13,13 @@ import pytest
 from synthetic import make_dataset
 
 from training.core.errors import DatasetError
-from training.core.events import EpochEnded, RunFinished, RunStarted, StepEnded
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.isolated import TrainingProcess, fit_in_child_process
 from training.fitting.modelfile import load_model
-from training.fitting.runs import list_runs
 from training.fitting.warm_up import warm_up
+from training.records.config import TrainConfig
+from training.records.events import EpochEnded, RunFinished, RunStarted, StepEnded
+from training.records.runs import list_runs
 
 pytestmark = pytest.mark.slow  # each test trains in a spawned child process
 
@@ -120,9 +120,9 @@ def test_a_run_whose_parent_dies_stops_and_keeps_its_best_model(tmp_path: Path) 
     parent = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from training.core.events import EpochEnded\n"
+        "from training.records.events import EpochEnded\n"
         "from training.data.scanning import scan_dataset\n"
-        "from training.fitting.config import TrainConfig\n"
+        "from training.records.config import TrainConfig\n"
         "from training.fitting.isolated import TrainingProcess\n"
         "def crash(event):\n"
         "    if isinstance(event, EpochEnded):\n"

@@ -17,8 +17,8 @@ from training.fitting.modelfile import (
     read_metadata,
     save_model,
 )
-from training.models.backbones import get_backbone
 from training.models.networks import create_network
+from training.records.backbones import get_backbone
 
 
 def _tiny_model(classes: tuple[str, ...] = ("cat", "dog")) -> TrainedModel:

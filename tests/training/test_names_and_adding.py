@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.data.journal import journal_file, read_journal
 from training.insight.adding import add_to_class, class_name_problem
 from training.insight.cleanup import move_to_class
+from training.records.journal import journal_file, read_journal
 
 REPO = Path(__file__).resolve().parents[2]
 

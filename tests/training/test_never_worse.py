@@ -18,12 +18,12 @@ import torch
 from synthetic import make_fruit_dataset
 
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
 from training.fitting.never_worse import QUICK_SHARES, blend, choose, needs_blending
-from training.fitting.runs import list_runs
 from training.fitting.trainer import fit
 from training.predict.evaluation import evaluate
+from training.records.config import TrainConfig
+from training.records.runs import list_runs
 
 
 def _state(value: float) -> dict[str, torch.Tensor]:

@@ -16,9 +16,7 @@ from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
 from training.cli import main
 from training.core.errors import ConfigError, ModelFileError
-from training.core.events import PhaseProgress, RunStarted
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.isolated import fit_in_child_process
 from training.fitting.modelfile import (
     FORMAT_VERSION,
@@ -30,11 +28,13 @@ from training.fitting.modelfile import (
 from training.fitting.result import FitResult
 from training.fitting.trainer import fit
 from training.models.novelty import TENSOR_NAME, NoveltyReference, stratified_subset
-from training.models.novelty_calibration import NoveltyCalibration
 from training.predict.evaluation import evaluate
 from training.predict.inference import Predictor
 from training.predict.results_csv import results_csv
 from training.predict.sorting import NONE_OF_THESE_FOLDER
+from training.records.config import TrainConfig
+from training.records.events import PhaseProgress, RunStarted
+from training.records.novelty_calibration import NoveltyCalibration
 
 SMALL = {"image_size": 64}
 

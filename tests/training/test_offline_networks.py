@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from training.core.errors import BackboneUnavailableError
-from training.models.backbones import (
+from training.models.networks import block_names, create_network, load_pretrained
+from training.records.backbones import (
     BACKBONES,
     DEFAULT_BACKBONE,
     OFFLINE_BACKBONES,
     Wheel,
     get_backbone,
 )
-from training.models.networks import block_names, create_network, load_pretrained
 
 
 def test_the_offline_networks_are_lite0_to_lite2_and_need_no_download() -> None:

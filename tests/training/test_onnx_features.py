@@ -17,15 +17,15 @@ from synthetic import make_dataset
 
 from training.data.images import content_hash
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.trainer import fit
 from training.insight.suspects import find_suspects
 from training.models import onnx_features
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.embedding import CENTRE_VIEW, default_store, embed_files, space_key
 from training.models.frozen import ONNX_RUNTIME, PYTORCH, FrozenFeatures
 from training.models.networks import load_pretrained
 from training.predict.inference import Predictor
+from training.records.backbones import DEFAULT_BACKBONE, get_backbone
+from training.records.config import TrainConfig
 
 CPU = torch.device("cpu")
 

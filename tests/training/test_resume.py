@@ -13,14 +13,14 @@ from synthetic import make_dataset
 
 from training.cli import main
 from training.core.errors import ConfigError, DatasetError, ModelFileError
-from training.core.events import EpochEnded, RunStarted, StepEnded, TrainingEvent
 from training.data.scanning import scan_dataset
 from training.fitting.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import load_model
 from training.fitting.result import FitResult
-from training.fitting.runs import list_runs
 from training.fitting.trainer import fit
+from training.records.config import TrainConfig
+from training.records.events import EpochEnded, RunStarted, StepEnded, TrainingEvent
+from training.records.runs import list_runs
 
 CONFIG = TrainConfig.finetune(epochs=3, batch_size=4, image_size=64, seed=7,
                               early_stopping_patience=0, device="cpu")

@@ -14,14 +14,14 @@ from synthetic import make_dataset as make_colour_dataset
 
 from training.cli import main
 from training.cli import train as train_command
-from training.core.events import EpochEnded
 from training.data.scanning import scan_dataset
-from training.fitting import runs
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import read_metadata
-from training.fitting.runs import list_runs
 from training.fitting.trainer import fit
 from training.insight.cleanup import move_to_class
+from training.records import runs
+from training.records.config import TrainConfig
+from training.records.events import EpochEnded
+from training.records.runs import list_runs
 
 QUICK = ("--epochs", "2", "--image-size", "64", "--quiet")
 

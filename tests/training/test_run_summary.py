@@ -8,11 +8,11 @@ from pathlib import Path
 
 from synthetic import make_fruit_dataset
 
-from training.core.events import BaselineMeasured, PhaseProgress, StepEnded, TrainingEvent
 from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
-from training.fitting.run_summary import short_reason, what_it_gained, why_it_ended
 from training.fitting.trainer import fit
+from training.records.config import TrainConfig
+from training.records.events import BaselineMeasured, PhaseProgress, StepEnded, TrainingEvent
+from training.records.run_summary import short_reason, what_it_gained, why_it_ended
 
 
 def test_why_a_run_ended() -> None:

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from training.core.errors import DatasetError
-from training.data.dataset import Dataset, Issue
 from training.data.scanning import scan_dataset
+from training.records.dataset import Dataset, Issue
 
 Builder = Callable[[Path, Callable[..., Path], Callable[..., Path]], Path]
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from training.core.errors import DatasetError
-from training.data.dataset import Dataset, HealthReport, ImageRecord, Split, SplitName
 from training.data.scanning import scan_dataset
 from training.data.splitting import split_dataset
+from training.records.dataset import Dataset, HealthReport, ImageRecord, Split, SplitName
 
 ROOT = Path("/data/photos")
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.insight.suspect_signals import OwnCategories
-from training.insight.suspect_verdict import FLAG_MIN, FLAG_SCORE, FLAG_SHARE, cap_flags
+from training.insight.suspect_verdict import FLAG_MIN, FLAG_SHARE, cap_flags
 from training.insight.suspect_weights import confusion_rates, held_out_agreement, pair_confusion
-from training.insight.suspects import Suspect, assess
+from training.insight.suspects import assess
+from training.records.dataset import Dataset
+from training.records.suspects import FLAG_SCORE, Suspect
 
 CHEETAH, LEOPARD, JAGUAR, LION = 293, 288, 290, 291
 PER_FOLDER = 40

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
 from training.insight.suspect_signals import (
     KIND_SHARE,
@@ -26,7 +25,9 @@ from training.insight.suspect_signals import (
     own_categories,
 )
 from training.insight.suspect_weights import imagenet_agreement
-from training.insight.suspects import Suspect, assess
+from training.insight.suspects import assess
+from training.records.dataset import Dataset
+from training.records.suspects import Suspect
 
 CHEETAH, LEOPARD, LION, TIGER = 293, 288, 291, 292
 PER_FOLDER = 40

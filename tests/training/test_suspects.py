@@ -22,17 +22,12 @@ from PIL import Image
 from synthetic import CLASS_COLOURS
 
 from training.core.errors import DatasetError
-from training.core.events import Cancelled, PhaseProgress
-from training.data.dataset import Dataset
 from training.data.scanning import scan_dataset
-from training.insight.suspects import (
-    FLAG_SCORE,
-    Suspect,
-    SuspectReport,
-    assign_folds,
-    find_suspects,
-)
+from training.insight.suspects import assign_folds, find_suspects
 from training.models.imagenet import category_names
+from training.records.dataset import Dataset
+from training.records.events import Cancelled, PhaseProgress
+from training.records.suspects import FLAG_SCORE, Suspect, SuspectReport
 
 STRAY_BLUE = "red/stray.png"
 """A blue image in the red folder: mislabelled, belongs to 'blue'."""

@@ -12,7 +12,14 @@ import torch
 from synthetic import make_dataset
 
 from training.core.errors import DatasetError
-from training.core.events import (
+from training.data.scanning import scan_dataset
+from training.fitting.modelfile import load_model
+from training.fitting.trainer import fit
+from training.models.networks import load_pretrained
+from training.predict.inference import Predictor
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.events import (
     EpochEnded,
     PhaseProgress,
     RunFinished,
@@ -20,14 +27,7 @@ from training.core.events import (
     StepEnded,
     TrainingEvent,
 )
-from training.data.scanning import scan_dataset
-from training.fitting.config import TrainConfig
-from training.fitting.modelfile import load_model
-from training.fitting.runs import list_runs
-from training.fitting.trainer import fit
-from training.models.backbones import get_backbone
-from training.models.networks import load_pretrained
-from training.predict.inference import Predictor
+from training.records.runs import list_runs
 
 # Small inputs keep fine-tuning fast on a CPU; the pretrained features still separate colours.
 SMALL = {"image_size": 64}

@@ -88,8 +88,8 @@ def register(commands: Any) -> None:
 
 
 def _suspects(args: argparse.Namespace) -> int:
-    from training.data.journal import read_journal
     from training.insight.suspects import find_suspects
+    from training.records.journal import read_journal
 
     dataset = usable_dataset(args)
     kept = read_journal(dataset.root).kept_hashes
@@ -202,7 +202,7 @@ def _keep(args: argparse.Namespace) -> int:
 
 
 def _moves(args: argparse.Namespace) -> int:
-    from training.data.journal import read_journal
+    from training.records.journal import read_journal
 
     journal = read_journal(args.data)
     if args.json:

@@ -28,11 +28,11 @@ from training.cli.support import (
     usable_dataset,
 )
 from training.core.errors import ConfigError
-from training.core.events import PhaseProgress, StepEnded
+from training.records.events import PhaseProgress, StepEnded
 
 
 def register(commands: Any) -> None:
-    from training.models.backbones import OFFLINE_BACKBONES
+    from training.records.backbones import OFFLINE_BACKBONES
 
     compare = commands.add_parser(
         "compare", help="train a quick head on each network and compare them")
@@ -59,8 +59,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _compare(args: argparse.Namespace) -> int:
     from training.fitting.compare import compare_networks
-    from training.fitting.comparison import best_comparison
-    from training.fitting.config import TrainConfig
+    from training.records.comparison import best_comparison
+    from training.records.config import TrainConfig
 
     overrides = {key: value for key, value in {
         "epochs": args.epochs, "image_size": args.image_size}.items() if value is not None}
@@ -90,7 +90,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _check_names(names: tuple[str, ...]) -> None:
     """Unknown names are refused before the dataset is scanned."""
-    from training.models.backbones import BACKBONES
+    from training.records.backbones import BACKBONES
 
     unknown = [name for name in names if name not in BACKBONES]
     if unknown:
@@ -106,7 +106,7 @@ class _ProgressPrinter:
         self.bars = bars
 
     def __call__(self, event: object) -> None:
-        from training.fitting.comparison import ComparisonStarted
+        from training.records.comparison import ComparisonStarted
 
         if not self.shown:
             return

@@ -23,7 +23,7 @@ PNG = ".png"
 
 
 def register(commands: Any) -> None:
-    from training.models.backbones import IMAGENET_MODEL
+    from training.records.backbones import IMAGENET_MODEL
 
     explain = commands.add_parser(
         "explain", help="show where the model looked (Grad-CAM heatmaps)",

@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from training.fitting.runs import list_runs
+    from training.records.runs import list_runs
 
     records = list_runs(args.data)
     if args.json:
@@ -51,7 +51,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _backbones(args: argparse.Namespace) -> int:
-    from training.models.backbones import BACKBONES
+    from training.records.backbones import BACKBONES
 
     if args.json:
         print_json([{"name": b.name, "title": b.title, "offline": b.offline,

@@ -27,7 +27,7 @@ SKIPPED = "skipped"
 
 
 def register(commands: Any) -> None:
-    from training.models.backbones import IMAGENET_MODEL
+    from training.records.backbones import IMAGENET_MODEL
 
     evaluate = commands.add_parser("evaluate", help="score a model on a dataset's split")
     evaluate.add_argument("model", type=Path)
@@ -75,7 +75,7 @@ def _register_export(commands: Any) -> None:
 
 
 def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
-    from training.models.novelty_calibration import DEFAULT_PERCENTILE
+    from training.records.novelty_calibration import DEFAULT_PERCENTILE
 
     command.add_argument(
         "--unfamiliar-percentile", type=float, default=DEFAULT_PERCENTILE, metavar="P",
@@ -132,14 +132,15 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from training.models.backbones import IMAGENET_MODEL
-    from training.predict.inference import Prediction, Predictor
+    from training.predict.inference import Predictor
     from training.predict.results_csv import (
         MAX_CLASS_COLUMNS,
         check_results_target,
         write_results_csv,
     )
     from training.predict.sorting import sort_into_folders, sorting_label
+    from training.records.backbones import IMAGENET_MODEL
+    from training.records.predictions import Prediction
 
     if args.csv:
         check_results_target(args.csv)

@@ -30,12 +30,12 @@ from training.cli.support import (
     usable_dataset,
 )
 from training.core.errors import CheetahLionError
-from training.core.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
-from training.fitting.run_summary import what_it_gained, why_it_ended
+from training.records.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
+from training.records.run_summary import what_it_gained, why_it_ended
 
 
 def register(commands: Any) -> None:
-    from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+    from training.records.backbones import BACKBONES, DEFAULT_BACKBONE
 
     train = commands.add_parser("train", help="train a classifier")
     train.add_argument("data", type=Path)
@@ -95,7 +95,7 @@ def _config(args: argparse.Namespace, dataset: Any) -> Any:
     """The `TrainConfig` the options ask for: a preset with the flags given on top, or, with
     --resume, the run's own settings with those flags (which `fit` checks against the run)."""
     from training.fitting.checkpoint import find_checkpoint, load_checkpoint
-    from training.fitting.config import TrainConfig
+    from training.records.config import TrainConfig
 
     overrides = {
         key: value for key, value in {
@@ -170,7 +170,7 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         print_json(summary)
     elif result.model_path is None:
         print("stopped before the first epoch finished: no model was saved")
-    else:  # the words the app shows (training.fitting.run_summary)
+    else:  # the words the app shows (training.records.run_summary)
         share = result.kept.trained_share if result.kept else None
         ended = why_it_ended(result.stopped, len(result.history), config.epochs,
                              config.early_stopping_patience)

@@ -1,7 +1,7 @@
 """An exclusive OS lock on an open file, the same call on Windows and elsewhere.
 
 The lock is advisory and held by the process: the OS drops it when the process dies, so a
-crash never leaves it held. `training.data.journal` locks a file beside each journal with it.
+crash never leaves it held. `training.records.journal` locks a file beside each journal with it.
 """
 
 from __future__ import annotations

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import platform
 import random
-from importlib import metadata
 
 import numpy as np
 import torch
@@ -45,15 +43,3 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions recorded in model files and run records, for reproducing a result."""
-    versions = {"python": platform.python_version()}
-    for package in ("cheetahlion", "torch", "torchvision", "timm", "numpy", "pillow",
-                    "safetensors"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

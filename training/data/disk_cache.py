@@ -43,7 +43,7 @@ import torch
 from training.core import paths as app_paths
 from training.core.atomic import write_atomically
 from training.core.errors import CheetahLionError
-from training.data.preprocessing import Preprocessing
+from training.records.preprocessing import Preprocessing
 
 FORMAT_VERSION = 1
 RAM_LIMIT_ENV = "CHEETAHLION_MAX_PIXEL_RAM"

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.data.dataset import HealthReport, ImageRecord, Issue, SplitName
 from training.data.images import ImageProblem
+from training.records.dataset import HealthReport, ImageRecord, Issue, SplitName
 
 NEAR_DUPLICATE_MAX_BITS = 8
 """pHash bits two photos may differ in and still count as the same picture.

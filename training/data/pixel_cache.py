@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from training.core.errors import DatasetError
-from training.core.events import Cancelled, PhaseProgress
 from training.data import disk_cache
 from training.data.disk_cache import DiskPixels
 from training.data.images import ImageProblem
-from training.data.preprocessing import Preprocessing, load_pixels
+from training.data.preprocessing import load_pixels
+from training.records.events import Cancelled, PhaseProgress
+from training.records.preprocessing import Preprocessing
 
 DECODE_WORKERS = 2
 _REPORT_EVERY = 16

@@ -9,41 +9,16 @@ exactly what it predicted while training.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from training.data.images import decode_image
+from training.records.preprocessing import INTERPOLATIONS, Preprocessing
 
-_RESAMPLING = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-}
-INTERPOLATIONS = tuple(_RESAMPLING)
-"""The resampling filters a model file may name."""
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Resize the short side to `resize`, centre-crop `crop`×`crop`, normalise."""
-
-    resize: int
-    crop: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bicubic"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def with_crop(self, crop: int) -> Preprocessing:
-        """The same recipe at another input size, keeping the resize/crop ratio."""
-        return Preprocessing(
-            resize=round(crop * self.resize / self.crop), crop=crop, mean=self.mean,
-            std=self.std, interpolation=self.interpolation,
-        )
+_RESAMPLING = dict(zip(INTERPOLATIONS, (Image.Resampling.BICUBIC, Image.Resampling.BILINEAR),
+                       strict=True))
 
 
 def resize_and_crop(image: Image.Image, prep: Preprocessing) -> np.ndarray:

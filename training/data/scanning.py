@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.core.errors import DatasetError
-from training.core.events import ScanProgress
-from training.data.dataset import Dataset, ImageRecord, Issue, SplitName
 from training.data.health import build_report, is_one_colour
 from training.data.images import (
     READABLE_FORMATS,
@@ -39,6 +37,8 @@ from training.data.images import (
     perceptual_hash,
     read_bytes,
 )
+from training.records.dataset import Dataset, ImageRecord, Issue, SplitName
+from training.records.events import ScanProgress
 
 SPLIT_FOLDERS: dict[str, SplitName] = {
     "train": "train",

@@ -13,7 +13,7 @@ import hashlib
 from collections import defaultdict
 
 from training.core.errors import DatasetError
-from training.data.dataset import Dataset, Split
+from training.records.dataset import Dataset, Split
 
 
 def split_dataset(

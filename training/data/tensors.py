@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data.preprocessing import Preprocessing
+from training.records.preprocessing import Preprocessing
 
 
 def to_uint8_batch(arrays: list[np.ndarray]) -> torch.Tensor:

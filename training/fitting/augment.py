@@ -11,7 +11,7 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from training.fitting.config import TrainConfig
+from training.records.config import TrainConfig
 
 FILL_GRAY = 128
 """Rotated corners and cut-outs are filled with mid-grey, which normalises to about zero."""

@@ -26,9 +26,9 @@ from safetensors.torch import load, save
 
 from training.core.atomic import write_atomically
 from training.core.errors import ConfigError, DatasetError, ModelFileError
-from training.core.events import EpochEnded
-from training.fitting import runs
 from training.fitting.loop import LoopOutcome, LoopState
+from training.records import runs
+from training.records.events import EpochEnded
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT = "cheetahlion-checkpoint"

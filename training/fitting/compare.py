@@ -36,15 +36,15 @@ import numpy as np
 import torch
 
 from training.core.errors import CheetahLionError, ConfigError, DatasetError
-from training.core.events import PhaseProgress, TrainingEvent, ignore_event
-from training.data.dataset import Dataset
-from training.fitting.comparison import ComparisonStarted, NetworkComparison
-from training.fitting.config import TrainConfig
 from training.fitting.result import FitResult
 from training.fitting.trainer import fit
-from training.models.backbones import OFFLINE_BACKBONES, get_backbone
 from training.models.frozen import EXPORT_WORTHWHILE, FrozenFeatures
 from training.models.onnx_features import parity_pixels
+from training.records.backbones import OFFLINE_BACKBONES, get_backbone
+from training.records.comparison import ComparisonStarted, NetworkComparison
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.events import PhaseProgress, TrainingEvent, ignore_event
 
 log = logging.getLogger(__name__)
 

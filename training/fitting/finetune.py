@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from training.core.events import Cancelled, PhaseProgress
 from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
 from training.fitting import distributed
@@ -26,7 +25,6 @@ from training.fitting.augment import augment_batch
 from training.fitting.loop import Batch, EpochLoop, LoopOutcome, LoopState
 from training.fitting.never_worse import (
     FINETUNE_SHARES,
-    Kept,
     Scores,
     State,
     choose,
@@ -41,6 +39,8 @@ from training.models.novelty import (
     build_reference,
     stratified_subset,
 )
+from training.records.events import Cancelled, PhaseProgress
+from training.records.kept import Kept
 
 SaveEpoch = Callable[[LoopState, float | None], None]
 """Called with the loop's state and the baseline after every epoch (`EpochRecords`)."""

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training.core import errors
-from training.core.events import Callback, ignore_event
-from training.data.dataset import Dataset
-from training.fitting.config import TrainConfig
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.events import Callback, ignore_event
 
 if TYPE_CHECKING:
     from training.fitting.result import FitResult

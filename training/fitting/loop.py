@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.core.events import Callback, Cancelled, EpochEnded, PhaseProgress, StepEnded
-from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
+from training.records.config import TrainConfig
+from training.records.events import Callback, Cancelled, EpochEnded, PhaseProgress, StepEnded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

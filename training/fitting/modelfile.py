@@ -28,17 +28,19 @@ from torch import nn
 
 from training.core.atomic import write_atomically
 from training.core.errors import ModelFileError
-from training.data.preprocessing import Preprocessing
-from training.fitting.model_header import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    check_header,
-    checked_preprocessing,
-)
-from training.models.backbones import BACKBONES
 from training.models.networks import create_network
 from training.models.novelty import TENSOR_NAME, NoveltyReference
-from training.models.novelty_calibration import NoveltyCalibration
+from training.records.backbones import BACKBONES
+from training.records.model_header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MODEL_SUFFIX,
+    check_header,
+    checked_preprocessing,
+    model_target,
+)
+from training.records.novelty_calibration import NoveltyCalibration
+from training.records.preprocessing import Preprocessing
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MODEL_SUFFIX", "TrainedModel", "load_model",
            "read_metadata", "save_model"]
@@ -47,7 +49,6 @@ MAX_MODEL_BYTES = 2**30
 """The largest model file opened (the largest backbone's is ~100 MB): a bigger one is refused
 before it is read into memory."""
 METADATA_KEY = "cheetahlion"
-MODEL_SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -66,9 +67,7 @@ class TrainedModel:
 
 def save_model(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
     """Write `model` atomically to `path` and return the path."""
-    target = Path(path)
-    if target.suffix.lower() != MODEL_SUFFIX:
-        target = target.with_name(target.name + MODEL_SUFFIX)
+    target = model_target(path)
     header = {
         **{k: v for k, v in model.metadata.items() if k != "novelty"},
         "format": FORMAT_NAME,

@@ -20,9 +20,10 @@ worse than the start.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import torch
+
+from training.records.kept import Kept
 
 State = dict[str, torch.Tensor]
 Scores = tuple[float, float]
@@ -33,40 +34,6 @@ QUICK_SHARES = tuple(step / 10 for step in range(11))
 FINETUNE_SHARES = (0.75, 0.5, 0.25)
 """Fine-tune mode: the blends tried (most trained first) when the trained network is worse
 than the start."""
-
-
-@dataclass(frozen=True)
-class Kept:
-    """The candidate chosen: its share of the trained weights (1: the trained weights as
-    they are, 0: the start) and its validation scores, beside the start's."""
-
-    trained_share: float
-    val_loss: float
-    val_accuracy: float
-    start_loss: float
-    start_accuracy: float
-
-
-def mark(trained_share: float | None) -> str:
-    """A few words after an accuracy: whether the kept model is a blend with ImageNet's own
-    classifier, or that classifier itself ("" for the trained weights as they are)."""
-    if trained_share is None or trained_share == 1.0:
-        return ""
-    return "(ImageNet's)" if trained_share == 0.0 else f"(blend {trained_share:.0%})"
-
-
-def describe(trained_share: float | None, alone_accuracy: float | None = None) -> str | None:
-    """What a person should know about the kept model, or None when it is simply the trained
-    one; `alone_accuracy` is the trained weights' own validation accuracy, when known."""
-    if trained_share is None or trained_share == 1.0:
-        return None
-    alone = (f" (trained alone: validation accuracy {alone_accuracy:.3f})"
-             if alone_accuracy is not None else "")
-    if trained_share == 0.0:
-        return ("Kept ImageNet's own classifier for these classes: training made it worse on "
-                f"validation{alone}. More photos per class usually help.")
-    return (f"Kept a blend of {trained_share:.0%} trained and {1 - trained_share:.0%} "
-            f"ImageNet's own classifier, the best on validation{alone}.")
 
 
 def blend(start: State, trained: State, share: float) -> State:

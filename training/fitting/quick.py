@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from training.fitting.augment import augment_batch
-from training.fitting.config import TrainConfig
 from training.fitting.loop import EpochLoop, LoopOutcome
-from training.fitting.never_worse import QUICK_SHARES, Kept, Scores, State, choose
+from training.fitting.never_worse import QUICK_SHARES, Scores, State, choose
 from training.fitting.run_context import RunContext, Trained
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
@@ -31,6 +30,8 @@ from training.models.novelty import (
     build_reference,
     stratified_subset,
 )
+from training.records.config import TrainConfig
+from training.records.kept import Kept
 
 
 def train_quick(run: RunContext) -> Trained:

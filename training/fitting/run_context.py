@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.core.events import BaselineMeasured, Callback, RunStarted
 from training.core.runtime import describe_device
-from training.data.dataset import Dataset, Split
 from training.data.pixel_cache import Pixels, decode_all, select
-from training.data.preprocessing import Preprocessing
-from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
 from training.fitting.loop import Batch, LoopOutcome
-from training.fitting.never_worse import Kept
 from training.models.novelty import NoveltyReference
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset, Split
+from training.records.events import BaselineMeasured, Callback, RunStarted
+from training.records.kept import Kept
+from training.records.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)

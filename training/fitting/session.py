@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.core.runtime import describe_device
-from training.fitting import runs
 from training.fitting.checkpoint import Checkpoint
 from training.fitting.loop import LoopOutcome
 from training.fitting.modelfile import TrainedModel
-from training.fitting.never_worse import Kept
 from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext
+from training.records import runs
+from training.records.kept import Kept
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class RunSession:
 
     def record(self, run: RunContext, result: FitResult, step_losses: list[float],
                checkpoint: Path | None) -> None:
-        """Write `result` to the run history (`training.fitting.runs`), replacing the entry an
+        """Write `result` to the run history (`training.records.runs`), replacing the entry an
         earlier epoch or session wrote."""
         runs.record_run(run.dataset, run.config, result, step_losses, describe_device(run.device),
                         checkpoint=checkpoint, resumed_after=self.resumed_after,

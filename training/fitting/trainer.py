@@ -39,11 +39,10 @@ import torch
 
 from training.core import paths
 from training.core.errors import ConfigError, DatasetError, ModelFileError
-from training.core.events import Callback, Cancelled, RunFinished, ignore_event
-from training.core.runtime import library_versions, resolve_device, seed_everything
-from training.data.dataset import Dataset, Split
+from training.core.runtime import resolve_device, seed_everything
+from training.core.versions import library_versions
 from training.data.splitting import split_dataset
-from training.fitting import distributed, runs
+from training.fitting import distributed
 from training.fitting.checkpoint import (
     Checkpoint,
     check_compatible,
@@ -52,7 +51,6 @@ from training.fitting.checkpoint import (
     find_checkpoint,
     load_checkpoint,
 )
-from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
 from training.fitting.epoch_records import EpochRecords
 from training.fitting.finetune import train_finetune
@@ -62,9 +60,13 @@ from training.fitting.quick import train_quick
 from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext, Trained
 from training.fitting.session import RunSession
-from training.models.backbones import get_backbone
 from training.models.imagenet import match_classes
 from training.models.networks import load_pretrained
+from training.records import runs
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset, Split
+from training.records.events import Callback, Cancelled, RunFinished, ignore_event
 
 MODEL_NAME = "model.safetensors"
 

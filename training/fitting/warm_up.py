@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from training.core.runtime import resolve_device
-from training.fitting.config import TrainConfig
 from training.fitting.loop import make_optimizer
-from training.models.backbones import get_backbone
 from training.models.networks import create_network
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
 
 CLASSES = 2
 

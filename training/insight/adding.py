@@ -2,7 +2,7 @@
 
 Reviewing a gallery's unsure photos puts each one into a class by copying it in; the
 original stays where the user keeps it. A copy changes the dataset as much as a move does,
-so it goes into the same journal (`training.data.journal`, kind "add"), the run history
+so it goes into the same journal (`training.records.journal`, kind "add"), the run history
 counts it, and `undo_move` deletes it again: only that copy, checked by content hash, and
 the class folder too when the add created it and it is empty again.
 
@@ -22,7 +22,10 @@ from pathlib import Path
 from training.core.file_ops import copy_file, file_digest, free_name
 from training.core.paths import NAME_MAX_BYTES, name_bytes
 from training.data.images import ImageProblem, decode_image, is_supported
-from training.data.journal import (
+from training.data.listing import skip_reason
+from training.data.scanning import SPLIT_FOLDERS
+from training.insight.cleanup import class_names, dataset_root, split_dirs, with_move
+from training.records.journal import (
     CleanupError,
     Move,
     load,
@@ -31,9 +34,6 @@ from training.data.journal import (
     remove_empty_folder,
     save,
 )
-from training.data.listing import skip_reason
-from training.data.scanning import SPLIT_FOLDERS
-from training.insight.cleanup import class_names, dataset_root, split_dirs, with_move
 
 MAX_CLASS_NAME = 64
 """Characters, and at most `NAME_MAX_BYTES` bytes in UTF-8 (64 emoji are 256)."""

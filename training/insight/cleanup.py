@@ -1,7 +1,7 @@
 """Clean a dataset folder: move images to another class or out to a quarantine folder, undoably.
 
 Every move is a real file move that never overwrites anything (a taken name becomes
-`photo (2).jpg`), recorded in the dataset's journal (`training.data.journal`) before the
+`photo (2).jpg`), recorded in the dataset's journal (`training.records.journal`) before the
 file moves and again after, so a crash never loses track of a file and any move can be
 undone, in any order. "Keep" marks a photo as reviewed and right where it is.
 """
@@ -16,7 +16,8 @@ from typing import Any
 
 from training.core.file_ops import free_name, move_file
 from training.data.images import content_hash
-from training.data.journal import (
+from training.data.scanning import SPLIT_FOLDERS
+from training.records.journal import (
     CleanupError,
     Journal,
     Keep,
@@ -29,7 +30,6 @@ from training.data.journal import (
     remove_empty_folder,
     save,
 )
-from training.data.scanning import SPLIT_FOLDERS
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,14 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from training.core.events import PhaseProgress, ignore_event
-from training.data.dataset import Dataset
-from training.insight.map_record import DatasetMap, duplicate_links
-from training.insight.suspect_verdict import SuspectReport
-from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
 from training.models.features import FeatureCounter
 from training.models.frozen import pretrained_frozen
+from training.records.backbones import DEFAULT_BACKBONE
+from training.records.dataset import Dataset
+from training.records.dataset_map import DatasetMap, duplicate_links
+from training.records.events import PhaseProgress, ignore_event
+from training.records.suspects import SuspectReport
 
 __all__ = ["DatasetMap", "dataset_map", "project"]
 

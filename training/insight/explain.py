@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,9 @@ from training.core.runtime import resolve_device
 from training.data.preprocessing import load_pixels
 from training.data.tensors import normalize, to_uint8_batch
 from training.fitting.modelfile import TrainedModel, load_model
-from training.models.backbones import IMAGENET_MODEL
 from training.predict.inference import imagenet_model
+from training.records.backbones import IMAGENET_MODEL
+from training.records.explanation import Explanation
 
 CACHE_SIZE = 64
 """Explanations an explainer keeps; one is ~0.35 MB at 224 px."""
@@ -43,32 +43,6 @@ EXPLAINERS_KEPT = 3
 
 ModelKey = tuple[str, int, int]
 """(resolved path, mtime_ns, size) of a model file, or ("imagenet", 0, 0)."""
-
-
-@dataclass(frozen=True, eq=False)
-class Explanation:
-    """One class's heatmap over the crop the model saw. The arrays are read-only (shared)."""
-
-    path: Path
-    image: np.ndarray
-    """uint8 (H, W, 3): the resized centre crop the model classified."""
-    heatmap: np.ndarray
-    """float32 (H, W) in [0, 1], aligned with `image`; all zero when nothing supports it."""
-    class_index: int
-    class_name: str
-    probability: float
-    """The model's probability for the explained class."""
-    probabilities: tuple[float, ...]
-    """Every class's probability, in `classes` order."""
-    classes: tuple[str, ...]
-
-    @property
-    def predicted_index(self) -> int:
-        return max(range(len(self.probabilities)), key=self.probabilities.__getitem__)
-
-    @property
-    def predicted(self) -> str:
-        return self.classes[self.predicted_index]
 
 
 class Explainer:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from training.data.dataset import Dataset
 from training.insight.suspect_signals import OwnCategories
+from training.records.dataset import Dataset
 
 COPY_DECISION = 0.7
 """The share of the evidence, among the copies' folders, that one folder needs to be called

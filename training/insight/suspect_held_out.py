@@ -14,9 +14,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from training.core.events import Cancelled
-from training.data.dataset import Dataset
 from training.data.splitting import draw_key, groups_by_class
+from training.records.dataset import Dataset
+from training.records.events import Cancelled
 
 HEAD_L2 = 1e-4
 """Weight decay of the held-out head. Weak, so ordinary photos get confident held-out

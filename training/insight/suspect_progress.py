@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.core.events import PhaseProgress
+from training.records.events import PhaseProgress
 
 CHECK_SECONDS_PER_IMAGE = 0.013
 """The check phase's seconds per photo: 3.9-4.5 s for the 300 real photos on this 2-core

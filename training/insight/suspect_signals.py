@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.core.events import Cancelled
-from training.data.dataset import Dataset
 from training.data.splitting import duplicate_group_of
 from training.models.imagenet import match_class
+from training.records.dataset import Dataset
+from training.records.events import Cancelled
 
 NEIGHBOURS = 5
 """How many nearest photos of a class measure an image's distance to it."""

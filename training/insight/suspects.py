@@ -49,8 +49,6 @@ from collections.abc import Callable
 import torch
 
 from training.core.errors import DatasetError
-from training.core.events import PhaseProgress, ignore_event
-from training.data.dataset import Dataset
 from training.insight.suspect_copies import judge_copies, one_entry
 from training.insight.suspect_held_out import assign_folds, fold_count, held_out_probabilities
 from training.insight.suspect_progress import FinderMeter, FinderProgress
@@ -61,17 +59,14 @@ from training.insight.suspect_signals import (
     neighbour_distances,
     own_categories,
 )
-from training.insight.suspect_verdict import (
-    FLAG_SCORE,
-    Suspect,
-    SuspectReport,
-    cap_flags,
-    judge,
-)
+from training.insight.suspect_verdict import cap_flags, judge
 from training.insight.suspect_weights import confusion_rates
-from training.models.backbones import DEFAULT_BACKBONE
 from training.models.embedding import default_store, embed_dataset
 from training.models.frozen import pretrained_frozen
+from training.records.backbones import DEFAULT_BACKBONE
+from training.records.dataset import Dataset
+from training.records.events import PhaseProgress, ignore_event
+from training.records.suspects import FLAG_SCORE, Suspect, SuspectReport
 
 __all__ = ["FLAG_SCORE", "FinderProgress", "Suspect", "SuspectReport", "assess", "assign_folds",
            "find_suspects"]
@@ -157,7 +152,6 @@ def assess(
     matches = own_categories(dataset.classes, labels, imagenet)
     copies = judge_copies(dataset, held_out, imagenet, matches)
     confusion = confusion_rates(held_out, labels, n_classes)
-
 
     def judged(index: int, with_copies: bool = True) -> Suspect:
         return judge(dataset, index, held_out[index], distance[index],

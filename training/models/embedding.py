@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from training.core.errors import DatasetError
-from training.core.events import Cancelled
 from training.data.feature_store import FeatureStore, FileStamp, default_location
 from training.data.images import ImageProblem, content_hash, decode_image, read_bytes
-from training.data.preprocessing import Preprocessing, resize_and_crop
+from training.data.preprocessing import resize_and_crop
 from training.models.frozen import FrozenFeatures
+from training.records.events import Cancelled
+from training.records.preprocessing import Preprocessing
 
 DECODE_WORKERS = 2
 EMBED_BATCH = 32

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.core.events import Cancelled, PhaseProgress
 from training.data.pixel_cache import Pixels
-from training.data.preprocessing import Preprocessing
 from training.data.tensors import normalize
+from training.records.events import Cancelled, PhaseProgress
+from training.records.preprocessing import Preprocessing
 
 EMBED_BATCH = 32
 

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from training.core.runtime import resolve_device
-from training.data.preprocessing import Preprocessing
 from training.data.tensors import normalize
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.networks import load_pretrained
 from training.models.onnx_features import FeatureRunner, has_graph, onnx_runner
+from training.records.backbones import DEFAULT_BACKBONE, get_backbone
+from training.records.preprocessing import Preprocessing
 
 ONNX_RUNTIME = "onnxruntime"
 PYTORCH = "pytorch"

@@ -13,7 +13,7 @@ from torch import nn
 
 from training.core import paths
 from training.core.errors import BackboneUnavailableError
-from training.models.backbones import DEFAULT_BACKBONE, Backbone
+from training.records.backbones import DEFAULT_BACKBONE, Backbone
 
 
 def create_network(backbone: Backbone, num_classes: int = 1000) -> nn.Module:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from training.models.novelty_calibration import NoveltyCalibration
+from training.records.novelty_calibration import NoveltyCalibration
 
 DEFAULT_K = 5
 """Small datasets (a few hundred images) need a small k; 5 also rides over a near-duplicate

@@ -41,8 +41,8 @@ from training.core import paths as app_paths
 from training.core import torch_access
 from training.core.atomic import write_atomically
 from training.data.feature_store import FeatureStore, default_location
-from training.data.preprocessing import Preprocessing
 from training.data.tensors import PixelNormalisation
+from training.records.preprocessing import Preprocessing
 
 PARITY_TOLERANCE = 1e-4
 FEATURE_TOLERANCE = 1e-4

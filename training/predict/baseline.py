@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.core.events import PhaseProgress
-from training.data.dataset import Dataset, Split
 from training.data.splitting import split_dataset
 from training.models.imagenet import category_names, match_classes
 from training.predict.inference import Predictor
+from training.records.dataset import Dataset, Split
+from training.records.events import PhaseProgress
 
 
 @dataclass(frozen=True)

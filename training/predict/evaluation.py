@@ -6,64 +6,17 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from training.core.errors import CheetahLionError, DatasetError
-from training.core.events import PhaseProgress
-from training.data.dataset import Dataset, Split, SplitName
 from training.data.splitting import split_dataset
-from training.fitting.config import TrainConfig
 from training.fitting.modelfile import TrainedModel
-from training.models.novelty_calibration import DEFAULT_PERCENTILE
-from training.predict.inference import Prediction, Predictor
-
-
-@dataclass(frozen=True)
-class ClassScores:
-    name: str
-    precision: float
-    recall: float
-    f1: float
-    support: int
-
-
-@dataclass(frozen=True)
-class ImageOutcome:
-    """What the model said about one image of the evaluated split."""
-
-    path: str
-    true_label: str
-    predicted_label: str
-    confidence: float
-    novelty: float | None = None
-    unfamiliar: bool = False
-    """Flagged as "none of these" at the evaluation's percentile."""
-
-    @property
-    def correct(self) -> bool:
-        return self.true_label == self.predicted_label
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    part: str
-    classes: tuple[str, ...]
-    accuracy: float
-    loss: float
-    confusion: tuple[tuple[int, ...], ...]
-    """confusion[true][predicted] image counts, in `classes` order."""
-    per_class: tuple[ClassScores, ...]
-    mistakes: tuple[ImageOutcome, ...]
-    """Wrong predictions, most confident first."""
-    outcomes: tuple[ImageOutcome, ...]
-    """Every scored image, in split order (e.g. to show the images of a confusion cell)."""
-    unreadable: tuple[str, ...]
-    images: int
-    unfamiliar_fraction: float | None = None
-    """Share of the scored images flagged "none of these"; None when the model has no
-    reference. About 1 - percentile/100 on validation by construction; on a test split it is
-    a real check of the calibration."""
-    unfamiliar_percentile: float | None = None
+from training.predict.inference import Predictor
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset, Split, SplitName
+from training.records.evaluation import ClassScores, EvaluationReport, ImageOutcome
+from training.records.events import PhaseProgress
+from training.records.novelty_calibration import DEFAULT_PERCENTILE
+from training.records.predictions import Prediction
 
 
 def model_split(model: TrainedModel, dataset: Dataset) -> Split:

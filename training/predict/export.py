@@ -23,7 +23,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,9 @@ from torch import nn
 from training.core import torch_access
 from training.core.atomic import temporary_beside
 from training.core.errors import ExportError
-from training.core.runtime import library_versions
+from training.core.versions import library_versions
 from training.data.images import ImageProblem
-from training.data.preprocessing import Preprocessing, load_pixels
+from training.data.preprocessing import load_pixels
 from training.data.tensors import PixelNormalisation
 from training.fitting.modelfile import TrainedModel, load_model
 from training.models.onnx_features import parity_pixels
@@ -48,6 +47,8 @@ from training.predict.export_files import (
     refuse_folders,
 )
 from training.predict.inference import Predictor
+from training.records.export_result import ExportResult
+from training.records.preprocessing import Preprocessing
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 """Export format → file suffix. `pt2` is PyTorch's current format (`torch.export`);
@@ -58,16 +59,6 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 MAX_SAMPLE_IMAGES = 8
 _MAX_BATCH = 4096
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: Path
-    sidecar: Path
-    format: str
-    max_abs_difference: float
-    inputs_checked: int
-    seconds: float
 
 
 class PixelsToProbabilities(nn.Module):

@@ -17,42 +17,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from training.core.events import Cancelled
 from training.core.runtime import resolve_device
 from training.data.tensors import normalize
 from training.fitting.modelfile import TrainedModel, load_model
-from training.models.backbones import DEFAULT_BACKBONE, get_backbone
 from training.models.embedding import FileFeatures, default_store, embed_files
 from training.models.frozen import FrozenFeatures
 from training.models.imagenet import category_names
 from training.models.networks import load_pretrained
 from training.models.novelty import novelty_scores
-from training.models.novelty_calibration import (
+from training.records.backbones import DEFAULT_BACKBONE, get_backbone
+from training.records.events import Cancelled
+from training.records.novelty_calibration import (
     DEFAULT_PERCENTILE,
     NoveltyCalibration,
     check_percentile,
 )
-
-
-@dataclass(frozen=True)
-class Prediction:
-    path: str
-    label: str | None
-    confidence: float
-    probabilities: tuple[float, ...]
-    """One per class of the predictor, in `Predictor.classes` order; empty on error."""
-    error: str | None = None
-    novelty: float | None = None
-    """How unlike the training images it looks (`training.models.novelty`); None when the model has
-    no reference (the ImageNet model, files from before format 2) or the file is unreadable."""
-    unfamiliar: bool = False
-    """"None of these": `novelty` is above the predictor's threshold."""
+from training.records.predictions import Prediction, none_of_these
 
 
 def imagenet_model() -> TrainedModel:
@@ -175,15 +160,14 @@ class Predictor:
             if self._reference is not None and self.calibration is not None:
                 scores = novelty_scores(features, self._reference, self.calibration.k)
                 novelty = dict(zip(good, scores.tolist(), strict=True))
-        threshold = self.unfamiliar_threshold
         for i, path in enumerate(paths):
             if i in rows:
                 row = rows[i]
                 best = max(range(len(row)), key=row.__getitem__)
                 score = novelty.get(i)
-                flagged = score is not None and threshold is not None and score > threshold
                 yield Prediction(str(path), self.classes[best], row[best], tuple(row),
-                                 novelty=score, unfamiliar=flagged)
+                                 novelty=score, unfamiliar=none_of_these(
+                                     score, self.calibration, self._percentile))
             else:
                 yield Prediction(str(path), None, 0.0, (), error=str(batch[i]))
 

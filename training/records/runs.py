@@ -36,13 +36,13 @@ from typing import Any
 from training.core import paths
 from training.core.atomic import write_atomically
 from training.core.file_ops import copy_file, file_digest, free_name
-from training.core.runtime import library_versions
-from training.data.dataset import Dataset
-from training.data.journal import applied_move_count
-from training.fitting.config import TrainConfig
-from training.fitting.modelfile import MODEL_SUFFIX
-from training.fitting.never_worse import describe, mark
-from training.fitting.result import FitResult
+from training.core.versions import library_versions
+from training.records.config import TrainConfig
+from training.records.dataset import Dataset
+from training.records.fit_summary import FitSummary
+from training.records.journal import applied_move_count
+from training.records.kept import describe, mark
+from training.records.model_header import model_target
 
 RECORD_NAME = "run.json"
 MODEL_NAME = "model.safetensors"
@@ -84,7 +84,7 @@ class RunRecord:
     workers: int = 1
     """Processes that trained it together (torchrun's world size; 1 for a single process)."""
     trained_share: float | None = None
-    """The kept model's share of the trained weights (see `FitResult.trained_share`)."""
+    """The kept model's share of the trained weights (see `FitSummary.kept`)."""
     model_file: dict[str, Any] | None = None
     """The model file as saved: `digest` (its content hash), `size`, `mtime_ns`, `inode`."""
     model_note: str | None = field(default=None, compare=False)
@@ -141,7 +141,7 @@ class _Now:
 _NOW = _Now()
 
 
-def record_run(dataset: Dataset, config: TrainConfig, result: FitResult,
+def record_run(dataset: Dataset, config: TrainConfig, result: FitSummary,
                step_losses: list[float], device: str, checkpoint: Path | None = None,
                resumed_after: tuple[int, ...] = (), workers: int = 1,
                cleanup_moves: int | _Now | None = _NOW) -> RunRecord:
@@ -323,7 +323,7 @@ def keeping_replaced_models(target: str | Path, run_id: str,
     opens it. When the new model did not go to `target` after all (set `saved`; a full disk
     sent it elsewhere, or saving failed) the old one is still there and nothing is kept.
     Adds a warning per model kept, or lost because it could not be kept."""
-    target = _model_target(target)
+    target = model_target(target).absolute()
     keeping = KeptModels()
     if target.is_file():
         for file, record, data in _records(paths.runs_dir().glob(f"*/*/{RECORD_NAME}")):
@@ -335,7 +335,7 @@ def keeping_replaced_models(target: str | Path, run_id: str,
     try:
         yield keeping
     finally:
-        replaced = keeping.saved is not None and _model_target(keeping.saved) == target
+        replaced = keeping.saved is not None and model_target(keeping.saved).absolute() == target
         for file, kept, data, kept_id in keeping.kept:
             if replaced:
                 warnings.append(f"{target} held the model of run {kept_id}; it was kept in "
@@ -345,14 +345,6 @@ def keeping_replaced_models(target: str | Path, run_id: str,
                 with contextlib.suppress(OSError):
                     _write(file.parent, data)
                     kept.unlink()
-
-
-def _model_target(path: str | Path) -> Path:
-    """Where `save_model` writes when asked for `path` (it adds the suffix), absolute."""
-    target = Path(path).absolute()
-    if target.suffix.lower() != MODEL_SUFFIX:
-        target = target.with_name(target.name + MODEL_SUFFIX)
-    return target
 
 
 def _keep_model(target: Path, file: Path, record: RunRecord, data: dict[str, Any],

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from training.data.dataset import Dataset
-    from training.insight.suspect_verdict import SuspectReport
+    from training.records.dataset import Dataset
+    from training.records.suspects import SuspectReport
 
 
 @dataclass(frozen=True)

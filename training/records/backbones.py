@@ -18,7 +18,7 @@ from typing import Literal
 
 from training.core import paths
 from training.core.errors import CheetahLionError
-from training.data.preprocessing import Preprocessing
+from training.records.preprocessing import Preprocessing
 
 IMAGENET_MODEL = "imagenet"
 """The model name that means the untouched pretrained ImageNet classifier (1000 classes),

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from training.core.errors import CheetahLionError, ModelFileError
-from training.data.preprocessing import INTERPOLATIONS, Preprocessing
-from training.fitting.config import TrainConfig
-from training.models.backbones import BACKBONES
+from training.records.backbones import BACKBONES
+from training.records.config import TrainConfig
+from training.records.preprocessing import INTERPOLATIONS, Preprocessing
 
 FORMAT_NAME = "cheetahlion-model"
 FORMAT_VERSION = 2
+MODEL_SUFFIX = ".safetensors"
 MIN_INPUT_SIDE = 32
 MAX_INPUT_SIDE = 1024
 """The input sizes training accepts (`TrainConfig.image_size`); a file cannot ask for more."""
@@ -151,3 +152,12 @@ def _kind(value: Any) -> str:
         return "missing or null"
     return {bool: "true/false", int: "a number", float: "a number", str: "text",
             list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def model_target(path: str | Path) -> Path:
+    """Where a model asked for at `path` is written: with the model suffix added when it
+    lacks it (the run history must find the very file `save_model` wrote)."""
+    target = Path(path)
+    if target.suffix.lower() != MODEL_SUFFIX:
+        target = target.with_name(target.name + MODEL_SUFFIX)
+    return target

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from training.core.errors import ConfigError
-from training.models.backbones import BACKBONES, DEFAULT_BACKBONE
+from training.records.backbones import BACKBONES, DEFAULT_BACKBONE
 
 Mode = Literal["quick", "finetune"]
 MODES = ("quick", "finetune")
