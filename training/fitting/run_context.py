@@ -22,7 +22,6 @@ from training.data.preprocessing import Preprocessing
 from training.fitting.config import TrainConfig
 from training.fitting.distributed import Workers
 from training.fitting.loop import Batch, LoopOutcome
-from training.fitting.never_worse import Kept
 from training.models.novelty import NoveltyReference
 
 
@@ -130,11 +129,10 @@ class RunContext:
 @dataclass(frozen=True)
 class Trained:
     """What a training mode hands back to `fit`: the loop's outcome (the best weights are
-    already on the context's network when there are any), the zero-shot baseline, the
-    "none of these" reference (None when it was not built), and how the kept weights were
-    chosen against the start (None when training did not start from ImageNet's rows)."""
+    already on the context's network when there are any; how they were chosen against the
+    start is `RunHooks.kept`), the zero-shot baseline, and the "none of these" reference
+    (None when it was not built)."""
 
     outcome: LoopOutcome
     baseline: float | None
     novelty: NoveltyReference | None = None
-    kept: Kept | None = None
