@@ -148,7 +148,7 @@ class RunHooks:
             session.record(run, result, outcome.step_losses,
                            checkpoint=kept_checkpoint if kept_checkpoint.exists() else None)
         except OSError as error:
-            self.warnings.append(
+            self.warn(
                 f"The run could not be added to the history ({error.strerror or error}, in "
                 f"{paths.runs_dir()}): free some space there. The model itself was saved.")
         return replace(result, warnings=tuple(self.warnings))

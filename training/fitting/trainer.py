@@ -173,15 +173,15 @@ def _save(run: RunContext, session: RunSession, trained: Trained, hooks: RunHook
         if not run.workers.is_main:
             return model, target
         with runs.keeping_replaced_models(target, session.run_id, hooks.warnings) as keeping:
-            keeping.saved = _save_somewhere(model, target, in_run_folder, hooks.warnings)
+            keeping.saved = _save_somewhere(model, target, in_run_folder, hooks)
         return model, keeping.saved
     if session.resumed is not None and target.exists():
         return None, target  # the model its earlier session saved
     return None, None
 
 
-def _save_somewhere(model: TrainedModel, target: Path, fallback: Path,
-                    warnings: list[str]) -> Path:
+def _save_somewhere(model: TrainedModel, target: Path, fallback: Path, hooks: RunHooks
+                    ) -> Path:
     """Save to `target`; when that fails (a full disk, a read-only folder), to `fallback` in
     the run's own folder, with a warning. Only when both fail is the model lost, and then the
     error says so: a file already at `target` is unchanged either way (atomic writes)."""
@@ -195,8 +195,8 @@ def _save_somewhere(model: TrainedModel, target: Path, fallback: Path,
         except OSError:
             pass
         else:
-            warnings.append(f"The model could not be saved to {failure}; it was saved to "
-                            f"{saved} instead.")
+            hooks.warn(f"The model could not be saved to {failure}; it was saved to "
+                       f"{saved} instead.")
             return saved
     raise ModelFileError(
         f"The model could not be saved to {failure}. Free some space or choose another folder "
