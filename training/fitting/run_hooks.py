@@ -8,6 +8,8 @@ weights and the start (`training.fitting.never_worse`); at the very end, the fin
 (the checkpoint discarded unless a Stop may resume it) and the warnings the run collected on
 the way, all in `warnings`, which become `FitResult.warnings`. The quick and fine-tune modes
 then only build batches and run the forward pass, and each of these rules is written once.
+`resumable`, the checkpoint a resumed run starts from, lives here too: the engine's runs
+write, discard and read their checkpoints in this module only.
 
 Unlike Lightning's hooks this object is engine-internal: it never sees the caller's callback,
 which gets the loop's frozen events as before (docs/architecture.md, DESIGN.md §3.1). Only
