@@ -131,12 +131,12 @@ def test_a_full_data_folder_keeps_the_model_and_leaves_no_empty_run_folder(
 def test_checkpoints_that_cannot_be_written_do_not_stop_fine_tuning(
         dataset, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
         tmp_path: Path) -> None:
-    import training.fitting.epoch_records as epoch_records
+    import training.fitting.run_hooks as run_hooks
 
     def no_space(*_args: object, **_kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(epoch_records, "save_checkpoint", no_space)
+    monkeypatch.setattr(run_hooks, "save_checkpoint", no_space)
     config = TrainConfig.finetune(epochs=2, image_size=32, batch_size=8, augment=False)
     result = fit(config, dataset, output=tmp_path / "model.safetensors")
     assert result.stopped == "completed" and len(result.history) == 2

@@ -22,15 +22,10 @@ from training.data.pixel_cache import Pixels, select
 from training.data.tensors import normalize
 from training.fitting import distributed
 from training.fitting.augment import augment_batch
-from training.fitting.loop import Batch, EpochLoop, LoopOutcome, LoopState
-from training.fitting.never_worse import (
-    FINETUNE_SHARES,
-    Scores,
-    State,
-    choose,
-    needs_blending,
-)
+from training.fitting.loop import Batch, EpochLoop, LoopState
+from training.fitting.never_worse import FINETUNE_SHARES, Scores
 from training.fitting.run_context import RunContext, Trained
+from training.fitting.run_hooks import RunHooks, Start
 from training.models.features import FeatureCounter, embed
 from training.models.novelty import (
     MAX_CALIBRATION,
@@ -40,13 +35,9 @@ from training.models.novelty import (
     stratified_subset,
 )
 from training.records.events import Cancelled, PhaseProgress
-from training.records.kept import Kept
-
-SaveEpoch = Callable[[LoopState, float | None], None]
-"""Called with the loop's state and the baseline after every epoch (`EpochRecords`)."""
 
 
-def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | None = None
+def train_finetune(run: RunContext, hooks: RunHooks, resume: LoopState | None = None
                    ) -> Trained:
     """Fine-tune the whole network (after `resume`'s epoch, if given) and leave the best
     weights on it, with the classes' head started from ImageNet rows when they match."""
@@ -57,6 +48,7 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
     train_pixels, val_pixels = run.decode(train_indices)
     val_labels = run.labels(run.split.val).to(run.device)
     baseline, start_scores = _zero_shot_baseline(run, val_pixels, val_labels)
+    hooks.baseline = baseline  # in every epoch's record
     head = run.head_for_classes()
     run.network.reset_classifier(len(run.dataset.classes))
     run.network.get_classifier().load_state_dict(head.state_dict())
@@ -66,15 +58,15 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
     forward, scaler = _forward(run, network)
     loop = EpochLoop(network, forward, _train_batches(run, train_pixels, train_labels),
                      _val_batches(run, val_pixels, val_labels), steps_per_epoch, config,
-                     run.emit, run.cancel, generator=run.draws,
-                     epoch_saved=lambda state: save_epoch(state, baseline),
+                     run.emit, run.cancel, generator=run.draws, hooks=hooks,
                      resume=resume, workers=run.workers, scaler=scaler,
                      val_images=len(run.split.val[run.workers.rank::run.workers.world_size]))
+    if start is not None and start_scores is not None:  # blends cost a validation pass each
+        hooks.start = Start(start, start_scores, loop.score, FINETUNE_SHARES,
+                            only_when_worse=True)
     outcome = loop.run()
-    novelty = kept = None
+    novelty = None
     if outcome.best_state is not None:
-        if start is not None and start_scores is not None:
-            kept = _keep_never_worse(loop, start, start_scores, outcome)
         network.load_state_dict(outcome.best_state)
         if outcome.stopped != "cancelled" and run.workers.is_main:
             try:
@@ -82,7 +74,7 @@ def train_finetune(run: RunContext, save_epoch: SaveEpoch, resume: LoopState | N
                     run, train_pixels, val_pixels, train_labels, val_labels.cpu())
             except Cancelled:  # stopped during that pass: keep the model, without it
                 novelty = None
-    return Trained(outcome, baseline, novelty, kept)
+    return Trained(outcome, baseline, novelty)
 
 
 def _zero_shot_baseline(run: RunContext, val_pixels: Pixels, val_labels: torch.Tensor
@@ -113,26 +105,6 @@ def _zero_shot_baseline(run: RunContext, val_pixels: Pixels, val_labels: torch.T
     loss_fn = nn.CrossEntropyLoss(label_smoothing=run.config.label_smoothing)
     accuracy = (start_logits.argmax(1) == val_labels).float().mean()
     return baseline, (float(loss_fn(start_logits, val_labels).item()), float(accuracy.item()))
-
-
-def _keep_never_worse(loop: EpochLoop, start: State, start_scores: Scores,
-                      outcome: LoopOutcome) -> Kept:
-    """Replace the outcome's best weights by the best blend of them and the start that is
-    not worse than the start on validation (`training.fitting.never_worse`). Blends cost a
-    validation pass each: they are tried only when the trained weights alone are worse, and
-    not after a Stop, which must stay immediate."""
-    trained_scores = (outcome.best_val_loss, outcome.best_val_accuracy)
-    shares = FINETUNE_SHARES if needs_blending(start_scores, trained_scores) \
-        and outcome.stopped != "cancelled" else ()
-    try:
-        state, kept = choose(start, start_scores, outcome.best_state, trained_scores,
-                             loop.score, shares)
-    except Cancelled:  # stopped while scoring blends: choose between the two ends
-        state, kept = choose(start, start_scores, outcome.best_state, trained_scores,
-                             loop.score, ())
-    outcome.best_state = state
-    outcome.best_val_loss, outcome.best_val_accuracy = kept.val_loss, kept.val_accuracy
-    return kept
 
 
 def _forward(run: RunContext, network: nn.Module

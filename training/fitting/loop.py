@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -72,13 +72,26 @@ class _Progress:
     epochs_without_progress: int = 0
 
 
+class LoopHooks(Protocol):
+    """The run's bookkeeping the loop calls (`training.fitting.run_hooks.RunHooks`): it
+    sees the loop's state, never the caller's callback."""
+
+    def epoch_ended(self, state: LoopState) -> None:
+        """After every epoch, before the epoch's event is reported."""
+
+    def training_ended(self, outcome: LoopOutcome) -> None:
+        """Once, after the last epoch (or a Stop or early stopping); it may replace the
+        outcome's best weights."""
+
+
 @dataclass
 class EpochLoop:
     """`train_batches(epoch)` yields (inputs, labels); `forward(inputs)` gives logits.
 
     `generator` is the run's own generator (its state is saved and restored with the
-    others); `epoch_saved(state)` is called after every epoch, before the epoch's event is
-    reported, so a callback that fails leaves the epoch saved; `resume` continues after it.
+    others); `hooks.epoch_ended(state)` is called after every epoch, before the epoch's
+    event is reported, so a callback that fails leaves the epoch saved; `resume` continues
+    after such a state; `hooks.training_ended(outcome)` once at the end.
 
     Under torchrun (`workers` several processes) each process runs this loop on its own
     shard, in step: `forward` is the DistributedDataParallel one, which averages gradients;
@@ -97,7 +110,7 @@ class EpochLoop:
     callback: Callback
     cancel: threading.Event
     generator: torch.Generator | None = None
-    epoch_saved: Callable[[LoopState], None] | None = None
+    hooks: LoopHooks | None = None
     resume: LoopState | None = None
     workers: Workers = field(default_factory=Workers)
     scaler: torch.amp.GradScaler | None = None
@@ -107,7 +120,14 @@ class EpochLoop:
 
     def run(self) -> LoopOutcome:
         """Train from the first epoch (or the one after `resume`) to the last, or until early
-        stopping or a cancel; the outcome holds the best weights seen."""
+        stopping or a cancel; the outcome holds the best weights seen (as the hooks chose)."""
+        outcome = self._epochs()
+        if self.hooks is not None:
+            self.hooks.training_ended(outcome)
+        return outcome
+
+    def _epochs(self) -> LoopOutcome:
+        """Every epoch `run` trains, and the outcome they leave."""
         parameters = [p for p in self.module.parameters() if p.requires_grad]
         optimizer = make_optimizer(self.config, parameters)
         total_steps = self.config.epochs * self.steps_per_epoch
@@ -174,8 +194,8 @@ class EpochLoop:
             seconds=time.perf_counter() - started, is_best=is_best,
         )
         progress.outcome.history.append(event)
-        if self.epoch_saved is not None:
-            self.epoch_saved(self._state(epoch, progress))
+        if self.hooks is not None:
+            self.hooks.epoch_ended(self._state(epoch, progress))
         self.callback(event)
         return True
 
@@ -253,7 +273,7 @@ class EpochLoop:
         return self._validate(nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing))
 
     def _state(self, epoch: int, progress: _Progress) -> LoopState:
-        """The loop as it stands at the end of `epoch`, for `epoch_saved`."""
+        """The loop as it stands at the end of `epoch`, for `hooks.epoch_ended`."""
         return LoopState(
             epoch=epoch, step=progress.step,
             epochs_without_progress=progress.epochs_without_progress,

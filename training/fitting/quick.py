@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from training.fitting.augment import augment_batch
-from training.fitting.loop import EpochLoop, LoopOutcome
-from training.fitting.never_worse import QUICK_SHARES, Scores, State, choose
+from training.fitting.loop import EpochLoop
+from training.fitting.never_worse import QUICK_SHARES, Scores, State
 from training.fitting.run_context import RunContext, Trained
+from training.fitting.run_hooks import RunHooks, Start
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
 from training.models.frozen import FrozenFeatures
@@ -31,10 +32,9 @@ from training.models.novelty import (
     stratified_subset,
 )
 from training.records.config import TrainConfig
-from training.records.kept import Kept
 
 
-def train_quick(run: RunContext) -> Trained:
+def train_quick(run: RunContext, hooks: RunHooks) -> Trained:
     """Compute the features, train the head on them, and put the best head on the network;
     the training features also give the "none of these" reference."""
     config = run.config
@@ -65,20 +65,18 @@ def train_quick(run: RunContext) -> Trained:
     baseline = run.baseline(run.network.get_classifier()(val_features), val_labels)
 
     head = run.head_for_classes()
-    start = copy.deepcopy(head.state_dict()) if run.starts_from_imagenet and len(val_labels) \
-        else None
+    if run.starts_from_imagenet and len(val_labels):
+        hooks.start = _start(run, head, val_features, val_labels)
     loop = EpochLoop(
         module=head, forward=head,
         train_batches=lambda _epoch: run.shuffled(train_features, train_labels, run.generator),
         val_batches=lambda: [(val_features, val_labels)],
         steps_per_epoch=steps_per_epoch, config=config, callback=run.emit, cancel=run.cancel,
+        hooks=hooks,
     )
     outcome = loop.run()
     if outcome.best_state is None:
         return Trained(outcome, baseline)
-    kept = None
-    if start is not None:
-        kept = _keep_never_worse(run, head, start, outcome, val_features, val_labels)
     chosen = stratified_subset(run.labels(run.split.train), MAX_REFERENCE, config.seed)
     calibrate = stratified_subset(val_labels.cpu(), MAX_CALIBRATION, config.seed)
     novelty = build_reference(train_features[chosen.to(train_features.device)],
@@ -86,13 +84,13 @@ def train_quick(run: RunContext) -> Trained:
     run.network.reset_classifier(len(run.dataset.classes))
     run.network.get_classifier().load_state_dict(outcome.best_state)
     run.network.to(run.device)
-    return Trained(outcome, baseline, novelty, kept)
+    return Trained(outcome, baseline, novelty)
 
 
-def _keep_never_worse(run: RunContext, head: torch.nn.Linear, start: State, outcome: LoopOutcome,
-                      val_features: torch.Tensor, val_labels: torch.Tensor) -> Kept:
-    """Replace the outcome's best head by the best blend of it and the start that is not
-    worse than the start on validation (`training.fitting.never_worse`)."""
+def _start(run: RunContext, head: torch.nn.Linear, val_features: torch.Tensor,
+           val_labels: torch.Tensor) -> Start:
+    """The head as it starts (ImageNet's rows) for the never-worse choice: a head's blends
+    cost one matrix product each, so the whole grid is scored."""
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=run.config.label_smoothing)
 
     def score(state: State) -> Scores:
@@ -102,11 +100,8 @@ def _keep_never_worse(run: RunContext, head: torch.nn.Linear, start: State, outc
         accuracy = (logits.argmax(1) == val_labels).float().mean()
         return float(loss_fn(logits, val_labels).item()), float(accuracy.item())
 
-    state, kept = choose(start, score(start), outcome.best_state,
-                         (outcome.best_val_loss, outcome.best_val_accuracy), score, QUICK_SHARES)
-    outcome.best_state = state
-    outcome.best_val_loss, outcome.best_val_accuracy = kept.val_loss, kept.val_accuracy
-    return kept
+    start = copy.deepcopy(head.state_dict())
+    return Start(start, score(start), score, QUICK_SHARES)
 
 
 def _augmented_view(config: TrainConfig, view: int) -> View:

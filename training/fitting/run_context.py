@@ -22,7 +22,6 @@ from training.models.novelty import NoveltyReference
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
 from training.records.events import BaselineMeasured, Callback, RunStarted
-from training.records.kept import Kept
 from training.records.preprocessing import Preprocessing
 
 
@@ -130,11 +129,10 @@ class RunContext:
 @dataclass(frozen=True)
 class Trained:
     """What a training mode hands back to `fit`: the loop's outcome (the best weights are
-    already on the context's network when there are any), the zero-shot baseline, the
-    "none of these" reference (None when it was not built), and how the kept weights were
-    chosen against the start (None when training did not start from ImageNet's rows)."""
+    already on the context's network when there are any; how they were chosen against the
+    start is `RunHooks.kept`), the zero-shot baseline, and the "none of these" reference
+    (None when it was not built)."""
 
     outcome: LoopOutcome
     baseline: float | None
     novelty: NoveltyReference | None = None
-    kept: Kept | None = None

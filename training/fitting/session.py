@@ -4,7 +4,7 @@ A fine-tune can be stopped and resumed (`fit(..., resume=run)`). The session tha
 it on keeps the run id and the model path, adds its training time to the earlier sessions',
 notes after which epochs the run was resumed and how many clean-up moves were in effect when
 it started (`runs.cleanup_moves_at_start`); both the per-epoch record
-(`training.fitting.epoch_records`) and the final one are written from here, the same way.
+(`training.fitting.run_hooks`) and the final one are written from here, the same way.
 """
 
 from __future__ import annotations

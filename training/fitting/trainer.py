@@ -12,9 +12,11 @@ the unaugmented training images' features under the final weights, calibrated on
 validation. This module prepares the run (`training.fitting.run_context`), hands it to the mode,
 then saves the model, records the run and reports `RunFinished`.
 
-A fine-tune writes a checkpoint after every epoch (`training.fitting.epoch_records`); `fit(...,
-resume=run)` carries a stopped or crashed run on from it, under the same run id, and ends
-with the same weights as if it had never stopped. A run that ends normally deletes it.
+The run's bookkeeping is one object on the epoch loop (`training.fitting.run_hooks`): a
+fine-tune's checkpoint after every epoch, the never-worse choice, the final record and the
+warnings. `fit(..., resume=run)` carries a stopped or crashed run on from the checkpoint,
+under the same run id, and ends with the same weights as if it had never stopped. A run
+that ends normally deletes it.
 
 Under torchrun (`training.fitting.distributed`) every process runs `fit` on its own shard of the
 training images. Fine-tune: the network is wrapped in DistributedDataParallel (gradients
@@ -37,28 +39,19 @@ from pathlib import Path
 
 import torch
 
-from training.core import paths
-from training.core.errors import ConfigError, DatasetError, ModelFileError
+from training.core.errors import DatasetError, ModelFileError
 from training.core.runtime import resolve_device, seed_everything
 from training.core.versions import library_versions
 from training.data.splitting import split_dataset
 from training.fitting import distributed
-from training.fitting.checkpoint import (
-    Checkpoint,
-    check_compatible,
-    checkpoint_path,
-    discard,
-    find_checkpoint,
-    load_checkpoint,
-)
 from training.fitting.distributed import Workers
-from training.fitting.epoch_records import EpochRecords
 from training.fitting.finetune import train_finetune
 from training.fitting.loop import LoopOutcome
 from training.fitting.modelfile import TrainedModel, save_model
 from training.fitting.quick import train_quick
 from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext, Trained
+from training.fitting.run_hooks import RunHooks, resumable
 from training.fitting.session import RunSession
 from training.models.imagenet import match_classes
 from training.models.networks import load_pretrained
@@ -99,7 +92,7 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
     emit = (callback or ignore_event) if workers.is_main else ignore_event
     started = time.perf_counter()
     split = _split(config, dataset)
-    saved = _resumable(resume, config, dataset, split) if resume is not None else None
+    saved = resumable(resume, config, dataset, split) if resume is not None else None
     if saved is not None and output is None:
         output = saved.info.output
     run = _prepare(config, dataset, split, emit, cancel or threading.Event(), workers)
@@ -108,32 +101,18 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
     session = RunSession(run_id, str(output) if output else None, started, saved,
                          cleanup_moves=runs.cleanup_moves_at_start(
                              dataset.root, saved.info.run_id if saved else None))
-    warnings: list[str] = []  # for `FitResult.warnings`
-    trained = _train(run, session, warnings)
+    hooks = RunHooks(run, session, checkpoints=config.mode == "finetune")
+    trained = _train(run, session, hooks)
     outcome = trained.outcome
-    model, model_path = _save(run, session, trained, warnings)
-    seconds = session.seconds()
-    kept = checkpoint_path(dataset.root, run_id)
-    if outcome.stopped != "cancelled" and workers.is_main:
-        discard(kept)
-    result = session.result(run, outcome, trained.baseline, seconds, outcome.stopped,
-                            model=model, model_path=model_path, kept=trained.kept)
-    if workers.is_main:
-        try:
-            session.record(run, result, outcome.step_losses,
-                           checkpoint=kept if kept.exists() else None)
-        except OSError as error:
-            warnings.append(
-                f"The run could not be added to the history ({error.strerror or error}, in "
-                f"{paths.runs_dir()}): free some space there. The model itself was saved.")
-        result = replace(result, warnings=tuple(warnings))
+    model, model_path = _save(run, session, trained, hooks)
+    result = hooks.run_ended(trained, model, model_path)
     workers.barrier()  # every process returns once the model and record are written
     emit(RunFinished(
         best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
         best_val_accuracy=outcome.best_val_accuracy, epochs_run=len(outcome.history),
-        seconds=seconds, stopped=outcome.stopped,
+        seconds=result.seconds, stopped=outcome.stopped,
         model_path=str(model_path) if model_path else None,
-        trained_share=trained.kept.trained_share if trained.kept else None,
+        trained_share=hooks.kept.trained_share if hooks.kept else None,
     ))
     return result
 
@@ -170,15 +149,14 @@ def _prepare(config: TrainConfig, dataset: Dataset, split: Split, emit: Callback
     )
 
 
-def _train(run: RunContext, session: RunSession, warnings: list[str]) -> Trained:
+def _train(run: RunContext, session: RunSession, hooks: RunHooks) -> Trained:
     """Train in the config's mode. Cancelled before any epoch ended, nothing is trained:
     a resumed run then stands where its checkpoint left it."""
     saved = session.resumed
     try:
         if run.config.mode == "quick":
-            return train_quick(run)
-        return train_finetune(run, EpochRecords(run, session, warnings),
-                              resume=saved.state if saved else None)
+            return train_quick(run, hooks)
+        return train_finetune(run, hooks, resume=saved.state if saved else None)
     except Cancelled:
         if saved is not None:  # stopped before a new epoch: the run stands where it stood
             return Trained(replace(saved.state.outcome, best_state=None, stopped="cancelled"),
@@ -186,26 +164,26 @@ def _train(run: RunContext, session: RunSession, warnings: list[str]) -> Trained
         return Trained(LoopOutcome([], [], None, 0, float("inf"), 0.0, "cancelled"), None)
 
 
-def _save(run: RunContext, session: RunSession, trained: Trained, warnings: list[str]
+def _save(run: RunContext, session: RunSession, trained: Trained, hooks: RunHooks
           ) -> tuple[TrainedModel | None, Path | None]:
     """The model and where it lies: saved by rank 0 when an epoch gave best weights; after
     a resumed run cancelled at once, the file its earlier session saved, if any."""
     in_run_folder = runs.run_folder(run.dataset.root, session.run_id) / MODEL_NAME
     target = Path(session.output) if session.output else in_run_folder
     if trained.outcome.best_state is not None:
-        model = _trained_model(run, trained)
+        model = _trained_model(run, trained, hooks)
         if not run.workers.is_main:
             return model, target
-        with runs.keeping_replaced_models(target, session.run_id, warnings) as keeping:
-            keeping.saved = _save_somewhere(model, target, in_run_folder, warnings)
+        with runs.keeping_replaced_models(target, session.run_id, hooks.warnings) as keeping:
+            keeping.saved = _save_somewhere(model, target, in_run_folder, hooks)
         return model, keeping.saved
     if session.resumed is not None and target.exists():
         return None, target  # the model its earlier session saved
     return None, None
 
 
-def _save_somewhere(model: TrainedModel, target: Path, fallback: Path,
-                    warnings: list[str]) -> Path:
+def _save_somewhere(model: TrainedModel, target: Path, fallback: Path, hooks: RunHooks
+                    ) -> Path:
     """Save to `target`; when that fails (a full disk, a read-only folder), to `fallback` in
     the run's own folder, with a warning. Only when both fail is the model lost, and then the
     error says so: a file already at `target` is unchanged either way (atomic writes)."""
@@ -219,26 +197,15 @@ def _save_somewhere(model: TrainedModel, target: Path, fallback: Path,
         except OSError:
             pass
         else:
-            warnings.append(f"The model could not be saved to {failure}; it was saved to "
-                            f"{saved} instead.")
+            hooks.warn(f"The model could not be saved to {failure}; it was saved to "
+                       f"{saved} instead.")
             return saved
     raise ModelFileError(
         f"The model could not be saved to {failure}. Free some space or choose another folder "
         f"and train again; a file that was already at {target} is unchanged.")
 
 
-def _resumable(resume: str | Path, config: TrainConfig, dataset: Dataset, split: Split
-               ) -> Checkpoint:
-    """The checkpoint to resume from, checked against this config and dataset."""
-    if config.mode != "finetune":
-        raise ConfigError("Only fine-tuning runs can be resumed (quick runs take seconds and "
-                          "keep no checkpoint): start it again.")
-    saved = load_checkpoint(find_checkpoint(resume, dataset.root))
-    check_compatible(saved, config.to_dict(), dataset.fingerprint, split.sizes())
-    return saved
-
-
-def _trained_model(run: RunContext, trained: Trained) -> TrainedModel:
+def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks) -> TrainedModel:
     """The best weights on the network, with what the model file says about the run."""
     outcome = trained.outcome
     network = run.network.to(memory_format=torch.contiguous_format).eval()
@@ -256,7 +223,7 @@ def _trained_model(run: RunContext, trained: Trained) -> TrainedModel:
                 "val_loss": outcome.best_val_loss,
                 "val_accuracy": outcome.best_val_accuracy,
                 "baseline_accuracy": trained.baseline,
-                "trained_share": trained.kept.trained_share if trained.kept else None,
+                "trained_share": hooks.kept.trained_share if hooks.kept else None,
                 "stopped": outcome.stopped,
             },
             "split": {"source": run.split.source, **run.split.sizes()},
