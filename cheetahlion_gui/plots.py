@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 REDRAW_MS = 100
 LEGEND_ROW = 4

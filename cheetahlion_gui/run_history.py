@@ -32,8 +32,8 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.table_model import RecordsTableModel
 from cheetahlion_gui.train_progress import format_duration
 from training.records.backbones import BACKBONES
+from training.records.run_record import RunRecord
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended
-from training.records.runs import RunRecord
 
 Index = QModelIndex | QPersistentModelIndex
 

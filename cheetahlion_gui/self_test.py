@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from cheetahlion_gui.resources import resource_path
 from training.core import paths
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 if TYPE_CHECKING:
     from cheetahlion_gui.classify_page import ClassifyPage

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cheetahlion_gui.settings import Settings
 from training.records.dataset import Dataset, Split
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 
 class Session(QObject):
@@ -56,6 +56,11 @@ class Session(QObject):
     def set_runs(self, runs: list[RunRecord]) -> None:
         self.runs = runs
         self.runs_changed.emit()
+
+    def add_run(self, record: RunRecord) -> None:
+        """A run just recorded: the history as `list_runs` would read it now (oldest first; a
+        resumed run's new entry replaces its earlier one and comes last)."""
+        self.set_runs([run for run in self.runs if run.run_id != record.run_id] + [record])
 
     def set_model(self, path: str | None, title: str = "") -> None:
         self.model_path = path

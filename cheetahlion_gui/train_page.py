@@ -29,7 +29,7 @@ from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.compare import CompareJob, CompareOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
-from cheetahlion_gui.jobs.train import TrainJob, TrainOutcome
+from cheetahlion_gui.jobs.train import TrainJob
 from cheetahlion_gui.plots import TrainingHistory
 from cheetahlion_gui.run_history import RunHistoryPanel
 from cheetahlion_gui.session import Session
@@ -42,7 +42,8 @@ from training.records.comparison import NetworkComparison
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset
 from training.records.events import RunStarted, TrainingEvent
-from training.records.runs import RunRecord
+from training.records.fit_summary import FitSummary
+from training.records.run_record import RunRecord
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
@@ -287,10 +288,10 @@ class TrainPage(StepPage):
         self.progress_panel.show_event(event)
 
     @Slot(object)
-    def _succeeded(self, outcome: TrainOutcome) -> None:
-        result = outcome.result
+    def _succeeded(self, result: FitSummary) -> None:
         self._ended()
-        self.session.set_runs(outcome.runs)
+        if result.record is not None:
+            self.session.add_run(result.record)
         self.progress_panel.show_result(result, self._config or TrainConfig())
         if result.model_path is not None:
             self.session.set_model(str(result.model_path), f"run {result.run_id}")

@@ -9,7 +9,7 @@ from cheetahlion_gui.jobs.runner import Job
 from training.records.comparison import NetworkComparison
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)

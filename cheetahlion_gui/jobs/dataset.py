@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cheetahlion_gui.jobs.runner import Job
 from training.records.dataset import Dataset, Split
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)

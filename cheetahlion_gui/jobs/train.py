@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset
 from training.records.fit_summary import FitSummary
-from training.records.runs import RunRecord
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    result: FitSummary
-    runs: list[RunRecord]
 
 
 class TrainJob(Job):
@@ -42,18 +34,19 @@ class TrainJob(Job):
         """A fine-tune trains in its own process: an export here cannot touch it."""
         return self.config.mode != "finetune"
 
-    def work(self) -> TrainOutcome:
+    def work(self) -> FitSummary:
         """Quick runs train in this thread. Fine-tuning goes to a child process: there it
         never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
-        torch trains faster in a process's main thread (training.fitting.isolated)."""
-        from training import fit, list_runs
+        torch trains faster in a process's main thread (training.fitting.isolated). The
+        GUI thread gets the summary (the record it wrote included), never the network."""
+        from training import fit
 
         if self.config.mode == "finetune":
             result = self._finetune()
         else:
             result = fit(self.config, self.dataset, callback=self.progressed.emit,
                          cancel=self.cancel, resume=self.resume)
-        return TrainOutcome(result.summary(), list_runs(self.dataset.root))
+        return result.summary()
 
     def _finetune(self) -> FitSummary:
         """Fine-tune in the kept process (or a fresh one); then have the next one started,

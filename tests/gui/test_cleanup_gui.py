@@ -18,7 +18,7 @@ from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
 from training.insight.cleanup import move_to_class, move_to_quarantine, undo_move
 from training.records.journal import read_journal
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 
 @pytest.fixture

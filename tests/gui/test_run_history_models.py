@@ -11,7 +11,7 @@ from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.run_history import RunHistoryPanel
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 
 def _record(run_id: str, created: str, model: Path, note: str | None) -> RunRecord:

@@ -14,7 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
 from synthetic import make_dataset
 
+import training
 from cheetahlion_gui.jobs.train import TrainJob
+from training.records import runs
 from training.records.config import TrainConfig
 from training.records.events import (
     EpochEnded,
@@ -23,7 +25,7 @@ from training.records.events import (
     RunStarted,
     StepEnded,
 )
-from training.records.runs import RunRecord
+from training.records.run_record import RunRecord
 
 BLOCK_SECONDS = 30
 
@@ -118,9 +120,8 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
     ended = SimpleNamespace(
         run_id="r-01", model_path=models[0], stopped="cancelled", history=(None,),
         best_epoch=1, best_val_accuracy=0.933, baseline_accuracy=0.867, kept=None,
-        kept_note=None, seconds=60.0, warnings=())
-    monkeypatch.setattr(FakeTraining, "outcome", SimpleNamespace(result=ended,
-                                                                 runs=[stopped, quick]))
+        kept_note=None, seconds=60.0, warnings=(), record=stopped)
+    monkeypatch.setattr(FakeTraining, "outcome", ended)
     monkeypatch.setattr("cheetahlion_gui.train_page.TrainJob", FakeTraining)
     assert page.resume_selected_run()
     form = page.form.config()
@@ -180,3 +181,26 @@ def test_closing_mid_run_says_so_and_closes_when_the_run_ends(window, qtbot) -> 
     assert page.phase_label.text().startswith("Stopping training")
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert not page.runner.busy
+
+
+def test_a_finished_run_joins_the_history_without_reading_it_again(
+        window, qtbot, monkeypatch, tmp_path: Path) -> None:
+    """The run's result carries the entry it wrote (`FitSummary.record`): the job no longer
+    reads the whole history back after every run."""
+    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    reads: list[object] = []
+
+    def counted(root: object) -> list[RunRecord]:
+        reads.append(root)
+        return []
+    monkeypatch.setattr(training, "list_runs", counted)
+    monkeypatch.setattr(runs, "list_runs", counted)
+    window.sidebar.setCurrentRow(1)
+    page = window.train_page
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
+    (row,) = page.history_panel.model.records
+    assert row.run_id == page.selected_run().run_id and row.model_path
+    assert reads == []

@@ -32,6 +32,7 @@ from training.records import journal, runs
 from training.records.config import TrainConfig
 from training.records.dataset import Split
 from training.records.journal import CleanupError, journal_file, read_journal
+from training.records.run_record import RunRecord
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -211,7 +212,7 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     for field in ("class_counts", "cleanup_moves"):
         old.pop(field)
     old["record_version"] = 1
-    legacy = runs.RunRecord.from_dict(old)
+    legacy = RunRecord.from_dict(old)
     assert legacy.class_counts is None and legacy.cleanup_moves is None and legacy.images is None
     assert legacy.data_used is None
 

@@ -23,7 +23,8 @@ from training.records.comparison import ComparisonStarted, NetworkComparison, be
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset
 from training.records.events import EpochEnded, RunStarted
-from training.records.runs import RunRecord, list_runs
+from training.records.run_record import RunRecord
+from training.records.runs import list_runs
 
 FAST = TrainConfig.quick(epochs=15, image_size=64)
 

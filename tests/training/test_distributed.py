@@ -16,7 +16,8 @@ from synthetic import make_dataset
 from training.cli import main
 from training.fitting.distributed import Workers
 from training.fitting.modelfile import load_model
-from training.records.runs import RunRecord, list_runs
+from training.records.run_record import RunRecord
+from training.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
 FINETUNE = ["--mode", "finetune", "--epochs", "3", "--lr", "1e-3", "--image-size", "64",

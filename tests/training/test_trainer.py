@@ -163,6 +163,7 @@ def test_every_run_is_recorded_with_curves(colours, tmp_path: Path) -> None:
     assert record.config["seed"] == 0
     assert record.versions["torch"] == metadata.version("torch")
     assert record.model_path == str(result.model_path)
+    assert result.record == record, "the result carries the entry it wrote"
 
 
 def test_a_dataset_with_errors_is_refused(tmp_path: Path) -> None:

@@ -147,14 +147,15 @@ class RunHooks:
                                 model=model, model_path=model_path, kept=self.kept)
         if not run.workers.is_main:
             return result
+        record = None
         try:
-            session.record(run, result, outcome.step_losses,
-                           checkpoint=kept_checkpoint if kept_checkpoint.exists() else None)
+            record = session.record(run, result, outcome.step_losses, checkpoint=(
+                kept_checkpoint if kept_checkpoint.exists() else None))
         except OSError as error:
             self.warn(
                 f"The run could not be added to the history ({error.strerror or error}, in "
                 f"{paths.runs_dir()}): free some space there. The model itself was saved.")
-        return replace(result, warnings=tuple(self.warnings))
+        return replace(result, warnings=tuple(self.warnings), record=record)
 
 
 def resumable(resume: str | Path, config: TrainConfig, dataset: Dataset, split: Split

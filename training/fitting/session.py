@@ -21,6 +21,7 @@ from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext
 from training.records import runs
 from training.records.kept import Kept
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ class RunSession:
         )
 
     def record(self, run: RunContext, result: FitResult, step_losses: list[float],
-               checkpoint: Path | None) -> None:
+               checkpoint: Path | None) -> RunRecord:
         """Write `result` to the run history (`training.records.runs`), replacing the entry an
-        earlier epoch or session wrote."""
-        runs.record_run(run.dataset, run.config, result, step_losses, describe_device(run.device),
-                        checkpoint=checkpoint, resumed_after=self.resumed_after,
-                        workers=run.workers.world_size, cleanup_moves=self.cleanup_moves)
+        earlier epoch or session wrote; return the entry."""
+        return runs.record_run(
+            run.dataset, run.config, result, step_losses, describe_device(run.device),
+            checkpoint=checkpoint, resumed_after=self.resumed_after,
+            workers=run.workers.world_size, cleanup_moves=self.cleanup_moves)

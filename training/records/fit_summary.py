@@ -12,6 +12,7 @@ from pathlib import Path
 from training.records.dataset import Split
 from training.records.events import EpochEnded
 from training.records.kept import Kept, describe
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class FitSummary:
     warnings: tuple[str, ...] = ()
     """What went wrong on the way without costing the model: a full disk for the run history
     or a checkpoint, a model saved elsewhere than asked. Front ends show each one."""
+    record: RunRecord | None = None
+    """The run's entry in the run history as written, so a front end adds it to the history
+    it shows without reading the history again; None when it could not be written (a warning
+    says why) and in the other processes of a multi-process run."""
 
     @property
     def kept_note(self) -> str | None:

@@ -28,7 +28,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,95 +41,12 @@ from training.records.config import TrainConfig
 from training.records.dataset import Dataset
 from training.records.fit_summary import FitSummary
 from training.records.journal import applied_move_count
-from training.records.kept import describe, mark
 from training.records.model_header import model_target
+from training.records.run_record import RECORD_VERSION, RunRecord
 
 RECORD_NAME = "run.json"
 MODEL_NAME = "model.safetensors"
 """A run's model file in its own folder (where models go without `output`, or are kept)."""
-RECORD_VERSION = 5
-"""2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`; 4
-`workers`; 5 `model_file`. Older records load with them unset (`workers` 1: they all ran in
-one process; without `model_file` a replaced model cannot be told apart)."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    created: str
-    dataset_root: str
-    dataset_fingerprint: str
-    classes: tuple[str, ...]
-    config: dict[str, Any]
-    device: str
-    split: dict[str, Any]
-    epochs: tuple[dict[str, Any], ...]
-    step_losses: tuple[float, ...]
-    best_epoch: int
-    best_val_loss: float | None
-    best_val_accuracy: float
-    baseline_accuracy: float | None
-    stopped: str
-    seconds: float
-    model_path: str | None
-    versions: dict[str, str]
-    class_counts: dict[str, int] | None = None
-    """Images per class in the dataset when it trained (None in records before version 2)."""
-    cleanup_moves: int | None = None
-    """Clean-up moves in effect on the dataset when it trained (None: not recorded)."""
-    checkpoint: str | None = None
-    """The checkpoint a stopped or interrupted run can be resumed from (None: none kept)."""
-    resumed_after: tuple[int, ...] = ()
-    """The epochs after which this run was resumed, oldest first."""
-    workers: int = 1
-    """Processes that trained it together (torchrun's world size; 1 for a single process)."""
-    trained_share: float | None = None
-    """The kept model's share of the trained weights (see `FitSummary.kept`)."""
-    model_file: dict[str, Any] | None = None
-    """The model file as saved: `digest` (its content hash), `size`, `mtime_ns`, `inode`."""
-    model_note: str | None = field(default=None, compare=False)
-    """Set by `list_runs`, never stored: why this run's model cannot be opened (gone, or
-    replaced by a later run); None when it can, or when the run saved none."""
-
-    @property
-    def resumable(self) -> bool:
-        return self.checkpoint is not None and self.stopped in ("cancelled", "interrupted")
-
-    @property
-    def kept_mark(self) -> str:
-        """"(blend 60%)" or "(ImageNet's)" when the kept model is not the trained one, else ""."""
-        return mark(self.trained_share)
-
-    @property
-    def kept_note(self) -> str | None:
-        """A sentence on how the kept model differs from the trained one, or None."""
-        alone = (self.epochs[self.best_epoch - 1].get("val_accuracy")
-                 if 0 < self.best_epoch <= len(self.epochs) else None)
-        return describe(self.trained_share, alone)
-
-    @property
-    def images(self) -> int | None:
-        return sum(self.class_counts.values()) if self.class_counts is not None else None
-
-    @property
-    def data_used(self) -> str | None:
-        """The images it trained on, e.g. "300", or "292 (8 moved)" after a clean-up, so runs
-        before and after a clean-up read side by side; None for records that lack it."""
-        if self.images is None:
-            return None
-        moves = self.cleanup_moves
-        return f"{self.images} ({moves} moved)" if moves else str(self.images)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        known = {f.name for f in fields(cls)} - {"model_note"}
-        data = {**{k: v for k, v in data.items() if k in known},
-                "classes": tuple(data["classes"]), "epochs": tuple(data["epochs"]),
-                "step_losses": tuple(data["step_losses"]),
-                "resumed_after": tuple(data.get("resumed_after", ()))}
-        return cls(**data)
-
-
 def run_folder(dataset_root: Path, run_id: str) -> Path:
     return paths.runs_dir() / paths.dataset_key(dataset_root) / run_id
 
