@@ -187,12 +187,12 @@ class App:
             show_event(event)
 
         self.window.sidebar.setCurrentRow(1)
-        page.mode.setCurrentIndex(page.mode.findData("finetune"))
-        page.advanced.setChecked(True)
-        page.epochs.setValue(1)
+        page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+        page.form.advanced.setChecked(True)
+        page.form.epochs.setValue(1)
         page.form.augment.setChecked(False)
-        page.patience.setValue(0)
-        page.image_size.setValue(image_size or 0)
+        page.form.patience.setValue(0)
+        page.form.image_size.setValue(image_size or 0)
         before = len(self.window.session.runs)
         page.progress_panel.show_event = heard  # type: ignore[method-assign]
         try:

@@ -128,12 +128,12 @@ def finetune_through_gui(app: QApplication, window: Any, heartbeat: Heartbeat,
                          image_size: int | None) -> tuple[float, float]:
     """(epoch seconds, worst stall ms) of one fine-tune epoch started from the Train page."""
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.epochs.setValue(1)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page.form.advanced.setChecked(True)
+    page.form.epochs.setValue(1)
     page.augment.setChecked(False)
-    page.patience.setValue(0)
-    page.image_size.setValue(image_size or 0)
+    page.form.patience.setValue(0)
+    page.form.image_size.setValue(image_size or 0)
     heartbeat.start()
     page.start()
     wait_for(app, lambda: not page.runner.busy)
@@ -154,7 +154,7 @@ def finetune_bare(dataset: Any, image_size: int | None) -> float:
 def classify_stall(app: QApplication, window: Any, heartbeat: Heartbeat, folder: Path
                    ) -> tuple[float, float, int]:
     page = window.classify_page
-    page.model_source.setCurrentIndex(page.model_source.findData("run"))
+    page.sources_bar.model_source.setCurrentIndex(page.sources_bar.model_source.findData("run"))
     heartbeat.start()
     started = time.perf_counter()
     page.open_sources([folder])
@@ -213,12 +213,12 @@ def close_during_finetune(app: QApplication, data: Path, image_size: int | None)
     window.open_dataset(data)
     wait_for(app, lambda: window.session.dataset is not None and not window.data_page.runner.busy)
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.epochs.setValue(5)
-    page.image_size.setValue(image_size or 0)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page.form.advanced.setChecked(True)
+    page.form.epochs.setValue(5)
+    page.form.image_size.setValue(image_size or 0)
     page.start()
-    wait_for(app, lambda: len(page.plots.history.epochs) >= 1)
+    wait_for(app, lambda: len(page.progress_panel.plots.history.epochs) >= 1)
     started = time.perf_counter()
     window.close()  # says "Stopping training…" and closes once the run has ended
     wait_for(app, lambda: not window.isVisible())

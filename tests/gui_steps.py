@@ -46,12 +46,12 @@ def train_small_model(window: Any, qtbot: Any, folder: Path) -> Any:
                     and not window.data_page.runner.busy, timeout=OPEN_TIMEOUT_MS)
     page = window.train_page
     window.sidebar.setCurrentRow(1)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    assert not page.export_button.isEnabled()
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    assert not page.history_panel.export_button.isEnabled()
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
-    qtbot.waitUntil(page.export_button.isEnabled, timeout=OPEN_TIMEOUT_MS)
+    qtbot.waitUntil(page.history_panel.export_button.isEnabled, timeout=OPEN_TIMEOUT_MS)
     return page
 
 

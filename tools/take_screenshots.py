@@ -103,16 +103,16 @@ def main() -> int:
     window.open_dataset(data)
     wait_until(app, lambda: not window.data_page.runner.busy and window.session.dataset)
     data_page = window.data_page
-    data_page.issues_view.setCurrentIndex(data_page.issue_filter.index(0, 0))  # the conflict
+    data_page.health.issues_view.setCurrentIndex(data_page.health.issue_filter.index(0, 0))  # the conflict
     settle(app, 3)
     window.grab().save(str(out / "1-data.png"))
     window.session.settings.remember_quarantine_folder(data, quarantine)
-    data_page.fix_menu.popup(  # as a click on "Fix…" opens it, without blocking this script
-        data_page.fix_button.mapToGlobal(data_page.fix_button.rect().bottomLeft()))
+    data_page.health.fix_menu.popup(  # as a click on "Fix…" opens it, without blocking this script
+        data_page.health.fix_button.mapToGlobal(data_page.health.fix_button.rect().bottomLeft()))
     settle(app, 1)
     app.primaryScreen().grabWindow(0, 0, 0, 1280, 800).save(str(out / "1a-conflict-fix.png"))
-    data_page.fix_menu.actions()[-1].trigger()  # keep the copy in 'lion'
-    data_page.fix_menu.hide()
+    data_page.health.fix_menu.actions()[-1].trigger()  # keep the copy in 'lion'
+    data_page.health.fix_menu.hide()
     wait_until(app, lambda: not data_page.runner.busy and not conflict.exists()
                and len(window.session.dataset.images) == 300)
 
@@ -153,9 +153,9 @@ def main() -> int:
     page = window.train_page
     run = page.selected_run()
     exported = Path(tempfile.mkdtemp(prefix="cheetahlion-export-")) / "cheetah-lion.onnx"
-    page.exporter.export(run.model_path, exported, "onnx",
+    page.history_panel.exporter.export(run.model_path, exported, "onnx",
                          [r.path for r in window.session.dataset.images[::40]])
-    wait_until(app, lambda: not page.exporter.runner.busy)
+    wait_until(app, lambda: not page.history_panel.exporter.runner.busy)
     settle(app, 1)
     dialog = next(w for w in app.topLevelWidgets()
                   if w.objectName() == "messageDialog" and w.isVisible())
@@ -185,7 +185,7 @@ def main() -> int:
     classify = window.classify_page
     classify.open_sources([quarantine, data / "lion"])
     wait_until(app, lambda: not classify.runner.busy and classify.model.rowCount() > 0)
-    classify.sort.setCurrentIndex(classify.sort.findData("novelty"))  # the strangest first
+    classify.filters.sort.setCurrentIndex(classify.filters.sort.findData("novelty"))  # the strangest first
     settle(app, 4)
     window.grab().save(str(out / "4-classify.png"))
     classify.view.doubleClicked.emit(classify.proxy.index(0, 0))
@@ -203,14 +203,14 @@ def main() -> int:
     review.reject()
     window.sidebar.setCurrentRow(1)
     train = window.train_page
-    train.mode.setCurrentIndex(train.mode.findData("finetune"))
-    train.advanced.setChecked(True)
-    train.image_size.setValue(96)
-    train.epochs.setValue(3)
+    train.form.mode.setCurrentIndex(train.form.mode.findData("finetune"))
+    train.form.advanced.setChecked(True)
+    train.form.image_size.setValue(96)
+    train.form.epochs.setValue(3)
     train.start()
-    wait_until(app, lambda: len(train.plots.history.epochs) >= 1)
+    wait_until(app, lambda: len(train.progress_panel.plots.history.epochs) >= 1)
     train.stop()
-    wait_until(app, lambda: not train.runner.busy and train.resume_button.isEnabled())
+    wait_until(app, lambda: not train.runner.busy and train.history_panel.resume_button.isEnabled())
     settle(app, 1)
     window.grab().save(str(out / "2c-resume.png"))
     window.close()

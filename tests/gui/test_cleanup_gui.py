@@ -35,14 +35,14 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
     open_dataset(window, qtbot, conflicted)
     page = window.data_page
     assert window.session.dataset.class_counts == {"blue": 4, "red": 5}
-    rows = [page.issue_filter.index(r, 0) for r in range(page.issue_filter.rowCount())]
+    rows = [page.health.issue_filter.index(r, 0) for r in range(page.health.issue_filter.rowCount())]
     (conflict,) = [index for index in rows if index.data(KindRole) == CONFLICT]
-    page.issues_view.setCurrentIndex(conflict)
-    assert page.fix_button.isEnabled()
-    texts = [action.text() for action in page.fix_menu.actions()]
+    page.health.issues_view.setCurrentIndex(conflict)
+    assert page.health.fix_button.isEnabled()
+    texts = [action.text() for action in page.health.fix_menu.actions()]
     assert texts == ["Keep the copy in 'blue' (quarantine 1 other)",
                      "Keep the copy in 'red' (quarantine 1 other)"]
-    page.fix_menu.actions()[0].trigger()  # keep the copy in 'blue'
+    page.health.fix_menu.actions()[0].trigger()  # keep the copy in 'blue'
     wait_for_data_page(page, qtbot)
 
     assert (quarantine / "red" / "copy-of-blue.png").is_file()

@@ -29,9 +29,9 @@ def page(window, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
     window.sidebar.setCurrentRow(1)
     train_page = window.train_page
-    train_page.advanced.setChecked(True)
-    train_page.image_size.setValue(64)
-    train_page.epochs.setValue(8)
+    train_page.form.advanced.setChecked(True)
+    train_page.form.image_size.setValue(64)
+    train_page.form.epochs.setValue(8)
     return train_page
 
 

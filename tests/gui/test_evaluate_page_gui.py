@@ -138,7 +138,7 @@ def test_only_the_parts_that_exist_are_offered(window, qtbot, tmp_path: Path) ->
 def test_a_run_still_training_is_not_evaluated(window, qtbot, tmp_path: Path) -> None:
     train_page = train_small_model(window, qtbot, tmp_path / "colours")
     first = window.session.model_path
-    train_page.epochs.setValue(6)
+    train_page.form.epochs.setValue(6)
     assert train_page.start()
     window.sidebar.setCurrentRow(2)  # showing Evaluate evaluated the chosen model
     page = window.evaluate_page

@@ -168,15 +168,15 @@ def _train_steps(walk: Walk) -> None:
     walk.wait(lambda: not page.runner.busy and window.session.model_path is not None, RUN_MS)
     walk.state("quick-trained")
 
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))  # as choosing it in the list
-    page.epochs.setValue(FINE_TUNE_EPOCHS)
-    page.batch_size.setValue(2)  # 10 steps in epoch 1: time to look at it mid-epoch
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.patience.setValue(0)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))  # as choosing it in the list
+    page.form.epochs.setValue(FINE_TUNE_EPOCHS)
+    page.form.batch_size.setValue(2)  # 10 steps in epoch 1: time to look at it mid-epoch
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.patience.setValue(0)
     runs = len(window.session.runs)
     qtbot.mouseClick(page.start_button, LEFT)
-    plots = page.plots
+    plots = page.progress_panel.plots
     walk.wait(lambda: plots.curve_point_counts()["steps"] >= 2 or plots.history.epochs, RUN_MS)
     if not plots.history.epochs:  # the curves show steps of epoch 1 only, its end to come
         walk.state("fine-tuning-epoch-1", settle_ms=0)
