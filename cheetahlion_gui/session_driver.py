@@ -239,14 +239,19 @@ class SessionDriver(QObject):
         if sidebar.currentRow() != row or self.window.stack.currentIndex() != row:
             raise DriverFailed(f"clicking step {step} in the sidebar did not show it")
 
-    def open_dataset(self, folder: Path, what: str = "open") -> float:
-        """Data step → "Open dataset folder…", the picker answered `folder`; until it is
+    def open_dataset(self, folder: Path, what: str = "open",
+                     by_clicking: bool = True) -> float:
+        """Data step → "Open dataset folder…", the picker answered `folder` (without
+        `by_clicking`: the window told to open it, as a recent dataset is); until it is
         scanned and is the open dataset."""
         page = self.window.data_page
-        if self.window.sidebar.currentRow() != 0:
-            self.go_to("Data")
 
         def act() -> None:
+            if not by_clicking:
+                self.window.open_dataset(folder)
+                return
+            if self.window.sidebar.currentRow() != 0:
+                self.go_to("Data")
             with answering_folder_pickers(folder):
                 click(page.open_button)
 

@@ -35,10 +35,11 @@ def test_closing_stops_every_runner_the_window_owns(qtbot, messages) -> None:
     qtbot.addWidget(window)
     window.show()
     owned = _live_runners() - before
+    train, classify = window.train_page, window.classify_page
     names = {window.warmup: "warm-up", window.data_page.runner: "data",
-             window.train_page.runner: "train", window.train_page.history_runner: "run history",
-             window.train_page.history_panel.exporter.runner: "export", window.evaluate_page.runner: "evaluate",
-             window.classify_page.runner: "classify", window.classify_page.file_actions.files.runner: "files"}
+             train.runner: "train", train.history_runner: "run history",
+             train.history_panel.exporter.runner: "export", window.evaluate_page.runner: "evaluate",
+             classify.runner: "classify", classify.file_actions.files.runner: "files"}
     assert set(names) <= owned, "the gc census must see at least the runners the pages name"
     qtbot.waitUntil(lambda: not window.warming_up and not window.runtime_jobs.busy,
                     timeout=120_000)
@@ -62,7 +63,7 @@ def test_closing_during_an_onnx_export_waits_for_it_and_leaves_no_partial_file(
     # torch's ONNX exporter makes (disabled) tqdm bars, which start tqdm's monitor thread, a
     # daemon that never ends; this test's thread check is about the window's threads.
     monkeypatch.setattr("tqdm.tqdm.monitor_interval", 0)
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
 
     out = tmp_path / "out"
     out.mkdir()

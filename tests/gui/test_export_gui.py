@@ -28,7 +28,7 @@ def _choose_in_save_dialog(monkeypatch, path: Path, file_type: str) -> list[str]
 def test_export_button_writes_a_checked_model_off_the_gui_thread(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
     threads = []
     real_export = training.export_model
 
@@ -41,7 +41,8 @@ def test_export_button_writes_a_checked_model_off_the_gui_thread(
                                        FILE_TYPES["torchscript"])
     (tmp_path / "out").mkdir()
     qtbot.mouseClick(page.history_panel.export_button, Qt.MouseButton.LeftButton)
-    assert not page.history_panel.export_button.isEnabled(), "a second export must wait for the first"
+    assert not page.history_panel.export_button.isEnabled(), \
+        "a second export must wait for the first"
     assert "checking that it predicts like the app" in page.history_panel.export_status.text()
     qtbot.waitUntil(lambda: not page.history_panel.exporter.runner.busy, timeout=60_000)
 
@@ -62,7 +63,7 @@ def test_export_button_writes_a_checked_model_off_the_gui_thread(
 def test_an_export_into_a_missing_folder_explains_and_writes_nothing(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
     _choose_in_save_dialog(monkeypatch, tmp_path / "gone" / "m.onnx", FILE_TYPES["onnx"])
     page.history_panel.export_action.trigger()
     qtbot.waitUntil(lambda: not page.history_panel.exporter.runner.busy, timeout=60_000)

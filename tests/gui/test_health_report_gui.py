@@ -19,9 +19,10 @@ def test_blank_placeholders_are_named_and_quarantined_in_one_click(
     Image.new("RGB", (200, 150), (255, 255, 255)).save(data / "blue" / "blank.png")
     quarantine = tmp_path / "quarantine"
     answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, data)
+    open_dataset(window, data)
     page = window.data_page
-    rows = [page.health.issue_filter.index(r, 0) for r in range(page.health.issue_filter.rowCount())]
+    findings = page.health.issue_filter
+    rows = [findings.index(r, 0) for r in range(findings.rowCount())]
     (finding,) = [index for index in rows if index.data(KindRole) == "one_colour"]
     assert finding.data().startswith("2 photos are blank or nearly one colour (placeholders?)")
     assert "red/gone.gif" in finding.data() and "blue/blank.png" in finding.data()

@@ -13,7 +13,7 @@ ACCURACY_COLUMN = 4
 
 
 def test_a_run_that_training_spoiled_says_what_it_kept(window, qtbot, tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_fruit_dataset(tmp_path / "fruit", swapped=True))
+    open_dataset(window, make_fruit_dataset(tmp_path / "fruit", swapped=True))
     page = window.train_page
     window.sidebar.setCurrentRow(1)
     page.form.advanced.setChecked(True)

@@ -59,7 +59,8 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     gallery = _gallery(tmp_path / "gallery")
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    assert not page.filters.unfamiliar_percentile.isEnabled(), "nothing to flag before a classification"
+    percentile = page.filters.unfamiliar_percentile
+    assert not percentile.isEnabled(), "nothing to flag before a classification"
     page.use_model_file(str(model_file))
     page.open_sources([gallery])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 9
@@ -76,7 +77,7 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     assert "stranger than" in stranger.data(Qt.ItemDataRole.ToolTipRole)
     at_95 = _flagged(page)
     assert "stranger.png" in at_95 and len(at_95) <= 2, at_95
-    assert page.filters.unfamiliar_percentile.isEnabled() and page.filters.unfamiliar_percentile.value() == 95
+    assert percentile.isEnabled() and percentile.value() == 95
     assert f"{len(at_95)} none of these" in page.file_actions.summary.text()
 
     page.filters.show_filter.setCurrentText(GalleryProxy.NONE_OF_THESE)

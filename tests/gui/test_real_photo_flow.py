@@ -23,7 +23,7 @@ TRAIN_TIMEOUT_MS = 180_000
 
 def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos,
                                                       monkeypatch) -> None:
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     page = window.data_page
     assert page.stack.currentIndex() == 1
     assert "cheetah (150), lion (150)" in page.overview.summary.text()
@@ -34,8 +34,9 @@ def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos
     assert "near-duplicates" in page.health.issues.index(0).data()
     ModelTester(None).check(page.health.issues)
     ModelTester(None).check(page.overview.samples)
-    qtbot.waitUntil(lambda: page.overview.samples.thumbnails.icon(str(page.overview.samples.item(0).path))
-                    is not None, timeout=60_000)
+    samples = page.overview.samples
+    qtbot.waitUntil(lambda: samples.thumbnails.icon(str(samples.item(0).path)) is not None,
+                    timeout=60_000)
 
     opened = []
     monkeypatch.setattr("cheetahlion_gui.health_report.QDesktopServices.openUrl", opened.append)
@@ -58,13 +59,14 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit", spying_fit)
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.runner.busy and page.stop_button.isEnabled()
     assert not page.start_button.isEnabled()
-    qtbot.waitUntil(lambda: page.progress_panel.plots.curve_point_counts()["steps"] > 0, timeout=60_000)
+    plots = page.progress_panel.plots
+    qtbot.waitUntil(lambda: plots.curve_point_counts()["steps"] > 0, timeout=60_000)
     assert page.progress_panel.plots.redrawing
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=TRAIN_TIMEOUT_MS)
 
@@ -80,14 +82,15 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
     assert window.session.model_path and Path(window.session.model_path).exists()
 
     # Overlay a run: tick its checkbox.
-    page.history_panel.model.setData(page.history_panel.model.index(0, 0), Qt.CheckState.Checked.value,
-                               Qt.ItemDataRole.CheckStateRole)
+    history = page.history_panel.model
+    history.setData(history.index(0, 0), Qt.CheckState.Checked.value,
+                    Qt.ItemDataRole.CheckStateRole)
     assert len(page.progress_panel.plots._overlays) == 2
 
 
 @pytest.mark.slow
 def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photos) -> None:
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
@@ -96,8 +99,9 @@ def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photo
     page.form.epochs.setValue(4)
     page.form.batch_size.setValue(16)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1
-                    and len(page.progress_panel.plots.history.steps) > page.progress_panel.plots.history.steps_per_epoch,
+    curves = page.progress_panel.plots.history
+    qtbot.waitUntil(lambda: len(curves.epochs) >= 1
+                    and len(curves.steps) > curves.steps_per_epoch,
                     timeout=TRAIN_TIMEOUT_MS)
     qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     assert page.stop_button.text() == "Stopping…"
@@ -113,7 +117,7 @@ def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos,
                                               real_photo_model: FitResult) -> None:
     """The Evaluate step on the quick model of these photos: the session's, trained with the
     Train step's defaults (TrainConfig.quick()), so not trained through the window again."""
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.session.set_model(str(real_photo_model.model_path), "cheetah-lion")
     window.sidebar.setCurrentRow(2)  # showing the page evaluates the session's model
     page = window.evaluate_page
@@ -215,14 +219,15 @@ def test_closing_during_training_cancels_the_run_and_keeps_its_model(qtbot, mess
     window = MainWindow(Settings.load())
     qtbot.addWidget(window)
     window.show()
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     page = window.train_page
     page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
     page.form.advanced.setChecked(True)
     page.form.image_size.setValue(64)
     page.form.epochs.setValue(5)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1,
+                    timeout=TRAIN_TIMEOUT_MS)
     window.close()  # says so at once, and closes as soon as the run has ended
     assert window.status_label.text().startswith("Stopping training")
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=TRAIN_TIMEOUT_MS)

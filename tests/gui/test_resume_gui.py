@@ -20,7 +20,7 @@ four epochs to spare."""
 @pytest.mark.slow
 def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot, messages,
                                                                    tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     page = window.train_page
     page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
     page.form.epochs.setValue(EPOCHS)
@@ -39,10 +39,12 @@ def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot
     assert page.history_panel.model.index(0, 8).data() == "stopped"
 
     page.history_panel.view.selectRow(0)
-    assert page.history_panel.resume_button.isEnabled() and page.history_panel.resume_action.isEnabled()
+    history = page.history_panel
+    assert history.resume_button.isEnabled() and history.resume_action.isEnabled()
     qtbot.mouseClick(page.history_panel.resume_button, Qt.MouseButton.LeftButton)
     assert not page.history_panel.resume_button.isEnabled() and not page.start_button.isEnabled()
-    assert page.progress_panel.plots.history.epochs == list(range(1, done_before + 1))  # earlier curves kept
+    curves = page.progress_panel.plots.history
+    assert curves.epochs == list(range(1, done_before + 1))  # earlier curves kept
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
 
     assert not messages, messages

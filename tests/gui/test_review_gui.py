@@ -33,7 +33,7 @@ def _classified_gallery(window, qtbot, folder: Path):
 
 
 def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: Path) -> None:
-    train_page = train_small_model(window, qtbot, tmp_path / "colours")
+    train_page = train_small_model(window, tmp_path / "colours")
     dataset_root = window.session.dataset.root
     page, gallery = _classified_gallery(window, qtbot, tmp_path / "gallery")
     items = page.review_items()

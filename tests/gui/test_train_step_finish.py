@@ -69,7 +69,7 @@ def _text_fits(combo: QComboBox) -> bool:
 def test_the_train_step_fits_at_1280_by_800(window, qtbot, tmp_path: Path) -> None:
     """Issue 20: the history's "Ended" column read "early …" and "car", and the Mode box
     "Fine-tune — train the whole network (minut"."""
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     page.form.advanced.setChecked(True)
@@ -98,7 +98,7 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
         window, qtbot, monkeypatch, tmp_path: Path) -> None:
     """Issue 20: the title named a run the history did not select (Export and Resume off);
     on Resume the form still showed Quick/60/0.003/32 while a fine-tune trained."""
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     window.sidebar.setCurrentRow(1)
     page, session = window.train_page, window.session
     models = []
@@ -114,7 +114,8 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
     assert page.history_panel.export_button.isEnabled()
 
     page.history_panel.view.selectRow(page.history_panel.model.records.index(stopped))
-    assert window.windowTitle().endswith("run r-01") and page.history_panel.resume_button.isEnabled()
+    assert window.windowTitle().endswith("run r-01")
+    assert page.history_panel.resume_button.isEnabled()
     ended = SimpleNamespace(
         run_id="r-01", model_path=models[0], stopped="cancelled", history=(None,),
         best_epoch=1, best_val_accuracy=0.933, baseline_accuracy=0.867, kept=None,
@@ -142,29 +143,29 @@ def test_the_bar_moves_or_says_what_runs_and_stop_is_not_overwritten(window, qtb
     panel.show_event(RunStarted("finetune", "efficientnet_lite0", "CPU", ("decode", "train"),
                                 2, 38, 76, 600, 150))
     panel.show_event(PhaseProgress("decode", 750, 750, 120.0))
-    assert page.progress_panel.progress.maximum() == 0, "a finished phase with work after it: busy bar"
-    assert "0 s left" not in page.progress_panel.phase_label.text()
-    assert "starting training" in page.progress_panel.phase_label.text()
+    assert panel.progress.maximum() == 0, "a finished phase with work after it: busy bar"
+    assert "0 s left" not in panel.phase_label.text()
+    assert "starting training" in panel.phase_label.text()
     panel.show_event(PhaseProgress("baseline", 16, 150, 40.0))
-    assert "Measuring ImageNet's own answer 16/150" in page.progress_panel.phase_label.text()
+    assert "Measuring ImageNet's own answer 16/150" in panel.phase_label.text()
     panel.show_event(StepEnded(1, 1, 76, 1.2, 2e-4, 15.0))
-    assert "0 s left" not in page.progress_panel.phase_label.text()
-    assert "estimating" in page.progress_panel.phase_label.text()
+    assert "0 s left" not in panel.phase_label.text()
+    assert "estimating" in panel.phase_label.text()
     panel.show_event(StepEnded(1, 38, 76, 0.9, 2e-4, 15.0))
     panel.show_event(PhaseProgress("evaluate", 48, 150, 30.0))  # validation: seconds
-    assert page.progress_panel.phase_label.text().startswith("Evaluating on the validation images 48/150")
-    assert (page.progress_panel.progress.value(), page.progress_panel.progress.maximum()) == (38, 76), "the bar keeps steps"
+    assert panel.phase_label.text().startswith("Evaluating on the validation images 48/150")
+    assert (panel.progress.value(), panel.progress.maximum()) == (38, 76), "the bar keeps steps"
     panel.show_event(EpochEnded(1, 2, 0.9, 0.7, 0.5, 0.867, 60.0, True))
-    assert page.progress_panel.progress.maximum() == 0 and page.progress_panel.phase_label.text().startswith(
+    assert panel.progress.maximum() == 0 and panel.phase_label.text().startswith(
         "Epoch 1/2 done: validation accuracy 0.867")
 
     panel.show_stopping()
     panel.show_event(StepEnded(2, 44, 76, 0.4, 1e-4, 15.0))
-    assert page.progress_panel.phase_label.text().startswith("Stopping after this batch")
-    assert page.progress_panel.progress.maximum() == 0, "a step after Stop leaves the busy bar"
+    assert panel.phase_label.text().startswith("Stopping after this batch")
+    assert panel.progress.maximum() == 0, "a step after Stop leaves the busy bar"
     panel.show_event(RunFinished(1, 0.2, 0.9, 1, 60.0, "cancelled", "m.safetensors"))
-    assert page.progress_panel.phase_label.text().startswith("Stopping after this batch")
-    assert page.progress_panel.progress.maximum() == 0, "busy, not 100 %, while it stops"
+    assert panel.phase_label.text().startswith("Stopping after this batch")
+    assert panel.progress.maximum() == 0, "busy, not 100 %, while it stops"
     panel.end()
 
 

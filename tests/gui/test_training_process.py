@@ -49,7 +49,7 @@ def test_choosing_finetune_starts_one_and_closing_the_window_ends_it(window, qtb
 @pytest.mark.slow
 def test_a_fine_tune_takes_the_kept_process_and_the_next_one_is_started(
         window, qtbot, messages, tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     keeper = _keeper(window, qtbot)
     kept = keeper.waiting
     page = window.train_page
