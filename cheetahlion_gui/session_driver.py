@@ -107,17 +107,20 @@ def answering_folder_pickers(*folders: Path) -> Iterator[list[str]]:
 
 
 class _Seen(QObject):
-    """Counts emissions of a page's signal (emitted on the GUI thread)."""
+    """Counts emissions of a page's signal (emitted on the GUI thread), and has the wait
+    look at once, so a step's time ends when its signal comes, not at the next poll."""
 
-    def __init__(self, signal: Any) -> None:
+    def __init__(self, signal: Any, driver: SessionDriver) -> None:
         super().__init__()
         self.count = 0
-        self._signal = signal
+        self._signal, self._driver = signal, driver
         signal.connect(self._emitted)
 
     @Slot()
     def _emitted(self) -> None:
         self.count += 1
+        if self._driver.check_now is not None:
+            self._driver.check_now()
 
     def disconnect_signal(self) -> None:
         self._signal.disconnect(self._emitted)
@@ -135,12 +138,15 @@ class SessionDriver(QObject):
         self.stage = "starting"
         self.failure: str | None = None
         self.seconds: dict[str, float] = {}
+        self.check_now: Callable[[], None] | None = None
+        """While a wait runs: look at its condition now (a signal it waits on came)."""
         self._loop: QEventLoop | None = None
+        self.watching = watch_dialogs
+        """Whether a message box fails the step; off while one is expected (a result)."""
         self._watch = QTimer(self)
         self._watch.setInterval(POLL_MS * 5)
         self._watch.timeout.connect(self.look_for_errors)
-        if watch_dialogs:
-            self._watch.start()
+        self._watch.start()
 
     @classmethod
     def of(cls, window: MainWindow, timeout_s: float = DEFAULT_TIMEOUT_S) -> SessionDriver:
@@ -151,23 +157,30 @@ class SessionDriver(QObject):
     # --- waiting ---------------------------------------------------------------------------
 
     def wait(self, condition: Callable[[], object], what: str = "",
-             timeout_s: float | None = None) -> None:
-        """Run the event loop until `condition()` holds; DriverFailed on an error dialog or
+             timeout_s: float | None = None, poll_ms: int = POLL_MS) -> None:
+        """Run the event loop until `condition()` holds, checking every `poll_ms` (a
+        latency measured to the millisecond asks for 1); DriverFailed on an error dialog or
         after the timeout."""
         what = what or self.stage
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
         loop = self._loop = QEventLoop()
         poll = QTimer()
-        poll.setInterval(POLL_MS)
-        poll.timeout.connect(
-            lambda: (condition() or self.failure or time.monotonic() > deadline) and loop.quit())
+        poll.setTimerType(Qt.TimerType.PreciseTimer)
+        poll.setInterval(poll_ms)
+
+        def check() -> None:
+            if condition() or self.failure or time.monotonic() > deadline:
+                loop.quit()
+
+        poll.timeout.connect(check)
         poll.start()
+        self.check_now = check
         try:
             if not condition() and self.failure is None:
                 loop.exec()
         finally:
             poll.stop()
-            self._loop = None
+            self._loop = self.check_now = None
         self.look_for_errors()
         if self.failure is not None:
             raise DriverFailed(self.failure)
@@ -176,9 +189,23 @@ class SessionDriver(QObject):
 
     def pause(self, seconds: float) -> None:
         """Let the window run for `seconds` (a paint, thumbnails settling before a
-        screenshot): not for waiting on the app, which `wait` does on its own state."""
-        end = time.monotonic() + seconds
-        self.wait(lambda: time.monotonic() >= end, "pausing", seconds + 60)
+        screenshot, a person looking at a photo): not for waiting on the app, which `wait`
+        does on its own state. An error dialog meanwhile fails it."""
+        if seconds > 0:
+            loop = self._loop = QEventLoop()
+            end = QTimer()
+            end.setSingleShot(True)
+            end.setTimerType(Qt.TimerType.PreciseTimer)
+            end.timeout.connect(loop.quit)
+            end.start(round(seconds * 1000))
+            try:
+                loop.exec()
+            finally:
+                end.stop()
+                self._loop = None
+        self.look_for_errors()
+        if self.failure is not None:
+            raise DriverFailed(self.failure)
 
     def step(self, what: str, act: Callable[[], object], finished: Any,
              runner: Any = None, done_already: Callable[[], bool] | None = None) -> float:
@@ -187,7 +214,7 @@ class SessionDriver(QObject):
         (`runner` idle, no signal), the step fails unless `done_already()` (the page already
         shows its result)."""
         self.stage = what
-        seen = _Seen(finished)
+        seen = _Seen(finished, self)
         started = time.perf_counter()
         try:
             act()
@@ -207,8 +234,9 @@ class SessionDriver(QObject):
     @Slot()
     def look_for_errors(self) -> None:
         """An error dialog (any message box over the window) fails the step: it is closed
-        and its text kept in `failure`; its details go to stderr."""
-        for box in QApplication.topLevelWidgets():
+        and its text kept in `failure`; its details go to stderr. Not while `watching` is
+        off."""
+        for box in QApplication.topLevelWidgets() if self.watching else ():
             if isinstance(box, QMessageBox) and box.isVisible():
                 if box.detailedText():
                     print(box.detailedText(), file=sys.stderr, flush=True)
