@@ -267,7 +267,7 @@ def checked_steps(driver: Any, failed: type[Exception], args: argparse.Namespace
         raise failed(f"quick_train: the new run's model {model} is not in use")
     driver.evaluate()
     report, accuracy = window.evaluate_page.report, window.evaluate_page.accuracy_label
-    if "Accuracy" not in accuracy.text():
+    if "accuracy" not in accuracy.text().lower():
         raise failed(f"evaluate: no accuracy shown ({accuracy.text()!r})")
     classify = window.classify_page
     driver.go_to("Classify")
