@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,8 +39,6 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QApplication
-
     from training.records.dataset import Dataset
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +48,7 @@ CLASSES = ("cheetah", "leopard", "lion", "tiger")
 COPIES = 100
 WIDTH = 1280
 PAN_FRAMES = 60
+TIMEOUT_S = 900.0
 
 
 def write_photos(folder: Path, count: int) -> None:
@@ -112,40 +110,27 @@ def engine_times(dataset: Dataset) -> dict[str, float]:
             "explained": drawn.explained}
 
 
-def wait_until(app: QApplication, condition: Callable[[], object],
-               timeout: float = 900.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not get there in time")
-        app.processEvents()
-        time.sleep(0.002)
-
-
 def app_times(folder: Path) -> dict[str, float]:
-    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from cheetahlion_gui.main_window import MainWindow
     from cheetahlion_gui.map_plot import inside
+    from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     window = MainWindow(Settings.load())
     window.resize(1280, 800)
     window.show()
-    window.open_dataset(folder)
+    driver = SessionDriver(window, TIMEOUT_S)
+    driver.open_dataset(folder, by_clicking=False)
     page = window.data_page
-    wait_until(app, lambda: window.session.dataset is not None and not page.runner.busy)
     view = page.map_view
     page.tabs.setCurrentWidget(view)
     app.processEvents()
-    idle = QEventLoop()  # the GUI thread waits as the app's does, not polling beside the job
-    view.drawn.connect(idle.quit)
     started = time.perf_counter()
-    view.draw_button.click()
-    idle.exec()
-    job = time.perf_counter() - started
+    # The GUI thread waits as the app's does, and the step ends when `drawn` comes.
+    job = driver.step("drawing the map", view.draw_button.click, view.drawn)
     view.plot.grab()
     appeared = time.perf_counter() - started
     assert view.shown is not None and len(view.shown) == len(window.session.dataset.images)

@@ -150,16 +150,14 @@ class App:
     """The real main window, offscreen, with the dataset open; trains from the Train page."""
 
     def __init__(self, folder: Path) -> None:
-        from gui_responsiveness import make_window, settle, wait_for
+        from gui_responsiveness import make_window
         from PySide6.QtWidgets import QApplication
 
-        self.wait_for = wait_for
-        self.app = QApplication.instance() or QApplication([sys.argv[0]])
-        self.window = make_window(self.app)  # and waits for the start-up's background work
-        self.window.open_dataset(folder)
-        wait_for(self.app, lambda: self.window.session.dataset is not None
-                 and not self.window.data_page.runner.busy)
-        settle(self.app, 3.0)  # the Data step's first paint and thumbnails settle first
+        QApplication.instance() or QApplication([sys.argv[0]])
+        self.driver = make_window()  # and waits for the start-up's background work
+        self.window = self.driver.window
+        self.driver.open_dataset(folder, by_clicking=False)
+        self.driver.pause(3.0)  # the Data step's first paint and thumbnails settle first
 
     @property
     def dataset(self) -> Any:
@@ -168,13 +166,11 @@ class App:
     def idle(self, seconds: float) -> None:
         """Let the window's event loop run (as it does between a user's clicks), then until
         the training process kept for the next run has warmed up."""
-        from gui_responsiveness import settle
-
-        settle(self.app, seconds)
-        keeper = getattr(self.window, "training_processes", None)  # absent in older builds
-        if keeper is not None:
-            self.wait_for(self.app, lambda: keeper.waiting is None or keeper.waiting.is_ready()
-                          or not keeper.waiting.is_alive(), timeout=600)
+        self.driver.pause(seconds)
+        keeper = self.window.training_processes
+        self.driver.wait(lambda: keeper.waiting is None or keeper.waiting.is_ready()
+                         or not keeper.waiting.is_alive(), "warming the kept process",
+                         timeout_s=600)
 
     def finetune(self, image_size: int | None) -> tuple[float, float]:
         """One epoch started from the Train page: (its seconds, the GUI process's CPU
@@ -187,18 +183,12 @@ class App:
             show_event(event)
 
         self.window.sidebar.setCurrentRow(1)
-        page.mode.setCurrentIndex(page.mode.findData("finetune"))
-        page.advanced.setChecked(True)
-        page.epochs.setValue(1)
-        page.form.augment.setChecked(False)
-        page.patience.setValue(0)
-        page.image_size.setValue(image_size or 0)
+        self.driver.set_train_settings("finetune", epochs=1, augment=False, patience=0,
+                                       image_size=image_size or 0)
         before = len(self.window.session.runs)
         page.progress_panel.show_event = heard  # type: ignore[method-assign]
         try:
-            if not page.start():
-                raise RuntimeError("the Train page refused to start")
-            self.wait_for(self.app, lambda: not page.runner.busy)
+            self.driver.step("fine-tuning", page.start, page.training_finished, page.runner)
         finally:
             del page.progress_panel.show_event
         runs = self.window.session.runs

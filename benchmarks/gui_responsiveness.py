@@ -32,10 +32,12 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import _common
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 HEARTBEAT_MS = 10
+TIMEOUT_S = 1800.0
+"""Any one wait on the window (a fine-tune epoch at full size on 2 cores takes minutes)."""
 
 
 class Heartbeat(QObject):
@@ -78,69 +80,34 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def wait_for(app: QApplication, condition: Any, timeout: float = 1800.0) -> None:
-    """Run the Qt event loop (as app.exec() would) until `condition()` holds.
-
-    The loop sleeps inside Qt between events and checks every 20 ms; a busy loop of
-    processEvents() would compete with the worker for the GIL and slow it down.
-    """
-    loop = QEventLoop()
-    deadline = time.monotonic() + timeout
-    check = QTimer()
-    check.setInterval(20)
-
-    def poll() -> None:
-        if condition() or time.monotonic() > deadline:
-            loop.quit()
-
-    check.timeout.connect(poll)
-    check.start()
-    poll()
-    if not condition():
-        loop.exec()
-    check.stop()
-    if not condition():
-        raise TimeoutError("timed out")
-
-
-def settle(app: QApplication, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    wait_for(app, lambda: time.monotonic() >= end)
-
-
-def make_window(app: QApplication) -> Any:
+def make_window() -> Any:
+    """A driver on a shown main window whose start-up has ended: what start-up sets going
+    in the background (the fast runtime's graph, the training process kept for the first
+    fine-tune) is not what the measurements are about."""
     from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings
 
     window = MainWindow(Settings())
     window.resize(1280, 800)
     window.show()
-    wait_for(app, lambda: not window.warming_up)
-    # What start-up sets going in the background (the fast runtime's graph, the training
-    # process kept for the first fine-tune) is not what the measurements are about.
-    kept = window.training_processes.waiting
-    wait_for(app, lambda: not window.runtime_jobs.busy
-             and (kept is None or kept.is_ready() or not kept.is_alive()))
-    return window
+    driver = SessionDriver(window, TIMEOUT_S)
+    driver.wait_for_start_up()
+    return driver
 
 
-def finetune_through_gui(app: QApplication, window: Any, heartbeat: Heartbeat,
+def finetune_through_gui(driver: Any, heartbeat: Heartbeat,
                          image_size: int | None) -> tuple[float, float]:
     """(epoch seconds, worst stall ms) of one fine-tune epoch started from the Train page."""
-    page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.epochs.setValue(1)
-    page.augment.setChecked(False)
-    page.patience.setValue(0)
-    page.image_size.setValue(image_size or 0)
+    page = driver.window.train_page
+    driver.set_train_settings("finetune", epochs=1, augment=False, patience=0,
+                              image_size=image_size or 0)
     heartbeat.start()
-    page.start()
-    wait_for(app, lambda: not page.runner.busy)
+    driver.step("fine-tuning", page.start, page.training_finished, page.runner)
     stall = heartbeat.stop()
     if heartbeat.stalls:
         _common.progress(f"  stalls over 30 ms (s after Start, ms late): {heartbeat.stalls}")
-    return window.session.runs[-1].epochs[0]["seconds"], stall
+    return driver.window.session.runs[-1].epochs[0]["seconds"], stall
 
 
 def finetune_bare(dataset: Any, image_size: int | None) -> float:
@@ -151,24 +118,23 @@ def finetune_bare(dataset: Any, image_size: int | None) -> float:
     return fit(config, dataset).history[0].seconds
 
 
-def classify_stall(app: QApplication, window: Any, heartbeat: Heartbeat, folder: Path
+def classify_stall(driver: Any, heartbeat: Heartbeat, folder: Path
                    ) -> tuple[float, float, int]:
-    page = window.classify_page
-    page.model_source.setCurrentIndex(page.model_source.findData("run"))
+    page = driver.window.classify_page
+    chooser = page.sources_bar.model_source
+    chooser.setCurrentIndex(chooser.findData("run"))
     heartbeat.start()
-    started = time.perf_counter()
-    page.open_sources([folder])
-    wait_for(app, lambda: not page.runner.busy)
-    seconds = time.perf_counter() - started
+    seconds = driver.step("classifying", lambda: page.open_sources([folder]),
+                          page.classification_finished, page.runner)
     return heartbeat.stop(), seconds, page.model.rowCount()
 
 
-def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> dict[str, float]:
+def gallery_first_screen(driver: Any, paths: list[str]) -> dict[str, float]:
     from cheetahlion_gui.gallery_model import PathRole
 
-    page = window.classify_page
-    window.sidebar.setCurrentRow(3)
-    app.processEvents()
+    page = driver.window.classify_page
+    driver.window.sidebar.setCurrentRow(3)
+    QApplication.processEvents()
     before = rss_mb()
     started = time.perf_counter()
     page.model.set_paths(paths)
@@ -189,14 +155,14 @@ def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> di
         shown = visible_paths()
         return bool(shown) and all(page.model.thumbnails.icon(p) is not None for p in shown)
 
-    wait_for(app, first_screen_ready, timeout=120)
+    driver.wait(first_screen_ready, "the first screen of thumbnails", timeout_s=120)
     first_screen = time.perf_counter() - started
     after_first = rss_mb()
     scrollbar = page.view.verticalScrollBar()
     screens = at_bottom = 0
     while at_bottom < 3:  # the range grows while the batched layout catches up: re-read it
         scrollbar.setValue(scrollbar.value() + scrollbar.pageStep())
-        wait_for(app, first_screen_ready, timeout=60)  # this screen's thumbnails, shown
+        driver.wait(first_screen_ready, "a screen of thumbnails", timeout_s=60)
         screens += 1
         at_bottom = at_bottom + 1 if scrollbar.value() >= scrollbar.maximum() else 0
     return {"screens_scrolled": screens, "first_screen_seconds": first_screen,
@@ -204,24 +170,21 @@ def gallery_first_screen(app: QApplication, window: Any, paths: list[str]) -> di
             after_first - before, "rss_growth_after_scrolling_all_mb": rss_mb() - before}
 
 
-def close_during_finetune(app: QApplication, data: Path, image_size: int | None) -> float:
+def close_during_finetune(data: Path, image_size: int | None) -> float:
     """Seconds from `close()` until the window is gone, on a fresh window whose fine-tune has
     finished one epoch."""
     from training import list_runs
 
-    window = make_window(app)
-    window.open_dataset(data)
-    wait_for(app, lambda: window.session.dataset is not None and not window.data_page.runner.busy)
+    driver = make_window()
+    window = driver.window
+    driver.open_dataset(data, by_clicking=False)
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.epochs.setValue(5)
-    page.image_size.setValue(image_size or 0)
+    driver.set_train_settings("finetune", epochs=5, image_size=image_size or 0)
     page.start()
-    wait_for(app, lambda: len(page.plots.history.epochs) >= 1)
+    driver.wait(lambda: len(page.progress_panel.plots.history.epochs) >= 1, "fine-tuning")
     started = time.perf_counter()
     window.close()  # says "Stopping training…" and closes once the run has ended
-    wait_for(app, lambda: not window.isVisible())
+    driver.wait(lambda: not window.isVisible(), "closing")
     seconds = time.perf_counter() - started
     if page.runner.busy or list_runs(data)[-1].stopped != "cancelled":
         raise RuntimeError("closing did not cancel the fine-tune")
@@ -277,30 +240,30 @@ def main() -> int:
         shutil.copyfile(source, target)
         gallery.append(str(target))
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    window = make_window(app)
+    QApplication.instance() or QApplication([sys.argv[0]])
+    driver = make_window()
+    window = driver.window
     heartbeat = Heartbeat()
-    window.open_dataset(data)
-    wait_for(app, lambda: window.session.dataset is not None and not window.data_page.runner.busy)
+    driver.open_dataset(data, by_clicking=False)
     dataset = window.session.dataset
-    settle(app, 3.0)  # the Data step's first paint and thumbnails are not the training's
+    driver.pause(3.0)  # the Data step's first paint and thumbnails are not the training's
 
     _common.progress("fine-tune epochs: GUI worker vs bare fit(), interleaved")
     gui_epochs, bare_epochs, train_stalls = [], [], []
     for _ in range(repeats):
         bare_epochs.append(finetune_bare(dataset, image_size))
-        seconds, stall = finetune_through_gui(app, window, heartbeat, image_size)
+        seconds, stall = finetune_through_gui(driver, heartbeat, image_size)
         gui_epochs.append(seconds)
         train_stalls.append(stall)
     _common.progress(f"classifying {classify_count} images")
     window.sidebar.setCurrentRow(3)
-    classify_worst, classify_seconds, classified = classify_stall(app, window, heartbeat,
+    classify_worst, classify_seconds, classified = classify_stall(driver, heartbeat,
                                                                   classify_folder)
     _common.progress(f"gallery of {gallery_count} images")
-    gallery_result = gallery_first_screen(app, window, gallery)
+    gallery_result = gallery_first_screen(driver, gallery)
     window.close()
     _common.progress("closing the window mid-fine-tune")
-    close_seconds = close_during_finetune(app, data, image_size)
+    close_seconds = close_during_finetune(data, image_size)
     _common.progress("cold start")
     window_start, torch_start = cold_start(1 if args.quick else 3)
 

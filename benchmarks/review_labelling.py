@@ -31,11 +31,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import _common
 from PIL import Image
 from PySide6.QtCore import QObject, Qt, Slot
-from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 PHONE_WIDTH = 4032
 KEYS = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_1, Qt.Key.Key_Space)
+TIMEOUT_S = 600.0
 
 
 class Shown(QObject):
@@ -61,23 +61,24 @@ def main() -> int:
     data = _common.require_data(args.data)
     work = _common.workspace("review")
     dataset, small, phone = _folders(data, work, args.photos)
-    app = QApplication([])
+    QApplication([])
     from cheetahlion_gui.classify_sources import MODEL_IMAGENET
     from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings
 
     window = MainWindow(Settings.load())
     window.resize(1280, 800)
     window.show()
-    window.open_dataset(dataset)
-    _wait(app, lambda: window.session.dataset is not None and not window.data_page.runner.busy)
+    driver = SessionDriver(window, TIMEOUT_S)
+    driver.open_dataset(dataset, by_clicking=False)
     page = window.classify_page
     page.sources_bar.model_source.setCurrentIndex(
         page.sources_bar.model_source.findData(MODEL_IMAGENET))
     runs = [("dataset photos (474 px)", small, args.pace, KEYS),
             (f"phone size ({PHONE_WIDTH} px)", phone, args.pace, KEYS),
             ("phone size, Space, no pause", phone, 0.0, (Qt.Key.Key_Space,))]
-    results = [_review(app, page, *run) for run in runs]
+    results = [_review(driver, *run) for run in runs]
     window.close()
     rows = [(r["run"], r["photos"], r["pace_s"], r["total_s"], r["median_ms"], r["max_ms"],
              r["waited"], r["copies"], r["copies_done_after_s"]) for r in results]
@@ -111,19 +112,23 @@ def _folders(data: Path, work: Path, photos: int) -> tuple[Path, Path, Path]:
     return dataset, small, phone
 
 
-def _review(app: QApplication, page: Any, name: str, gallery: Path, pace: float,
+def _review(driver: Any, name: str, gallery: Path, pace: float,
             keys: tuple[Qt.Key, ...]) -> dict[str, Any]:
+    from cheetahlion_gui.session_driver import press_key
+
+    page = driver.window.classify_page
     _common.progress(f"classifying {gallery.name}")
-    page.open_sources([gallery])
-    _wait(app, lambda: not page.runner.busy and page.model.rowCount() > 0
-          and all(i.label for i in page.model.items()))
+    driver.step(f"classifying {gallery.name}", lambda: page.open_sources([gallery]),
+                page.classification_finished, page.runner)
+    driver.wait(lambda: page.model.rowCount() > 0 and all(i.label for i in page.model.items()),
+                "labelling every photo")
     page.model.set_unsure_threshold(1.01)  # every photo is up for review
     before = sum(1 for p in Path(page.session.dataset.root).rglob("*") if p.is_file())
     dialog = page.review_unsure()
     shown = Shown()
     dialog.photo_shown.connect(shown.record)
-    _wait(app, lambda: 0 in shown.positions)
-    _pause(app, pace)  # a person looks at the first photo too
+    driver.wait(lambda: 0 in shown.positions, "showing the first photo", poll_ms=1)
+    driver.pause(pace)  # a person looks at the first photo too
     _common.progress(f"reviewing: {name}")
     latencies, copies = [], 0
     first_key = time.perf_counter()
@@ -131,14 +136,15 @@ def _review(app: QApplication, page: Any, name: str, gallery: Path, pace: float,
         key = keys[position % len(keys)]
         copies += key != Qt.Key.Key_Space
         started = time.perf_counter()
-        QTest.keyClick(dialog, key)
+        press_key(dialog, key)
         if position + 1 < len(dialog.items):
-            _wait(app, lambda p=position + 1: p in shown.positions)
-            app.processEvents()  # the paint
+            driver.wait(lambda p=position + 1: p in shown.positions, "showing the next photo",
+                        poll_ms=1)
+            QApplication.processEvents()  # the paint
             latencies.append(time.perf_counter() - started)
-            _pause(app, pace - (time.perf_counter() - started))
+            driver.pause(pace - (time.perf_counter() - started))
     last_key = time.perf_counter()
-    _wait(app, lambda: dialog.queue.idle)
+    driver.wait(lambda: dialog.queue.idle, "adding the copies", poll_ms=1)
     done_after = time.perf_counter() - last_key
     added = sum(1 for p in Path(page.session.dataset.root).rglob("*") if p.is_file()) - before
     assert added == copies == dialog.queue.added, (added, copies, dialog.queue.added)
@@ -150,22 +156,6 @@ def _review(app: QApplication, page: Any, name: str, gallery: Path, pace: float,
             "waited_at": sorted(p for p, w in shown.positions.items() if w and p > 0),
             "total_s": round(last_key - first_key, 1), "copies": copies,
             "copies_done_after_s": round(done_after, 2)}
-
-
-def _wait(app: QApplication, condition: Any, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not get there in time")
-        app.processEvents()
-        time.sleep(0.001)
-
-
-def _pause(app: QApplication, seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        app.processEvents()
-        time.sleep(0.005)
 
 
 if __name__ == "__main__":

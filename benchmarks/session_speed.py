@@ -12,15 +12,17 @@ answer one photo for another. Both sides read the same files.
 
 Each side is a code tree: `--new` (default: the repository this script is in) and `--old`
 (a checkout of the older code, e.g. `git worktree add /tmp/old-main 85f37c7`). For each run,
-`_session_driver.py` starts in a child process with PYTHONPATH and the working folder set to
-that tree, Qt offscreen, OMP_WAIT_POLICY unset (as the app runs) and a fresh, empty
-CHEETAHLION_HOME, so every run starts with cold caches and no run history. The driver builds
-the window as the app does, waits for its start-up warm-up, and clicks through the five
-steps, timing each from its click until its page is done (see the driver's docstring);
-the start-up is shown too but is not in the total. With `--repeats N` the sides take turns
-(old first, then new first, ...) and the medians are compared. Passing the same tree as
-both sides shows the noise: on a 2-core machine with other work running (load 3) one such
-run gave 0.52, the quick training alone 52 s against 16 s, so measure on a quiet machine.
+this script starts itself again (`--drive`) in a child process with PYTHONPATH and the
+working folder set to that tree, Qt offscreen, OMP_WAIT_POLICY unset (as the app runs) and
+a fresh, empty CHEETAHLION_HOME, so every run starts with cold caches and no run history.
+The child builds the window as the app does, waits for its start-up warm-up, and clicks
+through the five steps with the new tree's session driver (cheetahlion_gui/session_driver.py,
+loaded from its file, so both sides are driven alike), timing each from its click until its
+page is done; the start-up is shown too but is not in the total. With `--repeats N` the
+sides take turns (old first, then new first, ...) and the medians are compared. Passing the
+same tree as both sides shows the noise: on a 2-core machine with other work running (load
+3) one such run gave 0.52, the quick training alone 52 s against 16 s, so measure on a
+quiet machine.
 
 Target: the total of the five steps, new ÷ old, ≤ 0.35.
 
@@ -31,12 +33,14 @@ Target: the total of the five steps, new ÷ old, ≤ 0.35.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ import _common
 import _photos
 
 REPO = Path(__file__).resolve().parents[1]
-DRIVER = Path(__file__).with_name("_session_driver.py")
+DRIVER = REPO / "cheetahlion_gui" / "session_driver.py"
 STEPS = ("open", "find_mislabelled", "quick_train", "evaluate", "classify")
 """The driver's steps, in its order (it times these names)."""
 TARGET = 0.35
@@ -104,7 +108,8 @@ def run_session(side: str, tree: Path, run: int, folders: dict[str, Any], work: 
     home = work / f"home-{side}-{run}"
     home.mkdir()
     log, out = work / f"{side}-{run}.log", work / f"{side}-{run}.json"
-    command = [sys.executable, str(DRIVER), "--dataset", str(folders["dataset"]),
+    command = [sys.executable, str(Path(__file__).resolve()), "--drive",
+               "--dataset", str(folders["dataset"]),
                "--images", str(folders["images"]), "--gallery", str(folders["gallery"]),
                "--gallery-images", str(folders["gallery_images"]), "--timeout", str(timeout)]
     _common.progress(f"{side} ({tree}), run {run + 1}: starting the app")
@@ -182,6 +187,8 @@ def summarise(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--drive"]:
+        drive(sys.argv[2:])
     args = parse_args()
     work = _common.workspace("session-speed")
     folders = make_folders(args, work)
@@ -194,6 +201,129 @@ def main() -> None:
     text, results = summarise(args, runs)
     _common.report(args, f"A whole session through the window on {folders['images']} photos "
                          f"(+{args.gallery} classified), new ÷ old", text, results)
+
+
+# --- the child: one session on the tree in PYTHONPATH --------------------------------------
+
+
+def load_driver() -> Any:
+    """The new tree's session driver, from its file: the child's PYTHONPATH is the tree
+    under test, which may be older and have none. It imports only Qt at load time and
+    reaches the window's controls by names both trees have."""
+    spec = importlib.util.spec_from_file_location("session_driver", DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["session_driver"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_window(driving: Any, timeout: float) -> tuple[Any, float]:
+    """(driver, seconds until shown and warmed up): the window made the way
+    `cheetahlion_gui.app` makes it: caches and logging configured, the application styled,
+    settings loaded."""
+    from cheetahlion_gui import app as entry
+
+    started = time.perf_counter()
+    for name in ("_configure_caches", "_configure_logging"):  # as app._run does
+        configure = getattr(entry, name, None)
+        if configure is not None:
+            configure()
+    from PySide6.QtWidgets import QApplication
+
+    from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.resources import icon, style_sheet
+    from cheetahlion_gui.settings import Settings
+
+    application = QApplication.instance() or QApplication([sys.argv[0]])
+    application.setApplicationName("CheetahLion")
+    application.setOrganizationName("CheetahLion")
+    application.setWindowIcon(icon("cheetahlion.svg"))
+    application.setStyleSheet(style_sheet())
+    window = MainWindow(Settings.load())
+    window.show()
+    driver = driving.SessionDriver(window, timeout)
+    driver.wait(window.isVisible, "showing the window")
+    driver.wait_for_start_up(background=False)
+    return driver, time.perf_counter() - started
+
+
+def checked_steps(driver: Any, failed: type[Exception], args: argparse.Namespace
+                  ) -> dict[str, Any]:
+    """The five steps, each checked for its work (`failed` if not); what each produced."""
+    window = driver.window
+    driver.open_dataset(args.dataset)
+    dataset = window.session.dataset
+    if len(dataset.images) != args.images or not dataset.report.can_train:
+        raise failed(f"open: {len(dataset.images)} images listed, {args.images} expected "
+                     f"(can train: {dataset.report.can_train})")
+    driver.find_mislabelled()
+    train = window.train_page
+    driver.go_to("Train")
+    if train.form.mode.currentData() != "quick":
+        raise failed(f"quick_train: the form starts in {train.form.mode.currentData()} mode")
+    driver.train("quick_train")
+    run, model = window.session.runs[-1], window.session.model_path
+    if run.model_path != model or not Path(model).is_file():
+        raise failed(f"quick_train: the new run's model {model} is not in use")
+    driver.evaluate()
+    report, accuracy = window.evaluate_page.report, window.evaluate_page.accuracy_label
+    if "accuracy" not in accuracy.text().lower():
+        raise failed(f"evaluate: no accuracy shown ({accuracy.text()!r})")
+    classify = window.classify_page
+    driver.go_to("Classify")
+    if classify.sources_bar.model_source.currentData() != "run":
+        raise failed("classify: the model chooser is not on the chosen run's model")
+    driver.classify(args.gallery)
+    items = classify.model.items()
+    bad = [item for item in items if item.error or not item.label]
+    if len(items) != args.gallery_images or bad:
+        raise failed(f"classify: {len(items)} rows, {args.gallery_images} expected; "
+                     f"{len(bad)} without a label, e.g. {bad[:1]}")
+    right = sum(Path(item.path).name.startswith(f"{item.label}-") for item in items)
+    return {"open": {"images": len(dataset.images), "classes": list(dataset.classes)},
+            "find_mislabelled": {"ranked": window.data_page.suspects_view.model.rowCount()},
+            "quick_train": {"val_accuracy": run.best_val_accuracy,
+                            "history_rows": train.history_panel.model.rowCount()},
+            "evaluate": {"accuracy": report.accuracy, "images": report.images},
+            "classify": {"rows": len(items), "accuracy_by_file_name": right / len(items),
+                         "summary": classify.file_actions.summary.text()}}
+
+
+def drive(argv: list[str]) -> None:
+    """`--drive`: one session; one line of JSON on stdout (seconds per step, their total,
+    the start-up, what each step produced), or status 1 and the reason on stderr."""
+    import cheetahlion_gui
+
+    parser = argparse.ArgumentParser(description="one session through the window")
+    for name in ("--dataset", "--gallery"):
+        parser.add_argument(name, type=Path, required=True)
+    for name in ("--images", "--gallery-images"):
+        parser.add_argument(name, type=int, required=True)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+    driving = load_driver()
+    try:
+        driver, start_seconds = build_window(driving, args.timeout)
+        produced = checked_steps(driver, driving.DriverFailed, args)
+        driver.window.close()
+    except driving.DriverFailed as failure:
+        print(f"session: FAILED: {failure}", file=sys.stderr, flush=True)
+        os._exit(1)
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    for name in STEPS:
+        print(f"session: {name}: {driver.seconds[name]:.2f} s {produced[name]}",
+              file=sys.stderr, flush=True)
+    print(json.dumps({"code": str(Path(cheetahlion_gui.__file__).resolve().parents[1]),
+                      "start_seconds": start_seconds,
+                      "seconds": {name: driver.seconds[name] for name in STEPS},
+                      "total_seconds": sum(driver.seconds[name] for name in STEPS),
+                      "produced": produced}), flush=True)
+    # The window is closed and its workers ended; skip tearing Qt and torch down, which
+    # only adds time (and, in some Qt versions, a crash at exit) to a finished measurement.
+    os._exit(0)
 
 
 if __name__ == "__main__":

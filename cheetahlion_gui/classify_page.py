@@ -93,21 +93,11 @@ class ClassifyPage(StepPage):
         layout.addWidget(self.filters)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.file_actions)
-        self._name_the_controls()
         self._classifying = Lifecycle(
             succeeded=self._succeeded, progressed=self._progressed,
             finished=self.classification_finished, failure_title="Classification failed",
             failed_status="Classification failed", progress=self.progress,
             stop=self.sources_bar.stop_button)
-
-    def _name_the_controls(self) -> None:
-        """The panels' controls by the names the screenshot tool and the tests use on the
-        page."""
-        self.model_source = self.sources_bar.model_source
-        self.show_filter, self.sort = self.filters.show_filter, self.filters.sort
-        self.unfamiliar_percentile = self.filters.unfamiliar_percentile
-        self.summary, self.add_menu = self.file_actions.summary, self.file_actions.add_menu
-        self.files_runner = self.file_actions.files.runner
 
     # --- choosing what and with what -------------------------------------------------------
 
@@ -155,7 +145,7 @@ class ClassifyPage(StepPage):
         self.runtime = None
         self._total = self._done = 0
         self._skipped = ()
-        self.summary.setText("")
+        self.file_actions.summary.setText("")
         job = ClassifyJob(list(self.sources), model, self.generation)
         return self.jobs.start(job, self._classifying, "Classifying…")
 
@@ -177,10 +167,11 @@ class ClassifyPage(StepPage):
             self._skipped = message.skipped
             self.progress.setRange(0, max(self._total, 1))
             self.progress.setValue(0)
-            self.summary.setToolTip("\n".join(f"{Path(path).name} {why}"
-                                               for path, why in self._skipped[:40]))
+            summary = self.file_actions.summary
+            summary.setToolTip("\n".join(f"{Path(path).name} {why}"
+                                          for path, why in self._skipped[:40]))
             if not message.paths:
-                self.summary.setText("No images found there" + self._skipped_text() + ".")
+                summary.setText("No images found there" + self._skipped_text() + ".")
         elif isinstance(message, PredictionBatch):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
@@ -210,7 +201,7 @@ class ClassifyPage(StepPage):
         stopped = self._done < self._total
         to_review = "" if not flagged else f" ({review} to review)" if review == flagged \
             else f" ({review} to review; {flagged - review} in the dataset already)"
-        self.summary.setText(
+        self.file_actions.summary.setText(
             f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
             + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())

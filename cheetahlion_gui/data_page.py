@@ -102,7 +102,6 @@ class DataPage(StepPage):
         self.tabs.addTab(self.moves_panel, "Moves (undo)")
         self.stack = QStackedWidget()
         self._lay_out()
-        self._name_the_controls()
         self._scanning = Lifecycle(
             succeeded=self._scan_succeeded, failed=self._scan_failed,
             finished=self.scan_finished, failure_title="The folder cannot be used",
@@ -129,17 +128,6 @@ class DataPage(StepPage):
         layout.addLayout(header)
         layout.addWidget(self.progress)
         layout.addWidget(self.stack, 1)
-
-    def _name_the_controls(self) -> None:
-        """The panels' controls by the names the screenshot tool and the tests use on the
-        page."""
-        overview, health = self.overview, self.health
-        self.blocking, self.summary, self.samples = \
-            overview.blocking, overview.summary, overview.samples
-        self.issues, self.issue_filter, self.issues_view = \
-            health.issues, health.issue_filter, health.issues_view
-        self.severity_combo, self.show_button = health.severity_combo, health.show_button
-        self.fix_button, self.fix_menu = health.fix_button, health.fix_menu
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -18,32 +18,30 @@ to its own temporary folder.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, SignalInstance, Slot
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication, QWidget
 
 from cheetahlion_gui.resources import resource_path
+from cheetahlion_gui.session_driver import DriverFailed, SessionDriver
 from training.core import paths
 from training.records.run_record import RunRecord
 
 if TYPE_CHECKING:
     from cheetahlion_gui.classify_page import ClassifyPage
-    from cheetahlion_gui.data_page import DataPage
     from cheetahlion_gui.gallery_model import GalleryItem
-    from cheetahlion_gui.jobs import JobRunner
     from cheetahlion_gui.main_window import MainWindow
-    from cheetahlion_gui.train_page import TrainPage
 
 CLASS_COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
 DATASET_PER_CLASS = 12
@@ -61,13 +59,6 @@ HEIC_NAME = "red-iphone.heic"
 """A red gallery photo in the iPhone's format, from resources/self-test (the bundle can read
 HEIC but not write it; tools/make_self_test_heic.py made it): it proves pi-heif's native
 libraries came along."""
-POLL_MS = 100
-STEPS = ("Data", "Train", "Evaluate", "Classify")
-
-
-class _Failed(Exception):
-    """A step failed; the message is the reason printed."""
-
 
 @contextmanager
 def temporary_home() -> Iterator[Path]:
@@ -127,19 +118,13 @@ class SelfTest(QObject):
         self.workspace = workspace
         self.timeout_s = timeout_s
         self.exit_code = 1
-        self.stage = "starting"
-        self.failure: str | None = None
-        self._loop: QEventLoop | None = None
-        self._poll = QTimer(self)
-        self._poll.setInterval(POLL_MS)
-        self._poll.timeout.connect(self._look_for_errors)
+        self.driver = SessionDriver(window, math.inf)  # the watchdog ends a hang, once
         self._watchdog = threading.Timer(timeout_s, self._timed_out)
         self._watchdog.daemon = True
 
     def start(self) -> None:
         """Begin once the event loop runs (the window paints first, as for a user)."""
         self._watchdog.start()
-        self._poll.start()
         QTimer.singleShot(0, self._run)
 
     @Slot()
@@ -149,14 +134,13 @@ class SelfTest(QObject):
             summary = self._walk()
             line = f"self-test passed: {summary}; {time.perf_counter() - started:.1f} s in all"
             self.exit_code = 0
-        except _Failed as failure:
+        except DriverFailed as failure:
             line = f"self-test failed: {failure}"
         except Exception as error:  # not a dialog: an error raised here, on the GUI thread
             traceback.print_exc()
-            line = f"self-test failed: {self.stage}: {type(error).__name__}: {error}"
-        self._poll.stop()
+            line = f"self-test failed: {self.driver.stage}: {type(error).__name__}: {error}"
         print(line, flush=True)
-        self.stage = "closing the window"  # the watchdog still guards it
+        self.driver.stage = "closing the window"  # the watchdog still guards it
         try:
             self.window.close()  # may raise, e.g. when the settings cannot be saved
         finally:
@@ -165,53 +149,37 @@ class SelfTest(QObject):
 
     def _walk(self) -> str:
         """Every step, in a user's order; a summary of what was done."""
-        window = self.window
-        self.stage = "writing the synthetic images"
+        window, driver = self.window, self.driver
+        driver.stage = "writing the synthetic images"
         dataset, gallery, planted = write_images(self.workspace)
 
-        data_page = window.data_page
-        self._step("scanning the dataset", data_page.scan_finished,
-                   lambda: window.open_dataset(dataset) or data_page.runner.busy)
+        driver.open_dataset(dataset, "scanning the dataset")
         session = window.session
         if session.dataset is None or not session.dataset.report.can_train:
-            raise _Failed(f"the dataset {dataset} could not be opened for training")
-        searched = self._clean_up(data_page, planted)
+            raise DriverFailed(f"the dataset {dataset} could not be opened for training")
+        searched = self._clean_up(planted)
 
-        train_page = window.train_page
-        window.sidebar.setCurrentRow(STEPS.index("Train"))
-        quick_seconds = self._step("training in quick mode", train_page.training_finished,
-                                   train_page.start)
+        quick_seconds = driver.train("training in quick mode")
         quick = self._run_record(session.model_path)
-
-        evaluate_page = window.evaluate_page
-
-        def show_evaluate_step() -> bool:
-            window.sidebar.setCurrentRow(STEPS.index("Evaluate"))  # it evaluates when shown
-            return evaluate_page.runner.busy
-
-        self._step("evaluating", evaluate_page.evaluation_finished, show_evaluate_step)
-        report = evaluate_page.report
+        driver.evaluate("evaluating")
+        report = window.evaluate_page.report
 
         classify_page = window.classify_page
-        self.stage = "preparing the fast runtime"
-        self._until_idle(window.runtime_jobs.runner)
-        window.sidebar.setCurrentRow(STEPS.index("Classify"))
-        classify_seconds = self._step(
-            "classifying new images", classify_page.classification_finished,
-            lambda: classify_page.open_sources([gallery]) or classify_page.runner.busy)
+        driver.stage = "preparing the fast runtime"
+        driver.wait(lambda: not window.runtime_jobs.runner.busy)
+        classify_seconds = driver.classify(gallery, "classifying new images")
         coloured, correct = self._gallery_score(classify_page.model.items())
         if classify_page.runtime != "onnxruntime":
-            raise _Failed(f"classifying ran on {classify_page.runtime}, not onnxruntime "
-                          f"(the start-up preparation gave {window.frozen_runtime})")
+            raise DriverFailed(f"classifying ran on {classify_page.runtime}, not onnxruntime "
+                               f"(the start-up preparation gave {window.frozen_runtime})")
         explained = self._explain_first(classify_page)
 
-        window.sidebar.setCurrentRow(STEPS.index("Train"))
-        self._choose_one_epoch_finetune(train_page)
-        finetune_seconds = self._step("fine-tuning in a child process",
-                                      train_page.training_finished, train_page.start)
+        driver.go_to("Train")
+        driver.set_train_settings("finetune", epochs=1, image_size=FINETUNE_IMAGE_SIZE)
+        finetune_seconds = driver.train("fine-tuning in a child process")
         finetuned = self._run_record(session.model_path)
         if finetuned.run_id == quick.run_id or not finetuned.epochs:
-            raise _Failed("fine-tuning finished without training an epoch")
+            raise DriverFailed("fine-tuning finished without training an epoch")
 
         return (f"found the planted image first of {searched} and moved it to its class, "
                 f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
@@ -222,134 +190,83 @@ class SelfTest(QObject):
                 f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
                 f"process in {finetune_seconds:.1f} s")
 
-    def _clean_up(self, data_page: DataPage, planted: Path) -> int:
+    def _clean_up(self, planted: Path) -> int:
         """Find likely mislabelled images; the planted one must come first. Move it to its
         class as a user would (select it, Move to class), which rescans the dataset."""
         from cheetahlion_gui.suspects_model import SuspectRole
 
+        driver, data_page = self.driver, self.window.data_page
         view = data_page.suspects_view
-        data_page.tabs.setCurrentWidget(view)
-        self._until_idle(data_page.runner)  # the scan's follow-up: reading the move journal
-        self._step("finding likely mislabelled images", view.search_finished, view.find)
+        driver.stage = "reading the move journal"  # the scan's follow-up
+        driver.wait(lambda: not data_page.runner.busy)
+        driver.find_mislabelled("finding likely mislabelled images")
         first = view.model.index(0).data(SuspectRole)
         if first is None or first.path != planted:
             found = first.relpath if first is not None else "nothing"
-            raise _Failed(f"the finder ranked {found} first, not the planted {planted.name}")
+            raise DriverFailed(f"the finder ranked {found} first, not the planted "
+                               f"{planted.name}")
         searched = view.model.rowCount()
         view.view.setCurrentIndex(view.model.index(0))
         folder, kind = PLANTED
-        self._step("moving the planted image to its class", data_page.scan_finished,
-                   lambda: view.move_selected(kind) or data_page.runner.busy)
+        driver.step("moving the planted image to its class", lambda: view.move_selected(kind),
+                    data_page.scan_finished, data_page.runner)
         moved = planted.parent.parent / kind / planted.name
         counts = self.window.session.dataset.class_counts
         if planted.exists() or not moved.exists() or counts[kind] != DATASET_PER_CLASS + 1:
-            raise _Failed(f"{planted.name} was not moved from {folder}/ to {kind}/")
+            raise DriverFailed(f"{planted.name} was not moved from {folder}/ to {kind}/")
         return searched
-
-    def _until_idle(self, runner: JobRunner) -> None:
-        """Let a page finish its follow-up jobs; the watchdog guards against a hang."""
-        while runner.busy and self.failure is None:
-            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, POLL_MS)
-            time.sleep(0.005)
 
     def _explain_first(self, page: ClassifyPage) -> str:
         """Open the first gallery image's preview and wait for its Grad-CAM explanation;
         the class it explains."""
         from cheetahlion_gui.preview_dialog import PreviewDialog
 
-        self.stage = "opening a preview"
+        self.driver.stage = "opening a preview"
         page.preview(page.proxy.index(0, 0))
         dialog = page.findChild(PreviewDialog)
         if dialog is None:
-            raise _Failed("opening a preview: no preview appeared")
+            raise DriverFailed("opening a preview: no preview appeared")
         try:
             view = dialog.explanation
-            self._step("explaining a prediction", view.explained, lambda: True)
+            self.driver.step("explaining a prediction", lambda: None, view.explained)
             if view.shown is None or not view.shown.explanation.heatmap.any():
-                raise _Failed(f"explaining a prediction: {view.caption.text()}")
+                raise DriverFailed(f"explaining a prediction: {view.caption.text()}")
             return view.shown.explanation.class_name
         finally:
             dialog.reject()
-
-    def _step(self, stage: str, finished: SignalInstance, action: Callable[[], object]
-              ) -> float:
-        """Run `action` (False or None: it did not start), then the event loop until the
-        page emits `finished`; the seconds it took. Fails on any error dialog."""
-        self.stage = stage
-        loop = self._loop = QEventLoop()
-        seen: list[bool] = []
-
-        def done() -> None:
-            seen.append(True)
-            loop.quit()
-
-        finished.connect(done)  # emitted on the GUI thread, so a closure is safe
-        started = time.perf_counter()
-        try:
-            if not action() and not seen and self.failure is None:
-                raise _Failed(f"{stage}: the step did not start")
-            if not seen and self.failure is None:
-                loop.exec()
-        finally:
-            finished.disconnect(done)
-            self._loop = None
-        self._look_for_errors()
-        if self.failure is not None:
-            raise _Failed(self.failure)
-        return time.perf_counter() - started
 
     def _run_record(self, model_path: str | None) -> RunRecord:
         """The run that saved the model now in use."""
         runs = [r for r in self.window.session.runs if model_path and r.model_path == model_path]
         if not runs:
-            raise _Failed(f"{self.stage}: no model was saved")
+            raise DriverFailed(f"{self.driver.stage}: no model was saved")
         return runs[-1]
 
-    def _gallery_score(self, items: list[GalleryItem]) -> tuple[int, int]:
-        """(coloured images, correct ones) for the gallery; fails when the model is no better than a
-        guess, an image could not be classified, or noise was not "none of these"."""
+    @staticmethod
+    def _gallery_score(items: list[GalleryItem]) -> tuple[int, int]:
+        """(coloured images, correct ones) for the gallery; fails when the model is no better
+        than a guess, an image could not be classified, or noise was not "none of these"."""
         broken = [item for item in items if item.error or not item.label]
         if not items or broken:
             reason = broken[0].error if broken else "no images were listed"
-            raise _Failed(f"classifying: {reason}")
+            raise DriverFailed(f"classifying: {reason}")
         if not any(Path(item.path).name == HEIC_NAME for item in items):
-            raise _Failed(f"classifying: the HEIC photo {HEIC_NAME} was not listed")
+            raise DriverFailed(f"classifying: the HEIC photo {HEIC_NAME} was not listed")
         noise = [item for item in items if Path(item.path).name == NOISE_NAME]
         if not noise or not noise[0].unfamiliar:
-            raise _Failed(f"classifying: random noise ({NOISE_NAME}) was not called "
-                          "'none of these'")
+            raise DriverFailed(f"classifying: random noise ({NOISE_NAME}) was not called "
+                               "'none of these'")
         coloured = [item for item in items if item not in noise]
         correct = sum(Path(item.path).name.startswith(f"{item.label}-") for item in coloured)
         if correct < MIN_GALLERY_CORRECT * len(coloured):
-            raise _Failed(f"classifying: only {correct} of {len(coloured)} new images were "
-                          "labelled correctly")
+            raise DriverFailed(f"classifying: only {correct} of {len(coloured)} new images "
+                               "were labelled correctly")
         return len(coloured), correct
-
-    @staticmethod
-    def _choose_one_epoch_finetune(page: TrainPage) -> None:
-        """Fill the Train form as a user would: fine-tune, one epoch, small images."""
-        page.mode.setCurrentIndex(page.mode.findData("finetune"))
-        page.advanced.setChecked(True)
-        page.epochs.setValue(1)
-        page.image_size.setValue(FINETUNE_IMAGE_SIZE)
-
-    @Slot()
-    def _look_for_errors(self) -> None:
-        """An error dialog (or any message box blocking the window) fails the self-test."""
-        for box in QApplication.topLevelWidgets():
-            if isinstance(box, QMessageBox) and box.isVisible():
-                reason = f"{self.stage}: {box.windowTitle()}: {box.text()}"
-                if box.detailedText():
-                    print(box.detailedText(), file=sys.stderr, flush=True)
-                box.done(QMessageBox.StandardButton.Ok)
-                self.failure = self.failure or reason
-        if self.failure is not None and self._loop is not None:
-            self._loop.quit()
 
     def _timed_out(self) -> None:
         """The watchdog thread: a step hangs (or the window froze); end the process."""
-        print(f"self-test failed: timed out after {self.timeout_s:g} s while {self.stage}",
-              flush=True)
+        print(f"self-test failed: timed out after {self.timeout_s:g} s while "
+              f"{self.driver.stage}", flush=True)
         os._exit(1)
 
 

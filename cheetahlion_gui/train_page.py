@@ -85,7 +85,6 @@ class TrainPage(StepPage):
         self.compare_panel.cancel_button.clicked.connect(self.jobs.cancel)
         self.compare_panel.network_chosen.connect(self.use_network)
         self._lay_out()
-        self._name_the_controls()
         self.history_panel.run_chosen.connect(self._show_run)
         self.history_panel.overlays_changed.connect(self._show_overlays)
         self.history_panel.resume_requested.connect(self.resume_selected_run)
@@ -95,7 +94,7 @@ class TrainPage(StepPage):
             failed_status="Training failed",
             busy_message=("Training running",
                           "A model is training; stop it or wait for it to finish."),
-            progress=self.progress, keep_progress=True,
+            progress=self.progress_panel.progress, keep_progress=True,
             idle_only=(self.start_button, self.compare_button, self.form),
             stop=self.stop_button)
         self._closing = False
@@ -134,20 +133,6 @@ class TrainPage(StepPage):
         layout = QHBoxLayout(self)
         layout.addWidget(left)
         layout.addWidget(right, 1)
-
-    def _name_the_controls(self) -> None:
-        """The panels' controls by the names the self-test, the screenshot tool and the
-        tests use on the page."""
-        form, progress, history = self.form, self.progress_panel, self.history_panel
-        self.mode, self.epochs, self.batch_size = form.mode, form.epochs, form.batch_size
-        self.advanced, self.image_size, self.patience = \
-            form.advanced, form.image_size, form.patience
-        self.progress, self.phase_label, self.plots = \
-            progress.progress, progress.phase_label, progress.plots
-        self.history_model, self.history_view = history.model, history.view
-        self.exporter, self.export_status = history.exporter, history.export_status
-        self.export_button, self.export_action = history.export_button, history.export_action
-        self.resume_button, self.resume_action = history.resume_button, history.resume_action
 
     def selected_run(self) -> RunRecord | None:
         """The run selected in the history, or None."""
@@ -303,7 +288,7 @@ class TrainPage(StepPage):
     @Slot(str, str)
     def _failed(self, _message: str, _details: str) -> None:
         self._ended()
-        self.phase_label.setText("Training failed.")
+        self.progress_panel.phase_label.setText("Training failed.")
         dataset = self.session.dataset
         if dataset is not None:
             self.history_jobs.start(RunsJob(dataset.root), self._history_reading)
@@ -330,8 +315,8 @@ class TrainPage(StepPage):
     def _show_run(self, record: RunRecord) -> None:
         """A run was selected in the history: its curves, unless a run is live."""
         if not self.jobs.busy:
-            self.plots.show_history(TrainingHistory.from_record(record))
+            self.progress_panel.plots.show_history(TrainingHistory.from_record(record))
 
     @Slot(list)
     def _show_overlays(self, runs: list[tuple[str, TrainingHistory]]) -> None:
-        self.plots.set_overlays(runs)
+        self.progress_panel.plots.set_overlays(runs)

@@ -1,22 +1,26 @@
-"""What GUI tests do again and again, as a user would: open a dataset, wait for the page."""
+"""What GUI tests do again and again, as a user would, through the app's own session driver
+(cheetahlion_gui/session_driver.py); and the test-only helpers beside it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
 from synthetic import make_dataset, textured_image
+
+from cheetahlion_gui.session_driver import SessionDriver
 
 OPEN_TIMEOUT_MS = 60_000
 
 
-def open_dataset(window: Any, qtbot: Any, folder: Path) -> None:
+def driver(window: Any) -> SessionDriver:
+    """The window's session driver (one per window), waiting up to OPEN_TIMEOUT_MS a step."""
+    return SessionDriver.of(window, OPEN_TIMEOUT_MS / 1000)
+
+
+def open_dataset(window: Any, folder: Path) -> None:
     """Open `folder` on the Data step and wait until it is scanned and shown."""
-    window.open_dataset(folder)
-    qtbot.waitUntil(lambda: not window.data_page.runner.busy and window.session.dataset
-                    is not None and window.session.dataset.root == folder.resolve(),
-                    timeout=OPEN_TIMEOUT_MS)
+    driver(window).open_dataset(folder, by_clicking=False)
 
 
 def wait_for_data_page(page: Any, qtbot: Any) -> None:
@@ -38,20 +42,17 @@ def answer_quarantine_dialog(monkeypatch: Any, folder: Path) -> list[str]:
     return asked
 
 
-def train_small_model(window: Any, qtbot: Any, folder: Path) -> Any:
+def train_small_model(window: Any, folder: Path) -> Any:
     """Make a small two-colour dataset in `folder`, open it and train on it with Start
     (quick mode, 64 px); return the Train page once the run can be exported."""
-    window.open_dataset(make_dataset(folder, per_class=6))
-    qtbot.waitUntil(lambda: window.session.dataset is not None
-                    and not window.data_page.runner.busy, timeout=OPEN_TIMEOUT_MS)
+    steps = driver(window)
+    steps.open_dataset(make_dataset(folder, per_class=6), by_clicking=False)
     page = window.train_page
-    window.sidebar.setCurrentRow(1)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    assert not page.export_button.isEnabled()
-    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
-    qtbot.waitUntil(page.export_button.isEnabled, timeout=OPEN_TIMEOUT_MS)
+    steps.go_to("Train")
+    steps.set_train_settings(image_size=64)
+    assert not page.history_panel.export_button.isEnabled()
+    steps.train()
+    steps.wait(page.history_panel.export_button.isEnabled, "enabling Export")
     return page
 
 
@@ -68,11 +69,3 @@ def make_named_dataset(root: Path, classes: dict[str, tuple[int, int, int]], per
             image = textured_image(colour, seed * 10_000 + class_index * 1000 + i, size)
             image.save(folder / f"{stem}{class_index}{i:03d}.jpg", quality=90)
     return root
-
-
-def click_step(window: Any, qtbot: Any, row: int) -> None:
-    """Click the sidebar's row for a step, as a user does."""
-    sidebar = window.sidebar
-    qtbot.mouseClick(sidebar.viewport(), Qt.MouseButton.LeftButton,
-                     pos=sidebar.visualItemRect(sidebar.item(row)).center())
-    assert window.stack.currentIndex() == row, f"clicking step {row + 1} did not show it"

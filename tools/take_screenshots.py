@@ -12,8 +12,8 @@ again (after: the history shows both), evaluate and explain an image, then class
 gallery holding the quarantined photos, where the model says "none of these", preview one
 with its Grad-CAM and open the review of the unsure ones; last, start a small fine-tune,
 stop it after its first epoch, and show it resumable in the run history. Between training
-and evaluating, "Compare networks" runs a quick head on each offline network
-(`shoot_compare`).
+and evaluating, "Compare networks" runs a quick head on each offline network. The clicks
+and waits are the app's session driver's (cheetahlion_gui/session_driver.py).
 """
 
 from __future__ import annotations
@@ -22,55 +22,169 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def wait_until(app, condition, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not get there in time")
-        app.processEvents()
-        time.sleep(0.02)
-
-
-def settle(app, seconds: float = 1.0) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.02)
+SIZE = (1280, 800)
+TIMEOUT_S = 900.0
+"""Any one step on 300 real photos (the comparison of networks takes longest)."""
 
 
 def visible_dialog(app, kind):
     return next(w for w in app.topLevelWidgets() if isinstance(w, kind) and w.isVisible())
 
 
-def shoot_compare(app, window, out: Path) -> None:
-    """Train step → Compare networks, wait for every row, save 2d-compare.png."""
-    page = window.train_page
-    window.sidebar.setCurrentRow(1)
-    page.compare()
-    wait_until(app, lambda: not page.runner.busy, timeout=900)
-    settle(app, 1)
-    window.grab().save(str(out / "2d-compare.png"))
+def shoot_data(app, driver, data: Path, quarantine: Path, out: Path) -> None:
+    """0, 1, 1a: the empty window; the scanned copy with its conflict selected; the Fix menu
+    that fixes it (then its last action, keep the copy in 'lion', quarantining the other)."""
+    window = driver.window
+    driver.pause(1.5)
+    window.grab().save(str(out / "0-empty.png"))
+    driver.open_dataset(data)
+    health = window.data_page.health
+    health.issues_view.setCurrentIndex(health.issue_filter.index(0, 0))  # the conflict
+    driver.pause(3)
+    window.grab().save(str(out / "1-data.png"))
+    window.session.settings.remember_quarantine_folder(data, quarantine)
+    health.fix_menu.popup(  # as a click on "Fix…" opens it, without blocking this script
+        health.fix_button.mapToGlobal(health.fix_button.rect().bottomLeft()))
+    driver.pause(1)
+    app.primaryScreen().grabWindow(0, 0, 0, *SIZE).save(str(out / "1a-conflict-fix.png"))
+    health.fix_menu.actions()[-1].trigger()  # keep the copy in 'lion'
+    health.fix_menu.hide()
+    conflict = data / "cheetah" / "lion-copy.jpg"
+    driver.wait(lambda: not window.data_page.runner.busy and not conflict.exists()
+                and len(window.session.dataset.images) == 300, "fixing the conflict")
 
 
-def show_the_map(app, view, window, out: Path) -> None:
+def shoot_suspects(driver, out: Path) -> None:
+    """1b, 1d, 1c: the finder's ranking, the map, and the moves after quarantining the
+    flagged photos."""
+    from cheetahlion_gui.suspects_model import SuspectRole
+
+    window = driver.window
+    data_page = window.data_page
+    driver.go_to("Data")
+    driver.find_mislabelled()
+    suspects = data_page.suspects_view
+    suspects.view.setCurrentIndex(suspects.model.index(0))
+    driver.pause(3)
+    window.grab().save(str(out / "1b-suspects.png"))
+    driver.show_data_tab(data_page.map_view)  # after the finder it draws itself
+    show_the_map(driver, data_page.map_view, out)
+
+    flagged = [row for row in range(suspects.model.rowCount())
+               if suspects.model.index(row).data(SuspectRole).flagged]
+    selection = suspects.view.selectionModel()
+    selection.clearSelection()
+    for row in flagged:
+        selection.select(suspects.model.index(row), selection.SelectionFlag.Select)
+    suspects.quarantine_selected()
+    driver.wait(lambda: not data_page.runner.busy
+                and len(window.session.dataset.images) < 300, "quarantining")
+    driver.show_data_tab(data_page.moves_panel)
+    driver.pause(2)
+    window.grab().save(str(out / "1c-moves.png"))
+
+
+def show_the_map(driver, view, out: Path) -> None:
     """1d: the map with the finder's flags ringed, the flagged cheetahs selected (as a lasso
     around them would) and the card of the first one under the pointer."""
-    wait_until(app, lambda: view.shown is not None and not view.jobs.busy)
+    driver.wait(lambda: view.shown is not None and not view.jobs.busy, "drawing the map")
     shown = view.shown
     flagged = [i for i in range(len(shown)) if shown.flag(i)]
     view.plot.select(np.array([i in flagged and shown.classes[shown.labels[i]] == "cheetah"
                                for i in range(len(shown))]))
     view.plot.hovered.emit(flagged[0])
-    settle(app, 2)
-    window.grab().save(str(out / "1d-map.png"))
+    driver.pause(2)
+    driver.window.grab().save(str(out / "1d-map.png"))
     view.plot.hovered.emit(-1)
     view.clear_selection()
+
+
+def shoot_train(app, driver, out: Path) -> None:
+    """2, 2b, 2d: the history after the clean-up, the export's result, the comparison."""
+    window = driver.window
+    driver.train("train (after)")  # after the clean-up: the history shows both runs
+    driver.pause(1)
+    window.grab().save(str(out / "2-train.png"))
+    history = window.train_page.history_panel
+    run = window.train_page.selected_run()
+    exported = Path(tempfile.mkdtemp(prefix="cheetahlion-export-")) / "cheetah-lion.onnx"
+    driver.watching = False  # the export's result is a message box: it is shot, not a failure
+    history.exporter.export(run.model_path, exported, "onnx",
+                            [r.path for r in window.session.dataset.images[::40]])
+    driver.wait(lambda: not history.exporter.runner.busy, "exporting")
+    driver.pause(1)
+    dialog = next(w for w in app.topLevelWidgets()
+                  if w.objectName() == "messageDialog" and w.isVisible())
+    dialog.grab().save(str(out / "2b-exported.png"))
+    dialog.accept()
+    driver.watching = True
+    page = window.train_page  # Compare networks: a quick head on each offline network
+    driver.step("comparing networks", page.compare, page.comparison_finished, page.runner)
+    driver.pause(1)
+    window.grab().save(str(out / "2d-compare.png"))
+
+
+def shoot_evaluate(app, driver, out: Path) -> None:
+    """3, 3b: the confusion matrix with a wrong cell clicked, one image explained."""
+    from cheetahlion_gui.explain_view import ExplainDialog
+
+    window, page = driver.window, driver.window.evaluate_page
+    driver.evaluate()
+    wrong = [(r, c) for r in range(page.confusion.rowCount())
+             for c in range(page.confusion.columnCount())
+             if r != c and page.confusion.counts[r][c]]
+    cell = wrong[0] if wrong else (1, 1)
+    page.show_cell(page.confusion.index(*cell))  # as a click on that cell does
+    driver.pause(3)
+    window.grab().save(str(out / "3-evaluate.png"))
+    page.gallery_view.doubleClicked.emit(page.gallery.index(0))
+    explain = visible_dialog(app, ExplainDialog)
+    driver.wait(lambda: explain.view.shown is not None, "explaining")
+    driver.pause(1)
+    explain.grab().save(str(out / "3b-explain.png"))
+    explain.accept()
+
+
+def shoot_classify(app, driver, sources: list[Path], out: Path) -> None:
+    """4, 4b, 4c: the gallery strangest first, a preview with its Grad-CAM, the review."""
+    from cheetahlion_gui.preview_dialog import PreviewDialog
+
+    window, classify = driver.window, driver.window.classify_page
+    driver.go_to("Classify")
+    driver.step("classify", lambda: classify.open_sources(sources),
+                classify.classification_finished, classify.runner)
+    sort = classify.filters.sort
+    sort.setCurrentIndex(sort.findData("novelty"))  # the strangest first
+    driver.pause(4)
+    window.grab().save(str(out / "4-classify.png"))
+    classify.view.doubleClicked.emit(classify.proxy.index(0, 0))
+    preview = visible_dialog(app, PreviewDialog)
+    driver.wait(lambda: preview.explanation.shown is not None, "previewing")
+    driver.pause(1)
+    preview.grab().save(str(out / "4b-preview.png"))
+    preview.accept()
+    review = driver.open_review()  # the quarantined photos: "none of these"
+    driver.pause(1)
+    review.grab().save(str(out / "4c-review.png"))
+    review.reject()  # Esc: to the end page, nothing added
+    review.reject()
+
+
+def shoot_resume(driver, out: Path) -> None:
+    """2c: a small fine-tune stopped after its first epoch, resumable in the history."""
+    page = driver.window.train_page
+    driver.go_to("Train")
+    driver.set_train_settings("finetune", image_size=96, epochs=3)
+    driver.start_training()
+    driver.wait(lambda: len(page.progress_panel.plots.history.epochs) >= 1, "fine-tuning")
+    driver.stop_training()
+    driver.wait(page.history_panel.resume_button.isEnabled, "offering Resume")
+    driver.pause(1)
+    driver.window.grab().save(str(out / "2c-resume.png"))
 
 
 def main() -> int:
@@ -80,139 +194,29 @@ def main() -> int:
     os.environ["CHEETAHLION_HOME"] = str(scratch / "home")
     data = scratch / source.name
     shutil.copytree(source, data)
-    conflict = data / "cheetah" / "lion-copy.jpg"  # the same photo under two labels
-    shutil.copyfile(data / "lion" / "0.jpg", conflict)
+    # the same photo under two labels
+    shutil.copyfile(data / "lion" / "0.jpg", data / "cheetah" / "lion-copy.jpg")
     quarantine = scratch / "quarantine"
     from PySide6.QtWidgets import QApplication
 
-    from cheetahlion_gui.explain_view import ExplainDialog
     from cheetahlion_gui.main_window import MainWindow
-    from cheetahlion_gui.preview_dialog import PreviewDialog
     from cheetahlion_gui.resources import style_sheet
+    from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings
-    from cheetahlion_gui.suspects_model import SuspectRole
 
     app = QApplication([sys.argv[0]])
     app.setStyleSheet(style_sheet())
     window = MainWindow(Settings.load())
-    window.resize(1280, 800)
+    window.resize(*SIZE)
     window.show()
-    settle(app, 1.5)
-    window.grab().save(str(out / "0-empty.png"))
-
-    window.open_dataset(data)
-    wait_until(app, lambda: not window.data_page.runner.busy and window.session.dataset)
-    data_page = window.data_page
-    data_page.issues_view.setCurrentIndex(data_page.issue_filter.index(0, 0))  # the conflict
-    settle(app, 3)
-    window.grab().save(str(out / "1-data.png"))
-    window.session.settings.remember_quarantine_folder(data, quarantine)
-    data_page.fix_menu.popup(  # as a click on "Fix…" opens it, without blocking this script
-        data_page.fix_button.mapToGlobal(data_page.fix_button.rect().bottomLeft()))
-    settle(app, 1)
-    app.primaryScreen().grabWindow(0, 0, 0, 1280, 800).save(str(out / "1a-conflict-fix.png"))
-    data_page.fix_menu.actions()[-1].trigger()  # keep the copy in 'lion'
-    data_page.fix_menu.hide()
-    wait_until(app, lambda: not data_page.runner.busy and not conflict.exists()
-               and len(window.session.dataset.images) == 300)
-
-    window.sidebar.setCurrentRow(1)
-    window.train_page.start()
-    wait_until(app, lambda: not window.train_page.runner.busy)
-
-    window.sidebar.setCurrentRow(0)
-    data_page.tabs.setCurrentWidget(data_page.suspects_view)
-    suspects = data_page.suspects_view
-    suspects.find()
-    wait_until(app, lambda: suspects.job is None and suspects.model.rowCount() > 0)
-    suspects.view.setCurrentIndex(suspects.model.index(0))
-    settle(app, 3)
-    window.grab().save(str(out / "1b-suspects.png"))
-    data_page.tabs.setCurrentWidget(data_page.map_view)  # after the finder it draws itself
-    show_the_map(app, data_page.map_view, window, out)
-
-    flagged = [row for row in range(suspects.model.rowCount())
-               if suspects.model.index(row).data(SuspectRole).flagged]
-    selection = suspects.view.selectionModel()
-    selection.clearSelection()
-    for row in flagged:
-        selection.select(suspects.model.index(row), selection.SelectionFlag.Select)
-    suspects.quarantine_selected()
-    wait_until(app, lambda: not data_page.runner.busy
-               and len(window.session.dataset.images) < 300)
-    data_page.tabs.setCurrentWidget(data_page.moves_panel)
-    settle(app, 2)
-    window.grab().save(str(out / "1c-moves.png"))
-
-    window.sidebar.setCurrentRow(1)
-    window.train_page.start()  # after the clean-up: the history shows both runs
-    wait_until(app, lambda: not window.train_page.runner.busy)
-    settle(app, 1)
-    window.grab().save(str(out / "2-train.png"))
-
-    page = window.train_page
-    run = page.selected_run()
-    exported = Path(tempfile.mkdtemp(prefix="cheetahlion-export-")) / "cheetah-lion.onnx"
-    page.exporter.export(run.model_path, exported, "onnx",
-                         [r.path for r in window.session.dataset.images[::40]])
-    wait_until(app, lambda: not page.exporter.runner.busy)
-    settle(app, 1)
-    dialog = next(w for w in app.topLevelWidgets()
-                  if w.objectName() == "messageDialog" and w.isVisible())
-    dialog.grab().save(str(out / "2b-exported.png"))
-    dialog.accept()
-    shoot_compare(app, window, out)
-
-    window.sidebar.setCurrentRow(2)
-    wait_until(app, lambda: window.evaluate_page.report is not None
-               and not window.evaluate_page.runner.busy)
-    page = window.evaluate_page
-    wrong = [(r, c) for r in range(page.confusion.rowCount())
-             for c in range(page.confusion.columnCount())
-             if r != c and page.confusion.counts[r][c]]
-    cell = wrong[0] if wrong else (1, 1)
-    page.show_cell(page.confusion.index(*cell))  # as a click on that cell does
-    settle(app, 3)
-    window.grab().save(str(out / "3-evaluate.png"))
-    page.gallery_view.doubleClicked.emit(page.gallery.index(0))
-    explain = visible_dialog(app, ExplainDialog)
-    wait_until(app, lambda: explain.view.shown is not None)
-    settle(app, 1)
-    explain.grab().save(str(out / "3b-explain.png"))
-    explain.accept()
-
-    window.sidebar.setCurrentRow(3)
-    classify = window.classify_page
-    classify.open_sources([quarantine, data / "lion"])
-    wait_until(app, lambda: not classify.runner.busy and classify.model.rowCount() > 0)
-    classify.sort.setCurrentIndex(classify.sort.findData("novelty"))  # the strangest first
-    settle(app, 4)
-    window.grab().save(str(out / "4-classify.png"))
-    classify.view.doubleClicked.emit(classify.proxy.index(0, 0))
-    preview = visible_dialog(app, PreviewDialog)
-    wait_until(app, lambda: preview.explanation.shown is not None)
-    settle(app, 1)
-    preview.grab().save(str(out / "4b-preview.png"))
-    preview.accept()
-    review = classify.review_unsure()  # the quarantined photos: "none of these"
-    wait_until(app, lambda: review.picture.pixmap() is not None
-               and not review.picture.pixmap().isNull())
-    settle(app, 1)
-    review.grab().save(str(out / "4c-review.png"))
-    review.reject()  # Esc: to the end page, nothing added
-    review.reject()
-    window.sidebar.setCurrentRow(1)
-    train = window.train_page
-    train.mode.setCurrentIndex(train.mode.findData("finetune"))
-    train.advanced.setChecked(True)
-    train.image_size.setValue(96)
-    train.epochs.setValue(3)
-    train.start()
-    wait_until(app, lambda: len(train.plots.history.epochs) >= 1)
-    train.stop()
-    wait_until(app, lambda: not train.runner.busy and train.resume_button.isEnabled())
-    settle(app, 1)
-    window.grab().save(str(out / "2c-resume.png"))
+    driver = SessionDriver(window, TIMEOUT_S)
+    shoot_data(app, driver, data, quarantine, out)
+    driver.train("train (before)")
+    shoot_suspects(driver, out)
+    shoot_train(app, driver, out)
+    shoot_evaluate(app, driver, out)
+    shoot_classify(app, driver, [quarantine, data / "lion"], out)
+    shoot_resume(driver, out)
     window.close()
     print(f"screenshots in {out}")
     return 0

@@ -55,9 +55,9 @@ def _classified(window, qtbot, folder: Path, long_names: bool = False):
 
 def test_the_counts_say_what_they_count_and_add_up_to_the_review(window, qtbot,
                                                                  tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     page = _classified(window, qtbot, tmp_path / "new")
-    text = page.summary.text()
+    text = page.file_actions.summary.text()
     assert "4 none of these, 4 unsure (8 to review)" in text, text
     assert text.endswith(", 3 skipped (not images)")
     assert page.review_button.text() == "Review unsure (8)…"
@@ -66,14 +66,14 @@ def test_the_counts_say_what_they_count_and_add_up_to_the_review(window, qtbot,
 
 @pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
 def test_classify_fits_the_screen_with_its_counts(window, qtbot, tmp_path: Path, size) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "a-dataset-of-big-cats", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "a-dataset-of-big-cats", per_class=4))
     window.resize(*size)
     page = _classified(window, qtbot, tmp_path / "photos-from-the-summer-holiday-2026",
                        long_names=True)
     qtbot.wait(50)  # layouts settle
     assert window.minimumSizeHint().width() <= 1280
     assert window.width() == size[0], "the window did not widen itself"
-    summary = page.summary
+    summary = page.file_actions.summary
     whole = summary.width() >= summary.fontMetrics().horizontalAdvance(summary.text()) or (
         summary.wordWrap() and summary.height() >= summary.heightForWidth(summary.width()))
     assert whole and summary.mapTo(page, QPoint(summary.width(), 0)).x() <= page.width(), \

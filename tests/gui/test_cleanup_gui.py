@@ -32,17 +32,18 @@ def test_conflicting_labels_are_fixed_in_one_click_and_undone(
         window, qtbot, messages, monkeypatch, conflicted: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
     asked = answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, conflicted)
+    open_dataset(window, conflicted)
     page = window.data_page
     assert window.session.dataset.class_counts == {"blue": 4, "red": 5}
-    rows = [page.issue_filter.index(r, 0) for r in range(page.issue_filter.rowCount())]
+    findings = page.health.issue_filter
+    rows = [findings.index(r, 0) for r in range(findings.rowCount())]
     (conflict,) = [index for index in rows if index.data(KindRole) == CONFLICT]
-    page.issues_view.setCurrentIndex(conflict)
-    assert page.fix_button.isEnabled()
-    texts = [action.text() for action in page.fix_menu.actions()]
+    page.health.issues_view.setCurrentIndex(conflict)
+    assert page.health.fix_button.isEnabled()
+    texts = [action.text() for action in page.health.fix_menu.actions()]
     assert texts == ["Keep the copy in 'blue' (quarantine 1 other)",
                      "Keep the copy in 'red' (quarantine 1 other)"]
-    page.fix_menu.actions()[0].trigger()  # keep the copy in 'blue'
+    page.health.fix_menu.actions()[0].trigger()  # keep the copy in 'blue'
     wait_for_data_page(page, qtbot)
 
     assert (quarantine / "red" / "copy-of-blue.png").is_file()
@@ -69,7 +70,7 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
                                           conflicted: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "elsewhere"
     answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, conflicted)
+    open_dataset(window, conflicted)
     page = window.data_page
     page.cleanup.move_to_class([conflicted / "red" / "1.png"], "blue")
     wait_for_data_page(page, qtbot)
@@ -80,7 +81,7 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
     again = MainWindow(Settings.load())  # a fresh start reading the same data folder
     qtbot.addWidget(again)
     again.show()
-    open_dataset(again, qtbot, conflicted)
+    open_dataset(again, conflicted)
     panel = again.data_page.moves_panel
     qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=60_000)
     assert "1.png: 'red' → class 'blue'" in panel.model.index(0).data()
@@ -96,7 +97,7 @@ def test_the_undo_list_survives_a_restart(window, qtbot, messages, monkeypatch,
 def test_a_quarantine_inside_the_dataset_is_refused(window, qtbot, messages, monkeypatch,
                                                     conflicted: Path) -> None:
     answer_quarantine_dialog(monkeypatch, conflicted / "red")
-    open_dataset(window, qtbot, conflicted)
+    open_dataset(window, conflicted)
     page = window.data_page
     assert not page.cleanup.quarantine([conflicted / "red" / "0.png"])
     assert "inside the dataset folder" in messages[-1][1]

@@ -35,10 +35,11 @@ def test_closing_stops_every_runner_the_window_owns(qtbot, messages) -> None:
     qtbot.addWidget(window)
     window.show()
     owned = _live_runners() - before
+    train, classify = window.train_page, window.classify_page
     names = {window.warmup: "warm-up", window.data_page.runner: "data",
-             window.train_page.runner: "train", window.train_page.history_runner: "run history",
-             window.train_page.exporter.runner: "export", window.evaluate_page.runner: "evaluate",
-             window.classify_page.runner: "classify", window.classify_page.files_runner: "files"}
+             train.runner: "train", train.history_runner: "run history",
+             train.history_panel.exporter.runner: "export", window.evaluate_page.runner: "evaluate",
+             classify.runner: "classify", classify.file_actions.files.runner: "files"}
     assert set(names) <= owned, "the gc census must see at least the runners the pages name"
     qtbot.waitUntil(lambda: not window.warming_up and not window.runtime_jobs.busy,
                     timeout=120_000)
@@ -62,23 +63,23 @@ def test_closing_during_an_onnx_export_waits_for_it_and_leaves_no_partial_file(
     # torch's ONNX exporter makes (disabled) tqdm bars, which start tqdm's monitor thread, a
     # daemon that never ends; this test's thread check is about the window's threads.
     monkeypatch.setattr("tqdm.tqdm.monitor_interval", 0)
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
 
     out = tmp_path / "out"
     out.mkdir()
     target = out / "colours.onnx"
     monkeypatch.setattr("cheetahlion_gui.run_export.QFileDialog.getSaveFileName",
                         lambda *_args: (str(target), FILE_TYPES["onnx"]))
-    qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
-    assert page.exporter.runner.busy
-    export_thread = page.exporter.runner.job.thread()
+    qtbot.mouseClick(page.history_panel.export_button, Qt.MouseButton.LeftButton)
+    assert page.history_panel.exporter.runner.busy
+    export_thread = page.history_panel.exporter.runner.job.thread()
     # The engine writes to a temporary file beside the target first: the export is under way.
     qtbot.waitUntil(lambda: any(out.glob(".*.tmp*")), timeout=120_000)
     assert export_thread.isRunning() and not target.exists()
 
     window.close()
 
-    assert not page.exporter.runner.busy
+    assert not page.history_panel.exporter.runner.busy
     assert export_thread.isFinished() and not export_thread.isRunning()
     assert not list(out.glob(".*.tmp*")), "the temporary export file was left behind"
     if target.exists():  # the export cannot be interrupted: then it finished, checked

@@ -26,12 +26,12 @@ COMPARE_TIMEOUT_MS = 180_000
 def page(window, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The Train step on a small two-colour dataset, at 64 px, PyTorch features."""
     monkeypatch.setenv("CHEETAHLION_NO_ONNXRUNTIME", "1")
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     window.sidebar.setCurrentRow(1)
     train_page = window.train_page
-    train_page.advanced.setChecked(True)
-    train_page.image_size.setValue(64)
-    train_page.epochs.setValue(8)
+    train_page.form.advanced.setChecked(True)
+    train_page.form.image_size.setValue(64)
+    train_page.form.epochs.setValue(8)
     return train_page
 
 

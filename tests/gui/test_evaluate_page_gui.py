@@ -121,7 +121,7 @@ def test_none_of_these_says_out_of_what(window, qtbot, tmp_path: Path) -> None:
 
 
 def test_only_the_parts_that_exist_are_offered(window, qtbot, tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     part = window.evaluate_page.part
     assert [part.itemData(i) for i in range(part.count())] == ["val"]
     assert not part.isVisibleTo(window.evaluate_page), "one part: nothing to choose"
@@ -129,16 +129,16 @@ def test_only_the_parts_that_exist_are_offered(window, qtbot, tmp_path: Path) ->
     own = tmp_path / "own-split"
     for seed, name in enumerate(("train", "val", "test")):
         make_dataset(own / name, per_class=3, seed=seed)
-    open_dataset(window, qtbot, own)
+    open_dataset(window, own)
     assert [part.itemText(i) for i in range(part.count())] == ["Validation images (6)",
                                                                 "Test images (6)"]
     assert part.isVisibleTo(window.evaluate_page)
 
 
 def test_a_run_still_training_is_not_evaluated(window, qtbot, tmp_path: Path) -> None:
-    train_page = train_small_model(window, qtbot, tmp_path / "colours")
+    train_page = train_small_model(window, tmp_path / "colours")
     first = window.session.model_path
-    train_page.epochs.setValue(6)
+    train_page.form.epochs.setValue(6)
     assert train_page.start()
     window.sidebar.setCurrentRow(2)  # showing Evaluate evaluated the chosen model
     page = window.evaluate_page

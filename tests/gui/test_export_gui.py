@@ -28,7 +28,7 @@ def _choose_in_save_dialog(monkeypatch, path: Path, file_type: str) -> list[str]
 def test_export_button_writes_a_checked_model_off_the_gui_thread(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
     threads = []
     real_export = training.export_model
 
@@ -40,10 +40,11 @@ def test_export_button_writes_a_checked_model_off_the_gui_thread(
     suggested = _choose_in_save_dialog(monkeypatch, tmp_path / "out" / "colours",
                                        FILE_TYPES["torchscript"])
     (tmp_path / "out").mkdir()
-    qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
-    assert not page.export_button.isEnabled(), "a second export must wait for the first"
-    assert "checking that it predicts like the app" in page.export_status.text()
-    qtbot.waitUntil(lambda: not page.exporter.runner.busy, timeout=60_000)
+    qtbot.mouseClick(page.history_panel.export_button, Qt.MouseButton.LeftButton)
+    assert not page.history_panel.export_button.isEnabled(), \
+        "a second export must wait for the first"
+    assert "checking that it predicts like the app" in page.history_panel.export_status.text()
+    qtbot.waitUntil(lambda: not page.history_panel.exporter.runner.busy, timeout=60_000)
 
     run = page.selected_run()
     assert Path(suggested[0]).name == f"colours-{run.run_id}.onnx"
@@ -55,21 +56,21 @@ def test_export_button_writes_a_checked_model_off_the_gui_thread(
     assert sidecar["parity_check"]["inputs_checked"] == 8 + 4  # dataset photos + synthetic
     title, text = messages[-1]
     assert title == "Model exported" and str(written) in text and "within" in text
-    assert page.export_status.text() == "Exported colours.pt."
-    assert page.export_button.isEnabled()
+    assert page.history_panel.export_status.text() == "Exported colours.pt."
+    assert page.history_panel.export_button.isEnabled()
 
 
 def test_an_export_into_a_missing_folder_explains_and_writes_nothing(
     window, qtbot, messages, monkeypatch, tmp_path: Path
 ) -> None:
-    page = train_small_model(window, qtbot, tmp_path / "colours")
+    page = train_small_model(window, tmp_path / "colours")
     _choose_in_save_dialog(monkeypatch, tmp_path / "gone" / "m.onnx", FILE_TYPES["onnx"])
-    page.export_action.trigger()
-    qtbot.waitUntil(lambda: not page.exporter.runner.busy, timeout=60_000)
+    page.history_panel.export_action.trigger()
+    qtbot.waitUntil(lambda: not page.history_panel.exporter.runner.busy, timeout=60_000)
     title, text = messages[-1]
     assert title == "Export failed"
     assert str(tmp_path / "gone") in text and "Choose an existing folder" in text
-    assert page.export_status.text() == "The export failed; nothing was written."
+    assert page.history_panel.export_status.text() == "The export failed; nothing was written."
     assert not (tmp_path / "gone").exists()
 
 

@@ -42,7 +42,7 @@ def test_first_dialogs_open_in_pictures_else_home(window, dialog_starts, tmp_pat
 
 def test_after_a_dataset_the_dialogs_open_beside_it(window, qtbot, dialog_starts,
                                                     tmp_path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "photos" / "colours", per_class=3))
+    open_dataset(window, make_dataset(tmp_path / "photos" / "colours", per_class=3))
     window.data_page.choose_folder()
     window.classify_page.choose_folder()
     assert dialog_starts == [str((tmp_path / "photos").resolve())] * 2
@@ -61,7 +61,7 @@ def test_a_chosen_folder_is_remembered_in_settings(window, qtbot, monkeypatch,
 
 def test_the_classify_steps_model_file_dialog_opens_beside_the_dataset(
         window, qtbot, monkeypatch, dialog_starts, tmp_path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "photos" / "colours", per_class=3))
+    open_dataset(window, make_dataset(tmp_path / "photos" / "colours", per_class=3))
     asked: list[str] = []
 
     def cancelled(_parent, _title: str, start: str = "", _filter: str = "") -> tuple[str, str]:

@@ -19,16 +19,17 @@ def test_blank_placeholders_are_named_and_quarantined_in_one_click(
     Image.new("RGB", (200, 150), (255, 255, 255)).save(data / "blue" / "blank.png")
     quarantine = tmp_path / "quarantine"
     answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, data)
+    open_dataset(window, data)
     page = window.data_page
-    rows = [page.issue_filter.index(r, 0) for r in range(page.issue_filter.rowCount())]
+    findings = page.health.issue_filter
+    rows = [findings.index(r, 0) for r in range(findings.rowCount())]
     (finding,) = [index for index in rows if index.data(KindRole) == "one_colour"]
     assert finding.data().startswith("2 photos are blank or nearly one colour (placeholders?)")
     assert "red/gone.gif" in finding.data() and "blue/blank.png" in finding.data()
 
-    page.issues_view.setCurrentIndex(finding)
-    assert page.fix_button.isEnabled()
-    (action,) = page.fix_menu.actions()
+    page.health.issues_view.setCurrentIndex(finding)
+    assert page.health.fix_button.isEnabled()
+    (action,) = page.health.fix_menu.actions()
     assert action.text() == "Move all 2 to quarantine (undoable)"
     action.trigger()
     wait_for_data_page(page, qtbot)

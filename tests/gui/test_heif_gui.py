@@ -48,7 +48,7 @@ def test_classify_shows_reads_and_explains_heic_photos(window, qtbot, colours_mo
                     and all(item.label for item in page.model.items()), timeout=60_000)
     labels = {Path(item.path).name: item.label for item in page.model.items()}
     assert labels == {"IMG_0001.HEIC": "red", "IMG_0002.HEIC": "blue", "web.avif": "blue"}
-    assert not page.summary.text().endswith("skipped (not images)")
+    assert not page.file_actions.summary.text().endswith("skipped (not images)")
 
     cache = page.model.thumbnails
     for item in page.model.items():

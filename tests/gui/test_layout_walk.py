@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from gui_steps import OPEN_TIMEOUT_MS, click_step, make_named_dataset
+from gui_steps import OPEN_TIMEOUT_MS, driver, make_named_dataset
 from layout_audit import audit
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import QApplication, QWidget
@@ -163,20 +163,21 @@ def _data_steps(walk: Walk, dataset: Path, monkeypatch) -> None:
 def _train_steps(walk: Walk) -> None:
     window, qtbot = walk.window, walk.qtbot
     page = window.train_page
-    click_step(window, qtbot, 1)
+    driver(window).go_to("Train")
     qtbot.mouseClick(page.start_button, LEFT)
     walk.wait(lambda: not page.runner.busy and window.session.model_path is not None, RUN_MS)
     walk.state("quick-trained")
 
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))  # as choosing it in the list
-    page.epochs.setValue(FINE_TUNE_EPOCHS)
-    page.batch_size.setValue(2)  # 10 steps in epoch 1: time to look at it mid-epoch
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.patience.setValue(0)
+    form = page.form
+    form.mode.setCurrentIndex(form.mode.findData("finetune"))  # as choosing it in the list
+    page.form.epochs.setValue(FINE_TUNE_EPOCHS)
+    page.form.batch_size.setValue(2)  # 10 steps in epoch 1: time to look at it mid-epoch
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.patience.setValue(0)
     runs = len(window.session.runs)
     qtbot.mouseClick(page.start_button, LEFT)
-    plots = page.plots
+    plots = page.progress_panel.plots
     walk.wait(lambda: plots.curve_point_counts()["steps"] >= 2 or plots.history.epochs, RUN_MS)
     if not plots.history.epochs:  # the curves show steps of epoch 1 only, its end to come
         walk.state("fine-tuning-epoch-1", settle_ms=0)
@@ -192,7 +193,7 @@ def _train_steps(walk: Walk) -> None:
 def _evaluate_steps(walk: Walk) -> None:
     window, qtbot = walk.window, walk.qtbot
     page = window.evaluate_page
-    click_step(window, qtbot, 2)
+    driver(window).go_to("Evaluate")
     walk.wait(lambda: page.report is not None and not page.runner.busy, RUN_MS)
     walk.state("evaluated")
     counts = page.confusion.counts
@@ -208,7 +209,7 @@ def _evaluate_steps(walk: Walk) -> None:
 def _classify_steps(walk: Walk, gallery: Path, monkeypatch) -> None:
     window, qtbot = walk.window, walk.qtbot
     page = window.classify_page
-    click_step(window, qtbot, 3)
+    driver(window).go_to("Classify")
     monkeypatch.setattr("cheetahlion_gui.dialogs.QFileDialog.getExistingDirectory",
                         lambda *_args, **_kwargs: str(gallery))
     qtbot.mouseClick(page.sources_bar.folder_button, LEFT)

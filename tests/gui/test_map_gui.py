@@ -81,7 +81,7 @@ def _rightmost(view, at_least: int) -> tuple[list[QPoint], set[int]]:
 
 def test_the_map_shows_every_photo_hovers_and_opens_one(window, qtbot, messages,
                                                         colours: Path) -> None:
-    open_dataset(window, qtbot, colours)
+    open_dataset(window, colours)
     view = _draw(window, qtbot)
     shown = view.shown
     assert shown is not None and len(shown) == 16 and not messages
@@ -113,7 +113,7 @@ def test_a_lassoed_region_goes_to_quarantine_and_comes_back(window, qtbot, messa
                                                             tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
     answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, colours)
+    open_dataset(window, colours)
     view = _draw(window, qtbot)
     before = {p: (x, y) for p, x, y in zip(view.shown.paths, view.shown.x, view.shown.y,
                                            strict=True)}
@@ -155,7 +155,7 @@ def test_flagged_photos_are_ringed_moved_by_shift_lasso_and_kept(window, qtbot, 
                                                                  tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "colours", per_class=10)
     textured_image(CLASS_COLOURS["red"], 777).save(data / "blue" / "planted.png")
-    open_dataset(window, qtbot, data)
+    open_dataset(window, data)
     page = window.data_page
     finder = page.suspects_view
     page.tabs.setCurrentWidget(finder)
@@ -216,7 +216,7 @@ def test_copies_are_marked_and_no_legend_entry_breaks_across_lines(window, qtbot
                                                                     tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "colours", per_class=6)
     (data / "red" / "3.png").write_bytes((data / "blue" / "3.png").read_bytes())
-    open_dataset(window, qtbot, data)
+    open_dataset(window, data)
     view = _draw(window, qtbot)
     assert view.shown.links, "the copy across classes is linked"
     linked = {i for pair in view.shown.links for i in pair}

@@ -13,20 +13,20 @@ ACCURACY_COLUMN = 4
 
 
 def test_a_run_that_training_spoiled_says_what_it_kept(window, qtbot, tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_fruit_dataset(tmp_path / "fruit", swapped=True))
+    open_dataset(window, make_fruit_dataset(tmp_path / "fruit", swapped=True))
     page = window.train_page
     window.sidebar.setCurrentRow(1)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: page.history_model.rowCount() == 1, timeout=OPEN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: page.history_panel.model.rowCount() == 1, timeout=OPEN_TIMEOUT_MS)
 
-    assert "ImageNet's own classifier" in page.phase_label.text()
-    assert "trained alone: validation accuracy" in page.phase_label.text()
-    cell = page.history_model.index(0, ACCURACY_COLUMN)
-    shown = page.history_model.data(cell)
+    assert "ImageNet's own classifier" in page.progress_panel.phase_label.text()
+    assert "trained alone: validation accuracy" in page.progress_panel.phase_label.text()
+    cell = page.history_panel.model.index(0, ACCURACY_COLUMN)
+    shown = page.history_panel.model.data(cell)
     assert shown.endswith("(ImageNet's)") or "(blend" in shown
     assert float(shown.split()[0]) == 1.0  # the baseline of these photos is perfect
-    tooltip = page.history_model.data(cell, Qt.ItemDataRole.ToolTipRole)
+    tooltip = page.history_panel.model.data(cell, Qt.ItemDataRole.ToolTipRole)
     assert "ImageNet's own classifier" in tooltip

@@ -59,7 +59,8 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     gallery = _gallery(tmp_path / "gallery")
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    assert not page.unfamiliar_percentile.isEnabled(), "nothing to flag before a classification"
+    percentile = page.filters.unfamiliar_percentile
+    assert not percentile.isEnabled(), "nothing to flag before a classification"
     page.use_model_file(str(model_file))
     page.open_sources([gallery])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 9
@@ -76,29 +77,29 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
     assert "stranger than" in stranger.data(Qt.ItemDataRole.ToolTipRole)
     at_95 = _flagged(page)
     assert "stranger.png" in at_95 and len(at_95) <= 2, at_95
-    assert page.unfamiliar_percentile.isEnabled() and page.unfamiliar_percentile.value() == 95
-    assert f"{len(at_95)} none of these" in page.summary.text()
+    assert percentile.isEnabled() and percentile.value() == 95
+    assert f"{len(at_95)} none of these" in page.file_actions.summary.text()
 
-    page.show_filter.setCurrentText(GalleryProxy.NONE_OF_THESE)
-    assert page.show_filter.currentText() == GalleryProxy.NONE_OF_THESE
+    page.filters.show_filter.setCurrentText(GalleryProxy.NONE_OF_THESE)
+    assert page.filters.show_filter.currentText() == GalleryProxy.NONE_OF_THESE
     assert set(_shown(page)) == at_95
-    page.show_filter.setCurrentText("red")
+    page.filters.show_filter.setCurrentText("red")
     assert _shown(page) and "stranger.png" not in _shown(page)
-    page.show_filter.setCurrentText(GalleryProxy.ALL)
+    page.filters.show_filter.setCurrentText(GalleryProxy.ALL)
 
     running = page.runner.busy
-    page.unfamiliar_percentile.setValue(50)  # a much lower bar: ordinary images get flagged
+    page.filters.unfamiliar_percentile.setValue(50)  # a much lower bar: ordinary images get flagged
     assert page.runner.busy == running, "re-flagging does not run the model again"
     at_50 = _flagged(page)
     assert at_50 > at_95
-    assert f"{len(at_50)} none of these" in page.summary.text()
-    page.show_filter.setCurrentText(GalleryProxy.NONE_OF_THESE)
+    assert f"{len(at_50)} none of these" in page.file_actions.summary.text()
+    page.filters.show_filter.setCurrentText(GalleryProxy.NONE_OF_THESE)
     assert set(_shown(page)) == at_50
-    page.unfamiliar_percentile.setValue(95)
+    page.filters.unfamiliar_percentile.setValue(95)
     assert _flagged(page) == at_95 and set(_shown(page)) == at_95
-    page.show_filter.setCurrentText(GalleryProxy.ALL)
+    page.filters.show_filter.setCurrentText(GalleryProxy.ALL)
 
-    page.sort.setCurrentIndex(page.sort.findData("novelty"))
+    page.filters.sort.setCurrentIndex(page.filters.sort.findData("novelty"))
     assert _shown(page)[0] == "stranger.png", "strangest first"
     page.view.doubleClicked.emit(page.proxy.index(0, 0))
     preview = page.findChild(PreviewDialog)
@@ -108,7 +109,7 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
     out_csv = tmp_path / "results.csv"
     assert page.export_csv_to(out_csv, page.chosen_items())
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.file_actions.files.runner.busy, timeout=60_000)
     exported = {_name(r["path"]): r for r in csv.DictReader(out_csv.open(encoding="utf-8"))}
     assert len(exported) == 9
     assert {n for n, r in exported.items() if r["none_of_these"] == "1"} == at_95
@@ -116,7 +117,7 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
     sorted_into = tmp_path / "sorted"
     assert page.sort_files_into(sorted_into, page.chosen_items(), move=False)
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.file_actions.files.runner.busy, timeout=60_000)
     assert (sorted_into / NONE_OF_THESE_FOLDER / "stranger.png").is_file(), \
         "a stranger is not sorted into one of the classes"
     sorted_names = {p.name for p in (sorted_into / "red").iterdir()} | \
@@ -125,9 +126,9 @@ def test_a_stranger_is_none_of_these_and_the_threshold_reflags_live(
 
 
 def test_the_none_of_these_percentile_is_remembered(window, qtbot) -> None:
-    window.classify_page.unfamiliar_percentile.setValue(90)
+    window.classify_page.filters.unfamiliar_percentile.setValue(90)
     window.close()
     reopened = MainWindow(Settings.load())
     qtbot.addWidget(reopened)
-    assert reopened.classify_page.unfamiliar_percentile.value() == 90
+    assert reopened.classify_page.filters.unfamiliar_percentile.value() == 90
     assert reopened.classify_page.model.unfamiliar_percentile == 90.0

@@ -23,28 +23,29 @@ TRAIN_TIMEOUT_MS = 180_000
 
 def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos,
                                                       monkeypatch) -> None:
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     page = window.data_page
     assert page.stack.currentIndex() == 1
-    assert "cheetah (150), lion (150)" in page.summary.text()
-    assert "239" in page.summary.text() and "61" in page.summary.text()
-    assert not page.blocking.isVisible()
-    assert page.samples.rowCount() == 12
-    assert page.issues.rowCount() >= 15
-    assert "near-duplicates" in page.issues.index(0).data()
-    ModelTester(None).check(page.issues)
-    ModelTester(None).check(page.samples)
-    qtbot.waitUntil(lambda: page.samples.thumbnails.icon(str(page.samples.item(0).path))
-                    is not None, timeout=60_000)
+    assert "cheetah (150), lion (150)" in page.overview.summary.text()
+    assert "239" in page.overview.summary.text() and "61" in page.overview.summary.text()
+    assert not page.overview.blocking.isVisible()
+    assert page.overview.samples.rowCount() == 12
+    assert page.health.issues.rowCount() >= 15
+    assert "near-duplicates" in page.health.issues.index(0).data()
+    ModelTester(None).check(page.health.issues)
+    ModelTester(None).check(page.overview.samples)
+    samples = page.overview.samples
+    qtbot.waitUntil(lambda: samples.thumbnails.icon(str(samples.item(0).path)) is not None,
+                    timeout=60_000)
 
     opened = []
     monkeypatch.setattr("cheetahlion_gui.health_report.QDesktopServices.openUrl", opened.append)
-    page.issues_view.setCurrentIndex(page.issue_filter.index(0, 0))
-    qtbot.mouseClick(page.show_button, Qt.MouseButton.LeftButton)
+    page.health.issues_view.setCurrentIndex(page.health.issue_filter.index(0, 0))
+    qtbot.mouseClick(page.health.show_button, Qt.MouseButton.LeftButton)
     assert [url.toLocalFile() for url in opened] == [str(real_photos / "cheetah")]
-    page.severity_combo.setCurrentIndex(page.severity_combo.findData("error"))
-    assert page.issue_filter.rowCount() == 0
-    ModelTester(None).check(page.issue_filter)
+    page.health.severity_combo.setCurrentIndex(page.health.severity_combo.findData("error"))
+    assert page.health.issue_filter.rowCount() == 0
+    ModelTester(None).check(page.health.issue_filter)
 
 
 @pytest.mark.slow
@@ -58,46 +59,49 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit", spying_fit)
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.runner.busy and page.stop_button.isEnabled()
     assert not page.start_button.isEnabled()
-    qtbot.waitUntil(lambda: page.plots.curve_point_counts()["steps"] > 0, timeout=60_000)
-    assert page.plots.redrawing
+    plots = page.progress_panel.plots
+    qtbot.waitUntil(lambda: plots.curve_point_counts()["steps"] > 0, timeout=60_000)
+    assert page.progress_panel.plots.redrawing
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=TRAIN_TIMEOUT_MS)
 
     assert threads and threads[0] is not threading.main_thread(), "training ran on the GUI thread"
-    counts = page.plots.curve_point_counts()
+    counts = page.progress_panel.plots.curve_point_counts()
     assert counts["val_accuracy"] >= 1 and counts["val_loss"] == counts["val_accuracy"]
-    assert page.plots.history.baseline == pytest.approx(1.0, abs=0.1)
-    assert page.plots.baseline_line.isVisible()
-    assert "validation accuracy" in page.phase_label.text().lower()
-    assert page.history_model.rowCount() == 1
-    ModelTester(None).check(page.history_model)
-    assert float(page.history_model.index(0, 4).data()) >= 0.95
+    assert page.progress_panel.plots.history.baseline == pytest.approx(1.0, abs=0.1)
+    assert page.progress_panel.plots.baseline_line.isVisible()
+    assert "validation accuracy" in page.progress_panel.phase_label.text().lower()
+    assert page.history_panel.model.rowCount() == 1
+    ModelTester(None).check(page.history_panel.model)
+    assert float(page.history_panel.model.index(0, 4).data()) >= 0.95
     assert window.session.model_path and Path(window.session.model_path).exists()
 
     # Overlay a run: tick its checkbox.
-    page.history_model.setData(page.history_model.index(0, 0), Qt.CheckState.Checked.value,
-                               Qt.ItemDataRole.CheckStateRole)
-    assert len(page.plots._overlays) == 2
+    history = page.history_panel.model
+    history.setData(history.index(0, 0), Qt.CheckState.Checked.value,
+                    Qt.ItemDataRole.CheckStateRole)
+    assert len(page.progress_panel.plots._overlays) == 2
 
 
 @pytest.mark.slow
 def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photos) -> None:
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.sidebar.setCurrentRow(1)
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.epochs.setValue(4)
-    page.batch_size.setValue(16)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.epochs.setValue(4)
+    page.form.batch_size.setValue(16)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1
-                    and len(page.plots.history.steps) > page.plots.history.steps_per_epoch,
+    curves = page.progress_panel.plots.history
+    qtbot.waitUntil(lambda: len(curves.epochs) >= 1
+                    and len(curves.steps) > curves.steps_per_epoch,
                     timeout=TRAIN_TIMEOUT_MS)
     qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     assert page.stop_button.text() == "Stopping…"
@@ -105,7 +109,7 @@ def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photo
     record = window.session.runs[-1]
     assert record.stopped == "cancelled" and len(record.epochs) < 4
     assert record.model_path and Path(record.model_path).exists()
-    assert page.phase_label.text().startswith("You pressed Stop after epoch")
+    assert page.progress_panel.phase_label.text().startswith("You pressed Stop after epoch")
 
 
 @pytest.mark.slow  # the session trains real_photo_model for it
@@ -113,7 +117,7 @@ def test_evaluate_then_click_a_confusion_cell(window, qtbot, real_photos,
                                               real_photo_model: FitResult) -> None:
     """The Evaluate step on the quick model of these photos: the session's, trained with the
     Train step's defaults (TrainConfig.quick()), so not trained through the window again."""
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     window.session.set_model(str(real_photo_model.model_path), "cheetah-lion")
     window.sidebar.setCurrentRow(2)  # showing the page evaluates the session's model
     page = window.evaluate_page
@@ -147,7 +151,7 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
 
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    page.model_source.setCurrentIndex(page.model_source.findData("imagenet"))
+    page.sources_bar.model_source.setCurrentIndex(page.sources_bar.model_source.findData("imagenet"))
     page.open_sources([gallery])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() > 0,
                     timeout=120_000)
@@ -159,15 +163,15 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
     assert broken == {"broken.jpg", "empty.png"}
     labels = {Path(i.path).name: i.label for i in items if not i.error}
     assert all(labels[f"lion-{n}"] == "lion" for n in ("0.jpg", "1.jpg", "2.jpg"))
-    assert "2 broken" in page.summary.text()
+    assert "2 broken" in page.file_actions.summary.text()
 
-    page.show_filter.setCurrentText("Broken")
+    page.filters.show_filter.setCurrentText("Broken")
     assert page.proxy.rowCount() == 2
     assert page.proxy.index(0, 0).data(ErrorRole)
-    page.show_filter.setCurrentText("lion")
+    page.filters.show_filter.setCurrentText("lion")
     assert page.proxy.rowCount() == 3
-    page.show_filter.setCurrentText("All")
-    page.sort.setCurrentIndex(page.sort.findData("confidence"))
+    page.filters.show_filter.setCurrentText("All")
+    page.filters.sort.setCurrentIndex(page.filters.sort.findData("confidence"))
     confidences = [page.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 3)
                    for r in range(page.proxy.rowCount())]
     known = [c for c in confidences if c is not None]
@@ -183,7 +187,7 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
 
     out_csv = tmp_path / "results.csv"
     assert page.export_csv_to(out_csv, page.chosen_items())
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.file_actions.files.runner.busy, timeout=60_000)
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
     assert len(rows) == 8 and {r["path"] for r in rows} == {i.path for i in items}
     assert sum(1 for r in rows if r["error"]) == 2
@@ -192,11 +196,11 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
     good = [i for i in page.chosen_items() if i.label and not i.error]
     before = {p.read_bytes() for p in gallery.rglob("*.jpg") if p.name != "broken.jpg"}
     assert page.sort_files_into(target, good, move=True)
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.file_actions.files.runner.busy, timeout=60_000)
     moved = {p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert moved == before, "every moved photo arrived intact"
     assert not list(gallery.rglob("lion-*")) and (gallery / "broken.jpg").exists()
-    assert "6 file(s) moved" in page.summary.text()
+    assert "6 file(s) moved" in page.file_actions.summary.text()
     paths = {page.model.index(r).data(PathRole) for r in range(page.model.rowCount())}
     assert all(Path(p).exists() for p in paths if not p.endswith(("broken.jpg", "empty.png")))
 
@@ -215,14 +219,15 @@ def test_closing_during_training_cancels_the_run_and_keeps_its_model(qtbot, mess
     window = MainWindow(Settings.load())
     qtbot.addWidget(window)
     window.show()
-    open_dataset(window, qtbot, real_photos)
+    open_dataset(window, real_photos)
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.epochs.setValue(5)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.epochs.setValue(5)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1,
+                    timeout=TRAIN_TIMEOUT_MS)
     window.close()  # says so at once, and closes as soon as the run has ended
     assert window.status_label.text().startswith("Stopping training")
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=TRAIN_TIMEOUT_MS)

@@ -20,37 +20,39 @@ four epochs to spare."""
 @pytest.mark.slow
 def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot, messages,
                                                                    tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     page = window.train_page
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
-    page.epochs.setValue(EPOCHS)
-    page.batch_size.setValue(4)
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.patience.setValue(0)
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page.form.epochs.setValue(EPOCHS)
+    page.form.batch_size.setValue(4)
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.patience.setValue(0)
 
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.plots.history.epochs) >= 1, timeout=FINISH_MS)
+    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1, timeout=FINISH_MS)
     qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
     stopped, = window.session.runs
     done_before = len(stopped.epochs)
     assert 1 <= done_before < EPOCHS and stopped.stopped == "cancelled" and stopped.resumable
-    assert page.history_model.index(0, 8).data() == "stopped"
+    assert page.history_panel.model.index(0, 8).data() == "stopped"
 
-    page.history_view.selectRow(0)
-    assert page.resume_button.isEnabled() and page.resume_action.isEnabled()
-    qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
-    assert not page.resume_button.isEnabled() and not page.start_button.isEnabled()
-    assert page.plots.history.epochs == list(range(1, done_before + 1))  # earlier curves kept
+    page.history_panel.view.selectRow(0)
+    history = page.history_panel
+    assert history.resume_button.isEnabled() and history.resume_action.isEnabled()
+    qtbot.mouseClick(page.history_panel.resume_button, Qt.MouseButton.LeftButton)
+    assert not page.history_panel.resume_button.isEnabled() and not page.start_button.isEnabled()
+    curves = page.progress_panel.plots.history
+    assert curves.epochs == list(range(1, done_before + 1))  # earlier curves kept
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
 
     assert not messages, messages
     finished, = window.session.runs
     assert finished.run_id == stopped.run_id and finished.stopped == "completed"
     assert len(finished.epochs) == EPOCHS and finished.resumed_after == (done_before,)
-    assert page.plots.history.epochs == list(range(1, EPOCHS + 1))
-    assert page.phase_label.text().startswith(f"Finished all {EPOCHS} epochs.")
-    assert page.history_model.index(0, 8).data() == "finished"
-    assert not page.resume_button.isEnabled()
+    assert page.progress_panel.plots.history.epochs == list(range(1, EPOCHS + 1))
+    assert page.progress_panel.phase_label.text().startswith(f"Finished all {EPOCHS} epochs.")
+    assert page.history_panel.model.index(0, 8).data() == "finished"
+    assert not page.history_panel.resume_button.isEnabled()
     assert window.session.model_path == finished.model_path

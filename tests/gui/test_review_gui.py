@@ -33,7 +33,7 @@ def _classified_gallery(window, qtbot, folder: Path):
 
 
 def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: Path) -> None:
-    train_page = train_small_model(window, qtbot, tmp_path / "colours")
+    train_page = train_small_model(window, tmp_path / "colours")
     dataset_root = window.session.dataset.root
     page, gallery = _classified_gallery(window, qtbot, tmp_path / "gallery")
     items = page.review_items()
@@ -97,7 +97,7 @@ def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: P
     newest, earlier = window.session.runs[-1], window.session.runs[-2]
     assert sum(newest.class_counts.values()) == sum(earlier.class_counts.values()) + 3
     assert newest.class_counts["green"] == 2
-    model = train_page.history_model
+    model = train_page.history_panel.model
     images = [model.index(row, IMAGES_COLUMN).data() for row in range(2)]
     assert images == [str(sum(newest.class_counts.values())),
                       str(sum(earlier.class_counts.values()))], images

@@ -16,11 +16,11 @@ def test_the_gallery_counts_and_names_the_files_it_skipped(window, qtbot,
     (gallery / "gone.jpg").symlink_to(gallery / "nowhere.jpg")
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    page.model_source.setCurrentIndex(page.model_source.findData("imagenet"))
+    page.sources_bar.model_source.setCurrentIndex(page.sources_bar.model_source.findData("imagenet"))
     page.open_sources([gallery])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 1
                     and page.model.item(0).label is not None, timeout=120_000)
-    assert page.summary.text().endswith(", 2 skipped (not images)")
-    tooltip = page.summary.toolTip()
+    assert page.file_actions.summary.text().endswith(", 2 skipped (not images)")
+    tooltip = page.file_actions.summary.toolTip()
     assert "IMG_0003.MOV is not an image this version reads ('.mov' files" in tooltip
     assert "gone.jpg is a broken link" in tooltip

@@ -86,7 +86,7 @@ def test_a_long_dataset_path_never_widens_the_window(window, qtbot, tmp_path) ->
     deep = tmp_path / ("wildlife_camera_trap_" * 3) / "serengeti_2024_photos_sorted_by_hand"
     data = make_dataset(deep, per_class=3)
     assert len(str(data)) > 90
-    open_dataset(window, qtbot, data)
+    open_dataset(window, data)
     label = window.data_page.folder_label
     assert window.width() == 1280
     assert label.whole_text() == str(data.resolve()) == label.toolTip()

@@ -49,7 +49,7 @@ def _names(view) -> list[str]:
 
 def test_planted_image_is_first_moved_and_undone(window, qtbot, messages,
                                                   planted: Path) -> None:
-    open_dataset(window, qtbot, planted)
+    open_dataset(window, planted)
     view = _find(window, qtbot)
     ModelTester(None).check(view.model)
     assert view.model.rowCount() == 21 and not messages
@@ -82,7 +82,7 @@ def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, pla
                                        tmp_path: Path) -> None:
     quarantine = tmp_path / "not-animals"
     asked = answer_quarantine_dialog(monkeypatch, quarantine)
-    open_dataset(window, qtbot, planted)
+    open_dataset(window, planted)
     view = _find(window, qtbot)
     _select(view, 0)
     qtbot.mouseClick(view.quarantine_button, Qt.MouseButton.LeftButton)
@@ -109,7 +109,7 @@ def test_quarantine_keep_and_show_kept(window, qtbot, messages, monkeypatch, pla
 
 
 def test_the_finder_can_be_cancelled(window, qtbot, messages, planted: Path) -> None:
-    open_dataset(window, qtbot, planted)
+    open_dataset(window, planted)
     view = window.data_page.suspects_view
     assert view.find()
     view.cancel()

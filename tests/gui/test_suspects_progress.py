@@ -31,7 +31,7 @@ class _BarRecorder(QObject):
 
 def test_the_bar_never_goes_back_and_names_the_phase(window, qtbot, messages,
                                                      tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=10))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=10))
     page = window.data_page
     view = page.suspects_view
     page.tabs.setCurrentWidget(view)

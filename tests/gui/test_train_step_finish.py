@@ -71,28 +71,28 @@ def _text_fits(combo: QComboBox) -> bool:
 def test_the_train_step_fits_at_1280_by_800(window, qtbot, tmp_path: Path) -> None:
     """Issue 20: the history's "Ended" column read "early …" and "car", and the Mode box
     "Fine-tune — train the whole network (minut"."""
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     window.sidebar.setCurrentRow(1)
     page = window.train_page
-    page.advanced.setChecked(True)
+    page.form.advanced.setChecked(True)
     lite2 = TrainConfig.finetune(backbone="efficientnet_lite2")
     window.session.set_runs([
         _record("r-01", lite2, "early_stopping", trained_share=0.1),
         _record("r-02", lite2, "interrupted", trained_share=0.0),
         _record("r-03", TrainConfig.quick(), "cancelled")])
     qtbot.wait(100)
-    for index in range(page.mode.count()):
-        page.mode.setCurrentIndex(index)
-        assert _text_fits(page.mode), page.mode.currentText()
+    for index in range(page.form.mode.count()):
+        page.form.mode.setCurrentIndex(index)
+        assert _text_fits(page.form.mode), page.form.mode.currentText()
     assert _text_fits(page.form.backbone), page.form.backbone.currentText()
-    view = page.history_view
+    view = page.history_panel.view
     header = view.horizontalHeader()
-    for column in range(page.history_model.columnCount()):
+    for column in range(page.history_panel.model.columnCount()):
         needed = max(view.sizeHintForColumn(column), header.sectionSizeHint(column))
-        assert header.sectionSize(column) >= needed, page.history_model.HEADERS[column]
+        assert header.sectionSize(column) >= needed, page.history_panel.model.HEADERS[column]
     assert view.horizontalScrollBar().maximum() == 0, "the history needs a scroll bar"
-    early = [r.run_id for r in page.history_model.records].index("r-01")
-    tip = page.history_model.index(early, 8).data(Qt.ItemDataRole.ToolTipRole)
+    early = [r.run_id for r in page.history_panel.model.records].index("r-01")
+    tip = page.history_panel.model.index(early, 8).data(Qt.ItemDataRole.ToolTipRole)
     assert "Ended: stopped early after epoch 2 of 5" in tip and "did not improve" in tip
 
 
@@ -100,7 +100,7 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
         window, qtbot, monkeypatch, tmp_path: Path) -> None:
     """Issue 20: the title named a run the history did not select (Export and Resume off);
     on Resume the form still showed Quick/60/0.003/32 while a fine-tune trained."""
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=4))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=4))
     window.sidebar.setCurrentRow(1)
     page, session = window.train_page, window.session
     models = []
@@ -113,10 +113,11 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
     session.set_dataset(session.dataset, session.split, [stopped, quick])  # a reopen
     assert window.windowTitle().endswith("run r-02")
     assert page.selected_run() is not None and page.selected_run().run_id == "r-02"
-    assert page.export_button.isEnabled()
+    assert page.history_panel.export_button.isEnabled()
 
-    page.history_view.selectRow(page.history_model.records.index(stopped))
-    assert window.windowTitle().endswith("run r-01") and page.resume_button.isEnabled()
+    page.history_panel.view.selectRow(page.history_panel.model.records.index(stopped))
+    assert window.windowTitle().endswith("run r-01")
+    assert page.history_panel.resume_button.isEnabled()
     ended = SimpleNamespace(
         run_id="r-01", model_path=models[0], stopped="cancelled", history=(None,),
         best_epoch=1, best_val_accuracy=0.933, baseline_accuracy=0.867, kept=None,
@@ -131,7 +132,7 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
     page.stop()
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=10_000)
     assert page.selected_run().run_id == "r-01" and window.windowTitle().endswith("run r-01")
-    assert page.phase_label.text().startswith("You pressed Stop after epoch 1 of 2.")
+    assert page.progress_panel.phase_label.text().startswith("You pressed Stop after epoch 1 of 2.")
 
 
 def test_the_bar_moves_or_says_what_runs_and_stop_is_not_overwritten(window, qtbot) -> None:
@@ -143,29 +144,29 @@ def test_the_bar_moves_or_says_what_runs_and_stop_is_not_overwritten(window, qtb
     panel.show_event(RunStarted("finetune", "efficientnet_lite0", "CPU", ("decode", "train"),
                                 2, 38, 76, 600, 150))
     panel.show_event(PhaseProgress("decode", 750, 750, 120.0))
-    assert page.progress.maximum() == 0, "a finished phase with work after it: busy bar"
-    assert "0 s left" not in page.phase_label.text()
-    assert "starting training" in page.phase_label.text()
+    assert panel.progress.maximum() == 0, "a finished phase with work after it: busy bar"
+    assert "0 s left" not in panel.phase_label.text()
+    assert "starting training" in panel.phase_label.text()
     panel.show_event(PhaseProgress("baseline", 16, 150, 40.0))
-    assert "Measuring ImageNet's own answer 16/150" in page.phase_label.text()
+    assert "Measuring ImageNet's own answer 16/150" in panel.phase_label.text()
     panel.show_event(StepEnded(1, 1, 76, 1.2, 2e-4, 15.0))
-    assert "0 s left" not in page.phase_label.text()
-    assert "estimating" in page.phase_label.text()
+    assert "0 s left" not in panel.phase_label.text()
+    assert "estimating" in panel.phase_label.text()
     panel.show_event(StepEnded(1, 38, 76, 0.9, 2e-4, 15.0))
     panel.show_event(PhaseProgress("evaluate", 48, 150, 30.0))  # validation: seconds
-    assert page.phase_label.text().startswith("Evaluating on the validation images 48/150")
-    assert (page.progress.value(), page.progress.maximum()) == (38, 76), "the bar keeps steps"
+    assert panel.phase_label.text().startswith("Evaluating on the validation images 48/150")
+    assert (panel.progress.value(), panel.progress.maximum()) == (38, 76), "the bar keeps steps"
     panel.show_event(EpochEnded(1, 2, 0.9, 0.7, 0.5, 0.867, 60.0, True))
-    assert page.progress.maximum() == 0 and page.phase_label.text().startswith(
+    assert panel.progress.maximum() == 0 and panel.phase_label.text().startswith(
         "Epoch 1/2 done: validation accuracy 0.867")
 
     panel.show_stopping()
     panel.show_event(StepEnded(2, 44, 76, 0.4, 1e-4, 15.0))
-    assert page.phase_label.text().startswith("Stopping after this batch")
-    assert page.progress.maximum() == 0, "a step after Stop leaves the busy bar"
+    assert panel.phase_label.text().startswith("Stopping after this batch")
+    assert panel.progress.maximum() == 0, "a step after Stop leaves the busy bar"
     panel.show_event(RunFinished(1, 0.2, 0.9, 1, 60.0, "cancelled", "m.safetensors"))
-    assert page.phase_label.text().startswith("Stopping after this batch")
-    assert page.progress.maximum() == 0, "busy, not 100 %, while it stops"
+    assert panel.phase_label.text().startswith("Stopping after this batch")
+    assert panel.progress.maximum() == 0, "busy, not 100 %, while it stops"
     panel.end()
 
 
@@ -178,7 +179,7 @@ def test_closing_mid_run_says_so_and_closes_when_the_run_ends(window, qtbot) -> 
     assert job.cancel.is_set()
     assert window.isVisible(), "the window waits for the run, without freezing"
     assert window.status_label.text().startswith("Stopping training")
-    assert page.phase_label.text().startswith("Stopping training")
+    assert page.progress_panel.phase_label.text().startswith("Stopping training")
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert not page.runner.busy
 
@@ -187,7 +188,7 @@ def test_a_finished_run_joins_the_history_without_reading_it_again(
         window, qtbot, monkeypatch, tmp_path: Path) -> None:
     """The run's result carries the entry it wrote (`FitSummary.record`): the job no longer
     reads the whole history back after every run."""
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     reads: list[object] = []
 
     def counted(root: object) -> list[RunRecord]:

@@ -30,7 +30,7 @@ def _keeper(window, qtbot):
     assert keeper.waiting is None and keeper.started == 0, "nothing before fine-tuning"
     page = window.train_page
     window.sidebar.setCurrentRow(1)
-    page.mode.setCurrentIndex(page.mode.findData("finetune"))
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
     qtbot.waitUntil(lambda: keeper.waiting is not None, timeout=STARTUP_MS)
     assert keeper.started == 1
     return keeper
@@ -49,13 +49,13 @@ def test_choosing_finetune_starts_one_and_closing_the_window_ends_it(window, qtb
 @pytest.mark.slow
 def test_a_fine_tune_takes_the_kept_process_and_the_next_one_is_started(
         window, qtbot, messages, tmp_path: Path) -> None:
-    open_dataset(window, qtbot, make_dataset(tmp_path / "colours", per_class=6))
+    open_dataset(window, make_dataset(tmp_path / "colours", per_class=6))
     keeper = _keeper(window, qtbot)
     kept = keeper.waiting
     page = window.train_page
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
-    page.epochs.setValue(1)
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
+    page.form.epochs.setValue(1)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=TRAIN_MS)
 

@@ -63,8 +63,8 @@ def test_a_single_class_is_explained_and_training_refused(window, qtbot, message
                                                           tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "one", classes=("red",), per_class=3)
     _scan(window, qtbot, data)
-    assert window.data_page.blocking.isVisible()
-    assert "at least two classes" in window.data_page.blocking.text()
+    assert window.data_page.overview.blocking.isVisible()
+    assert "at least two classes" in window.data_page.overview.blocking.text()
     assert not window.train_page.start()
     assert messages and "cannot be trained yet" in messages[-1][0]
 
@@ -74,8 +74,8 @@ def test_a_second_training_while_one_runs_is_refused(window, qtbot, messages,
     data = make_dataset(tmp_path / "colours", per_class=6)
     _scan(window, qtbot, data)
     page = window.train_page
-    page.advanced.setChecked(True)
-    page.image_size.setValue(64)
+    page.form.advanced.setChecked(True)
+    page.form.image_size.setValue(64)
     assert page.start()
     assert not page.start()
     assert messages[-1][0] == "Training running"
@@ -85,8 +85,8 @@ def test_a_second_training_while_one_runs_is_refused(window, qtbot, messages,
 def test_a_bad_setting_is_reported_not_crashed(window, qtbot, messages, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "colours", per_class=4)
     _scan(window, qtbot, data)
-    window.train_page.advanced.setChecked(True)
-    window.train_page.image_size.setValue(8)  # below the 32 px minimum
+    window.train_page.form.advanced.setChecked(True)
+    window.train_page.form.image_size.setValue(8)  # below the 32 px minimum
     assert not window.train_page.start()
     assert "image size must be 32 to 1024" in messages[-1][1]
 
@@ -102,7 +102,7 @@ def test_another_folder_mid_classification_drops_stale_results(window, qtbot,
         textured_image((40, 60, 200), 500 + i, size=96).save(small / f"small-{i}.png")
     window.sidebar.setCurrentRow(3)
     page = window.classify_page
-    page.model_source.setCurrentIndex(page.model_source.findData("imagenet"))
+    page.sources_bar.model_source.setCurrentIndex(page.sources_bar.model_source.findData("imagenet"))
     page.open_sources([big])
     qtbot.waitUntil(lambda: page.model.rowCount() == 120, timeout=60_000)
     page.open_sources([small])
@@ -117,8 +117,8 @@ def test_classified_images_can_be_added_to_the_dataset(window, qtbot, tmp_path: 
     data = make_dataset(tmp_path / "colours", per_class=6)
     _scan(window, qtbot, data)
     train = window.train_page
-    train.advanced.setChecked(True)
-    train.image_size.setValue(64)
+    train.form.advanced.setChecked(True)
+    train.form.image_size.setValue(64)
     assert train.start()
     qtbot.waitUntil(lambda: not train.runner.busy, timeout=60_000)
     new = tmp_path / "new"
@@ -129,9 +129,9 @@ def test_classified_images_can_be_added_to_the_dataset(window, qtbot, tmp_path: 
     page.open_sources([new])
     qtbot.waitUntil(lambda: not page.runner.busy and page.model.rowCount() == 1
                     and page.model.item(0).label == "red", timeout=60_000)
-    [red] = [a for a in page.add_menu.actions() if a.text() == "red"]
+    [red] = [a for a in page.file_actions.add_menu.actions() if a.text() == "red"]
     red.trigger()
-    qtbot.waitUntil(lambda: not page.files_runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.file_actions.files.runner.busy, timeout=60_000)
     assert sorted(p.name for p in (data / "red").iterdir())[-1] == "5.png"
     assert (data / "red" / "0 (2).png").exists() and (data / "red" / "0.png").exists()
     assert (new / "0.png").exists(), "adding copies: the original stays"
