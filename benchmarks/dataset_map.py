@@ -113,8 +113,8 @@ def engine_times(dataset: Dataset) -> dict[str, float]:
 def app_times(folder: Path) -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
+    from cheetahlion_gui.data.map_plot import inside
     from cheetahlion_gui.main_window import MainWindow
-    from cheetahlion_gui.map_plot import inside
     from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings
 

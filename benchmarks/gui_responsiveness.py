@@ -130,7 +130,7 @@ def classify_stall(driver: Any, heartbeat: Heartbeat, folder: Path
 
 
 def gallery_first_screen(driver: Any, paths: list[str]) -> dict[str, float]:
-    from cheetahlion_gui.gallery_model import PathRole
+    from cheetahlion_gui.widgets.gallery_model import PathRole
 
     page = driver.window.classify_page
     driver.window.sidebar.setCurrentRow(3)

@@ -62,7 +62,7 @@ def main() -> int:
     work = _common.workspace("review")
     dataset, small, phone = _folders(data, work, args.photos)
     QApplication([])
-    from cheetahlion_gui.classify_sources import MODEL_IMAGENET
+    from cheetahlion_gui.classify.sources import MODEL_IMAGENET
     from cheetahlion_gui.main_window import MainWindow
     from cheetahlion_gui.session_driver import SessionDriver
     from cheetahlion_gui.settings import Settings

@@ -28,10 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.classify_page import ClassifyPage
-from cheetahlion_gui.data_page import DataPage
-from cheetahlion_gui.dialogs import start_folder
-from cheetahlion_gui.evaluate_page import EvaluatePage
+from cheetahlion_gui.classify.page import ClassifyPage
+from cheetahlion_gui.data.page import DataPage
+from cheetahlion_gui.evaluate.page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
@@ -41,8 +40,9 @@ from cheetahlion_gui.jobs.warm_up import WarmUpJob
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.thumbnails import ThumbnailCache
-from cheetahlion_gui.train_page import TrainPage
+from cheetahlion_gui.train.page import TrainPage
+from cheetahlion_gui.widgets.dialogs import start_folder
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.core import paths
 
 STEPS = ("Data", "Train", "Evaluate", "Classify")

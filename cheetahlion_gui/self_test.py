@@ -39,9 +39,9 @@ from training.core import paths
 from training.records.run_record import RunRecord
 
 if TYPE_CHECKING:
-    from cheetahlion_gui.classify_page import ClassifyPage
-    from cheetahlion_gui.gallery_model import GalleryItem
+    from cheetahlion_gui.classify.page import ClassifyPage
     from cheetahlion_gui.main_window import MainWindow
+    from cheetahlion_gui.widgets.gallery_model import GalleryItem
 
 CLASS_COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
 DATASET_PER_CLASS = 12
@@ -193,7 +193,7 @@ class SelfTest(QObject):
     def _clean_up(self, planted: Path) -> int:
         """Find likely mislabelled images; the planted one must come first. Move it to its
         class as a user would (select it, Move to class), which rescans the dataset."""
-        from cheetahlion_gui.suspects_model import SuspectRole
+        from cheetahlion_gui.data.suspects_model import SuspectRole
 
         driver, data_page = self.driver, self.window.data_page
         view = data_page.suspects_view
@@ -219,7 +219,7 @@ class SelfTest(QObject):
     def _explain_first(self, page: ClassifyPage) -> str:
         """Open the first gallery image's preview and wait for its Grad-CAM explanation;
         the class it explains."""
-        from cheetahlion_gui.preview_dialog import PreviewDialog
+        from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 
         self.driver.stage = "opening a preview"
         page.preview(page.proxy.index(0, 0))

@@ -37,7 +37,7 @@ def answer_quarantine_dialog(monkeypatch: Any, folder: Path) -> list[str]:
         asked.append(title)
         return str(folder)
 
-    monkeypatch.setattr("cheetahlion_gui.cleanup_actions.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cheetahlion_gui.data.cleanup_actions.QFileDialog.getExistingDirectory",
                         choose)
     return asked
 

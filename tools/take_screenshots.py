@@ -61,7 +61,7 @@ def shoot_data(app, driver, data: Path, quarantine: Path, out: Path) -> None:
 def shoot_suspects(driver, out: Path) -> None:
     """1b, 1d, 1c: the finder's ranking, the map, and the moves after quarantining the
     flagged photos."""
-    from cheetahlion_gui.suspects_model import SuspectRole
+    from cheetahlion_gui.data.suspects_model import SuspectRole
 
     window = driver.window
     data_page = window.data_page
@@ -130,7 +130,7 @@ def shoot_train(app, driver, out: Path) -> None:
 
 def shoot_evaluate(app, driver, out: Path) -> None:
     """3, 3b: the confusion matrix with a wrong cell clicked, one image explained."""
-    from cheetahlion_gui.explain_view import ExplainDialog
+    from cheetahlion_gui.widgets.explain_view import ExplainDialog
 
     window, page = driver.window, driver.window.evaluate_page
     driver.evaluate()
@@ -151,7 +151,7 @@ def shoot_evaluate(app, driver, out: Path) -> None:
 
 def shoot_classify(app, driver, sources: list[Path], out: Path) -> None:
     """4, 4b, 4c: the gallery strangest first, a preview with its Grad-CAM, the review."""
-    from cheetahlion_gui.preview_dialog import PreviewDialog
+    from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 
     window, classify = driver.window, driver.window.classify_page
     driver.go_to("Classify")

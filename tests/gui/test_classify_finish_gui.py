@@ -15,9 +15,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton
 from synthetic import make_dataset, textured_image
 
-from cheetahlion_gui.gallery_model import GalleryItem
+from cheetahlion_gui.classify.review_dialog import ReviewDialog
 from cheetahlion_gui.jobs.classify import GalleryFiles, PredictionBatch
-from cheetahlion_gui.review_dialog import ReviewDialog
+from cheetahlion_gui.widgets.gallery_model import GalleryItem
 from training.records.novelty_calibration import NoveltyCalibration
 
 CALIBRATION = NoveltyCalibration(quantiles=tuple(i / 100 for i in range(101)), k=1,

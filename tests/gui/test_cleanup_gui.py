@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
-from cheetahlion_gui.cleanup_actions import MoveRole, MovesModel
-from cheetahlion_gui.health_report import CONFLICT, KindRole
+from cheetahlion_gui.data.cleanup_actions import MoveRole, MovesModel
+from cheetahlion_gui.data.health_report import CONFLICT, KindRole
 from cheetahlion_gui.main_window import MainWindow
-from cheetahlion_gui.run_history import RunHistoryModel
 from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.train.run_history import RunHistoryModel
 from training.insight.cleanup import move_to_class, move_to_quarantine, undo_move
 from training.records.journal import read_journal
 from training.records.run_record import RunRecord

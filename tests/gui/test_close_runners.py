@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 
 from cheetahlion_gui.jobs import Job, JobRunner
 from cheetahlion_gui.main_window import MainWindow
-from cheetahlion_gui.run_export import FILE_TYPES
 from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.train.run_export import FILE_TYPES
 
 BLOCK_SECONDS = 30
 """How long a blocking job waits for its cancel; far longer than closing may take."""
@@ -68,7 +68,7 @@ def test_closing_during_an_onnx_export_waits_for_it_and_leaves_no_partial_file(
     out = tmp_path / "out"
     out.mkdir()
     target = out / "colours.onnx"
-    monkeypatch.setattr("cheetahlion_gui.run_export.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("cheetahlion_gui.train.run_export.QFileDialog.getSaveFileName",
                         lambda *_args: (str(target), FILE_TYPES["onnx"]))
     qtbot.mouseClick(page.history_panel.export_button, Qt.MouseButton.LeftButton)
     assert page.history_panel.exporter.runner.busy

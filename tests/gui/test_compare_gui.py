@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from synthetic import make_dataset
 
 import training
-from cheetahlion_gui.compare_panel import ComparisonModel
+from cheetahlion_gui.train.compare_panel import ComparisonModel
 from training.fitting import compare as compare_module
 from training.records import backbones
 from training.records.backbones import OFFLINE_BACKBONES, Wheel

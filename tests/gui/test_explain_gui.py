@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from synthetic import make_dataset
 
-from cheetahlion_gui.explain_view import ExplainDialog, ExplainView
-from cheetahlion_gui.preview_dialog import PreviewDialog
+from cheetahlion_gui.widgets.explain_view import ExplainDialog, ExplainView
+from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 
 
 def _shown(view: ExplainView):

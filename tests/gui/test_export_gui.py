@@ -10,7 +10,7 @@ from gui_steps import train_small_model
 from PySide6.QtCore import Qt
 
 import training
-from cheetahlion_gui.run_export import FILE_TYPES, format_for
+from cheetahlion_gui.train.run_export import FILE_TYPES, format_for
 from training.predict.export import EXPORT_FORMATS
 
 
@@ -21,7 +21,7 @@ def _choose_in_save_dialog(monkeypatch, path: Path, file_type: str) -> list[str]
         suggested.append(start)
         return str(path), file_type
 
-    monkeypatch.setattr("cheetahlion_gui.run_export.QFileDialog.getSaveFileName", dialog)
+    monkeypatch.setattr("cheetahlion_gui.train.run_export.QFileDialog.getSaveFileName", dialog)
     return suggested
 
 

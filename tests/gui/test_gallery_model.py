@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage
 from pytestqt.modeltest import ModelTester
 from synthetic import textured_image
 
-from cheetahlion_gui.gallery_model import (
+from cheetahlion_gui.widgets.gallery_model import (
     ConfidenceRole,
     ErrorRole,
     GalleryItem,
@@ -19,7 +19,7 @@ from cheetahlion_gui.gallery_model import (
     LabelRole,
     UnsureRole,
 )
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.predictions import Prediction
 
 

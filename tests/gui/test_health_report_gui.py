@@ -9,7 +9,7 @@ from gui_steps import answer_quarantine_dialog, open_dataset, wait_for_data_page
 from PIL import Image
 from synthetic import make_dataset
 
-from cheetahlion_gui.health_report import KindRole
+from cheetahlion_gui.data.health_report import KindRole
 
 
 def test_blank_placeholders_are_named_and_quarantined_in_one_click(

@@ -15,7 +15,7 @@ from PIL import Image
 from PySide6.QtGui import QImage
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
-from cheetahlion_gui.preview_dialog import PreviewDialog
+from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 
 
 def _sideways_red() -> Image.Image:

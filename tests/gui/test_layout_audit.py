@@ -22,7 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.icon_view import MAX_TILE_WIDTH, TILE_GAP, fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.widgets.icon_view import (
+    MAX_TILE_WIDTH,
+    TILE_GAP,
+    fit_tiles_to_classes,
+    make_icon_view,
+)
 
 LONG = "IMG_20240613_171522_serengeti_cheetah.jpg"
 

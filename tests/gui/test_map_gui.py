@@ -18,8 +18,8 @@ from PySide6.QtGui import QColor, QCursor, QMouseEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
-from cheetahlion_gui.map_plot import class_colour
-from cheetahlion_gui.photo_dialog import PhotoDialog
+from cheetahlion_gui.data.map_plot import class_colour
+from cheetahlion_gui.data.photo_dialog import PhotoDialog
 
 LEFT = Qt.MouseButton.LeftButton
 NO_BUTTON = Qt.MouseButton.NoButton
@@ -234,8 +234,8 @@ def test_copies_are_marked_and_no_legend_entry_breaks_across_lines(window, qtbot
 
 def test_the_selection_model_is_a_well_behaved_model(qtmodeltester, qapp,
                                                      tmp_path: Path) -> None:
-    from cheetahlion_gui.map_selection import Chosen, SelectionModel
-    from cheetahlion_gui.thumbnails import ThumbnailCache
+    from cheetahlion_gui.data.map_selection import Chosen, SelectionModel
+    from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
     cache = ThumbnailCache()
     model = SelectionModel(cache)

@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import make_dataset
 
-from cheetahlion_gui.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathRole
 from cheetahlion_gui.main_window import MainWindow
-from cheetahlion_gui.preview_dialog import PreviewDialog
 from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.widgets.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathRole
+from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 from training.data.scanning import scan_dataset
 from training.fitting.trainer import fit
 from training.predict.sorting import NONE_OF_THESE_FOLDER

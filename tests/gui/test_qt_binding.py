@@ -6,8 +6,8 @@ import sys
 
 from PySide6.QtCore import QModelIndex
 
-from cheetahlion_gui.gallery_model import GalleryModel
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.gallery_model import GalleryModel
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 
 def test_qt_calls_returning_nothing_keep_none_alive(qapp) -> None:

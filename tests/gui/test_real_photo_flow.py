@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 
 import training
-from cheetahlion_gui.classify_page import PreviewDialog
-from cheetahlion_gui.gallery_model import ErrorRole, PathRole
+from cheetahlion_gui.classify.page import PreviewDialog
+from cheetahlion_gui.widgets.gallery_model import ErrorRole, PathRole
 from training.fitting.trainer import FitResult
 
 pytestmark = pytest.mark.real_photos
@@ -39,7 +39,8 @@ def test_open_dataset_shows_counts_samples_and_health(window, qtbot, real_photos
                     timeout=60_000)
 
     opened = []
-    monkeypatch.setattr("cheetahlion_gui.health_report.QDesktopServices.openUrl", opened.append)
+    monkeypatch.setattr("cheetahlion_gui.data.health_report.QDesktopServices.openUrl",
+                        opened.append)
     page.health.issues_view.setCurrentIndex(page.health.issue_filter.index(0, 0))
     qtbot.mouseClick(page.health.show_button, Qt.MouseButton.LeftButton)
     assert [url.toLocalFile() for url in opened] == [str(real_photos / "cheetah")]

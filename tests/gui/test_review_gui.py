@@ -10,7 +10,7 @@ from gui_steps import OPEN_TIMEOUT_MS, train_small_model
 from PySide6.QtCore import Qt
 from synthetic import make_dataset
 
-from cheetahlion_gui.review_dialog import ReviewDialog
+from cheetahlion_gui.classify.review_dialog import ReviewDialog
 
 IMAGES_COLUMN = 7
 

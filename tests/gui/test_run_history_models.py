@@ -8,9 +8,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QWidget
 
 from cheetahlion_gui.jobs import JobRunner
-from cheetahlion_gui.run_history import RunHistoryPanel
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.train.run_history import RunHistoryPanel
 from training.records.run_record import RunRecord
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from pytestqt.modeltest import ModelTester
 from synthetic import CLASS_COLOURS, make_dataset, textured_image
 
-from cheetahlion_gui.suspects_model import SuspectRole
+from cheetahlion_gui.data.suspects_model import SuspectRole
 
 PLANTED = "planted.png"
 

@@ -123,7 +123,7 @@ def test_the_title_names_the_selected_run_and_resume_shows_its_settings(
         best_epoch=1, best_val_accuracy=0.933, baseline_accuracy=0.867, kept=None,
         kept_note=None, seconds=60.0, warnings=(), record=stopped)
     monkeypatch.setattr(FakeTraining, "outcome", ended)
-    monkeypatch.setattr("cheetahlion_gui.train_page.TrainJob", FakeTraining)
+    monkeypatch.setattr("cheetahlion_gui.train.page.TrainJob", FakeTraining)
     assert page.resume_selected_run()
     form = page.form.config()
     assert (form.mode, form.epochs, form.learning_rate, form.batch_size) == \

@@ -6,7 +6,7 @@ nothing new took a fifth of a core from a fine-tune running beside the window.
 
 from __future__ import annotations
 
-from cheetahlion_gui.plots import REDRAW_MS, TrainingHistory, TrainingPlots
+from cheetahlion_gui.train.plots import REDRAW_MS, TrainingHistory, TrainingPlots
 
 SEVERAL_TICKS_MS = 6 * REDRAW_MS
 

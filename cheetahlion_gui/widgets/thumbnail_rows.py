@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QAbstractListModel, QObject, Qt, Slot
 from PySide6.QtGui import QColor, QIcon, QPixmap
 
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 
 def placeholder_pixmap(size: int, colour: str = "#e6e6e6") -> QPixmap:

@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.gallery_model import GalleryItem
-from cheetahlion_gui.review_end import ReviewEnd
-from cheetahlion_gui.review_queue import Addition, AdditionQueue
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.classify.review_end import ReviewEnd
+from cheetahlion_gui.classify.review_queue import Addition, AdditionQueue
+from cheetahlion_gui.widgets.gallery_model import GalleryItem
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.insight.adding import class_name_problem
 
 REVIEW_SIZE = 560

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, Slot
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 CARD_PICTURE = 128
 OFFSET = 14

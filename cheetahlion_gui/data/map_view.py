@@ -31,18 +31,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController
-from cheetahlion_gui.dialogs import show_error
+from cheetahlion_gui.data.cleanup_actions import CleanupController
+from cheetahlion_gui.data.map_card import HoverCard
+from cheetahlion_gui.data.map_plot import FLAG_COLOUR, LINK_COLOUR, MapPlot, class_colour
+from cheetahlion_gui.data.map_selection import Chosen, SelectionStrip
+from cheetahlion_gui.data.photo_dialog import PhotoDialog
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset_map import DatasetMapJob, MapOutcome
-from cheetahlion_gui.map_card import HoverCard
-from cheetahlion_gui.map_plot import FLAG_COLOUR, LINK_COLOUR, MapPlot, class_colour
-from cheetahlion_gui.map_selection import Chosen, SelectionStrip
-from cheetahlion_gui.photo_dialog import PhotoDialog
-from cheetahlion_gui.preview_dialog import PREVIEW_SIZE
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.dialogs import show_error
+from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.dataset_map import DatasetMap
 from training.records.events import PhaseProgress
 from training.records.suspects import SuspectReport

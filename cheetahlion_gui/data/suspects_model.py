@@ -9,8 +9,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from cheetahlion_gui.thumbnail_rows import ThumbnailRows
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.suspects import Suspect
 
 Index = QModelIndex | QPersistentModelIndex

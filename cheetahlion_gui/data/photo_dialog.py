@@ -14,8 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from cheetahlion_gui.preview_dialog import PREVIEW_SIZE
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 
 class PhotoDialog(QDialog):

@@ -27,8 +27,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
-from cheetahlion_gui.thumbnail_rows import ThumbnailRows, placeholder_pixmap
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows, placeholder_pixmap
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 from training.records.predictions import Prediction, none_of_these
 

@@ -24,15 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.evaluation_scores import NO_REPORT, ScoresPanel, part_name
-from cheetahlion_gui.explain_view import ExplainDialog, percent
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel
-from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.step_page import StepPage
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.explain_view import ExplainDialog, percent
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.icon_view import fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.widgets.step_page import StepPage
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.evaluation import EvaluationReport, ImageOutcome
 
 WORST_MISTAKES = 24

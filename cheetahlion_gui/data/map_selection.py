@@ -26,9 +26,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QVBoxLayout, QWidget
 
-from cheetahlion_gui.icon_view import TileDelegate
-from cheetahlion_gui.thumbnail_rows import ThumbnailRows
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.icon_view import TileDelegate
+from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 STRIP_THUMBNAIL = 48
 TILE = QSize(STRIP_THUMBNAIL + 36, STRIP_THUMBNAIL + 24)

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.table_model import RecordsTableModel
-from cheetahlion_gui.train_progress import format_duration
+from cheetahlion_gui.train.progress import format_duration
+from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.comparison import ComparisonStarted, NetworkComparison, best_comparison
 from training.records.events import PhaseProgress, StepEnded
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.table_model import RecordsTableModel
+from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.evaluation import ClassScores, EvaluationReport
 
 Index = QModelIndex | QPersistentModelIndex

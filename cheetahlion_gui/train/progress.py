@@ -11,7 +11,7 @@ import time
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from cheetahlion_gui.plots import TrainingHistory, TrainingPlots
+from cheetahlion_gui.train.plots import TrainingHistory, TrainingPlots
 from training.records.config import TrainConfig
 from training.records.events import (
     BaselineMeasured,

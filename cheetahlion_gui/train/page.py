@@ -24,18 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.compare_panel import ComparePanel
-from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.compare import CompareJob, CompareOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
 from cheetahlion_gui.jobs.train import TrainJob
-from cheetahlion_gui.plots import TrainingHistory
-from cheetahlion_gui.run_history import RunHistoryPanel
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.step_page import StepPage
-from cheetahlion_gui.train_form import TrainForm
-from cheetahlion_gui.train_progress import TrainingProgress
+from cheetahlion_gui.train.compare_panel import ComparePanel
+from cheetahlion_gui.train.form import TrainForm
+from cheetahlion_gui.train.plots import TrainingHistory
+from cheetahlion_gui.train.progress import TrainingProgress
+from cheetahlion_gui.train.run_history import RunHistoryPanel
+from cheetahlion_gui.widgets.dialogs import show_error
+from cheetahlion_gui.widgets.step_page import StepPage
 from training.core.errors import ConfigError
 from training.records.backbones import OFFLINE_BACKBONES
 from training.records.comparison import NetworkComparison

@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QWidget
 
-from cheetahlion_gui.gallery_model import GalleryModel, GalleryProxy
 from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.widgets.gallery_model import GalleryModel, GalleryProxy
 
 SORT_KEYS = (("Name", "name"), ("Confidence, lowest first", "confidence"),
              ("Label", "label"), ("Strangeness, highest first", "novelty"))

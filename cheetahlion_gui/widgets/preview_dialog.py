@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.explain_view import ExplainView, release_when_idle
-from cheetahlion_gui.gallery_model import GalleryItem
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.explain_view import ExplainView, release_when_idle
+from cheetahlion_gui.widgets.gallery_model import GalleryItem
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 
 PREVIEW_SIZE = 560
 TOP_CLASSES = 20

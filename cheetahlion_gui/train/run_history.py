@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import JobRunner
-from cheetahlion_gui.plots import TrainingHistory
-from cheetahlion_gui.run_export import RunExporter
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.table_model import RecordsTableModel
-from cheetahlion_gui.train_progress import format_duration
+from cheetahlion_gui.train.plots import TrainingHistory
+from cheetahlion_gui.train.progress import format_duration
+from cheetahlion_gui.train.run_export import RunExporter
+from cheetahlion_gui.widgets.dialogs import show_error
+from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.backbones import BACKBONES
 from training.records.run_record import RunRecord
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cheetahlion_gui.gallery_model import GalleryItem, GalleryModel
-from cheetahlion_gui.icon_view import fit_tiles_to_classes, make_icon_view
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.icon_view import fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.dataset import Dataset, Split
 
 SAMPLES_PER_CLASS = 6

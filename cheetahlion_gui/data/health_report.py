@@ -38,9 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cheetahlion_gui.cleanup_actions import CleanupController
+from cheetahlion_gui.data.cleanup_actions import CleanupController
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.thumbnails import ThumbnailCache
+from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.data.images import is_supported
 from training.records.dataset import HealthReport, Issue
 

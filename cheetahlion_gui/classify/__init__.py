@@ -1,0 +1,1 @@
+"""Step 4, Classify: the gallery, its filters, file actions, reviewing the unsure."""

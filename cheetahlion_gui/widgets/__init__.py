@@ -1,0 +1,1 @@
+"""Widgets the steps share: dialogs, thumbnail grids and their model, the photo preview."""
