@@ -118,7 +118,7 @@ def _show_unexpected_error(kind: type[BaseException], error: BaseException,
     log.error("unexpected error\n%s", details)
     from PySide6.QtWidgets import QApplication
 
-    from cheetahlion_gui.widgets.dialogs import show_error
+    from cheetahlion_gui.dialogs import show_error
 
     show_error(QApplication.activeWindow(), "Unexpected error",
                f"Something went wrong: {error}. Details are in {paths.log_dir()}.", details)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.classify.page import ClassifyPage
 from cheetahlion_gui.data.page import DataPage
+from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.evaluate.page import EvaluatePage
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
@@ -41,7 +42,6 @@ from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.train.page import TrainPage
-from cheetahlion_gui.widgets.dialogs import start_folder
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.core import paths
 

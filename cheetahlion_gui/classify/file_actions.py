@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import ask_yes_no, choose_folder, start_folder
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import ask_yes_no, choose_folder, start_folder
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
 from training.predict.results_csv import write_results_csv
 from training.predict.sorting import SortSummary, sort_into_folders, sorting_label

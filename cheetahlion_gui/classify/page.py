@@ -25,10 +25,10 @@ from cheetahlion_gui.classify.file_actions import FileActions
 from cheetahlion_gui.classify.filters import GalleryFilters
 from cheetahlion_gui.classify.review_dialog import ReviewDialog
 from cheetahlion_gui.classify.sources import SourcesBar
+from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.jobs.classify import ClassifyJob, GalleryFiles, PredictionBatch
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import choose_folder
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
 from cheetahlion_gui.widgets.icon_view import fit_tiles_to_classes, make_icon_view
 from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE, PreviewDialog

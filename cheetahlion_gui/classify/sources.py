@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import start_folder
 
 MODEL_CHOSEN_RUN = "run"
 MODEL_FILE = "file"

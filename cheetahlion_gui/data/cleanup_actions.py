@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupJob, CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import show_error
 from training.records.journal import Journal, Move
 
 Index = QModelIndex | QPersistentModelIndex

@@ -36,11 +36,11 @@ from cheetahlion_gui.data.map_card import HoverCard
 from cheetahlion_gui.data.map_plot import FLAG_COLOUR, LINK_COLOUR, MapPlot, class_colour
 from cheetahlion_gui.data.map_selection import Chosen, SelectionStrip
 from cheetahlion_gui.data.photo_dialog import PhotoDialog
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset_map import DatasetMapJob, MapOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import show_error
 from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.dataset_map import DatasetMap

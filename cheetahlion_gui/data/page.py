@@ -32,12 +32,12 @@ from cheetahlion_gui.data.health_report import HealthReportPanel
 from cheetahlion_gui.data.map_view import MapView
 from cheetahlion_gui.data.overview import DatasetOverview
 from cheetahlion_gui.data.suspects_view import SuspectsView
+from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import choose_folder
 from cheetahlion_gui.widgets.path_label import PathLabel
 from cheetahlion_gui.widgets.step_page import StepPage
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache

@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.data.cleanup_actions import CleanupController
 from cheetahlion_gui.data.suspects_model import SuspectRole, SuspectsModel
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.dialogs import show_error
 from cheetahlion_gui.widgets.icon_view import fit_tiles_to_lines, make_icon_view
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.suspects import Suspect, SuspectReport

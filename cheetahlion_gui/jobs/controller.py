@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, SignalInstance, Slot
 from PySide6.QtWidgets import QMessageBox, QProgressBar, QWidget
 
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.runner import Job, JobRunner
-from cheetahlion_gui.widgets.dialogs import show_error
 from training.records.events import PhaseProgress, ScanProgress
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.compare import CompareJob, CompareOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
@@ -34,7 +35,6 @@ from cheetahlion_gui.train.form import TrainForm
 from cheetahlion_gui.train.plots import TrainingHistory
 from cheetahlion_gui.train.progress import TrainingProgress
 from cheetahlion_gui.train.run_history import RunHistoryPanel
-from cheetahlion_gui.widgets.dialogs import show_error
 from cheetahlion_gui.widgets.step_page import StepPage
 from training.core.errors import ConfigError
 from training.records.backbones import OFFLINE_BACKBONES

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from cheetahlion_gui.dialogs import show_message
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.export import ExportJob
-from cheetahlion_gui.widgets.dialogs import show_message
 from training.records.export_result import ExportResult
 
 FILE_TYPES = {

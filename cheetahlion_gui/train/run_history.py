@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.train.plots import TrainingHistory
 from cheetahlion_gui.train.progress import format_duration
 from cheetahlion_gui.train.run_export import RunExporter
-from cheetahlion_gui.widgets.dialogs import show_error
 from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.backbones import BACKBONES
 from training.records.run_record import RunRecord

@@ -69,7 +69,7 @@ def messages(monkeypatch):
 
     for name in ("information", "warning", "critical", "question"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(record))
-    monkeypatch.setattr("cheetahlion_gui.widgets.dialogs.QMessageBox.open",
+    monkeypatch.setattr("cheetahlion_gui.dialogs.QMessageBox.open",
                         lambda box: shown.append((box.windowTitle(), box.text())))
     return shown
 

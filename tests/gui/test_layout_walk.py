@@ -139,7 +139,7 @@ def _data_steps(walk: Walk, dataset: Path, monkeypatch) -> None:
     # torch (KeyError 'custom' in torch.fx.traceback.annotate, two threads at once).
     walk.wait(lambda: window.frozen_runtime is not None and not window.warmup.busy
               and not window.runtime_jobs.runner.busy, RUN_MS)
-    monkeypatch.setattr("cheetahlion_gui.widgets.dialogs.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cheetahlion_gui.dialogs.QFileDialog.getExistingDirectory",
                         lambda *_args, **_kwargs: str(dataset))
     qtbot.mouseClick(page.open_button, LEFT)
     assert page.runner.busy
@@ -210,7 +210,7 @@ def _classify_steps(walk: Walk, gallery: Path, monkeypatch) -> None:
     window, qtbot = walk.window, walk.qtbot
     page = window.classify_page
     driver(window).go_to("Classify")
-    monkeypatch.setattr("cheetahlion_gui.widgets.dialogs.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cheetahlion_gui.dialogs.QFileDialog.getExistingDirectory",
                         lambda *_args, **_kwargs: str(gallery))
     qtbot.mouseClick(page.sources_bar.folder_button, LEFT)
     assert page.runner.busy
