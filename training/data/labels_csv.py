@@ -96,12 +96,13 @@ def parse_labels_csv(data: bytes, file: Path) -> LabelsTable:
     try:
         header = _header(reader, file)
         path_at, labels_at = header.index(PATH_COLUMN), header.index(LABELS_COLUMN)
+        needed = max(path_at, labels_at) + 1  # ignored columns after these may be left off
         line = reader.line_num
         for cells in reader:
             row, line = line + 1, reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line, or a spreadsheet's empty row (",")
-            if len(cells) != len(header):
+            if not needed <= len(cells) <= len(header):
                 raise DatasetError(_cell_count(file, row, len(cells), len(header)))
             rows.add(cells[path_at], cells[labels_at], row)
     except csv.Error as error:

@@ -8,7 +8,7 @@ part that still wants most of that label, then those of the next rarest, so ever
 split close to the asked fraction. Two changes make the promise exact: each label wants at
 least one photo in each part (the paper's real-valued wants can send both photos of a
 2-photo label to training), and a last pass moves a photo across when a label still misses a
-part. Photos with no label are dealt out last, to keep the parts' sizes.
+part. Photos with no label are stratified as if "none" were one more label.
 
 Like the single-label split, ties are broken by a keyed hash of each photo's relative path,
 not a random generator: the same seed gives the same split on every machine and with every
@@ -70,10 +70,14 @@ def _key(seed: int, relpath: str) -> int:
 def _stratified(labels_of: list[tuple[int, ...]], counts: list[int], keys: list[int],
                 val_fraction: float) -> list[int]:
     """Each photo's part, by iterative stratification with every label wanting at least one
-    photo on each side."""
+    photo on each side. Photos with no label share one more label of their own ("none"), so
+    they are spread in proportion too, not used to even out the parts' sizes."""
+    none = len(counts)
+    labels_of = [labels or (none,) for labels in labels_of]
+    counts = [*counts, sum(labels == (none,) for labels in labels_of)]
     wants = []
     for count in counts:
-        val = min(max(round(count * val_fraction), 1), count - 1)
+        val = min(max(round(count * val_fraction), 1), count - 1) if count > 1 else 0
         wants.append([count - val, val])
     sizes = [len(labels_of) * (1 - val_fraction), len(labels_of) * val_fraction]
     members: list[list[int]] = [[] for _ in counts]
@@ -82,22 +86,15 @@ def _stratified(labels_of: list[tuple[int, ...]], counts: list[int], keys: list[
             members[label].append(image)
     left = list(counts)
     part = [-1] * len(labels_of)
-
-    def place(image: int, side: int) -> None:
-        part[image] = side
-        sizes[side] -= 1
-        for label in labels_of[image]:
-            wants[label][side] -= 1
-            left[label] -= 1
-
     while any(left):
         label = min((n, label) for label, n in enumerate(left) if n)[1]
         for image in sorted(members[label], key=keys.__getitem__):
             if part[image] < 0:
-                place(image, _side(wants[label], sizes, keys[image]))
-    for image in sorted(range(len(part)), key=keys.__getitem__):
-        if part[image] < 0:
-            place(image, _side([0, 0], sizes, keys[image]))
+                side = part[image] = _side(wants[label], sizes, keys[image])
+                sizes[side] -= 1
+                for other in labels_of[image]:
+                    wants[other][side] -= 1
+                    left[other] -= 1
     return part
 
 
@@ -147,8 +144,17 @@ def _repair(labels_of: list[tuple[int, ...]], counts: list[int], keys: list[int]
         part[image] = 1 - part[image]
         missing = [label for label, sides in enumerate(on_side) if 0 in sides]
     if missing:
+        partners = sorted({other for label in missing for image in members[label]
+                           for other in labels_of[image]} - set(missing))
         raise DatasetError(
             "The photos cannot be split so that every label has a photo in training and one "
-            f"in validation: the labels {', '.join(repr(names[m]) for m in missing[:5])} share "
-            "their few photos too tightly. Add photos for these labels."
+            f"in validation: {_named(names, missing)} cannot get one on each side without "
+            f"taking it from {_named(names, partners)} on the same few photos. Add photos for "
+            "these labels."
         )
+
+
+def _named(names: tuple[str, ...], labels: list[int]) -> str:
+    shown = ", ".join(repr(names[label]) for label in labels[:5])
+    return f"label {shown}" if len(labels) == 1 else f"labels {shown}" + (
+        f" and {len(labels) - 5} more" if len(labels) > 5 else "")
