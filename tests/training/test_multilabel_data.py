@@ -291,3 +291,14 @@ def test_the_split_refuses_a_label_on_one_photo_or_labels_no_split_can_serve() -
     assert all(f"'{name}'" in str(caught.value) for name in "xyz")
     with pytest.raises(DatasetError, match="between 0 and 1"):
         split_multilabel(random_dataset(0), val_fraction=1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_that_share_their_photos_still_get_both_sides_when_a_split_exists(
+        seed: int) -> None:
+    """Stratification alone leaves 'd' (on photos 0 and 4, which carry 'c' too) on one side
+    here; only four splits serve every label (val = photos {0, 1, 3}, {0, 2, 5} or their
+    mirrors), and the repair finds one."""
+    data = dataset(tuple("abcde"), [(2, 3), (2, 4), (1, 2, 4), (0, 1), (2, 3), (0, 2)])
+    split = split_multilabel(data, 0.2, seed=seed)
+    assert split_labels(data, split.train) == set(range(5)) == split_labels(data, split.val)
