@@ -18,9 +18,11 @@ import pytest
 from training.core.errors import DatasetError
 from training.data.labels_csv import parse_labels_csv, read_labels_csv
 from training.data.multilabel_health import multilabel_report
-from training.data.multilabel_scan import scan_multilabel
+from training.data.multilabel_scan import cross_folder_copies, scan_multilabel
 from training.data.multilabel_split import split_multilabel
+from training.data.scanning import scan_dataset
 from training.records.dataset import HealthReport
+from training.records.events import ScanProgress
 from training.records.multilabel import LabelledImage, MultiLabelDataset
 
 CSV = Path("/photos/labels.csv")
@@ -190,7 +192,10 @@ def test_label_folders_with_shared_photos_scan_to_one_photo_per_picture(
         scan_multilabel(root)
     assert "has no labels.csv" in str(caught.value) and "--multi-label" in str(caught.value)
 
-    dataset = scan_multilabel(root, from_folders=True)
+    seen: list[ScanProgress] = []
+    dataset = scan_multilabel(root, from_folders=True, progress=seen.append)
+    assert seen[-1] == ScanProgress(done=15, total=15)
+    assert cross_folder_copies(scan_dataset(root)) == 2
     assert dataset.source == "folders" and dataset.labels == ("beach", "people", "sunset")
     named = {image.relpath: tuple(dataset.labels[i] for i in image.labels)
              for image in dataset.images}

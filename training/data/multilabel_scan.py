@@ -28,7 +28,7 @@ from training.data.images import is_supported
 from training.data.labels_csv import read_labels_csv
 from training.data.multilabel_health import Copies, multilabel_report
 from training.data.scanning import Candidate, ImageProbe, discover, probe_all
-from training.records.dataset import ImageRecord, Issue
+from training.records.dataset import Dataset, ImageRecord, Issue
 from training.records.events import ScanProgress
 from training.records.multilabel import LABELS_FILE, LabelledImage, MultiLabelDataset
 
@@ -174,6 +174,16 @@ def _assembled(
         fingerprint=multilabel_fingerprint(labels, images),
         source="folders" if source == "folders" else "labels.csv",
     )
+
+
+def cross_folder_copies(dataset: Dataset) -> int:
+    """How many photos of a single-label scan sit, as identical files, in more than one class
+    folder. A few are mistakes (the report's `conflicting_labels`); many suggest the folders
+    are a multi-label dataset, so a front end can offer to scan them as one."""
+    classes_of: dict[str, set[int]] = {}
+    for record in dataset.images:
+        classes_of.setdefault(record.content_hash, set()).add(record.label)
+    return sum(len(classes) > 1 for classes in classes_of.values())
 
 
 def multilabel_fingerprint(labels: Sequence[str], images: Sequence[LabelledImage]) -> str:
