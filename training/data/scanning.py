@@ -52,15 +52,20 @@ _PROGRESS_EVERY = 25
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
+    """A file the scan will probe, and the class folder (and split folder) it was found in."""
+
     path: Path
     class_name: str
     own_split: SplitName | None
 
 
 @dataclass(frozen=True)
-class _Probe:
-    candidate: _Candidate
+class ImageProbe:
+    """What probing one candidate found: its record when usable, else the problem (which the
+    health report names); `one_colour` for a blank or placeholder picture."""
+
+    candidate: Candidate
     record: ImageRecord | None
     problem: ImageProblem | None
     one_colour: bool = False
@@ -80,14 +85,14 @@ def scan_dataset(
     """
     root_path = _check_root(Path(root))
     layout_issues: list[Issue] = []
-    candidates, class_names, split_folders = _discover(root_path, layout_issues)
+    candidates, class_names, split_folders = discover(root_path, layout_issues)
     if not class_names:
         raise DatasetError(
             f"{root_path} has no class folders. Put the photos of each class in a sub-folder "
             "named after the class, e.g. cheetah/ and lion/, then scan again."
         )
     label_of = {name: index for index, name in enumerate(class_names)}
-    probes = _probe_all(root_path, candidates, label_of, progress, cancel, workers)
+    probes = probe_all(root_path, candidates, label_of, progress, cancel, workers)
 
     images = tuple(probe.record for probe in probes if probe.record is not None)
     problems = [probe.problem for probe in probes if probe.problem is not None]
@@ -131,11 +136,14 @@ def _visible_subdirs(folder: Path) -> list[Path]:
         )
 
 
-def _discover(
+def discover(
     root: Path, issues: list[Issue]
-) -> tuple[list[_Candidate], list[str], dict[SplitName, Path]]:
+) -> tuple[list[Candidate], list[str], dict[SplitName, Path]]:
     """The image files, the class names, and the folder's own split folders (empty when it
-    has none), so the report can name the real `valid/` or `Train/` folder."""
+    has none), so the report can name the real `valid/` or `Train/` folder.
+
+    Public for the multi-label scan of class folders (`training.data.multilabel_scan`), which
+    finds its files the same way; layout findings are appended to `issues`."""
     class_folders, splits = _class_folders(root, issues)
     class_names = sorted({folder.name for folder, _ in class_folders})
     candidates, unsupported = _collect_files(root, class_folders, issues)
@@ -176,15 +184,15 @@ def _class_folders(
 
 def _collect_files(
     root: Path, class_folders: list[tuple[Path, SplitName | None]], issues: list[Issue]
-) -> tuple[list[_Candidate], list[Path]]:
+) -> tuple[list[Candidate], list[Path]]:
     """The files of every class folder: candidates of a supported type, and the others."""
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     unsupported: list[Path] = []
     for folder, split in class_folders:
         others = {os.path.realpath(f) for f, _ in class_folders if f != folder}
         for path in _walk_files(folder, issues, blocked=others | {os.path.realpath(root)}):
             if is_supported(path):
-                candidates.append(_Candidate(path, folder.name, split))
+                candidates.append(Candidate(path, folder.name, split))
             else:
                 unsupported.append(path)
     return candidates, unsupported
@@ -253,18 +261,22 @@ def _walk_files(folder: Path, issues: list[Issue], blocked: set[str]) -> Iterato
                 yield Path(current) / name
 
 
-def _probe_all(
+def probe_all(
     root: Path,
-    candidates: list[_Candidate],
+    candidates: list[Candidate],
     label_of: dict[str, int],
     progress: Callable[[ScanProgress], None] | None,
     cancel: threading.Event | None,
     workers: int | None,
-) -> list[_Probe]:
+) -> list[ImageProbe]:
+    """Probe every candidate on a few threads, in order; `label_of` gives each class folder's
+    label for its records. Raises `DatasetError` when `cancel` is set.
+
+    Public for the multi-label scan, so unreadable files are found and named the same way."""
     total = len(candidates)
     if progress:
         progress(ScanProgress(done=0, total=total))
-    results: list[_Probe] = []
+    results: list[ImageProbe] = []
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
         try:
@@ -283,12 +295,12 @@ def _probe_all(
     return results
 
 
-def _probe(root: Path, candidate: _Candidate, label: int) -> _Probe:
+def _probe(root: Path, candidate: Candidate, label: int) -> ImageProbe:
     try:
         data = read_bytes(candidate.path)
         decoded = decode_image(candidate.path, data, draft_size=HASH_DRAFT_SIZE)
     except ImageProblem as problem:
-        return _Probe(candidate, None, problem)
+        return ImageProbe(candidate, None, problem)
     width, height = decoded.original_size
     record = ImageRecord(
         path=candidate.path,
@@ -301,7 +313,7 @@ def _probe(root: Path, candidate: _Candidate, label: int) -> _Probe:
         phash=perceptual_hash(decoded.image),
         notes=decoded.notes,
     )
-    return _Probe(candidate, record, None, is_one_colour(decoded.image))
+    return ImageProbe(candidate, record, None, is_one_colour(decoded.image))
 
 
 def _fingerprint(class_names: list[str], images: tuple[ImageRecord, ...]) -> str:
