@@ -1,7 +1,7 @@
 """Small multi-label datasets with known answers, built as records (no scan needed).
 
 Each photo is grey noise with coloured squares on it: label "red" when a red square is
-present, "blue" when a blue one is, both, or none; "green" (a smaller green square) is the
+present, "blue" when a blue one is, both, or none; "green" (a green frame) is the
 rare label, on 5 % of the photos. A pretrained network sees such squares easily, so a head
 that learns at all gets them right.
 """
@@ -19,18 +19,26 @@ from training.records.multilabel import LabelledImage, MultiLabelDataset
 
 LABELS = ("blue", "green", "red")
 COLOURS = {"red": (220, 30, 30), "blue": (30, 50, 230), "green": (30, 200, 40)}
-SIDES = {"red": 22, "blue": 22, "green": 16}
+SIDES = {"red": 22, "blue": 22}
+FRAME = 6
+"""The rare label is a green frame this wide around the photo."""
 GREEN_AT = (21, 42, 50, 63, 84, 106)
 """The rare label's photos among 120, with every mix of the others: five in training, one
 in validation (`patch_split`)."""
 
 
 def patch_image(present: tuple[str, ...], seed: int, size: int = 64) -> Image.Image:
-    """Grey noise with a square of each colour in `present`, at seeded places."""
+    """Grey noise with a square of each colour in `present` at seeded places, framed in green
+    when "green" is present."""
     rng = np.random.default_rng(seed)
     grey = rng.integers(90, 170)
     pixels = np.clip(grey + rng.normal(0, 25, (size, size, 3)), 0, 255)
+    if "green" in present:
+        pixels[:FRAME], pixels[-FRAME:] = COLOURS["green"], COLOURS["green"]
+        pixels[:, :FRAME], pixels[:, -FRAME:] = COLOURS["green"], COLOURS["green"]
     for name in present:
+        if name == "green":
+            continue
         side = SIDES[name]
         top, left = rng.integers(0, size - side, 2)
         pixels[top:top + side, left:left + side] = COLOURS[name]
