@@ -173,3 +173,55 @@ def test_a_hostile_multilabel_header_is_refused(case: str, tmp_path: Path,
     with pytest.raises(ModelFileError, match=re.escape(field)) as raised:
         load_model(path)
     assert "re-copy the file" in str(raised.value)
+
+
+def test_imagenet_labels_start_from_imagenets_rows() -> None:
+    """"lion" and "cheetah" are ImageNet categories: the head starts from their rows, each
+    bias making the label's mean training logit 0."""
+    import torch
+
+    from training.fitting.multilabel import _head
+
+    class Network(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.classifier = torch.nn.Linear(8, 1000)
+
+        def get_classifier(self) -> torch.nn.Linear:
+            return self.classifier
+
+    network, features = Network(), torch.rand(20, 8)
+    head, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(), features)
+    assert started
+    assert torch.equal(head.weight[0], network.classifier.weight[293])
+    assert torch.equal(head.weight[1], network.classifier.weight[291])
+    assert head(features).mean(0).abs().max() < 1e-5
+    _, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False),
+                       features)
+    assert not started
+    _, started = _head(network, ("cheetah", "beach"), TrainConfig.quick(), features)
+    assert not started
+
+
+def test_stopped_before_the_features_saves_nothing(patches: MultiLabelDataset,
+                                                   tmp_path: Path) -> None:
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    events: list[Any] = []
+    result = fit_multilabel(TrainConfig.quick(), patches, patch_split(), events.append, cancel,
+                            output=tmp_path / "never.safetensors")
+    assert result.model_path is None and result.stopped == "cancelled"
+    assert isinstance(events[-1], RunFinished) and events[-1].stopped == "cancelled"
+    assert not (tmp_path / "never.safetensors").exists()
+
+
+def test_a_split_past_the_dataset_is_one_clear_error(patches: MultiLabelDataset) -> None:
+    from training.core.errors import DatasetError
+    from training.records.dataset import Split
+
+    with pytest.raises(DatasetError, match="Split the dataset again"):
+        fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=(500,)))
+    with pytest.raises(DatasetError, match="too few usable images"):
+        fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=()))
