@@ -31,6 +31,7 @@ def test_average_precision_is_scikit_learns_step_wise_area() -> None:
     ([0.95, 0.9, 0.7, 0.6], [1, 0, 0, 0], 0.925),  # (0.9, 0.95]: its middle
     ([0.9, 0.6, 0.4, 0.1], [1, 0, 1, 0], 0.4),    # F1 0.8 beats 0.67 and 0.5
     ([0.9, 0.7, 0.3, 0.1], [1, 0, 0, 1], 0.8),    # F1 2/3 twice: 0.8 is nearer 0.5 than 0.1
+    ([0.95, 0.9, 0.45, 0.1], [1, 0, 0, 1], 0.1),  # F1 2/3 twice: 0.1 is nearer than 0.925
     ([0.3, 0.2], [0, 0], 0.5),                    # no positives: 0.5
     ([1.0, 0.9], [1, 0], 0.95),                   # (0.9, 1.0]: a score of exactly 1 is kept
 ])
@@ -80,3 +81,33 @@ def test_map_leaves_out_labels_without_positives() -> None:
 def test_exact_match_uses_each_labels_threshold() -> None:
     assert exact_match([[0.4, 0.4]], [[1, 0]], (0.3, 0.5)) == 1.0
     assert exact_match([[0.4, 0.4]], [[1, 0]], (0.5, 0.5)) == 0.0
+
+
+def test_average_precision_matches_the_mean_precision_at_each_positive() -> None:
+    """An independent form of the same AP: the mean, over the positives, of the precision
+    among the photos scoring at least as high (ties included), on random tied scores."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores = rng.integers(0, 8, 30) / 8
+        truth = rng.random(30) < 0.3
+        if not truth.any():
+            continue
+        brute = np.mean([truth[scores >= s].mean() for s in scores[truth]])
+        assert average_precision(scores, truth) == pytest.approx(brute)
+
+
+def _f1(scores: np.ndarray, truth: np.ndarray, threshold: float) -> float:
+    predicted = scores >= threshold
+    return 2 * np.sum(predicted & truth) / (predicted.sum() + truth.sum())
+
+
+def test_best_threshold_is_optimal_on_random_scores() -> None:
+    rng = np.random.default_rng(1)
+    grid = np.linspace(0, 1, 2001)
+    for _ in range(30):
+        scores = rng.random(25).round(2)
+        truth = rng.random(25) < 0.25
+        if not truth.any():
+            continue
+        best = max(_f1(scores, truth, t) for t in grid)
+        assert _f1(scores, truth, best_threshold(scores, truth)) == pytest.approx(best)
