@@ -225,3 +225,12 @@ def test_a_split_past_the_dataset_is_one_clear_error(patches: MultiLabelDataset)
         fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=(500,)))
     with pytest.raises(DatasetError, match="too few usable images"):
         fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=()))
+
+
+def test_the_single_label_classifier_refuses_a_multilabel_file(
+        trained: tuple[MultiLabelFitResult, list[Any]]) -> None:
+    """Its softmax would give each photo one of the labels, whatever its others."""
+    from training.predict.inference import Predictor
+
+    with pytest.raises(ModelFileError, match="multi-label model"):
+        Predictor.from_file(trained[0].model_path)
