@@ -1,9 +1,10 @@
 """Small multi-label datasets with known answers, built as records (no scan needed).
 
 Each photo is grey noise with coloured squares on it: label "red" when a red square is
-present, "blue" when a blue one is, both, or none; "green" (a green frame) is the
-rare label, on 5 % of the photos. A pretrained network sees such squares easily, so a head
-that learns at all gets them right.
+present, "blue" when a blue one is, both, or none. "green", a thin green frame (mostly
+cropped away by the 256 → 224 centre crop), is the rare label, on 5 % of the photos: clear
+enough to be learned from five examples, faint enough that the unweighted loss misses a
+third of fresh ones (measured: 8 of 12 found, against 12 of 12 with `pos_weight`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ LABELS = ("blue", "green", "red")
 COLOURS = {"red": (220, 30, 30), "blue": (30, 50, 230), "green": (30, 200, 40)}
 SIDES = {"red": 22, "blue": 22}
 FRAME = 6
-"""The rare label is a green frame this wide around the photo."""
+"""The rare label's green frame is this wide (of 64 pixels; the crop leaves about 2)."""
 GREEN_AT = (21, 42, 50, 63, 84, 106)
 """The rare label's photos among 120, with every mix of the others: five in training, one
 in validation (`patch_split`)."""
