@@ -45,7 +45,8 @@ def register(commands: Any) -> None:
     predict.add_argument("--csv", type=Path, help="also write the results to this CSV file")
     predict.add_argument("--sort-into", type=Path, metavar="FOLDER",
                          help="copy each image into FOLDER/<label>/, or FOLDER/none of these/ "
-                              "when flagged as unlike the training data (never overwrites)")
+                              "when flagged as unlike the training data (never overwrites); "
+                              "a multi-label model copies it into every label's folder")
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
@@ -84,10 +85,26 @@ def _add_unfamiliar_option(command: argparse.ArgumentParser) -> None:
              "trained by this version")
 
 
+def _multilabel_metadata(model: str | Path) -> dict[str, Any] | None:
+    """A multi-label model file's metadata (its figures are its own: `cli.multilabel`)."""
+    from training.fitting.modelfile import read_metadata
+    from training.predict.multilabel import is_multilabel
+    from training.records.backbones import IMAGENET_MODEL
+
+    if str(model) == IMAGENET_MODEL:
+        return None
+    metadata = read_metadata(model)
+    return metadata if is_multilabel(metadata) else None
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    from training.cli import multilabel
     from training.fitting.modelfile import load_model
     from training.predict.evaluation import evaluate, model_split
 
+    metadata = _multilabel_metadata(args.model)
+    if metadata is not None:
+        return multilabel.evaluate(args, metadata)
     model = load_model(args.model)
     dataset = usable_dataset(args)
     if model.metadata.get("dataset_fingerprint") not in (None, dataset.fingerprint):
@@ -132,6 +149,7 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from training.cli import multilabel
     from training.predict.inference import Predictor
     from training.predict.results_csv import (
         MAX_CLASS_COLUMNS,
@@ -142,6 +160,8 @@ def _predict(args: argparse.Namespace) -> int:
     from training.records.backbones import IMAGENET_MODEL
     from training.records.predictions import Prediction
 
+    if _multilabel_metadata(args.model) is not None:
+        return multilabel.predict(args)
     if args.csv:
         check_results_target(args.csv)
     listing = images_in(args.paths)

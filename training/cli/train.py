@@ -50,6 +50,10 @@ def register(commands: Any) -> None:
                        help="carry on a stopped or interrupted fine-tune after its last epoch: "
                             "its run id (see 'runs'), run folder or checkpoint file; it keeps "
                             "its own settings")
+    train.add_argument("--multi-label", action="store_true",
+                       help="each photo may have several labels (or none): DATA holds "
+                            "labels.csv (path,labels), or class folders that share photos; "
+                            "implied when DATA holds labels.csv (quick mode only)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -68,9 +72,13 @@ def register(commands: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from training.cli import multilabel
     from training.fitting.distributed import from_environment
     from training.fitting.trainer import fit
 
+    if multilabel.wanted(args):
+        return multilabel.train(args, lambda: _config(args, None),
+                                lambda bars: _ProgressPrinter(args, bars))
     me = from_environment()
     if me.distributed:
         print(f"training process rank {me.rank} of {me.world_size}", file=sys.stderr)

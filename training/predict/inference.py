@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.core.errors import ModelFileError
 from training.core.runtime import resolve_device
 from training.data.tensors import normalize
 from training.fitting.modelfile import TrainedModel, load_model
@@ -32,6 +33,7 @@ from training.models.networks import load_pretrained
 from training.models.novelty import novelty_scores
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.events import Cancelled
+from training.records.model_header import MULTI_LABEL
 from training.records.novelty_calibration import (
     DEFAULT_PERCENTILE,
     NoveltyCalibration,
@@ -61,6 +63,11 @@ class Predictor:
     def __init__(self, model: TrainedModel, device: torch.device | None = None,
                  unfamiliar_percentile: float = DEFAULT_PERCENTILE,
                  keep_features: bool = True) -> None:
+        if model.metadata.get("task") == MULTI_LABEL:  # its softmax top-1 would be wrong
+            raise ModelFileError(
+                "This is a multi-label model (a photo may get several labels), and this "
+                "classifier gives one label per photo. Use it with `cheetahlion-cli predict`, "
+                "which labels photos with it.")
         self.device = device or resolve_device("auto")
         self.model = model
         self.network = model.network.to(self.device).eval()

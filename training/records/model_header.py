@@ -29,6 +29,12 @@ MAX_RESIZE_RATIO = 2.0
 """The short side is resized to at most this multiple of the crop (the backbones use ~1.14)."""
 MAX_CLASSES = 10_000
 MAX_CLASS_NAME_LENGTH = 255
+SINGLE_LABEL = "single-label"
+MULTI_LABEL = "multi-label"
+TASKS = (SINGLE_LABEL, MULTI_LABEL)
+"""What a model answers: one class per photo, or any set of labels (each with its
+threshold, under "thresholds"). A file without "task" is single-label (every file before
+multi-label support)."""
 
 
 class BadField(ValueError):
@@ -92,7 +98,12 @@ def _checked(header: Any) -> dict[str, Any]:
     if not isinstance(backbone, str) or backbone not in BACKBONES:
         raise BadField("backbone", f"is {backbone!r}, which this version of CheetahLion does "
                                    f"not know (it knows {', '.join(BACKBONES)})")
-    _check_classes(header.get("classes"))
+    task = header.get("task", SINGLE_LABEL)
+    if task not in TASKS:
+        raise BadField("task", f"is {task!r}, not one of {', '.join(TASKS)}")
+    _check_classes(header.get("classes"), fewest=1 if task == MULTI_LABEL else 2)
+    if task == MULTI_LABEL or "thresholds" in header:
+        _check_thresholds(header.get("thresholds"), len(header["classes"]))
     checked_preprocessing(header.get("preprocessing"))
     if "config" in header:
         _check_config(header["config"])
@@ -105,11 +116,19 @@ def _checked(header: Any) -> dict[str, Any]:
     return header
 
 
-def _check_classes(classes: Any) -> None:
+def task_of(header: dict[str, Any]) -> str:
+    """A checked header's task: "single-label" or "multi-label"."""
+    return str(header.get("task", SINGLE_LABEL))
+
+
+def _check_classes(classes: Any, fewest: int) -> None:
+    """`fewest`: 2 classes for a single-label model; a multi-label one may have one label
+    (present or not)."""
     if not isinstance(classes, list):
         raise BadField("classes", f"is {_kind(classes)}, not a list of class names")
-    if not 2 <= len(classes) <= MAX_CLASSES:
-        raise BadField("classes", f"names {len(classes)} classes, not 2 to {MAX_CLASSES:,}")
+    if not fewest <= len(classes) <= MAX_CLASSES:
+        raise BadField("classes",
+                       f"names {len(classes)} classes, not {fewest} to {MAX_CLASSES:,}")
     for index, name in enumerate(classes):
         if not isinstance(name, str) or not name.strip():
             raise BadField(f"classes[{index}]", f"is {name!r}, not a class name")
@@ -117,6 +136,17 @@ def _check_classes(classes: Any) -> None:
             raise BadField(f"classes[{index}]", "is too long or holds control characters")
     if len(set(classes)) != len(classes):
         raise BadField("classes", "names the same class twice")
+
+
+def _check_thresholds(thresholds: Any, labels: int) -> None:
+    """One finite threshold from 0 to 1 per label (a multi-label model's "thresholds")."""
+    if not isinstance(thresholds, list) or len(thresholds) != labels:
+        count = f"{len(thresholds)} numbers" if isinstance(thresholds, list) \
+            else _kind(thresholds)
+        raise BadField("thresholds", f"is {count}, not one threshold per label ({labels})")
+    for index, value in enumerate(thresholds):
+        if type(value) not in (int, float) or not 0.0 <= value <= 1.0:  # NaN fails too
+            raise BadField(f"thresholds[{index}]", f"is {value!r}, not a number from 0 to 1")
 
 
 def _check_config(config: Any) -> None:

@@ -1,0 +1,141 @@
+"""`cheetahlion-cli` with a multi-label dataset: train --json, evaluate, predict with a CSV
+and copies into every label's folder.
+
+The data layer's `scan_multilabel`/`split_multilabel` are stood in for by the test's own
+records (the CLI imports them by name), so this file tests the CLI alone; the last test runs
+the real ones on the same folder's labels.csv when they are present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from multilabel_synthetic import LABELS, make_patch_dataset, patch_split
+
+from training.cli.commands import main
+from training.records.multilabel import MultiLabelDataset
+
+
+def _stand_ins(dataset: MultiLabelDataset) -> dict[str, types.ModuleType]:
+    scan = types.ModuleType("training.data.multilabel_scan")
+    scan.scan_multilabel = lambda root, *, from_folders=False, progress=None, cancel=None: dataset
+    split = types.ModuleType("training.data.multilabel_split")
+    split.split_multilabel = lambda data, val_fraction=0.2, seed=0: patch_split()
+    return {scan.__name__: scan, split.__name__: split}
+
+
+@contextlib.contextmanager
+def _data_layer(dataset: MultiLabelDataset) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, module in _stand_ins(dataset).items():
+            patch.setitem(sys.modules, name, module)
+        yield
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([*argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def patches(tmp_path_factory: pytest.TempPathFactory) -> MultiLabelDataset:
+    dataset = make_patch_dataset(tmp_path_factory.mktemp("cli-patches") / "photos")
+    rows = ["path,labels"] + [f"{image.relpath},{';'.join(LABELS[j] for j in image.labels)}"
+                              for image in dataset.images]
+    (dataset.root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return dataset
+
+
+@pytest.fixture(scope="module")
+def trained(patches: MultiLabelDataset, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[Path, dict[str, Any]]:
+    model = tmp_path_factory.mktemp("cli-model") / "patches.safetensors"
+    with _data_layer(patches):
+        status, out, err = _run("train", str(patches.root), "-o", str(model), "--json")
+    assert status == 0, err
+    return model, json.loads(out)
+
+
+def test_train_json_carries_the_multilabel_figures(trained: tuple[Path, dict[str, Any]]
+                                                   ) -> None:
+    model, summary = trained
+    assert summary["task"] == "multi-label" and summary["model"] == str(model)
+    assert summary["val_map"] >= 0.9 and summary["val_macro_f1"] >= 0.9
+    assert 0 <= summary["val_exact_match"] <= 1
+    assert set(summary["thresholds"]) == set(LABELS)
+
+
+def test_evaluate_finds_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
+                                           patches: MultiLabelDataset) -> None:
+    model, summary = trained
+    with _data_layer(patches):
+        status, out, _ = _run("evaluate", str(model), str(patches.root), "--json")
+        assert status == 0
+        report = json.loads(out)
+        assert report["map"] == pytest.approx(summary["val_map"], abs=1e-4)
+        assert [s["name"] for s in report["per_label"]] == list(LABELS)
+        status, text, _ = _run("evaluate", str(model), str(patches.root))
+    assert status == 0 and "mAP" in text and "exact match" in text
+
+
+def test_predict_writes_the_csv_and_copies_into_every_label(
+        trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset, tmp_path: Path
+) -> None:
+    model, summary = trained
+    photos = [patches.images[i].path for i in (0, 1, 2, 3, 21)]  # none, red, blue, both, +green
+    before = {path: path.read_bytes() for path in photos}
+    results, sorted_into = tmp_path / "out.csv", tmp_path / "sorted"
+    status, _, err = _run("predict", str(model), *map(str, photos), "--csv", str(results),
+                          "--sort-into", str(sorted_into), "--quiet")
+    assert status == 0, err
+    rows = list(csv.reader(results.open()))
+    assert rows[0] == ["path", "labels", *LABELS]
+    thresholds = summary["thresholds"]
+    for row in rows[1:]:
+        probabilities = dict(zip(LABELS, map(float, row[2:]), strict=True))
+        expected = [n for n in LABELS if probabilities[n] >= thresholds[n]]
+        assert row[1] == ";".join(expected)
+    labelled = {Path(row[0]).name: row[1].split(";") if row[1] else [] for row in rows[1:]}
+    assert labelled["003.png"] == ["blue", "red"]
+    for name, labels in labelled.items():
+        for label in labels or ["none of these"]:
+            assert (sorted_into / label / name).read_bytes() == (patches.root / name).read_bytes()
+    assert {path: path.read_bytes() for path in photos} == before  # copied, never moved
+
+
+def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
+                                                         patches: MultiLabelDataset,
+                                                         tmp_path: Path) -> None:
+    status, _, err = _run("predict", str(trained[0]), str(patches.images[0].path),
+                          "--sort-into", str(tmp_path / "s"), "--move", "--quiet")
+    assert status == 1 and "--move does not go with a multi-label model" in err
+    assert patches.images[0].path.exists()
+
+
+def test_train_refuses_finetuning_in_one_line(patches: MultiLabelDataset, tmp_path: Path
+                                              ) -> None:
+    with _data_layer(patches):
+        status, _, err = _run("train", str(patches.root), "-o", str(tmp_path / "m"),
+                              "--mode", "finetune", "--quiet")
+    assert status == 1 and "quick mode only" in err
+
+
+def test_train_with_the_real_data_layer(patches: MultiLabelDataset, tmp_path: Path) -> None:
+    pytest.importorskip("training.data.multilabel_scan")
+    pytest.importorskip("training.data.multilabel_split")
+    status, out, err = _run("train", str(patches.root), "-o", str(tmp_path / "m"), "--json",
+                            "--multi-label")
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["task"] == "multi-label" and summary["val_map"] >= 0.8

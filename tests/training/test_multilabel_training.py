@@ -1,0 +1,236 @@
+"""Multi-label quick mode end to end on photos whose answer is known (coloured squares):
+training, the rare label, thresholds in the model file, the predictor and evaluation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from multilabel_synthetic import LABELS, make_patch_dataset, patch_image, patch_split
+
+from training.core.errors import ConfigError, ModelFileError
+from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
+from training.fitting.multilabel import MultiLabelFitResult, fit_multilabel
+from training.fitting.multilabel_head import positive_weights
+from training.models.networks import create_network
+from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.events import EpochEnded, RunFinished, RunStarted
+from training.records.multilabel import MultiLabelDataset
+
+
+@pytest.fixture(scope="module")
+def patches(tmp_path_factory: pytest.TempPathFactory) -> MultiLabelDataset:
+    return make_patch_dataset(tmp_path_factory.mktemp("patches") / "photos")
+
+
+@pytest.fixture(scope="module")
+def trained(patches: MultiLabelDataset, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[MultiLabelFitResult, list[Any]]:
+    events: list[Any] = []
+    result = fit_multilabel(TrainConfig.quick(), patches, patch_split(), callback=events.append,
+                            output=tmp_path_factory.mktemp("model") / "patches.safetensors")
+    return result, events
+
+
+def test_known_answers_train_to_a_high_map(trained: tuple[MultiLabelFitResult, list[Any]]
+                                           ) -> None:
+    result, _ = trained
+    scores = {s.name: s for s in result.validation.per_label}
+    assert scores["red"].average_precision >= 0.95
+    assert scores["blue"].average_precision >= 0.95
+    assert result.val_map >= 0.75 and result.val_macro_f1 >= 0.75
+    assert result.val_exact_match >= 0.75
+    assert not result.started_from_imagenet  # "red" and "blue" are no ImageNet categories
+
+
+def test_events_are_quick_modes(trained: tuple[MultiLabelFitResult, list[Any]]) -> None:
+    result, events = trained
+    assert isinstance(events[0], RunStarted) and events[0].phases == ("features", "train")
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert epochs and list(result.history) == epochs
+    assert sum(e.is_best for e in epochs) >= 1
+    assert isinstance(events[-1], RunFinished) and events[-1].model_path == result.model_path
+
+
+def test_a_label_on_five_percent_of_the_photos_is_still_found(
+        trained: tuple[MultiLabelFitResult, list[Any]], tmp_path: Path) -> None:
+    """Five training photos of 96 have a green frame; fresh photos with one must get
+    "green" (12 of 12 did; with the unweighted loss, 8), fresh photos without one not."""
+    result, _ = trained
+    mixes = [("green",), ("green", "red"), ("blue", "green"), ("blue", "green", "red")]
+    with_green = []
+    for k in range(12):
+        path = tmp_path / f"green-{k}.png"
+        patch_image(mixes[k % 4], 50_000 + k).save(path)
+        with_green.append(path)
+    without = []
+    for k in range(12):
+        path = tmp_path / f"plain-{k}.png"
+        patch_image((("red",), ("blue",), ("blue", "red"), ())[k % 4], 60_000 + k).save(path)
+        without.append(path)
+    predictor = MultiLabelPredictor.from_file(result.model_path)
+    found = sum("green" in p.labels for p in predictor.predict(with_green))
+    spurious = sum("green" in p.labels for p in predictor.predict(without))
+    assert found / len(with_green) >= 0.9
+    assert spurious <= 1
+
+
+def test_positive_weights_balance_each_label() -> None:
+    import torch
+
+    targets = torch.zeros(100, 3)
+    targets[:5, 0] = 1  # 5 %: 95 negatives / 5 positives
+    targets[:50, 1] = 1
+    targets[:1, 2] = 1  # 99 / 1, capped at 100 (not reached)
+    assert positive_weights(targets).tolist() == pytest.approx([19.0, 1.0, 99.0])
+    assert positive_weights(torch.zeros(4, 1)).tolist() == [1.0]  # nothing to balance
+
+
+def test_thresholds_are_saved_and_read_back(trained: tuple[MultiLabelFitResult, list[Any]]
+                                            ) -> None:
+    result, _ = trained
+    metadata = read_metadata(result.model_path)
+    assert metadata["task"] == "multi-label" and metadata["classes"] == list(LABELS)
+    assert tuple(metadata["thresholds"]) == result.thresholds
+    assert all(0 <= t <= 1 for t in result.thresholds) and len(result.thresholds) == 3
+    assert metadata["metrics"]["val_map"] == pytest.approx(result.val_map)
+    predictor = MultiLabelPredictor.from_file(result.model_path)
+    assert predictor.labels == LABELS and predictor.thresholds == result.thresholds
+
+
+def test_predictor_and_evaluation_agree_with_training(
+        trained: tuple[MultiLabelFitResult, list[Any]], patches: MultiLabelDataset,
+        tmp_path: Path) -> None:
+    result, _ = trained
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    val = patch_split().val
+    paths = [patches.images[i].path for i in val[:5]] + [broken]
+    predictions = list(MultiLabelPredictor.from_file(result.model_path).predict(paths,
+                                                                                  batch_size=4))
+    assert [p.path for p in predictions] == [str(p) for p in paths]
+    assert predictions[-1].error and predictions[-1].labels == ()
+    for prediction, index in zip(predictions, val[:5], strict=False):
+        assert prediction.error is None and len(prediction.probabilities) == 3
+        expected = result.validation.outcomes[val.index(index)]
+        assert prediction.labels == expected.predicted_labels
+    report = evaluate_multilabel(result.model_path, patches, val)
+    assert report.mean_average_precision == pytest.approx(result.val_map, abs=1e-4)
+    assert report.exact_match == pytest.approx(result.val_exact_match)
+
+
+def test_a_single_label_file_is_refused(tmp_path: Path) -> None:
+    backbone = get_backbone("efficientnet_lite0")
+    network = create_network(backbone, num_classes=2).eval()
+    path = save_model(TrainedModel(network, backbone.name, ("cat", "dog"),
+                                   backbone.preprocessing), tmp_path / "single.safetensors")
+    with pytest.raises(ModelFileError, match="single-label model"):
+        MultiLabelPredictor.from_file(path)
+
+
+def test_finetune_is_refused_with_a_sentence(patches: MultiLabelDataset) -> None:
+    with pytest.raises(ConfigError, match="quick mode only"):
+        fit_multilabel(TrainConfig.finetune(), patches, patch_split())
+
+
+def _rewrite(source: Path, target: Path, change: Any) -> Path:
+    data = source.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    metadata = json.loads(header["__metadata__"]["cheetahlion"])
+    change(metadata)
+    header["__metadata__"]["cheetahlion"] = json.dumps(metadata)
+    encoded = json.dumps(header).encode()
+    target.write_bytes(len(encoded).to_bytes(8, "little") + encoded + data[8 + length:])
+    return target
+
+
+HOSTILE = {
+    "unknown task": (lambda m: m.update(task="both"), "'task'"),
+    "task as a list": (lambda m: m.update(task=["multi-label"]), "'task'"),
+    "thresholds missing": (lambda m: m.pop("thresholds"), "'thresholds'"),
+    "thresholds as text": (lambda m: m.update(thresholds="0.5"), "'thresholds'"),
+    "one threshold short": (lambda m: m["thresholds"].pop(), "'thresholds'"),
+    "threshold above one": (lambda m: m["thresholds"].__setitem__(1, 1.5), "'thresholds[1]'"),
+    "threshold NaN": (lambda m: m["thresholds"].__setitem__(0, float("nan")), "'thresholds[0]'"),
+    "threshold as text": (lambda m: m["thresholds"].__setitem__(2, "0.5"), "'thresholds[2]'"),
+    "threshold true": (lambda m: m["thresholds"].__setitem__(2, True), "'thresholds[2]'"),
+    "no labels": (lambda m: (m.update(classes=[]), m.update(thresholds=[])), "'classes'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_multilabel_header_is_refused(case: str, tmp_path: Path,
+                                                trained: tuple[MultiLabelFitResult, list[Any]]
+                                                ) -> None:
+    change, field = HOSTILE[case]
+    path = _rewrite(Path(trained[0].model_path), tmp_path / "hostile.safetensors", change)
+    with pytest.raises(ModelFileError, match=re.escape(field)) as raised:
+        load_model(path)
+    assert "re-copy the file" in str(raised.value)
+
+
+def test_imagenet_labels_start_from_imagenets_rows() -> None:
+    """"lion" and "cheetah" are ImageNet categories: the head starts from their rows, each
+    bias making the label's mean training logit 0."""
+    import torch
+
+    from training.fitting.multilabel import _head
+
+    class Network(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.classifier = torch.nn.Linear(8, 1000)
+
+        def get_classifier(self) -> torch.nn.Linear:
+            return self.classifier
+
+    network, features = Network(), torch.rand(20, 8)
+    head, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(), features)
+    assert started
+    assert torch.equal(head.weight[0], network.classifier.weight[293])
+    assert torch.equal(head.weight[1], network.classifier.weight[291])
+    assert head(features).mean(0).abs().max() < 1e-5
+    _, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False),
+                       features)
+    assert not started
+    _, started = _head(network, ("cheetah", "beach"), TrainConfig.quick(), features)
+    assert not started
+
+
+def test_stopped_before_the_features_saves_nothing(patches: MultiLabelDataset,
+                                                   tmp_path: Path) -> None:
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    events: list[Any] = []
+    result = fit_multilabel(TrainConfig.quick(), patches, patch_split(), events.append, cancel,
+                            output=tmp_path / "never.safetensors")
+    assert result.model_path is None and result.stopped == "cancelled"
+    assert isinstance(events[-1], RunFinished) and events[-1].stopped == "cancelled"
+    assert not (tmp_path / "never.safetensors").exists()
+
+
+def test_a_split_past_the_dataset_is_one_clear_error(patches: MultiLabelDataset) -> None:
+    from training.core.errors import DatasetError
+    from training.records.dataset import Split
+
+    with pytest.raises(DatasetError, match="Split the dataset again"):
+        fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=(500,)))
+    with pytest.raises(DatasetError, match="too few usable images"):
+        fit_multilabel(TrainConfig.quick(), patches, Split(train=(0, 1), val=()))
+
+
+def test_the_single_label_classifier_refuses_a_multilabel_file(
+        trained: tuple[MultiLabelFitResult, list[Any]]) -> None:
+    """Its softmax would give each photo one of the labels, whatever its others."""
+    from training.predict.inference import Predictor
+
+    with pytest.raises(ModelFileError, match="multi-label model"):
+        Predictor.from_file(trained[0].model_path)

@@ -1,0 +1,239 @@
+"""`fit_multilabel`: a multi-label model in quick mode (stored features, a sigmoid head).
+
+The features are exactly quick mode's (`training.fitting.quick`): the pretrained network,
+frozen, run once per photo on onnxruntime through the feature store
+(`training.models.embedding`), so a multi-label run, a single-label run and the finder share
+them. A linear head with one sigmoid per label trains on them (`multilabel_head`: weighted
+BCE, early stopping on validation loss, the same frozen events). Each label's threshold is
+then chosen on validation, where its F1 is best (`multilabel_metrics.best_thresholds`), and
+the whole network with the new head is saved as single-label quick mode saves it, with
+`task: "multi-label"` and `thresholds` in the header.
+
+When every label is an ImageNet category, the head starts from ImageNet's rows for them
+(their mean weight), with each bias set so that the label's mean training logit is 0: a
+softmax row's bias means nothing to a sigmoid, and the weighted loss balances each label at
+even odds. There is no never-worse blend with that start (single-label's `never_worse`):
+ImageNet's rows are no multi-label classifier to compare with.
+
+Not done here: fine-tuning (a ConfigError says so), the "none of these" reference, the run
+history (`records.runs.record_run` takes a single-label `Dataset`), torchrun.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training.core.errors import ConfigError, DatasetError
+from training.core.runtime import describe_device, resolve_device, seed_everything
+from training.core.versions import library_versions
+from training.fitting.modelfile import TrainedModel, save_model
+from training.fitting.multilabel_head import HeadOutcome, HeadTraining
+from training.fitting.multilabel_metrics import best_thresholds, build_report
+from training.models.embedding import default_store, embed_dataset
+from training.models.features import FeatureCounter
+from training.models.frozen import FrozenFeatures
+from training.models.imagenet import match_classes
+from training.models.networks import load_pretrained
+from training.records import runs
+from training.records.backbones import get_backbone
+from training.records.config import TrainConfig
+from training.records.dataset import Split
+from training.records.events import (
+    Callback,
+    Cancelled,
+    EpochEnded,
+    RunFinished,
+    RunStarted,
+    ignore_event,
+)
+from training.records.model_header import MULTI_LABEL
+from training.records.multilabel import MultiLabelDataset, MultiLabelReport
+
+
+@dataclass(frozen=True)
+class MultiLabelFitResult:
+    """What a multi-label run produced. `model` and `model_path` are None (and
+    `validation` too) only when it was cancelled before its first epoch ended."""
+
+    run_id: str
+    labels: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    history: tuple[EpochEnded, ...]
+    """The `EpochEnded` events, in order."""
+    best_epoch: int
+    best_val_loss: float
+    stopped: str
+    seconds: float
+    started_from_imagenet: bool
+    validation: MultiLabelReport | None
+    """The validation figures at the chosen thresholds (which were chosen on the same
+    images: a held-out test part gives the unbiased figures)."""
+    model_path: str | None
+    model: TrainedModel | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def val_map(self) -> float | None:
+        return None if self.validation is None else self.validation.mean_average_precision
+
+    @property
+    def val_macro_f1(self) -> float | None:
+        return None if self.validation is None else self.validation.macro_f1
+
+    @property
+    def val_exact_match(self) -> float | None:
+        return None if self.validation is None else self.validation.exact_match
+
+
+def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
+                   callback: Callback | None = None, cancel: threading.Event | None = None,
+                   output: str | Path | None = None) -> MultiLabelFitResult:
+    """Train a multi-label quick-mode model on `split` of `dataset`; save it to `output`
+    (or a new folder under the runs folder). Stops at the next batch once `cancel` is set,
+    still saving the best head so far."""
+    config = config.validated()
+    if config.mode != "quick":
+        raise ConfigError("Multi-label training is quick mode only for now (a sigmoid head "
+                          "on the frozen network's features): choose quick mode.")
+    _check_split(dataset, split)
+    emit = callback or ignore_event
+    cancel = cancel or threading.Event()
+    started = time.perf_counter()
+    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    backbone = get_backbone(config.backbone)
+    prep = backbone.preprocessing
+    if config.image_size and config.image_size != prep.crop:
+        prep = prep.with_crop(config.image_size)
+    network = load_pretrained(backbone).to(device).eval()
+    steps = max(1, -(-len(split.train) // config.batch_size))
+    emit(RunStarted(mode="quick", backbone=config.backbone, device=describe_device(device),
+                    phases=("features", "train"), epochs=config.epochs, steps_per_epoch=steps,
+                    total_steps=steps * config.epochs, train_images=len(split.train),
+                    val_images=len(split.val)))
+    frozen = FrozenFeatures(network, prep, device)
+    counter = FeatureCounter(len(split.train) + len(split.val), emit)
+    try:
+        train_x, val_x = (embed_dataset([dataset.images[i].path for i in part], frozen,
+                                        default_store(), cancel, counter.advance).to(device)
+                          for part in (split.train, split.val))
+    except Cancelled:
+        train_x = val_x = None
+    targets = torch.tensor(dataset.targets, dtype=torch.float32, device=device).reshape(
+        len(dataset.images), len(dataset.labels))
+    head, imagenet = _head(network, dataset.labels, config, train_x)
+    outcome = HeadOutcome(None, (), 0, float("inf"), 0.0, "cancelled")
+    if train_x is not None and val_x is not None:
+        outcome = HeadTraining(
+            head, (train_x, targets[list(split.train)]), (val_x, targets[list(split.val)]),
+            config, generator, emit, cancel).run()
+    result = _finish(config, dataset, split, network, prep, head, outcome, val_x,
+                     (run_id, output, started, imagenet))
+    emit(RunFinished(best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
+                     best_val_accuracy=outcome.best_val_exact, epochs_run=len(outcome.history),
+                     seconds=result.seconds, stopped=outcome.stopped,
+                     model_path=result.model_path))
+    return result
+
+
+def _check_split(dataset: MultiLabelDataset, split: Split) -> None:
+    """Refuse a dataset with errors, and a split that cannot train and validate or points
+    past the dataset."""
+    if not dataset.report.can_train:
+        raise DatasetError(dataset.report.errors[0].message)
+    if not dataset.labels:
+        raise DatasetError(f"{dataset.root}: no labels to learn. Label some photos first.")
+    if not split.train or not split.val:
+        raise DatasetError(
+            f"{dataset.root}: too few usable images to train and validate "
+            f"({len(split.train)} for training, {len(split.val)} for validation). "
+            "Add more labelled photos.")
+    if any(not 0 <= i < len(dataset.images) for i in (*split.train, *split.val, *split.test)):
+        raise DatasetError(f"{dataset.root}: the split names images the dataset does not "
+                           "have. Split the dataset again.")
+
+
+def _head(network: nn.Module, labels: tuple[str, ...], config: TrainConfig,
+          train_x: torch.Tensor | None) -> tuple[nn.Linear, bool]:
+    """A linear layer for the labels, from ImageNet's rows when every label is an ImageNet
+    category (see the module docstring); whether it was."""
+    imagenet = network.get_classifier()
+    head = nn.Linear(imagenet.in_features, len(labels)).to(imagenet.weight.device)
+    matches = match_classes(labels) if config.init_from_imagenet else None
+    if not matches or train_x is None:
+        return head, False
+    with torch.no_grad():
+        for row, name in enumerate(labels):
+            head.weight[row] = imagenet.weight[list(matches[name])].mean(0)
+        head.bias.copy_(-(train_x @ head.weight.T).mean(0))
+    return head, True
+
+
+def _finish(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
+            network: nn.Module, prep: object, head: nn.Linear, outcome: HeadOutcome,
+            val_x: torch.Tensor | None, run: tuple) -> MultiLabelFitResult:
+    """Choose the thresholds, put the best head on the network and save the model."""
+    run_id, output, started, imagenet = run
+    labels = dataset.labels
+    if outcome.state is None or val_x is None:
+        return MultiLabelFitResult(run_id, labels, (), outcome.history, 0, outcome.best_val_loss,
+                                   outcome.stopped, time.perf_counter() - started, imagenet,
+                                   None, None, None)
+    head.load_state_dict(outcome.state)
+    with torch.no_grad():
+        probabilities = torch.sigmoid(head(val_x)).cpu().numpy()
+    val_targets = [dataset.targets[i] for i in split.val]
+    thresholds = best_thresholds(probabilities, val_targets)
+    validation = build_report("val", labels, [str(dataset.images[i].path) for i in split.val],
+                              probabilities, val_targets, thresholds)
+    network.reset_classifier(len(labels))
+    network.get_classifier().load_state_dict(outcome.state)
+    model = TrainedModel(
+        network=network.to(memory_format=torch.contiguous_format).eval(),
+        backbone=config.backbone, classes=labels, preprocessing=prep,
+        metadata=_metadata(config, dataset, split, outcome, thresholds, validation, imagenet))
+    warnings: list[str] = []
+    target = Path(output) if output else runs.run_folder(dataset.root, run_id) / runs.MODEL_NAME
+    with runs.keeping_replaced_models(target, run_id, warnings) as keeping:
+        keeping.saved = save_model(model, target)
+    return MultiLabelFitResult(
+        run_id, labels, thresholds, outcome.history, outcome.best_epoch, outcome.best_val_loss,
+        outcome.stopped, time.perf_counter() - started, imagenet, validation,
+        str(keeping.saved), model, tuple(warnings))
+
+
+def _metadata(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
+              outcome: HeadOutcome, thresholds: tuple[float, ...],
+              validation: MultiLabelReport, imagenet: bool) -> dict:
+    """What the model file says about the run, besides the network and its labels."""
+    return {
+        "task": MULTI_LABEL,
+        "thresholds": [float(t) for t in thresholds],
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "metrics": {
+            "best_epoch": outcome.best_epoch, "val_loss": outcome.best_val_loss,
+            "val_map": _number(validation.mean_average_precision),
+            "val_macro_f1": validation.macro_f1, "val_micro_f1": validation.micro_f1,
+            "val_exact_match": validation.exact_match, "stopped": outcome.stopped,
+            "started_from_imagenet": imagenet,
+        },
+        "split": {"source": split.source, **split.sizes()},
+        "dataset_fingerprint": dataset.fingerprint,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+    }
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN: an undefined figure is stored as null."""
+    return None if value != value else value
