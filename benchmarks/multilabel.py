@@ -31,8 +31,9 @@ before any clock into a cache every home shares, its seconds shown apart):
 All figures are computed by `_multilabel_baseline.figures` from each side's probabilities, on
 validation (where quick mode chose its thresholds, so its F1 there is optimistic, as is the
 tuned baseline's) and on the held-out test images (the honest figures; the target is checked
-there). Target per set and seed: quick's mAP > baseline's and quick's macro-F1 > baseline's
-(threshold 0.5) on test, and quick cold ≤ 60 s.
+there). Target per composition: quick's mean test mAP and macro-F1 over the seeds above the
+baseline's (threshold 0.5), and every cold run ≤ 60 s; the table also counts the seeds quick
+won.
 
     .venv/bin/python benchmarks/multilabel.py            # full run (a few minutes)
     .venv/bin/python benchmarks/multilabel.py --quick    # checks the script
