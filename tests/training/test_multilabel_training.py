@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from multilabel_synthetic import LABELS, make_patch_dataset, patch_image, patch_split
 
 from training.core.errors import ConfigError, ModelFileError
 from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
-from training.fitting.multilabel import MultiLabelFitResult, fit_multilabel
-from training.fitting.multilabel_head import positive_weights
+from training.fitting.multilabel import MultiLabelFitResult, _fit_head, _prior, fit_multilabel
+from training.fitting.multilabel_head import HeadTraining, positive_weights
 from training.models.networks import create_network
 from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
 from training.records.backbones import get_backbone
@@ -175,38 +177,76 @@ def test_a_hostile_multilabel_header_is_refused(case: str, tmp_path: Path,
     assert "re-copy the file" in str(raised.value)
 
 
-def test_imagenet_labels_start_from_imagenets_rows() -> None:
-    """"lion" and "cheetah" are ImageNet categories: the head starts from their rows, each
-    bias making the label's mean training logit 0."""
-    import torch
+class _Network(torch.nn.Module):
+    """Just what `_prior` reads: an ImageNet-sized classifier."""
 
-    from training.fitting.multilabel import _head
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(8, 1000)
 
-    class Network(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.classifier = torch.nn.Linear(8, 1000)
+    def get_classifier(self) -> torch.nn.Linear:
+        return self.classifier
 
-        def get_classifier(self) -> torch.nn.Linear:
-            return self.classifier
 
-    network, features = Network(), torch.rand(20, 8)
-    head, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(), features)
-    assert started
-    assert torch.equal(head.weight[0], network.classifier.weight[293])
-    assert torch.equal(head.weight[1], network.classifier.weight[291])
-    assert head(features).mean(0).abs().max() < 1e-5
-    _, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False),
-                       features)
-    assert not started
-    _, started = _head(network, ("cheetah", "beach"), TrainConfig.quick(), features)
-    assert not started
+def test_imagenet_labels_draw_the_head_towards_imagenets_rows() -> None:
+    """"lion" and "cheetah" are ImageNet categories: their rows are the prior."""
+    network = _Network()
+    prior = _prior(network, ("cheetah", "lion"), TrainConfig.quick())
+    assert prior is not None
+    assert torch.equal(prior[0], network.classifier.weight[293])
+    assert torch.equal(prior[1], network.classifier.weight[291])
+    assert _prior(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False)
+                  ) is None
+    assert _prior(network, ("cheetah", "beach"), TrainConfig.quick()) is None
+
+
+def _separable(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features whose first coordinate says label 0 and second label 1, plus noise."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = (torch.rand(count, 2, generator=generator) < 0.4).float()
+    features = torch.randn(count, 8, generator=generator)
+    features[:, :2] += 3 * (2 * targets - 1)
+    return features, targets
+
+
+@pytest.mark.parametrize("helps", [False, True])
+def test_the_imagenet_drawn_head_is_kept_only_when_validation_says_so(helps: bool) -> None:
+    """A prior pointing the wrong way (strongly) loses on validation: the fresh head is
+    kept. A prior pointing the right way, with two noisy training photos per label to
+    learn from, wins: it is kept."""
+    train, val = _separable(6 if helps else 200, 1), _separable(200, 2)
+    if helps:
+        train = (torch.randn(6, 8, generator=torch.Generator().manual_seed(3)), train[1])
+    right = torch.zeros(2, 8)
+    right[0, 0] = right[1, 1] = 1.0
+    prior = 50 * right if helps else -300 * right
+    events: list[Any] = []
+    head = torch.nn.Linear(8, 2)
+    outcome, kept_imagenet = _fit_head(head, (train, val), prior, TrainConfig.quick(),
+                                       events.append, threading.Event())
+    assert kept_imagenet is helps
+    assert outcome.state is not None and outcome.stopped == "completed"
+    assert [e for e in events if isinstance(e, EpochEnded)] == list(outcome.history)
+    drawn = float((outcome.state["weight"] * right).sum())
+    assert (drawn > 0) if helps else (drawn > 1)
+
+
+def test_the_head_is_fitted_to_convergence() -> None:
+    """The kept head is the minimum of its objective: its gradient is (nearly) zero, and
+    the run ends before its last epoch once L-BFGS has converged."""
+    train, val = _separable(200, 4), _separable(50, 5)
+    training = HeadTraining(torch.nn.Linear(8, 2), train, val, TrainConfig.quick(),
+                            lambda _event: None, threading.Event())
+    outcome = training.run()
+    assert outcome.best_epoch < TrainConfig.quick().epochs
+    training.head.load_state_dict(outcome.state)
+    training.head.zero_grad()
+    training.objective().backward()
+    assert training.head.weight.grad.abs().max() < 1e-4
 
 
 def test_stopped_before_the_features_saves_nothing(patches: MultiLabelDataset,
                                                    tmp_path: Path) -> None:
-    import threading
-
     cancel = threading.Event()
     cancel.set()
     events: list[Any] = []
