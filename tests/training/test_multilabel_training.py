@@ -21,7 +21,7 @@ from training.models.networks import create_network
 from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
 from training.records.backbones import get_backbone
 from training.records.config import TrainConfig
-from training.records.events import EpochEnded, RunFinished, RunStarted
+from training.records.events import EpochEnded, PhaseProgress, RunFinished, RunStarted
 from training.records.multilabel import MultiLabelDataset
 
 
@@ -274,3 +274,16 @@ def test_the_single_label_classifier_refuses_a_multilabel_file(
 
     with pytest.raises(ModelFileError, match="multi-label model"):
         Predictor.from_file(trained[0].model_path)
+
+
+def test_feature_views_add_augmented_training_photos(patches: MultiLabelDataset,
+                                                     tmp_path: Path) -> None:
+    """`feature_views` = 1, as single-label quick mode reads it: every training photo is
+    embedded twice (as it is, and augmented), validation once."""
+    events: list[Any] = []
+    result = fit_multilabel(TrainConfig.quick(feature_views=1, epochs=2), patches,
+                            patch_split(), events.append, output=tmp_path / "m.safetensors")
+    progress = [e for e in events if isinstance(e, PhaseProgress) and e.phase == "features"]
+    split = patch_split()
+    assert progress[-1].done == progress[-1].total == 2 * len(split.train) + len(split.val)
+    assert result.model_path is not None
