@@ -76,7 +76,9 @@ class MultiLabelFitResult:
     history: tuple[EpochEnded, ...]
     """The `EpochEnded` events emitted, in order (the fresh head's fit)."""
     best_epoch: int
+    """The last epoch emitted (the fit converged there, or `epochs` ran out)."""
     best_val_loss: float
+    """The kept head's validation loss (the ImageNet-drawn head's, when it was kept)."""
     stopped: str
     seconds: float
     started_from_imagenet: bool
@@ -201,7 +203,8 @@ def _fit_head(head: nn.Linear, parts: tuple, prior: torch.Tensor | None, config:
     if imagenet.state is None or cancel.is_set():
         return fresh, False
     if _val_map(head, imagenet.state, val) > _val_map(head, fresh.state, val):
-        return replace(imagenet, history=fresh.history), True
+        # The plots showed the fresh fit's epochs: its last stays the run's "best epoch".
+        return replace(imagenet, history=fresh.history, best_epoch=fresh.best_epoch), True
     return fresh, False
 
 
