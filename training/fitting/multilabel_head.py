@@ -11,14 +11,15 @@ The objective is the pos-weighted BCE averaged over photos and labels plus
 ½·`L2`·‖W − W₀‖². W₀ is zero for a fresh head, or ImageNet's rows for labels that are
 ImageNet categories (`multilabel.py`): there the prior is what the head is drawn back to,
 the convex form of "start from ImageNet's rows". `L2` = 1e-3 was chosen on the benchmark's
-validation images (3e-4 ties it; 1e-2 is 0.01–0.02 mAP worse), never on its test images.
+validation images (3e-4 ties it; 1e-2 is about 0.01 mAP worse), never on its test images.
 
 Imbalance is the rule here (a label on 5 % of the photos), so each label's positives are
 weighted by its negatives/positives ratio in training (`pos_weight`): the loss then counts a
 label's positives and negatives equally, and a rare label is not learned as "always absent",
 which the plain loss finds cheapest. The weights are capped at `MAX_POSITIVE_WEIGHT` so that
 one positive among thousands cannot dominate. On the benchmark the weighting leaves the
-ranking (AP) as it is and lifts macro-F1.
+ranking (AP) as it is, lifts the mosaics' test macro-F1 (0.869 against 0.825) and leaves
+the attribute sets' as it is (0.910 against 0.911).
 
 The run still speaks quick mode's frozen events, so the live plots draw it unchanged: an
 "epoch" is `ITERATIONS_PER_EPOCH` L-BFGS iterations over the whole training set (one
