@@ -15,8 +15,8 @@ softmax row's bias means nothing to a sigmoid, and the weighted loss balances ea
 even odds. There is no never-worse blend with that start (single-label's `never_worse`):
 ImageNet's rows are no multi-label classifier to compare with.
 
-Not done here: fine-tuning (a ConfigError says so), the "none of these" reference, the run
-history (`records.runs.record_run` takes a single-label `Dataset`), torchrun.
+Not done here: fine-tuning (a ConfigError says so), the "none of these" reference, torchrun.
+The run history entry is written by `multilabel_record`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from training.core.versions import library_versions
 from training.fitting.modelfile import TrainedModel, save_model
 from training.fitting.multilabel_head import HeadOutcome, HeadTraining
 from training.fitting.multilabel_metrics import best_thresholds, build_report
+from training.fitting.multilabel_record import record_multilabel_run
 from training.models.embedding import default_store, embed_dataset
 from training.models.features import FeatureCounter
 from training.models.frozen import FrozenFeatures
@@ -138,6 +139,8 @@ def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split
             config, generator, emit, cancel).run()
     result = _finish(config, dataset, split, network, prep, head, outcome, val_x,
                      (run_id, output, started, imagenet))
+    recorded = record_multilabel_run(config, dataset, split, result, describe_device(device))
+    result = replace(result, warnings=(*result.warnings, *recorded))  # the run history
     emit(RunFinished(best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
                      best_val_accuracy=outcome.best_val_exact, epochs_run=len(outcome.history),
                      seconds=result.seconds, stopped=outcome.stopped,
