@@ -13,6 +13,7 @@ import pytest
 from multilabel_synthetic import LABELS, labels_of, make_patch_dataset
 
 from training.cli.commands import main
+from training.core.errors import DatasetError
 from training.data.images import content_hash
 from training.data.multilabel_scan import scan_multilabel
 from training.insight.multilabel_suspects import cap_label_flags, find_label_suspects
@@ -105,7 +106,7 @@ def test_a_labels_csv_changed_after_the_scan_is_refused(tmp_path: Path) -> None:
     dataset = scan_multilabel(root)
     text = (root / "labels.csv").read_text().replace("003.png,red", "003.png,blue;red")
     (root / "labels.csv").write_text(text)
-    with pytest.raises(Exception, match="changed since the folder was scanned.*003.png"):
+    with pytest.raises(DatasetError, match=r"changed since the folder was scanned.*003\.png"):
         find_label_suspects(dataset)
 
 

@@ -27,6 +27,9 @@ REASON_WIDTH = 100
 """Wide enough for the longest first reason, which describes a folder without its name
 ("ImageNet sees a leopard (0.93); 124 of the 150 photos here look like a …")."""
 
+MULTI_LABEL_HELP = ("label folders sharing photos: look for likely missing and wrong labels "
+                    "instead (automatic when DATA holds labels.csv)")
+
 
 def register(commands: Any) -> None:
     suspects = commands.add_parser(
@@ -39,9 +42,7 @@ def register(commands: Any) -> None:
     suspects.add_argument("--include-kept", action="store_true",
                           help="also list images marked as reviewed with `keep`")
     suspects.add_argument("--seed", type=int, default=0)
-    suspects.add_argument("--multi-label", action="store_true",
-                          help="label folders sharing photos: look for missing and wrong "
-                               "labels (automatic with labels.csv)")
+    suspects.add_argument("--multi-label", action="store_true", help=MULTI_LABEL_HELP)
     add_output_options(suspects)
     suspects.set_defaults(handler=_suspects)
 
