@@ -278,7 +278,7 @@ def latest_change(root: str | os.PathLike[str]) -> int:
     numbers = [move.move_id for move in read_journal(root).applied] + \
         [edit.edit_id for edit in read_label_journal(root).applied]
     if not numbers:
-        raise CleanupError(f"There is no move or label edit to undo in {Path(root).resolve()}.")
+        raise CleanupError(f"There is no move to undo in {Path(root).resolve()}.")
     return max(numbers)
 
 
