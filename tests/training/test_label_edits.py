@@ -16,7 +16,7 @@ from training.data.images import content_hash
 from training.data.labels_csv import read_labels_csv
 from training.insight.label_edits import LabelUndo, edit_label, undo_change
 from training.records.journal import CleanupError, read_journal
-from training.records.label_journal import read_label_journal
+from training.records.label_journal import label_journal_file, read_label_journal
 
 ORIGINAL = ("\ufeffPath, Labels ,source\r\n"
             "a.png,red;blue,camera 1\r\n"
@@ -148,3 +148,16 @@ def test_the_cli_edits_lists_and_undoes(csv_folder: Path) -> None:
     status, out, _ = _cli("undo", str(csv_folder), "--last", "--json")
     assert status == 0 and json.loads(out)["edit"]["state"] == "undone"
     assert (csv_folder / "labels.csv").read_bytes() == before
+
+
+def test_an_edit_a_crash_interrupted_is_settled_by_the_file(csv_folder: Path) -> None:
+    file = csv_folder / "labels.csv"
+    before = file.read_bytes()
+    change = edit_label(csv_folder, "d.png", "red", "add")
+    journal_path = label_journal_file(csv_folder)
+    pending = journal_path.read_text().replace('"state": "done"', '"state": "pending"')
+    journal_path.write_text(pending)
+    assert read_label_journal(csv_folder).find(change.change_id).state == "done"  # it landed
+    journal_path.write_text(pending)
+    file.write_bytes(before)  # the crash came before labels.csv was replaced
+    assert read_label_journal(csv_folder).find(change.change_id) is None

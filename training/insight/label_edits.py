@@ -149,6 +149,7 @@ def _edit_csv(root: Path, photo: Path, label: str, action: Action,
             write_atomically(file, new_data)
         except (CleanupError, OSError) as error:
             save_labels(replace(labels, edits=labels.edits[:-1]))
+            backup.unlink(missing_ok=True)
             if isinstance(error, CleanupError):
                 raise
             raise CleanupError(f"{file} could not be written ({error.strerror or error}); it "
