@@ -124,8 +124,8 @@ def main() -> None:
              "{}/{}".format(*r["missing_found"]), "{}/{}".format(*r["wrong_found"]),
              f"{r['seconds']:.1f}"] for r in results]
     text = _common.table(["set", "seed", "images", "planted", "flagged", "precision", "recall",
-                          "precision@planted", "recall@2×planted", "missing found", "wrong found", "seconds (cold)"],
-                         rows)
+                          "precision@planted", "recall@2×planted", "missing found",
+                          "wrong found", "seconds (cold)"], rows)
     _common.report(args, "Multi-label finder: planted label errors", text, {"sets": results})
 
 
