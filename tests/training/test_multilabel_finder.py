@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from multilabel_synthetic import LABELS, labels_of, make_patch_dataset
 
 from training.cli.commands import main
 from training.core.errors import DatasetError
 from training.data.images import content_hash
 from training.data.multilabel_scan import scan_multilabel
-from training.insight.multilabel_suspects import cap_label_flags, find_label_suspects
+from training.insight.multilabel_suspects import (
+    assess_labels,
+    cap_label_flags,
+    find_label_suspects,
+)
+from training.records.dataset import HealthReport
+from training.records.multilabel import LabelledImage, MultiLabelDataset
 from training.records.multilabel_suspects import (
     LABEL_FLAG_MIN,
     LabelDoubt,
@@ -117,3 +124,30 @@ def test_flags_are_capped_like_the_single_label_finders() -> None:
     capped = cap_label_flags(suspects)
     assert sum(s.flagged for s in capped) == LABEL_FLAG_MIN
     assert all(s.worth_a_look for s in capped[LABEL_FLAG_MIN:])
+
+
+def _records(labels: list[tuple[int, ...]]) -> MultiLabelDataset:
+    images = tuple(LabelledImage(Path(f"/d/{i}.png"), f"{i}.png", tuple(own), 8, 8, str(i))
+                   for i, own in enumerate(labels))
+    return MultiLabelDataset(Path("/d"), ("a", "b", "lonely"), images, HealthReport(), "f",
+                             "folders")
+
+
+def test_features_that_show_the_labels_find_the_planted_errors_alone() -> None:
+    """No network: each photo's features are its true labels plus noise, so the answer is
+    known exactly; a label on one photo only cannot be held out and is never doubted."""
+    generator = torch.Generator().manual_seed(0)
+    truth = [tuple(j for j in (0, 1) if (i >> j) & 1) for i in range(80)]
+    given = list(truth)
+    given[7] = (0,)        # shows a and b: b is missing
+    given[8] = (0, 1)      # shows nothing: a and b are wrong
+    given[9] = (0, 2)      # shows a; the only photo with "lonely"
+    features = torch.zeros(80, 16)
+    for i, own in enumerate(truth):
+        features[i, list(own)] = 3.0
+    features += 0.3 * torch.randn(80, 16, generator=generator)
+    report = assess_labels(_records(given), features)
+    assert report.unjudged_labels == ("lonely",) and report.labels_file_hash is None
+    top = {s.relpath: {(d.kind, d.label) for d in s.doubts} for s in report.suspects[:2]}
+    assert top == {"7.png": {("missing", "b")}, "8.png": {("wrong", "a"), ("wrong", "b")}}
+    assert not any(d.label == "lonely" for s in report.suspects for d in s.doubts)

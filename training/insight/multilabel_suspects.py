@@ -11,8 +11,9 @@ wrong". Each head weighs a label's positives against its negatives (as the singl
 head weighs classes), so a rare label's photos are not all called doubtful.
 
 Identical copies are one photo already (`multilabel_scan`), so no copy leaks its labels into
-another fold. A label with fewer than two photos, or no photo without it, cannot be held
-out: it is named in `unjudged_labels` and never doubted.
+another fold. A label on (or missing from) too few photos to be learned without any one of
+them (`MIN_SEEN` in every fold's training photos) is named in `unjudged_labels` and never
+doubted.
 
 The features are the single-label finder's and quick training's (the feature store), so a
 search after training costs only the folds. Nothing is written: the caller decides, and
@@ -51,6 +52,9 @@ from training.records.multilabel_suspects import (
     LabelSuspectReport,
 )
 
+MIN_SEEN = 2
+"""A fold's head judges a label only when its training photos hold at least this many photos
+with the label and this many without."""
 DOUBT_MIN = 0.5
 """A label is doubted at all when the held-out head disagrees with it (score above even
 odds); weaker doubts are not worth a line."""
@@ -163,8 +167,9 @@ def held_out_label_probabilities(
 ) -> torch.Tensor:
     """(N, L) per-label probabilities from heads trained without each photo's fold.
 
-    A label stays NaN for a fold whose training photos all have it or all lack it: a head
-    that never saw both sides would doubt every photo of it. `step(n)` after each fold.
+    A label stays NaN for a fold whose training photos have it (or lack it) fewer than
+    `MIN_SEEN` times: a head that barely saw one side would doubt every photo of it, or
+    call every photo like its one example "missing" it. `step(n)` after each fold.
     """
     probabilities = torch.full(targets.shape, float("nan"))
     for current in range(int(fold.max()) + 1):
@@ -173,7 +178,7 @@ def held_out_label_probabilities(
         test = (fold == current).nonzero().squeeze(1)
         train = (fold != current).nonzero().squeeze(1)
         positives = targets[train].sum(0)
-        seen = (positives > 0) & (positives < len(train))
+        seen = (positives >= MIN_SEEN) & (len(train) - positives >= MIN_SEEN)
         head = _fit_sigmoid_head(points[train], targets[train])
         with torch.no_grad():
             predicted = torch.sigmoid(head(points[test]))
