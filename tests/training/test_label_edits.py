@@ -145,6 +145,9 @@ def test_the_cli_edits_lists_and_undoes(csv_folder: Path) -> None:
     assert "label 'red' added" in out and "in effect" in out
     status, out, _ = _cli("label", str(csv_folder), "d.png", "--add", "red", "--json")
     assert status == 1
+    status, _, err = _cli("label", str(csv_folder), "a.png", "--remove", "red",
+                          "--expected-hash", content_hash(before))
+    assert status == 1 and "changed on disk since it was read" in err
     status, out, _ = _cli("undo", str(csv_folder), "--last", "--json")
     assert status == 0 and json.loads(out)["edit"]["state"] == "undone"
     assert (csv_folder / "labels.csv").read_bytes() == before

@@ -2,7 +2,7 @@
 
     cheetahlion-cli suspects DATA [--multi-label]     likely missing and wrong labels, and why
     cheetahlion-cli label DATA PHOTO --add L          add a label (labels.csv or a copy into L/)
-    cheetahlion-cli label DATA PHOTO --remove L [--quarantine DIR]
+    cheetahlion-cli label DATA PHOTO --remove L [--quarantine DIR] [--expected-hash H]
     cheetahlion-cli undo DATA (ID | --last)           undoes label edits too
 
 `suspects` comes here when DATA holds labels.csv or with `--multi-label` (class folders that
@@ -36,6 +36,9 @@ def register(commands: Any) -> None:
     change.add_argument("--remove", metavar="LABEL")
     label.add_argument("--quarantine", type=Path, metavar="DIR",
                        help="label folders: where --remove moves the photo's copy")
+    label.add_argument("--expected-hash", metavar="HASH",
+                       help="labels.csv's labels_file_hash as `suspects --json` read it: the "
+                            "edit is refused if the file changed since")
     add_output_options(label)
     label.set_defaults(handler=_label)
 
@@ -45,7 +48,7 @@ def _label(args: argparse.Namespace) -> int:
 
     action = "add" if args.add is not None else "remove"
     change = edit_label(args.data, args.photo, args.add or args.remove, action,
-                        quarantine=args.quarantine)
+                        quarantine=args.quarantine, expected_hash=args.expected_hash)
     if args.json:
         print_json(change)
     else:

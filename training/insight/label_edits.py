@@ -238,10 +238,12 @@ def _copies(root: Path, photo: Path) -> dict[str, Path]:
                for name in class_names(root) if (split / name).is_dir()]
     found: dict[str, Path] = {}
     for folder in folders:
-        for entry in os.scandir(folder):
-            path = Path(entry.path)
-            if entry.is_file() and entry.stat().st_size == size and file_digest(path) == digest:
-                found.setdefault(folder.name, path)
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_file() and entry.stat().st_size == size \
+                        and file_digest(path) == digest:
+                    found.setdefault(folder.name, path)
     return found
 
 
