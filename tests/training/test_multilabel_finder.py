@@ -56,8 +56,13 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report(planted: Path) -> LabelSuspectReport:
-    return find_label_suspects(scan_multilabel(planted))
+def events() -> list[Any]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def report(planted: Path, events: list[Any]) -> LabelSuspectReport:
+    return find_label_suspects(scan_multilabel(planted), events.append)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +156,11 @@ def test_features_that_show_the_labels_find_the_planted_errors_alone() -> None:
     top = {s.relpath: {(d.kind, d.label) for d in s.doubts} for s in report.suspects[:2]}
     assert top == {"7.png": {("missing", "b")}, "8.png": {("wrong", "a"), ("wrong", "b")}}
     assert not any(d.label == "lonely" for s in report.suspects for d in s.doubts)
+
+
+def test_progress_runs_once_from_features_to_the_check(report: LabelSuspectReport,
+                                                      events: list[Any]) -> None:
+    fractions = [event.fraction for event in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert events[0].phase == "features" and events[-1].phase == "check"
+    assert events[-1].done == events[-1].total == report.folds + 1
