@@ -3,6 +3,8 @@ to the dataset. They apply to the selected tiles, or to every tile shown.
 
 The copies, moves and the CSV run in the background (one at a time, beside a running
 classification); a move updates the gallery's paths, so its results stay with the files.
+A multi-label gallery exports `path,labels` and a probability per label
+(`training.predict.multilabel_csv`); sorting it into class folders is not offered yet.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from training.predict.multilabel_csv import write_multilabel_csv
 from training.predict.results_csv import write_results_csv
 from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
+from training.records.multilabel import MultiLabelPrediction
 
 
 class FileActions(QWidget):
@@ -47,6 +51,7 @@ class FileActions(QWidget):
         self.files = JobController(self)
         """Copies, moves and the CSV export: one at a time, beside a classification."""
         self._moving = False
+        self._multilabel = False
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.export_csv)
         self.copy_button = QPushButton("Copy into class folders…")
@@ -103,8 +108,24 @@ class FileActions(QWidget):
             self.export_csv_to(Path(path), items)
 
     def export_csv_to(self, path: Path, items: list[GalleryItem]) -> bool:
-        return self._run_file_job(CallJob(write_results_csv, path, items, self.model.classes),
-                                  f"Exporting {len(items)} rows…")
+        if self.model.multilabel:
+            rows = [MultiLabelPrediction(item.path, item.labels or (), item.probabilities,
+                                         item.error) for item in items]
+            job = CallJob(write_multilabel_csv, path, rows, self.model.classes)
+        else:
+            job = CallJob(write_results_csv, path, items, self.model.classes)
+        return self._run_file_job(job, f"Exporting {len(items)} rows…")
+
+    def set_multilabel(self, multilabel: bool) -> None:
+        """A multi-label gallery: its photos have several labels or none, so the actions
+        that put each photo into one class folder are off (with a tooltip saying why)."""
+        self._multilabel = multilabel
+        why = ("A multi-label model's photos can have several labels: Export CSV lists them"
+               if multilabel else "")
+        for button in (self.copy_button, self.move_button):
+            button.setEnabled(not multilabel)
+            button.setToolTip(why)
+        self._dataset_changed()
 
     @Slot()
     def copy_into_folders(self) -> None:
@@ -133,7 +154,8 @@ class FileActions(QWidget):
     def _dataset_changed(self) -> None:
         self.add_menu.clear()
         dataset = self.session.dataset
-        self.add_button.setEnabled(dataset is not None and not dataset.has_own_split)
+        self.add_button.setEnabled(dataset is not None and not dataset.has_own_split
+                                   and not self._multilabel)
         if dataset is not None:
             for name in dataset.classes:
                 self.add_menu.addAction(name)
