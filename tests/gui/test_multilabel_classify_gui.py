@@ -11,8 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from layout_audit import audit
 from multilabel_synthetic import make_patch_dataset, patch_split
 
+from cheetahlion_gui.resources import style_sheet
 from cheetahlion_gui.widgets.gallery_model import PathRole
 from training.fitting.multilabel import fit_multilabel
 from training.predict.multilabel import MultiLabelPredictor
@@ -132,3 +134,27 @@ def test_export_csv_has_a_column_per_label(window, qtbot, trained_model, engine_
             continue
         assert row[1] == ";".join(prediction.labels)
         assert [float(x) for x in row[2:]] == pytest.approx(prediction.probabilities, abs=1e-5)
+
+
+@pytest.fixture
+def styled(qapp):
+    """The app's style sheet, as the app applies it (its fonts decide what fits)."""
+    before = qapp.styleSheet()
+    qapp.setStyleSheet(style_sheet())
+    yield
+    qapp.setStyleSheet(before)
+
+
+def test_the_classified_gallery_reads_whole_at_1280_by_800(styled, window, qtbot,
+                                                            trained_model) -> None:
+    page = _classified(window, qtbot, trained_model)
+    page.filters.show_filter.setCurrentIndex(page.filters.show_filter.findText("With green"))
+    qtbot.wait(50)  # layouts settle
+    assert window.width() == 1280
+    assert audit(window) == []
+    assert page.proxy.rowCount() == 1, "021.png: green and red"
+    assert " · " in page.proxy.data(page.proxy.index(0, 0))
+    delegate, metrics = page.view.itemDelegate(), page.view.fontMetrics()
+    for row in range(page.proxy.rowCount()):
+        text = page.proxy.data(page.proxy.index(row, 0))
+        assert delegate.lines(metrics, text)[1:] == text.split("\n")[1:], "labels shown whole"
