@@ -158,3 +158,15 @@ def test_the_classified_gallery_reads_whole_at_1280_by_800(styled, window, qtbot
     for row in range(page.proxy.rowCount()):
         text = page.proxy.data(page.proxy.index(row, 0))
         assert delegate.lines(metrics, text)[1:] == text.split("\n")[1:], "labels shown whole"
+
+
+def test_the_preview_explains_with_each_labels_own_probability(trained_model, engine_says
+                                                               ) -> None:
+    """Grad-CAM's caption ("Where the model looked for 'red' (92 %)") and its list of labels
+    give the sigmoid probabilities the tile shows, not softmax shares among the labels."""
+    from training.insight.explain import explainer_for
+
+    model, _folder = trained_model
+    path, prediction = next((p, pr) for p, pr in engine_says.items() if len(pr.labels) == 2)
+    explanation = explainer_for(str(model)).explain(path, None)
+    assert explanation.probabilities == pytest.approx(prediction.probabilities, abs=1e-4)
