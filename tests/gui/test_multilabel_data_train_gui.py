@@ -1,0 +1,86 @@
+"""A multi-label folder (labels.csv) in the app, issue 23: the Data step shows its labels
+with their counts and its health findings, the Train step's Start trains it in quick mode
+(fine-tuning refused in the engine's words) with an honest accuracy plot title, and the
+model becomes the one Classify uses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from multilabel_synthetic import LABELS, make_patch_dataset
+
+from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE
+from training.data.multilabel_scan import scan_multilabel
+from training.fitting.modelfile import read_metadata
+from training.predict.multilabel import is_multilabel
+from training.records.multilabel import MultiLabelDataset
+
+RUN_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory: pytest.TempPathFactory) -> MultiLabelDataset:
+    """The 120 patch photos with their labels.csv, and one photo the CSV does not list."""
+    dataset = make_patch_dataset(tmp_path_factory.mktemp("ml-data") / "patches")
+    rows = ["path,labels"] + [f"{image.relpath},{';'.join(LABELS[j] for j in image.labels)}"
+                              for image in dataset.images]
+    (dataset.root / "labels.csv").write_text("\n".join(rows) + "\n")
+    shutil.copy(dataset.images[0].path, dataset.root / "not-listed.png")
+    return dataset
+
+
+def _scanned(window, qtbot, folder: Path) -> MultiLabelDataset:
+    with qtbot.waitSignal(window.data_page.scan_finished, timeout=RUN_TIMEOUT_MS):
+        window.data_page.open_folder(folder)
+    assert window.session.multilabel is not None
+    return window.session.multilabel
+
+
+def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
+        window, qtbot, labelled_folder: MultiLabelDataset, messages) -> None:
+    dataset = _scanned(window, qtbot, labelled_folder.root)
+    engine = scan_multilabel(labelled_folder.root)
+    counts = engine.label_counts
+    summary = window.data_page.overview.summary.text()
+    assert f"<b>{len(engine.images)}</b> usable images with <b>3</b> labels" in summary
+    assert ", ".join(f"{name} ({counts[name]})" for name in LABELS) in summary
+    unlabelled = sum(1 for image in engine.images if not image.labels)
+    assert f"<b>{unlabelled}</b> with no label" in summary
+    issues = window.data_page.health.issues
+    shown = [issues.data(issues.index(r, 0)) for r in range(issues.rowCount())]
+    assert len(shown) == len(engine.report.issues) >= 1
+    assert any("not-listed.png" in text for text in shown), shown
+    assert not window.data_page.tabs.isTabEnabled(1), "the finder knows class folders only"
+
+    page = window.train_page
+    window.sidebar.setCurrentRow(1)
+    assert page.progress_panel.phase_label.text().startswith(
+        f"Ready to train on {dataset.root.name} (multi-label: blue, green, red)")
+    with qtbot.waitSignal(page.training_finished, timeout=RUN_TIMEOUT_MS):
+        assert page.start()
+    assert messages == []
+    assert page.progress_panel.plots.accuracy_plot.plotItem.titleLabel.text \
+        == MULTILABEL_ACCURACY_TITLE
+    model = window.session.model_path
+    assert model is not None and is_multilabel(read_metadata(model))
+    assert "validation mAP" in page.progress_panel.phase_label.text()
+
+    classify = window.classify_page
+    window.sidebar.setCurrentRow(3)
+    with qtbot.waitSignal(classify.classification_finished, timeout=RUN_TIMEOUT_MS):
+        classify.open_sources([labelled_folder.root])  # "The chosen run's model"
+    assert classify.model.multilabel and classify.model.classes == LABELS
+    assert classify.file_actions.summary.text().startswith("121 of 121 classified: blue ")
+
+
+def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder,
+                                                  messages) -> None:
+    _scanned(window, qtbot, labelled_folder.root)
+    page = window.train_page
+    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    with qtbot.waitSignal(page.training_finished, timeout=RUN_TIMEOUT_MS):
+        page.start()
+    assert window.session.model_path is None
+    assert any("quick mode only" in text for _title, text in messages), messages
