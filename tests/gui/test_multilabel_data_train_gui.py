@@ -14,7 +14,7 @@ from multilabel_synthetic import LABELS, make_patch_dataset
 from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE
 from training.data.multilabel_scan import scan_multilabel
 from training.fitting.modelfile import read_metadata
-from training.predict.multilabel import is_multilabel
+from training.predict.multilabel import evaluate_multilabel, is_multilabel
 from training.records.multilabel import MultiLabelDataset
 
 RUN_TIMEOUT_MS = 180_000
@@ -67,12 +67,36 @@ def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
     assert model is not None and is_multilabel(read_metadata(model))
     assert "validation mAP" in page.progress_panel.phase_label.text()
 
+    evaluate = window.evaluate_page
+    with qtbot.waitSignal(evaluate.evaluation_finished, timeout=RUN_TIMEOUT_MS):
+        window.sidebar.setCurrentRow(2)  # the page evaluates the model in use when shown
+    _the_table_is_the_engines(evaluate, evaluate_multilabel(
+        model, dataset, window.session.multilabel_split.val))
+
     classify = window.classify_page
     window.sidebar.setCurrentRow(3)
     with qtbot.waitSignal(classify.classification_finished, timeout=RUN_TIMEOUT_MS):
         classify.open_sources([labelled_folder.root])  # "The chosen run's model"
     assert classify.model.multilabel and classify.model.classes == LABELS
     assert classify.file_actions.summary.text().startswith("121 of 121 classified: blue ")
+
+
+def _the_table_is_the_engines(page, report) -> None:
+    """Every cell of the per-label table and the summary's figures, as the engine gives them."""
+    table = page.multilabel_scores.per_label
+    cells = [[table.data(table.index(r, c)) for c in range(table.columnCount())]
+             for r in range(table.rowCount())]
+    assert cells == [[s.name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
+                      f"{s.average_precision:.3f}", f"{s.threshold:.2f}",
+                      str(s.true_positives), str(s.false_positives), str(s.false_negatives),
+                      str(s.positives)] for s in report.per_label]
+    summary = page.multilabel_scores.summary.text()
+    for figure in (f"mAP <b>{report.mean_average_precision:.3f}</b>",
+                   f"macro-F1 <b>{report.macro_f1:.3f}</b>",
+                   f"micro-F1 {report.micro_f1:.3f}", f"exact match {report.exact_match:.1%}",
+                   f"on {len(report.outcomes)} validation images"):
+        assert figure in summary, (figure, summary)
+    assert page.gallery.rowCount() == min(len(report.mistakes), 24)
 
 
 def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder,
