@@ -265,6 +265,7 @@ class EvaluatePage(StepPage):
             return False
         self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
         self._evaluating_title = self.session.model_title
+        self.score_panels.setCurrentWidget(self.scores)
         self.scores.show_message(f"Evaluating {self.session.model_title or 'the model'} on "
                                  f"the {part_name(part)} images…")
         return True
@@ -336,7 +337,8 @@ class EvaluatePage(StepPage):
 
     @Slot()
     def _selection_changed(self) -> None:
-        self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection())
+        self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection()
+                                       and bool(self.shown_outcomes))
 
     @Slot()
     def _explain_selected(self) -> None:

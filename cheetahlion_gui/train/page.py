@@ -177,7 +177,7 @@ class TrainPage(StepPage):
         except ConfigError as error:
             show_error(self, "Check the settings", str(error))
             return False
-        self.progress_panel.plots.accuracy_plot.setTitle(MULTILABEL_ACCURACY_TITLE)
+        self._name_accuracy_plot(multilabel=True)
         return self._launch(MultiLabelTrainJob(config, dataset, split), TrainingHistory(),
                             f"Training multi-label ({config.mode})…")
 
@@ -220,7 +220,7 @@ class TrainPage(StepPage):
                 status: str) -> bool:
         self._config = job.config
         if isinstance(job, TrainJob):
-            self.progress_panel.plots.accuracy_plot.setTitle(ACCURACY_TITLE)
+            self._name_accuracy_plot(multilabel=False)
         self.progress_panel.begin(history)
         self.stop_button.setText("Stop")
         started = self.jobs.start(job, self._training, status)
@@ -317,12 +317,20 @@ class TrainPage(StepPage):
         if result.warnings:
             show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
 
+    def _name_accuracy_plot(self, multilabel: bool) -> None:
+        """A multi-label run's "accuracy" events are exact match at 0.5: the plot says so."""
+        plot = self.progress_panel.plots.accuracy_plot
+        plot.setTitle(MULTILABEL_ACCURACY_TITLE if multilabel else ACCURACY_TITLE)
+        plot.setLabel("left", "exact match" if multilabel else "accuracy")
+
     def _multilabel_trained(self, result: MultiLabelTrained) -> None:
         """No run history for multi-label runs yet: the figures go on the page and the
         model becomes the one Evaluate and Classify use."""
         self._ended()
         self.progress_panel.phase_label.setText(result.describe())
         if result.model_path is not None:
+            self.progress_panel.progress.setRange(0, 1)
+            self.progress_panel.progress.setValue(1)
             self.session.set_model(result.model_path, f"multi-label run {result.run_id}")
         self.session.report("Training finished")
         if result.warnings:
