@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from multilabel_synthetic import LABELS, make_patch_dataset
+from synthetic import make_dataset
 
 from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE
 from training.data.multilabel_scan import scan_multilabel
@@ -53,6 +54,7 @@ def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
     assert len(shown) == len(engine.report.issues) >= 1
     assert any("not-listed.png" in text for text in shown), shown
     assert not window.data_page.tabs.isTabEnabled(1), "the finder knows class folders only"
+    assert window.windowTitle() == f"CheetahLion — {dataset.root.name}"
 
     page = window.train_page
     window.sidebar.setCurrentRow(1)
@@ -108,3 +110,15 @@ def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder
         page.start()
     assert window.session.model_path is None
     assert any("quick mode only" in text for _title, text in messages), messages
+
+
+def test_a_class_folder_dataset_opened_next_is_single_label_again(
+        window, qtbot, labelled_folder, tmp_path: Path) -> None:
+    _scanned(window, qtbot, labelled_folder.root)
+    folder = make_dataset(tmp_path / "colours", per_class=4)
+    with qtbot.waitSignal(window.data_page.scan_finished, timeout=RUN_TIMEOUT_MS):
+        window.data_page.open_folder(folder)
+    assert window.session.multilabel is None and window.session.dataset is not None
+    assert window.data_page.tabs.isTabEnabled(1)
+    assert window.data_page.overview.chart.plotItem.titleLabel.text == "Images per class"
+    assert window.windowTitle() == "CheetahLion — colours"
