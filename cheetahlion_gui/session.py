@@ -70,6 +70,7 @@ class Session(QObject):
         if dataset is not None:
             self.settings.remember_dataset(dataset.root)
             self.settings.save()
+            self.set_runs([])  # the run history is the single-label dataset's (none here yet)
         self.multilabel_changed.emit()
 
     def set_runs(self, runs: list[RunRecord]) -> None:

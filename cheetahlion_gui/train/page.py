@@ -206,6 +206,11 @@ class TrainPage(StepPage):
 
     def _trainable_dataset(self) -> Dataset | None:
         """The open dataset if it can be trained on; else None, the user told why."""
+        if self.session.multilabel is not None:
+            QMessageBox.information(self, "Not for multi-label datasets yet",
+                                    "Comparing networks needs class folders; Start training "
+                                    "trains this multi-label dataset.")
+            return None
         dataset = self.session.dataset
         if dataset is None:
             QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")

@@ -113,8 +113,10 @@ def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder
 
 
 def test_a_class_folder_dataset_opened_next_is_single_label_again(
-        window, qtbot, labelled_folder, tmp_path: Path) -> None:
+        window, qtbot, labelled_folder, tmp_path: Path, messages) -> None:
     _scanned(window, qtbot, labelled_folder.root)
+    assert not window.train_page.compare(), "comparing networks needs class folders"
+    assert messages[-1][0] == "Not for multi-label datasets yet"
     folder = make_dataset(tmp_path / "colours", per_class=4)
     with qtbot.waitSignal(window.data_page.scan_finished, timeout=RUN_TIMEOUT_MS):
         window.data_page.open_folder(folder)
