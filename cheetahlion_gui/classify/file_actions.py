@@ -4,7 +4,9 @@ to the dataset. They apply to the selected tiles, or to every tile shown.
 The copies, moves and the CSV run in the background (one at a time, beside a running
 classification); a move updates the gallery's paths, so its results stay with the files.
 A multi-label gallery exports `path,labels` and a probability per label
-(`training.predict.multilabel_csv`); sorting it into class folders is not offered yet.
+(`training.predict.multilabel_csv`), and copies each photo into the folder of every label it
+has ("none of these" for a photo with none), as `cheetahlion-cli predict --sort-into` does;
+it is never moved (a photo with two labels has no one folder).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
 from training.predict.multilabel_csv import write_multilabel_csv
 from training.predict.results_csv import write_results_csv
-from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
+from training.predict.sorting import (
+    NONE_OF_THESE_FOLDER,
+    SortSummary,
+    sort_into_folders,
+    sorting_label,
+)
 from training.records.multilabel import MultiLabelPrediction
 
 
@@ -117,14 +124,14 @@ class FileActions(QWidget):
         return self._run_file_job(job, f"Exporting {len(items)} rows…")
 
     def set_multilabel(self, multilabel: bool) -> None:
-        """A multi-label gallery: its photos have several labels or none, so the actions
-        that put each photo into one class folder are off (with a tooltip saying why)."""
+        """A multi-label gallery: its photos have several labels or none, so Copy puts a
+        photo into each of its labels' folders, and Move and Add to dataset are off."""
         self._multilabel = multilabel
-        why = ("A multi-label model's photos can have several labels: Export CSV lists them"
-               if multilabel else "")
-        for button in (self.copy_button, self.move_button):
-            button.setEnabled(not multilabel)
-            button.setToolTip(why)
+        self.move_button.setEnabled(not multilabel)
+        self.move_button.setToolTip("A photo with several labels has no one folder to move "
+                                    "to: copy instead" if multilabel else "")
+        self.copy_button.setToolTip("Each photo into the folder of every label it has; one "
+                                    "with none into \"none of these\"" if multilabel else "")
         self._dataset_changed()
 
     @Slot()
@@ -136,7 +143,8 @@ class FileActions(QWidget):
         self._sort_into_folders(move=True)
 
     def _sort_into_folders(self, move: bool) -> None:
-        items = [i for i in self.chosen_items() if i.label and not i.error]
+        items = [i for i in self.chosen_items()
+                 if (i.labels is not None if self.model.multilabel else i.label) and not i.error]
         if not items:
             QMessageBox.information(self, "Nothing to sort", "No classified images are shown.")
             return
@@ -145,6 +153,12 @@ class FileActions(QWidget):
             self.sort_files_into(target, items, move)
 
     def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
+        if self.model.multilabel:  # a copy into each label's folder; never a move
+            pairs = [(item.path, label) for item in items if item.labels is not None
+                     for label in (item.labels or (NONE_OF_THESE_FOLDER,))]
+            return self._run_file_job(
+                CallJob(sort_into_folders, pairs, target, False, self.model.classes),
+                f"Copying {len(items)} files into their labels' folders…")
         pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",

@@ -136,6 +136,24 @@ def test_export_csv_has_a_column_per_label(window, qtbot, trained_model, engine_
         assert [float(x) for x in row[2:]] == pytest.approx(prediction.probabilities, abs=1e-5)
 
 
+def test_copy_puts_each_photo_into_every_labels_folder(window, qtbot, trained_model,
+                                                       engine_says, tmp_path: Path) -> None:
+    page = _classified(window, qtbot, trained_model)
+    assert page.file_actions.copy_button.isEnabled() and not page.file_actions.move_button \
+        .isEnabled()
+    target = tmp_path / "sorted"
+    with qtbot.waitSignal(page.file_actions.files_sorted, timeout=CLASSIFY_TIMEOUT_MS):
+        assert page.sort_files_into(target, page.chosen_items(), move=False)
+    for folder in ("blue", "green", "red", "none of these"):
+        label = None if folder == "none of these" else folder
+        wanted = {Path(p).name for p, pr in engine_says.items() if pr.error is None
+                  and (label in pr.labels if label else not pr.labels)}
+        found = {f.name for f in (target / folder).iterdir()} if (target / folder).exists() \
+            else set()
+        assert found == wanted, folder
+    assert all(Path(p).exists() for p in engine_says), "copied, not moved"
+
+
 @pytest.fixture
 def styled(qapp):
     """The app's style sheet, as the app applies it (its fonts decide what fits)."""
