@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.session.status_changed.connect(self.status_label.setText)
         self.session.model_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
+        self.session.multilabel_changed.connect(self._update_title)
         self._follow_reviews()
         self._build_menus()
         self.sidebar.setCurrentRow(0)
@@ -237,8 +238,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _update_title(self) -> None:
         parts = ["CheetahLion"]
-        if self.session.dataset is not None:
-            parts.append(self.session.dataset.root.name)
+        open_dataset = self.session.multilabel or self.session.dataset
+        if open_dataset is not None:
+            parts.append(open_dataset.root.name)
         if self.session.model_title:
             parts.append(self.session.model_title)
         self.setWindowTitle(" — ".join(parts))

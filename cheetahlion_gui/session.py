@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cheetahlion_gui.settings import Settings
 from training.records.dataset import Dataset, Split
+from training.records.multilabel import MultiLabelDataset
 from training.records.run_record import RunRecord
 
 
@@ -26,6 +27,9 @@ class Session(QObject):
     """A short line for the status bar about what is running."""
     training_changed = Signal()
     """A run started or ended training on the Train step: see `training`."""
+    multilabel_changed = Signal()
+    """A multi-label dataset (a folder with labels.csv) was scanned, or set aside: see
+    `multilabel`."""
 
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -37,12 +41,19 @@ class Session(QObject):
         self.model_title = ""
         self.training = False
         """Whether a run is training: its model is not there to evaluate yet."""
+        self.multilabel: MultiLabelDataset | None = None
+        """The open multi-label dataset, beside which `dataset` stays as it was (the steps
+        that know only single-label datasets keep theirs); None when the open folder is a
+        single-label one."""
+        self.multilabel_split: Split | None = None
 
     @property
     def dataset_root(self) -> Path | None:
         return self.dataset.root if self.dataset is not None else None
 
     def set_dataset(self, dataset: Dataset, split: Split | None, runs: list[RunRecord]) -> None:
+        if self.multilabel is not None:
+            self.set_multilabel(None, None)
         self.dataset, self.split, self.runs = dataset, split, runs
         self.settings.remember_dataset(dataset.root)
         self.settings.save()
@@ -52,6 +63,15 @@ class Session(QObject):
                   and Path(r.model_path).exists()]
         if usable:
             self.set_model(usable[-1].model_path, f"run {usable[-1].run_id}")
+
+    def set_multilabel(self, dataset: MultiLabelDataset | None, split: Split | None) -> None:
+        """A multi-label dataset and its split (None when it cannot be trained), or None."""
+        self.multilabel, self.multilabel_split = dataset, split
+        if dataset is not None:
+            self.settings.remember_dataset(dataset.root)
+            self.settings.save()
+            self.set_runs([])  # the run history is the single-label dataset's (none here yet)
+        self.multilabel_changed.emit()
 
     def set_runs(self, runs: list[RunRecord]) -> None:
         self.runs = runs

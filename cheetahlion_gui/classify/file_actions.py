@@ -3,6 +3,10 @@ to the dataset. They apply to the selected tiles, or to every tile shown.
 
 The copies, moves and the CSV run in the background (one at a time, beside a running
 classification); a move updates the gallery's paths, so its results stay with the files.
+A multi-label gallery exports `path,labels` and a probability per label
+(`training.predict.multilabel_csv`), and copies each photo into the folder of every label it
+has ("none of these" for a photo with none), as `cheetahlion-cli predict --sort-into` does;
+it is never moved (a photo with two labels has no one folder).
 """
 
 from __future__ import annotations
@@ -28,8 +32,15 @@ from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from training.predict.multilabel_csv import write_multilabel_csv
 from training.predict.results_csv import write_results_csv
-from training.predict.sorting import SortSummary, sort_into_folders, sorting_label
+from training.predict.sorting import (
+    NONE_OF_THESE_FOLDER,
+    SortSummary,
+    sort_into_folders,
+    sorting_label,
+)
+from training.records.multilabel import MultiLabelPrediction
 
 
 class FileActions(QWidget):
@@ -47,6 +58,7 @@ class FileActions(QWidget):
         self.files = JobController(self)
         """Copies, moves and the CSV export: one at a time, beside a classification."""
         self._moving = False
+        self._multilabel = False
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.export_csv)
         self.copy_button = QPushButton("Copy into class folders…")
@@ -103,8 +115,24 @@ class FileActions(QWidget):
             self.export_csv_to(Path(path), items)
 
     def export_csv_to(self, path: Path, items: list[GalleryItem]) -> bool:
-        return self._run_file_job(CallJob(write_results_csv, path, items, self.model.classes),
-                                  f"Exporting {len(items)} rows…")
+        if self.model.multilabel:
+            rows = [MultiLabelPrediction(item.path, item.labels or (), item.probabilities,
+                                         item.error) for item in items]
+            job = CallJob(write_multilabel_csv, path, rows, self.model.classes)
+        else:
+            job = CallJob(write_results_csv, path, items, self.model.classes)
+        return self._run_file_job(job, f"Exporting {len(items)} rows…")
+
+    def set_multilabel(self, multilabel: bool) -> None:
+        """A multi-label gallery: its photos have several labels or none, so Copy puts a
+        photo into each of its labels' folders, and Move and Add to dataset are off."""
+        self._multilabel = multilabel
+        self.move_button.setEnabled(not multilabel)
+        self.move_button.setToolTip("A photo with several labels has no one folder to move "
+                                    "to: copy instead" if multilabel else "")
+        self.copy_button.setToolTip("Each photo into the folder of every label it has; one "
+                                    "with none into \"none of these\"" if multilabel else "")
+        self._dataset_changed()
 
     @Slot()
     def copy_into_folders(self) -> None:
@@ -115,7 +143,8 @@ class FileActions(QWidget):
         self._sort_into_folders(move=True)
 
     def _sort_into_folders(self, move: bool) -> None:
-        items = [i for i in self.chosen_items() if i.label and not i.error]
+        items = [i for i in self.chosen_items()
+                 if (i.labels is not None if self.model.multilabel else i.label) and not i.error]
         if not items:
             QMessageBox.information(self, "Nothing to sort", "No classified images are shown.")
             return
@@ -124,6 +153,12 @@ class FileActions(QWidget):
             self.sort_files_into(target, items, move)
 
     def sort_files_into(self, target: Path, items: list[GalleryItem], move: bool) -> bool:
+        if self.model.multilabel:  # a copy into each label's folder; never a move
+            pairs = [(item.path, label) for item in items if item.labels is not None
+                     for label in (item.labels or (NONE_OF_THESE_FOLDER,))]
+            return self._run_file_job(
+                CallJob(sort_into_folders, pairs, target, False, self.model.classes),
+                f"Copying {len(items)} files into their labels' folders…")
         pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
@@ -133,7 +168,8 @@ class FileActions(QWidget):
     def _dataset_changed(self) -> None:
         self.add_menu.clear()
         dataset = self.session.dataset
-        self.add_button.setEnabled(dataset is not None and not dataset.has_own_split)
+        self.add_button.setEnabled(dataset is not None and not dataset.has_own_split
+                                   and not self._multilabel)
         if dataset is not None:
             for name in dataset.classes:
                 self.add_menu.addAction(name)

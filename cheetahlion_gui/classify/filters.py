@@ -1,5 +1,9 @@
 """The Classify step's view controls: which tiles show, their order, "unsure" and "none of these".
 
+A multi-label model's gallery shows "With <label>" for each label and "No label" instead of
+the classes, "unsure" and "none of these": each label has its own threshold, stored in the
+model, so the two threshold controls stay off.
+
 Both thresholds only re-read the stored results (GalleryModel), so moving them re-flags the
 whole gallery at once, without running the model again; their values are remembered in the
 settings.
@@ -66,19 +70,31 @@ class GalleryFilters(QWidget):
         layout.addWidget(self.threshold)
         self.refresh(())
 
-    def refresh(self, classes: tuple[str, ...]) -> None:
-        """Offer the classes of the gallery's model; keep the chosen filter where it still
-        exists."""
+    def refresh(self, classes: tuple[str, ...], multilabel: bool = False) -> None:
+        """Offer the classes (or a multi-label model's labels) of the gallery's model; keep
+        the chosen filter where it still exists."""
         current = self.show_filter.currentText()
         self.show_filter.blockSignals(True)
         self.show_filter.clear()
-        novel = [GalleryProxy.NONE_OF_THESE] if classes and self.model.calibration else []
-        self.show_filter.addItems([GalleryProxy.ALL, *classes, *novel, GalleryProxy.UNSURE,
-                                   GalleryProxy.BROKEN])
+        if multilabel:
+            self.show_filter.addItem(GalleryProxy.ALL)
+            for label in classes:
+                self.show_filter.addItem(f"With {label}", label)
+            self.show_filter.addItems([GalleryProxy.NO_LABEL, GalleryProxy.BROKEN])
+        else:
+            novel = [GalleryProxy.NONE_OF_THESE] if classes and self.model.calibration else []
+            self.show_filter.addItems([GalleryProxy.ALL, *classes, *novel, GalleryProxy.UNSURE,
+                                       GalleryProxy.BROKEN])
         index = self.show_filter.findText(current)
         self.show_filter.setCurrentIndex(max(index, 0))
         self.show_filter.blockSignals(False)
-        self.proxy.set_label_filter(self.show_filter.currentText())
+        self.proxy.set_label_filter(self.show_filter.currentText(),
+                                    self.show_filter.currentData())
+        self.threshold.setEnabled(not multilabel)
+        self.threshold_label.setEnabled(not multilabel)
+        self.threshold_label.setToolTip(
+            "A multi-label model gives each label its own threshold, chosen on its "
+            "validation photos" if multilabel else "")
         scored = bool(classes) and self.model.calibration is not None
         self.unfamiliar_percentile.setEnabled(scored)
         self.unfamiliar_label.setEnabled(scored)
@@ -89,7 +105,8 @@ class GalleryFilters(QWidget):
 
     @Slot(int)
     def _filter_chosen(self, _index: int) -> None:
-        self.proxy.set_label_filter(self.show_filter.currentText() or GalleryProxy.ALL)
+        self.proxy.set_label_filter(self.show_filter.currentText() or GalleryProxy.ALL,
+                                    self.show_filter.currentData())
 
     @Slot(int)
     def _sort_chosen(self, _index: int) -> None:

@@ -6,9 +6,14 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
-from cheetahlion_gui.widgets.icon_view import fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.widgets.icon_view import (
+    fit_tiles_to_classes,
+    fit_tiles_to_lines,
+    make_icon_view,
+)
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.dataset import Dataset, Split
+from training.records.multilabel import MultiLabelDataset
 
 SAMPLES_PER_CLASS = 6
 
@@ -44,6 +49,7 @@ class DatasetOverview(QWidget):
     def show_dataset(self, dataset: Dataset, split: Split | None) -> None:
         """A scanned dataset and its split (None when it cannot be trained)."""
         counts = dataset.class_counts
+        self.chart.setTitle("Images per class")
         self._draw_chart(counts)
         errors = dataset.report.errors
         self.blocking.setVisible(bool(errors))
@@ -58,6 +64,30 @@ class DatasetOverview(QWidget):
             records = [r for r in dataset.images if r.label == label][:SAMPLES_PER_CLASS]
             samples += [GalleryItem(str(r.path), caption=name) for r in records]
         fit_tiles_to_classes(self.samples_view, dataset.classes, lines=("{}",))
+        self.samples.set_items(samples)
+
+    def show_multilabel(self, dataset: MultiLabelDataset, split: Split | None) -> None:
+        """A multi-label dataset: photos per label (a photo counts under each of its labels),
+        those with no label, and a few samples of each label captioned with all of theirs."""
+        counts = dataset.label_counts
+        self.chart.setTitle("Images per label")
+        self._draw_chart(counts)
+        errors = dataset.report.errors
+        self.blocking.setVisible(bool(errors))
+        self.blocking.setText("<b>Training is not possible yet.</b><br>"
+                              + "<br>".join(issue.message for issue in errors))
+        unlabelled = sum(1 for image in dataset.images if not image.labels)
+        self.summary.setText(
+            f"<b>{len(dataset.images)}</b> usable images with <b>{len(dataset.labels)}</b> "
+            f"labels (from {dataset.source}): "
+            + ", ".join(f"{name} ({count})" for name, count in counts.items())
+            + f"; <b>{unlabelled}</b> with no label" + _split_text(split))
+        samples = []
+        for label in range(len(dataset.labels)):
+            records = [r for r in dataset.images if label in r.labels][:SAMPLES_PER_CLASS]
+            samples += [GalleryItem(str(r.path), caption=" · ".join(
+                dataset.labels[i] for i in r.labels)) for r in records]
+        fit_tiles_to_lines(self.samples_view, [item.caption or "" for item in samples])
         self.samples.set_items(samples)
 
     def _draw_chart(self, counts: dict[str, int]) -> None:

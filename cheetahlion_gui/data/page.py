@@ -36,7 +36,7 @@ from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
 from cheetahlion_gui.jobs.controller import Lifecycle
-from cheetahlion_gui.jobs.dataset import ScanJob, ScanOutcome
+from cheetahlion_gui.jobs.dataset import MultiLabelScanOutcome, ScanJob, ScanOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.path_label import PathLabel
 from cheetahlion_gui.widgets.step_page import StepPage
@@ -139,8 +139,10 @@ class DataPage(StepPage):
 
     @Slot()
     def rescan(self) -> None:
-        if self.session.dataset_root is not None:
-            self.open_folder(self.session.dataset_root)
+        multilabel = self.session.multilabel
+        root = multilabel.root if multilabel is not None else self.session.dataset_root
+        if root is not None:
+            self.open_folder(root)
 
     def open_folder(self, folder: Path) -> bool:
         """Scan `folder` in the background; False (with a message) if a scan is running."""
@@ -188,7 +190,11 @@ class DataPage(StepPage):
         self.map_view.show_report(self.suspects_view.report)
 
     @Slot(object)
-    def _scan_succeeded(self, outcome: ScanOutcome) -> None:
+    def _scan_succeeded(self, outcome: ScanOutcome | MultiLabelScanOutcome) -> None:
+        if isinstance(outcome, MultiLabelScanOutcome):
+            self._show_multilabel(outcome)
+            return
+        self._set_tabs_enabled(True)
         self.session.set_dataset(outcome.dataset, outcome.split, outcome.runs)
         self.cleanup.load_journal()
         self.show_dataset()
@@ -201,6 +207,27 @@ class DataPage(StepPage):
                                   else str(self.session.dataset.root))
         if self.session.dataset is None:
             self.stack.setCurrentWidget(self.empty_state)
+
+    def _show_multilabel(self, outcome: MultiLabelScanOutcome) -> None:
+        """A labels.csv folder: its labels and counts, and its health report; the finder,
+        the map and the moves know only class folders, so their tabs are off."""
+        dataset = outcome.dataset
+        self.session.set_multilabel(dataset, outcome.split)
+        self.stack.setCurrentIndex(1)
+        self.folder_label.setText(str(dataset.root))
+        self.overview.show_multilabel(dataset, outcome.split)
+        self.health.show_report(dataset.report)
+        self.tabs.setCurrentWidget(self.health)
+        self._set_tabs_enabled(False)
+        self.session.report(f"Scanned {dataset.root.name}: {len(dataset.images)} images, "
+                            f"{len(dataset.labels)} labels")
+
+    def _set_tabs_enabled(self, enabled: bool) -> None:
+        for widget in (self.suspects_view, self.map_view, self.moves_panel):
+            index = self.tabs.indexOf(widget)
+            self.tabs.setTabEnabled(index, enabled)
+            self.tabs.setTabToolTip(index, "" if enabled else
+                                    "Not for multi-label datasets (labels.csv) yet")
 
     def show_dataset(self) -> None:
         dataset = self.session.dataset

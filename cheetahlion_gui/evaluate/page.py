@@ -5,6 +5,10 @@ shows the images behind a score: the worst mistakes, or a confusion matrix cell'
 
 Double-clicking an image of the gallery (or "Why?") opens its explanation: where the model
 looked for the class it predicted, with the true class one choice away.
+
+With a multi-label dataset open (labels.csv), a multi-label model is evaluated on its
+validation images instead: a summary line and a per-label table (`multilabel_scores`), and
+the photos with a label missed or spurious below.
 """
 
 from __future__ import annotations
@@ -20,20 +24,28 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
+from cheetahlion_gui.jobs.evaluate_multilabel import MultiLabelEvaluated, MultiLabelEvaluateJob
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.explain_view import ExplainDialog, percent
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
-from cheetahlion_gui.widgets.icon_view import fit_tiles_to_classes, make_icon_view
+from cheetahlion_gui.widgets.icon_view import (
+    fit_tiles_to_classes,
+    fit_tiles_to_lines,
+    make_icon_view,
+)
 from cheetahlion_gui.widgets.step_page import StepPage
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.evaluation import EvaluationReport, ImageOutcome
+from training.records.multilabel import MultiLabelReport
 
 WORST_MISTAKES = 24
 TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it when its "
@@ -42,6 +54,8 @@ TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it 
 
 class EvaluatePage(StepPage):
     evaluation_finished = Signal()
+    multilabel_report: MultiLabelReport | None = None
+    """The multi-label report shown, when the open dataset is a multi-label one."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
@@ -100,6 +114,7 @@ class EvaluatePage(StepPage):
         session.runs_changed.connect(self._offer_parts)
         session.dataset_changed.connect(self._offer_parts)
         session.training_changed.connect(self._training_changed)
+        session.multilabel_changed.connect(self._multilabel_changed)
         self._model_changed()
 
     def _lay_out(self, header: QHBoxLayout) -> None:
@@ -113,7 +128,11 @@ class EvaluatePage(StepPage):
         images_layout.addLayout(gallery_header)
         images_layout.addWidget(self.gallery_view)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.scores)
+        self.multilabel_scores = MultiLabelScoresPanel()
+        self.score_panels = QStackedWidget()
+        self.score_panels.addWidget(self.scores)
+        self.score_panels.addWidget(self.multilabel_scores)
+        self.splitter.addWidget(self.score_panels)
         self.splitter.addWidget(images)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
@@ -125,7 +144,7 @@ class EvaluatePage(StepPage):
     def activate(self) -> None:
         """Called when the page is shown: evaluate if the model or dataset changed since.
         Not while a run trains: its model is not there yet (the page says so)."""
-        dataset = self.session.dataset
+        dataset = self.session.multilabel or self.session.dataset
         if self.session.model_path is None or dataset is None or self.jobs.busy \
                 or self.session.training:
             return
@@ -187,7 +206,52 @@ class EvaluatePage(StepPage):
         return {"val": 0}
 
     @Slot()
+    def _multilabel_changed(self) -> None:
+        self._evaluated = (None, None)
+        self._evaluate_if_shown()
+
+    def _evaluate_multilabel(self) -> bool:
+        """The model in use on the open multi-label dataset's validation images."""
+        model, dataset = self.session.model_path, self.session.multilabel
+        split = self.session.multilabel_split
+        if model is None or dataset is None or split is None:
+            QMessageBox.information(self, "Nothing to evaluate",
+                                    "Train a model on this dataset (Train step) first.")
+            return False
+        if self.session.training or not self.jobs.start(
+                MultiLabelEvaluateJob(model, dataset, split), self._evaluating, "Evaluating…"):
+            return False
+        self._evaluated = (model, dataset.fingerprint)
+        self._evaluating_title = self.session.model_title
+        self.score_panels.setCurrentWidget(self.multilabel_scores)
+        self.multilabel_scores.summary.setText(
+            f"Evaluating {self.session.model_title or 'the model'} on the validation images…")
+        return True
+
+    def _show_multilabel(self, outcome: MultiLabelEvaluated) -> None:
+        """The scores, and the photos with a label missed or spurious (most wrong first)."""
+        report = self.multilabel_report = outcome.report
+        self.report_model = outcome.model_path
+        self.report_title = self._evaluating_title
+        self.multilabel_scores.show_report(report, self.report_title)
+        mistakes = sorted(report.mistakes, key=lambda o: -len(o.missed) - len(o.spurious))
+        self.gallery_title.setText("Photos with a label missed or spurious (most first)"
+                                   if mistakes else "No label missed or spurious on these "
+                                   "images.")
+        self.shown_outcomes = []
+        captions = [" · ".join(part for part in (
+            "missed: " + ", ".join(o.missed) if o.missed else "",
+            "spurious: " + ", ".join(o.spurious) if o.spurious else "") if part)
+            for o in mistakes[:WORST_MISTAKES]]
+        fit_tiles_to_lines(self.gallery_view, captions)
+        self.gallery.set_items([GalleryItem(o.path, caption=caption) for o, caption
+                                in zip(mistakes, captions, strict=False)])
+        self.session.report("Evaluation finished")
+
+    @Slot()
     def evaluate(self) -> bool:
+        if self.session.multilabel is not None:
+            return self._evaluate_multilabel()
         if self.session.model_path is None or self.session.dataset is None:
             QMessageBox.information(self, "Nothing to evaluate",
                                     "Open a dataset and train a model (or pick a run) first.")
@@ -201,12 +265,17 @@ class EvaluatePage(StepPage):
             return False
         self._evaluated = (self.session.model_path, self.session.dataset.fingerprint)
         self._evaluating_title = self.session.model_title
+        self.score_panels.setCurrentWidget(self.scores)
         self.scores.show_message(f"Evaluating {self.session.model_title or 'the model'} on "
                                  f"the {part_name(part)} images…")
         return True
 
     @Slot(object)
-    def _succeeded(self, outcome: EvaluateOutcome) -> None:
+    def _succeeded(self, outcome: EvaluateOutcome | MultiLabelEvaluated) -> None:
+        if isinstance(outcome, MultiLabelEvaluated):
+            self._show_multilabel(outcome)
+            return
+        self.score_panels.setCurrentWidget(self.scores)
         report = self.report = outcome.report
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
@@ -268,7 +337,8 @@ class EvaluatePage(StepPage):
 
     @Slot()
     def _selection_changed(self) -> None:
-        self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection())
+        self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection()
+                                       and bool(self.shown_outcomes))
 
     @Slot()
     def _explain_selected(self) -> None:

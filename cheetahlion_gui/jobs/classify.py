@@ -1,4 +1,8 @@
-"""Classifying new images: list the files under what the user chose, then classify in batches."""
+"""Classifying new images: list the files under what the user chose, then classify in batches.
+
+A multi-label model file (its header says so) is run by the engine's `MultiLabelPredictor`
+and its results arrive as `MultiLabelBatch`es; every other model as `PredictionBatch`es.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
+from training.records.multilabel import MultiLabelPrediction
 from training.records.novelty_calibration import NoveltyCalibration
 from training.records.predictions import Prediction
 
 if TYPE_CHECKING:
     from training.predict.inference import Predictor
+    from training.predict.multilabel import MultiLabelPredictor
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,17 @@ class PredictionBatch:
     runtime: str | None = None
     """What ran the network for this batch ("onnxruntime", "pytorch"); None when every
     photo's features were already in the feature store."""
+
+
+@dataclass(frozen=True)
+class MultiLabelBatch:
+    """A batch of a multi-label model's results: each photo's labels at or above their
+    thresholds and one probability per label, in `labels` order."""
+
+    generation: int
+    predictions: tuple[MultiLabelPrediction, ...]
+    labels: tuple[str, ...]
+    thresholds: tuple[float, ...]
 
 
 class ClassifyJob(Job):
@@ -63,6 +80,8 @@ class ClassifyJob(Job):
         self.progressed.emit(GalleryFiles(self.generation, paths, skipped))
         if not paths or self.cancel.is_set():
             return 0
+        if self.model is not None and _is_multilabel_file(self.model):
+            return self._label(paths)
         predictor = Predictor.imagenet() if self.model is None else Predictor.from_file(self.model)
         batch: list[Prediction] = []
         done = 0
@@ -80,3 +99,39 @@ class ClassifyJob(Job):
     def _batch(self, predictor: Predictor, batch: list[Prediction]) -> PredictionBatch:
         return PredictionBatch(self.generation, tuple(batch), predictor.classes,
                                predictor.calibration, predictor.runtime)
+
+    def _label(self, paths: tuple[str, ...]) -> int:
+        """Run the multi-label model file over `paths`, a batch message at a time."""
+        from training.predict.multilabel import MultiLabelPredictor
+
+        predictor = MultiLabelPredictor.from_file(self.model or "")
+        batch: list[MultiLabelPrediction] = []
+        done = 0
+        for prediction in predictor.predict(paths, self.BATCH, self.cancel):
+            batch.append(prediction)
+            if len(batch) == self.BATCH:
+                done += len(batch)
+                self.progressed.emit(self._labelled(predictor, batch))
+                batch = []
+        if batch:
+            done += len(batch)
+            self.progressed.emit(self._labelled(predictor, batch))
+        return done
+
+    def _labelled(self, predictor: MultiLabelPredictor, batch: list[MultiLabelPrediction]
+                  ) -> MultiLabelBatch:
+        return MultiLabelBatch(self.generation, tuple(batch), predictor.labels,
+                               predictor.thresholds)
+
+
+def _is_multilabel_file(path: str) -> bool:
+    """Whether the model file's header says multi-label; a file that cannot be read is left
+    to the ordinary predictor, whose message names what is wrong with it."""
+    from training.core.errors import CheetahLionError
+    from training.fitting.modelfile import read_metadata
+    from training.predict.multilabel import is_multilabel
+
+    try:
+        return is_multilabel(read_metadata(path))
+    except (CheetahLionError, OSError, ValueError):
+        return False

@@ -1,4 +1,8 @@
-"""Reading a dataset folder: the scan (classes, files, health report, split) and its runs."""
+"""Reading a dataset folder: the scan (classes, files, health report, split) and its runs.
+
+A folder holding `labels.csv` is a multi-label dataset: it is scanned as one
+(`training.data.multilabel_scan`) and split so that every label is on both sides.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 from cheetahlion_gui.jobs.runner import Job
 from training.records.dataset import Dataset, Split
+from training.records.multilabel import LABELS_FILE, MultiLabelDataset
 from training.records.run_record import RunRecord
 
 
@@ -18,6 +23,13 @@ class ScanOutcome:
     runs: list[RunRecord]
 
 
+@dataclass(frozen=True)
+class MultiLabelScanOutcome:
+    dataset: MultiLabelDataset
+    split: Split | None
+    """None when the dataset cannot be trained (its health report says why)."""
+
+
 class ScanJob(Job):
     runs_torch = False  # scanning decodes with Pillow and hashes files
 
@@ -25,12 +37,22 @@ class ScanJob(Job):
         super().__init__()
         self.folder = folder
 
-    def work(self) -> ScanOutcome:
+    def work(self) -> ScanOutcome | MultiLabelScanOutcome:
         from training import list_runs, scan_dataset, split_dataset
 
+        if (self.folder / LABELS_FILE).is_file():
+            return self._multilabel()
         dataset = scan_dataset(self.folder, progress=self.progressed.emit, cancel=self.cancel)
         split = split_dataset(dataset) if dataset.report.can_train else None
         return ScanOutcome(dataset, split, list_runs(dataset.root))
+
+    def _multilabel(self) -> MultiLabelScanOutcome:
+        from training.data.multilabel_scan import scan_multilabel
+        from training.data.multilabel_split import split_multilabel
+
+        dataset = scan_multilabel(self.folder, progress=self.progressed.emit, cancel=self.cancel)
+        split = split_multilabel(dataset) if dataset.report.can_train else None
+        return MultiLabelScanOutcome(dataset, split)
 
 
 class RunsJob(Job):

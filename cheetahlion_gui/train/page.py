@@ -29,6 +29,7 @@ from cheetahlion_gui.jobs.compare import CompareJob, CompareOutcome
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.dataset import RunsJob
 from cheetahlion_gui.jobs.train import TrainJob
+from cheetahlion_gui.jobs.train_multilabel import MultiLabelTrained, MultiLabelTrainJob
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.train.compare_panel import ComparePanel
 from cheetahlion_gui.train.form import TrainForm
@@ -48,6 +49,8 @@ from training.records.run_record import RunRecord
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
 
+ACCURACY_TITLE = "Validation accuracy"
+MULTILABEL_ACCURACY_TITLE = "Validation exact match (every label right at 0.5)"
 CLOSING = "Stopping training… the window closes as soon as it has stopped (its best model is kept)."
 
 
@@ -111,6 +114,7 @@ class TrainPage(StepPage):
             stop=self.compare_panel.cancel_button)
         self._history_reading = Lifecycle(succeeded=self._history_reread)
         session.dataset_changed.connect(self._dataset_changed)
+        session.multilabel_changed.connect(self._multilabel_changed)
 
     def _lay_out(self) -> None:
         """The form and Start/Stop on the left; progress and curves above the history."""
@@ -142,6 +146,8 @@ class TrainPage(StepPage):
 
     @Slot()
     def start(self) -> bool:
+        if self.session.multilabel is not None:
+            return self._start_multilabel()
         dataset = self._trainable_dataset()
         if dataset is None:
             return False
@@ -154,6 +160,26 @@ class TrainPage(StepPage):
             return False
         return self._launch(TrainJob(config, dataset, processes=self.processes),
                             TrainingHistory(), f"Training ({config.mode})…")
+
+    def _start_multilabel(self) -> bool:
+        """Train the open multi-label dataset (quick mode; the engine refuses fine-tuning
+        in a sentence the failure dialog shows). Its curve of "accuracy" is exact match."""
+        dataset, split = self.session.multilabel, self.session.multilabel_split
+        if dataset is None or split is None:
+            errors = dataset.report.errors if dataset is not None else ()
+            show_error(self, "This dataset cannot be trained yet",
+                       errors[0].message if errors else "Open a dataset folder first.")
+            return False
+        if not self.jobs.ready(self._training):
+            return False
+        try:
+            config = self.form.config()
+        except ConfigError as error:
+            show_error(self, "Check the settings", str(error))
+            return False
+        self._name_accuracy_plot(multilabel=True)
+        return self._launch(MultiLabelTrainJob(config, dataset, split), TrainingHistory(),
+                            f"Training multi-label ({config.mode})…")
 
     @Slot()
     def resume_selected_run(self) -> bool:
@@ -180,6 +206,11 @@ class TrainPage(StepPage):
 
     def _trainable_dataset(self) -> Dataset | None:
         """The open dataset if it can be trained on; else None, the user told why."""
+        if self.session.multilabel is not None:
+            QMessageBox.information(self, "Not for multi-label datasets yet",
+                                    "Comparing networks needs class folders; Start training "
+                                    "trains this multi-label dataset.")
+            return None
         dataset = self.session.dataset
         if dataset is None:
             QMessageBox.information(self, "No dataset", "Open a dataset folder first (Data step).")
@@ -190,8 +221,11 @@ class TrainPage(StepPage):
             return None
         return dataset
 
-    def _launch(self, job: TrainJob, history: TrainingHistory, status: str) -> bool:
+    def _launch(self, job: TrainJob | MultiLabelTrainJob, history: TrainingHistory,
+                status: str) -> bool:
         self._config = job.config
+        if isinstance(job, TrainJob):
+            self._name_accuracy_plot(multilabel=False)
         self.progress_panel.begin(history)
         self.stop_button.setText("Stop")
         started = self.jobs.start(job, self._training, status)
@@ -273,7 +307,10 @@ class TrainPage(StepPage):
         self.progress_panel.show_event(event)
 
     @Slot(object)
-    def _succeeded(self, result: FitSummary) -> None:
+    def _succeeded(self, result: FitSummary | MultiLabelTrained) -> None:
+        if isinstance(result, MultiLabelTrained):
+            self._multilabel_trained(result)
+            return
         self._ended()
         if result.record is not None:
             self.session.add_run(result.record)
@@ -281,6 +318,25 @@ class TrainPage(StepPage):
         if result.model_path is not None:
             self.session.set_model(str(result.model_path), f"run {result.run_id}")
             self.history_panel.select_run(result.run_id)
+        self.session.report("Training finished")
+        if result.warnings:
+            show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
+
+    def _name_accuracy_plot(self, multilabel: bool) -> None:
+        """A multi-label run's "accuracy" events are exact match at 0.5: the plot says so."""
+        plot = self.progress_panel.plots.accuracy_plot
+        plot.setTitle(MULTILABEL_ACCURACY_TITLE if multilabel else ACCURACY_TITLE)
+        plot.setLabel("left", "exact match" if multilabel else "accuracy")
+
+    def _multilabel_trained(self, result: MultiLabelTrained) -> None:
+        """No run history for multi-label runs yet: the figures go on the page and the
+        model becomes the one Evaluate and Classify use."""
+        self._ended()
+        self.progress_panel.phase_label.setText(result.describe())
+        if result.model_path is not None:
+            self.progress_panel.progress.setRange(0, 1)
+            self.progress_panel.progress.setValue(1)
+            self.session.set_model(result.model_path, f"multi-label run {result.run_id}")
         self.session.report("Training finished")
         if result.warnings:
             show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
@@ -310,6 +366,13 @@ class TrainPage(StepPage):
     def _dataset_changed(self) -> None:
         self.progress_panel.show_ready(self.session.dataset.root.name)
         self.compare_panel.clear()
+
+    @Slot()
+    def _multilabel_changed(self) -> None:
+        dataset = self.session.multilabel
+        if dataset is not None and not self.jobs.busy:
+            self.progress_panel.show_ready(f"{dataset.root.name} (multi-label: "
+                                           f"{', '.join(dataset.labels)})")
 
     @Slot(object)
     def _show_run(self, record: RunRecord) -> None:

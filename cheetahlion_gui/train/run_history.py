@@ -64,6 +64,16 @@ def _gain(accuracy: float, baseline: float | None) -> str:
     return f"{gain:+.3f}".replace("-", "−") if gain else "0.000"
 
 
+def _accuracy(record: RunRecord) -> str:
+    """The accuracy column: "0.933 (blend 60%)", a multi-label run's "mAP 0.912", or "—"
+    (no epoch finished; or no mAP: no validation photo had a label)."""
+    if not record.epochs:
+        return "—"
+    if record.is_multilabel:
+        return "—" if record.val_map is None else f"mAP {record.val_map:.3f}"
+    return f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
+
+
 def run_tooltip(record: RunRecord) -> str:
     """Everything about a run the row has no room for: why it ended and what it gained, in
     whole sentences, its settings, model, device and data."""
@@ -90,7 +100,8 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
                "Ended")
     HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
                    "When the run started (its id in the tooltip)", "Quick or fine-tune",
-                   "The network it trained", "The kept model's validation accuracy",
+                   "The network it trained",
+                   "The kept model's validation accuracy (mAP for a multi-label run)",
                    "Validation accuracy gained over ImageNet's own answer (the zero-shot "
                    "baseline, the dashed line), when the class names are ImageNet's",
                    "Training time", "Images it trained on (after clean-up moves)",
@@ -127,8 +138,7 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             1: record.created.replace("T", " ")[5:16],
             2: "fine-tune" if record.config["mode"] == "finetune" else record.config["mode"],
             3: network_name(record.config["backbone"]),
-            4: (f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
-                if record.epochs else "—"),
+            4: _accuracy(record),
             5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
             6: format_duration(record.seconds),
             7: record.data_used or "—",

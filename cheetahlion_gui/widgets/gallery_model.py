@@ -9,6 +9,10 @@ a placeholder until it arrives. Predictions arrive in batches and update rows wi
 calibration at the chosen percentile is flagged. The flag is recomputed from the stored
 scores when the percentile changes (plain arithmetic, no model run), so the threshold
 control re-flags the whole gallery instantly.
+
+A multi-label model's results (`apply_multilabel`) give each row a set of labels, possibly
+empty ("no label"), each at or above its own threshold; "unsure" and "none of these" are
+single-label ideas and stay off for those rows.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows, placeholder_pixmap
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
+from training.records.multilabel import MultiLabelPrediction
 from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 from training.records.predictions import Prediction, none_of_these
 
@@ -41,6 +46,9 @@ ProbabilitiesRole = Qt.ItemDataRole.UserRole + 6
 CaptionRole = Qt.ItemDataRole.UserRole + 7
 NoveltyRole = Qt.ItemDataRole.UserRole + 8
 UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
+LabelsRole = Qt.ItemDataRole.UserRole + 10
+NO_LABEL_TEXT = "no label"
+"""A multi-label tile whose photo passes no label's threshold."""
 UNFAMILIAR_COLOUR = "#7b3fb5"
 
 Index = QModelIndex | QPersistentModelIndex
@@ -59,6 +67,9 @@ class GalleryItem:
     """The model's "unlike the training data" score; None when the model has none."""
     unfamiliar: bool = False
     """"None of these" at the gallery's current percentile (kept up to date by the model)."""
+    labels: tuple[str, ...] | None = None
+    """A multi-label model's labels for the photo (empty: none passed its threshold); None
+    for a single-label result or an unclassified row."""
 
 
 def broken_pixmap(size: int) -> QPixmap:
@@ -79,6 +90,8 @@ class GalleryModel(ThumbnailRows):
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
         super().__init__(thumbnails, thumbnails.size, parent)
         self.classes: tuple[str, ...] = ()
+        self.multilabel = False
+        """Whether the results are a multi-label model's (`classes` are then its labels)."""
         self.unsure_threshold = 0.7
         self.calibration: NoveltyCalibration | None = None
         self.unfamiliar_percentile = DEFAULT_PERCENTILE
@@ -113,6 +126,7 @@ class GalleryModel(ThumbnailRows):
         """
         self.classes = classes
         self.calibration = calibration
+        self.multilabel = False
         rows = []
         for prediction in predictions:
             row = self._row_of.get(prediction.path)
@@ -128,6 +142,35 @@ class GalleryModel(ThumbnailRows):
             rows.append(row)
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+
+    def apply_multilabel(self, predictions: Sequence[MultiLabelPrediction],
+                         labels: tuple[str, ...]) -> None:
+        """Fill in a multi-label model's results; a row's confidence is its highest label
+        probability (what "sort by confidence" orders by)."""
+        self.classes = labels
+        self.calibration = None
+        self.multilabel = True
+        rows = []
+        for prediction in predictions:
+            row = self._row_of.get(prediction.path)
+            if row is None:
+                continue
+            broken = prediction.error is not None or not prediction.probabilities
+            self._items[row] = replace(
+                self._items[row], labels=None if broken else prediction.labels,
+                confidence=None if broken else max(prediction.probabilities),
+                probabilities=prediction.probabilities, error=prediction.error)
+            rows.append(row)
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+
+    def labels_text(self, item: GalleryItem) -> str:
+        """"red 92% · blue 71%" (most probable first), or "no label"."""
+        if not item.labels:
+            return NO_LABEL_TEXT
+        chances = dict(zip(self.classes, item.probabilities, strict=False))
+        ranked = sorted(item.labels, key=lambda name: -chances.get(name, 0.0))
+        return " · ".join(f"{name} {chances.get(name, 0.0):.0%}" for name in ranked)
 
     def replace_paths(self, moved: dict[str, str]) -> None:
         """Follow files that were moved, keeping their results."""
@@ -178,7 +221,7 @@ class GalleryModel(ThumbnailRows):
         """Below the confidence threshold, and not "none of these": a photo is one or the
         other, so the page's counts of each add up to what a review walks through."""
         return (item.confidence is not None and item.confidence < self.unsure_threshold
-                and not item.unfamiliar)
+                and not item.unfamiliar and item.labels is None)
 
     # --- Qt model interface -----------------------------------------------------------------
 
@@ -212,7 +255,8 @@ class GalleryModel(ThumbnailRows):
             return font
         return {
             PathRole: item.path,
-            LabelRole: item.label,
+            LabelRole: item.label if item.labels is None else "; ".join(item.labels) or None,
+            LabelsRole: item.labels,
             ConfidenceRole: item.confidence,
             ErrorRole: item.error or self.thumbnails.broken_reason(item.path),
             UnsureRole: self.is_unsure(item),
@@ -227,7 +271,9 @@ class GalleryModel(ThumbnailRows):
         if item.error:
             return f"{name}\nbroken"
         lines = [name]
-        if item.label is not None and item.confidence is not None and item.unfamiliar:
+        if item.labels is not None:
+            lines.append(self.labels_text(item))
+        elif item.label is not None and item.confidence is not None and item.unfamiliar:
             # Two short lines, so a portrait thumbnail's tile still shows them whole; the
             # closest class's softmax share says little here (the preview lists it).
             lines += ["none of these", f"closest: {item.label}"]
@@ -246,21 +292,29 @@ class GalleryModel(ThumbnailRows):
 
 class GalleryProxy(QSortFilterProxyModel):
     """Filter by label, "none of these", "unsure" or "broken"; sort by name, confidence, label
-    or strangeness. A class's filter leaves out the images flagged "none of these"."""
+    or strangeness. A class's filter leaves out the images flagged "none of these". A
+    multi-label gallery filters by one label (the photos that have it, among others) or by
+    "no label"."""
 
     ALL = "All"
     NONE_OF_THESE = "None of these"
     UNSURE = "Unsure"
     BROKEN = "Broken"
+    NO_LABEL = "No label"
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.label_filter = self.ALL
+        self.with_label: str | None = None
+        """The label a multi-label gallery's filter asks for; None for every other filter."""
         self.sort_key = "name"
         self.setDynamicSortFilter(True)
 
-    def set_label_filter(self, value: str) -> None:
+    def set_label_filter(self, value: str, with_label: str | None = None) -> None:
+        """Show the rows of `value` (a class, or one of the names above); with `with_label`,
+        the rows of a multi-label gallery that have that label."""
         self.label_filter = value
+        self.with_label = with_label
         self.invalidate()
 
     def set_sort_key(self, key: str) -> None:
@@ -275,6 +329,10 @@ class GalleryProxy(QSortFilterProxyModel):
             return True
         model = self.sourceModel()
         index = model.index(source_row, 0, source_parent)
+        if self.with_label is not None:
+            return self.with_label in (model.data(index, LabelsRole) or ())
+        if self.label_filter == self.NO_LABEL:
+            return model.data(index, LabelsRole) == () and model.data(index, ErrorRole) is None
         if self.label_filter == self.UNSURE:
             return bool(model.data(index, UnsureRole))
         if self.label_filter == self.BROKEN:

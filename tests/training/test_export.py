@@ -95,6 +95,9 @@ def test_each_format_predicts_like_the_app_and_carries_a_sidecar(
     sidecar = json.loads(result.sidecar.read_text())
     assert result.sidecar == sidecar_path(result.path)
     assert sidecar["classes"] == ["blue", "green", "red"]
+    # A single-label sidecar is as before multi-label exports: version 2, softmax, no task.
+    assert sidecar["format_version"] == 2 and "task" not in sidecar
+    assert "thresholds" not in sidecar and sidecar["output"]["meaning"].startswith("softmax")
     assert sidecar["model_format"] == export_format
     assert sidecar["input"] == {"name": "pixels", "dtype": "uint8", "layout": "NHWC",
                                 "colors": "RGB", "shape": ["batch", 64, 64, 3]}

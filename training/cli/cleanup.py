@@ -20,11 +20,15 @@ from typing import Any
 
 from training.cli.support import PhaseBars, add_output_options, print_json, usable_dataset
 from training.core.errors import CheetahLionError
+from training.records.multilabel import LABELS_FILE
 
 DEFAULT_TOP = 20
 REASON_WIDTH = 100
 """Wide enough for the longest first reason, which describes a folder without its name
 ("ImageNet sees a leopard (0.93); 124 of the 150 photos here look like a …")."""
+
+MULTI_LABEL_HELP = ("label folders sharing photos: look for likely missing and wrong labels "
+                    "instead (automatic when DATA holds labels.csv)")
 
 
 def register(commands: Any) -> None:
@@ -38,6 +42,7 @@ def register(commands: Any) -> None:
     suspects.add_argument("--include-kept", action="store_true",
                           help="also list images marked as reviewed with `keep`")
     suspects.add_argument("--seed", type=int, default=0)
+    suspects.add_argument("--multi-label", action="store_true", help=MULTI_LABEL_HELP)
     add_output_options(suspects)
     suspects.set_defaults(handler=_suspects)
 
@@ -91,6 +96,9 @@ def _suspects(args: argparse.Namespace) -> int:
     from training.insight.suspects import find_suspects
     from training.records.journal import read_journal
 
+    if args.multi_label or (args.data / LABELS_FILE).is_file():
+        from training.cli.labels import suspects
+        return suspects(args, read_journal(args.data).kept_hashes)
     dataset = usable_dataset(args)
     kept = read_journal(dataset.root).kept_hashes
     with PhaseBars(args) as bars:
@@ -203,29 +211,35 @@ def _keep(args: argparse.Namespace) -> int:
 
 def _moves(args: argparse.Namespace) -> int:
     from training.records.journal import read_journal
+    from training.records.label_journal import read_label_journal
 
     journal = read_journal(args.data)
+    edits = read_label_journal(args.data).edits
     if args.json:
-        print_json(journal)
+        print_json({**vars(journal), "label_edits": edits} if edits else journal)
         return 0
-    if not journal.moves:
+    if not journal.moves and not edits:
         print(f"no clean-up moves recorded for {journal.root}")
-    for move in journal.moves:
-        state = "in effect" if move.applied else f"undone {move.undone_time or ''}".strip()
-        described = move.describe().replace("\0", "\\0")  # a damaged journal's NUL, shown
-        print(f"{move.move_id:>4}  {move.time.replace('T', ' ')[:16]}  {described:<60} "
-              f"{state}")
+    entries = [(m.move_id, m.time, m.describe(), m.applied, m.undone_time) for m in journal.moves]
+    entries += [(e.edit_id, e.time, e.describe(), e.applied, e.undone_time) for e in edits]
+    for number, time, described, applied, undone_time in sorted(entries):
+        state = "in effect" if applied else f"undone {undone_time or ''}".strip()
+        described = described.replace("\0", "\\0")  # a damaged journal's NUL, shown
+        print(f"{number:>4}  {time.replace('T', ' ')[:16]}  {described:<60} {state}")
     if journal.keeps:
         print(f"{len(journal.keeps)} image(s) marked as reviewed (keep)")
     return 0
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from training.insight.cleanup import undo_move
+    from training.insight.label_edits import LabelUndo, undo_change
 
-    outcome = undo_move(args.data, None if args.last else args.move_id)
+    outcome = undo_change(args.data, None if args.last else args.move_id)
     if args.json:
         print_json(outcome)
+    elif isinstance(outcome, LabelUndo):
+        print(f"{outcome.edit.edit_id}: {outcome.edit.file} restored from {outcome.edit.backup}")
+        print(outcome.describe())
     else:
         move = outcome.move
         print(f"{move.move_id}: removed the copy {move.destination}" if move.kind == "add"

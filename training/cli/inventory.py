@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from training.cli.support import add_output_options, print_json
+from training.records.run_record import RunRecord
 
 
 def register(commands: Any) -> None:
@@ -39,15 +40,25 @@ def _runs(args: argparse.Namespace) -> int:
         print(f"no runs recorded for {args.data.resolve()}")
     for r in records:
         data = f"{r.data_used} images" if r.data_used else "-"
-        # A run stopped before its first epoch has no accuracy: "—", not 0.000.
-        accuracy = f"{r.best_val_accuracy:.3f}" if r.epochs else "—"
         print(f"{r.run_id}  {r.config['mode']:<8} {r.config['backbone']:<20} {data:<20} "
-              f"val acc {accuracy:<5} {r.kept_mark:<13} {r.seconds:7.1f} s  "
+              f"{_score(r)} {r.kept_mark:<13} {r.seconds:7.1f} s  "
               f"{r.stopped:<15} "
               f"{r.model_path or '-'}")
         if r.model_note:
             print(f"    {r.model_note}")
     return 0
+
+
+def _score(r: RunRecord) -> str:
+    """"val acc 0.933"; a multi-label run's "val mAP 0.912" (its macro-F1 and exact match
+    are in `--json`). A run stopped before its first epoch has none: "—", not 0.000."""
+    if r.is_multilabel:
+        return f"val mAP {_figure(r.val_map if r.epochs else None):<5}"
+    return f"val acc {_figure(r.best_val_accuracy if r.epochs else None):<5}"
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def _backbones(args: argparse.Namespace) -> int:

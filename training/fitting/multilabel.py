@@ -21,8 +21,8 @@ on held-out photos, so it has to earn its place; `started_from_imagenet` says wh
 on the benchmark's mosaics gave no better validation mAP (0.956 against 0.959, mean of three
 seeds) and made a cold run 2–3 times longer.
 
-Not done here: fine-tuning (a ConfigError says so), the "none of these" reference, the run
-history (`records.runs.record_run` takes a single-label `Dataset`), torchrun.
+Not done here: fine-tuning (a ConfigError says so), the "none of these" reference, torchrun.
+The run history entry is written by `multilabel_record`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from training.core.versions import library_versions
 from training.fitting.modelfile import TrainedModel, save_model
 from training.fitting.multilabel_head import HeadOutcome, HeadTraining
 from training.fitting.multilabel_metrics import average_precision, best_thresholds, build_report
+from training.fitting.multilabel_record import record_multilabel_run
 from training.fitting.quick import _augmented_view
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
@@ -154,6 +155,8 @@ def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split
                                       config, emit, cancel)
     result = _finish(config, dataset, split, network, prep, head, outcome, val_x,
                      (run_id, output, started, imagenet))
+    recorded = record_multilabel_run(config, dataset, split, result, describe_device(device))
+    result = replace(result, warnings=(*result.warnings, *recorded))  # the run history
     emit(RunFinished(best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
                      best_val_accuracy=outcome.best_val_exact, epochs_run=len(outcome.history),
                      seconds=result.seconds, stopped=outcome.stopped,

@@ -27,6 +27,7 @@ from training.data.scanning import SPLIT_FOLDERS
 from training.insight.cleanup import class_names, dataset_root, split_dirs, with_move
 from training.records.journal import (
     CleanupError,
+    Journal,
     Move,
     load,
     locked,
@@ -124,24 +125,32 @@ def add_to_class(root: str | os.PathLike[str], photo: str | os.PathLike[str],
     with locked(root_path):
         journal = load(root_path)
         _refuse_duplicate(folder, class_name, source, size, digest)
-        made_folder = not folder.is_dir()
-        move = Move(move_id=journal.next_id, time=now(), kind="add", source=source,
-                    destination=free_name(folder, source.name), class_before="",
-                    class_after=class_name, content_hash=digest, state="pending",
-                    made_folder=made_folder)
-        journal = replace(journal, moves=(*journal.moves, move), next_id=journal.next_id + 1)
-        save(journal)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            copy_file(source, move.destination, durable=True)  # compared with the photo
-        except OSError as error:
-            save(replace(journal, moves=journal.moves[:-1]))
-            remove_empty_folder(move)
-            raise CleanupError(f"{source.name} could not be copied into {folder} "
-                               f"({error.strerror or error}).") from None
-        done = replace(move, state="done")
-        save(with_move(journal, done))
-        return done
+        return journalled_copy(journal, source, folder, class_name, digest)
+
+
+def journalled_copy(journal: Journal, source: Path, folder: Path, class_name: str, digest: str,
+                    class_before: str = "") -> Move:
+    """Copy `source` into `folder` under a free name as an "add" entry of `journal` (loaded
+    by the caller, who holds its lock): recorded as pending, copied, then done. Also used
+    for a label added in the class-folders layout (`label_edits`), where `source` is the
+    photo's copy in another label's folder (`class_before`)."""
+    move = Move(move_id=journal.next_id, time=now(), kind="add", source=source,
+                destination=free_name(folder, source.name), class_before=class_before,
+                class_after=class_name, content_hash=digest, state="pending",
+                made_folder=not folder.is_dir())
+    journal = replace(journal, moves=(*journal.moves, move), next_id=journal.next_id + 1)
+    save(journal)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        copy_file(source, move.destination, durable=True)  # compared with the photo
+    except OSError as error:
+        save(replace(journal, moves=journal.moves[:-1]))
+        remove_empty_folder(move)
+        raise CleanupError(f"{source.name} could not be copied into {folder} "
+                           f"({error.strerror or error}).") from None
+    done = replace(move, state="done")
+    save(with_move(journal, done))
+    return done
 
 
 def _class_folder(root: Path, class_name: str) -> Path:

@@ -35,6 +35,7 @@ from training.fitting.modelfile import TrainedModel, load_model
 from training.predict.inference import imagenet_model
 from training.records.backbones import IMAGENET_MODEL
 from training.records.explanation import Explanation
+from training.records.model_header import MULTI_LABEL, task_of
 
 CACHE_SIZE = 64
 """Explanations an explainer keeps; one is ~0.35 MB at 224 px."""
@@ -54,6 +55,8 @@ class Explainer:
         self.network = model.network.to(self.device).eval()
         self.classes = model.classes
         self.preprocessing = model.preprocessing
+        self.multilabel = task_of(model.metadata) == MULTI_LABEL
+        """Each label's own sigmoid probability, not a softmax share among the labels."""
         self._cache: OrderedDict[tuple[str, int, int, int | None], Explanation] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -124,7 +127,8 @@ class Explainer:
         features = features.detach().float().requires_grad_(True)
         with torch.enable_grad():
             logits = self.network.forward_head(features)
-            probabilities = logits.detach().float().softmax(1)[0]
+            scores = logits.detach().float()
+            probabilities = (scores.sigmoid() if self.multilabel else scores.softmax(1))[0]
             index = int(probabilities.argmax()) if wanted is None else wanted
             (gradient,) = torch.autograd.grad(logits[0, index], features)
         heatmap = grad_cam(features.detach(), gradient, pixels.shape[:2])

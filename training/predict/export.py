@@ -3,17 +3,20 @@
 Exported models predict differently from the app when their users preprocess differently,
 so the exported network starts from the pixels themselves: it takes uint8 RGB in
 (batch, height, width, 3) layout — what `numpy.asarray(pil_image)` gives — and returns
-softmax probabilities. Normalisation, the channel order and the softmax live inside the
-file; what remains outside (decode, resize, centre crop) is written into a JSON sidecar and
-shown step for step in the README's example.
+softmax probabilities, or for a multi-label model one sigmoid probability per label (its
+sidecar then says `task: "multi-label"` and holds each label's threshold). Normalisation,
+the channel order and the softmax or sigmoids live inside the file; what remains outside
+(decode, resize, centre crop) is written into a JSON sidecar and shown step for step in the
+README's example.
 
 No export is declared done before it has been checked: the written file is loaded back with
 its own runtime (onnxruntime, `torch.jit.load`, `torch.export.load`) and must give the app's
-probabilities on sample images to within `PARITY_TOLERANCE`, at two batch sizes. Otherwise
-the file is deleted and `ExportError` says by how much it differed. The file appears under
-its real name only after the check, and together with its sidecar (`export_files`: both
-new or both as before, and the sidecar carries the model's digest for readers to check), so
-a failed or interrupted export never leaves a half-checked model or a mismatched pair.
+probabilities (`Predictor`'s, or `MultiLabelPredictor`'s for a multi-label model) on sample
+images to within `PARITY_TOLERANCE`, at two batch sizes. Otherwise the file is deleted and
+`ExportError` says by how much it differed. The file appears under its real name only after
+the check, and together with its sidecar (`export_files`: both new or both as before, and the
+sidecar carries the model's digest for readers to check), so a failed or interrupted export
+never leaves a half-checked model or a mismatched pair.
 """
 
 from __future__ import annotations
@@ -42,12 +45,15 @@ from training.models.onnx_features import parity_pixels
 from training.predict.export_files import (
     SIDECAR_FORMAT,
     SIDECAR_VERSION,
+    SINGLE_LABEL_SIDECAR_VERSION,
     file_sha256,
     install_pair,
     refuse_folders,
 )
 from training.predict.inference import Predictor
+from training.predict.multilabel import MultiLabelPredictor, is_multilabel
 from training.records.export_result import ExportResult
+from training.records.model_header import MULTI_LABEL
 from training.records.preprocessing import Preprocessing
 
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
@@ -62,16 +68,18 @@ _MAX_BATCH = 4096
 
 
 class PixelsToProbabilities(nn.Module):
-    """uint8 (N, H, W, 3) RGB pixels → (N, classes) probabilities: the whole model as shipped."""
+    """uint8 (N, H, W, 3) RGB pixels → (N, classes) probabilities: the whole model as shipped.
+    `sigmoid`: one independent probability per label (a multi-label model), not a softmax."""
 
-    def __init__(self, network: nn.Module, prep: Preprocessing) -> None:
+    def __init__(self, network: nn.Module, prep: Preprocessing, sigmoid: bool = False) -> None:
         super().__init__()
         self.network = network
         self.normalise = PixelNormalisation(prep)
+        self.sigmoid = sigmoid
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        inputs = self.normalise(pixels.permute(0, 3, 1, 2))
-        return self.network(inputs).float().softmax(1)
+        logits = self.network(self.normalise(pixels.permute(0, 3, 1, 2))).float()
+        return logits.sigmoid() if self.sigmoid else logits.softmax(1)
 
 
 def export_model(
@@ -97,12 +105,10 @@ def export_model(
     if not target.parent.is_dir():
         raise ExportError(f"{target.parent} does not exist. Choose an existing folder.")
     model = load_model(source)
-    wrapper = PixelsToProbabilities(model.network, model.preprocessing).eval()
+    wrapper = PixelsToProbabilities(model.network, model.preprocessing,
+                                    sigmoid=is_multilabel(model.metadata)).eval()
     inputs = _parity_inputs(model.preprocessing, sample_images)
-    expected = Predictor(model, torch.device("cpu"), keep_features=False).probabilities(
-        inputs.permute(0, 3, 1, 2).contiguous()).numpy()
-    # Predictor moved the network to channels-last in place; export in the default layout.
-    model.network.to(memory_format=torch.contiguous_format)
+    expected = _app_probabilities(model, inputs)
 
     with temporary_beside(target) as temporary:
         try:
@@ -126,6 +132,22 @@ def export_model(
 
 def _with_suffix(target: Path, suffix: str) -> Path:
     return target if target.suffix.lower() == suffix else target.with_name(target.name + suffix)
+
+
+def _app_probabilities(model: TrainedModel, inputs: torch.Tensor) -> np.ndarray:
+    """What the app itself answers for uint8 NHWC `inputs`: the reference an export must
+    match. A multi-label model's sigmoids come from `MultiLabelPredictor` (its features, then
+    its head), as the app labels photos."""
+    pixels = inputs.permute(0, 3, 1, 2).contiguous()
+    cpu = torch.device("cpu")
+    if is_multilabel(model.metadata):
+        predictor = MultiLabelPredictor(model, cpu)
+        expected = predictor.probabilities(predictor.frozen(pixels))
+    else:
+        expected = Predictor(model, cpu, keep_features=False).probabilities(pixels).numpy()
+    # Predictor moved the network to channels-last in place; export in the default layout.
+    model.network.to(memory_format=torch.contiguous_format)
+    return expected
 
 
 def _parity_inputs(prep: Preprocessing, sample_images: Sequence[Path]) -> torch.Tensor:
@@ -219,16 +241,20 @@ _RUNNERS: dict[str, Callable[[Path], Callable[[np.ndarray], np.ndarray]]] = {
 def _sidecar(model: TrainedModel, source: Path, target: Path, export_format: str,
              difference: float, inputs_checked: int) -> dict[str, Any]:
     prep = model.preprocessing
+    multi = is_multilabel(model.metadata)
     return {
         "format": SIDECAR_FORMAT,
-        "format_version": SIDECAR_VERSION,
+        "format_version": SIDECAR_VERSION if multi else SINGLE_LABEL_SIDECAR_VERSION,
         "model_file": target.name,
         "model_format": export_format,
+        **({"task": MULTI_LABEL} if multi else {}),
         "classes": list(model.classes),
+        **({"thresholds": [float(t) for t in model.metadata["thresholds"]]} if multi else {}),
         "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "colors": "RGB",
                   "shape": ["batch", prep.crop, prep.crop, 3]},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(model.classes)],
-                   "meaning": "softmax probabilities, in the order of 'classes'"},
+                   "meaning": _MULTI_LABEL_MEANING if multi else
+                   "softmax probabilities, in the order of 'classes'"},
         "preprocessing": {
             **prep.to_dict(),
             "steps": [
@@ -248,6 +274,12 @@ def _sidecar(model: TrainedModel, source: Path, target: Path, export_format: str
                          "inputs_checked": inputs_checked},
         "versions": library_versions(),
     }
+
+
+_MULTI_LABEL_MEANING = (
+    "sigmoid probabilities, one per label in the order of 'classes' (independent: they do "
+    "not sum to 1); a photo has every label whose probability is at least that label's "
+    "entry in 'thresholds'")
 
 
 def _first_line(error: BaseException) -> str:

@@ -30,8 +30,13 @@ from training.core.atomic import temporary_beside
 from training.core.errors import ExportError
 
 SIDECAR_FORMAT = "cheetahlion-export"
-SIDECAR_VERSION = 2
-"""2: `model_sha256`, the digest of the model file the sidecar describes."""
+SIDECAR_VERSION = 3
+"""2: `model_sha256`, the digest of the model file the sidecar describes. 3: `task`
+("multi-label") and `thresholds`, for the sigmoid outputs of a multi-label export.
+Single-label exports still write 2 (`SINGLE_LABEL_SIDECAR_VERSION`): nothing in them
+changed, and a reader that knows only 2 refuses a multi-label export instead of reading its
+sigmoids as softmax probabilities."""
+SINGLE_LABEL_SIDECAR_VERSION = 2
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from training.records.kept import describe, mark
+from training.records.model_header import MULTI_LABEL, SINGLE_LABEL
 
-RECORD_VERSION = 5
+RECORD_VERSION = 6
 """2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`; 4
-`workers`; 5 `model_file`. Older records load with them unset (`workers` 1: they all ran in
-one process; without `model_file` a replaced model cannot be told apart)."""
+`workers`; 5 `model_file`; 6 `task` and, for a multi-label run, `label_counts`,
+`image_count`, `val_map`, `val_macro_f1` and `val_exact_match`. Older records load with them
+unset (`workers` 1: they all ran in one process; without `model_file` a replaced model
+cannot be told apart; without `task` a run is single-label, as every run before version 6)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,20 @@ class RunRecord:
     """The kept model's share of the trained weights (see `FitSummary.kept`)."""
     model_file: dict[str, Any] | None = None
     """The model file as saved: `digest` (its content hash), `size`, `mtime_ns`, `inode`."""
+    task: str = SINGLE_LABEL
+    """"single-label", or "multi-label": then `classes` are its label names, `class_counts`
+    is None and the fields below say what it trained on and how it scored."""
+    label_counts: dict[str, int] | None = None
+    """Multi-label: photos carrying each label in the dataset when it trained."""
+    image_count: int | None = None
+    """Multi-label: images in the dataset when it trained (each once, whatever its labels)."""
+    val_map: float | None = None
+    """Multi-label: validation mAP at the end (None: no epoch ended, or no label had a
+    positive in validation)."""
+    val_macro_f1: float | None = None
+    val_exact_match: float | None = None
+    """Multi-label: share of validation photos given exactly their labels, at the model's
+    thresholds (`best_val_accuracy` is the best epoch's, at 0.5, as the curves show it)."""
     model_note: str | None = field(default=None, compare=False)
     """Set by `list_runs`, never stored: why this run's model cannot be opened (gone, or
     replaced by a later run); None when it can, or when the run saved none."""
@@ -72,8 +89,14 @@ class RunRecord:
         return describe(self.trained_share, alone)
 
     @property
+    def is_multilabel(self) -> bool:
+        return self.task == MULTI_LABEL
+
+    @property
     def images(self) -> int | None:
-        return sum(self.class_counts.values()) if self.class_counts is not None else None
+        if self.class_counts is None:
+            return self.image_count
+        return sum(self.class_counts.values())
 
     @property
     def data_used(self) -> str | None:

@@ -99,6 +99,16 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitSummary,
     return record
 
 
+def write_record(record: RunRecord) -> RunRecord:
+    """Write a record built elsewhere (a multi-label run's: `training.fitting.multilabel_record`)
+    into its run folder, noting its model file as `record_run` does; returns it as written.
+    An `OSError` (a full disk) leaves no empty run folder."""
+    if record.model_path:
+        record = replace(record, model_file=_model_file(record.model_path))
+    _write(run_folder(Path(record.dataset_root), record.run_id), _stored(record))
+    return record
+
+
 def _stored(record: RunRecord) -> dict[str, Any]:
     return {"record_version": RECORD_VERSION,
             **{k: v for k, v in asdict(record).items() if k != "model_note"}}
