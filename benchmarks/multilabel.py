@@ -153,6 +153,8 @@ def measure(composed: sets.ComposedSet, work: Path, graphs: Path) -> dict[str, A
             "quick_engine_val_macro_f1": None if result is None else result.val_macro_f1,
             "quick_best_epoch": None if result is None else result.best_epoch,
             "quick_stopped": None if result is None else result.stopped,
+            "quick_started_from_imagenet": (None if result is None
+                                            else result.started_from_imagenet),
             "figures": figures}
 
 

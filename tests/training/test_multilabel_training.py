@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from multilabel_synthetic import LABELS, make_patch_dataset, patch_image, patch_split
 
 from training.core.errors import ConfigError, ModelFileError
 from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
-from training.fitting.multilabel import MultiLabelFitResult, fit_multilabel
-from training.fitting.multilabel_head import positive_weights
+from training.fitting.multilabel import MultiLabelFitResult, _fit_head, _prior, fit_multilabel
+from training.fitting.multilabel_head import HeadTraining, positive_weights
 from training.models.networks import create_network
 from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
 from training.records.backbones import get_backbone
 from training.records.config import TrainConfig
-from training.records.events import EpochEnded, RunFinished, RunStarted
+from training.records.events import EpochEnded, PhaseProgress, RunFinished, RunStarted
 from training.records.multilabel import MultiLabelDataset
 
 
@@ -60,7 +62,7 @@ def test_events_are_quick_modes(trained: tuple[MultiLabelFitResult, list[Any]]) 
 def test_a_label_on_five_percent_of_the_photos_is_still_found(
         trained: tuple[MultiLabelFitResult, list[Any]], tmp_path: Path) -> None:
     """Five training photos of 96 have a green frame; fresh photos with one must get
-    "green" (12 of 12 did; with the unweighted loss, 8), fresh photos without one not."""
+    "green" (12 of 12 do), fresh photos without one not (0 of 12 do)."""
     result, _ = trained
     mixes = [("green",), ("green", "red"), ("blue", "green"), ("blue", "green", "red")]
     with_green = []
@@ -78,6 +80,31 @@ def test_a_label_on_five_percent_of_the_photos_is_still_found(
     spurious = sum("green" in p.labels for p in predictor.predict(without))
     assert found / len(with_green) >= 0.9
     assert spurious <= 1
+
+
+def test_the_weighted_loss_finds_a_rare_label_that_overlaps_the_others() -> None:
+    """A label on 5 % of the photos whose features overlap the negatives' (not separable):
+    at probability 0.5 the pos-weighted head finds most fresh positives; the plain loss,
+    cheapest when it answers "absent", finds few (measured: 0.81 against 0.27, for 15 %
+    false alarms against 1 %)."""
+    generator = torch.Generator().manual_seed(7)
+
+    def photos(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        targets = torch.zeros(count, 2)
+        targets[: count // 20, 0] = 1  # the rare label
+        targets[:, 1] = (torch.rand(count, generator=generator) < 0.5).float()
+        features = torch.randn(count, 8, generator=generator)
+        features[:, :2] += 2 * targets
+        return features, targets
+
+    train, fresh = photos(400), photos(2000)
+    training = HeadTraining(torch.nn.Linear(8, 2), train, photos(100), TrainConfig.quick(),
+                            lambda _event: None, threading.Event())
+    training.head.load_state_dict(training.run().state)
+    with torch.no_grad():
+        found = training.head(fresh[0])[:, 0] >= 0
+    assert found[fresh[1][:, 0] > 0].float().mean() >= 0.7
+    assert found[fresh[1][:, 0] == 0].float().mean() <= 0.25
 
 
 def test_positive_weights_balance_each_label() -> None:
@@ -175,38 +202,76 @@ def test_a_hostile_multilabel_header_is_refused(case: str, tmp_path: Path,
     assert "re-copy the file" in str(raised.value)
 
 
-def test_imagenet_labels_start_from_imagenets_rows() -> None:
-    """"lion" and "cheetah" are ImageNet categories: the head starts from their rows, each
-    bias making the label's mean training logit 0."""
-    import torch
+class _Network(torch.nn.Module):
+    """Just what `_prior` reads: an ImageNet-sized classifier."""
 
-    from training.fitting.multilabel import _head
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(8, 1000)
 
-    class Network(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.classifier = torch.nn.Linear(8, 1000)
+    def get_classifier(self) -> torch.nn.Linear:
+        return self.classifier
 
-        def get_classifier(self) -> torch.nn.Linear:
-            return self.classifier
 
-    network, features = Network(), torch.rand(20, 8)
-    head, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(), features)
-    assert started
-    assert torch.equal(head.weight[0], network.classifier.weight[293])
-    assert torch.equal(head.weight[1], network.classifier.weight[291])
-    assert head(features).mean(0).abs().max() < 1e-5
-    _, started = _head(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False),
-                       features)
-    assert not started
-    _, started = _head(network, ("cheetah", "beach"), TrainConfig.quick(), features)
-    assert not started
+def test_imagenet_labels_draw_the_head_towards_imagenets_rows() -> None:
+    """"lion" and "cheetah" are ImageNet categories: their rows are the prior."""
+    network = _Network()
+    prior = _prior(network, ("cheetah", "lion"), TrainConfig.quick())
+    assert prior is not None
+    assert torch.equal(prior[0], network.classifier.weight[293])
+    assert torch.equal(prior[1], network.classifier.weight[291])
+    assert _prior(network, ("cheetah", "lion"), TrainConfig.quick(init_from_imagenet=False)
+                  ) is None
+    assert _prior(network, ("cheetah", "beach"), TrainConfig.quick()) is None
+
+
+def _separable(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features whose first coordinate says label 0 and second label 1, plus noise."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = (torch.rand(count, 2, generator=generator) < 0.4).float()
+    features = torch.randn(count, 8, generator=generator)
+    features[:, :2] += 3 * (2 * targets - 1)
+    return features, targets
+
+
+@pytest.mark.parametrize("helps", [False, True])
+def test_the_imagenet_drawn_head_is_kept_only_when_validation_says_so(helps: bool) -> None:
+    """A prior pointing the wrong way (strongly) loses on validation: the fresh head is
+    kept. A prior pointing the right way, with two noisy training photos per label to
+    learn from, wins: it is kept."""
+    train, val = _separable(6 if helps else 200, 1), _separable(200, 2)
+    if helps:
+        train = (torch.randn(6, 8, generator=torch.Generator().manual_seed(3)), train[1])
+    right = torch.zeros(2, 8)
+    right[0, 0] = right[1, 1] = 1.0
+    prior = 50 * right if helps else -300 * right
+    events: list[Any] = []
+    head = torch.nn.Linear(8, 2)
+    outcome, kept_imagenet = _fit_head(head, (train, val), prior, TrainConfig.quick(),
+                                       events.append, threading.Event())
+    assert kept_imagenet is helps
+    assert outcome.state is not None and outcome.stopped == "completed"
+    assert [e for e in events if isinstance(e, EpochEnded)] == list(outcome.history)
+    drawn = float((outcome.state["weight"] * right).sum())
+    assert (drawn > 0) if helps else (drawn > 1)
+
+
+def test_the_head_is_fitted_to_convergence() -> None:
+    """The kept head is the minimum of its objective: its gradient is (nearly) zero, and
+    the run ends before its last epoch once L-BFGS has converged."""
+    train, val = _separable(200, 4), _separable(50, 5)
+    training = HeadTraining(torch.nn.Linear(8, 2), train, val, TrainConfig.quick(),
+                            lambda _event: None, threading.Event())
+    outcome = training.run()
+    assert outcome.best_epoch < TrainConfig.quick().epochs
+    training.head.load_state_dict(outcome.state)
+    training.head.zero_grad()
+    training.objective().backward()
+    assert training.head.weight.grad.abs().max() < 1e-4
 
 
 def test_stopped_before_the_features_saves_nothing(patches: MultiLabelDataset,
                                                    tmp_path: Path) -> None:
-    import threading
-
     cancel = threading.Event()
     cancel.set()
     events: list[Any] = []
@@ -234,3 +299,16 @@ def test_the_single_label_classifier_refuses_a_multilabel_file(
 
     with pytest.raises(ModelFileError, match="multi-label model"):
         Predictor.from_file(trained[0].model_path)
+
+
+def test_feature_views_add_augmented_training_photos(patches: MultiLabelDataset,
+                                                     tmp_path: Path) -> None:
+    """`feature_views` = 1, as single-label quick mode reads it: every training photo is
+    embedded twice (as it is, and augmented), validation once."""
+    events: list[Any] = []
+    result = fit_multilabel(TrainConfig.quick(feature_views=1, epochs=2), patches,
+                            patch_split(), events.append, output=tmp_path / "m.safetensors")
+    progress = [e for e in events if isinstance(e, PhaseProgress) and e.phase == "features"]
+    split = patch_split()
+    assert progress[-1].done == progress[-1].total == 2 * len(split.train) + len(split.val)
+    assert result.model_path is not None
