@@ -64,13 +64,15 @@ class Session(QObject):
         if usable:
             self.set_model(usable[-1].model_path, f"run {usable[-1].run_id}")
 
-    def set_multilabel(self, dataset: MultiLabelDataset | None, split: Split | None) -> None:
-        """A multi-label dataset and its split (None when it cannot be trained), or None."""
+    def set_multilabel(self, dataset: MultiLabelDataset | None, split: Split | None,
+                       runs: list[RunRecord] | None = None) -> None:
+        """A multi-label dataset, its split (None when it cannot be trained) and its run
+        history; or None."""
         self.multilabel, self.multilabel_split = dataset, split
         if dataset is not None:
             self.settings.remember_dataset(dataset.root)
             self.settings.save()
-            self.set_runs([])  # the run history is the single-label dataset's (none here yet)
+            self.set_runs(runs or [])
         self.multilabel_changed.emit()
 
     def set_runs(self, runs: list[RunRecord]) -> None:

@@ -212,7 +212,7 @@ class DataPage(StepPage):
         """A labels.csv folder: its labels and counts, and its health report; the finder,
         the map and the moves know only class folders, so their tabs are off."""
         dataset = outcome.dataset
-        self.session.set_multilabel(dataset, outcome.split)
+        self.session.set_multilabel(dataset, outcome.split, outcome.runs)
         self.stack.setCurrentIndex(1)
         self.folder_label.setText(str(dataset.root))
         self.overview.show_multilabel(dataset, outcome.split)

@@ -28,6 +28,8 @@ class MultiLabelScanOutcome:
     dataset: MultiLabelDataset
     split: Split | None
     """None when the dataset cannot be trained (its health report says why)."""
+    runs: list[RunRecord]
+    """The folder's run history."""
 
 
 class ScanJob(Job):
@@ -47,12 +49,13 @@ class ScanJob(Job):
         return ScanOutcome(dataset, split, list_runs(dataset.root))
 
     def _multilabel(self) -> MultiLabelScanOutcome:
+        from training import list_runs
         from training.data.multilabel_scan import scan_multilabel
         from training.data.multilabel_split import split_multilabel
 
         dataset = scan_multilabel(self.folder, progress=self.progressed.emit, cancel=self.cancel)
         split = split_multilabel(dataset) if dataset.report.can_train else None
-        return MultiLabelScanOutcome(dataset, split)
+        return MultiLabelScanOutcome(dataset, split, list_runs(dataset.root))
 
 
 class RunsJob(Job):

@@ -13,6 +13,7 @@ from cheetahlion_gui.jobs.runner import Job
 from training.records.config import TrainConfig
 from training.records.dataset import Split
 from training.records.multilabel import MultiLabelDataset
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class MultiLabelTrained:
     seconds: float
     stopped: str
     warnings: tuple[str, ...] = ()
+    record: RunRecord | None = None
+    """The run's entry in the run history, to add to the history shown."""
 
     def describe(self) -> str:
         """E.g. "Trained in 4.1 s, stopped early: validation mAP 0.98, macro-F1 0.93, exact
@@ -57,4 +60,5 @@ class MultiLabelTrainJob(Job):
                                 callback=self.progressed.emit, cancel=self.cancel)
         return MultiLabelTrained(result.run_id, result.model_path, result.labels,
                                  result.val_map, result.val_macro_f1, result.val_exact_match,
-                                 result.seconds, result.stopped, tuple(result.warnings))
+                                 result.seconds, result.stopped, tuple(result.warnings),
+                                 result.record)

@@ -329,9 +329,11 @@ class TrainPage(StepPage):
         plot.setLabel("left", "exact match" if multilabel else "accuracy")
 
     def _multilabel_trained(self, result: MultiLabelTrained) -> None:
-        """No run history for multi-label runs yet: the figures go on the page and the
-        model becomes the one Evaluate and Classify use."""
+        """The figures go on the page, the run joins the history, and its model becomes the
+        one Evaluate and Classify use."""
         self._ended()
+        if result.record is not None:
+            self.session.add_run(result.record)
         self.progress_panel.phase_label.setText(result.describe())
         if result.model_path is not None:
             self.progress_panel.progress.setRange(0, 1)

@@ -34,7 +34,7 @@ def labelled_folder(tmp_path_factory: pytest.TempPathFactory) -> MultiLabelDatas
 
 def _scanned(window, qtbot, folder: Path) -> MultiLabelDataset:
     with qtbot.waitSignal(window.data_page.scan_finished, timeout=RUN_TIMEOUT_MS):
-        window.data_page.open_folder(folder)
+        assert window.data_page.open_folder(folder)
     assert window.session.multilabel is not None
     return window.session.multilabel
 
@@ -68,6 +68,8 @@ def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
     model = window.session.model_path
     assert model is not None and is_multilabel(read_metadata(model))
     assert "validation mAP" in page.progress_panel.phase_label.text()
+    (row,) = page.history_panel.model.records  # the run joins the folder's history
+    assert row.is_multilabel and row.model_path == model and row.val_map is not None
 
     evaluate = window.evaluate_page
     with qtbot.waitSignal(evaluate.evaluation_finished, timeout=RUN_TIMEOUT_MS):
@@ -118,8 +120,10 @@ def test_a_class_folder_dataset_opened_next_is_single_label_again(
     assert not window.train_page.compare(), "comparing networks needs class folders"
     assert messages[-1][0] == "Not for multi-label datasets yet"
     folder = make_dataset(tmp_path / "colours", per_class=4)
-    with qtbot.waitSignal(window.data_page.scan_finished, timeout=RUN_TIMEOUT_MS):
-        window.data_page.open_folder(folder)
+    page = window.data_page
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=RUN_TIMEOUT_MS)  # as a user would
+    with qtbot.waitSignal(page.scan_finished, timeout=RUN_TIMEOUT_MS):
+        assert page.open_folder(folder), "refused: a scan was still running"
     assert window.session.multilabel is None and window.session.dataset is not None
     assert window.data_page.tabs.isTabEnabled(1)
     assert window.data_page.overview.chart.plotItem.titleLabel.text == "Images per class"

@@ -90,7 +90,8 @@ def test_a_full_disk_costs_the_history_entry_not_the_run(
 
     monkeypatch.setattr(runs, "write_atomically", full)
     again = replace(result, run_id="20260101-000000-abcdef")
-    [warning] = record_multilabel_run(CONFIG, dataset, patch_split(COUNT), again, "cpu")
+    record, [warning] = record_multilabel_run(CONFIG, dataset, patch_split(COUNT), again, "cpu")
+    assert record is None
     assert warning.startswith("The run could not be added to the history (No space left on "
                               "device, in ")
     assert warning.endswith("): free some space there. The model itself was saved.")

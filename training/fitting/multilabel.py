@@ -64,6 +64,7 @@ from training.records.events import (
 )
 from training.records.model_header import MULTI_LABEL
 from training.records.multilabel import MultiLabelDataset, MultiLabelReport
+from training.records.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class MultiLabelFitResult:
     model_path: str | None
     model: TrainedModel | None
     warnings: tuple[str, ...] = ()
+    record: RunRecord | None = None
+    """The run's entry in the run history as written (None when it could not be)."""
 
     @property
     def val_map(self) -> float | None:
@@ -155,8 +158,9 @@ def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split
                                       config, emit, cancel)
     result = _finish(config, dataset, split, network, prep, head, outcome, val_x,
                      (run_id, output, started, imagenet))
-    recorded = record_multilabel_run(config, dataset, split, result, describe_device(device))
-    result = replace(result, warnings=(*result.warnings, *recorded))  # the run history
+    record, problems = record_multilabel_run(config, dataset, split, result,
+                                             describe_device(device))
+    result = replace(result, warnings=(*result.warnings, *problems), record=record)
     emit(RunFinished(best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
                      best_val_accuracy=outcome.best_val_exact, epochs_run=len(outcome.history),
                      seconds=result.seconds, stopped=outcome.stopped,

@@ -52,15 +52,16 @@ class FinishedRun(Protocol):
 
 
 def record_multilabel_run(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
-                          result: FinishedRun, device: str) -> tuple[str, ...]:
-    """Write `result` to the run history; the warnings to add to it: none, or one when the
-    history could not be written (the model itself is saved either way)."""
+                          result: FinishedRun, device: str
+                          ) -> tuple[RunRecord | None, tuple[str, ...]]:
+    """Write `result` to the run history: the entry as written (None when it could not be)
+    and the warnings to add to the result (one when the history could not be written; the
+    model itself is saved either way)."""
     try:
-        runs.write_record(multilabel_record(config, dataset, split, result, device))
+        return runs.write_record(multilabel_record(config, dataset, split, result, device)), ()
     except OSError as error:
-        return (f"The run could not be added to the history ({error.strerror or error}, in "
-                f"{runs_dir()}): free some space there. The model itself was saved.",)
-    return ()
+        return None, (f"The run could not be added to the history ({error.strerror or error}, "
+                      f"in {runs_dir()}): free some space there. The model itself was saved.",)
 
 
 def multilabel_record(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
