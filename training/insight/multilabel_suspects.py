@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from training.core.errors import DatasetError
 from training.data.images import content_hash
 from training.data.labels_csv import parse_labels_csv
-from training.insight.suspect_held_out import HEAD_ITERATIONS, HEAD_L2
+from training.insight.suspect_held_out import fit_linear_head
 from training.insight.suspect_progress import FinderMeter
 from training.insight.suspect_signals import centred_unit
 from training.models.embedding import default_store, embed_dataset
@@ -188,26 +188,12 @@ def held_out_label_probabilities(
 
 
 def _fit_sigmoid_head(points: torch.Tensor, targets: torch.Tensor) -> torch.nn.Linear:
-    """L2-regularised logistic regression per label, full batch, by L-BFGS from zeros (no
-    seed needed). Each label's positives weigh as much as its negatives together."""
+    """Logistic regression per label (`fit_linear_head`); each label's positives weigh as
+    much as its negatives together."""
     positives = targets.sum(0)
     pos_weight = ((len(targets) - positives) / positives.clamp(min=1)).clamp(min=1e-3)
-    head = torch.nn.Linear(points.shape[1], targets.shape[1])
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    optimiser = torch.optim.LBFGS(head.parameters(), max_iter=HEAD_ITERATIONS,
-                                  line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(head(points), targets, pos_weight=pos_weight)
-        loss = loss + HEAD_L2 * head.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimiser.step(closure)
-    return head
+    return fit_linear_head(points, targets.shape[1], lambda logits: (
+        F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)))
 
 
 def _judged(dataset: MultiLabelDataset, index: int, held_out: torch.Tensor) -> LabelSuspect:

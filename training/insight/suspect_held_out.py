@@ -85,15 +85,21 @@ def held_out_probabilities(
 
 
 def _fit_head(points: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.nn.Linear:
-    """L2-regularised logistic regression, full batch, by L-BFGS from zero weights.
-
-    The problem is convex and starts from zeros, so the result needs no random seed. Classes
-    are weighted by inverse frequency so a large class does not swallow a small one.
-    """
+    """Softmax regression; classes weighted by inverse frequency so a large class does not
+    swallow a small one."""
     counts = torch.bincount(labels, minlength=n_classes).float()
     present = int((counts > 0).sum())
     weight = torch.where(counts > 0, len(labels) / (present * counts.clamp(min=1)), 0.0)
-    head = torch.nn.Linear(points.shape[1], n_classes)
+    return fit_linear_head(points, n_classes,
+                           lambda logits: F.cross_entropy(logits, labels, weight=weight))
+
+
+def fit_linear_head(points: torch.Tensor, outputs: int,
+                    loss_of: Callable[[torch.Tensor], torch.Tensor]) -> torch.nn.Linear:
+    """A linear head minimising `loss_of(logits)` plus an L2 pull (`HEAD_L2`), full batch, by
+    L-BFGS from zero weights: the problem is convex and starts from zeros, so the result
+    needs no random seed. The single- and multi-label finders both judge with it."""
+    head = torch.nn.Linear(points.shape[1], outputs)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     optimiser = torch.optim.LBFGS(head.parameters(), max_iter=HEAD_ITERATIONS,
@@ -101,8 +107,7 @@ def _fit_head(points: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tor
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = F.cross_entropy(head(points), labels, weight=weight)
-        loss = loss + HEAD_L2 * head.weight.square().sum()
+        loss = loss_of(head(points)) + HEAD_L2 * head.weight.square().sum()
         loss.backward()
         return loss
 
