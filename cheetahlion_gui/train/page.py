@@ -149,17 +149,22 @@ class TrainPage(StepPage):
         if self.session.multilabel is not None:
             return self._start_multilabel()
         dataset = self._trainable_dataset()
-        if dataset is None:
-            return False
-        if not self.jobs.ready(self._training):
-            return False
-        try:
-            config = self.form.config()
-        except ConfigError as error:
-            show_error(self, "Check the settings", str(error))
+        config = self._settings() if dataset is not None else None
+        if config is None:
             return False
         return self._launch(TrainJob(config, dataset, processes=self.processes),
                             TrainingHistory(), f"Training ({config.mode})…")
+
+    def _settings(self) -> TrainConfig | None:
+        """The form's settings for a run about to start; None (with a message) when one is
+        already running or a setting is wrong."""
+        if not self.jobs.ready(self._training):
+            return None
+        try:
+            return self.form.config()
+        except ConfigError as error:
+            show_error(self, "Check the settings", str(error))
+            return None
 
     def _start_multilabel(self) -> bool:
         """Train the open multi-label dataset (quick mode; the engine refuses fine-tuning
@@ -170,12 +175,8 @@ class TrainPage(StepPage):
             show_error(self, "This dataset cannot be trained yet",
                        errors[0].message if errors else "Open a dataset folder first.")
             return False
-        if not self.jobs.ready(self._training):
-            return False
-        try:
-            config = self.form.config()
-        except ConfigError as error:
-            show_error(self, "Check the settings", str(error))
+        config = self._settings()
+        if config is None:
             return False
         self._name_accuracy_plot(multilabel=True)
         return self._launch(MultiLabelTrainJob(config, dataset, split), TrainingHistory(),
