@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from training.core.errors import DatasetError
-from training.core.paths import NAME_MAX_BYTES, name_bytes
-from training.data.scanning import SPLIT_FOLDERS
+from training.data.folder_names import folder_name_problem
 from training.records.multilabel import LABEL_SEPARATOR, LABELS_FILE
 
 PATH_COLUMN = "path"
@@ -36,10 +35,6 @@ LABELS_COLUMN = "labels"
 _HEADER_EXAMPLE = f"{PATH_COLUMN},{LABELS_COLUMN}"
 _ROW_EXAMPLE = f"beach/1.jpg,beach{LABEL_SEPARATOR}sunset"
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_NOT_IN_NAMES = frozenset('/\\<>:"|?*')
-"""Path separators, and the characters Windows refuses in names (a dataset travels)."""
-_WINDOWS_DEVICES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                              *(f"lpt{i}" for i in range(1, 10))})
 
 
 class _Reader(Protocol):
@@ -120,29 +115,9 @@ def parse_labels_csv(data: bytes, file: Path) -> LabelsTable:
 
 
 def label_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a label, in words; None when it can.
-
-    A label becomes a folder (the class-folders layout, `--sort-into`), so it follows the
-    intent of the class-name rule (`training.insight.adding.class_name_problem`, a layer
-    above): not a path, not hidden, not a split folder's name, valid on every system.
-    """
-    if name_bytes(name) > NAME_MAX_BYTES:
-        return (f"A label can be at most {NAME_MAX_BYTES} bytes long in UTF-8, the longest "
-                f"folder name disks take; this one is {name_bytes(name)}.")
-    if any(c in _NOT_IN_NAMES or ord(c) < 32 or c == "\x7f" for c in name):
-        return 'A label cannot contain / \\ < > : " | ? * or control characters.'
-    if any(unicodedata.category(c) == "Cf" for c in name.replace("\u200d", "")):
-        return ("A label cannot hold invisible or direction-changing characters: it would "
-                "look like another label. Type it again.")
-    if name.startswith("."):
-        return "A label cannot start with a dot: its folder would be hidden."
-    if name.endswith("."):
-        return "A label cannot end with a dot (Windows drops it)."
-    if name.split(".")[0].lower() in _WINDOWS_DEVICES:
-        return f"'{name}' is a device name on Windows; choose another label."
-    if name.lower() in SPLIT_FOLDERS:
-        return f"'{name}' is the name of a split folder (train/val/test); choose another label."
-    return None
+    """Why `name` cannot be a label, in words; None when it can. A label becomes a folder
+    (the class-folders layout, `--sort-into`), so it follows the rule class names follow."""
+    return folder_name_problem(name, "label")
 
 
 class _Rows:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from training.core.file_ops import copy_file, file_digest, free_name
-from training.core.paths import NAME_MAX_BYTES, name_bytes
+from training.data.folder_names import deceptive_character, folder_name_problem
 from training.data.images import ImageProblem, decode_image, is_supported
 from training.data.listing import skip_reason
 from training.data.scanning import SPLIT_FOLDERS
@@ -36,17 +36,11 @@ from training.records.journal import (
     save,
 )
 
-MAX_CLASS_NAME = 64
-"""Characters, and at most `NAME_MAX_BYTES` bytes in UTF-8 (64 emoji are 256)."""
 MAX_PHOTO_BYTES = 200 * 2**20
 """The largest file `add` copies: a 108-megapixel phone photo is about 40 MB, a PNG of
 that size about 150 MB. Anything larger is not a photo (a 3 GiB ".jpg" was read whole)."""
 _CHECK_DRAFT = 64
 """JPEGs are decoded at 1/8 scale just to check they decode: enough, and fast."""
-_NOT_IN_NAMES = frozenset('/\\<>:"|?*')
-"""Path separators, and the characters Windows refuses in names (a dataset travels)."""
-_WINDOWS_DEVICES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                              *(f"lpt{i}" for i in range(1, 10))})
 
 
 class AlreadyInClass(CleanupError):
@@ -59,54 +53,11 @@ class AlreadyInClass(CleanupError):
 
 
 def class_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a class folder's name, in words; None when it can.
-
-    A class name is typed by a person and becomes one folder: not a path, not hidden (the
-    scanner skips hidden folders), not a split folder's name (a class "train" beside "val"
-    would turn the layout into a split), and valid on every system the dataset may go to.
-    """
+    """Why `name` cannot be a class folder's name, in words; None when it can (the rule
+    every folder name follows: `training.data.folder_names`)."""
     if not name.strip():
         return "Type a name for the class."
-    if name != name.strip():
-        return "A class name cannot start or end with a space."
-    if len(name) > MAX_CLASS_NAME:
-        return f"A class name can have at most {MAX_CLASS_NAME} characters."
-    if name_bytes(name) > NAME_MAX_BYTES:
-        return (f"A class name can be at most {NAME_MAX_BYTES} bytes long in UTF-8, the "
-                f"longest folder name disks take; this one is {name_bytes(name)} (an emoji "
-                "takes 4 bytes).")
-    hidden = deceptive_character(name)
-    if hidden:
-        return (f"A class name cannot hold invisible or direction-changing characters "
-                f"({hidden} here): it looks like another name. Type it again.")
-    if any(c in _NOT_IN_NAMES or ord(c) < 32 or c == "\x7f" for c in name):
-        return "A class name cannot contain / \\ < > : \" | ? * or control characters."
-    if name.startswith("."):
-        return "A class name cannot start with a dot: the folder would be hidden."
-    if name.endswith("."):
-        return "A class name cannot end with a dot (Windows drops it)."
-    if name.split(".")[0].lower() in _WINDOWS_DEVICES:
-        return f"'{name}' is a device name on Windows; choose another name."
-    if name.lower() in SPLIT_FOLDERS:
-        return f"'{name}' is the name of a split folder (train/val/test); choose another name."
-    return None
-
-
-def deceptive_character(name: str) -> str | None:
-    """The first invisible or direction-changing character of `name` as "U+XXXX", or None.
-
-    Unicode's format characters (category Cf) do not show, or reorder what follows:
-    "lion\u202egnp.exe" shows as "lionexe.png", "li\u200bon" as "lion". A zero-width joiner
-    between two emoji (a family emoji) is allowed; between letters it is not.
-    """
-    for index, char in enumerate(name):
-        if unicodedata.category(char) != "Cf":
-            continue
-        around = name[index - 1:index] + name[index + 1:index + 2]
-        if char == "\u200d" and len(around) == 2 and not any(c.isalnum() for c in around):
-            continue
-        return f"U+{ord(char):04X}"
-    return None
+    return folder_name_problem(name, "class name")
 
 
 def add_to_class(root: str | os.PathLike[str], photo: str | os.PathLike[str],
