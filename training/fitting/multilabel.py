@@ -12,9 +12,8 @@ single-label quick mode saves it, with `task: "multi-label"` and `thresholds` in
 When every label is an ImageNet category, ImageNet's rows for them (their mean weight) are
 a second candidate, never-worse style (single-label's `never_worse`): after the fresh head,
 whose epochs the plots show, a head drawn towards those rows instead of towards zero is
-fitted too, and it is kept only when its validation mAP is higher. Measured on the
-benchmark's mosaics, the ImageNet-drawn head was no better on validation and 0.01 mAP worse
-on held-out photos, so it has to earn its place; `started_from_imagenet` says which was kept.
+fitted and kept only when it wins on the training photos out of fold (`multilabel_prior`,
+which says why validation was the wrong judge); `started_from_imagenet` says which was kept.
 
 `feature_views` adds augmented views of the training photos as single-label quick mode does
 (`quick._augmented_view`, stored like the plain features). It stays 0 by default: two views
@@ -42,7 +41,8 @@ from training.core.runtime import describe_device, resolve_device, seed_everythi
 from training.core.versions import library_versions
 from training.fitting.modelfile import TrainedModel, save_model
 from training.fitting.multilabel_head import HeadOutcome, HeadTraining
-from training.fitting.multilabel_metrics import average_precision, best_thresholds, build_report
+from training.fitting.multilabel_metrics import best_thresholds, build_report
+from training.fitting.multilabel_prior import prior_earns_its_place
 from training.fitting.multilabel_record import record_multilabel_run
 from training.fitting.quick import _augmented_view
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
@@ -198,32 +198,20 @@ def _prior(network: nn.Module, labels: tuple[str, ...], config: TrainConfig
 
 def _fit_head(head: nn.Linear, parts: tuple, prior: torch.Tensor | None, config: TrainConfig,
               emit: Callback, cancel: threading.Event) -> tuple[HeadOutcome, bool]:
-    """The fresh head's fit (its events emitted); with a `prior`, the head drawn towards it
-    too, kept instead only when its validation mAP is higher. (outcome, whether the
+    """The fresh head's fit (its events emitted); with a `prior` that earns its place
+    (`multilabel_prior`), the head drawn towards it instead. (outcome, whether the
     ImageNet-drawn head was kept)."""
     train, val = parts
     fresh = HeadTraining(head, train, val, config, emit, cancel).run()
-    if prior is None or fresh.state is None or cancel.is_set():
+    if prior is None or fresh.state is None or not prior_earns_its_place(
+            train, prior, config, cancel, 1 + config.feature_views):
         return fresh, False
     imagenet = HeadTraining(nn.Linear(head.in_features, head.out_features).to(prior.device),
                             train, val, config, ignore_event, cancel, prior).run()
     if imagenet.state is None or cancel.is_set():
         return fresh, False
-    if _val_map(head, imagenet.state, val) > _val_map(head, fresh.state, val):
-        # The plots showed the fresh fit's epochs: its last stays the run's "best epoch".
-        return replace(imagenet, history=fresh.history, best_epoch=fresh.best_epoch), True
-    return fresh, False
-
-
-def _val_map(head: nn.Linear, state: dict, val: tuple[torch.Tensor, torch.Tensor]) -> float:
-    """Mean AP over the labels with a positive in validation, of `head` with `state`."""
-    head.load_state_dict(state)
-    with torch.no_grad():
-        scores = head(val[0]).cpu().numpy()
-    truth = val[1].cpu().numpy()
-    values = [average_precision(scores[:, j], truth[:, j]) for j in range(truth.shape[1])
-              if truth[:, j].any()]
-    return sum(values) / len(values) if values else 0.0
+    # The plots showed the fresh fit's epochs: its last stays the run's "best epoch".
+    return replace(imagenet, history=fresh.history, best_epoch=fresh.best_epoch), True
 
 
 def _finish(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
