@@ -156,10 +156,11 @@ class MultiLabelScoresPanel(QWidget):
         self.per_label.set_records(list(report.per_label))
 
     def wanted_height(self) -> int:
-        """The height that shows the summary and every label's row without scrolling."""
+        """The panel's height (as laid out now) that shows every label's row without
+        scrolling and without empty room below the last."""
         view = self.per_label_view
-        table = (view.horizontalHeader().sizeHint().height() + view.verticalHeader().length()
+        table = (view.horizontalHeader().height() + view.verticalHeader().length()
                  + 2 * view.frameWidth())
         if view.horizontalScrollBar().isVisible():
             table += view.horizontalScrollBar().height()
-        return self.sizeHint().height() - view.sizeHint().height() + table
+        return self.height() - view.height() + max(table, view.minimumSizeHint().height())
