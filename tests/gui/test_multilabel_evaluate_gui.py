@@ -165,3 +165,7 @@ def test_worst_first_ignores_right_labels_and_breaks_ties_by_name(tmp_path: Path
     right = MultiLabelOutcome("x.png", ("lion",), ("lion",), (0.1, 0.9, 0.1))
     tied_report = MultiLabelReport("val", LABELS, (), 0, 0, 0, 0, (*tied, right))
     assert [o.path for o in worst_first(tied_report)] == ["y.png", "z.png"]
+
+
+def test_the_per_label_table_is_a_sound_model(page, qtmodeltester) -> None:
+    qtmodeltester.check(page.multilabel_scores.per_label)
