@@ -6,8 +6,9 @@ a user does, through the window's own pages and worker threads: it opens a small
 dataset with one image in the wrong class folder, finds that image with the likely-mislabelled
 finder and moves it to its class (a journalled file move), trains in quick mode, evaluates,
 classifies a few new images with the model (an iPhone HEIC photo among them must be read,
-random noise must come out as "none of these"), explains one prediction with Grad-CAM, and
-fine-tunes one epoch (in the child process the app fine-tunes in). It prints one line, what
+random noise must come out as "none of these"), explains one prediction with Grad-CAM,
+fine-tunes one epoch (in the child process the app fine-tunes in), and then takes a labels.csv
+folder through the same steps and an ONNX export (`self_test_multilabel`). It prints one line, what
 it did or why it failed, and exits 0 only when every step worked. An error dialog anywhere
 fails it with the dialog's text; a watchdog thread ends the process if a step hangs. It
 never touches the user's files: unless CHEETAHLION_HOME is set, settings, runs and logs go
@@ -34,6 +35,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cheetahlion_gui.resources import resource_path
+from cheetahlion_gui.self_test_multilabel import MultiLabelLeg
 from cheetahlion_gui.session_driver import DriverFailed, SessionDriver
 from training.core import paths
 from training.records.run_record import RunRecord
@@ -169,8 +171,9 @@ class SelfTest(QObject):
         driver.wait(lambda: not window.runtime_jobs.runner.busy)
         classify_seconds = driver.classify(gallery, "classifying new images")
         coloured, correct = self._gallery_score(classify_page.model.items())
-        if classify_page.runtime != "onnxruntime":
-            raise DriverFailed(f"classifying ran on {classify_page.runtime}, not onnxruntime "
+        runtime = classify_page.runtime  # before the multi-label leg classifies again
+        if runtime != "onnxruntime":
+            raise DriverFailed(f"classifying ran on {runtime}, not onnxruntime "
                                f"(the start-up preparation gave {window.frozen_runtime})")
         explained = self._explain_first(classify_page)
 
@@ -180,15 +183,16 @@ class SelfTest(QObject):
         finetuned = self._run_record(session.model_path)
         if finetuned.run_id == quick.run_id or not finetuned.epochs:
             raise DriverFailed("fine-tuning finished without training an epoch")
+        multilabel = MultiLabelLeg(window, driver, self.workspace).run()
 
         return (f"found the planted image first of {searched} and moved it to its class, "
                 f"trained {len(session.dataset.classes)} classes in {quick_seconds:.1f} s "
                 f"(val accuracy {quick.best_val_accuracy:.2f}), evaluated {report.images} "
                 f"images (accuracy {report.accuracy:.2f}), classified {coloured} new images "
                 f"(one HEIC; {correct} correct) and noise (none of these) in "
-                f"{classify_seconds:.1f} s on {classify_page.runtime}, "
+                f"{classify_seconds:.1f} s on {runtime}, "
                 f"explained a prediction of '{explained}', fine-tuned 1 epoch in a child "
-                f"process in {finetune_seconds:.1f} s")
+                f"process in {finetune_seconds:.1f} s; multi-label: {multilabel}")
 
     def _clean_up(self, planted: Path) -> int:
         """Find likely mislabelled images; the planted one must come first. Move it to its

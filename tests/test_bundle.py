@@ -62,6 +62,8 @@ def assert_self_test_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert "noise (none of these)" in lines[0] and "explained a prediction" in lines[0]
     assert " on onnxruntime, " in lines[0]  # the frozen network ran on the fast runtime
     assert "(one HEIC; " in lines[0]  # pi-heif's native libraries came along
+    # A labels.csv folder trained, evaluated, classified and exported (multi-label paths).
+    assert "; multi-label: trained 2 labels in " in lines[0] and "exported ONNX" in lines[0]
 
 
 def test_the_network_is_really_off_in_the_namespace() -> None:

@@ -7,8 +7,9 @@ Double-clicking an image of the gallery (or "Why?") opens its explanation: where
 looked for the class it predicted, with the true class one choice away.
 
 With a multi-label dataset open (labels.csv), a multi-label model is evaluated on its
-validation images instead: a summary line and a per-label table (`multilabel_scores`), and
-the photos with a label missed or spurious below.
+validation images instead: a summary line and a per-label table (`multilabel_scores`) whose
+TP, FP, FN and TN counts show their photos below when clicked, else the worst mistakes
+(`multilabel_images`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.evaluate.multilabel_cells import Cell
+from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabelImages
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.jobs.controller import Lifecycle
@@ -39,7 +42,6 @@ from cheetahlion_gui.widgets.explain_view import ExplainDialog, percent
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
 from cheetahlion_gui.widgets.icon_view import (
     fit_tiles_to_classes,
-    fit_tiles_to_lines,
     make_icon_view,
 )
 from cheetahlion_gui.widgets.step_page import StepPage
@@ -47,7 +49,6 @@ from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.evaluation import EvaluationReport, ImageOutcome
 from training.records.multilabel import MultiLabelReport
 
-WORST_MISTAKES = 24
 TRAINING_NOTE = ("A model is training on the Train step: this page evaluates it when its "
                  "training has finished, and nothing until then.")
 
@@ -102,7 +103,8 @@ class EvaluatePage(StepPage):
         self.explain_button.setEnabled(False)
         self.explain_button.clicked.connect(self._explain_selected)
         self.mistakes_button = QPushButton("Show worst mistakes")
-        self.mistakes_button.setToolTip("Back from a confusion matrix cell's images")
+        self.mistakes_button.setToolTip("Back from the images of a confusion matrix cell "
+                                        "(or of a label's count)")
         self.mistakes_button.setVisible(False)
         self.mistakes_button.clicked.connect(self.show_mistakes)
         self._lay_out(header)
@@ -129,6 +131,9 @@ class EvaluatePage(StepPage):
         images_layout.addWidget(self.gallery_view)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.multilabel_scores = MultiLabelScoresPanel()
+        self.multilabel_scores.per_label_view.cell_chosen.connect(self.show_label_cell)
+        self.multilabel_images = MultiLabelImages(self.gallery, self.gallery_view,
+                                                  self.gallery_title, self)
         self.score_panels = QStackedWidget()
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
@@ -229,24 +234,34 @@ class EvaluatePage(StepPage):
         return True
 
     def _show_multilabel(self, outcome: MultiLabelEvaluated) -> None:
-        """The scores, and the photos with a label missed or spurious (most wrong first)."""
-        report = self.multilabel_report = outcome.report
+        """The scores, and the worst mistakes below (a count of the table shows its photos
+        there instead)."""
+        self.multilabel_report = outcome.report
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
-        self.multilabel_scores.show_report(report, self.report_title)
-        mistakes = sorted(report.mistakes, key=lambda o: -len(o.missed) - len(o.spurious))
-        self.gallery_title.setText("Photos with a label missed or spurious (most first)"
-                                   if mistakes else "No label missed or spurious on these "
-                                   "images.")
         self.shown_outcomes = []
-        captions = [" · ".join(part for part in (
-            "missed: " + ", ".join(o.missed) if o.missed else "",
-            "spurious: " + ", ".join(o.spurious) if o.spurious else "") if part)
-            for o in mistakes[:WORST_MISTAKES]]
-        fit_tiles_to_lines(self.gallery_view, captions)
-        self.gallery.set_items([GalleryItem(o.path, caption=caption) for o, caption
-                                in zip(mistakes, captions, strict=False)])
+        self.score_panels.setCurrentWidget(self.multilabel_scores)
+        self.multilabel_scores.show_report(outcome.report, self.report_title)
+        self.multilabel_images.show_report(outcome)
+        self.mistakes_button.setVisible(False)
+        self.explain_button.setEnabled(False)
+        QTimer.singleShot(0, self._fit_multilabel)  # once the table has laid out its rows
         self.session.report("Evaluation finished")
+
+    @Slot()
+    def _fit_multilabel(self) -> None:
+        """The per-label table as high as its rows (up to two thirds of the page); the
+        photos get the rest."""
+        total = sum(self.splitter.sizes())
+        wanted = min(self.multilabel_scores.wanted_height(), total * 2 // 3)
+        self.splitter.setSizes([wanted, total - wanted])
+
+    @Slot(str, object)
+    def show_label_cell(self, label: str, cell: Cell) -> None:
+        """One count of the per-label table: its photos below."""
+        self.explain_button.setEnabled(False)
+        self.multilabel_images.show_cell(label, cell)
+        self.mistakes_button.setVisible(True)
 
     @Slot()
     def evaluate(self) -> bool:
@@ -297,6 +312,12 @@ class EvaluatePage(StepPage):
     @Slot()
     def show_mistakes(self) -> None:
         """The worst mistakes (again, after a confusion matrix cell's images)."""
+        if self._multilabel_shown():
+            self.explain_button.setEnabled(False)
+            self.multilabel_images.show_mistakes()
+            self.mistakes_button.setVisible(False)
+            self.multilabel_scores.per_label_view.clearSelection()
+            return
         if self.report is None:
             return
         mistakes = self.report.mistakes
@@ -335,10 +356,14 @@ class EvaluatePage(StepPage):
                         caption=f"true: {o.true_label}") for o in outcomes
         ])
 
+    def _multilabel_shown(self) -> bool:
+        return self.score_panels.currentWidget() is self.multilabel_scores
+
     @Slot()
     def _selection_changed(self) -> None:
+        shown = self.multilabel_images.shown if self._multilabel_shown() else self.shown_outcomes
         self.explain_button.setEnabled(self.gallery_view.selectionModel().hasSelection()
-                                       and bool(self.shown_outcomes))
+                                       and bool(shown))
 
     @Slot()
     def _explain_selected(self) -> None:
@@ -348,7 +373,11 @@ class EvaluatePage(StepPage):
 
     @Slot(QModelIndex)
     def explain_outcome(self, index: QModelIndex) -> None:
-        """Open the explanation of one shown image, with its true and predicted classes."""
+        """Open the explanation of one shown image, with its true and predicted classes
+        (a multi-label model's: the preview, with every label's probability)."""
+        if self._multilabel_shown():
+            self.multilabel_images.preview(index.row(), self)
+            return
         if not index.isValid() or index.row() >= len(self.shown_outcomes):
             return
         outcome = self.shown_outcomes[index.row()]

@@ -12,6 +12,7 @@ import pytest
 from multilabel_synthetic import LABELS, make_patch_dataset
 from synthetic import make_dataset
 
+from cheetahlion_gui.evaluate.multilabel_cells import CELLS
 from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE
 from training.data.multilabel_scan import scan_multilabel
 from training.fitting.modelfile import read_metadata
@@ -93,7 +94,7 @@ def _the_table_is_the_engines(page, report) -> None:
     assert cells == [[s.name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
                       f"{s.average_precision:.3f}", f"{s.threshold:.2f}",
                       str(s.true_positives), str(s.false_positives), str(s.false_negatives),
-                      str(s.positives)] for s in report.per_label]
+                      str(s.true_negatives), str(s.positives)] for s in report.per_label]
     summary = page.multilabel_scores.summary.text()
     for figure in (f"mAP <b>{report.mean_average_precision:.3f}</b>",
                    f"macro-F1 <b>{report.macro_f1:.3f}</b>",
@@ -101,6 +102,13 @@ def _the_table_is_the_engines(page, report) -> None:
                    f"on {len(report.outcomes)} validation images"):
         assert figure in summary, (figure, summary)
     assert page.gallery.rowCount() == min(len(report.mistakes), 24)
+    for scores in report.per_label:  # each count's photos are the ones the engine counted
+        for cell, count in zip(CELLS, (scores.true_positives, scores.false_positives,
+                                       scores.false_negatives, scores.true_negatives),
+                               strict=True):
+            page.show_label_cell(scores.name, cell)
+            assert page.gallery.rowCount() == count, (scores.name, cell.column)
+            assert page.gallery_title.text().startswith(f"{scores.name} — {cell.name} ({count})")
 
 
 def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder,

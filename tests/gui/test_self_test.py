@@ -22,7 +22,11 @@ PASSED = re.compile(
     r"classified 7 new images \(one HEIC; [567] correct\) "
     r"and noise \(none of these\) in [\d.]+ s on onnxruntime, "
     r"explained a prediction of '(red|green|blue)', "
-    r"fine-tuned 1 epoch in a child process in [\d.]+ s; [\d.]+ s in all")
+    r"fine-tuned 1 epoch in a child process in [\d.]+ s; "
+    r"multi-label: trained 2 labels in [\d.]+ s, evaluated \d+ photos "
+    r"\(mAP (0\.9\d|1\.00), exact match [01]\.\d\d\), "
+    r"classified 4 new photos \([34] exactly right\), "
+    r"exported ONNX \(within \de-\d\d on \d+ images\); [\d.]+ s in all")
 
 
 def self_test(*arguments: str, home: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,8 +49,9 @@ def test_self_test_trains_evaluates_classifies_and_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     lines = result_lines(result)
     assert len(lines) == 1 and PASSED.fullmatch(lines[0]), result.stdout
-    # It kept its runs in the home it was given: the quick run and the fine-tune.
-    assert len(list((home / "data" / "runs").rglob("run.json"))) == 2
+    # It kept its runs in the home it was given: the quick run, the fine-tune and the
+    # multi-label run.
+    assert len(list((home / "data" / "runs").rglob("run.json"))) == 3
 
 
 @pytest.mark.slow
