@@ -50,7 +50,7 @@ class ExplainView(QWidget):
 
     def __init__(self, parent: QWidget | None = None, size: int = PICTURE_SIZE) -> None:
         super().__init__(parent)
-        self.size = size
+        self.picture_size = size
         self.jobs = JobController(self)
         self.runner = self.jobs.runner
         self.jobs.runner.finished.connect(self._start_pending)
@@ -195,7 +195,7 @@ class ExplainView(QWidget):
         painter.drawImage(0, 0, heat)
         painter.end()
         self.picture.setPixmap(pixmap.scaled(
-            self.size, self.size, Qt.AspectRatioMode.KeepAspectRatio,
+            self.picture_size, self.picture_size, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from layout_audit import audit
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from synthetic import make_dataset
 
@@ -56,7 +57,7 @@ def test_the_preview_explains_with_an_opacity_slider_and_a_class_choice(
     assert [view.classes.itemText(i).split(" (")[0] for i in range(2)] == ["red", "blue"]
 
     half = _shown(view)
-    assert not half.isNull() and half.width() == view.size
+    assert not half.isNull() and half.width() == view.picture_size
     view.opacity.setValue(0)
     plain = _shown(view)
     view.opacity.setValue(100)
@@ -129,3 +130,13 @@ def test_a_broken_image_says_why_instead_of_explaining(qtbot, tmp_path: Path,
     qtbot.waitUntil(lambda: view.error is not None and not view.computing, timeout=30_000)
     assert "broken.jpg" in view.caption.text() and view.shown is None
     assert view.picture.text() == "No explanation" and not view.busy.isVisible()
+
+
+def test_the_view_keeps_qwidget_size_so_the_layout_audit_can_walk_it(qtbot) -> None:
+    """`ExplainView.size` once held the picture's side, hiding `QWidget.size()`: the layout
+    audit (and anything else asking a widget its size) crashed on the preview dialog."""
+    view = ExplainView()
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    assert view.size().width() == 500
+    assert isinstance(audit(view), list)
