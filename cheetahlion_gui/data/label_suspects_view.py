@@ -243,7 +243,8 @@ class LabelSuspectsView(QWidget):
         text = "; ".join(f"{'added' if fix.action == 'add' else 'removed'} '{fix.label}' "
                          f"{'to' if fix.action == 'add' else 'from'} {fix.relpath}"
                          for fix in outcome.fixes)
-        self.status.setText(f"Done: {escape(text)}. “Undo last change” takes it back.")
+        self.status.setText(f"Done: {escape(text, quote=False)}. “Undo last change” takes it "
+                            "back.")
         self.session.report(f"{len(outcome.fixes)} label change(s) made")
         if outcome.failure:
             show_error(self, "Some labels were not changed", outcome.failure)
@@ -258,7 +259,7 @@ class LabelSuspectsView(QWidget):
         if outcome.labels_hash is not None:
             self._expected_hash = outcome.labels_hash
         self.model.mark_back(keys)
-        self.status.setText("Undone: " + escape(" ".join(outcome.described)))
+        self.status.setText("Undone: " + escape(" ".join(outcome.described), quote=False))
         self.session.report(f"{len(keys)} label change(s) undone")
         if outcome.failure:
             show_error(self, "Not everything was undone", outcome.failure)
@@ -280,7 +281,8 @@ class LabelSuspectsView(QWidget):
         chosen = self.selected()
         if len(chosen) == 1:
             suspect = chosen[0].suspect
-            reasons = "".join(f"<li>{escape(doubt.reason)}</li>" for doubt in suspect.doubts)
+            reasons = "".join(f"<li>{escape(doubt.reason, quote=False)}</li>"
+                              for doubt in suspect.doubts)
             self.details.setText(
                 f"<b>{escape(suspect.relpath)}</b> — labels: "
                 f"<b>{escape(', '.join(suspect.labels) or 'none')}</b><ul>{reasons}</ul>")
