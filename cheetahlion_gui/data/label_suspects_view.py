@@ -118,6 +118,7 @@ class LabelSuspectsView(QWidget):
         top.addWidget(self.find_button)
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress, 1)
+        top.addStretch(1)  # the button keeps its size while no bar shows
         actions = QHBoxLayout()
         for widget in (self.add_button, self.remove_button, self.undo_button):
             actions.addWidget(widget)

@@ -5,15 +5,18 @@ hand since the search is refused in the engine's words, leaving the file as the 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from gui_steps import OPEN_TIMEOUT_MS, wait_for_data_page
+from gui_steps import OPEN_TIMEOUT_MS, answer_quarantine_dialog, wait_for_data_page
 from multilabel_synthetic import labels_of, make_patch_dataset
 from PySide6.QtCore import QItemSelectionModel, Qt
 from pytestqt.modeltest import ModelTester
+from synthetic import make_dataset
 
 from cheetahlion_gui.data.label_suspects_model import DoubtRole
+from training.records.multilabel_suspects import LabelDoubt, LabelSuspect, LabelSuspectReport
 
 PHOTOS = 120
 PLANTED = "004.png"
@@ -105,3 +108,41 @@ def test_a_wrong_label_is_found_removed_and_undone(window, qtbot, messages,
                     f"another program), so the labels of {PLANTED} were not changed. Scan "
                     "the folder again, then edit.")
     assert labels_csv.read_bytes() == edited_by_hand
+
+
+def test_in_class_folders_remove_moves_the_copy_out_and_undo_brings_it_back(
+        window, qtbot, messages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder remembered as multi-label opens as one; taking a label off a photo moves
+    its copy out of that label's folder into the quarantine folder asked for."""
+    root = make_dataset(tmp_path / "tags", classes=("red", "blue"), per_class=6).resolve()
+    shutil.copy(root / "red" / "0.png", root / "blue" / "also-0.png")
+    window.session.settings.remember_multilabel(root, True)
+    page = window.data_page
+    with qtbot.waitSignal(page.scan_finished, timeout=OPEN_TIMEOUT_MS):
+        assert page.open_folder(root)
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=OPEN_TIMEOUT_MS)
+    dataset = window.session.multilabel
+    assert dataset is not None and dataset.label_counts == {"blue": 7, "red": 6}
+    (photo,) = [image for image in dataset.images if len(image.labels) == 2]
+    doubt = LabelDoubt("blue", "wrong", 0.02, 0.98, "'blue' is doubtful — remove it?")
+    view = page.label_suspects_view
+    view._found(LabelSuspectReport(  # the finder's verdict, without running it
+        (LabelSuspect(photo.path, photo.relpath, ("blue", "red"), (doubt,),
+                      photo.content_hash),), dataset.labels, 5, 1.0, "folders"))
+    page.tabs.setCurrentWidget(view)
+    view.view.selectionModel().select(view.model.index(0),
+                                      QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    asked = answer_quarantine_dialog(monkeypatch, tmp_path / "quarantine")
+    _click(qtbot, view.remove_button)
+    wait_for_data_page(page, qtbot)
+    assert asked == ["Quarantine folder for images taken out of tags"] and not messages
+    assert not (root / "blue" / "also-0.png").exists()
+    assert (tmp_path / "quarantine" / "blue" / "also-0.png").is_file()
+    assert window.session.multilabel.label_counts == {"blue": 6, "red": 6}
+    assert view.model.rowCount() == 0
+
+    _click(qtbot, view.undo_button)
+    wait_for_data_page(page, qtbot)
+    assert (root / "blue" / "also-0.png").is_file() and not messages
+    assert window.session.multilabel.label_counts == {"blue": 7, "red": 6}
+    assert view.model.rowCount() == 1
