@@ -253,10 +253,9 @@ class LabelSuspectsView(QWidget):
 
     @Slot(object)
     def _undone(self, outcome: LabelUndoOutcome) -> None:
-        batch = self._batches[-1]
-        keys = [batch.pop(change_id) for change_id in outcome.change_ids]
-        if not batch:
-            self._batches.pop()
+        keys = [batch.pop(change_id) for batch in self._batches
+                for change_id in outcome.change_ids if change_id in batch]
+        self._batches = [batch for batch in self._batches if batch]
         if outcome.labels_hash is not None:
             self._expected_hash = outcome.labels_hash
         self.model.mark_back(keys)
