@@ -29,6 +29,9 @@ class Settings:
     """Per dataset folder, where "Move to quarantine" puts images taken out of it."""
     last_folder: str = ""
     """Where the last folder dialog was left: the parent of the folder chosen in it."""
+    multilabel_folders: list[str] = field(default_factory=list)
+    """Class-folder datasets the user scans as multi-label (a photo in several folders has
+    each of their labels): the Data step's switch, remembered per folder."""
 
     @staticmethod
     def file() -> Path:
@@ -63,6 +66,13 @@ class Settings:
 
     def remember_model(self, model: str | Path) -> None:
         self.recent_models = _push(self.recent_models, str(model))
+
+    def scans_as_multilabel(self, dataset: str | Path) -> bool:
+        return str(dataset) in self.multilabel_folders
+
+    def remember_multilabel(self, dataset: str | Path, multilabel: bool) -> None:
+        others = [folder for folder in self.multilabel_folders if folder != str(dataset)]
+        self.multilabel_folders = [*others, str(dataset)] if multilabel else others
 
     def quarantine_folder(self, dataset: str | Path) -> str | None:
         return self.quarantine_folders.get(str(dataset))

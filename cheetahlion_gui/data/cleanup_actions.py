@@ -131,20 +131,7 @@ class CleanupController(QObject):
         """Ask where images taken out of this dataset go; remembered per dataset."""
         if self.root is None:
             return None
-        start = self.quarantine_folder() or str(self.root.parent)
-        chosen = QFileDialog.getExistingDirectory(
-            self.window, f"Quarantine folder for images taken out of {self.root.name}", start)
-        if not chosen:
-            return None
-        folder = Path(chosen).resolve()
-        if folder == self.root or folder.is_relative_to(self.root):
-            show_error(self.window, "Choose another folder",
-                       f"{folder} is inside the dataset folder, where it would be scanned as "
-                       "a class. Choose a folder outside the dataset.")
-            return None
-        self.session.settings.remember_quarantine_folder(self.root, folder)
-        self.session.settings.save()
-        return str(folder)
+        return ask_quarantine_folder(self.window, self.session, self.root)
 
     def _run(self, action: CleanupAction, *args: object) -> None:
         if self.root is None:
@@ -172,6 +159,25 @@ class CleanupController(QObject):
             self.session.report(f"{len(result)} image(s) marked as reviewed")
         if outcome.action is not CleanupAction.READ_JOURNAL:
             self.acted.emit(outcome)
+
+
+def ask_quarantine_folder(window: QWidget, session: Session, root: Path) -> str | None:
+    """Ask where images taken out of the dataset `root` go (outside it); remembered per
+    dataset. None when the user cancels or picks a folder inside the dataset."""
+    start = session.settings.quarantine_folder(root) or str(root.parent)
+    chosen = QFileDialog.getExistingDirectory(
+        window, f"Quarantine folder for images taken out of {root.name}", start)
+    if not chosen:
+        return None
+    folder = Path(chosen).resolve()
+    if folder == root or folder.is_relative_to(root):
+        show_error(window, "Choose another folder",
+                   f"{folder} is inside the dataset folder, where it would be scanned as "
+                   "a class. Choose a folder outside the dataset.")
+        return None
+    session.settings.remember_quarantine_folder(root, folder)
+    session.settings.save()
+    return str(folder)
 
 
 class MovesPanel(QWidget):

@@ -7,6 +7,11 @@ grid, `suspects_view`), "Map" (every photo as a point, cleaned up by region, `ma
 every file move share the page's one job runner, so files never move while they are being
 scanned or looked at; clean-up actions wait their turn, and after
 a move the folder is scanned again, so counts and the next training use the cleaned data.
+
+A multi-label dataset (a labels.csv folder, or class folders scanned as multi-label with
+the switch, `multilabel_switch`) shows its labels in the overview, and in place of the
+single-label finder the "Likely wrong labels" tab (`label_suspects_view`), whose edits also
+end with a scan; the map and the moves know only class folders, so their tabs are off.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.data.cleanup_actions import CleanupController, MovesPanel
 from cheetahlion_gui.data.health_report import HealthReportPanel
+from cheetahlion_gui.data.label_suspects_view import LabelSuspectsView
 from cheetahlion_gui.data.map_view import MapView
+from cheetahlion_gui.data.multilabel_switch import MultiLabelSwitch
 from cheetahlion_gui.data.overview import DatasetOverview
 from cheetahlion_gui.data.suspects_view import SuspectsView
 from cheetahlion_gui.dialogs import choose_folder
@@ -70,6 +77,8 @@ class DataPage(StepPage):
         self._queued: list[tuple[Job, Lifecycle]] = []
         self._closing = False
         self._rescan_when_idle = False
+        self._switching: tuple[Path, bool] | None = None
+        """The folder being scanned again because the switch was flipped, and to what."""
         self.cleanup = CleanupController(session, self.queue_job, self)
         self.cleanup.acted.connect(self._cleaned_up)
 
@@ -81,6 +90,8 @@ class DataPage(StepPage):
         self.rescan_button.setEnabled(False)
         self.folder_label = PathLabel("No dataset open")
         self.folder_label.setObjectName("heading")
+        self.multilabel_switch = MultiLabelSwitch()
+        self.multilabel_switch.switched.connect(self._switch_multilabel)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress.setFormat("Scanning %v / %m images")
@@ -93,11 +104,16 @@ class DataPage(StepPage):
         self.health = HealthReportPanel(session, thumbnails, self.cleanup)
         self.suspects_view = SuspectsView(session, thumbnails, self.cleanup, self.jobs)
         self.suspects_view.search_finished.connect(self._search_finished)
+        self.label_suspects_view = LabelSuspectsView(session, thumbnails, self.jobs,
+                                                     self.queue_job)
+        self.label_suspects_view.labels_changed.connect(self._labels_changed)
         self.map_view = MapView(session, thumbnails, self.cleanup, self.jobs)
         self.moves_panel = MovesPanel(self.cleanup)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.health, "Health report")
         self.tabs.addTab(self.suspects_view, "Likely mislabelled")
+        self.tabs.addTab(self.label_suspects_view, "Likely wrong labels")
+        self.tabs.setTabVisible(self.tabs.indexOf(self.label_suspects_view), False)
         self.tabs.addTab(self.map_view, "Map")
         self.tabs.addTab(self.moves_panel, "Moves (undo)")
         self.stack = QStackedWidget()
@@ -109,7 +125,7 @@ class DataPage(StepPage):
             busy_message=("Busy", "The dataset is being scanned, checked or cleaned up; wait "
                           "for it to finish."),
             progress=self.progress, follow_progress=True,
-            idle_only=(self.open_button, self.rescan_button))
+            idle_only=(self.open_button, self.rescan_button, self.multilabel_switch))
 
     def _lay_out(self) -> None:
         """The folder and its buttons above; the overview beside the tabs, or the help."""
@@ -126,6 +142,7 @@ class DataPage(StepPage):
         self.stack.addWidget(self.scanning_state)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
+        layout.addWidget(self.multilabel_switch)
         layout.addWidget(self.progress)
         layout.addWidget(self.stack, 1)
 
@@ -137,12 +154,16 @@ class DataPage(StepPage):
         if folder is not None:
             self.open_folder(folder)
 
+    @property
+    def open_root(self) -> Path | None:
+        """The folder shown: the multi-label dataset's, else the single-label one's."""
+        multilabel = self.session.multilabel
+        return multilabel.root if multilabel is not None else self.session.dataset_root
+
     @Slot()
     def rescan(self) -> None:
-        multilabel = self.session.multilabel
-        root = multilabel.root if multilabel is not None else self.session.dataset_root
-        if root is not None:
-            self.open_folder(root)
+        if self.open_root is not None:
+            self.open_folder(self.open_root)
 
     def open_folder(self, folder: Path) -> bool:
         """Scan `folder` in the background; False (with a message) if a scan is running."""
@@ -155,7 +176,8 @@ class DataPage(StepPage):
                 "once. The classes, sample photos and the health report appear here when "
                 "that is done.</p>")
             self.stack.setCurrentWidget(self.scanning_state)
-        return self.jobs.start(ScanJob(folder), self._scanning, f"Scanning {folder.name}…")
+        job = ScanJob(folder, self.session.settings.multilabel_folders)
+        return self.jobs.start(job, self._scanning, f"Scanning {folder.name}…")
 
     def queue_job(self, job: Job, lifecycle: Lifecycle) -> None:
         """Start `job` now, or as soon as the jobs running or queued before it have ended."""
@@ -184,6 +206,38 @@ class DataPage(StepPage):
         if outcome.action.moves_files:
             self._rescan_when_idle = True
 
+    @Slot(bool)
+    def _switch_multilabel(self, multilabel: bool) -> None:
+        """The switch was flipped: scan the open folder again as multi-label, or not, now or
+        as soon as the job running ends; the choice is remembered for the folder."""
+        root = self.open_root
+        if root is None:
+            return
+        self._remember_multilabel(root, multilabel)
+        self._switching = (root, multilabel)
+        if self.runner.busy:
+            self._rescan_when_idle = True
+            self.session.report("The folder is scanned again when the job running ends")
+        elif not self.open_folder(root):
+            self._switch_back()
+
+    def _remember_multilabel(self, root: Path, multilabel: bool) -> None:
+        self.session.settings.remember_multilabel(root, multilabel)
+        self.session.settings.save()
+
+    def _switch_back(self) -> None:
+        """The switched scan did not happen or failed: the folder stays as it was."""
+        if self._switching is not None:
+            root, multilabel = self._switching
+            self._switching = None
+            self._remember_multilabel(root, not multilabel)
+            self.multilabel_switch.check.setChecked(not multilabel)
+
+    @Slot()
+    def _labels_changed(self) -> None:
+        """A label edit or its undo: scan again, so the overview counts the labels now."""
+        self._rescan_when_idle = True
+
     @Slot()
     def _search_finished(self) -> None:
         """The finder's flags go on the map too."""
@@ -191,10 +245,12 @@ class DataPage(StepPage):
 
     @Slot(object)
     def _scan_succeeded(self, outcome: ScanOutcome | MultiLabelScanOutcome) -> None:
+        self._switching = None
         if isinstance(outcome, MultiLabelScanOutcome):
             self._show_multilabel(outcome)
             return
         self._set_tabs_enabled(True)
+        self.multilabel_switch.show_state(False, outcome.cross_folder_copies, outcome.photos)
         self.session.set_dataset(outcome.dataset, outcome.split, outcome.runs)
         self.cleanup.load_journal()
         self.show_dataset()
@@ -203,31 +259,41 @@ class DataPage(StepPage):
 
     @Slot(str, str)
     def _scan_failed(self, _message: str, _details: str) -> None:
-        self.folder_label.setText("No dataset open" if self.session.dataset is None
-                                  else str(self.session.dataset.root))
-        if self.session.dataset is None:
+        self._switch_back()
+        shown = self.open_root
+        self.folder_label.setText("No dataset open" if shown is None else str(shown))
+        if shown is None:
             self.stack.setCurrentWidget(self.empty_state)
 
     def _show_multilabel(self, outcome: MultiLabelScanOutcome) -> None:
-        """A labels.csv folder: its labels and counts, and its health report; the finder,
-        the map and the moves know only class folders, so their tabs are off."""
+        """A multi-label dataset: its labels and counts, its health report and the label
+        finder; the single-label finder, the map and the moves know only class folders, so
+        their tabs are off."""
         dataset = outcome.dataset
         self.session.set_multilabel(dataset, outcome.split, outcome.runs)
         self.stack.setCurrentIndex(1)
         self.folder_label.setText(str(dataset.root))
+        self.multilabel_switch.show_state(True if dataset.source == "folders" else None)
         self.overview.show_multilabel(dataset, outcome.split)
         self.health.show_report(dataset.report)
-        self.tabs.setCurrentWidget(self.health)
         self._set_tabs_enabled(False)
         self.session.report(f"Scanned {dataset.root.name}: {len(dataset.images)} images, "
                             f"{len(dataset.labels)} labels")
 
     def _set_tabs_enabled(self, enabled: bool) -> None:
+        """The single-label tabs on (`enabled`), or the multi-label ones: the label finder
+        in the single-label finder's place; the map and the moves off. The tab shown stays
+        (a scan after a label edit keeps the finder in view) unless it went off."""
         for widget in (self.suspects_view, self.map_view, self.moves_panel):
             index = self.tabs.indexOf(widget)
             self.tabs.setTabEnabled(index, enabled)
             self.tabs.setTabToolTip(index, "" if enabled else
-                                    "Not for multi-label datasets (labels.csv) yet")
+                                    "Not for multi-label datasets yet")
+        self.tabs.setTabVisible(self.tabs.indexOf(self.suspects_view), enabled)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.label_suspects_view), not enabled)
+        current = self.tabs.currentIndex()
+        if not (self.tabs.isTabEnabled(current) and self.tabs.isTabVisible(current)):
+            self.tabs.setCurrentWidget(self.health)
 
     def show_dataset(self) -> None:
         dataset = self.session.dataset
