@@ -54,7 +54,9 @@ def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
     shown = [issues.data(issues.index(r, 0)) for r in range(issues.rowCount())]
     assert len(shown) == len(engine.report.issues) >= 1
     assert any("not-listed.png" in text for text in shown), shown
-    assert not window.data_page.tabs.isTabEnabled(1), "the finder knows class folders only"
+    tabs, page = window.data_page.tabs, window.data_page
+    assert not tabs.isTabVisible(tabs.indexOf(page.suspects_view)), "single-label finder"
+    assert tabs.isTabVisible(tabs.indexOf(page.label_suspects_view)), "label finder"
     assert window.windowTitle() == f"CheetahLion — {dataset.root.name}"
 
     page = window.train_page
