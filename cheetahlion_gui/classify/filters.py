@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QPushButton,
     QSlider,
     QSpinBox,
-    QToolButton,
     QWidget,
 )
 
@@ -55,9 +55,10 @@ class GalleryFilters(QWidget):
             self.sort.addItem(text, key)
         self.sort.currentIndexChanged.connect(self._sort_chosen)
         self.labels_menu = QMenu(self)
-        self.labels_button = QToolButton()
+        # A push button with a menu sizes itself for its text and its arrow (a tool button
+        # draws the arrow over its text's end).
+        self.labels_button = QPushButton()
         self.labels_button.setMenu(self.labels_menu)
-        self.labels_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.labels_button.setToolTip("The labels \"Any of…\" and \"All of…\" ask for")
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(50, 99)
@@ -77,6 +78,7 @@ class GalleryFilters(QWidget):
             "photos is flagged; raise it to flag fewer.")
         self.unfamiliar_percentile.valueChanged.connect(self._unfamiliar_changed)
         self.unfamiliar_label = QLabel("None of these:")
+        self.unfamiliar_suffix = QLabel("of validation photos")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Show"))
@@ -87,7 +89,7 @@ class GalleryFilters(QWidget):
         layout.addStretch(1)
         layout.addWidget(self.unfamiliar_label)
         layout.addWidget(self.unfamiliar_percentile)
-        layout.addWidget(QLabel("of validation photos"))
+        layout.addWidget(self.unfamiliar_suffix)
         layout.addWidget(self.threshold_label)
         layout.addWidget(self.threshold)
         self.refresh(())
@@ -111,7 +113,7 @@ class GalleryFilters(QWidget):
         index = self.show_filter.findText(current)
         self.show_filter.setCurrentIndex(max(index, 0))
         self.show_filter.blockSignals(False)
-        self._fill_labels_menu(classes if multilabel else ())
+        self._show_controls(classes, multilabel)
         self._offer_doubt_sort(multilabel)
         self._filter_chosen(self.show_filter.currentIndex())
         self.threshold.setEnabled(not multilabel)
@@ -128,6 +130,19 @@ class GalleryFilters(QWidget):
                                          "This model has no \"none of these\" data: models "
                                          "trained by this version have it; the built-in "
                                          "ImageNet model does not.")
+
+    def _show_controls(self, classes: tuple[str, ...], multilabel: bool) -> None:
+        """The labels menu for a multi-label gallery, in the place of "none of these" (a
+        single-label idea). What leaves is hidden first: a row that held both for a moment
+        would widen the window."""
+        unfamiliar = (self.unfamiliar_label, self.unfamiliar_percentile, self.unfamiliar_suffix)
+        if multilabel:
+            for widget in unfamiliar:
+                widget.setVisible(False)
+        self._fill_labels_menu(classes if multilabel else ())
+        if not multilabel:
+            for widget in unfamiliar:
+                widget.setVisible(True)
 
     def _fill_labels_menu(self, labels: tuple[str, ...]) -> None:
         """One checkable entry per label (ticks kept for labels still there); hidden for a
