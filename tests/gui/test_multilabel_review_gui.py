@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from layout_audit import audit
 from multilabel_synthetic import COLOURS, LABELS, make_patch_dataset, patch_image, patch_split
 from PIL import Image
 from PySide6.QtCore import Qt
 
 from cheetahlion_gui.classify.multilabel_review import MultiLabelReviewDialog
+from cheetahlion_gui.resources import style_sheet
 from cheetahlion_gui.widgets.gallery_model import PathRole
 from training.data.labels_csv import read_labels_csv
 from training.fitting.multilabel import fit_multilabel
@@ -57,6 +59,15 @@ def engine_says(trained: tuple[Path, Path]) -> tuple[dict[str, MultiLabelPredict
     return found, predictor.thresholds
 
 
+@pytest.fixture
+def styled(qapp):
+    """The app's style sheet, as the app applies it (its fonts decide what fits)."""
+    before = qapp.styleSheet()
+    qapp.setStyleSheet(style_sheet())
+    yield
+    qapp.setStyleSheet(before)
+
+
 def _classified(window, qtbot, trained: tuple[Path, Path]):
     model, gallery = trained
     page = window.classify_page
@@ -72,7 +83,7 @@ def _shown(page) -> list[str]:
     return [proxy.data(proxy.index(row, 0), PathRole) for row in range(proxy.rowCount())]
 
 
-def test_all_of_shows_only_photos_with_every_ticked_label(window, qtbot, trained,
+def test_all_of_shows_only_photos_with_every_ticked_label(styled, window, qtbot, trained,
                                                           engine_says) -> None:
     page = _classified(window, qtbot, trained)
     found, _ = engine_says
@@ -91,6 +102,8 @@ def test_all_of_shows_only_photos_with_every_ticked_label(window, qtbot, trained
     either = {path for path, p in found.items() if {"red", "blue"} & set(p.labels)}
     assert both and either - both, "the gallery has photos with both and with one"
     assert set(_shown(page)) == both
+    qtbot.wait(50)  # layouts settle
+    assert window.width() == 1280 and audit(window) == [], "reads whole at 1280 × 800"
     filters.show_filter.setCurrentIndex(entries.index("Any of…"))
     assert set(_shown(page)) == either
 
@@ -125,7 +138,7 @@ def _labelled_dataset(window, qtbot, root: Path) -> bytes:
 
 
 def test_review_toggles_labels_by_key_enter_appends_the_row_and_back_undoes_it(
-        window, qtbot, trained, engine_says, tmp_path: Path) -> None:
+        styled, window, qtbot, trained, engine_says, tmp_path: Path) -> None:
     root = tmp_path / "tagged"
     original = _labelled_dataset(window, qtbot, root)
     page = _classified(window, qtbot, trained)
@@ -141,6 +154,9 @@ def test_review_toggles_labels_by_key_enter_appends_the_row_and_back_undoes_it(
     predicted = set(found[first].labels)
     assert set(dialog.ticked()) == predicted, "pre-ticked with the model's labels"
     assert dialog.toggles[1].text().startswith("2   green   ")
+    qtbot.waitUntil(lambda: dialog.picture.pixmap() is not None
+                    and not dialog.picture.pixmap().isNull(), timeout=TIMEOUT_MS)
+    assert audit(dialog) == []
 
     qtbot.keyClick(dialog, Qt.Key.Key_2)                # toggle "green"
     wanted = tuple(sorted(predicted ^ {"green"}))
