@@ -94,6 +94,22 @@ def test_predict_writes_the_csv_and_copies_into_every_label(
     assert {path: path.read_bytes() for path in photos} == before  # copied, never moved
 
 
+def test_predict_json_says_which_photos_are_unsure_by_the_apps_rule(
+        trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset) -> None:
+    from training.records.multilabel import is_unsure
+
+    model, summary = trained
+    photos = [str(patches.images[i].path) for i in (0, 1, 3, 21)]
+    status, out, err = _run("predict", str(model), *photos, "--json", "--quiet")
+    assert status == 0, err
+    thresholds = [summary["thresholds"][name] for name in LABELS]
+    found = {row["path"]: row for row in json.loads(out)}
+    expected = {path for path, row in found.items()
+                if is_unsure([row["probabilities"][name] for name in LABELS], thresholds)}
+    assert {path for path, row in found.items() if row["unsure"]} == expected
+    assert f"4 labelled ({len(expected)} unsure: a label near its threshold)" in err
+
+
 def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
                                                          patches: MultiLabelDataset,
                                                          tmp_path: Path) -> None:
