@@ -18,7 +18,7 @@ import pytest
 from multilabel_synthetic import LABELS, make_patch_dataset
 
 from training.cli.commands import main
-from training.records.multilabel import MultiLabelDataset
+from training.records.multilabel import MultiLabelDataset, is_unsure
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -96,8 +96,6 @@ def test_predict_writes_the_csv_and_copies_into_every_label(
 
 def test_predict_json_says_which_photos_are_unsure_by_the_apps_rule(
         trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset) -> None:
-    from training.records.multilabel import is_unsure
-
     model, summary = trained
     photos = [str(patches.images[i].path) for i in (0, 1, 3, 21)]
     status, out, err = _run("predict", str(model), *photos, "--json", "--quiet")
