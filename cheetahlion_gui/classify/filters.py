@@ -150,7 +150,8 @@ class GalleryFilters(QWidget):
         ticked = self.ticked_labels() & set(labels)
         self.labels_menu.clear()
         for label in labels:
-            action = self.labels_menu.addAction(label)
+            action = self.labels_menu.addAction(label.replace("&", "&&"))  # not a shortcut
+            action.setData(label)
             action.setCheckable(True)
             action.setChecked(label in ticked)
             action.toggled.connect(self._labels_ticked)
@@ -158,7 +159,7 @@ class GalleryFilters(QWidget):
         self._labels_ticked()
 
     def ticked_labels(self) -> frozenset[str]:
-        return frozenset(action.text() for action in self.labels_menu.actions()
+        return frozenset(action.data() for action in self.labels_menu.actions()
                          if action.isChecked())
 
     @Slot()

@@ -89,8 +89,8 @@ class MultiLabelReviewDialog(QDialog):
         for widget in (self.counter, self.file_name, self.reason, heading):
             column.addWidget(widget)
         self.toggles: list[QCheckBox] = []
-        for index, label in enumerate(self.labels):
-            toggle = QCheckBox(label)
+        for index in range(len(self.labels)):
+            toggle = QCheckBox()
             toggle.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space skips, never ticks
             toggle.setToolTip(f"Key {index + 1}" if index < KEYED_LABELS else "")
             self.toggles.append(toggle)
@@ -210,7 +210,7 @@ class MultiLabelReviewDialog(QDialog):
             key = f"{index + 1}   " if index < KEYED_LABELS else "     "
             known = chance.get(label)
             shown = f"   {known[0]:.0%} (threshold {known[1]:.0%})" if known else ""
-            toggle.setText(f"{key}{label}{shown}")
+            toggle.setText(f"{key}{label.replace('&', '&&')}{shown}")  # & is no shortcut
             toggle.setChecked(label in ticked)
         self.picture.show_photo([later.path for later in self.items], self.position)
 

@@ -103,6 +103,28 @@ def test_a_labels_csv_changed_on_disk_is_refused_and_nothing_is_left(
     assert not read_label_journal(csv_folder).edits
 
 
+def test_a_failed_write_leaves_the_dataset_as_it_was(
+        csv_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """labels.csv is replaced whole or not at all (`write_atomically`); when it cannot be,
+    the copy is taken back and neither journal keeps the change."""
+    new = _photo(tmp_path / "outside" / "new.png", (10, 120, 240))
+    file = csv_folder / "labels.csv"
+    real = label_edits.write_atomically
+
+    def disk_full(path: Path, data: bytes) -> None:
+        if path == file:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(label_edits, "write_atomically", disk_full)
+    before = _files(csv_folder)
+    with pytest.raises(CleanupError, match=r"could not be written \(No space left on device\)"):
+        add_labelled_photo(csv_folder, new, ["red"])
+    assert _files(csv_folder) == before
+    assert not read_label_journal(csv_folder).edits
+    assert not read_journal(csv_folder).applied
+
+
 def test_a_photo_already_listed_is_not_copied_again(csv_folder: Path, tmp_path: Path) -> None:
     twin = tmp_path / "outside" / "twin.png"
     twin.parent.mkdir()
