@@ -11,8 +11,9 @@ scores when the percentile changes (plain arithmetic, no model run), so the thre
 control re-flags the whole gallery instantly.
 
 A multi-label model's results (`apply_multilabel`) give each row a set of labels, possibly
-empty ("no label"), each at or above its own threshold; "unsure" and "none of these" are
-single-label ideas and stay off for those rows.
+empty ("no label"), each at or above its own threshold. Such a row is "unsure" when some
+label's probability is close to that label's threshold (`training.records.multilabel.
+is_unsure`, the one rule); "none of these" is a single-label idea and stays off for them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows, placeholder_pixmap
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
-from training.records.multilabel import MultiLabelPrediction
+from training.records.multilabel import MultiLabelPrediction, is_unsure, label_doubt
 from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
 from training.records.predictions import Prediction, none_of_these
 
@@ -47,6 +48,8 @@ CaptionRole = Qt.ItemDataRole.UserRole + 7
 NoveltyRole = Qt.ItemDataRole.UserRole + 8
 UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
 LabelsRole = Qt.ItemDataRole.UserRole + 10
+DoubtRole = Qt.ItemDataRole.UserRole + 11
+"""A multi-label row's distance from the nearest threshold (`label_doubt`); None otherwise."""
 NO_LABEL_TEXT = "no label"
 """A multi-label tile whose photo passes no label's threshold."""
 UNFAMILIAR_COLOUR = "#7b3fb5"
@@ -93,6 +96,8 @@ class GalleryModel(ThumbnailRows):
         self.multilabel = False
         """Whether the results are a multi-label model's (`classes` are then its labels)."""
         self.unsure_threshold = 0.7
+        self.thresholds: tuple[float, ...] = ()
+        """A multi-label model's threshold per label, in `classes` order."""
         self.calibration: NoveltyCalibration | None = None
         self.unfamiliar_percentile = DEFAULT_PERCENTILE
         self._items: list[GalleryItem] = []
@@ -144,10 +149,12 @@ class GalleryModel(ThumbnailRows):
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
 
     def apply_multilabel(self, predictions: Sequence[MultiLabelPrediction],
-                         labels: tuple[str, ...]) -> None:
+                         labels: tuple[str, ...], thresholds: tuple[float, ...] = ()) -> None:
         """Fill in a multi-label model's results; a row's confidence is its highest label
-        probability (what "sort by confidence" orders by)."""
+        probability (what "sort by confidence" orders by); `thresholds`, one per label,
+        decide which rows are unsure."""
         self.classes = labels
+        self.thresholds = thresholds
         self.calibration = None
         self.multilabel = True
         rows = []
@@ -219,9 +226,16 @@ class GalleryModel(ThumbnailRows):
 
     def is_unsure(self, item: GalleryItem) -> bool:
         """Below the confidence threshold, and not "none of these": a photo is one or the
-        other, so the page's counts of each add up to what a review walks through."""
+        other, so the page's counts of each add up to what a review walks through. A
+        multi-label row: some label close to its threshold."""
+        if item.labels is not None:
+            return is_unsure(item.probabilities, self.thresholds)
         return (item.confidence is not None and item.confidence < self.unsure_threshold
                 and not item.unfamiliar and item.labels is None)
+
+    def doubt(self, item: GalleryItem) -> float | None:
+        """A multi-label row's distance from its nearest threshold (smaller: less sure)."""
+        return None if item.labels is None else label_doubt(item.probabilities, self.thresholds)
 
     # --- Qt model interface -----------------------------------------------------------------
 
@@ -264,6 +278,7 @@ class GalleryModel(ThumbnailRows):
             CaptionRole: item.caption,
             NoveltyRole: item.novelty,
             UnfamiliarRole: item.unfamiliar,
+            DoubtRole: self.doubt(item),
         }.get(role)
 
     def _text(self, item: GalleryItem) -> str:
@@ -293,20 +308,25 @@ class GalleryModel(ThumbnailRows):
 class GalleryProxy(QSortFilterProxyModel):
     """Filter by label, "none of these", "unsure" or "broken"; sort by name, confidence, label
     or strangeness. A class's filter leaves out the images flagged "none of these". A
-    multi-label gallery filters by one label (the photos that have it, among others) or by
-    "no label"."""
+    multi-label gallery filters by one label (the photos that have it, among others), by a
+    set of labels (any of them, or all of them: `set_label_set`), by "no label" or by
+    "unsure", and sorts most unsure first ("doubt")."""
 
     ALL = "All"
     NONE_OF_THESE = "None of these"
     UNSURE = "Unsure"
     BROKEN = "Broken"
     NO_LABEL = "No label"
+    ANY_OF = "Any of…"
+    ALL_OF = "All of…"
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.label_filter = self.ALL
         self.with_label: str | None = None
         """The label a multi-label gallery's filter asks for; None for every other filter."""
+        self.label_set: frozenset[str] = frozenset()
+        """The labels ANY_OF and ALL_OF ask for; none ticked: every photo shows."""
         self.sort_key = "name"
         self.setDynamicSortFilter(True)
 
@@ -317,9 +337,15 @@ class GalleryProxy(QSortFilterProxyModel):
         self.with_label = with_label
         self.invalidate()
 
+    def set_label_set(self, labels: frozenset[str]) -> None:
+        """The labels the ANY_OF and ALL_OF filters ask for."""
+        self.label_set = labels
+        self.invalidate()
+
     def set_sort_key(self, key: str) -> None:
-        """Sort by "name", "confidence" (lowest first, to review doubtful ones), "label" or
-        "novelty" (strangest first)."""
+        """Sort by "name", "confidence" (lowest first, to review doubtful ones), "label",
+        "novelty" (strangest first) or "doubt" (a multi-label row nearest a threshold
+        first)."""
         self.sort_key = key
         self.invalidate()
         self.sort(0)
@@ -331,6 +357,10 @@ class GalleryProxy(QSortFilterProxyModel):
         index = model.index(source_row, 0, source_parent)
         if self.with_label is not None:
             return self.with_label in (model.data(index, LabelsRole) or ())
+        if self.label_filter in (self.ANY_OF, self.ALL_OF):
+            has = set(model.data(index, LabelsRole) or ())
+            return not self.label_set or (self.label_set <= has if self.label_filter ==
+                                          self.ALL_OF else bool(self.label_set & has))
         if self.label_filter == self.NO_LABEL:
             return model.data(index, LabelsRole) == () and model.data(index, ErrorRole) is None
         if self.label_filter == self.UNSURE:
@@ -348,6 +378,10 @@ class GalleryProxy(QSortFilterProxyModel):
             a = model.data(left, ConfidenceRole)
             b = model.data(right, ConfidenceRole)
             return (a if a is not None else 2.0) < (b if b is not None else 2.0)
+        if self.sort_key == "doubt":
+            a = model.data(left, DoubtRole)
+            b = model.data(right, DoubtRole)
+            return (a if a is not None else float("inf")) < (b if b is not None else float("inf"))
         if self.sort_key == "novelty":
             a = model.data(left, NoveltyRole)
             b = model.data(right, NoveltyRole)

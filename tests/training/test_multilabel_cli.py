@@ -18,7 +18,7 @@ import pytest
 from multilabel_synthetic import LABELS, make_patch_dataset
 
 from training.cli.commands import main
-from training.records.multilabel import MultiLabelDataset
+from training.records.multilabel import MultiLabelDataset, is_unsure
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -92,6 +92,20 @@ def test_predict_writes_the_csv_and_copies_into_every_label(
         for label in labels or ["none of these"]:
             assert (sorted_into / label / name).read_bytes() == (patches.root / name).read_bytes()
     assert {path: path.read_bytes() for path in photos} == before  # copied, never moved
+
+
+def test_predict_json_says_which_photos_are_unsure_by_the_apps_rule(
+        trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset) -> None:
+    model, summary = trained
+    photos = [str(patches.images[i].path) for i in (0, 1, 3, 21)]
+    status, out, err = _run("predict", str(model), *photos, "--json", "--quiet")
+    assert status == 0, err
+    thresholds = [summary["thresholds"][name] for name in LABELS]
+    found = {row["path"]: row for row in json.loads(out)}
+    expected = {path for path, row in found.items()
+                if is_unsure([row["probabilities"][name] for name in LABELS], thresholds)}
+    assert {path for path, row in found.items() if row["unsure"]} == expected
+    assert f"4 labelled ({len(expected)} unsure: a label near its threshold)" in err
 
 
 def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, dict[str, Any]],

@@ -197,10 +197,16 @@ def predict(args: argparse.Namespace) -> int:
 
 def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: Any,
                        skipped: int) -> None:
+    """Each photo's labels and probabilities; JSON also says whether it is unsure (some
+    label near its threshold: the app's rule, `records.multilabel.is_unsure`)."""
+    from training.records.multilabel import is_unsure
+
+    unsure = {p.path for p in results if is_unsure(p.probabilities, predictor.thresholds)}
     if args.json:
         print_json([{"path": p.path, "labels": p.labels, "error": p.error,
                      "probabilities": dict(zip(predictor.labels, p.probabilities,
-                                               strict=False)) if p.probabilities else None}
+                                               strict=False)) if p.probabilities else None,
+                     "unsure": p.path in unsure}
                     for p in results])
     else:
         for p in results:
@@ -210,6 +216,7 @@ def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: 
                                                                    p.probabilities,
                                                                    strict=True)))
     failures = sum(1 for p in results if p.error)
-    print(f"{len(results) - failures} labelled, {failures} could not be read, {skipped} "
+    print(f"{len(results) - failures} labelled ({len(unsure)} unsure: a label near its "
+          f"threshold), {failures} could not be read, {skipped} "
           "skipped (not images)" + (f"; results written to {args.csv}" if args.csv else ""),
           file=sys.stderr)
