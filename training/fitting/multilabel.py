@@ -113,6 +113,8 @@ class MultiLabelFitResult:
     kept_quick_head: bool = False
     """A fine-tune that kept the quick-mode head on the pretrained network instead: it did
     not beat it on validation mAP, or was stopped before its first epoch ended."""
+    kept_note: str | None = None
+    """Why a fine-tune kept the quick-mode head, in a sentence; None otherwise."""
 
     @property
     def val_map(self) -> float | None:
@@ -139,7 +141,7 @@ class _Ended:
     best_val_accuracy: float
     stopped: str
     kept_quick_head: bool = False
-    warnings: tuple[str, ...] = ()
+    kept_note: str | None = None
 
     @classmethod
     def of(cls, outcome: HeadOutcome, tuned: Tuned | None) -> _Ended:
@@ -147,8 +149,7 @@ class _Ended:
             return cls(outcome.history, (), outcome.best_epoch, outcome.best_val_loss,
                        outcome.best_val_exact, outcome.stopped)
         return cls(tuned.history, tuned.step_losses, tuned.best_epoch, tuned.best_val_loss,
-                   tuned.best_val_map, tuned.stopped, tuned.probabilities is None,
-                   (tuned.warning,) if tuned.warning else ())
+                   tuned.best_val_map, tuned.stopped, tuned.probabilities is None, tuned.note)
 
 
 def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
@@ -323,7 +324,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
     if state is None or val_x is None:
         return MultiLabelFitResult(run_id, labels, (), ended.history, 0, ended.best_val_loss,
                                    ended.stopped, time.perf_counter() - started, imagenet,
-                                   None, None, None, ended.warnings, None, ended.step_losses)
+                                   None, None, None, (), None, ended.step_losses)
     if tuned is not None:
         probabilities = tuned  # the network holds the fine-tuned weights
     else:
@@ -340,7 +341,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
         network=network.to(memory_format=torch.contiguous_format).eval(),
         backbone=config.backbone, classes=labels, preprocessing=run.prep,
         metadata=_metadata(run, ended, thresholds, validation, imagenet))
-    warnings = list(ended.warnings)
+    warnings: list[str] = []
     target = Path(output) if output else runs.run_folder(dataset.root, run_id) / runs.MODEL_NAME
     with runs.keeping_replaced_models(target, run_id, warnings) as keeping:
         keeping.saved = save_model(model, target)
@@ -348,7 +349,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
         run_id, labels, thresholds, ended.history, ended.best_epoch, ended.best_val_loss,
         ended.stopped, time.perf_counter() - started, imagenet, validation,
         str(keeping.saved), model, tuple(warnings), None, ended.step_losses,
-        ended.kept_quick_head)
+        ended.kept_quick_head, ended.kept_note)
 
 
 def _metadata(run: RunContext, ended: _Ended, thresholds: tuple[float, ...],

@@ -17,8 +17,9 @@ things differ, and the loop takes them as arguments:
   the highest.
 
 Never worse: the kept epoch must beat the start's validation mAP (the quick head's, on the
-same validation photos), or the start is kept, with a warning saying so; a run stopped
-before its first epoch ended keeps the start too (the Stop keeps the best model so far).
+same validation photos), or the start is kept, and a note says so (as single-label's
+never-worse choice does); a run stopped before its first epoch ended keeps the start too
+(Stop keeps the best model so far).
 The kept network's validation probabilities then choose each label's threshold
 (`multilabel.py`).
 
@@ -44,6 +45,9 @@ from training.fitting.multilabel_metrics import average_precision
 from training.fitting.run_context import RunContext
 from training.records.events import Cancelled, EpochEnded, PhaseProgress
 
+STOPPED_FIRST = ("Stopped before the first fine-tuning epoch ended, so the quick-mode model "
+                 "was kept.")
+
 
 @dataclass(frozen=True)
 class Tuned:
@@ -59,7 +63,8 @@ class Tuned:
     best_val_map: float
     stopped: str
     probabilities: np.ndarray | None
-    warning: str | None = None
+    note: str | None = None
+    """Why the start was kept, when it was."""
 
 
 def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -83,7 +88,7 @@ def finetune_multilabel(run: RunContext, targets: torch.Tensor, start: tuple[flo
     try:
         train_pixels, val_pixels = run.decode(split.train)
     except Cancelled:
-        return Tuned((), (), 0, start_loss, start_map, "cancelled", None)
+        return Tuned((), (), 0, start_loss, start_map, "cancelled", None, STOPPED_FIRST)
     train_targets, val_targets = targets[list(split.train)], targets[list(split.val)]
     network = network.to(run.device, memory_format=torch.channels_last)
     forward, scaler = _forward(run, network)
@@ -98,12 +103,12 @@ def finetune_multilabel(run: RunContext, targets: torch.Tensor, start: tuple[flo
     history, steps = tuple(outcome.history), tuple(outcome.step_losses)
     if outcome.best_state is None or not outcome.best_val_accuracy > start_map:
         network.load_state_dict(start_state)
-        warning = None if outcome.best_state is None else (
+        note = STOPPED_FIRST if outcome.best_state is None else (
             f"Fine-tuning did no better than the quick-mode head on validation (mAP "
             f"{outcome.best_val_accuracy:.3f} at its best epoch, {outcome.best_epoch}, against "
             f"{start_map:.3f}), so the quick-mode model was kept. More photos per label "
             "usually help.")
-        return Tuned(history, steps, 0, start_loss, start_map, outcome.stopped, None, warning)
+        return Tuned(history, steps, 0, start_loss, start_map, outcome.stopped, None, note)
     network.load_state_dict(outcome.best_state)
     probabilities = _probabilities(run, forward, network, val_batches)
     return Tuned(history, steps, outcome.best_epoch, outcome.best_val_loss,
