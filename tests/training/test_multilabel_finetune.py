@@ -151,3 +151,21 @@ def test_stop_mid_run_keeps_a_usable_model(patches: MultiLabelDataset, tmp_path:
         [patches.images[3].path]))
     assert predicted[0].labels == ("blue", "red")
     assert isinstance(events[-1], RunFinished) and events[-1].stopped == "cancelled"
+
+
+def test_batch_norm_keeps_the_pretrained_statistics(
+        finetuned: tuple[MultiLabelFitResult, list[Any]]) -> None:
+    """The head was fitted on features normalised by the pretrained running statistics:
+    they stay as they were, while every weight (batch norm's scales included) trained."""
+    import torch
+
+    from training.models.networks import load_pretrained
+    from training.records.backbones import get_backbone
+
+    result, _ = finetuned
+    before = load_pretrained(get_backbone(TrainConfig.finetune().backbone)).state_dict()
+    after = result.model.network.state_dict()
+    statistics = [name for name in before if name.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(before[n], after[n].cpu()) for n in statistics)
+    scales = [name for name in before if name.endswith("bn1.weight")]
+    assert any(not torch.equal(before[n], after[n].cpu()) for n in scales)
