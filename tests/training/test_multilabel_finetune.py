@@ -169,3 +169,30 @@ def test_batch_norm_keeps_the_pretrained_statistics(
     assert statistics and all(torch.equal(before[n], after[n].cpu()) for n in statistics)
     scales = [name for name in before if name.endswith("bn1.weight")]
     assert any(not torch.equal(before[n], after[n].cpu()) for n in scales)
+
+
+def test_a_finetuned_model_exports_with_its_sigmoids_and_thresholds(
+        finetuned: tuple[MultiLabelFitResult, list[Any]], patches: MultiLabelDataset,
+        tmp_path: Path) -> None:
+    """ONNX export of the fine-tuned network: parity with PyTorch checked, the predictor's
+    sigmoids given back, the thresholds in the sidecar."""
+    import onnxruntime
+    import torch
+
+    from training.data.preprocessing import load_pixels
+    from training.predict.export import PARITY_TOLERANCE, export_model
+    from training.predict.export_files import read_export
+
+    result, _ = finetuned
+    photos = [patches.images[i].path for i in range(0, 30, 5)]
+    exported = export_model(result.model_path, tmp_path / "ft", "onnx", photos)
+    assert exported.max_abs_difference <= PARITY_TOLERANCE
+    sidecar = read_export(exported.path)
+    assert sidecar["task"] == "multi-label" and sidecar["thresholds"] == list(result.thresholds)
+    predictor = MultiLabelPredictor.from_file(result.model_path, torch.device("cpu"))
+    app = np.array([p.probabilities for p in predictor.predict(photos)], dtype=np.float32)
+    pixels = np.stack([load_pixels(p, predictor.model.preprocessing) for p in photos])
+    session = onnxruntime.InferenceSession(str(exported.path),
+                                           providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"pixels": pixels})[0], app,
+                               atol=PARITY_TOLERANCE, rtol=0)
