@@ -117,11 +117,27 @@ def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, di
     assert patches.images[0].path.exists()
 
 
-def test_train_refuses_finetuning_in_one_line(patches: MultiLabelDataset, tmp_path: Path
-                                              ) -> None:
+def test_train_finetune_json_carries_the_figures(patches: MultiLabelDataset,
+                                                 tmp_path: Path) -> None:
+    """--mode finetune trains the whole network (one epoch at 64 pixels here); --json says
+    so, with the validation mAP and macro-F1 of the model kept."""
+    model = tmp_path / "finetuned.safetensors"
+    status, out, err = _run("train", str(patches.root), "-o", str(model), "--mode",
+                            "finetune", "--epochs", "1", "--image-size", "64", "--json")
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["task"] == "multi-label" and summary["mode"] == "finetune"
+    assert summary["model"] == str(model) and model.is_file()
+    assert summary["val_map"] >= 0.9 and summary["val_macro_f1"] >= 0.8
+    assert isinstance(summary["kept_quick_head"], bool)
+
+
+def test_train_refuses_to_resume_a_multilabel_run_in_one_line(patches: MultiLabelDataset,
+                                                              tmp_path: Path) -> None:
     status, _, err = _run("train", str(patches.root), "-o", str(tmp_path / "m"),
-                          "--mode", "finetune", "--quiet")
-    assert status == 1 and "quick mode only" in err
+                          "--mode", "finetune", "--resume", "20260101-000000-abcdef", "--quiet")
+    assert status == 1 and "a multi-label run keeps no checkpoint" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_train_with_the_real_data_layer(patches: MultiLabelDataset, tmp_path: Path) -> None:

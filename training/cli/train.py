@@ -53,7 +53,7 @@ def register(commands: Any) -> None:
     train.add_argument("--multi-label", action="store_true",
                        help="each photo may have several labels (or none): DATA holds "
                             "labels.csv (path,labels), or class folders that share photos; "
-                            "implied when DATA holds labels.csv (quick mode only)")
+                            "implied when DATA holds labels.csv")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")

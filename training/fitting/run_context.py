@@ -22,6 +22,7 @@ from training.models.novelty import NoveltyReference
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
 from training.records.events import BaselineMeasured, Callback, RunStarted
+from training.records.multilabel import MultiLabelDataset
 from training.records.preprocessing import Preprocessing
 
 
@@ -31,7 +32,10 @@ class RunContext:
     object the modes change (they train it and put the final classifier on it)."""
 
     config: TrainConfig
-    dataset: Dataset
+    dataset: Dataset | MultiLabelDataset
+    """A multi-label run (`multilabel_finetune`) uses only what both have: its photos'
+    paths, its fingerprint and the split; `labels`, `head_for_classes` and `baseline` are
+    single-label's."""
     split: Split
     prep: Preprocessing
     """The backbone's preprocessing, at the config's image size."""
