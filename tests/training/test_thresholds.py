@@ -10,8 +10,8 @@ import pytest
 
 from training.core.errors import ConfigError, ModelFileError
 from training.core.file_ops import file_digest
-from training.fitting.modelfile import load_model, read_metadata
 from training.fitting.model_thresholds import model_thresholds, save_thresholds
+from training.fitting.modelfile import load_model, read_metadata
 from training.predict.inference import Predictor
 from training.records.operating_points import ValidationOutcomes, parse_threshold_settings
 from training.records.predictions import Prediction
@@ -106,7 +106,7 @@ def test_a_bad_threshold_in_a_header_is_named(model: Path) -> None:
                           b'\\"class_thresholds\\": {\\"blue\\": 7.5}')
     assert broken != data
     model.write_bytes(broken)
-    with pytest.raises(ModelFileError, match="class_thresholds.blue"):
+    with pytest.raises(ModelFileError, match=r"class_thresholds\.blue"):
         read_metadata(model)
 
 
@@ -149,7 +149,7 @@ def test_the_predictor_marks_photos_below_their_class_threshold_unsure(
 
 def test_none_of_these_is_decided_first(model: Path, colours_model: Path) -> None:
     photos = sorted((colours_model.parent / "colours").glob("*/*.png"))
-    classes, _, digest = model_thresholds(model)
+    _, _, digest = model_thresholds(model)
     save_thresholds(model, (1.0, 1.0), digest)  # every photo below its class's threshold
     results = list(Predictor.from_file(model, unfamiliar_percentile=0).predict(photos))
     flagged = [p for p in results if p.unfamiliar]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from training.core.atomic import write_atomically
 from training.core.errors import ModelFileError
-from training.fitting.modelfile import METADATA_KEY, MAX_MODEL_BYTES, parse_model_bytes
+from training.fitting.modelfile import MAX_MODEL_BYTES, METADATA_KEY, parse_model_bytes
 from training.records.model_header import CLASS_THRESHOLDS, MULTI_LABEL, task_of
 from training.records.operating_points import (
     SavedThresholds,
