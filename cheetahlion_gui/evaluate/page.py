@@ -34,6 +34,7 @@ from cheetahlion_gui.evaluate.multilabel_cells import Cell
 from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabelImages
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
+from cheetahlion_gui.evaluate.thresholds import ThresholdsPanel
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.jobs.evaluate_multilabel import MultiLabelEvaluated, MultiLabelEvaluateJob
@@ -138,7 +139,12 @@ class EvaluatePage(StepPage):
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
         self.splitter.addWidget(self.score_panels)
-        self.splitter.addWidget(images)
+        self.thresholds = ThresholdsPanel()  # beside the photos: the operating points
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(images)
+        below.addWidget(self.thresholds)
+        below.setSizes([700, 400])
+        self.splitter.addWidget(below)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -243,6 +249,8 @@ class EvaluatePage(StepPage):
         self.score_panels.setCurrentWidget(self.multilabel_scores)
         self.multilabel_scores.show_report(outcome.report, self.report_title)
         self.multilabel_images.show_report(outcome)
+        self.thresholds.show_report(None)  # a multi-label model's are chosen in training
+        self.thresholds.setVisible(False)
         self.mistakes_button.setVisible(False)
         self.explain_button.setEnabled(False)
         QTimer.singleShot(0, self._fit_multilabel)  # once the table has laid out its rows
@@ -295,6 +303,8 @@ class EvaluatePage(StepPage):
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
         self.scores.show_report(report, self.report_title)
+        self.thresholds.show_report(report, outcome.model_path, outcome.model_digest)
+        self.thresholds.setVisible(True)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
