@@ -206,15 +206,19 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         for p in results:
             print(_prediction_line(p))
-        unfamiliar = sum(p.unfamiliar for p in results)
-        unsure = sum(p.below_threshold for p in results)
         print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
-              f"read, {len(skipped)} skipped (not images)"
-              + (f", {unfamiliar} none of these" if predictor.calibration else "")
-              + (f", {unsure} unsure (below their class's threshold)"
-                 if any(t is not None for t in predictor.thresholds) else "")
+              f"read, {len(skipped)} skipped (not images)" + _flagged(results, predictor)
               + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
     return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
+
+
+def _flagged(results: list[Any], predictor: Any) -> str:
+    """", 3 none of these, 2 unsure (…)": each only where the model can flag it."""
+    unfamiliar = sum(p.unfamiliar for p in results)
+    unsure = sum(p.below_threshold for p in results)
+    return ((f", {unfamiliar} none of these" if predictor.calibration else "")
+            + (f", {unsure} unsure (below their class's threshold)"
+               if any(t is not None for t in predictor.thresholds) else ""))
 
 
 def _prediction_line(p: Any) -> str:
