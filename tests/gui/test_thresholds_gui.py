@@ -59,12 +59,16 @@ def test_the_slider_moves_precision_and_recall_live(qtbot, panel: ThresholdsPane
     assert _row(panel, "red") == ["none", "0.667", "0.667", "0"]
     panel.select_class("red")
     panel.slider.setFocus()
-    qtbot.keyClick(panel.slider, Qt.Key.Key_PageUp)  # 10 %: every red photo is above it
-    assert _row(panel, "red") == ["10%", "0.667", "0.667", "0"]
-    for _ in range(5):
+    qtbot.keyClick(panel.slider, Qt.Key.Key_PageUp)  # 5 %: every red photo is above it
+    assert _row(panel, "red") == ["5%", "0.667", "0.667", "0"]
+    for _ in range(10):
         qtbot.keyClick(panel.slider, Qt.Key.Key_PageUp)
-    # 60 %: the blue photo taken for red at 0.55 is left unsure; the two right ones stay
-    assert _row(panel, "red") == ["60%", "1.000", "0.667", "1"]
+    assert _row(panel, "red") == ["55%", "0.667", "0.667", "0"]  # 0.55 is at it: still red
+    qtbot.keyClick(panel.slider, Qt.Key.Key_Right)
+    assert _row(panel, "red") == ["55.1%", "1.000", "0.667", "1"]
+    qtbot.keyClick(panel.slider, Qt.Key.Key_PageUp)
+    # the blue photo taken for red at 0.55 is left unsure; the two right ones stay
+    assert _row(panel, "red") == ["60.1%", "1.000", "0.667", "1"]
     assert _row(panel, "blue") == ["none", "0.667", "0.667", "0"]  # the other class as it was
     assert "1 of the 6 validation photos unsure (not saved yet)" in panel.summary.text()
     assert panel.save_button.isEnabled()
@@ -76,13 +80,14 @@ def test_the_slider_moves_precision_and_recall_live(qtbot, panel: ThresholdsPane
 def test_save_writes_the_model_file_through_a_job_and_clear_all_removes_them(
         qtbot, panel: ThresholdsPanel, model: Path) -> None:
     panel.select_class("red")
-    panel.slider.setValue(60)
+    panel.slider.setValue(601)
     with qtbot.waitSignal(panel.save_finished, timeout=OPEN_TIMEOUT_MS):
         qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
-    assert read_metadata(model)["class_thresholds"] == {"red": 0.6}
+    assert read_metadata(model)["class_thresholds"] == {"red": 0.601}
     assert "saved" in panel.summary.text() and not panel.save_button.isEnabled()
     qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)
     assert _row(panel, "red")[0] == "none" and panel.slider.value() == 0
+    qtbot.waitUntil(lambda: not panel.jobs.busy)  # the first save's thread has ended
     with qtbot.waitSignal(panel.save_finished, timeout=OPEN_TIMEOUT_MS):
         qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     assert "class_thresholds" not in read_metadata(model)  # the second save used the new hash
@@ -93,7 +98,7 @@ def test_a_model_file_changed_since_evaluation_is_not_overwritten(
     save_thresholds(model, (0.9, None))  # another program changed it meanwhile
     changed = model.read_bytes()
     panel.select_class("red")
-    panel.slider.setValue(60)
+    panel.slider.setValue(600)
     with qtbot.waitSignal(panel.save_finished, timeout=OPEN_TIMEOUT_MS):
         qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     assert model.read_bytes() == changed
