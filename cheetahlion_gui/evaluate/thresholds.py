@@ -196,7 +196,10 @@ class ThresholdsPanel(QGroupBox):
             state = "not saved yet" if changed else (
                 "as saved in the model" if any(t is not None for t in self.saved)
                 else "the model has none")
-            self.summary.setText(f"{unsure} of the {self._part} photos unsure ({state}).")
+            flagged = int(self.outcomes.unfamiliar.sum()) if self.outcomes is not None else 0
+            strangers = f"; {flagged} “none of these”, given no class" if flagged else ""
+            self.summary.setText(f"{unsure} of the {self._part} photos unsure{strangers} "
+                                 f"({state}).")
         self.save_button.setEnabled(ready and changed)
         self.clear_button.setEnabled(ready and any(t is not None for t in self.thresholds))
 
