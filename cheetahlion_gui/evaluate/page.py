@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -139,12 +140,11 @@ class EvaluatePage(StepPage):
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
         self.splitter.addWidget(self.score_panels)
-        self.thresholds = ThresholdsPanel()  # beside the photos: the operating points
-        below = QSplitter(Qt.Orientation.Horizontal)
-        below.addWidget(images)
-        below.addWidget(self.thresholds)
-        below.setSizes([700, 400])
-        self.splitter.addWidget(below)
+        self.thresholds = ThresholdsPanel()  # a tab beside the photos: the operating points
+        self.below = QTabWidget()
+        self.below.addTab(images, "Photos")
+        self.below.addTab(self.thresholds, "Per-class thresholds")
+        self.splitter.addWidget(self.below)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -250,7 +250,7 @@ class EvaluatePage(StepPage):
         self.multilabel_scores.show_report(outcome.report, self.report_title)
         self.multilabel_images.show_report(outcome)
         self.thresholds.show_report(None)  # a multi-label model's are chosen in training
-        self.thresholds.setVisible(False)
+        self.below.setTabVisible(1, False)
         self.mistakes_button.setVisible(False)
         self.explain_button.setEnabled(False)
         QTimer.singleShot(0, self._fit_multilabel)  # once the table has laid out its rows
@@ -268,6 +268,7 @@ class EvaluatePage(StepPage):
     def show_label_cell(self, label: str, cell: Cell) -> None:
         """One count of the per-label table: its photos below."""
         self.explain_button.setEnabled(False)
+        self.below.setCurrentIndex(0)
         self.multilabel_images.show_cell(label, cell)
         self.mistakes_button.setVisible(True)
 
@@ -304,7 +305,7 @@ class EvaluatePage(StepPage):
         self.report_title = self._evaluating_title
         self.scores.show_report(report, self.report_title)
         self.thresholds.show_report(report, outcome.model_path, outcome.model_digest)
-        self.thresholds.setVisible(True)
+        self.below.setTabVisible(1, True)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
@@ -351,6 +352,7 @@ class EvaluatePage(StepPage):
         chosen = [o for o in self.report.outcomes
                   if o.true_label == true and o.predicted_label == predicted]
         chosen.sort(key=lambda o: -o.confidence)
+        self.below.setCurrentIndex(0)  # the photos' tab
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
         self.mistakes_button.setVisible(True)
 

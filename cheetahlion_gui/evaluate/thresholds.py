@@ -16,7 +16,6 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -88,14 +87,14 @@ class OperatingPointsModel(RecordsTableModel[OperatingPoint]):
         return None
 
 
-class ThresholdsPanel(QGroupBox):
+class ThresholdsPanel(QWidget):
     """The operating-point table, the selected class's slider, Save and Clear all."""
 
     save_finished = Signal()
     """A save ended, either way (after the panel's own handlers)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Per-class thresholds", parent)
+        super().__init__(parent)
         self.outcomes: ValidationOutcomes | None = None
         self.model_path: str | None = None
         self.digest: str | None = None
@@ -148,12 +147,15 @@ class ThresholdsPanel(QGroupBox):
         buttons.addWidget(self.clear_button)
         buttons.addStretch(1)
         buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(explanation)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(slider_row)
-        layout.addWidget(self.summary)
-        layout.addLayout(buttons)
+        controls = QVBoxLayout()  # beside the table: what it means, the slider, Save
+        controls.addWidget(explanation)
+        controls.addLayout(slider_row)
+        controls.addWidget(self.summary)
+        controls.addStretch(1)
+        controls.addLayout(buttons)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.table, 3)
+        layout.addLayout(controls, 2)
 
     # --- what it shows ------------------------------------------------------------------------
 

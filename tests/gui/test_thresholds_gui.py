@@ -113,7 +113,7 @@ def test_the_evaluate_step_shows_the_panel_for_the_evaluated_model(
     with qtbot.waitSignal(page.evaluation_finished, timeout=OPEN_TIMEOUT_MS):
         window.sidebar.setCurrentRow(2)
     panel = page.thresholds
-    assert panel.isVisible() and panel.points.rowCount() == 2
+    assert page.below.isTabVisible(page.below.indexOf(panel)) and panel.points.rowCount() == 2
     assert panel.model_path == window.session.model_path
     assert panel.digest == file_digest(Path(panel.model_path))
 
