@@ -163,3 +163,13 @@ def test_the_rule_on_plain_predictions() -> None:
     assert not Prediction("a", "cat", 0.5, (0.5, 0.5)).below_threshold
     assert not Prediction("a", "cat", 0.5, (0.5, 0.5), threshold=0.6,
                           unfamiliar=True).below_threshold
+
+
+def test_an_export_sidecar_carries_the_thresholds(model: Path, tmp_path: Path) -> None:
+    from training.predict.export import _sidecar
+
+    assert "class_thresholds" not in _sidecar(load_model(model), model,
+                                              tmp_path / "m.onnx", "onnx", 0.0, 1)
+    save_thresholds(model, (None, 0.75))
+    sidecar = _sidecar(load_model(model), model, tmp_path / "m.onnx", "onnx", 0.0, 1)
+    assert sidecar["class_thresholds"] == {"red": 0.75}
