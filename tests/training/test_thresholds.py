@@ -173,3 +173,41 @@ def test_an_export_sidecar_carries_the_thresholds(model: Path, tmp_path: Path) -
     save_thresholds(model, (None, 0.75))
     sidecar = _sidecar(load_model(model), model, tmp_path / "m.onnx", "onnx", 0.0, 1)
     assert sidecar["class_thresholds"] == {"red": 0.75}
+
+
+def test_the_readme_example_marks_a_photo_below_its_class_threshold_unsure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The README's onnxruntime example, with the session faked: it reads the sidecar's
+    class_thresholds and prints "unsure" for a photo below its top class's threshold."""
+    import hashlib
+    import json
+    import re
+    import runpy
+
+    import numpy as np
+    import onnxruntime
+    from synthetic import textured_image
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Using a model elsewhere", 1)[1]
+    script = tmp_path / "predict_onnx.py"
+    script.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    exported = tmp_path / "m.onnx"
+    exported.write_bytes(b"a graph")
+    exported.with_name("m.onnx.json").write_text(json.dumps({
+        "classes": ["blue", "red"], "class_thresholds": {"red": 0.8},
+        "model_sha256": hashlib.sha256(b"a graph").hexdigest(),
+        "preprocessing": {"resize": 256, "crop": 224, "interpolation": "bicubic"}}))
+    photo = tmp_path / "p.png"
+    textured_image((200, 0, 0), 1, size=64).save(photo)
+
+    class Session:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            pass
+
+        def run(self, *_args: object) -> list[np.ndarray]:
+            return [np.array([[0.3, 0.7]], dtype=np.float32)]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    runpy.run_path(str(script), run_name="example")["main"](str(exported), str(photo))
+    assert capsys.readouterr().out == f"{photo}\tunsure (below red's threshold)\t0.700000\n"
