@@ -17,6 +17,7 @@ single-label ideas and stay off for those rows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -228,8 +229,8 @@ class GalleryModel(ThumbnailRows):
         """Why a photo below its class's threshold is unsure, in words; else None."""
         if not item.below_threshold or item.threshold is None:
             return None
-        return (f"unsure (below {item.label}'s threshold, {item.threshold:.0%}): not given "
-                f"{item.label}")
+        return (f"unsure (below {item.label}'s threshold, {round(item.threshold * 100, 1):g}%):"
+                f" not given {item.label}")
 
     def is_unsure(self, item: GalleryItem) -> bool:
         """Below the confidence threshold or its class's threshold in the model file, and
@@ -296,7 +297,10 @@ class GalleryModel(ThumbnailRows):
             lines += ["none of these", f"closest: {item.label}"]
         elif item.label is not None and item.confidence is not None:
             mark = "  · unsure" if self.is_unsure(item) else ""
-            lines.append(f"{item.label} {item.confidence:.0%}{mark}")
+            # below a threshold of 99.6 %, 0.9958 reads "99%", not a rounded-up "100%"
+            shown = f"{math.floor(item.confidence * 100)}%" if item.below_threshold \
+                else f"{item.confidence:.0%}"
+            lines.append(f"{item.label} {shown}{mark}")
         if item.caption:
             lines.append(item.caption)
         return "\n".join(lines)

@@ -122,14 +122,18 @@ def test_the_gallery_shows_a_photo_below_its_class_threshold_unsure(qtbot, tmp_p
     cache = ThumbnailCache(size=48)
     gallery = GalleryModel(cache)
     gallery.set_unsure_threshold(0.5)  # the gallery's own slider: not what marks these
-    gallery.set_paths(["a.png", "b.png", "c.png"])
+    gallery.set_paths(["a.png", "b.png", "c.png", "d.png"])
     gallery.apply_predictions([
         Prediction("a.png", "red", 0.7, (0.3, 0.7), threshold=0.8),
         Prediction("b.png", "red", 0.9, (0.1, 0.9), threshold=0.8),
         Prediction("c.png", "blue", 0.6, (0.6, 0.4)),
+        Prediction("d.png", "red", 0.9958, (0.0042, 0.9958), threshold=0.996),
     ], CLASSES)
-    below, above, plain = (gallery.index(r) for r in range(3))
+    below, above, plain, close = (gallery.index(r) for r in range(4))
     assert below.data(UnsureRole) and "red 70%  · unsure" in below.data()
     assert "below red's threshold, 80%" in below.data(Qt.ItemDataRole.ToolTipRole)
     assert not above.data(UnsureRole) and not plain.data(UnsureRole)
+    # just below a high threshold: never rounded up to "100%" (nor the threshold to 100 %)
+    assert "red 99%  · unsure" in close.data()
+    assert "threshold, 99.6%" in close.data(Qt.ItemDataRole.ToolTipRole)
     cache.shutdown()

@@ -232,7 +232,7 @@ def _prediction_line(p: Any) -> str:
         return f"{p.path}\tnone of these\t{p.confidence:.3f}\tclosest: {p.label}"
     if p.below_threshold:
         return (f"{p.path}\tunsure\t{p.confidence:.3f}\tbelow {p.label}'s threshold "
-                f"{p.threshold:.2f}")
+                f"{p.threshold:g}")
     return f"{p.path}\t{p.label}\t{p.confidence:.3f}"
 
 

@@ -63,7 +63,7 @@ def _thresholds(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.model} {verb} per-class thresholds (below one, a photo is 'unsure'):")
     for name, value in chosen.items():
-        print(f"  {name}\t{value:.2f}")
+        print(f"  {name}\t{value:g}")
     return 0
 
 
@@ -84,7 +84,7 @@ def print_operating_points(report: EvaluationReport, points: Sequence[OperatingP
     print("at the model's thresholds ('none of these' first; below a threshold: unsure):")
     print(f"{'class':<{width}}{'threshold':>10}{'precision':>10}{'recall':>10}{'unsure':>8}")
     for point in points:
-        threshold = "none" if point.threshold is None else f"{point.threshold:.2f}"
+        threshold = "none" if point.threshold is None else f"{point.threshold:g}"
         precision = "-" if point.precision is None else f"{point.precision:.3f}"
         recall = "-" if point.recall is None else f"{point.recall:.3f}"
         print(f"{point.name:<{width}}{threshold:>10}{precision:>10}{recall:>10}"
