@@ -117,6 +117,8 @@ class ThresholdsPanel(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, STEPS)
         self.slider.setPageStep(PAGE_STEP)
+        self.slider.setToolTip("The selected class's threshold: far left is none; the arrow "
+                               "keys move it by 0.1 %, Page Up/Down by 5 %")
         self.slider.setEnabled(False)
         self.slider.valueChanged.connect(self._slider_moved)
         self.slider_label = QLabel()
