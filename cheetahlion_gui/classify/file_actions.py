@@ -159,7 +159,8 @@ class FileActions(QWidget):
             return self._run_file_job(
                 CallJob(sort_into_folders, pairs, target, False, self.model.classes),
                 f"Copying {len(items)} files into their labels' folders…")
-        pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
+        pairs = [(item.path, sorting_label(item.label, item.unfamiliar, item.below_threshold))
+                 for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
                                   move=move)

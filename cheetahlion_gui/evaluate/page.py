@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ from cheetahlion_gui.evaluate.multilabel_cells import Cell
 from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabelImages
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
+from cheetahlion_gui.evaluate.thresholds import ThresholdsPanel
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.jobs.evaluate_multilabel import MultiLabelEvaluated, MultiLabelEvaluateJob
@@ -138,7 +140,11 @@ class EvaluatePage(StepPage):
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
         self.splitter.addWidget(self.score_panels)
-        self.splitter.addWidget(images)
+        self.thresholds = ThresholdsPanel()  # a tab beside the photos: the operating points
+        self.below = QTabWidget()
+        self.below.addTab(images, "Photos")
+        self.below.addTab(self.thresholds, "Per-class thresholds")
+        self.splitter.addWidget(self.below)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -243,6 +249,8 @@ class EvaluatePage(StepPage):
         self.score_panels.setCurrentWidget(self.multilabel_scores)
         self.multilabel_scores.show_report(outcome.report, self.report_title)
         self.multilabel_images.show_report(outcome)
+        self.thresholds.show_report(None)  # a multi-label model's are chosen in training
+        self.below.setTabVisible(1, False)
         self.mistakes_button.setVisible(False)
         self.explain_button.setEnabled(False)
         QTimer.singleShot(0, self._fit_multilabel)  # once the table has laid out its rows
@@ -260,6 +268,7 @@ class EvaluatePage(StepPage):
     def show_label_cell(self, label: str, cell: Cell) -> None:
         """One count of the per-label table: its photos below."""
         self.explain_button.setEnabled(False)
+        self.below.setCurrentIndex(0)
         self.multilabel_images.show_cell(label, cell)
         self.mistakes_button.setVisible(True)
 
@@ -295,6 +304,8 @@ class EvaluatePage(StepPage):
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
         self.scores.show_report(report, self.report_title)
+        self.thresholds.show_report(report, outcome.model_path, outcome.model_digest)
+        self.below.setTabVisible(1, True)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
@@ -341,6 +352,7 @@ class EvaluatePage(StepPage):
         chosen = [o for o in self.report.outcomes
                   if o.true_label == true and o.predicted_label == predicted]
         chosen.sort(key=lambda o: -o.confidence)
+        self.below.setCurrentIndex(0)  # the photos' tab
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
         self.mistakes_button.setVisible(True)
 

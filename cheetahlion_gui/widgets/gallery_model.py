@@ -18,6 +18,7 @@ is_unsure`, the one rule); "none of these" is a single-label idea and stays off 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +37,7 @@ from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows, placeholder_pi
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.multilabel import MultiLabelPrediction, is_unsure, label_doubt
 from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
-from training.records.predictions import Prediction, none_of_these
+from training.records.predictions import Prediction, below_threshold, none_of_these
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2
@@ -73,6 +74,13 @@ class GalleryItem:
     labels: tuple[str, ...] | None = None
     """A multi-label model's labels for the photo (empty: none passed its threshold); None
     for a single-label result or an unclassified row."""
+    threshold: float | None = None
+    """The model file's threshold for `label` (None: the class has none)."""
+
+    @property
+    def below_threshold(self) -> bool:
+        """Unsure because below its class's threshold (after "none of these", kept current)."""
+        return below_threshold(self.confidence, self.threshold, self.unfamiliar)
 
 
 def broken_pixmap(size: int) -> QPixmap:
@@ -142,7 +150,7 @@ class GalleryModel(ThumbnailRows):
                 confidence=None if prediction.error else prediction.confidence,
                 probabilities=prediction.probabilities, error=prediction.error,
                 novelty=prediction.novelty,
-                unfamiliar=self._flagged(prediction.novelty),
+                unfamiliar=self._flagged(prediction.novelty), threshold=prediction.threshold,
             )
             rows.append(row)
         if rows:
@@ -224,14 +232,23 @@ class GalleryModel(ThumbnailRows):
         return (f"{verdict}stranger than {strangeness:.0f}% of the model's validation photos "
                 f"(novelty {item.novelty:.2f})")
 
+    def threshold_text(self, item: GalleryItem) -> str | None:
+        """Why a photo below its class's threshold is unsure, in words; else None."""
+        if not item.below_threshold or item.threshold is None:
+            return None
+        return (f"unsure (below {item.label}'s threshold, {round(item.threshold * 100, 1):g}%):"
+                f" not given {item.label}")
+
     def is_unsure(self, item: GalleryItem) -> bool:
-        """Below the confidence threshold, and not "none of these": a photo is one or the
-        other, so the page's counts of each add up to what a review walks through. A
-        multi-label row: some label close to its threshold."""
+        """Below the confidence threshold or its class's threshold in the model file, and
+        not "none of these": a photo is one or the other, so the page's counts of each add
+        up to what a review walks through. A multi-label row: some label close to its
+        threshold."""
         if item.labels is not None:
             return is_unsure(item.probabilities, self.thresholds)
-        return (item.confidence is not None and item.confidence < self.unsure_threshold
-                and not item.unfamiliar and item.labels is None)
+        if item.unfamiliar or item.confidence is None:
+            return False
+        return item.confidence < self.unsure_threshold or item.below_threshold
 
     def doubt(self, item: GalleryItem) -> float | None:
         """A multi-label row's distance from its nearest threshold (smaller: less sure)."""
@@ -255,7 +272,8 @@ class GalleryModel(ThumbnailRows):
             if reason:
                 return f"{item.path}\n{reason}"
             # The tile's lines whole (a tile shortens a long one), then the strangeness.
-            lines = [item.path, *self._text(item).split("\n")[1:], self.novelty_text(item)]
+            lines = [item.path, *self._text(item).split("\n")[1:], self.novelty_text(item),
+                     self.threshold_text(item)]
             return "\n".join(line for line in lines if line)
         if role == Qt.ItemDataRole.ForegroundRole:
             if item.error or self.thumbnails.broken_reason(item.path):
@@ -294,7 +312,10 @@ class GalleryModel(ThumbnailRows):
             lines += ["none of these", f"closest: {item.label}"]
         elif item.label is not None and item.confidence is not None:
             mark = "  · unsure" if self.is_unsure(item) else ""
-            lines.append(f"{item.label} {item.confidence:.0%}{mark}")
+            # below a threshold of 99.6 %, 0.9958 reads "99%", not a rounded-up "100%"
+            shown = f"{math.floor(item.confidence * 100)}%" if item.below_threshold \
+                else f"{item.confidence:.0%}"
+            lines.append(f"{item.label} {shown}{mark}")
         if item.caption:
             lines.append(item.caption)
         return "\n".join(lines)

@@ -21,6 +21,7 @@ from training.cli.support import (
     print_json,
     usable_dataset,
 )
+from training.cli.thresholds import operating_points_of, print_operating_points
 
 SKIPPED = "skipped"
 """How a file that is not an image is marked in `predict`'s results (text, JSON and CSV)."""
@@ -114,10 +115,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
         report = evaluate(model, dataset, args.part, split, progress=update,
                           unfamiliar_percentile=args.unfamiliar_percentile)
+    points = operating_points_of(report)
     if args.json:
-        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
+        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes],
+                    "at_thresholds": [{**asdict(p), "precision": p.precision,
+                                       "recall": p.recall} for p in points]})
         return 0
     _print_evaluation(report, args.mistakes)
+    print_operating_points(report, points)
     return 0
 
 
@@ -182,7 +187,8 @@ def _predict(args: argparse.Namespace) -> int:
     if args.csv:
         write_results_csv(args.csv, results, classes)
     if args.sort_into:
-        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar))
+        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar,
+                                                            p.below_threshold))
                                      for p in results if p.label),
                                     args.sort_into, move=args.move, classes=classes)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
@@ -193,28 +199,40 @@ def _predict(args: argparse.Namespace) -> int:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
+            "unsure": p.below_threshold, "threshold": p.threshold,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
     else:
         for p in results:
             print(_prediction_line(p))
-        unfamiliar = sum(p.unfamiliar for p in results)
         print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
-              f"read, {len(skipped)} skipped (not images)"
-              + (f", {unfamiliar} none of these" if predictor.calibration else "")
+              f"read, {len(skipped)} skipped (not images)" + _flagged(results, predictor)
               + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
     return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
 
 
+def _flagged(results: list[Any], predictor: Any) -> str:
+    """", 3 none of these, 2 unsure (…)": each only where the model can flag it."""
+    unfamiliar = sum(p.unfamiliar for p in results)
+    unsure = sum(p.below_threshold for p in results)
+    return ((f", {unfamiliar} none of these" if predictor.calibration else "")
+            + (f", {unsure} unsure (below their class's threshold)"
+               if any(t is not None for t in predictor.thresholds) else ""))
+
+
 def _prediction_line(p: Any) -> str:
-    """path, label, confidence, tab-separated; 'none of these' names the closest class."""
+    """path, label, confidence, tab-separated; 'none of these' names the closest class, and
+    'unsure' the class whose threshold the photo is below."""
     if p.error is not None and p.error.startswith(f"{SKIPPED}: "):
         return f"{p.path}\tSKIPPED\t{p.error.removeprefix(f'{SKIPPED}: ')}"
     if p.error is not None:
         return f"{p.path}\tERROR\t{p.error}"
     if p.unfamiliar:
         return f"{p.path}\tnone of these\t{p.confidence:.3f}\tclosest: {p.label}"
+    if p.below_threshold:
+        return (f"{p.path}\tunsure\t{p.confidence:.3f}\tbelow {p.label}'s threshold "
+                f"{p.threshold:g}")
     return f"{p.path}\t{p.label}\t{p.confidence:.3f}"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from training.core.errors import CheetahLionError, DatasetError
 from training.data.splitting import split_dataset
@@ -56,8 +57,10 @@ def evaluate(
             progress(PhaseProgress("evaluate", len(predictions), len(records), 0.0))
     if len(predictions) < len(records):
         raise CheetahLionError("Evaluation was cancelled.")
-    return summarize(model.classes, true_labels, predictions, part,
-                     unfamiliar_percentile if predictor.calibration is not None else None)
+    report = summarize(model.classes, true_labels, predictions, part,
+                       unfamiliar_percentile if predictor.calibration is not None else None)
+    has_thresholds = any(t is not None for t in predictor.thresholds)
+    return replace(report, thresholds=predictor.thresholds if has_thresholds else ())
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],

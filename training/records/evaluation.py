@@ -54,3 +54,7 @@ class EvaluationReport:
     reference. About 1 - percentile/100 on validation by construction; on a test split it is
     a real check of the calibration."""
     unfamiliar_percentile: float | None = None
+    thresholds: tuple[float | None, ...] = ()
+    """The model's per-class thresholds when it was evaluated, in `classes` order (None: a
+    class without one); empty when it has none. The confusion matrix and per-class scores
+    are the top class's; `training.records.operating_points` gives the figures at these."""

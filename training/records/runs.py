@@ -232,6 +232,22 @@ def _changed(path: Path, saved: dict[str, Any]) -> bool:
         return True
 
 
+def follow_rewritten_model(path: str | Path, old_digest: str) -> int:
+    """After `path`'s model file was rewritten in place with the same weights (its
+    thresholds saved): the runs whose record noted the file as it was (`old_digest`) note it
+    as it is, so the history still opens their model. Returns how many records changed; a
+    record that cannot be written keeps saying the file was replaced."""
+    target = Path(path).absolute()
+    changed = 0
+    for file, record, data in _records(paths.runs_dir().glob(f"*/*/{RECORD_NAME}")):
+        if (record.model_path is not None and Path(record.model_path).absolute() == target
+                and (record.model_file or {}).get("digest") == old_digest):
+            with contextlib.suppress(OSError):
+                _write(file.parent, {**data, "model_file": _model_file(target)})
+                changed += 1
+    return changed
+
+
 class KeptModels:
     """What `keeping_replaced_models` did: set `saved` to where the new model went."""
 
