@@ -31,7 +31,8 @@ from cheetahlion_gui.dialogs import ask_yes_no, choose_folder, start_folder
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from training.predict.multilabel_csv import write_multilabel_csv
 from training.predict.results_csv import write_results_csv
 from training.predict.sorting import (

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.widgets.gallery_model import GalleryModel, GalleryProxy
+from cheetahlion_gui.widgets.gallery_model import GalleryModel
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 
 SORT_KEYS = (("Name", "name"), ("Confidence, lowest first", "confidence"),
              ("Label", "label"), ("Strangeness, highest first", "novelty"))

@@ -39,7 +39,8 @@ from cheetahlion_gui.jobs.classify import (
 )
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from cheetahlion_gui.widgets.icon_view import (
     fit_tiles_to_classes,
     fit_tiles_to_lines,
