@@ -33,6 +33,7 @@ from cheetahlion_gui.train.run_export import RunExporter
 from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.backbones import BACKBONES
 from training.records.run_record import RunRecord
+from training.records.evaluation import small_class_note
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended
 
 Index = QModelIndex | QPersistentModelIndex
@@ -74,6 +75,26 @@ def _accuracy(record: RunRecord) -> str:
     return f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
 
 
+def _balanced(record: RunRecord) -> str:
+    """The balanced accuracy column: "0.812", or "—" (no model, multi-label, older record)."""
+    value = record.val_balanced_accuracy
+    return "—" if value is None or not record.epochs else f"{value:.3f}"
+
+
+def balance_details(record: RunRecord) -> str:
+    """Tooltip lines: the balanced accuracy, each class's recall, the rare-class adjustment,
+    and the classes whose validation photos are too few to trust ("" for older records)."""
+    if record.val_balanced_accuracy is None or record.val_recall is None:
+        return ""
+    recalls = ", ".join(f"{name} {value:.3f}" for name, value in record.val_recall.items())
+    text = (f"\nvalidation balanced accuracy {record.val_balanced_accuracy:.3f}; "
+            f"recall: {recalls}")
+    if record.logit_adjustment:
+        text += f"\nadjusted for rare classes (τ {record.logit_adjustment:g})"
+    note = small_class_note(record.val_support or {})
+    return text + (f"\n{note}" if note else "")
+
+
 def run_tooltip(record: RunRecord) -> str:
     """Everything about a run the row has no room for: why it ended and what it gained, in
     whole sentences, its settings, model, device and data."""
@@ -89,19 +110,21 @@ def run_tooltip(record: RunRecord) -> str:
             f"lr {config['learning_rate']:g}, patience {config.get('early_stopping_patience')}, "
             f"seed {config['seed']}, augment {config['augment']}\n"
             f"model: {record.model_path or 'none saved'}\ndevice: {record.device}"
-            + data_details(record))
+            + data_details(record) + balance_details(record))
 
 
 class RunHistoryModel(RecordsTableModel["RunRecord"]):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
-    HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Gain", "Time", "Images",
-               "Ended")
+    HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Bal. acc.", "Gain", "Time",
+               "Images", "Ended")
     HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
                    "When the run started (its id in the tooltip)", "Quick or fine-tune",
                    "The network it trained",
                    "The kept model's validation accuracy (mAP for a multi-label run)",
+                   "Balanced accuracy: the mean of the classes' validation recalls, which "
+                   "a rare class cannot hide in (each class's recall in the row's tooltip)",
                    "Validation accuracy gained over ImageNet's own answer (the zero-shot "
                    "baseline, the dashed line), when the class names are ImageNet's",
                    "Training time", "Images it trained on (after clean-up moves)",
@@ -139,10 +162,11 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             2: "fine-tune" if record.config["mode"] == "finetune" else record.config["mode"],
             3: network_name(record.config["backbone"]),
             4: _accuracy(record),
-            5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
-            6: format_duration(record.seconds),
-            7: record.data_used or "—",
-            8: short_reason(record.stopped),
+            5: _balanced(record),
+            6: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
+            7: format_duration(record.seconds),
+            8: record.data_used or "—",
+            9: short_reason(record.stopped),
         }.get(column)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -203,12 +227,17 @@ class RunHistoryPanel(QGroupBox):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.export_status = QLabel()
         self.exporter.status_changed.connect(self.export_status.setText)
+        self.small_class_note = QLabel()
+        """The selected run's classes too small to trust (hidden when there is none)."""
+        self.small_class_note.setWordWrap(True)
+        self.small_class_note.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.export_button)
         row.addWidget(self.resume_button)
         row.addWidget(self.export_status, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
+        layout.addWidget(self.small_class_note)
         layout.addLayout(row)
         for widget in (self.export_button, self.resume_button, self.resume_action):
             widget.setEnabled(False)
@@ -238,6 +267,9 @@ class RunHistoryPanel(QGroupBox):
         can_resume = run is not None and run.resumable and not self.training.busy
         self.resume_button.setEnabled(can_resume)
         self.resume_action.setEnabled(can_resume)
+        note = small_class_note(run.val_support or {}) if run is not None else None
+        self.small_class_note.setText(f"⚠ {note}" if note else "")
+        self.small_class_note.setVisible(bool(note))
 
     @Slot()
     def export_selected_run(self) -> None:

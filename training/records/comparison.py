@@ -41,6 +41,8 @@ class NetworkComparison:
     runtime: str | None = None
     """What computed the features for the speed figure: "onnxruntime" or "pytorch"."""
     model_mb: float | None = None
+    val_balanced_accuracy: float | None = None
+    """The mean of the classes' validation recalls (a rare class cannot hide in it)."""
     model_path: str | None = None
     run_id: str | None = None
     stopped: str = "failed"
