@@ -32,8 +32,8 @@ from cheetahlion_gui.train.progress import format_duration
 from cheetahlion_gui.train.run_export import RunExporter
 from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.backbones import BACKBONES
-from training.records.run_record import RunRecord
 from training.records.evaluation import small_class_note
+from training.records.run_record import RunRecord
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended
 
 Index = QModelIndex | QPersistentModelIndex
