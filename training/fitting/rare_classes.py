@@ -40,6 +40,7 @@ from training.models.embedding import default_store, embed_dataset
 from training.models.features import FeatureCounter
 from training.models.frozen import FrozenFeatures
 from training.records.evaluation import BalancedScores
+from training.records.events import Cancelled
 
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 """The adjustment strengths tried on validation (0: none; 1: the Bayes rule's)."""
@@ -51,12 +52,20 @@ their log-priors differ by less than 0.41, which moves almost no prediction."""
 def adjust_for_rare_classes(run: RunContext, trained: Trained) -> Trained:
     """Choose τ on validation, fold `-τ·log(prior)` into the network's classifier bias, and
     measure the saved model's balanced validation scores. A run without weights (stopped
-    before its first epoch) or without validation is handed back unchanged."""
+    before its first epoch) or without validation is handed back unchanged, and so is a
+    fine-tune stopped by the user (its validation pass would cost seconds after a Stop; a
+    quick run's validation features are all stored, so it is adjusted even then)."""
     outcome = trained.outcome
     if outcome.best_state is None or not run.split.val:
         return trained
+    finetune = run.config.mode == "finetune"
+    if finetune and outcome.stopped == "cancelled":
+        return trained  # a Stop stays immediate: no validation pass after it
     log_prior = log_priors(run.labels(run.split.train), len(run.dataset.classes))
-    logits, labels = validation_logits(run)
+    try:
+        logits, labels = validation_logits(run)
+    except Cancelled:  # stopped during that pass: the model as trained
+        return trained
     tau = choose_tau(logits, labels, log_prior)
     classifier = run.network.get_classifier()
     fold_into_bias(classifier, tau, log_prior.to(classifier.bias.device))
@@ -140,10 +149,12 @@ def validation_logits(run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
     network = run.network.eval()
     frozen = FrozenFeatures(network, run.prep, run.device)
     paths = [run.dataset.images[i].path for i in run.split.val]
-    # A quick run's are all stored: no "features" phase to show again after training.
-    advance = (FeatureCounter(len(paths), run.emit).advance
-               if run.config.mode == "finetune" else None)
-    features = embed_dataset(paths, frozen, default_store(), run.cancel, advance)
+    # A quick run's are all stored: no "features" phase to show again after training, and
+    # nothing a Stop (which may already be set) should interrupt.
+    finetune = run.config.mode == "finetune"
+    advance = FeatureCounter(len(paths), run.emit).advance if finetune else None
+    features = embed_dataset(paths, frozen, default_store(), run.cancel if finetune else None,
+                             advance)
     with torch.no_grad():
         logits = network.get_classifier()(features.to(run.device)).float().cpu()
     return logits, run.labels(run.split.val)
