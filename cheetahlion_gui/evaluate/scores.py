@@ -177,7 +177,8 @@ def part_name(part: str) -> str:
 
 def _small_class_line(report: EvaluationReport) -> str:
     """A warning line naming the classes with too few images here to trust their recall."""
-    note = small_class_note(report.support, part_name(report.part))
+    support = {scores.name: scores.support for scores in report.per_class}
+    note = small_class_note(support, part_name(report.part))
     return f"<br><small><b>⚠</b> {note}</small>" if note else ""
 
 
