@@ -149,3 +149,9 @@ def test_train_json_and_record_show_the_balanced_scores(capsys, rare_data: Path,
     assert "rare (6 photos" in (small_class_note(record.val_support or {}) or "")
     metrics = read_metadata(model)["metrics"]
     assert metrics["logit_adjustment"] == summary["logit_adjustment"]
+
+    assert main(["evaluate", str(model), str(rare_data), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    balanced = f"balanced accuracy {summary['val_balanced_accuracy']:.3f} on 66 images"
+    assert balanced in printed, printed  # the saved model scores as its run said
+    assert "Too few validation photos to trust the recall of rare (6 photos" in printed
