@@ -41,12 +41,13 @@ class NetworkComparison:
     runtime: str | None = None
     """What computed the features for the speed figure: "onnxruntime" or "pytorch"."""
     model_mb: float | None = None
-    val_balanced_accuracy: float | None = None
-    """The mean of the classes' validation recalls (a rare class cannot hide in it)."""
     model_path: str | None = None
     run_id: str | None = None
     stopped: str = "failed"
     error: str | None = None
+    val_balanced_accuracy: float | None = None
+    """The mean of the classes' validation recalls, which a rare class cannot hide in (the
+    last field, so that rows built by position before it existed read as they did)."""
 
 
 def best_comparison(rows: Sequence[NetworkComparison]) -> NetworkComparison | None:
