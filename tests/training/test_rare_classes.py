@@ -155,3 +155,7 @@ def test_train_json_and_record_show_the_balanced_scores(capsys, rare_data: Path,
     balanced = f"balanced accuracy {summary['val_balanced_accuracy']:.3f} on 66 images"
     assert balanced in printed, printed  # the saved model scores as its run said
     assert "Too few validation photos to trust the recall of rare (6 photos" in printed
+
+    assert main(["runs", str(rare_data)]) == 0
+    listed = capsys.readouterr().out.splitlines()[-1]
+    assert f"bal {summary['val_balanced_accuracy']:.3f}" in listed, listed
