@@ -7,9 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
 
 from cheetahlion_gui.evaluate.scores import ScoresPanel
-from cheetahlion_gui.train.run_history import RunHistoryModel, run_tooltip
+from cheetahlion_gui.jobs import JobRunner
+from cheetahlion_gui.session import Session
+from cheetahlion_gui.settings import Settings
+from cheetahlion_gui.train.run_history import RunHistoryModel, RunHistoryPanel, run_tooltip
 from training.predict.evaluation import summarize
 from training.records.predictions import Prediction
 from training.records.run_record import RunRecord
@@ -56,3 +60,19 @@ def test_the_run_history_shows_balanced_accuracy_and_says_which_class_is_too_sma
     assert "balanced accuracy 0.812; recall: cheetah 1.000, jaguar 0.500, leopard 0.900" in tip
     assert "adjusted for rare classes (τ 1)" in tip
     assert "recall of jaguar (4 photos" in tip
+
+
+def test_the_train_page_names_the_selected_runs_class_too_small(qtbot) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    session = Session(Settings.load(), parent)
+    panel = RunHistoryPanel(session, JobRunner(parent), parent)
+    balanced = replace(RUN, val_support={"cheetah": 30, "jaguar": 30, "leopard": 30})
+    session.set_runs([replace(balanced, run_id="r0"), RUN])
+    panel.select_run("r1")
+    assert panel.small_class_note.text() == (
+        "⚠ Too few validation photos to trust the recall of jaguar (4 photos: one photo "
+        "moves it by 25 %). Add photos of it (at least 10 each in validation).")
+    assert not panel.small_class_note.isHidden()
+    panel.select_run("r0")
+    assert panel.small_class_note.isHidden()
