@@ -105,7 +105,8 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
                          cleanup_moves=runs.cleanup_moves_at_start(
                              dataset.root, saved.info.run_id if saved else None))
     hooks = RunHooks(run, session, checkpoints=config.mode == "finetune")
-    trained = adjust_for_rare_classes(run, _train(run, session, hooks))
+    trained = _train(run, session, hooks)
+    trained = adjust_for_rare_classes(run, trained)  # logits - τ·log(prior), in the bias
     outcome = trained.outcome
     model, model_path = _save(run, session, trained, hooks)
     result = hooks.run_ended(trained, model, model_path)
