@@ -53,13 +53,12 @@ class RareSet:
     rare: str
 
 
-def photo_set(data: Path, target: Path, ratio: int, neutral: bool, seed: int,
-              common_train: int = COMMON_TRAIN) -> RareSet:
+def photo_set(data: Path, target: Path, ratio: int, neutral: bool, seed: int) -> RareSet:
     """The photos' set for `ratio` (10 or 20) and `seed` under `target`."""
     rng = random.Random(f"rare/{seed}")
     names = NEUTRAL_NAMES if neutral else REAL_NAMES
     kinds = kinds_of(data)
-    rare_train = max(1, common_train // ratio)
+    rare_train = max(1, COMMON_TRAIN // ratio)
     rare_val = max(1, round(COMMON_VAL / ratio))
     for kind, photos in kinds.items():
         if kind == "leopard":
@@ -67,7 +66,7 @@ def photo_set(data: Path, target: Path, ratio: int, neutral: bool, seed: int,
         else:
             shuffled = sorted(photos)
             rng.shuffle(shuffled)
-            cut = (common_train, common_train + COMMON_VAL, common_train + COMMON_VAL + COMMON_TEST)
+            cut = (COMMON_TRAIN, COMMON_TRAIN + COMMON_VAL, COMMON_TRAIN + COMMON_VAL + COMMON_TEST)
             parts = {"train": shuffled[:cut[0]], "val": shuffled[cut[0]:cut[1]],
                      "test": shuffled[cut[1]:cut[2]]}
         for part, chosen in parts.items():

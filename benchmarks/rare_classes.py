@@ -53,14 +53,13 @@ def main() -> int:
     for seed in seeds:
         for ratio in ratios:
             sets.append(("synthetic", ratio, seed))
-            for neutral in (False, True) if not args.quick else (True,):
-                sets.append(("neutral" if neutral else "real", ratio, seed))
+            if not args.quick:  # --quick: no photo's features to compute
+                sets.extend((names, ratio, seed) for names in ("real", "neutral"))
     rows: list[dict[str, Any]] = []
     for kind, ratio, seed in sets:
         target = work / "sets" / f"{kind}-{ratio}-{seed}"
         chosen = (_rare_sets.synthetic_set(target, ratio, seed) if kind == "synthetic" else
-                  _rare_sets.photo_set(data, target, ratio, kind == "neutral", seed,
-                                       30 if args.quick else _rare_sets.COMMON_TRAIN))
+                  _rare_sets.photo_set(data, target, ratio, kind == "neutral", seed))
         _common.progress(f"{kind} 1:{ratio} seed {seed}")
         rows.extend(_measure(chosen, "quick", args.quick))
     if args.finetune:
