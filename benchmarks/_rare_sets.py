@@ -110,7 +110,7 @@ def synthetic_set(target: Path, ratio: int, seed: int) -> RareSet:
     """The Gaussian set for `ratio` and `seed` under `target`, its features stored."""
     from training.data.scanning import scan_dataset
 
-    common = {part: count for part, count in SYNTHETIC.items()}
+    common = SYNTHETIC
     rare = {"train": common["train"] // ratio, "val": max(1, round(common["val"] / ratio)),
             "test": common["test"]}
     counts = {part: {"common_a": common[part], "common_b": common[part], "rare": rare[part]}
