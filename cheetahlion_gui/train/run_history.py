@@ -75,10 +75,17 @@ def _accuracy(record: RunRecord) -> str:
     return f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
 
 
-def _balanced(record: RunRecord) -> str:
-    """The balanced accuracy column: "0.812", or "—" (no model, multi-label, older record)."""
-    value = record.val_balanced_accuracy
-    return "—" if value is None or not record.epochs else f"{value:.3f}"
+def balance_line(record: RunRecord) -> str:
+    """The line under the table for the selected run: its balanced accuracy, each class's
+    recall, and the classes too few in validation to trust ("" for a record without them).
+    A line, not a column: at 1280 px the table has no room left for one."""
+    if record.val_balanced_accuracy is None or record.val_recall is None:
+        return ""
+    recalls = ", ".join(f"{name} {value:.3f}" for name, value in record.val_recall.items())
+    line = (f"Balanced accuracy {record.val_balanced_accuracy:.3f} (the mean of the classes' "
+            f"recalls on validation: {recalls})")
+    note = small_class_note(record.val_support or {})
+    return line + (f"\n⚠ {note}" if note else "")
 
 
 def balance_details(record: RunRecord) -> str:
@@ -117,14 +124,13 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
     """The runs on the open dataset, newest first; column 0's checkbox overlays a run."""
 
     overlays_changed = Signal()
-    HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Bal. acc.", "Gain", "Time",
-               "Images", "Ended")
+    HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Gain", "Time", "Images",
+               "Ended")
     HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
                    "When the run started (its id in the tooltip)", "Quick or fine-tune",
                    "The network it trained",
-                   "The kept model's validation accuracy (mAP for a multi-label run)",
-                   "Balanced accuracy: the mean of the classes' validation recalls, which "
-                   "a rare class cannot hide in (each class's recall in the row's tooltip)",
+                   "The kept model's validation accuracy (mAP for a multi-label run; the "
+                   "balanced accuracy and each class's recall under the table)",
                    "Validation accuracy gained over ImageNet's own answer (the zero-shot "
                    "baseline, the dashed line), when the class names are ImageNet's",
                    "Training time", "Images it trained on (after clean-up moves)",
@@ -162,11 +168,10 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             2: "fine-tune" if record.config["mode"] == "finetune" else record.config["mode"],
             3: network_name(record.config["backbone"]),
             4: _accuracy(record),
-            5: _balanced(record),
-            6: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
-            7: format_duration(record.seconds),
-            8: record.data_used or "—",
-            9: short_reason(record.stopped),
+            5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
+            6: format_duration(record.seconds),
+            7: record.data_used or "—",
+            8: short_reason(record.stopped),
         }.get(column)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -227,17 +232,18 @@ class RunHistoryPanel(QGroupBox):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.export_status = QLabel()
         self.exporter.status_changed.connect(self.export_status.setText)
-        self.small_class_note = QLabel()
-        """The selected run's classes too small to trust (hidden when there is none)."""
-        self.small_class_note.setWordWrap(True)
-        self.small_class_note.setVisible(False)
+        self.balance = QLabel()
+        """The selected run's balanced accuracy, per-class recall and classes too small to
+        trust (`balance_line`; hidden for a run without them)."""
+        self.balance.setWordWrap(True)
+        self.balance.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.export_button)
         row.addWidget(self.resume_button)
         row.addWidget(self.export_status, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
-        layout.addWidget(self.small_class_note)
+        layout.addWidget(self.balance)
         layout.addLayout(row)
         for widget in (self.export_button, self.resume_button, self.resume_action):
             widget.setEnabled(False)
@@ -267,9 +273,9 @@ class RunHistoryPanel(QGroupBox):
         can_resume = run is not None and run.resumable and not self.training.busy
         self.resume_button.setEnabled(can_resume)
         self.resume_action.setEnabled(can_resume)
-        note = small_class_note(run.val_support or {}) if run is not None else None
-        self.small_class_note.setText(f"⚠ {note}" if note else "")
-        self.small_class_note.setVisible(bool(note))
+        line = balance_line(run) if run is not None else ""
+        self.balance.setText(line)
+        self.balance.setVisible(bool(line))
 
     @Slot()
     def export_selected_run(self) -> None:

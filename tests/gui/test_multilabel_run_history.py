@@ -33,6 +33,6 @@ def test_a_multi_label_row_shows_its_map_and_images(qtbot) -> None:
     model.set_records([SINGLE, MULTI, replace(MULTI, run_id="r3", val_map=None)])
     rows = {cells[3]: cells for cells in (_cells(model, row) for row in range(3))}
     assert set(rows) == {"0.500", "mAP 0.912", "—"}
-    assert rows["mAP 0.912"][7] == "9" and rows["mAP 0.912"][5] == "—"  # images; no gain
-    assert rows["0.500"][7] == "7"
+    assert rows["mAP 0.912"][6] == "9" and rows["mAP 0.912"][4] == "—"  # images; no gain
+    assert rows["0.500"][6] == "7"
     assert "validation accuracy" in run_tooltip(MULTI)  # the tooltip still reads

@@ -1,19 +1,18 @@
 """The app says what accuracy hides about a rare class: Evaluate's balanced accuracy and a
-line naming a class too small to trust, the run history's balanced accuracy column,
-tooltip and note."""
+line naming a class too small to trust; the run history's line under the table for the
+selected run (balanced accuracy, each class's recall, the class too small) and tooltip."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from cheetahlion_gui.evaluate.scores import ScoresPanel
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.train.run_history import RunHistoryModel, RunHistoryPanel, run_tooltip
+from cheetahlion_gui.train.run_history import RunHistoryPanel, run_tooltip
 from training.predict.evaluation import summarize
 from training.records.predictions import Prediction
 from training.records.run_record import RunRecord
@@ -46,33 +45,29 @@ def test_evaluate_shows_balanced_accuracy_and_the_class_too_small(qtbot) -> None
            "moves it by 33 %)" in text, text
 
 
-def test_the_run_history_shows_balanced_accuracy_and_says_which_class_is_too_small(
-        qtbot) -> None:
-    model = RunHistoryModel()
-    old = replace(RUN, run_id="r0", val_balanced_accuracy=None, val_recall=None,
-                  val_support=None, logit_adjustment=None)
-    model.set_records([old, RUN])
-    column = model.HEADERS.index("Bal. acc.")
-    shown = [model.data(model.index(row, column), Qt.ItemDataRole.DisplayRole)
-             for row in range(2)]
-    assert shown == ["0.812", "—"]  # newest first; a record before version 7 has none
-    tip = run_tooltip(RUN)
-    assert "balanced accuracy 0.812; recall: cheetah 1.000, jaguar 0.500, leopard 0.900" in tip
-    assert "adjusted for rare classes (τ 1)" in tip
-    assert "recall of jaguar (4 photos" in tip
-
-
-def test_the_train_page_names_the_selected_runs_class_too_small(qtbot) -> None:
+def test_the_run_history_names_the_selected_runs_balance_and_class_too_small(qtbot) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     session = Session(Settings.load(), parent)
     panel = RunHistoryPanel(session, JobRunner(parent), parent)
-    balanced = replace(RUN, val_support={"cheetah": 30, "jaguar": 30, "leopard": 30})
-    session.set_runs([replace(balanced, run_id="r0"), RUN])
+    old = replace(RUN, run_id="r0", val_balanced_accuracy=None, val_recall=None,
+                  val_support=None, logit_adjustment=None)
+    balanced = replace(RUN, run_id="r2", val_support={"cheetah": 30, "jaguar": 30,
+                                                       "leopard": 30})
+    session.set_runs([old, balanced, RUN])
     panel.select_run("r1")
-    assert panel.small_class_note.text() == (
-        "⚠ Too few validation photos to trust the recall of jaguar (4 photos: one photo "
-        "moves it by 25 %). Add photos of it (at least 10 each in validation).")
-    assert not panel.small_class_note.isHidden()
-    panel.select_run("r0")
-    assert panel.small_class_note.isHidden()
+    assert panel.balance.text() == (
+        "Balanced accuracy 0.812 (the mean of the classes' recalls on validation: cheetah "
+        "1.000, jaguar 0.500, leopard 0.900)\n⚠ Too few validation photos to trust the recall "
+        "of jaguar (4 photos: one photo moves it by 25 %). Add photos of it (at least 10 each "
+        "in validation).")
+    assert not panel.balance.isHidden()
+    panel.select_run("r2")
+    assert "Balanced accuracy 0.812" in panel.balance.text()
+    assert "Too few" not in panel.balance.text()
+    panel.select_run("r0")  # a record before version 7: nothing to say
+    assert panel.balance.isHidden()
+    tip = run_tooltip(RUN)
+    assert "balanced accuracy 0.812; recall: cheetah 1.000, jaguar 0.500, leopard 0.900" in tip
+    assert "adjusted for rare classes (τ 1)" in tip
+    assert "recall of jaguar (4 photos" in tip
