@@ -82,8 +82,7 @@ def balance_line(record: RunRecord) -> str:
     if record.val_balanced_accuracy is None or record.val_recall is None:
         return ""
     recalls = ", ".join(f"{name} {value:.3f}" for name, value in record.val_recall.items())
-    line = (f"Balanced accuracy {record.val_balanced_accuracy:.3f} (the mean of the classes' "
-            f"recalls on validation: {recalls})")
+    line = f"Balanced accuracy {record.val_balanced_accuracy:.3f} — recall: {recalls}"
     note = small_class_note(record.val_support or {})
     return line + (f"\n⚠ {note}" if note else "")
 

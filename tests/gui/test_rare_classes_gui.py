@@ -57,8 +57,8 @@ def test_the_run_history_names_the_selected_runs_balance_and_class_too_small(qtb
     session.set_runs([old, balanced, RUN])
     panel.select_run("r1")
     assert panel.balance.text() == (
-        "Balanced accuracy 0.812 (the mean of the classes' recalls on validation: cheetah "
-        "1.000, jaguar 0.500, leopard 0.900)\n⚠ Too few validation photos to trust the recall "
+        "Balanced accuracy 0.812 — recall: cheetah 1.000, jaguar 0.500, leopard 0.900"
+        "\n⚠ Too few validation photos to trust the recall "
         "of jaguar (4 photos: one photo moves it by 25 %). Add photos of it (at least 10 each "
         "in validation).")
     assert not panel.balance.isHidden()
