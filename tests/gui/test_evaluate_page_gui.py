@@ -41,7 +41,8 @@ def _report(tmp_path: Path, classes: tuple[str, ...], images: int = 150) -> Simp
                            confusion=confusion, per_class=per_class, mistakes=mistakes,
                            outcomes=outcomes, unreadable=(), images=sum(map(sum, confusion)),
                            unfamiliar_fraction=8 / sum(map(sum, confusion)),
-                           unfamiliar_percentile=95.0, thresholds=())
+                           unfamiliar_percentile=95.0, thresholds=(),
+                           balanced_accuracy=0.9)
 
 
 def _show(window, qtbot, report: SimpleNamespace, size: tuple[int, int]):

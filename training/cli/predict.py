@@ -22,6 +22,7 @@ from training.cli.support import (
     usable_dataset,
 )
 from training.cli.thresholds import operating_points_of, print_operating_points
+from training.records.evaluation import small_class_note
 
 SKIPPED = "skipped"
 """How a file that is not an image is marked in `predict`'s results (text, JSON and CSV)."""
@@ -128,8 +129,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _print_evaluation(report: Any, mistakes: int) -> None:
     """Accuracy, confusion matrix, per-class scores, the worst `mistakes` and the novelty."""
-    print(f"{report.part}: accuracy {report.accuracy:.3f} on {report.images} images "
-          f"(loss {report.loss:.3f})")
+    print(f"{report.part}: accuracy {report.accuracy:.3f}, balanced accuracy "
+          f"{report.balanced_accuracy:.3f} on {report.images} images (loss {report.loss:.3f})")
     width = max(len(name) for name in report.classes) + 2
     print("confusion (rows: true, columns: predicted)")
     print(" " * width + "".join(f"{name[:10]:>11}" for name in report.classes))
@@ -139,6 +140,9 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
     for scores in report.per_class:
         print(f"{scores.name:<{width}}{scores.precision:>10.3f}{scores.recall:>10.3f}"
               f"{scores.f1:>10.3f}{scores.support:>8}")
+    note = small_class_note(report.support, "validation" if report.part == "val" else report.part)
+    if note:
+        print(note)
     if report.mistakes:
         print("worst mistakes:")
         for mistake in report.mistakes[:mistakes]:

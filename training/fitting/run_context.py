@@ -21,6 +21,7 @@ from training.fitting.loop import Batch, LoopOutcome
 from training.models.novelty import NoveltyReference
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
+from training.records.evaluation import BalancedScores
 from training.records.events import BaselineMeasured, Callback, RunStarted
 from training.records.multilabel import MultiLabelDataset
 from training.records.preprocessing import Preprocessing
@@ -140,3 +141,5 @@ class Trained:
     outcome: LoopOutcome
     baseline: float | None
     novelty: NoveltyReference | None = None
+    balance: BalancedScores | None = None
+    """The saved model's balanced validation scores (`training.fitting.rare_classes`)."""

@@ -1,5 +1,6 @@
-"""How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes,
-and how many of its images the "none of these" score would flag."""
+"""How good a model is on a split: accuracy and balanced accuracy (the mean per-class recall,
+which a rare class cannot hide in), confusion matrix, per-class scores, worst mistakes, and
+how many of its images the "none of these" score would flag."""
 
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class.append(ClassScores(name, precision, recall, f1, support))
     correct = sum(confusion[i][i] for i in range(size))
+    present = [scores.recall for scores in per_class if scores.support]
     mistakes = sorted((o for o in outcomes if not o.correct), key=lambda o: -o.confidence)
     with_score = [o for o in outcomes if o.novelty is not None]
     unfamiliar = (sum(o.unfamiliar for o in with_score) / len(with_score)
@@ -105,4 +107,5 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
         images=scored, unfamiliar_fraction=unfamiliar,
         unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
+        balanced_accuracy=sum(present) / len(present) if present else 0.0,
     )

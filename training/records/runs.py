@@ -94,9 +94,20 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitSummary,
         workers=workers,
         trained_share=result.kept.trained_share if result.kept else None,
         model_file=_model_file(result.model_path) if result.model_path else None,
+        **_balanced_fields(result),
     )
     _write(run_folder(dataset.root, result.run_id), _stored(record))
     return record
+
+
+def _balanced_fields(result: FitSummary) -> dict[str, Any]:
+    """The record's balanced validation figures (none before the run saved its model)."""
+    balance = result.balance
+    if balance is None:
+        return {}
+    return {"val_balanced_accuracy": balance.balanced_accuracy,
+            "val_recall": dict(balance.recall), "val_support": dict(balance.support),
+            "logit_adjustment": balance.logit_adjustment}
 
 
 def write_record(record: RunRecord) -> RunRecord:
