@@ -44,7 +44,7 @@ def test_unfamiliar_first_and_the_limit_kept_without_a_dataset(tmp_path: Path) -
 def test_an_unreadable_photo_is_named_and_cancel_stops(tmp_path: Path) -> None:
     paths = make_near_copy_gallery(tmp_path / "gallery")
     Path(paths[1]).write_bytes(b"not an image")
-    with pytest.raises(CheetahLionError, match="b-red-again.png"):
+    with pytest.raises(CheetahLionError, match=r"b-red-again\.png"):
         order_for_review(paths, [UNSURE] * 3, [False] * 3, [])
     cancel = threading.Event()
     cancel.set()
