@@ -83,3 +83,20 @@ def test_a_failed_ordering_falls_back_to_listing_order(
     assert dialog.file_name.text() == "a-red.png"
     dialog.reject()
     dialog.reject()
+
+
+def test_a_second_click_stops_ordering_and_reviews_in_listing_order(
+        qtbot, tmp_path: Path, colours_model: Path) -> None:
+    paths = make_near_copy_gallery(tmp_path / "gallery")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    ordering = ReviewOrdering(QPushButton(parent), parent)
+    items = [GalleryItem(path, label="red", confidence=0.5, probabilities=(0.5, 0.5))
+             for path in paths]
+    with qtbot.waitSignal(ordering.planned, timeout=OPEN_TIMEOUT_MS) as planned:
+        assert ordering.start(items, CLASSES, [], str(colours_model), 1)
+        ordering.stop()
+    qtbot.waitUntil(lambda: not ordering.busy, timeout=OPEN_TIMEOUT_MS)
+    plan = planned.args[0]
+    assert [item.path for item in plan.items] == paths and plan.reasons == ()
+    assert plan.note == "Listing order: ordering by what a label would teach was stopped."
