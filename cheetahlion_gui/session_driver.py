@@ -382,10 +382,13 @@ class SessionDriver(QObject):
         return seconds
 
     def open_review(self) -> Any:
-        """Classify step → "Review unsure…"; the review dialog, once its first photo shows."""
+        """Classify step → "Review unsure…"; the review dialog, once its first photo shows
+        (it opens when the photos are ordered by what a label would teach)."""
         page = self.window.classify_page
         self.wait(page.review_button.isEnabled, "waiting for unsure photos to review")
         click(page.review_button)
+        self.wait(lambda: page.review_dialog is not None or not page.ordering.busy,
+                  "ordering the photos for labelling")
         dialog = page.review_dialog
         if dialog is None:
             raise DriverFailed("Review unsure… opened no review")

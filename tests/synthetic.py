@@ -113,3 +113,17 @@ def store_rare_features(dataset: object, seed: int = 0) -> None:
     store.remember_files((FileStamp.of(r.path), r.content_hash) for r in images)
     store.store_vectors(space_key(frozen, CENTRE_VIEW),
                         {r.content_hash: vectors[i] for i, r in enumerate(images)}, "pytorch")
+
+
+def make_near_copy_gallery(folder: Path) -> list[str]:
+    """a-red.png, b-red-again.png (a near-copy of it: one pixel differs), c-blue.png: listing
+    order spends the second label on the near-copy. Returns the paths in that order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    red = textured_image(CLASS_COLOURS["red"], 101)
+    near = red.copy()
+    near.putpixel((0, 0), (0, 0, 0))
+    blue = textured_image(CLASS_COLOURS["blue"], 202)
+    paths = [folder / "a-red.png", folder / "b-red-again.png", folder / "c-blue.png"]
+    for image, path in zip((red, near, blue), paths, strict=True):
+        image.save(path)
+    return [str(path) for path in paths]

@@ -29,6 +29,7 @@ from cheetahlion_gui.classify.file_actions import FileActions
 from cheetahlion_gui.classify.filters import GalleryFilters
 from cheetahlion_gui.classify.multilabel_review import MultiLabelReviewDialog
 from cheetahlion_gui.classify.review_dialog import ReviewDialog
+from cheetahlion_gui.classify.review_order import ReviewOrdering, ReviewPlan
 from cheetahlion_gui.classify.sources import SourcesBar
 from cheetahlion_gui.dialogs import choose_folder
 from cheetahlion_gui.jobs.classify import (
@@ -95,6 +96,9 @@ class ClassifyPage(StepPage):
         self.review_button = QPushButton("Review unsure…")
         self.review_button.clicked.connect(self.review_unsure)
         self.review_dialog: ReviewDialog | MultiLabelReviewDialog | None = None
+        self.ordering = ReviewOrdering(self.review_button, self)
+        self.ordering.planned.connect(self._review_planned)
+        self.ordering.jobs.runner.finished.connect(self._update_review_button)
         self.filters.threshold.valueChanged.connect(self._update_review_button)
         self.filters.percentile_changed.connect(self._update_review_button)
         self.classification_finished.connect(self._update_review_button)
@@ -299,6 +303,8 @@ class ClassifyPage(StepPage):
 
     @Slot()
     def _update_review_button(self) -> None:
+        if self.ordering.busy:
+            return  # it shows the ordering's progress; updated when that ends
         count = len(self.review_items())
         multilabel = self.model.multilabel
         target = self.session.multilabel if multilabel else self.session.dataset
@@ -314,7 +320,13 @@ class ClassifyPage(StepPage):
 
     @Slot()
     def review_unsure(self) -> ReviewDialog | MultiLabelReviewDialog | None:
-        """Open the review of the unsure photos, for the open dataset's classes (or labels)."""
+        """Open the review of the unsure photos, for the open dataset's classes (or labels).
+        A single-label review first orders them by what a label would teach
+        (`review_order`) and opens when that ends; clicked again meanwhile, it stops the
+        ordering and opens in listing order."""
+        if self.ordering.busy:
+            self.ordering.stop()
+            return None
         dataset, items = self.session.dataset, self.review_items()
         if not items or self.review_dialog is not None:
             return None
@@ -322,8 +334,23 @@ class ClassifyPage(StepPage):
             return self._review_labels(items)
         if dataset is None:
             return None
-        self.review_dialog = ReviewDialog(items, self.model.classes, dataset.classes,
-                                          dataset.root, not dataset.has_own_split, self)
+        if not self.ordering.start(items, self.model.classes, dataset.paths,
+                                   self.classified_with, self.generation):
+            return self._review_classes(ReviewPlan(tuple(items), (), "", self.generation))
+        return None
+
+    @Slot(object)
+    def _review_planned(self, plan: ReviewPlan) -> None:
+        if plan.generation == self.generation and self.review_dialog is None:
+            self._review_classes(plan)
+
+    def _review_classes(self, plan: ReviewPlan) -> ReviewDialog | None:
+        dataset = self.session.dataset
+        if dataset is None:
+            return None
+        self.review_dialog = ReviewDialog(plan.items, self.model.classes, dataset.classes,
+                                          dataset.root, not dataset.has_own_split, self,
+                                          reasons=plan.reasons, note=plan.note)
         self.review_dialog.finished.connect(self._review_finished)
         self.review_dialog.open()
         return self.review_dialog

@@ -46,7 +46,9 @@ class ReviewDialog(QDialog):
 
     `model_classes` are the classes of the model that classified the gallery (its guesses),
     `classes` the dataset's; `new_classes` is False where the dataset cannot take a new
-    class from here (it has its own train/val folders).
+    class from here (it has its own train/val folders). `reasons`, one per item, say why
+    each comes where it does (`review_order`: what its label would teach); `note` is the
+    status line the review opens with (the order it is in).
     """
 
     photo_shown = Signal(int, bool, float)
@@ -54,10 +56,12 @@ class ReviewDialog(QDialog):
 
     def __init__(self, items: Sequence[GalleryItem], model_classes: Sequence[str],
                  classes: Sequence[str], root: Path, new_classes: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, reasons: Sequence[str] = (),
+                 note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Review unsure photos")
         self.items = list(items)
+        self.reasons = tuple(reasons)
         self.model_classes = tuple(model_classes)
         self.classes = list(classes)
         self.new_classes = new_classes
@@ -81,6 +85,8 @@ class ReviewDialog(QDialog):
         QVBoxLayout(self).addWidget(self.stack)
         self._fill_class_buttons()
         self._show_current()
+        if note:
+            self._say(note)
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -93,6 +99,10 @@ class ReviewDialog(QDialog):
         self.file_name.setWordWrap(True)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
+        self.teaches = QLabel()
+        self.teaches.setObjectName("teaches")
+        self.teaches.setWordWrap(True)
+        self.teaches.setVisible(bool(self.reasons))
         self.guesses = QLabel()
         self.guesses.setWordWrap(True)
         self.keys_box = QVBoxLayout()
@@ -115,7 +125,7 @@ class ReviewDialog(QDialog):
         guesses = [_subheading("The model's guesses"), self.guesses] \
             if set(self.model_classes) != set(self.classes) else []
         column = QVBoxLayout()
-        for widget in (self.counter, self.file_name, self.reason, *guesses,
+        for widget in (self.counter, self.file_name, self.reason, self.teaches, *guesses,
                        _subheading("Put it into (press its number)")):
             column.addWidget(widget)
         column.addLayout(self.keys_box)
@@ -285,6 +295,8 @@ class ReviewDialog(QDialog):
             else f"Unsure: the model is only {item.confidence or 0:.0%} sure")
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
+        if self.position < len(self.reasons):
+            self.teaches.setText(f"Why now: {self.reasons[self.position]}")
         self._show_guesses(item)
         self.picture.show_photo([later.path for later in self.items], self.position)
 
@@ -316,8 +328,9 @@ class ReviewDialog(QDialog):
                                  f"   ·   {self.queue.added} added")
 
     def _show_end(self) -> None:
+        skipped = sum(1 for _, addition in self.decisions if addition is None)
         self.end.show_outcome(self.queue.added_per_class(), not self.queue.idle,
-                              len(self.decisions), len(self.items))
+                              len(self.decisions), len(self.items), skipped=skipped)
 
     def _say(self, text: str, failed: bool = False) -> None:
         self.status.setText(text)

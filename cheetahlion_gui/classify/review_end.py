@@ -35,19 +35,21 @@ class ReviewEnd(QWidget):
         column.addStretch(1)
 
     def show_outcome(self, per_class: dict[str, int], busy: bool, reviewed: int,
-                     total: int, photos: int | None = None) -> None:
+                     total: int, photos: int | None = None, skipped: int | None = None
+                     ) -> None:
         """`per_class`: photos now in the dataset per class; `busy`: copies still running.
         A multi-label review gives `photos` (a photo counts once per label it went in
-        with, so the counts per label add up to more) and its counts are per label."""
+        with, so the counts per label add up to more) and its counts are per label. With
+        `skipped` the count is in labels: "12 photos labelled, 3 skipped"."""
         added = sum(per_class.values()) if photos is None else photos
-        photos = "1 photo" if added == 1 else f"{added} photos"
+        count = "1 photo" if added == 1 else f"{added} photos" if added else "No photos"
+        done = "added" if skipped is None else "labelled"
+        tally = f"{count} {done}" + ("" if skipped is None else f", {skipped} skipped")
         if busy:
-            self.text.setText(f"Copying the last photos… {photos} added so far")
-        elif added:
-            self.text.setText(f"{photos} added — train again?")
+            self.text.setText(f"Copying the last photos… {count} {done} so far")
         else:
-            self.text.setText("No photos added.")
-        into = ", ".join(f"{name} +{count}" for name, count in per_class.items())
+            self.text.setText(f"{tally} — train again?" if added else f"{tally}.")
+        into = ", ".join(f"{name} +{number}" for name, number in per_class.items())
         into = f"Into {into}. " if into and photos is None else f"Per label: {into}. " \
             if into else ""
         train = ("Train again starts a run with the current settings on the dataset as it is "

@@ -164,7 +164,7 @@ def test_the_end_offers_training_only_after_adding(qtbot, tmp_path: Path) -> Non
                                                    probabilities=(0.6, 0.4))])
     qtbot.keyClick(dialog, Qt.Key.Key_Space)
     assert dialog.stack.currentWidget() is dialog.end
-    assert dialog.end_text.text() == "No photos added."
+    assert dialog.end_text.text() == "No photos labelled, 1 skipped."
     assert "Train again" not in dialog.end.detail.text()
     assert not dialog.train_button.isVisibleTo(dialog)
     dialog.reject()

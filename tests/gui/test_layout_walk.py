@@ -7,9 +7,9 @@ after "Open dataset folder…", before the scan's result arrives), scanned, find
 ("Likely mislabelled" → Find), map drawn (the Map tab, drawn from the finder's features),
 quick-trained (Train → Start), fine-tuning (a live fine-tune: once amid its first epoch, once
 after it), stopped (Stop), evaluated (Evaluate step), cell clicked (a confusion matrix cell),
-classifying (the instant after choosing a folder on Classify), classified, review open
-(Review unsure…) and review end (a photo added with 1, then Esc). The app's style sheet is
-applied as the app does.
+classifying (the instant after choosing a folder on Classify), classified, review ordering
+(Review unsure… ordering the photos), review open and review end (a photo added with 1,
+then Esc). The app's style sheet is applied as the app does.
 
 The class folders, photo and gallery file names are as long as a user's (a phone's
 IMG_2024…jpg, "serengeti_cheetah"), the photos 64 px, the runs as short as they can be (a
@@ -35,6 +35,7 @@ from synthetic import CLASS_COLOURS
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.resources import style_sheet
 from cheetahlion_gui.settings import Settings
+from training.records.events import PhaseProgress
 
 LEFT = Qt.MouseButton.LeftButton
 RUN_MS = 240_000
@@ -223,6 +224,10 @@ def _classify_steps(walk: Walk, gallery: Path, monkeypatch) -> None:
     qtbot.keyClick(page.filters.threshold, Qt.Key.Key_End)  # unsure: under 99 %
     walk.wait(page.review_button.isEnabled)
     qtbot.mouseClick(page.review_button, LEFT)
+    if page.ordering.busy:  # the ordering's longest text (the job may not have said yet)
+        page.ordering._progressed(PhaseProgress("features", 99, 100, 1.0))
+        walk.state("review-ordering", settle_ms=0)
+    walk.wait(lambda: page.review_dialog is not None)
     dialog = page.review_dialog
     walk.wait(lambda: dialog.picture.pixmap() is not None
               and not dialog.picture.pixmap().isNull())

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from synthetic import make_dataset
 
 from cheetahlion_gui.classify.review_dialog import ReviewDialog
+from cheetahlion_gui.classify.review_order import ORDERED
 
 IMAGES_COLUMN = 7
 
@@ -42,14 +43,22 @@ def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: P
     before, originals = _files(dataset_root), _files(gallery)
 
     qtbot.mouseClick(page.review_button, Qt.MouseButton.LeftButton)
+    assert page.review_button.text().startswith("Ordering by what a label would teach")
+    qtbot.waitUntil(lambda: page.review_dialog is not None, timeout=OPEN_TIMEOUT_MS)
     dialog = page.review_dialog
     assert isinstance(dialog, ReviewDialog) and dialog.isVisible()
+    assert dialog.status.text() == ORDERED
+    assert sorted(i.path for i in dialog.items) == sorted(i.path for i in items)
+    assert len(dialog.reasons) == len(items)
+    assert dialog.teaches.text() == f"Why now: {dialog.reasons[0]}"
+    items = dialog.items  # in the order a label teaches most
     qtbot.waitUntil(lambda: dialog.picture.pixmap() is not None
                     and not dialog.picture.pixmap().isNull(), timeout=OPEN_TIMEOUT_MS)
     first, second = dialog.classes[0], dialog.classes[1]
     assert dialog.counter.text().startswith(f"1 of {len(items)}")
-    assert dialog.class_buttons.button(0).text().startswith(f"1   {first}   ")
-    assert "%" in dialog.class_buttons.button(0).text(), "the model's confidence beside it"
+    shown = dialog.class_buttons.button(0).text()
+    assert shown.startswith(f"1   {first}")
+    assert ("%" in shown) != items[0].unfamiliar, "the model's confidence beside it"
 
     qtbot.keyClick(dialog, Qt.Key.Key_1)                 # photo 1 → first class
     qtbot.keyClick(dialog, Qt.Key.Key_2)                 # photo 2 → second class
@@ -80,7 +89,7 @@ def test_keys_label_the_unsure_photos_and_train_again(window, qtbot, tmp_path: P
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: dialog.queue.idle and dialog.train_button.isEnabled(),
                     timeout=OPEN_TIMEOUT_MS)
-    assert dialog.end_text.text() == "3 photos added — train again?"
+    assert dialog.end_text.text() == "3 photos labelled, 1 skipped — train again?"
 
     after = _files(dataset_root)
     new = {name: data for name, data in after.items() if name not in before}

@@ -11,8 +11,9 @@
     cheetahlion-cli runs DATA                    the history of runs on a dataset
     cheetahlion-cli backbones                    the networks you can train
 
-and the clean-up (`suspects`, `move`, `keep`, `moves`, `undo`, `label`), `explain` and
-`thresholds` (a model's per-class thresholds) commands. Each
+and the clean-up (`suspects`, `move`, `keep`, `moves`, `undo`, `label`), `explain`,
+`thresholds` (a model's per-class thresholds) and `next-to-label` (the photos worth
+labelling first) commands. Each
 family of commands lives in its own module (`COMMAND_MODULES`); this one assembles the parser
 and turns errors into exit codes.
 
@@ -38,7 +39,7 @@ from training.core.errors import CheetahLionError
 COMMAND_MODULES: tuple[str, ...] = (
     "training.cli.dataset", "training.cli.train", "training.cli.compare", "training.cli.predict",
     "training.cli.inventory", "training.cli.cleanup", "training.cli.labels",
-    "training.cli.explain", "training.cli.thresholds",
+    "training.cli.explain", "training.cli.thresholds", "training.cli.labelling",
 )
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 
