@@ -201,7 +201,7 @@ def test_runs_record_the_data_they_trained_on(data: Path) -> None:
     result = SimpleNamespace(
         run_id="r1", split=Split(train=(0,), val=(1,), seed=0), history=(), best_epoch=0,
         best_val_loss=0.0, best_val_accuracy=0.5, baseline_accuracy=None, kept=None,
-        stopped="completed", seconds=1.0, model_path=None)
+        stopped="completed", seconds=1.0, model_path=None, balance=None)
     record = runs.record_run(dataset, TrainConfig.quick(), result, [], "cpu")
     assert record.class_counts == {"cheetah": 2, "lion": 4} and record.cleanup_moves == 1
     (loaded,) = runs.list_runs(data)
@@ -304,7 +304,7 @@ def test_a_damaged_journal_never_stops_a_run_being_recorded(
         return SimpleNamespace(
             run_id=run_id, split=Split(train=(0,), val=(1,), seed=0), history=(),
             best_epoch=0, best_val_loss=0.0, best_val_accuracy=0.5, baseline_accuracy=None,
-            kept=None, stopped="completed", seconds=1.0, model_path=None)
+            kept=None, stopped="completed", seconds=1.0, model_path=None, balance=None)
 
     record = runs.record_run(dataset, TrainConfig.quick(), finished("r1"), [], "cpu")
     assert record.cleanup_moves is None and record.images == 6
