@@ -44,13 +44,18 @@ def test_an_uncertain_photo_before_a_sure_one_and_far_before_near() -> None:
     assert order[0].uncertainty == 1.0 and order[0].distance > 0.9
 
 
-def test_none_of_these_counts_as_fully_uncertain_and_limit_is_kept() -> None:
+def test_none_of_these_is_ordered_like_the_others_and_limit_is_kept() -> None:
+    """A "none of these" photo the model is sure about does not jump the queue (it was
+    once counted as a coin toss, and all of them came first); its reason says what it is."""
     features = np.stack([_axis(1), _axis(2), _axis(3)])
-    probabilities = np.array([SURE, SURE, SURE])
+    probabilities = np.array([SURE, SURE, UNSURE])
     order = labelling_order(features, probabilities, None, ("a", "b"),
                             unfamiliar=[False, True, False], limit=2)
-    assert len(order) == 2 and order[0].index == 1
-    assert order[0].reason.startswith("unlike every class the model knows")
+    assert [pick.index for pick in order] == [2, 0]
+    order = labelling_order(features, probabilities, None, ("a", "b"),
+                            unfamiliar=[False, True, False])
+    assert order[2].index == 1
+    assert order[2].reason.startswith("unlike every class the model knows")
 
 
 def test_the_order_is_deterministic_and_empty_is_empty() -> None:

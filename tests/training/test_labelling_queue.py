@@ -33,12 +33,12 @@ def test_a_near_copy_of_a_picked_photo_falls_back(tmp_path: Path) -> None:
     assert events[-1].done == events[-1].total == 3 + 4
 
 
-def test_unfamiliar_first_and_the_limit_kept_without_a_dataset(tmp_path: Path) -> None:
+def test_the_limit_kept_without_a_dataset_and_none_of_these_named(tmp_path: Path) -> None:
     paths = make_near_copy_gallery(tmp_path / "gallery")
-    order = order_for_review(paths, [(0.9, 0.1)] * 3, [False, False, True], [],
-                             ("red", "blue"), limit=2)
+    order = order_for_review(paths, [(0.9, 0.1), (0.9, 0.1), (0.5, 0.5)],
+                             [True, False, False], [], ("red", "blue"), limit=2)
     assert [pick.index for pick in order] == [2, 0]
-    assert order[0].reason.startswith("unlike every class the model knows")
+    assert order[1].reason.startswith("unlike every class the model knows")
 
 
 def test_an_unreadable_photo_is_named_and_cancel_stops(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ Survey", 2009; Ash et al., "BADGE", 2020):
 
 - *uncertainty*: the model cannot tell the photo's class. Measured by the margin between
   the two most likely classes (1 − (p₁ − p₂)): a photo at 48 % / 46 % teaches more than one
-  at 90 % / 5 %. "None of these" photos count as fully uncertain.
+  at 90 % / 5 %. A "none of these" photo is scored the same way: the novelty that flagged
+  it already shows as distance, and a photo unlike every class the model is sure about is
+  more often one no class fits (a label it cannot get) than one that teaches. Counted as
+  fully uncertain, they all came before every unsure photo on real galleries.
 - *diversity*: the photo is unlike what is labelled already, including the photos picked
   before it. Measured by its cosine distance, in the feature space the model's head is
   trained in, to the nearest labelled or already picked photo.
@@ -37,7 +40,7 @@ class LabellingPick:
     index: int
     """Its row among the candidates."""
     uncertainty: float
-    """1 − (p₁ − p₂), 0 (sure) … 1 (a coin toss or "none of these")."""
+    """1 − (p₁ − p₂), 0 (sure) … 1 (a coin toss)."""
     distance: float
     """Cosine distance to the nearest photo labelled or picked before it (0 … 2)."""
     reason: str
@@ -75,14 +78,13 @@ def labelling_order(features: np.ndarray, probabilities: np.ndarray,
     """The candidates (rows of `features`, (N, D), with their class `probabilities`,
     (N, C)) in the order to label them, at most `limit`; `labelled_features` (M, D) are
     the photos labelled already (the training photos); `unfamiliar[i]` marks a "none of
-    these" photo. Ties keep the candidates' own order, so the order is deterministic."""
+    these" photo (for its reason; it is ordered like the others). Ties keep the
+    candidates' own order, so the order is deterministic."""
     points = _unit(features)
     count = len(points)
     if count == 0:
         return ()
     uncertainty = margin_uncertainty(probabilities)
-    if len(unfamiliar):
-        uncertainty = np.where(np.asarray(unfamiliar, dtype=bool), 1.0, uncertainty)
     anchors = (_unit(labelled_features) if labelled_features is not None
                else np.zeros((0, points.shape[1]), dtype=np.float32))
     distance = _nearest_distance(points, anchors)
