@@ -105,8 +105,10 @@ def pickers(features: torch.Tensor, batch: int, seed: int) -> dict[str, Picker]:
 
 
 def simulate(features: torch.Tensor, labels: torch.Tensor, pool: list[int], test: list[int],
-             classes: int, pick: Picker, seed: int) -> list[tuple[int, float]]:
-    """(labels given, test accuracy) after the start and after each batch."""
+             classes: int, pick: Picker, seed: int, stop_at: float
+             ) -> list[tuple[int, float]]:
+    """(labels given, test accuracy) after the start and after each batch, until the
+    accuracy reaches `stop_at` (past the figures reported) or the pool is empty."""
     rng = random.Random(f"start/{seed}")
     labelled = [i for c in range(classes)
                 for i in rng.sample([j for j in pool if labels[j] == c], START_PER_CLASS)]
@@ -117,7 +119,7 @@ def simulate(features: torch.Tensor, labels: torch.Tensor, pool: list[int], test
         accuracy = float((probabilities(features[test], model).argmax(1)
                           == labels[test].numpy()).mean())
         curve.append((len(labelled), accuracy))
-        if not left:
+        if not left or (accuracy >= stop_at and len(labelled) >= EARLY_LABELS):
             return curve
         chosen = pick(left, labelled, model)
         labelled += chosen
@@ -176,7 +178,8 @@ def run_seed(data: Path, seed: int, batch: int, kinds: dict[str, list[Path]], wo
     result: dict[str, Any] = {"seed": seed, "pool": len(pool), "test": len(test),
                               "all_labels_accuracy": ceiling, "strategies": {}}
     for name, pick in pickers(features, batch, seed).items():
-        curve = simulate(features, labels, pool, test, len(names), pick, seed)
+        curve = simulate(features, labels, pool, test, len(names), pick, seed,
+                         0.99 * ceiling)
         result["strategies"][name] = {
             "to_95": labels_to_reach(curve, 0.95 * ceiling),
             "to_99": labels_to_reach(curve, 0.99 * ceiling),

@@ -40,7 +40,6 @@ from torch import nn
 
 from training.fitting.run_context import RunContext, Trained
 from training.models.embedding import default_store, embed_dataset
-from training.models.features import FeatureCounter
 from training.models.frozen import FrozenFeatures
 from training.records.evaluation import BalancedScores
 from training.records.events import Cancelled
@@ -152,12 +151,12 @@ def validation_logits(run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
     network = run.network.eval()
     frozen = FrozenFeatures(network, run.prep, run.device)
     paths = [run.dataset.images[i].path for i in run.split.val]
-    # A quick run's are all stored: no "features" phase to show again after training, and
-    # nothing a Stop (which may already be set) should interrupt.
+    # A quick run's are all stored: nothing a Stop (which may already be set) should
+    # interrupt. No "features" progress either way: the run's last "features" phase is the
+    # "none of these" reference over every photo, which a fine-tune has just shown; this
+    # pass over the validation photos (seconds) stays inside the run's last step.
     finetune = run.config.mode == "finetune"
-    advance = FeatureCounter(len(paths), run.emit).advance if finetune else None
-    features = embed_dataset(paths, frozen, default_store(), run.cancel if finetune else None,
-                             advance)
+    features = embed_dataset(paths, frozen, default_store(), run.cancel if finetune else None)
     with torch.no_grad():
         logits = network.get_classifier()(features.to(run.device)).float().cpu()
     return logits, run.labels(run.split.val)
