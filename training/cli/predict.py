@@ -1,7 +1,9 @@
 """`cheetahlion-cli` commands that use a trained model.
 
-    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
-    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
+    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes,
+                                                 calibration (ECE, reliability bins)
+    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers,
+                                                 "unsure": over a stated chance of being wrong)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
 """
 
@@ -50,6 +52,10 @@ def register(commands: Any) -> None:
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--unsure-chance", type=float, default=30.0, metavar="PERCENT",
+                         help="mark a prediction unsure when its chance of being wrong "
+                              "(100 %% minus its confidence, calibrated when the model was "
+                              "trained by this version) is over PERCENT %% (default 30)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
     predict.set_defaults(handler=_predict)
@@ -118,6 +124,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
         return 0
     _print_evaluation(report, args.mistakes)
+    _print_calibration(report)
     return 0
 
 
@@ -148,6 +155,21 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
               f"{report.unfamiliar_percentile:g} % of the validation images")
 
 
+def _print_calibration(report: Any) -> None:
+    """The ECE on the evaluated images, their reliability bins, and what the model file
+    says of its calibration."""
+    measured = report.reliability
+    print(f"calibration: ECE {measured.ece:.3f} on these {measured.images} {report.part} "
+          f"images ({len(measured.bins)} bins of confidence)")
+    for row in measured.bins:
+        if row.count:
+            print(f"  said {row.lower:.0%}-{row.upper:.0%}: {row.count:>4} images, mean "
+                  f"confidence {row.confidence:.3f}, right {row.accuracy:.3f}")
+    stored = report.calibration
+    print("model file: " + (stored.describe() if stored else
+                            "trained before calibration (temperature 1, confidences as trained)"))
+
+
 def _predict(args: argparse.Namespace) -> int:
     from training.cli import multilabel
     from training.predict.inference import Predictor
@@ -158,12 +180,16 @@ def _predict(args: argparse.Namespace) -> int:
     )
     from training.predict.sorting import sort_into_folders, sorting_label
     from training.records.backbones import IMAGENET_MODEL
+    from training.core.errors import ConfigError
     from training.records.predictions import Prediction
 
     if _multilabel_metadata(args.model) is not None:
         return multilabel.predict(args)
     if args.csv:
         check_results_target(args.csv)
+    if not 0 <= args.unsure_chance <= 100:  # NaN fails too
+        raise ConfigError(f"--unsure-chance is a percentage from 0 to 100, not "
+                          f"{args.unsure_chance:g}.")
     listing = images_in(args.paths)
     files = listing.images
     predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
@@ -187,24 +213,49 @@ def _predict(args: argparse.Namespace) -> int:
                                     args.sort_into, move=args.move, classes=classes)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
               file=sys.stderr)
+    _print_predictions(args, predictor, results, skipped, columns)
+    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
+
+
+def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[Any],
+                       skipped: list[Any], columns: list[str]) -> None:
+    """The predictions as JSON, or a line each and a summary (on stderr), with which are
+    unsure: over `--unsure-chance` % chance of being wrong ("none of these" apart)."""
+    from training.records.calibration import is_unsure
+
     failures = sum(1 for p in results if p.error) - len(skipped)
     skipped_ids = {id(p) for p in skipped}
+    chance = args.unsure_chance / 100
+    unsure = {id(p) for p in results
+              if p.label and not p.unfamiliar and is_unsure(p.confidence, chance)}
     if args.json:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
+            "unsure": id(p) in unsure,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
-    else:
-        for p in results:
-            print(_prediction_line(p))
-        unfamiliar = sum(p.unfamiliar for p in results)
-        print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
-              f"read, {len(skipped)} skipped (not images)"
-              + (f", {unfamiliar} none of these" if predictor.calibration else "")
-              + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
-    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
+        return
+    for p in results:
+        print(_prediction_line(p) + (f"\tunsure: {1 - p.confidence:.0%} chance wrong"
+                                     if id(p) in unsure else ""))
+    unfamiliar = sum(p.unfamiliar for p in results)
+    print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
+          f"read, {len(skipped)} skipped (not images)"
+          + (f", {unfamiliar} none of these" if predictor.calibration else "")
+          + f", {len(unsure)} unsure ({_unsure_rule(predictor.model.metadata, chance)})"
+          + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+
+
+def _unsure_rule(metadata: dict[str, Any], chance: float) -> str:
+    """What "unsure" means for this model: a stated chance of being wrong when its
+    confidences are calibrated, else only a confidence cut-off."""
+    from training.records.calibration import HEADER_KEY
+
+    if metadata.get(HEADER_KEY):
+        return f"over {chance:.0%} chance of being wrong"
+    return f"confidence below {1 - chance:.0%}; this model is not calibrated"
 
 
 def _prediction_line(p: Any) -> str:

@@ -1,16 +1,19 @@
 """How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes,
-and how many of its images the "none of these" score would flag."""
+how many of its images the "none of these" score would flag, and how well its confidences
+are calibrated there (reliability bins and ECE, beside the file's stored figures)."""
 
 from __future__ import annotations
 
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from training.core.errors import CheetahLionError, DatasetError
 from training.data.splitting import split_dataset
 from training.fitting.modelfile import TrainedModel
 from training.predict.inference import Predictor
+from training.records.calibration import ModelCalibration, reliability
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split, SplitName
 from training.records.evaluation import ClassScores, EvaluationReport, ImageOutcome
@@ -56,8 +59,9 @@ def evaluate(
             progress(PhaseProgress("evaluate", len(predictions), len(records), 0.0))
     if len(predictions) < len(records):
         raise CheetahLionError("Evaluation was cancelled.")
-    return summarize(model.classes, true_labels, predictions, part,
-                     unfamiliar_percentile if predictor.calibration is not None else None)
+    report = summarize(model.classes, true_labels, predictions, part,
+                       unfamiliar_percentile if predictor.calibration is not None else None)
+    return replace(report, calibration=ModelCalibration.of_header(model.metadata))
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],
@@ -102,4 +106,6 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
         images=scored, unfamiliar_fraction=unfamiliar,
         unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
+        reliability=reliability([o.confidence for o in outcomes],
+                                [o.correct for o in outcomes]),
     )

@@ -1,11 +1,15 @@
 """How a model did on a split, as plain data: `EvaluationReport` and its parts.
 
-Computed by `training.predict.evaluation`; the Evaluate step and the CLI show it.
+Computed by `training.predict.evaluation`; the Evaluate step and the CLI show it, with
+how well its confidences are calibrated on the evaluated images (`reliability`) beside what
+the model file says of its calibration at training time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from training.records.calibration import ModelCalibration, Reliability
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,8 @@ class EvaluationReport:
     reference. About 1 - percentile/100 on validation by construction; on a test split it is
     a real check of the calibration."""
     unfamiliar_percentile: float | None = None
+    reliability: Reliability | None = None
+    """The reliability bins and ECE of the top-1 confidences on the evaluated images."""
+    calibration: ModelCalibration | None = None
+    """The model file's calibration (T, validation ECE before and after); None for a file
+    trained before calibration."""
