@@ -172,6 +172,7 @@ def _print_calibration(report: Any) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from training.cli import multilabel
+    from training.core.errors import ConfigError
     from training.predict.inference import Predictor
     from training.predict.results_csv import (
         MAX_CLASS_COLUMNS,
@@ -180,7 +181,6 @@ def _predict(args: argparse.Namespace) -> int:
     )
     from training.predict.sorting import sort_into_folders, sorting_label
     from training.records.backbones import IMAGENET_MODEL
-    from training.core.errors import ConfigError
     from training.records.predictions import Prediction
 
     if _multilabel_metadata(args.model) is not None:
