@@ -164,3 +164,27 @@ def test_a_damaged_calibration_is_refused_by_name(tmp_path: Path, bad: object) -
     path = save_model(_tiny_model({"calibration": bad}), tmp_path / "m.safetensors")
     with pytest.raises(ModelFileError, match="'calibration'"):
         load_model(path)
+
+
+def test_training_calibrates_and_evaluation_reports_it(real_photo_model, real_photos: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """The real photos' quick model: T stored in its header, folded into its classifier
+    (Evaluate's validation ECE is the stored "after"), and both shown by the CLI."""
+    from training.cli import main
+    from training.data.scanning import scan_dataset
+    from training.predict.evaluation import evaluate
+
+    model = load_model(real_photo_model.model_path)
+    stored = ModelCalibration.of_header(model.metadata)
+    assert stored is not None and stored.rule in (FITTED, NO_MISTAKES)
+    assert stored.images >= MIN_IMAGES and stored.temperature != 1.0
+    assert stored.ece_after <= 0.03  # with no mistakes: 1 / (n + 2) by the rule, not 0
+    report = evaluate(model, scan_dataset(real_photos), "val")
+    assert report.calibration == stored and report.reliability is not None
+    assert report.reliability.images == report.images
+    assert report.reliability.ece == pytest.approx(stored.ece_after, abs=2e-3)
+    assert main(["evaluate", str(real_photo_model.model_path), str(real_photos)]) == 0
+    out = capsys.readouterr().out
+    assert f"calibration: ECE {report.reliability.ece:.3f} on these" in out
+    assert f"model file: temperature {stored.temperature:.2f}" in out
