@@ -114,7 +114,7 @@ class GalleryFilters(QWidget):
 
     @Slot(int)
     def _threshold_changed(self, value: int) -> None:
-        self.threshold_label.setText(f"Unsure below {value}%")
+        self.threshold_label.setText(f"Unsure: over {100 - value}% chance wrong")
         self.model.set_unsure_threshold(value / 100)
         self.settings.unsure_threshold = value / 100
         self.proxy.invalidate()

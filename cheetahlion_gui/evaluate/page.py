@@ -1,4 +1,5 @@
-"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes.
+"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes,
+and beside them the calibration (`reliability`: a reliability diagram, ECE before and after).
 
 The scores are a panel of their own (`evaluation_scores`); the page runs the evaluation and
 shows the images behind a score: the worst mistakes, or a confusion matrix cell's images.
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.evaluate.multilabel_cells import Cell
 from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabelImages
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
+from cheetahlion_gui.evaluate.reliability import ReliabilityPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
@@ -137,7 +139,8 @@ class EvaluatePage(StepPage):
         self.score_panels = QStackedWidget()
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
-        self.splitter.addWidget(self.score_panels)
+        self.reliability = ReliabilityPanel()  # shown with a single-label report
+        self.splitter.addWidget(self.reliability.beside(self.score_panels))
         self.splitter.addWidget(images)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
@@ -241,6 +244,7 @@ class EvaluatePage(StepPage):
         self.report_title = self._evaluating_title
         self.shown_outcomes = []
         self.score_panels.setCurrentWidget(self.multilabel_scores)
+        self.reliability.setVisible(False)  # single-label confidences only
         self.multilabel_scores.show_report(outcome.report, self.report_title)
         self.multilabel_images.show_report(outcome)
         self.mistakes_button.setVisible(False)
@@ -295,6 +299,7 @@ class EvaluatePage(StepPage):
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
         self.scores.show_report(report, self.report_title)
+        self.reliability.show_report(report)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile

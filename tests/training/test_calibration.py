@@ -27,8 +27,8 @@ from training.records.calibration import (
     NO_MISTAKES,
     TOO_FEW,
     ModelCalibration,
-    chance_wrong_text,
     expected_calibration_error,
+    is_unsure,
     reliability,
 )
 
@@ -134,8 +134,8 @@ def test_the_ece_of_calibrated_draws_is_small() -> None:
 
 
 def test_unsure_is_a_stated_chance_of_being_wrong() -> None:
-    assert chance_wrong_text(0.9) == "Unsure: over 10% chance wrong"
-    assert chance_wrong_text(0.7) == "Unsure: over 30% chance wrong"
+    assert is_unsure(0.69) and not is_unsure(0.7) and not is_unsure(0.95)
+    assert is_unsure(0.85, chance_wrong=0.1) and not is_unsure(0.9, chance_wrong=0.1)
 
 
 def _tiny_model(metadata: dict) -> TrainedModel:
@@ -188,3 +188,21 @@ def test_training_calibrates_and_evaluation_reports_it(real_photo_model, real_ph
     out = capsys.readouterr().out
     assert f"calibration: ECE {report.reliability.ece:.3f} on these" in out
     assert f"model file: temperature {stored.temperature:.2f}" in out
+
+
+def test_predict_names_the_unsure_by_their_chance_of_being_wrong(
+        real_photo_model, real_photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main
+
+    photos = sorted((real_photos / "lion").glob("*.jpg"))[:3]
+    model = str(real_photo_model.model_path)
+    assert main(["predict", model, *map(str, photos), "--unsure-chance", "0", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 3 and all("\tunsure: " in line and "chance wrong" in line
+                                   for line in lines)
+    assert "3 unsure (over 0% chance of being wrong)" in captured.err
+    assert main(["predict", model, *map(str, photos), "--quiet"]) == 0
+    assert "0 unsure (over 30% chance of being wrong)" in capsys.readouterr().err
+    assert main(["predict", model, str(photos[0]), "--unsure-chance", "150"]) != 0
+    assert "--unsure-chance is a percentage from 0 to 100, not 150" in capsys.readouterr().err

@@ -14,7 +14,7 @@ the file's header keeps T and the validation ECE before and after under "calibra
 (`ModelCalibration`). A file without it (older ones) was not calibrated: T = 1.
 
 With calibrated probabilities a confidence p means a (1 − p) chance of being wrong, which
-is how "unsure" is worded (`chance_wrong_text`).
+is how "unsure" is worded (`is_unsure`).
 """
 
 from __future__ import annotations
@@ -162,9 +162,3 @@ def is_unsure(confidence: float, chance_wrong: float = UNSURE_CHANCE_WRONG) -> b
     """Whether a prediction's chance of being wrong (1 − its calibrated confidence) is
     over `chance_wrong`."""
     return 1.0 - confidence > chance_wrong + 1e-12
-
-
-def chance_wrong_text(threshold: float) -> str:
-    """The "unsure" cut-off in words: confidence below `threshold` means more than a
-    (1 − threshold) chance of being wrong (with calibrated probabilities)."""
-    return f"Unsure: over {round(100 * (1 - threshold))}% chance wrong"

@@ -1,0 +1,65 @@
+"""Evaluate's calibration panel (issue 24): the reliability diagram's bars and the ECE of the
+evaluated photos beside the model file's before and after, readable at 1280×800; hidden for
+a multi-label report; an older model file says it was trained before calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from layout_audit import audit
+from synthetic import textured_image
+
+from cheetahlion_gui.jobs.evaluate import EvaluateOutcome
+from training.records.calibration import FITTED, ModelCalibration, reliability
+from training.records.evaluation import ClassScores, EvaluationReport, ImageOutcome
+
+
+def _report(tmp_path: Path, stored: ModelCalibration | None) -> EvaluationReport:
+    """60 validation photos: 40 said 95 % (38 right), 20 said 65 % (13 right)."""
+    photo = tmp_path / "photo.jpg"
+    textured_image((200, 150, 40), 1, size=96).save(photo)
+    said = [0.95] * 40 + [0.65] * 20
+    right = [True] * 38 + [False] * 2 + [True] * 13 + [False] * 7
+    outcomes = tuple(ImageOutcome(str(photo), "cheetah", "cheetah" if ok else "lion", p)
+                     for p, ok in zip(said, right, strict=True))
+    return EvaluationReport(
+        part="test", classes=("cheetah", "lion"), accuracy=51 / 60, loss=0.4,
+        confusion=((51, 9), (0, 0)),
+        per_class=(ClassScores("cheetah", 1.0, 0.85, 0.92, 60),
+                   ClassScores("lion", 0.0, 0.0, 0.0, 0)),
+        mistakes=tuple(o for o in outcomes if not o.correct), outcomes=outcomes,
+        unreadable=(), images=60, reliability=reliability(said, right), calibration=stored)
+
+
+def _show(window, qtbot, report: EvaluationReport):
+    window.resize(1280, 800)
+    window.sidebar.setCurrentRow(2)
+    page = window.evaluate_page
+    page._evaluating_title = "run 1"
+    page._succeeded(EvaluateOutcome(report, "model.safetensors"))
+    qtbot.wait(50)  # layouts settle
+    return page
+
+
+def test_evaluate_shows_the_reliability_diagram_and_ece(window, qtbot, tmp_path: Path) -> None:
+    stored = ModelCalibration(2.31, 0.084, 0.012, 61, FITTED)
+    report = _report(tmp_path, stored)
+    page = _show(window, qtbot, report)
+    panel = page.reliability
+    assert panel.isVisible()
+    assert report.reliability is not None
+    expected = report.reliability.ece  # |0.95-0.95|·40/60 + |0.65-0.65|·20/60
+    text = panel.summary.text()
+    assert f"ECE <b>{expected:.3f}</b> on these 60 test photos" in text
+    assert "ECE 0.084 before calibration, 0.012 after (temperature 2.31, fitted)" in text
+    heights = sorted(float(h) for h in panel.bars.opts["height"])
+    assert heights == pytest.approx([13 / 20, 38 / 40])
+    assert audit(window) == []
+    window.grab().save(str(tmp_path / "calibration.png"))
+
+
+def test_an_older_model_says_it_was_not_calibrated(window, qtbot, tmp_path: Path) -> None:
+    page = _show(window, qtbot, _report(tmp_path, None))
+    assert "trained before calibration" in page.reliability.summary.text()
+    assert audit(window) == []
