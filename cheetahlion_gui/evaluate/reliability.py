@@ -25,8 +25,12 @@ from training.records import calibration as rules
 from training.records.calibration import ModelCalibration, Reliability
 from training.records.evaluation import EvaluationReport
 
-PLOT_SIDE = 220
+PLOT_SIDE = 200
 """The diagram's least width and height: 15 bars and both axes' labels readable."""
+PANEL_WIDTH = 280
+"""At most: the per-class table and the confusion matrix keep their columns whole at
+1280 × 800."""
+TICKS = [[(v / 5, f"{v / 5:g}") for v in range(6)]]
 BAR_COLOUR = "#1f77b4"
 GAP_COLOUR = "#d62728"
 
@@ -43,10 +47,11 @@ class ReliabilityPanel(QGroupBox):
         self.setToolTip(
             "Each bar is one range of confidence: its height is the share of those photos "
             "the model got right. A calibrated model's bars reach the diagonal, so a "
-            "photo it is 90 % sure of has a 10 % chance of being wrong. ECE: the mean gap, "
-            "weighted by the photos in each bar (0 is perfect).")
+            "photo it is 90 % sure of has a 10 % chance of being wrong; a red dot is the "
+            "bar's mean confidence, where its top would be. ECE: the mean gap, weighted by "
+            "the photos in each bar (0 is perfect).")
         pg.setConfigOptions(antialias=True, background="w", foreground="#333")
-        self.plot = pg.PlotWidget(title="Reliability")
+        self.plot = pg.PlotWidget()  # the group box titles it
         self.plot.setMinimumSize(PLOT_SIDE, PLOT_SIDE)
         item = self.plot.getPlotItem()
         self.plot.setLabel("bottom", "confidence")
@@ -55,6 +60,9 @@ class ReliabilityPanel(QGroupBox):
         for axis in item.axes.values():
             axis["item"].enableAutoSIPrefix(False)
             axis["item"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setTicks(TICKS)
+            self.plot.getAxis(side).setStyle(hideOverlappingLabels=False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setXRange(0, 1, padding=0.02)
@@ -73,7 +81,7 @@ class ReliabilityPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.summary)
-        self.setMaximumWidth(340)
+        self.setMaximumWidth(PANEL_WIDTH)
         self.setVisible(False)  # until a report is shown
 
     def beside(self, scores: QWidget) -> QWidget:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGroupBox, QStyleOptionViewItem
 from synthetic import make_dataset, textured_image
 
 from cheetahlion_gui.jobs.evaluate import EvaluateOutcome
+from training.records.calibration import reliability
 
 BIG_CATS = ("cheetah", "lion", "snow leopard", "clouded leopard", "jaguar", "tiger",
             "leopard", "black panther")
@@ -41,7 +42,10 @@ def _report(tmp_path: Path, classes: tuple[str, ...], images: int = 150) -> Simp
                            confusion=confusion, per_class=per_class, mistakes=mistakes,
                            outcomes=outcomes, unreadable=(), images=sum(map(sum, confusion)),
                            unfamiliar_fraction=8 / sum(map(sum, confusion)),
-                           unfamiliar_percentile=95.0)
+                           unfamiliar_percentile=95.0, calibration=None,
+                           reliability=reliability([o.confidence for o in outcomes],
+                                                   [o.true_label == o.predicted_label
+                                                    for o in outcomes]))
 
 
 def _show(window, qtbot, report: SimpleNamespace, size: tuple[int, int]):
