@@ -19,7 +19,9 @@ The saved model's probabilities on each part come from `Predictor` (what Evaluat
 Classify show: "after"); "before" are the same logits times T (folding divided them by T,
 exactly), i.e. what the model would have said uncalibrated. ECE: 15 equal-width bins of top-1
 confidence (`training.records.calibration`). The table gives each seed and the mean over
-seeds per setting; the model file's own validation figures are checked against the script's.
+seeds per setting. "floor": the ECE a perfectly calibrated model with the same confidences
+would show on as many images, from sampling alone (the mean of 500 draws, each answer right
+with its confidence's chance): an ECE near it cannot be told from calibrated.
 `--finetune` (on by default in a full run, off with `--quick`) adds one fine-tune (2 epochs)
 of `real names` at seed 0. **Target:** mean ECE after calibration ≤ 0.03 on validation and on
 the test part, for every setting.
@@ -75,9 +77,21 @@ def part_eces(predictor: Predictor, paths: list[str], labels: np.ndarray,
         logits = np.log(probabilities) * temperature  # softmax is blind to a shift
     before = np.exp(logits - logits.max(1, keepdims=True))
     before /= before.sum(1, keepdims=True)
-    return {"after": expected_calibration_error(probabilities.max(1), correct),
+    confidence = probabilities.max(1)
+    return {"after": expected_calibration_error(confidence, correct),
             "before": expected_calibration_error(before.max(1), correct),
-            "accuracy": float(correct.mean()), "images": len(paths)}
+            "floor": noise_floor(confidence), "accuracy": float(correct.mean()),
+            "images": len(paths)}
+
+
+def noise_floor(confidence: np.ndarray, draws: int = 500) -> float:
+    """The mean ECE of a perfectly calibrated model with these very confidences on as many
+    images: each answer drawn right with its confidence's chance. An ECE measured on a
+    part cannot be told from calibrated below about this."""
+    rng = np.random.default_rng(0)
+    return statistics.fmean(
+        expected_calibration_error(confidence, rng.uniform(size=len(confidence)) < confidence)
+        for _ in range(draws))
 
 
 def one_run(args: Any, setting: str, seed: int, root: Path, mode: str = "quick"
@@ -113,6 +127,7 @@ def _row(run: dict[str, Any]) -> tuple[object, ...]:
             f"{run['temperature']:.2f}", run["rule"],
             f"{run['val']['before']:.3f} → {run['val']['after']:.3f}",
             f"{run['test']['before']:.3f} → {run['test']['after']:.3f}",
+            f"{run['val']['floor']:.3f} / {run['test']['floor']:.3f}",
             f"{run['test']['accuracy']:.3f}")
 
 
@@ -125,6 +140,7 @@ def _mean_row(setting: str, runs: list[dict[str, Any]]) -> tuple[tuple[object, .
              f"{statistics.fmean(run['temperature'] for run in runs):.2f}", "",
              f"{mean('val', 'before'):.3f} → {mean('val', 'after'):.3f}",
              f"{mean('test', 'before'):.3f} → {mean('test', 'after'):.3f}",
+             f"{mean('val', 'floor'):.3f} / {mean('test', 'floor'):.3f}",
              f"{mean('test', 'accuracy'):.3f}  {_common.verdict(ok)}"), ok)
 
 
@@ -160,7 +176,7 @@ def main() -> None:
         runs.append(tuned)
         rows.append(_row(tuned))
     headers = ("setting", "seed", "T", "rule", "val ECE before → after",
-               "test ECE before → after", "test accuracy")
+               "test ECE before → after", "floor val / test", "test accuracy")
     text = (_common.table(headers, means) + f"\n\ntarget: mean ECE after ≤ {TARGET} on both "
             f"parts, every setting: {_common.verdict(passed)}\n\n" + _common.table(headers, rows))
     _common.report(args, f"Calibration: ECE before and after the temperature ({len(seeds)} "
