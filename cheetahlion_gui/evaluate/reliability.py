@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGroupBox,
@@ -48,8 +49,9 @@ class ReliabilityPanel(QGroupBox):
             "Each bar is one range of confidence: its height is the share of those photos "
             "the model got right. A calibrated model's bars reach the diagonal, so a "
             "photo it is 90 % sure of has a 10 % chance of being wrong; a red dot is the "
-            "bar's mean confidence, where its top would be. ECE: the mean gap, weighted by "
-            "the photos in each bar (0 is perfect).")
+            "bar's mean confidence, where its top would be, and the paler a bar, the fewer "
+            "photos it holds. ECE: the mean gap, weighted by the photos in each bar (0 is "
+            "perfect).")
         pg.setConfigOptions(antialias=True, background="w", foreground="#333")
         self.plot = pg.PlotWidget()  # the group box titles it
         self.plot.setMinimumSize(PLOT_SIDE, PLOT_SIDE)
@@ -106,12 +108,22 @@ class ReliabilityPanel(QGroupBox):
     def _draw(self, measured: Reliability) -> None:
         shown = [b for b in measured.bins if b.count]
         width = (measured.bins[0].upper - measured.bins[0].lower) if measured.bins else 0.0
+        most = max((b.count for b in shown), default=1)
+        # a bar of one photo says little: paler the fewer photos it holds
+        brushes = [_shade(0.25 + 0.75 * b.count / most) for b in shown]
         self.bars.setOpts(x=[(b.lower + b.upper) / 2 for b in shown],
-                          height=[b.accuracy for b in shown], width=width * 0.9)
+                          height=[b.accuracy for b in shown], width=width * 0.9,
+                          brushes=brushes)
         # where each bar should end if calibrated: its photos' mean confidence
         self.points.setData([b.confidence for b in shown], [b.accuracy for b in shown])
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1, padding=0.02)
+
+
+def _shade(opacity: float) -> QColor:
+    colour = QColor(BAR_COLOUR)
+    colour.setAlphaF(opacity)
+    return colour
 
 
 def summary_text(measured: Reliability, part: str, stored: ModelCalibration | None) -> str:
