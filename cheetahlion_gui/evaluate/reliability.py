@@ -140,6 +140,7 @@ def summary_text(measured: Reliability, part: str, stored: ModelCalibration | No
 def _how(stored: ModelCalibration) -> str:
     """How the temperature was chosen, in a few words."""
     return {rules.FITTED: "fitted",
+            rules.CALIBRATED: "already calibrated",
             rules.NO_MISTAKES: f"no mistakes among {stored.images}: set to "
                                f"{(stored.images + 1) / (stored.images + 2):.1%} sure on average",
             rules.TOO_FEW: f"only {stored.images} photos: left as trained",

@@ -23,6 +23,7 @@ from training.models.networks import create_network
 from training.records.backbones import get_backbone
 from training.records.calibration import (
     BINS,
+    CALIBRATED,
     FITTED,
     NO_MISTAKES,
     TOO_FEW,
@@ -64,6 +65,17 @@ def test_an_already_calibrated_set_keeps_a_temperature_of_one() -> None:
     calibration = fit_temperature(logits, labels)
     assert calibration.temperature == pytest.approx(1.0, abs=0.08)
     assert calibration.ece_after < 0.03
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_small_calibrated_set_is_left_alone(seed: int) -> None:
+    """60 images drawn from calibrated probabilities: a T fitted to them is noise, and the
+    likelihood-ratio test keeps T = 1 exactly; the same 60 at 3 × z still get T fitted."""
+    logits, labels = _known_set(1.0, images=60, seed=seed)
+    calibration = fit_temperature(logits, labels)
+    assert (calibration.temperature, calibration.rule) == (1.0, CALIBRATED)
+    assert calibration.ece_after == calibration.ece_before
+    assert fit_temperature(logits * 3, labels).rule == FITTED
 
 
 def test_too_few_validation_images_leave_the_model_as_trained() -> None:

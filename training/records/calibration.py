@@ -31,13 +31,15 @@ BINS = 15
 HEADER_KEY = "calibration"
 """Where the model file's header keeps the `ModelCalibration`."""
 FITTED = "fitted"
+CALIBRATED = "already calibrated"
 NO_MISTAKES = "no mistakes"
 TOO_FEW = "too few"
 NOT_NUMBERS = "not numbers"
 STOPPED = "stopped"
 UNREADABLE = "unreadable"
-RULES = (FITTED, NO_MISTAKES, TOO_FEW, NOT_NUMBERS, STOPPED, UNREADABLE)
-"""How the temperature was chosen: by validation loss; from the validation images' count
+RULES = (FITTED, CALIBRATED, NO_MISTAKES, TOO_FEW, NOT_NUMBERS, STOPPED, UNREADABLE)
+"""How the temperature was chosen: by validation loss; T = 1 because validation showed no
+significant miscalibration; from the validation images' count
 when none of them was wrong; T = 1 because there were too few of them, because their
 logits were not all numbers, because the run was stopped before calibration, or because
 a validation photo could no longer be read."""
@@ -142,6 +144,8 @@ class ModelCalibration:
     def describe(self) -> str:
         """One line: T, the validation ECE before and after, and how T was chosen."""
         how = {FITTED: f"fitted on {self.images} validation images",
+               CALIBRATED: f"the {self.images} validation images showed the confidences "
+                           "right as trained",
                NO_MISTAKES: f"none of the {self.images} validation images was wrong, so the "
                             "confidence was set to what that count supports",
                TOO_FEW: f"only {self.images} validation images: left as trained",
