@@ -1,5 +1,6 @@
 """Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes,
-and beside them the calibration (`reliability`: a reliability diagram, ECE before and after).
+and beside the images the calibration (`reliability`: a reliability diagram, ECE before and
+after).
 
 The scores are a panel of their own (`evaluation_scores`); the page runs the evaluation and
 shows the images behind a score: the worst mistakes, or a confusion matrix cell's images.
@@ -130,7 +131,8 @@ class EvaluatePage(StepPage):
         gallery_header.addWidget(self.mistakes_button)
         gallery_header.addWidget(self.explain_button)
         images_layout.addLayout(gallery_header)
-        images_layout.addWidget(self.gallery_view)
+        self.reliability = ReliabilityPanel()  # shown with a single-label report
+        images_layout.addWidget(self.reliability.beside(self.gallery_view))
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.multilabel_scores = MultiLabelScoresPanel()
         self.multilabel_scores.per_label_view.cell_chosen.connect(self.show_label_cell)
@@ -139,8 +141,7 @@ class EvaluatePage(StepPage):
         self.score_panels = QStackedWidget()
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
-        self.reliability = ReliabilityPanel()  # shown with a single-label report
-        self.splitter.addWidget(self.reliability.beside(self.score_panels))
+        self.splitter.addWidget(self.score_panels)
         self.splitter.addWidget(images)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)

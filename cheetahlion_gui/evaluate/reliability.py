@@ -29,8 +29,7 @@ from training.records.evaluation import EvaluationReport
 PLOT_SIDE = 200
 """The diagram's least width and height: 15 bars and both axes' labels readable."""
 PANEL_WIDTH = 280
-"""At most: the per-class table and the confusion matrix keep their columns whole at
-1280 × 800."""
+"""At most: the images beside it keep two tiles' width at 1280 × 800."""
 TICKS = [[(v / 5, f"{v / 5:g}") for v in range(6)]]
 BAR_COLOUR = "#1f77b4"
 GAP_COLOUR = "#d62728"
@@ -86,12 +85,14 @@ class ReliabilityPanel(QGroupBox):
         self.setMaximumWidth(PANEL_WIDTH)
         self.setVisible(False)  # until a report is shown
 
-    def beside(self, scores: QWidget) -> QWidget:
-        """A row of `scores` (stretching) and this panel on its right."""
+    def beside(self, images: QWidget) -> QWidget:
+        """A row of `images` (stretching: a grid of tiles reflows) and this panel on its
+        right, where the score tables and the images' title and buttons keep the page's
+        whole width."""
         row = QWidget()
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scores, 1)
+        layout.addWidget(images, 1)
         layout.addWidget(self)
         return row
 
