@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from training.records.calibration import (
     ModelCalibration,
     expected_calibration_error,
 )
-from training.records.events import Cancelled
+from training.records.events import Callback, Cancelled, PhaseProgress
 
 MIN_IMAGES = 20
 """Fewer validation images than this leave T at 1: one odd photo would decide it."""
@@ -77,7 +78,21 @@ def calibrate_run(run: RunContext, trained: Trained) -> ModelCalibration | None:
         return uncalibrated(STOPPED, len(paths))
     frozen = FrozenFeatures(run.network, run.prep, run.device)
     return calibrate_validation(run.network, frozen, paths, run.labels(run.split.val),
-                                run.cancel)
+                                run.cancel, _reporter(run.emit, len(paths)))
+
+
+def _reporter(emit: Callback, total: int) -> Callable[[int], None]:
+    """`advance(n)` that reports the pass as the "evaluate" phase, as a validation pass is
+    (after a fine-tune its features are computed under the final weights: seconds)."""
+    started, done = time.perf_counter(), 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        emit(PhaseProgress("evaluate", done, total, rate))
+
+    return advance
 
 
 def calibrate_network(network: nn.Module, features: torch.Tensor, labels: torch.Tensor
@@ -94,13 +109,14 @@ def calibrate_network(network: nn.Module, features: torch.Tensor, labels: torch.
 
 def calibrate_validation(network: nn.Module, frozen: FrozenFeatures,
                          paths: Sequence[Path], labels: torch.Tensor,
-                         cancel: threading.Event | None = None) -> ModelCalibration:
+                         cancel: threading.Event | None = None,
+                         advance: Callable[[int], None] | None = None) -> ModelCalibration:
     """`calibrate_network` on the validation photos at `paths`, their features found in the
     feature store (quick mode put them there) or computed under the final weights (a
     fine-tune: the store keeps them for Evaluate). A run stopped meanwhile, or a photo
     that changed since the scan, leaves T at 1 with the rule saying why."""
     try:
-        features = embed_dataset(paths, frozen, default_store(), cancel)
+        features = embed_dataset(paths, frozen, default_store(), cancel, advance)
     except Cancelled:
         return uncalibrated(STOPPED, len(paths))
     except DatasetError:
