@@ -19,6 +19,7 @@ from training.fitting.calibration import (
     fold_temperature,
 )
 from training.fitting.modelfile import TrainedModel, load_model, save_model
+from training.models.frozen import weights_digest
 from training.models.networks import create_network
 from training.records.backbones import get_backbone
 from training.records.calibration import (
@@ -120,10 +121,12 @@ def test_calibrating_a_network_folds_into_its_classifier_only() -> None:
     with torch.no_grad():  # features whose logits under this classifier are 3 · z
         features = torch.linalg.lstsq(classifier.weight,
                                       (3 * logits - classifier.bias).T).solution.T
+    digest = weights_digest(network)  # the feature store's key: features, not logits
     calibration = calibrate_network(network, features, labels)
     assert calibration.temperature == pytest.approx(3.0, rel=0.25)
     changed = {k for k, v in network.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"classifier.weight", "classifier.bias"}
+    assert weights_digest(network) == digest  # "none of these" and stored features unchanged
 
 
 def test_ece_and_bins_of_a_known_case() -> None:
