@@ -238,8 +238,9 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
         } for p in results])
         return
     for p in results:
-        print(_prediction_line(p) + (f"\tunsure: {1 - p.confidence:.0%} chance wrong"
-                                     if id(p) in unsure else ""))
+        wrong = 1 - p.confidence  # one decimal below 10 %: "2.1 %", not a "2 %" over 2 %
+        print(_prediction_line(p) + (f"\tunsure: {wrong:.{0 if wrong >= 0.1 else 1}%} chance "
+                                     "wrong" if id(p) in unsure else ""))
     unfamiliar = sum(p.unfamiliar for p in results)
     print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
           f"read, {len(skipped)} skipped (not images)"
