@@ -133,6 +133,9 @@ def summary_text(measured: Reliability, part: str, stored: ModelCalibration | No
     if stored is None:
         return (text + "<br><small>This model was trained before calibration: its "
                 "confidences are as trained (temperature 1).</small>")
+    if not stored.measured:
+        return (text + f"<br><small>Not calibrated when trained ({_how(stored)}): its "
+                "confidences are as trained.</small>")
     return (text + f"<br><small>When trained, on validation: ECE {stored.ece_before:.3f} "
             f"before calibration, {stored.ece_after:.3f} after (temperature "
             f"{stored.temperature:.2f}, {_how(stored)}).</small>")

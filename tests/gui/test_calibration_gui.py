@@ -11,7 +11,7 @@ from layout_audit import audit
 from synthetic import textured_image
 
 from cheetahlion_gui.jobs.evaluate import EvaluateOutcome
-from training.records.calibration import FITTED, ModelCalibration, reliability
+from training.records.calibration import FITTED, STOPPED, ModelCalibration, reliability
 from training.records.evaluation import ClassScores, EvaluationReport, ImageOutcome
 
 BIG_CATS = ("cheetah", "lion", "snow leopard", "clouded leopard", "jaguar", "tiger",
@@ -65,6 +65,13 @@ def test_evaluate_shows_the_reliability_diagram_and_ece(window, qtbot, tmp_path:
     assert heights == pytest.approx([13 / 20, 38 / 40])
     assert audit(window) == []
     window.grab().save(str(tmp_path / "calibration.png"))
+
+
+def test_a_model_stopped_before_calibration_says_so(window, qtbot, tmp_path: Path) -> None:
+    stopped = ModelCalibration(1.0, 0.0, 0.0, 60, STOPPED)
+    text = _show(window, qtbot, _report(tmp_path, stopped)).reliability.summary.text()
+    assert "Not calibrated when trained (stopped early: left as trained)" in text
+    assert "0.000 before" not in text
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])

@@ -170,6 +170,8 @@ def test_a_file_keeps_its_calibration(tmp_path: Path) -> None:
     path = save_model(_tiny_model({"calibration": stored.to_dict()}), tmp_path / "m.safetensors")
     assert ModelCalibration.of_header(load_model(path).metadata) == stored
     assert "temperature 2.50" in stored.describe()
+    assert ModelCalibration(1.0, 0.0, 0.0, 5, TOO_FEW).describe() == \
+        "not calibrated (only 5 validation images: left as trained)"
 
 
 @pytest.mark.parametrize("bad", [{"temperature": 0}, {"temperature": math.nan},

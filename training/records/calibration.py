@@ -141,6 +141,12 @@ class ModelCalibration:
         data = header.get(HEADER_KEY)
         return None if data is None else cls.from_dict(data)
 
+    @property
+    def measured(self) -> bool:
+        """Whether validation was scored (else T is 1 and the ECE figures are 0 for "not
+        measured": too few photos, a stopped run, …)."""
+        return self.rule in (FITTED, CALIBRATED, NO_MISTAKES)
+
     def describe(self) -> str:
         """One line: T, the validation ECE before and after, and how T was chosen."""
         how = {FITTED: f"fitted on {self.images} validation images",
@@ -153,6 +159,8 @@ class ModelCalibration:
                STOPPED: "the run was stopped before calibration: left as trained",
                UNREADABLE: "a validation photo could not be read again: left as trained",
                }[self.rule]
+        if not self.measured:
+            return f"not calibrated ({how})"
         return (f"temperature {self.temperature:.2f} ({how}); validation ECE "
                 f"{self.ece_before:.3f} before, {self.ece_after:.3f} after")
 
