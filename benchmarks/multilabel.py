@@ -1,4 +1,4 @@
-"""Multi-label quick mode vs a plain per-label logistic regression (issue 23).
+"""Multi-label quick mode and fine-tune vs a plain per-label logistic regression (issue 23).
 
 The issue: "Make multi-label sets with known answers from the shared photos (more than one
 kind of composition, so no method is tuned to one), several seeds: mAP, macro-F1 and exact
@@ -28,6 +28,13 @@ before any clock into a cache every home shares, its seconds shown apart):
    (`_multilabel_baseline.py`), threshold 0.5; and the same model with thresholds chosen on
    validation (best F1), as quick mode chooses its own. Its clock holds the regression only.
 
+5. fine-tune (for the `--finetune-seeds`, default seed 0 only: on 2 CPU cores one fine-tune
+   of 480 photos takes minutes): `fit_multilabel(TrainConfig.finetune(seed=seed,
+   epochs=--finetune-epochs), dataset, split)` in the same home (so its first step, quick
+   mode's head, finds every feature stored), timed whole; its validation probabilities are
+   the run's own, its test probabilities the saved model's (`MultiLabelPredictor`), with the
+   thresholds it chose. Whether it kept its own network or the quick-mode head is noted.
+
 All figures are computed by `_multilabel_baseline.figures` from each side's probabilities, on
 validation (where quick mode chose its thresholds, so its F1 there is optimistic, as is the
 tuned baseline's) and on the held-out test images (the honest figures; the target is checked
@@ -35,7 +42,8 @@ there). Target per composition: quick's mean test mAP and macro-F1 over the seed
 baseline's (threshold 0.5), and every cold run ≤ 60 s; the table also counts the seeds quick
 won.
 
-    .venv/bin/python benchmarks/multilabel.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/multilabel.py            # full run (3-4 minutes on 2 CPUs)
+    .venv/bin/python benchmarks/multilabel.py --finetune-seeds none   # quick only (minutes)
     .venv/bin/python benchmarks/multilabel.py --quick    # checks the script
 """
 
@@ -59,8 +67,8 @@ from training.records.config import TrainConfig
 
 COLD_TARGET_SECONDS = 60.0
 VAL_FRACTION = 0.2
-QUICK_SETTINGS = {"seeds": [0], "train": 60, "test": 30}
-FULL_SETTINGS = {"seeds": [0, 1, 2], "train": 600, "test": 200}
+QUICK_SETTINGS = {"seeds": [0], "train": 60, "test": 30, "finetune_epochs": 1}
+FULL_SETTINGS = {"seeds": [0, 1, 2], "train": 600, "test": 200, "finetune_epochs": 2}
 
 
 @dataclass
@@ -109,8 +117,33 @@ def quick_scores(result: Any, val_features: torch.Tensor, test_features: torch.T
     return Scores(val, test, np.asarray(result.thresholds))
 
 
-def measure(composed: sets.ComposedSet, work: Path, graphs: Path) -> dict[str, Any]:
-    """Both sides on one composed set, in a fresh home."""
+def run_finetune(config: TrainConfig, dataset: Any, split: Any, test_paths: list[Path]
+                 ) -> tuple[Scores, dict[str, Any]]:
+    """Fine-tune on the split, timed whole: its validation and test probabilities with
+    its thresholds, and what it kept."""
+    from training.fitting.multilabel import fit_multilabel
+    from training.predict.multilabel import MultiLabelPredictor
+
+    started = time.perf_counter()
+    result = fit_multilabel(config, dataset, split)
+    seconds = time.perf_counter() - started
+    val = np.array([outcome.probabilities for outcome in result.validation.outcomes])
+    predictions = list(MultiLabelPredictor.from_file(result.model_path).predict(test_paths))
+    if any(p.error for p in predictions):
+        raise RuntimeError(f"unreadable test images: {[p.error for p in predictions if p.error]}")
+    test = np.array([p.probabilities for p in predictions])
+    return Scores(val, test, np.asarray(result.thresholds)), {
+        "seconds": seconds, "epochs": config.epochs, "best_epoch": result.best_epoch,
+        "kept_quick_head": result.kept_quick_head, "kept_note": result.kept_note,
+        "stopped": result.stopped, "engine_val_map": result.val_map,
+        "epoch_val_maps": [e.val_accuracy for e in result.history],
+        "epoch_seconds": [e.seconds for e in result.history]}
+
+
+def measure(composed: sets.ComposedSet, work: Path, graphs: Path,
+            finetune_epochs: int | None) -> dict[str, Any]:
+    """Every side on one composed set, in a fresh home (fine-tune only when
+    `finetune_epochs` is given)."""
     from training.data.multilabel_scan import scan_multilabel
     from training.data.multilabel_split import split_multilabel
 
@@ -137,6 +170,13 @@ def measure(composed: sets.ComposedSet, work: Path, graphs: Path) -> dict[str, A
                                     baseline.best_thresholds(val_scores, truth[val]))}
     if result is not None and result.model is not None:
         sides["quick"] = quick_scores(result, features[val], test_features)
+    finetune = None
+    if finetune_epochs:
+        _common.progress(f"  fine-tuning {composed.name}/{composed.seed}, "
+                         f"{finetune_epochs} epochs ...")
+        sides["finetune"], finetune = run_finetune(
+            TrainConfig.finetune(seed=composed.seed, epochs=finetune_epochs), dataset, split,
+            test_paths)
     rare = names.index(sets.RARE)
     figures = {
         side: {"val": asdict(baseline.figures(s.val, truth[val], s.thresholds, rare)),
@@ -155,7 +195,7 @@ def measure(composed: sets.ComposedSet, work: Path, graphs: Path) -> dict[str, A
             "quick_stopped": None if result is None else result.stopped,
             "quick_started_from_imagenet": (None if result is None
                                             else result.started_from_imagenet),
-            "figures": figures}
+            "finetune": finetune, "figures": figures}
 
 
 def leave_home() -> None:
@@ -194,10 +234,15 @@ def detail_rows(result: dict[str, Any]) -> list[list[object]]:
         seconds = (f"{result['quick_cold_seconds']:.1f} cold / {result['quick_warm_seconds']:.1f}"
                    " warm" if side == "quick" else
                    f"{result['baseline_fit_seconds']:.2f} (LR only)" if side == "baseline@0.5"
-                   else "")
+                   else f"{result['finetune']['seconds']:.0f}" if side == "finetune" else "")
         mark = ("" if side != "quick" or won is None else
                 " + ".join(name for name, ok in (("mAP", won["map"]), ("F1", won["macro_f1"]))
                            if ok) or "neither")
+        if side == "finetune":
+            tuned = result["finetune"]
+            mark = ("kept the quick head" if tuned["kept_quick_head"] else
+                    f"kept epoch {tuned['best_epoch']}") + " (val mAP by epoch " + ", ".join(
+                f"{value:.3f}" for value in tuned["epoch_val_maps"]) + ")"
         rows.append([f"{result['set']}/{result['seed']}", side,
                      f"{test['map']:.3f} ({val['map']:.3f})",
                      f"{test['macro_f1']:.3f} ({val['macro_f1']:.3f})",
@@ -240,6 +285,29 @@ def summary(results: list[dict[str, Any]]) -> tuple[list[list[object]], bool]:
     return rows, passed
 
 
+def finetune_summary(results: list[dict[str, Any]]) -> list[list[object]]:
+    """Per composition, over the seeds that fine-tuned: the test means of the three sides
+    on those seeds, and fine-tune's time."""
+    rows: list[list[object]] = []
+    for kind in dict.fromkeys(r["set"] for r in results):
+        mine = [r for r in results if r["set"] == kind and "finetune" in r["figures"]
+                and "quick" in r["figures"]]
+        if not mine:
+            continue
+        seeds = ",".join(str(r["seed"]) for r in mine)
+        for metric, name in (("map", "mAP"), ("macro_f1", "macro-F1"),
+                             ("exact_match", "exact match")):
+            means = [float(np.mean([r["figures"][side]["test"][metric] for r in mine]))
+                     for side in ("baseline@0.5", "quick", "finetune")]
+            rows.append([kind, seeds, f"{name} (test)", *means, means[2] / means[1], ""])
+        slowest = max(r["finetune"]["seconds"] for r in mine)
+        kept = sum(not r["finetune"]["kept_quick_head"] for r in mine)
+        rows.append([kind, seeds, "seconds (slowest seed)", "", max(
+            r["quick_cold_seconds"] for r in mine), slowest, "",
+            f"own network kept {kept} of {len(mine)}"])
+    return rows
+
+
 def engine_agreement(results: list[dict[str, Any]]) -> str:
     """A line saying whether this script's validation mAP and macro-F1 of quick mode equal
     the figures `fit_multilabel` reported (two codes, one definition)."""
@@ -262,10 +330,18 @@ def main() -> None:
     parser.add_argument("--seeds", help="comma-separated seeds (default 0,1,2; 0 with --quick)")
     parser.add_argument("--train", type=int, help="images to train on per set (default 600)")
     parser.add_argument("--test", type=int, help="held-out test images per set (default 200)")
+    parser.add_argument("--finetune-seeds", default="0",
+                        help="comma-separated seeds that also fine-tune, or 'none' "
+                             "(default 0: a fine-tune on 2 CPU cores takes minutes)")
+    parser.add_argument("--finetune-epochs", type=int,
+                        help="fine-tuning epochs (default 2; 1 with --quick)")
     args = parser.parse_args()
     settings = QUICK_SETTINGS if args.quick else FULL_SETTINGS
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else settings["seeds"]
     train_count, test_count = args.train or settings["train"], args.test or settings["test"]
+    tuned_seeds = set() if args.finetune_seeds == "none" else {
+        int(s) for s in args.finetune_seeds.split(",")}
+    finetune_epochs = args.finetune_epochs or settings["finetune_epochs"]
     data = _common.require_data(args.data)
     work = _common.workspace("multilabel")
     graphs = work / "graphs"
@@ -275,15 +351,24 @@ def main() -> None:
         for seed in seeds:
             _common.progress(f"composing {kind} seed {seed}: {train_count} + {test_count} ...")
             composed = sets.compose(data, kind, seed, train_count, test_count, work / "sets")
-            results.append(measure(composed, work, graphs))
+            results.append(measure(composed, work, graphs,
+                                   finetune_epochs if seed in tuned_seeds else None))
             shutil.rmtree(composed.train.parent, ignore_errors=True)
             _common.progress(f"  {kind}/{seed}: {detail_rows(results[-1])}")
     rows, passed = summary(results)
     text = _common.table(["set", "figure", "baseline@0.5", "quick", "quick ÷ base", "target",
                           "result", "seeds won"], rows)
+    tuned_rows = finetune_summary(results)
+    if tuned_rows:
+        text += "\n\n" + _common.table(
+            ["set", "seeds", "figure", "baseline@0.5", "quick", "fine-tune",
+             "fine-tune ÷ quick", "note"], tuned_rows)
+        text += (f"\nFine-tune: {finetune_epochs} epochs (TrainConfig.finetune otherwise), "
+                 "timed whole in the home where quick ran (its quick-mode head finds the "
+                 "features stored).")
     text += "\n\n" + _common.table(
         ["set/seed", "side", "mAP test (val)", "macro-F1 test (val)", "exact test (val)",
-         "leopard AP / F1", "seconds", "quick won"],
+         "leopard AP / F1", "seconds", "quick won / fine-tune kept"],
         [row for result in results for row in detail_rows(result)])
     text += (f"\n{train_count} images per set ({1 - VAL_FRACTION:.0%} train / "
              f"{VAL_FRACTION:.0%} validation, split_multilabel) + {test_count} held-out test "
@@ -294,7 +379,8 @@ def main() -> None:
     missing = sorted({r["quick_missing"] for r in results if r["quick_missing"]})
     if missing:
         text += "\nquick mode missing: " + "; ".join(missing)
-    _common.report(args, "Multi-label: quick mode vs per-label logistic regression", text,
+    _common.report(args, "Multi-label: quick mode and fine-tune vs per-label logistic "
+                   "regression", text,
                    {"sets": results, "graph_export_seconds": export_seconds, "pass": passed})
 
 

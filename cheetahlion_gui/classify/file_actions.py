@@ -31,7 +31,8 @@ from cheetahlion_gui.dialogs import ask_yes_no, choose_folder, start_folder
 from cheetahlion_gui.jobs.call import CallJob
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from training.predict.multilabel_csv import write_multilabel_csv
 from training.predict.results_csv import write_results_csv
 from training.predict.sorting import (
@@ -159,7 +160,8 @@ class FileActions(QWidget):
             return self._run_file_job(
                 CallJob(sort_into_folders, pairs, target, False, self.model.classes),
                 f"Copying {len(items)} files into their labels' folders…")
-        pairs = [(item.path, sorting_label(item.label, item.unfamiliar)) for item in items]
+        pairs = [(item.path, sorting_label(item.label, item.unfamiliar, item.below_threshold))
+                 for item in items]
         return self._run_file_job(CallJob(sort_into_folders, pairs, target, move),
                                   f"{'Moving' if move else 'Copying'} {len(pairs)} files…",
                                   move=move)

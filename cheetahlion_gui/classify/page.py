@@ -8,7 +8,9 @@ strange that is and re-flags the gallery without re-running the model (the model
 calibration travels with the results). "Review unsure…" walks through the unsure and "none
 of these" photos one at a time to put them into the dataset's classes (`review_dialog`).
 A multi-label model's gallery shows every label a photo has, with its probability, and
-counts photos per label.
+counts photos per label; its "Review unsure…" walks through the photos with a label near
+its threshold, most unsure first, to add them to the open multi-label dataset with the
+labels the user ticks (`multilabel_review`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.classify.file_actions import FileActions
 from cheetahlion_gui.classify.filters import GalleryFilters
+from cheetahlion_gui.classify.multilabel_review import MultiLabelReviewDialog
 from cheetahlion_gui.classify.review_dialog import ReviewDialog
 from cheetahlion_gui.classify.sources import SourcesBar
 from cheetahlion_gui.dialogs import choose_folder
@@ -36,7 +39,8 @@ from cheetahlion_gui.jobs.classify import (
 )
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.session import Session
-from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel, GalleryProxy
+from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from cheetahlion_gui.widgets.icon_view import (
     fit_tiles_to_classes,
     fit_tiles_to_lines,
@@ -90,11 +94,12 @@ class ClassifyPage(StepPage):
         self.file_actions = FileActions(session, self.model, self.proxy, self.view)
         self.review_button = QPushButton("Review unsure…")
         self.review_button.clicked.connect(self.review_unsure)
-        self.review_dialog: ReviewDialog | None = None
+        self.review_dialog: ReviewDialog | MultiLabelReviewDialog | None = None
         self.filters.threshold.valueChanged.connect(self._update_review_button)
         self.filters.percentile_changed.connect(self._update_review_button)
         self.classification_finished.connect(self._update_review_button)
         session.dataset_changed.connect(self._update_review_button)
+        session.multilabel_changed.connect(self._update_review_button)
         self._update_review_button()
         # Beside the counts it reviews; the filters' row is as wide as a laptop allows.
         self.file_actions.summary_row.addWidget(self.review_button)
@@ -199,7 +204,7 @@ class ClassifyPage(StepPage):
     def _labelled(self, message: MultiLabelBatch) -> None:
         """A multi-label batch: its tiles, and tiles wide enough for every label line yet."""
         first = self._done == 0
-        self.model.apply_multilabel(message.predictions, message.labels)
+        self.model.apply_multilabel(message.predictions, message.labels, message.thresholds)
         self._done += len(message.predictions)
         self.progress.setValue(self._done)
         if first:
@@ -236,15 +241,19 @@ class ClassifyPage(StepPage):
             + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 
     def _show_label_counts(self, items: list[GalleryItem], broken: int) -> None:
-        """"120 of 120 classified: red 61, blue 58, green 7; 30 with no label, 0 broken"."""
+        """"120 of 120 classified: red 61, blue 58, green 7; 30 with no label, 12 unsure,
+        0 broken"."""
         per_label = {name: sum(1 for item in items if item.labels and name in item.labels)
                      for name in self.model.classes}
         none = sum(1 for item in items if item.labels == ())
+        unsure = sum(1 for item in items if item.labels is not None
+                     and self.model.is_unsure(item))
         stopped = " (stopped)" if self._done < self._total else ""
         self.file_actions.summary.setText(
             f"{self._done} of {self._total} classified{stopped}: "
             + ", ".join(f"{name} {count}" for name, count in per_label.items())
-            + f"; {none} with no label, {broken} broken" + self._skipped_text())
+            + f"; {none} with no label, {unsure} unsure, {broken} broken"
+            + self._skipped_text())
 
     def _skipped_text(self) -> str:
         """", N skipped (not images)" when files were left out; the tooltip names them."""
@@ -269,35 +278,66 @@ class ClassifyPage(StepPage):
     # --- reviewing the unsure ones -----------------------------------------------------------
 
     def review_items(self) -> list[GalleryItem]:
-        """The classified photos the model is unsure of or calls "none of these", but those
+        """The classified photos the model is unsure of or calls "none of these" (a
+        multi-label gallery: with a label near its threshold, most unsure first), but those
         in the open dataset already (a review copies photos in; those are moved on the Data
         step)."""
+        if self.model.multilabel:
+            return self._unsure_labelled()
         root = self.session.dataset_root
         return [item for item in self.model.items() if item.label is not None and not item.error
                 and (item.unfamiliar or self.model.is_unsure(item))
                 and not (root is not None and Path(item.path).is_relative_to(root))]
 
+    def _unsure_labelled(self) -> list[GalleryItem]:
+        multilabel = self.session.multilabel
+        root = multilabel.root if multilabel is not None else None
+        unsure = [item for item in self.model.items() if item.labels is not None
+                  and not item.error and self.model.is_unsure(item)
+                  and not (root is not None and Path(item.path).is_relative_to(root))]
+        return sorted(unsure, key=lambda item: self.model.doubt(item) or 0.0)
+
     @Slot()
     def _update_review_button(self) -> None:
         count = len(self.review_items())
+        multilabel = self.model.multilabel
+        target = self.session.multilabel if multilabel else self.session.dataset
         self.review_button.setText(f"Review unsure ({count})…" if count else "Review unsure…")
-        self.review_button.setEnabled(bool(count) and self.session.dataset is not None)
+        self.review_button.setEnabled(bool(count) and target is not None)
         self.review_button.setToolTip(
-            "Label the unsure and \"none of these\" photos one at a time by keyboard, into "
-            "the open dataset's classes" if self.session.dataset is not None
+            ("Tick the labels of the unsure photos one at a time by keyboard, into the open "
+             "multi-label dataset" if target is not None else "Open a multi-label dataset "
+             "(Data step) to add the unsure photos to it with their labels") if multilabel
+            else "Label the unsure and \"none of these\" photos one at a time by keyboard, "
+            "into the open dataset's classes" if target is not None
             else "Open a dataset (Data step) to put the unsure photos into its classes")
 
     @Slot()
-    def review_unsure(self) -> ReviewDialog | None:
-        """Open the review of the unsure photos, for the open dataset's classes."""
+    def review_unsure(self) -> ReviewDialog | MultiLabelReviewDialog | None:
+        """Open the review of the unsure photos, for the open dataset's classes (or labels)."""
         dataset, items = self.session.dataset, self.review_items()
-        if dataset is None or not items or self.review_dialog is not None:
+        if not items or self.review_dialog is not None:
+            return None
+        if self.model.multilabel:
+            return self._review_labels(items)
+        if dataset is None:
             return None
         self.review_dialog = ReviewDialog(items, self.model.classes, dataset.classes,
                                           dataset.root, not dataset.has_own_split, self)
         self.review_dialog.finished.connect(self._review_finished)
         self.review_dialog.open()
         return self.review_dialog
+
+    def _review_labels(self, items: list[GalleryItem]) -> MultiLabelReviewDialog | None:
+        dataset = self.session.multilabel
+        if dataset is None:
+            return None
+        dialog = MultiLabelReviewDialog(items, self.model.classes, self.model.thresholds,
+                                        dataset.labels, dataset.root, self)
+        self.review_dialog = dialog
+        dialog.finished.connect(self._review_finished)
+        dialog.open()
+        return dialog
 
     @Slot(int)
     def _review_finished(self, _result: int) -> None:

@@ -4,10 +4,9 @@ Each photo is shown large beside the dataset's classes, each with its number key
 model's confidence in it. A number key copies the photo into that class of the open dataset
 (undoable: `review_queue`, `training.insight.adding`), 0 or Space skips, Backspace or Ctrl+Z
 takes the last decision back, N types a new class, Esc finishes. No key waits for anything:
-the copies run in the background, in order, and the photos are decoded on a thread pool
-(a `ThumbnailCache` at review size) two ahead of the one shown, nearest first, so the next
-photo is on screen as the key is pressed. At the end the dialog says how many photos went
-in and offers to train again; the page passes that on.
+the copies run in the background, in order, and the photos are decoded ahead of their turn
+(`review_picture`). At the end the dialog says how many photos went in and offers to train
+again; the page passes that on.
 """
 
 from __future__ import annotations
@@ -31,18 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.classify.review_end import ReviewEnd
+from cheetahlion_gui.classify.review_picture import REVIEW_SIZE, ReviewPicture
 from cheetahlion_gui.classify.review_queue import Addition, AdditionQueue
 from cheetahlion_gui.widgets.gallery_model import GalleryItem
-from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.insight.adding import class_name_problem
 
-REVIEW_SIZE = 560
-"""Pixels of the square the photo is shown in."""
-DECODE_AHEAD = 2
-"""Photos decoded ahead of the one shown."""
-DECODING_AT_ONCE = 2
-"""Decodes asked for at a time: one per thread of the cache's pool. The pool starts the
-newest request first, so asking for more would let the farthest photo jump the queue."""
 KEYED_CLASSES = 9
 """Classes reachable by a number key (1-9); the rest by a click, or N and their name."""
 GUESSES_SHOWN = 3
@@ -73,16 +65,9 @@ class ReviewDialog(QDialog):
         self.decisions: list[tuple[int, Addition | None]] = []
         self.made_classes: set[str] = set()
         """Classes this review added (N): an undo that leaves one empty takes it back."""
-        self.waited = 0
-        """Photos that were not decoded yet when their turn came."""
         self.train_requested = False
-        self._pressed_at = time.perf_counter()
-        self._waiting = False
-        self._decoding: set[str] = set()
         self.queue = AdditionQueue(root, self)
         self.queue.changed.connect(self._queue_changed)
-        self.pictures = ThumbnailCache(self, size=REVIEW_SIZE)
-        self.pictures.changed.connect(self._picture_ready)
         self.class_buttons = QButtonGroup(self)
         self.class_buttons.idClicked.connect(self._class_clicked)
         self.stack = QStackedWidget()
@@ -100,9 +85,8 @@ class ReviewDialog(QDialog):
     # --- layout -----------------------------------------------------------------------------
 
     def _review_page(self) -> QWidget:
-        self.picture = QLabel("Loading…")
-        self.picture.setFixedSize(REVIEW_SIZE, REVIEW_SIZE)
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture = ReviewPicture()
+        self.picture.photo_shown.connect(self.photo_shown)
         self.counter = QLabel()
         self.counter.setObjectName("heading")
         self.file_name = QLabel()
@@ -159,7 +143,7 @@ class ReviewDialog(QDialog):
     # --- keys -------------------------------------------------------------------------------
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        self._pressed_at = time.perf_counter()
+        self.picture.pressed_at = time.perf_counter()
         key = event.key()
         if key == Qt.Key.Key_Escape and self.new_class_edit.isVisible():
             self._close_new_class()
@@ -189,7 +173,7 @@ class ReviewDialog(QDialog):
             super().reject()
 
     def done(self, result: int) -> None:
-        self.pictures.reset()  # drop decodes still queued
+        self.picture.reset()  # drop decodes still queued
         super().done(result)
 
     # --- deciding ---------------------------------------------------------------------------
@@ -244,7 +228,7 @@ class ReviewDialog(QDialog):
 
     @Slot(int)
     def _class_clicked(self, index: int) -> None:
-        self._pressed_at = time.perf_counter()
+        self.picture.pressed_at = time.perf_counter()
         self.decide(self.classes[index])
 
     @Slot()
@@ -302,18 +286,7 @@ class ReviewDialog(QDialog):
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
         self._show_guesses(item)
-        self._decode_ahead()
-        broken = self.pictures.broken_reason(item.path)
-        # A miss asks for it (if the photos ahead filled the pool, as its newest request,
-        # which the pool starts first).
-        self._waiting = broken is None and self.pictures.icon(item.path) is None
-        if broken:
-            self.picture.setText(broken)
-        elif self._waiting:
-            self.waited += 1
-            self.picture.setText("Loading…")
-        else:
-            self._display(item.path)
+        self.picture.show_photo([later.path for later in self.items], self.position)
 
     def _show_guesses(self, item: GalleryItem) -> None:
         """The model's confidence in each class beside its key, its guess framed; none of
@@ -331,38 +304,6 @@ class ReviewDialog(QDialog):
             button.setText(f"{key}{name}{known}")
             button.setProperty("guess", name == item.label and not item.unfamiliar)
             button.style().polish(button)
-
-    def _decode_ahead(self) -> None:
-        """Keep the pool decoding the nearest photos not yet decoded: the current one, then
-        the next `DECODE_AHEAD`, in that order."""
-        ahead = self.items[self.position:self.position + 1 + DECODE_AHEAD]
-        for later in ahead:
-            if len(self._decoding) >= DECODING_AT_ONCE:
-                return
-            path = later.path
-            if path not in self._decoding and self.pictures.broken_reason(path) is None \
-                    and self.pictures.icon(path) is None:  # a miss asks the pool for it
-                self._decoding.add(path)
-
-    @Slot(str)
-    def _picture_ready(self, path: str) -> None:
-        self._decoding.discard(path)
-        self._decode_ahead()
-        if not self._waiting or self.position >= len(self.items) \
-                or path != self.items[self.position].path:
-            return
-        self._waiting = False
-        broken = self.pictures.broken_reason(path)
-        if broken:
-            self.picture.setText(broken)
-        else:
-            self._display(path, waited=True)
-
-    def _display(self, path: str, waited: bool = False) -> None:
-        icon = self.pictures.icon(path)
-        if icon is not None:
-            self.picture.setPixmap(icon.pixmap(REVIEW_SIZE, REVIEW_SIZE))
-        self.photo_shown.emit(self.position, waited, time.perf_counter() - self._pressed_at)
 
     @Slot()
     def _queue_changed(self) -> None:

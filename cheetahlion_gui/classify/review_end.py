@@ -35,9 +35,11 @@ class ReviewEnd(QWidget):
         column.addStretch(1)
 
     def show_outcome(self, per_class: dict[str, int], busy: bool, reviewed: int,
-                     total: int) -> None:
-        """`per_class`: photos now in the dataset per class; `busy`: copies still running."""
-        added = sum(per_class.values())
+                     total: int, photos: int | None = None) -> None:
+        """`per_class`: photos now in the dataset per class; `busy`: copies still running.
+        A multi-label review gives `photos` (a photo counts once per label it went in
+        with, so the counts per label add up to more) and its counts are per label."""
+        added = sum(per_class.values()) if photos is None else photos
         photos = "1 photo" if added == 1 else f"{added} photos"
         if busy:
             self.text.setText(f"Copying the last photos… {photos} added so far")
@@ -46,10 +48,12 @@ class ReviewEnd(QWidget):
         else:
             self.text.setText("No photos added.")
         into = ", ".join(f"{name} +{count}" for name, count in per_class.items())
+        into = f"Into {into}. " if into and photos is None else f"Per label: {into}. " \
+            if into else ""
         train = ("Train again starts a run with the current settings on the dataset as it is "
                  "now; the run history shows it beside the earlier ones. ") if added else ""
         self.detail.setText(
-            (f"Into {into}. " if into else "")
+            into
             + f"Reviewed {reviewed} of {total}. {train}Backspace goes back to the last photo.")
         self.train_button.setVisible(added > 0)
         self.train_button.setEnabled(not busy)

@@ -1,6 +1,4 @@
-"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes,
-and beside the images the calibration (`reliability`: a reliability diagram, ECE before and
-after).
+"""Step 3, Evaluate: accuracy, per-class scores, a clickable confusion matrix, worst mistakes.
 
 The scores are a panel of their own (`evaluation_scores`); the page runs the evaluation and
 shows the images behind a score: the worst mistakes, or a confusion matrix cell's images.
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +36,7 @@ from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabe
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
 from cheetahlion_gui.evaluate.reliability import ReliabilityPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
+from cheetahlion_gui.evaluate.thresholds import ThresholdsPanel
 from cheetahlion_gui.jobs.controller import Lifecycle
 from cheetahlion_gui.jobs.evaluate import EvaluateJob, EvaluateOutcome
 from cheetahlion_gui.jobs.evaluate_multilabel import MultiLabelEvaluated, MultiLabelEvaluateJob
@@ -131,8 +131,7 @@ class EvaluatePage(StepPage):
         gallery_header.addWidget(self.mistakes_button)
         gallery_header.addWidget(self.explain_button)
         images_layout.addLayout(gallery_header)
-        self.reliability = ReliabilityPanel()  # shown with a single-label report
-        images_layout.addWidget(self.reliability.beside(self.gallery_view))
+        self.reliability = ReliabilityPanel.placed(images_layout, self.gallery_view, self)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.multilabel_scores = MultiLabelScoresPanel()
         self.multilabel_scores.per_label_view.cell_chosen.connect(self.show_label_cell)
@@ -142,7 +141,11 @@ class EvaluatePage(StepPage):
         self.score_panels.addWidget(self.scores)
         self.score_panels.addWidget(self.multilabel_scores)
         self.splitter.addWidget(self.score_panels)
-        self.splitter.addWidget(images)
+        self.thresholds = ThresholdsPanel()  # a tab beside the photos: the operating points
+        self.below = QTabWidget()
+        self.below.addTab(images, "Photos")
+        self.below.addTab(self.thresholds, "Per-class thresholds")
+        self.splitter.addWidget(self.below)
         self.splitter.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -245,9 +248,10 @@ class EvaluatePage(StepPage):
         self.report_title = self._evaluating_title
         self.shown_outcomes = []
         self.score_panels.setCurrentWidget(self.multilabel_scores)
-        self.reliability.setVisible(False)  # single-label confidences only
         self.multilabel_scores.show_report(outcome.report, self.report_title)
         self.multilabel_images.show_report(outcome)
+        self.thresholds.show_report(None)  # a multi-label model's are chosen in training
+        self.below.setTabVisible(1, False)
         self.mistakes_button.setVisible(False)
         self.explain_button.setEnabled(False)
         QTimer.singleShot(0, self._fit_multilabel)  # once the table has laid out its rows
@@ -265,6 +269,7 @@ class EvaluatePage(StepPage):
     def show_label_cell(self, label: str, cell: Cell) -> None:
         """One count of the per-label table: its photos below."""
         self.explain_button.setEnabled(False)
+        self.below.setCurrentIndex(0)
         self.multilabel_images.show_cell(label, cell)
         self.mistakes_button.setVisible(True)
 
@@ -300,7 +305,8 @@ class EvaluatePage(StepPage):
         self.report_model = outcome.model_path
         self.report_title = self._evaluating_title
         self.scores.show_report(report, self.report_title)
-        self.reliability.show_report(report)
+        self.thresholds.show_report(report, outcome.model_path, outcome.model_digest)
+        self.below.setTabVisible(1, True)
         QTimer.singleShot(0, self._make_room)  # once the tables have laid out their rows
         self.show_mistakes()
         self._show_training(evaluating=False)  # a run may have started meanwhile
@@ -347,6 +353,7 @@ class EvaluatePage(StepPage):
         chosen = [o for o in self.report.outcomes
                   if o.true_label == true and o.predicted_label == predicted]
         chosen.sort(key=lambda o: -o.confidence)
+        self.below.setCurrentIndex(0)  # the photos' tab
         self._show_outcomes(f"True {true}, predicted {predicted}: {len(chosen)} image(s)", chosen)
         self.mistakes_button.setVisible(True)
 

@@ -9,10 +9,13 @@ Plain numbers from the report; nothing here runs the model.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
@@ -84,17 +87,33 @@ class ReliabilityPanel(QGroupBox):
         layout.addWidget(self.summary)
         self.setMaximumWidth(PANEL_WIDTH)
         self.setVisible(False)  # until a report is shown
+        self.page: Any = None
 
-    def beside(self, images: QWidget) -> QWidget:
-        """A row of `images` (stretching: a grid of tiles reflows) and this panel on its
-        right, where the score tables and the images' title and buttons keep the page's
-        whole width."""
-        row = QWidget()
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(images, 1)
-        layout.addWidget(self)
-        return row
+    @classmethod
+    def placed(cls, layout: QBoxLayout, images: QWidget, page: Any) -> ReliabilityPanel:
+        """A panel put in `layout` in a row with `images` (stretching: a grid of tiles
+        reflows) on its left, where the score tables and the images' title keep the page's
+        whole width. It follows `page` (the Evaluate page: its `evaluation_finished`, and
+        the single-label `report` it shows while `score_panels` shows `scores`), so the
+        page needs no other line for it."""
+        panel = cls()
+        panel.page = page
+        row = QHBoxLayout()
+        row.addWidget(images, 1)
+        row.addWidget(panel)
+        layout.addLayout(row)
+        page.evaluation_finished.connect(panel.follow_page)
+        return panel
+
+    @Slot()
+    def follow_page(self) -> None:
+        """The page's report shown: its calibration, or nothing for a multi-label one."""
+        page = self.page
+        single = page.score_panels.currentWidget() is page.scores
+        if single and page.report is not None:
+            self.show_report(page.report)
+        else:
+            self.setVisible(False)
 
     def show_report(self, report: EvaluationReport) -> None:
         """The report's bins and ECE, and the model file's figures."""

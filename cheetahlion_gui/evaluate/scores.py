@@ -1,5 +1,7 @@
-"""The Evaluate step's scores: the accuracy, per-class precision and recall, the confusion
-matrix (a click on a cell shows its images on the page)."""
+"""The Evaluate step's scores: the accuracy and balanced accuracy (the mean per-class recall,
+which a rare class cannot hide in), a line naming any class with too few images to trust,
+per-class precision and recall, the confusion matrix (a click on a cell shows its images on
+the page)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cheetahlion_gui.widgets.table_model import RecordsTableModel
-from training.records.evaluation import ClassScores, EvaluationReport
+from training.records.evaluation import ClassScores, EvaluationReport, small_class_note
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -138,9 +140,11 @@ class ScoresPanel(QWidget):
         wrong = len(report.mistakes)
         whose = f"{model_title}: " if model_title else ""
         self.accuracy_label.setText(
-            f"{whose}accuracy <b>{report.accuracy:.1%}</b> on {report.images} "
+            f"{whose}accuracy <b>{report.accuracy:.1%}</b>, balanced accuracy "
+            f"<b>{report.balanced_accuracy:.1%}</b> on {report.images} "
             f"{part_name(report.part)} images "
-            f"({wrong} mistake{'s' if wrong != 1 else ''})" + _none_of_these_note(report))
+            f"({wrong} mistake{'s' if wrong != 1 else ''})" + _small_class_line(report)
+            + _none_of_these_note(report))
         self.per_class.set_records(list(report.per_class))
         self.confusion.set_matrix(report.classes, report.confusion)
         self._fit_names()
@@ -169,6 +173,13 @@ NO_REPORT = "Train a model or pick a run, then evaluate it."
 def part_name(part: str) -> str:
     """"validation" for "val"; the other parts by their own name ("test")."""
     return "validation" if part == "val" else part
+
+
+def _small_class_line(report: EvaluationReport) -> str:
+    """A warning line naming the classes with too few images here to trust their recall."""
+    support = {scores.name: scores.support for scores in report.per_class}
+    note = small_class_note(support, part_name(report.part))
+    return f"<br><small><b>⚠</b> {note}</small>" if note else ""
 
 
 def _none_of_these_note(report: EvaluationReport) -> str:

@@ -1,8 +1,10 @@
-"""Training a multi-label model (quick mode) on a labels.csv dataset, in the job's thread.
+"""Training a multi-label model (quick or fine-tuned) on a labels.csv dataset, in the job's
+thread.
 
 The GUI thread gets `MultiLabelTrained`, plain figures and the model file's path, never the
-network (`MultiLabelFitResult.model` stays in the worker). Fine-tuning is refused by the
-engine (`fit_multilabel`), whose sentence the page shows.
+network (`MultiLabelFitResult.model` stays in the worker). A fine-tune trains here too, not
+in single-label's child process (`fit_multilabel` is not wired into it): torch releases the
+GIL in its kernels, so the window stays responsive, and Stop sets the same cancel event.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ class MultiLabelTrained:
     warnings: tuple[str, ...] = ()
     record: RunRecord | None = None
     """The run's entry in the run history, to add to the history shown."""
+    kept_note: str | None = None
+    """Why a fine-tune kept the quick-mode head (it did no better, or was stopped first)."""
 
     def describe(self) -> str:
         """E.g. "Trained in 4.1 s, stopped early: validation mAP 0.98, macro-F1 0.93, exact
-        match 0.90."."""
+        match 0.90." (a fine-tune that kept the quick-mode head says so and why)."""
         if self.model_path is None:
             return "Stopped before the first epoch ended: no model was saved."
         figures = ", ".join(f"{name} {value:.2f}" for name, value in (
@@ -41,7 +45,8 @@ class MultiLabelTrained:
             ("exact match", self.val_exact_match)) if value is not None)
         note = {"early_stopping": ", stopped early", "cancelled": ", stopped"}.get(
             self.stopped, "")
-        return f"Trained in {self.seconds:.1f} s{note}: {figures}."
+        kept = f" {self.kept_note}" if self.kept_note else ""
+        return f"Trained in {self.seconds:.1f} s{note}: {figures}.{kept}"
 
 
 class MultiLabelTrainJob(Job):
@@ -61,4 +66,4 @@ class MultiLabelTrainJob(Job):
         return MultiLabelTrained(result.run_id, result.model_path, result.labels,
                                  result.val_map, result.val_macro_f1, result.val_exact_match,
                                  result.seconds, result.stopped, tuple(result.warnings),
-                                 result.record)
+                                 result.record, result.kept_note)

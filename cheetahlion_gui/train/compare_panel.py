@@ -41,11 +41,13 @@ BAR_SHARES = {"features": (0, 70), "train": (70, 25), "speed": (95, 5)}
 class ComparisonModel(RecordsTableModel[NetworkComparison]):
     """One row per compared network; a failed one shows its error across the row."""
 
-    HEADERS = ("Network", "Val. accuracy", "Val. loss", "Baseline", "Time", "Images/s",
-               "Model size", "Note")
+    HEADERS = ("Network", "Val. accuracy", "Bal. acc.", "Val. loss", "Baseline", "Time",
+               "Images/s", "Model size", "Note")
     HEADER_TIPS = (
         "The pretrained network (hover a row for its run and model file)",
         "Validation accuracy of the quick head's best epoch",
+        "Balanced accuracy: the mean of the classes' validation recalls, which a rare "
+        "class cannot hide in",
         "Validation loss of the best epoch (lower is better; it breaks accuracy ties)",
         "The untouched ImageNet model's accuracy, when the class names are ImageNet's",
         "How long the run took; photos whose features were already stored are not "
@@ -91,7 +93,7 @@ class ComparisonModel(RecordsTableModel[NetworkComparison]):
                                  f"features timed on {row.runtime}")
         if role == Qt.ItemDataRole.ForegroundRole and row.error:
             return QColor("#b3261e")
-        if role == Qt.ItemDataRole.TextAlignmentRole and 0 < index.column() < 7:
+        if role == Qt.ItemDataRole.TextAlignmentRole and 0 < index.column() < 8:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and row is self.best:
             font = QFont()
@@ -103,12 +105,13 @@ class ComparisonModel(RecordsTableModel[NetworkComparison]):
 def _cells(row: NetworkComparison, best: bool) -> tuple[str, ...]:
     name = row.title.split(" (")[0]  # the rest ("offline, 240 px") is in the tooltip
     if row.error:
-        return (name, "—", "—", "—", "—", "—", "—", "failed: " + row.error)
+        return (name, "—", "—", "—", "—", "—", "—", "—", "failed: " + row.error)
     note = {"cancelled": "cancelled", "early_stopping": "stopped early"}.get(row.stopped, "")
     if best:
         note = "best here" + (f", {note}" if note else "")
     return (
-        name, _number(row.val_accuracy, "{:.3f}"), _number(row.val_loss, "{:.3g}"),
+        name, _number(row.val_accuracy, "{:.3f}"), _number(row.val_balanced_accuracy, "{:.3f}"),
+        _number(row.val_loss, "{:.3g}"),
         _number(row.baseline_accuracy, "{:.3f}"),
         format_duration(row.seconds) if row.seconds is not None else "—",
         _number(row.images_per_second, "{:.0f}"), _number(row.model_mb, "{:.1f} MB"), note,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 ACCURACY_TITLE = "Validation accuracy"
 MULTILABEL_ACCURACY_TITLE = "Validation exact match (every label right at 0.5)"
+MULTILABEL_MAP_TITLE = "Validation mAP (mean average precision)"
 CLOSING = "Stopping training… the window closes as soon as it has stopped (its best model is kept)."
 
 
@@ -167,8 +168,9 @@ class TrainPage(StepPage):
             return None
 
     def _start_multilabel(self) -> bool:
-        """Train the open multi-label dataset (quick mode; the engine refuses fine-tuning
-        in a sentence the failure dialog shows). Its curve of "accuracy" is exact match."""
+        """Train the open multi-label dataset, quick or fine-tuned. Its curve of "accuracy"
+        is exact match in quick mode, the validation mAP in a fine-tune (whose best epoch is
+        chosen by it)."""
         dataset, split = self.session.multilabel, self.session.multilabel_split
         if dataset is None or split is None:
             errors = dataset.report.errors if dataset is not None else ()
@@ -178,7 +180,7 @@ class TrainPage(StepPage):
         config = self._settings()
         if config is None:
             return False
-        self._name_accuracy_plot(multilabel=True)
+        self._name_accuracy_plot(multilabel=True, finetune=config.mode == "finetune")
         return self._launch(MultiLabelTrainJob(config, dataset, split), TrainingHistory(),
                             f"Training multi-label ({config.mode})…")
 
@@ -323,11 +325,17 @@ class TrainPage(StepPage):
         if result.warnings:
             show_error(self, "Training finished with a problem", "\n\n".join(result.warnings))
 
-    def _name_accuracy_plot(self, multilabel: bool) -> None:
-        """A multi-label run's "accuracy" events are exact match at 0.5: the plot says so."""
+    def _name_accuracy_plot(self, multilabel: bool, finetune: bool = False) -> None:
+        """A multi-label run's "accuracy" events are exact match at 0.5 (quick) or the
+        validation mAP (fine-tune): the plot says which."""
         plot = self.progress_panel.plots.accuracy_plot
-        plot.setTitle(MULTILABEL_ACCURACY_TITLE if multilabel else ACCURACY_TITLE)
-        plot.setLabel("left", "exact match" if multilabel else "accuracy")
+        if multilabel:
+            title, axis = ((MULTILABEL_MAP_TITLE, "mAP") if finetune
+                           else (MULTILABEL_ACCURACY_TITLE, "exact match"))
+        else:
+            title, axis = ACCURACY_TITLE, "accuracy"
+        plot.setTitle(title)
+        plot.setLabel("left", axis)
 
     def _multilabel_trained(self, result: MultiLabelTrained) -> None:
         """The figures go on the page, the run joins the history, and its model becomes the

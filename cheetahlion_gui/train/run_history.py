@@ -32,6 +32,7 @@ from cheetahlion_gui.train.progress import format_duration
 from cheetahlion_gui.train.run_export import RunExporter
 from cheetahlion_gui.widgets.table_model import RecordsTableModel
 from training.records.backbones import BACKBONES
+from training.records.evaluation import small_class_note
 from training.records.run_record import RunRecord
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended
 
@@ -74,6 +75,32 @@ def _accuracy(record: RunRecord) -> str:
     return f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
 
 
+def balance_line(record: RunRecord) -> str:
+    """The line under the table for the selected run: its balanced accuracy, each class's
+    recall, and the classes too few in validation to trust ("" for a record without them).
+    A line, not a column: at 1280 px the table has no room left for one."""
+    if record.val_balanced_accuracy is None or record.val_recall is None:
+        return ""
+    recalls = ", ".join(f"{name} {value:.3f}" for name, value in record.val_recall.items())
+    line = f"Balanced accuracy {record.val_balanced_accuracy:.3f} — recall: {recalls}"
+    note = small_class_note(record.val_support or {})
+    return line + (f"\n⚠ {note}" if note else "")
+
+
+def balance_details(record: RunRecord) -> str:
+    """Tooltip lines: the balanced accuracy, each class's recall, the rare-class adjustment,
+    and the classes whose validation photos are too few to trust ("" for older records)."""
+    if record.val_balanced_accuracy is None or record.val_recall is None:
+        return ""
+    recalls = ", ".join(f"{name} {value:.3f}" for name, value in record.val_recall.items())
+    text = (f"\nvalidation balanced accuracy {record.val_balanced_accuracy:.3f}; "
+            f"recall: {recalls}")
+    if record.logit_adjustment:
+        text += f"\nadjusted for rare classes (τ {record.logit_adjustment:g})"
+    note = small_class_note(record.val_support or {})
+    return text + (f"\n{note}" if note else "")
+
+
 def run_tooltip(record: RunRecord) -> str:
     """Everything about a run the row has no room for: why it ended and what it gained, in
     whole sentences, its settings, model, device and data."""
@@ -89,7 +116,7 @@ def run_tooltip(record: RunRecord) -> str:
             f"lr {config['learning_rate']:g}, patience {config.get('early_stopping_patience')}, "
             f"seed {config['seed']}, augment {config['augment']}\n"
             f"model: {record.model_path or 'none saved'}\ndevice: {record.device}"
-            + data_details(record))
+            + data_details(record) + balance_details(record))
 
 
 class RunHistoryModel(RecordsTableModel["RunRecord"]):
@@ -101,7 +128,8 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
     HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
                    "When the run started (its id in the tooltip)", "Quick or fine-tune",
                    "The network it trained",
-                   "The kept model's validation accuracy (mAP for a multi-label run)",
+                   "The kept model's validation accuracy (mAP for a multi-label run; the "
+                   "balanced accuracy and each class's recall under the table)",
                    "Validation accuracy gained over ImageNet's own answer (the zero-shot "
                    "baseline, the dashed line), when the class names are ImageNet's",
                    "Training time", "Images it trained on (after clean-up moves)",
@@ -203,12 +231,18 @@ class RunHistoryPanel(QGroupBox):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.export_status = QLabel()
         self.exporter.status_changed.connect(self.export_status.setText)
+        self.balance = QLabel()
+        """The selected run's balanced accuracy, per-class recall and classes too small to
+        trust (`balance_line`; hidden for a run without them)."""
+        self.balance.setWordWrap(True)
+        self.balance.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.export_button)
         row.addWidget(self.resume_button)
         row.addWidget(self.export_status, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
+        layout.addWidget(self.balance)
         layout.addLayout(row)
         for widget in (self.export_button, self.resume_button, self.resume_action):
             widget.setEnabled(False)
@@ -238,6 +272,9 @@ class RunHistoryPanel(QGroupBox):
         can_resume = run is not None and run.resumable and not self.training.busy
         self.resume_button.setEnabled(can_resume)
         self.resume_action.setEnabled(can_resume)
+        line = balance_line(run) if run is not None else ""
+        self.balance.setText(line)
+        self.balance.setVisible(bool(line))
 
     @Slot()
     def export_selected_run(self) -> None:

@@ -1,4 +1,4 @@
-"""Item models for image grids: the gallery of classified files, and a sort/filter proxy.
+"""The item model of the gallery of classified files (its sort/filter proxy: `gallery_proxy`).
 
 `GalleryModel` holds one row per file. Thumbnails are asked for lazily: `data()` for the
 decoration role of a visible row asks the `ThumbnailCache`, which queues the file and shows
@@ -11,12 +11,14 @@ scores when the percentile changes (plain arithmetic, no model run), so the thre
 control re-flags the whole gallery instantly.
 
 A multi-label model's results (`apply_multilabel`) give each row a set of labels, possibly
-empty ("no label"), each at or above its own threshold; "unsure" and "none of these" are
-single-label ideas and stay off for those rows.
+empty ("no label"), each at or above its own threshold. Such a row is "unsure" when some
+label's probability is close to that label's threshold (`training.records.multilabel.
+is_unsure`, the one rule); "none of these" is a single-label idea and stays off for them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,16 +28,15 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from cheetahlion_gui.widgets.thumbnail_rows import ThumbnailRows, placeholder_pixmap
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
-from training.records.multilabel import MultiLabelPrediction
+from training.records.multilabel import MultiLabelPrediction, is_unsure, label_doubt
 from training.records.novelty_calibration import DEFAULT_PERCENTILE, NoveltyCalibration
-from training.records.predictions import Prediction, none_of_these
+from training.records.predictions import Prediction, below_threshold, none_of_these
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 LabelRole = Qt.ItemDataRole.UserRole + 2
@@ -47,6 +48,8 @@ CaptionRole = Qt.ItemDataRole.UserRole + 7
 NoveltyRole = Qt.ItemDataRole.UserRole + 8
 UnfamiliarRole = Qt.ItemDataRole.UserRole + 9
 LabelsRole = Qt.ItemDataRole.UserRole + 10
+DoubtRole = Qt.ItemDataRole.UserRole + 11
+"""A multi-label row's distance from the nearest threshold (`label_doubt`); None otherwise."""
 NO_LABEL_TEXT = "no label"
 """A multi-label tile whose photo passes no label's threshold."""
 UNFAMILIAR_COLOUR = "#7b3fb5"
@@ -70,6 +73,13 @@ class GalleryItem:
     labels: tuple[str, ...] | None = None
     """A multi-label model's labels for the photo (empty: none passed its threshold); None
     for a single-label result or an unclassified row."""
+    threshold: float | None = None
+    """The model file's threshold for `label` (None: the class has none)."""
+
+    @property
+    def below_threshold(self) -> bool:
+        """Unsure because below its class's threshold (after "none of these", kept current)."""
+        return below_threshold(self.confidence, self.threshold, self.unfamiliar)
 
 
 def broken_pixmap(size: int) -> QPixmap:
@@ -93,6 +103,8 @@ class GalleryModel(ThumbnailRows):
         self.multilabel = False
         """Whether the results are a multi-label model's (`classes` are then its labels)."""
         self.unsure_threshold = 0.7
+        self.thresholds: tuple[float, ...] = ()
+        """A multi-label model's threshold per label, in `classes` order."""
         self.calibration: NoveltyCalibration | None = None
         self.unfamiliar_percentile = DEFAULT_PERCENTILE
         self._items: list[GalleryItem] = []
@@ -137,17 +149,19 @@ class GalleryModel(ThumbnailRows):
                 confidence=None if prediction.error else prediction.confidence,
                 probabilities=prediction.probabilities, error=prediction.error,
                 novelty=prediction.novelty,
-                unfamiliar=self._flagged(prediction.novelty),
+                unfamiliar=self._flagged(prediction.novelty), threshold=prediction.threshold,
             )
             rows.append(row)
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
 
     def apply_multilabel(self, predictions: Sequence[MultiLabelPrediction],
-                         labels: tuple[str, ...]) -> None:
+                         labels: tuple[str, ...], thresholds: tuple[float, ...] = ()) -> None:
         """Fill in a multi-label model's results; a row's confidence is its highest label
-        probability (what "sort by confidence" orders by)."""
+        probability (what "sort by confidence" orders by); `thresholds`, one per label,
+        decide which rows are unsure."""
         self.classes = labels
+        self.thresholds = thresholds
         self.calibration = None
         self.multilabel = True
         rows = []
@@ -217,11 +231,27 @@ class GalleryModel(ThumbnailRows):
         return (f"{verdict}stranger than {strangeness:.0f}% of the model's validation photos "
                 f"(novelty {item.novelty:.2f})")
 
+    def threshold_text(self, item: GalleryItem) -> str | None:
+        """Why a photo below its class's threshold is unsure, in words; else None."""
+        if not item.below_threshold or item.threshold is None:
+            return None
+        return (f"unsure (below {item.label}'s threshold, {round(item.threshold * 100, 1):g}%):"
+                f" not given {item.label}")
+
     def is_unsure(self, item: GalleryItem) -> bool:
-        """Below the confidence threshold, and not "none of these": a photo is one or the
-        other, so the page's counts of each add up to what a review walks through."""
-        return (item.confidence is not None and item.confidence < self.unsure_threshold
-                and not item.unfamiliar and item.labels is None)
+        """Below the confidence threshold or its class's threshold in the model file, and
+        not "none of these": a photo is one or the other, so the page's counts of each add
+        up to what a review walks through. A multi-label row: some label close to its
+        threshold."""
+        if item.labels is not None:
+            return is_unsure(item.probabilities, self.thresholds)
+        if item.unfamiliar or item.confidence is None:
+            return False
+        return item.confidence < self.unsure_threshold or item.below_threshold
+
+    def doubt(self, item: GalleryItem) -> float | None:
+        """A multi-label row's distance from its nearest threshold (smaller: less sure)."""
+        return None if item.labels is None else label_doubt(item.probabilities, self.thresholds)
 
     # --- Qt model interface -----------------------------------------------------------------
 
@@ -241,7 +271,8 @@ class GalleryModel(ThumbnailRows):
             if reason:
                 return f"{item.path}\n{reason}"
             # The tile's lines whole (a tile shortens a long one), then the strangeness.
-            lines = [item.path, *self._text(item).split("\n")[1:], self.novelty_text(item)]
+            lines = [item.path, *self._text(item).split("\n")[1:], self.novelty_text(item),
+                     self.threshold_text(item)]
             return "\n".join(line for line in lines if line)
         if role == Qt.ItemDataRole.ForegroundRole:
             if item.error or self.thumbnails.broken_reason(item.path):
@@ -264,6 +295,7 @@ class GalleryModel(ThumbnailRows):
             CaptionRole: item.caption,
             NoveltyRole: item.novelty,
             UnfamiliarRole: item.unfamiliar,
+            DoubtRole: self.doubt(item),
         }.get(role)
 
     def _text(self, item: GalleryItem) -> str:
@@ -279,7 +311,10 @@ class GalleryModel(ThumbnailRows):
             lines += ["none of these", f"closest: {item.label}"]
         elif item.label is not None and item.confidence is not None:
             mark = "  · unsure" if self.is_unsure(item) else ""
-            lines.append(f"{item.label} {item.confidence:.0%}{mark}")
+            # below a threshold of 99.6 %, 0.9958 reads "99%", not a rounded-up "100%"
+            shown = f"{math.floor(item.confidence * 100)}%" if item.below_threshold \
+                else f"{item.confidence:.0%}"
+            lines.append(f"{item.label} {shown}{mark}")
         if item.caption:
             lines.append(item.caption)
         return "\n".join(lines)
@@ -288,72 +323,3 @@ class GalleryModel(ThumbnailRows):
         if item.error or self.thumbnails.broken_reason(item.path):
             return self._broken_icon
         return self._thumbnail_icon(item.path)
-
-
-class GalleryProxy(QSortFilterProxyModel):
-    """Filter by label, "none of these", "unsure" or "broken"; sort by name, confidence, label
-    or strangeness. A class's filter leaves out the images flagged "none of these". A
-    multi-label gallery filters by one label (the photos that have it, among others) or by
-    "no label"."""
-
-    ALL = "All"
-    NONE_OF_THESE = "None of these"
-    UNSURE = "Unsure"
-    BROKEN = "Broken"
-    NO_LABEL = "No label"
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.label_filter = self.ALL
-        self.with_label: str | None = None
-        """The label a multi-label gallery's filter asks for; None for every other filter."""
-        self.sort_key = "name"
-        self.setDynamicSortFilter(True)
-
-    def set_label_filter(self, value: str, with_label: str | None = None) -> None:
-        """Show the rows of `value` (a class, or one of the names above); with `with_label`,
-        the rows of a multi-label gallery that have that label."""
-        self.label_filter = value
-        self.with_label = with_label
-        self.invalidate()
-
-    def set_sort_key(self, key: str) -> None:
-        """Sort by "name", "confidence" (lowest first, to review doubtful ones), "label" or
-        "novelty" (strangest first)."""
-        self.sort_key = key
-        self.invalidate()
-        self.sort(0)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self.label_filter == self.ALL:
-            return True
-        model = self.sourceModel()
-        index = model.index(source_row, 0, source_parent)
-        if self.with_label is not None:
-            return self.with_label in (model.data(index, LabelsRole) or ())
-        if self.label_filter == self.NO_LABEL:
-            return model.data(index, LabelsRole) == () and model.data(index, ErrorRole) is None
-        if self.label_filter == self.UNSURE:
-            return bool(model.data(index, UnsureRole))
-        if self.label_filter == self.BROKEN:
-            return model.data(index, ErrorRole) is not None
-        if self.label_filter == self.NONE_OF_THESE:
-            return bool(model.data(index, UnfamiliarRole))
-        return (model.data(index, LabelRole) == self.label_filter
-                and not model.data(index, UnfamiliarRole))
-
-    def lessThan(self, left: Index, right: Index) -> bool:
-        model = self.sourceModel()
-        if self.sort_key == "confidence":
-            a = model.data(left, ConfidenceRole)
-            b = model.data(right, ConfidenceRole)
-            return (a if a is not None else 2.0) < (b if b is not None else 2.0)
-        if self.sort_key == "novelty":
-            a = model.data(left, NoveltyRole)
-            b = model.data(right, NoveltyRole)
-            return (-a if a is not None else float("inf")) < (-b if b is not None else float("inf"))
-        if self.sort_key == "label":
-            a = (model.data(left, LabelRole) or "~", model.data(left, PathRole))
-            b = (model.data(right, LabelRole) or "~", model.data(right, PathRole))
-            return a < b
-        return model.data(left, PathRole) < model.data(right, PathRole)

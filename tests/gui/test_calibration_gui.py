@@ -46,6 +46,7 @@ def _show(window, qtbot, report: EvaluationReport, size: tuple[int, int] = (1280
     page = window.evaluate_page
     page._evaluating_title = "run 1"
     page._succeeded(EvaluateOutcome(report, "model.safetensors"))
+    page.evaluation_finished.emit()  # as the job controller does last
     qtbot.wait(50)  # layouts settle
     return page
 

@@ -43,7 +43,8 @@ def _classified(window, qtbot, folder: Path, long_names: bool = False):
     confidence = [0.95] * 12 + [0.55] * 4 + [0.5, 0.6, 0.65, 0.9]
     novelty = [0.2] * 16 + [0.99] * 4
     predictions = tuple(SimpleNamespace(path=p, label="red", confidence=c,
-                                        probabilities=(c, 1 - c), error=None, novelty=n)
+                                        probabilities=(c, 1 - c), error=None, novelty=n,
+                                        threshold=None)
                         for p, c, n in zip(paths, confidence, novelty, strict=True))
     page._progressed(PredictionBatch(page.generation, predictions, ("red", "blue"),
                                      CALIBRATION))

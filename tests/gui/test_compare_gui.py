@@ -73,12 +73,13 @@ def test_compare_fills_the_table_off_the_gui_thread_and_use_picks_the_network(
     assert _cell(page, 1, 0) == "EfficientNet-Lite1"
     for row in (0, 1):
         assert float(_cell(page, row, 1)) >= 0.5  # validation accuracy
-        assert _cell(page, row, 6).endswith(" MB") and _cell(page, row, 4).endswith(" s")
+        assert float(_cell(page, row, 2)) >= 0.5  # balanced accuracy
+        assert _cell(page, row, 7).endswith(" MB") and _cell(page, row, 5).endswith(" s")
     assert _cell(page, 2, 1) == "—"
-    assert _cell(page, 2, 7).startswith("failed: ") and "pip install" in _cell(page, 2, 7)
+    assert _cell(page, 2, 8).startswith("failed: ") and "pip install" in _cell(page, 2, 8)
     best = model.best
     assert best is not None and best.network != "efficientnet_lite2"
-    assert "best here" in _cell(page, model.records.index(best), 7)
+    assert "best here" in _cell(page, model.records.index(best), 8)
     assert panel.selected() is best and panel.use_button.isEnabled()
     assert "2 of 3 networks trained, 1 failed" in panel.status.text()
     assert page.start_button.isEnabled() and page.compare_button.isEnabled()
@@ -123,7 +124,7 @@ def test_cancel_keeps_the_rows_so_far_and_starts_no_other_network(
     assert started == ["efficientnet_lite0", "efficientnet_lite1"]
     rows = panel.model.records
     assert [row.stopped for row in rows][1] == "cancelled" and len(rows) == 2
-    assert _cell(page, 1, 7) == "cancelled"
+    assert _cell(page, 1, 8) == "cancelled"
     assert "cancelled" in panel.status.text()
     assert panel.selected() is rows[0]  # the one finished network is the best here
     assert messages == [] and page.start_button.isEnabled()

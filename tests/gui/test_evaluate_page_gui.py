@@ -42,7 +42,8 @@ def _report(tmp_path: Path, classes: tuple[str, ...], images: int = 150) -> Simp
                            confusion=confusion, per_class=per_class, mistakes=mistakes,
                            outcomes=outcomes, unreadable=(), images=sum(map(sum, confusion)),
                            unfamiliar_fraction=8 / sum(map(sum, confusion)),
-                           unfamiliar_percentile=95.0, calibration=None,
+                           unfamiliar_percentile=95.0, thresholds=(),
+                           balanced_accuracy=0.9, calibration=None,
                            reliability=reliability([o.confidence for o in outcomes],
                                                    [o.true_label == o.predicted_label
                                                     for o in outcomes]))
@@ -54,6 +55,7 @@ def _show(window, qtbot, report: SimpleNamespace, size: tuple[int, int]):
     page = window.evaluate_page
     page._evaluating_title = "run 1"
     page._succeeded(EvaluateOutcome(report, "model.safetensors"))
+    page.evaluation_finished.emit()  # as the job controller does last
     qtbot.wait(50)  # layouts settle
     return page
 

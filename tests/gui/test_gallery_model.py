@@ -15,10 +15,10 @@ from cheetahlion_gui.widgets.gallery_model import (
     ErrorRole,
     GalleryItem,
     GalleryModel,
-    GalleryProxy,
     LabelRole,
     UnsureRole,
 )
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
 from training.records.predictions import Prediction
 

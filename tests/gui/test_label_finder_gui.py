@@ -106,7 +106,7 @@ def test_a_wrong_label_is_found_removed_and_undone(window, qtbot, messages,
     assert title == "The labels were not changed"
     assert text == (f"{labels_csv} changed on disk since it was read (edited by hand or by "
                     f"another program), so the labels of {PLANTED} were not changed. Scan "
-                    "the folder again, then edit.")
+                    "the folder again and retry.")
     assert labels_csv.read_bytes() == edited_by_hand
 
 

@@ -90,7 +90,8 @@ def test_each_tile_shows_every_label_with_its_probability(
     red = sum(1 for p in engine_says.values() if "red" in p.labels)
     none = sum(1 for p in engine_says.values() if p.error is None and not p.labels)
     assert summary.startswith("25 of 25 classified: blue "), summary
-    assert f"red {red}; {none} with no label, 1 broken" in summary, summary
+    assert f"red {red}; {none} with no label, " in summary, summary
+    assert summary.endswith(" unsure, 1 broken"), summary
 
 
 def test_show_offers_each_label_and_sort_follows_the_highest_probability(
@@ -98,7 +99,8 @@ def test_show_offers_each_label_and_sort_follows_the_highest_probability(
     page = _classified(window, qtbot, trained_model)
     combo = page.filters.show_filter
     entries = [combo.itemText(i) for i in range(combo.count())]
-    assert entries == ["All", "With blue", "With green", "With red", "No label", "Broken"]
+    assert entries == ["All", "With blue", "With green", "With red", "Any of…", "All of…",
+                       "Unsure", "No label", "Broken"]
     combo.setCurrentIndex(entries.index("With red"))
     shown = set(_tile_texts(page))
     assert shown == {p for p, pr in engine_says.items() if "red" in pr.labels}

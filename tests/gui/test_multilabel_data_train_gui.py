@@ -1,7 +1,7 @@
 """A multi-label folder (labels.csv) in the app, issue 23: the Data step shows its labels
 with their counts and its health findings, the Train step's Start trains it in quick mode
-(fine-tuning refused in the engine's words) with an honest accuracy plot title, and the
-model becomes the one Classify uses."""
+or fine-tunes it (live curves, Stop) with an honest accuracy plot title, and the model
+becomes the one Classify uses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from multilabel_synthetic import LABELS, make_patch_dataset
 from synthetic import make_dataset
 
 from cheetahlion_gui.evaluate.multilabel_cells import CELLS
-from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE
+from cheetahlion_gui.train.page import MULTILABEL_ACCURACY_TITLE, MULTILABEL_MAP_TITLE
 from training.data.multilabel_scan import scan_multilabel
 from training.fitting.modelfile import read_metadata
 from training.predict.multilabel import evaluate_multilabel, is_multilabel
@@ -113,15 +113,32 @@ def _the_table_is_the_engines(page, report) -> None:
             assert page.gallery_title.text().startswith(f"{scores.name} — {cell.name} ({count})")
 
 
-def test_finetune_is_refused_in_the_engines_words(window, qtbot, labelled_folder,
-                                                  messages) -> None:
+def test_finetune_draws_live_curves_and_stop_keeps_a_model(window, qtbot, labelled_folder,
+                                                           messages) -> None:
+    """Fine-tune mode trains the whole network: its epochs reach the plots while it runs
+    (the "accuracy" curve titled as the validation mAP it is), Stop ends it at the next
+    batch, and the best model so far becomes the one in use, its run in the history."""
     _scanned(window, qtbot, labelled_folder.root)
-    page = window.train_page
-    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
+    page, form = window.train_page, window.train_page.form
+    form.mode.setCurrentIndex(form.mode.findData("finetune"))
+    form.epochs.setValue(6)
+    form.image_size.setValue(64)
+    plots = page.progress_panel.plots
     with qtbot.waitSignal(page.training_finished, timeout=RUN_TIMEOUT_MS):
-        page.start()
-    assert window.session.model_path is None
-    assert any("quick mode only" in text for _title, text in messages), messages
+        assert page.start()
+        qtbot.waitUntil(lambda: len(plots.history.epochs) >= 1, timeout=RUN_TIMEOUT_MS)
+        page.stop()
+    history = plots.history  # the run's, which Start put on the plots
+    assert messages == []
+    assert plots.accuracy_plot.plotItem.titleLabel.text == MULTILABEL_MAP_TITLE
+    assert history.step_losses and all(0 <= value <= 1 for value in history.val_accuracy)
+    model = window.session.model_path
+    assert model is not None and read_metadata(model)["config"]["mode"] == "finetune"
+    text = page.progress_panel.phase_label.text()
+    assert ", stopped: validation mAP" in text, text
+    (row,) = page.history_panel.model.records
+    assert row.config["mode"] == "finetune" and row.stopped == "cancelled"
+    assert row.val_map is not None and row.model_path == model
 
 
 def test_a_class_folder_dataset_opened_next_is_single_label_again(

@@ -15,7 +15,8 @@ from synthetic import make_dataset
 
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.settings import Settings
-from cheetahlion_gui.widgets.gallery_model import UNFAMILIAR_COLOUR, GalleryProxy, PathRole
+from cheetahlion_gui.widgets.gallery_model import UNFAMILIAR_COLOUR, PathRole
+from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
 from cheetahlion_gui.widgets.preview_dialog import PreviewDialog
 from training.data.scanning import scan_dataset
 from training.fitting.trainer import fit

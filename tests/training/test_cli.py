@@ -58,7 +58,8 @@ def test_train_predict_evaluate_runs(capsys, data: Path, tmp_path: Path) -> None
     assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["0.png", "1.png", "2.png", "broken.jpg"]
     assert all(r["label"] == "red" for r in rows[:3]) and rows[3]["error"]
     assert set(rows[0]) == {"path", "label", "confidence", "error", "novelty", "none_of_these",
-                            "blue", "red"}
+                            "unsure", "blue", "red"}
+    assert [r["unsure"] for r in rows] == ["0", "0", "0", ""]  # the model has no thresholds
 
     code, out, _ = _run(capsys, "evaluate", str(model), str(data), "--json", "--quiet")
     report = json.loads(out)

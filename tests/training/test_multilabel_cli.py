@@ -18,7 +18,7 @@ import pytest
 from multilabel_synthetic import LABELS, make_patch_dataset
 
 from training.cli.commands import main
-from training.records.multilabel import MultiLabelDataset
+from training.records.multilabel import MultiLabelDataset, is_unsure
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -94,6 +94,20 @@ def test_predict_writes_the_csv_and_copies_into_every_label(
     assert {path: path.read_bytes() for path in photos} == before  # copied, never moved
 
 
+def test_predict_json_says_which_photos_are_unsure_by_the_apps_rule(
+        trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset) -> None:
+    model, summary = trained
+    photos = [str(patches.images[i].path) for i in (0, 1, 3, 21)]
+    status, out, err = _run("predict", str(model), *photos, "--json", "--quiet")
+    assert status == 0, err
+    thresholds = [summary["thresholds"][name] for name in LABELS]
+    found = {row["path"]: row for row in json.loads(out)}
+    expected = {path for path, row in found.items()
+                if is_unsure([row["probabilities"][name] for name in LABELS], thresholds)}
+    assert {path for path, row in found.items() if row["unsure"]} == expected
+    assert f"4 labelled ({len(expected)} unsure: a label near its threshold)" in err
+
+
 def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
                                                          patches: MultiLabelDataset,
                                                          tmp_path: Path) -> None:
@@ -103,11 +117,27 @@ def test_predict_refuses_to_move_with_a_multilabel_model(trained: tuple[Path, di
     assert patches.images[0].path.exists()
 
 
-def test_train_refuses_finetuning_in_one_line(patches: MultiLabelDataset, tmp_path: Path
-                                              ) -> None:
+def test_train_finetune_json_carries_the_figures(patches: MultiLabelDataset,
+                                                 tmp_path: Path) -> None:
+    """--mode finetune trains the whole network (one epoch at 64 pixels here); --json says
+    so, with the validation mAP and macro-F1 of the model kept."""
+    model = tmp_path / "finetuned.safetensors"
+    status, out, err = _run("train", str(patches.root), "-o", str(model), "--mode",
+                            "finetune", "--epochs", "1", "--image-size", "64", "--json")
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["task"] == "multi-label" and summary["mode"] == "finetune"
+    assert summary["model"] == str(model) and model.is_file()
+    assert summary["val_map"] >= 0.9 and summary["val_macro_f1"] >= 0.8
+    assert isinstance(summary["kept_quick_head"], bool)
+
+
+def test_train_refuses_to_resume_a_multilabel_run_in_one_line(patches: MultiLabelDataset,
+                                                              tmp_path: Path) -> None:
     status, _, err = _run("train", str(patches.root), "-o", str(tmp_path / "m"),
-                          "--mode", "finetune", "--quiet")
-    assert status == 1 and "quick mode only" in err
+                          "--mode", "finetune", "--resume", "20260101-000000-abcdef", "--quiet")
+    assert status == 1 and "a multi-label run keeps no checkpoint" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_train_with_the_real_data_layer(patches: MultiLabelDataset, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from multilabel_synthetic import LABELS, make_patch_dataset, patch_image, patch_split
 
-from training.core.errors import ConfigError, ModelFileError
+from training.core.errors import ModelFileError
 from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
 from training.fitting.multilabel import MultiLabelFitResult, _fit_head, _prior, fit_multilabel
 from training.fitting.multilabel_head import HeadTraining, positive_weights
@@ -160,11 +160,6 @@ def test_a_single_label_file_is_refused(tmp_path: Path) -> None:
                                    backbone.preprocessing), tmp_path / "single.safetensors")
     with pytest.raises(ModelFileError, match="single-label model"):
         MultiLabelPredictor.from_file(path)
-
-
-def test_finetune_is_refused_with_a_sentence(patches: MultiLabelDataset) -> None:
-    with pytest.raises(ConfigError, match="quick mode only"):
-        fit_multilabel(TrainConfig.finetune(), patches, patch_split())
 
 
 def _rewrite(source: Path, target: Path, change: Any) -> Path:

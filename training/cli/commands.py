@@ -11,7 +11,8 @@
     cheetahlion-cli runs DATA                    the history of runs on a dataset
     cheetahlion-cli backbones                    the networks you can train
 
-and the clean-up (`suspects`, `move`, `keep`, `moves`, `undo`, `label`) and `explain` commands. Each
+and the clean-up (`suspects`, `move`, `keep`, `moves`, `undo`, `label`), `explain` and
+`thresholds` (a model's per-class thresholds) commands. Each
 family of commands lives in its own module (`COMMAND_MODULES`); this one assembles the parser
 and turns errors into exit codes.
 
@@ -37,7 +38,7 @@ from training.core.errors import CheetahLionError
 COMMAND_MODULES: tuple[str, ...] = (
     "training.cli.dataset", "training.cli.train", "training.cli.compare", "training.cli.predict",
     "training.cli.inventory", "training.cli.cleanup", "training.cli.labels",
-    "training.cli.explain",
+    "training.cli.explain", "training.cli.thresholds",
 )
 """Modules that each add sub-commands through `register(commands)`, in help order."""
 

@@ -50,11 +50,14 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _score(r: RunRecord) -> str:
-    """"val acc 0.933"; a multi-label run's "val mAP 0.912" (its macro-F1 and exact match
-    are in `--json`). A run stopped before its first epoch has none: "—", not 0.000."""
+    """"val acc 0.933 bal 0.910" (balanced accuracy: the mean per-class recall; each
+    class's recall is in `--json`); a multi-label run's "val mAP 0.912" (its macro-F1 and
+    exact match are in `--json`). A run stopped before its first epoch has none: "—", not
+    0.000; so has a record from before balanced accuracy was recorded."""
     if r.is_multilabel:
         return f"val mAP {_figure(r.val_map if r.epochs else None):<5}"
-    return f"val acc {_figure(r.best_val_accuracy if r.epochs else None):<5}"
+    return (f"val acc {_figure(r.best_val_accuracy if r.epochs else None):<5} "
+            f"bal {_figure(r.val_balanced_accuracy if r.epochs else None):<5}")
 
 
 def _figure(value: float | None) -> str:

@@ -1,12 +1,14 @@
 """The multi-label side of `train`, `evaluate` and `predict`.
 
     cheetahlion-cli train DATA -o MODEL --multi-label   (DATA/labels.csv, or class folders
-                                                          sharing photos)
+                                                          sharing photos; --mode finetune
+                                                          fine-tunes the whole network)
     cheetahlion-cli evaluate MODEL DATA                 mAP, macro/micro F1, exact match
     cheetahlion-cli predict MODEL PATH... [--csv FILE] [--sort-into FOLDER]
 
 `train` comes here with `--multi-label` or when DATA holds `labels.csv`; `evaluate` and
-`predict` when the model file says `task: "multi-label"`. Quick mode only.
+`predict` when the model file says `task: "multi-label"`. A multi-label fine-tune cannot be
+resumed (it keeps no checkpoint).
 """
 
 from __future__ import annotations
@@ -62,14 +64,16 @@ def scan(args: argparse.Namespace) -> MultiLabelDataset:
 
 def train(args: argparse.Namespace, config_for: Callable[[], Any],
           progress_for: Callable[[PhaseBars], Callable[[Any], None]]) -> int:
-    """Train a multi-label quick-mode model; report its figures (or JSON). `config_for()`
-    gives the options' `TrainConfig`, `progress_for(bars)` the training callback."""
+    """Train a multi-label model (quick, or fine-tuned with --mode finetune); report its
+    figures (or JSON). `config_for()` gives the options' `TrainConfig`, `progress_for(bars)`
+    the training callback."""
     from training.data.multilabel_split import split_multilabel
     from training.fitting.multilabel import fit_multilabel
 
     if args.resume:
-        raise CheetahLionError("--resume is for fine-tuning runs; multi-label training is "
-                               "quick mode and takes seconds: start it again.")
+        raise CheetahLionError("--resume carries on single-label fine-tunes only: a "
+                               "multi-label run keeps no checkpoint. Leave out --resume and "
+                               "train it again.")
     config = config_for()
     dataset = scan(args)
     split = split_multilabel(dataset, val_fraction=config.val_fraction, seed=config.seed)
@@ -79,13 +83,15 @@ def train(args: argparse.Namespace, config_for: Callable[[], Any],
         result = run_cancellable(lambda: fit_multilabel(config, dataset, split, progress, cancel,
                                                         output=args.output), cancel)
     with sigint_ignored():
-        _report_training(args, result)
+        _report_training(args, result, config.mode)
     return 0 if result.model_path else EXIT_INTERRUPTED
 
 
-def _report_training(args: argparse.Namespace, result: Any) -> None:
+def _report_training(args: argparse.Namespace, result: Any, mode: str) -> None:
     summary = {
-        "task": "multi-label", "model": result.model_path, "run_id": result.run_id,
+        "task": "multi-label", "mode": mode, "model": result.model_path,
+        "run_id": result.run_id, "kept_quick_head": result.kept_quick_head,
+        "kept_note": result.kept_note,
         "stopped": result.stopped, "best_epoch": result.best_epoch,
         "val_loss": result.best_val_loss if result.history else None,
         "val_map": result.val_map, "val_macro_f1": result.val_macro_f1,
@@ -97,6 +103,8 @@ def _report_training(args: argparse.Namespace, result: Any) -> None:
     }
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if result.kept_note and not args.json:
+        print(f"note: {result.kept_note}", file=sys.stderr)
     if args.json:
         print_json(summary)
     elif result.model_path is None:
@@ -104,8 +112,16 @@ def _report_training(args: argparse.Namespace, result: Any) -> None:
     else:
         print(f"{len(result.labels)} labels: validation mAP {result.val_map:.3f}, macro-F1 "
               f"{result.val_macro_f1:.3f}, exact match {result.val_exact_match:.3f}; "
-              f"best epoch {result.best_epoch}, {result.seconds:.1f} s")
+              f"{_kept(result)}, {result.seconds:.1f} s")
         print(f"model saved to {result.model_path}")
+
+
+def _kept(result: Any) -> str:
+    """Which model the run kept, in a few words."""
+    if result.kept_quick_head:
+        return "kept the quick-mode head (fine-tuning did no better)" if result.history \
+            else "kept the quick-mode head (stopped before the first fine-tuning epoch)"
+    return f"best epoch {result.best_epoch}"
 
 
 def evaluate(args: argparse.Namespace, metadata: dict[str, Any]) -> int:
@@ -197,10 +213,16 @@ def predict(args: argparse.Namespace) -> int:
 
 def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: Any,
                        skipped: int) -> None:
+    """Each photo's labels and probabilities; JSON also says whether it is unsure (some
+    label near its threshold: the app's rule, `records.multilabel.is_unsure`)."""
+    from training.records.multilabel import is_unsure
+
+    unsure = {p.path for p in results if is_unsure(p.probabilities, predictor.thresholds)}
     if args.json:
         print_json([{"path": p.path, "labels": p.labels, "error": p.error,
                      "probabilities": dict(zip(predictor.labels, p.probabilities,
-                                               strict=False)) if p.probabilities else None}
+                                               strict=False)) if p.probabilities else None,
+                     "unsure": p.path in unsure}
                     for p in results])
     else:
         for p in results:
@@ -210,6 +232,7 @@ def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: 
                                                                    p.probabilities,
                                                                    strict=True)))
     failures = sum(1 for p in results if p.error)
-    print(f"{len(results) - failures} labelled, {failures} could not be read, {skipped} "
+    print(f"{len(results) - failures} labelled ({len(unsure)} unsure: a label near its "
+          f"threshold), {failures} could not be read, {skipped} "
           "skipped (not images)" + (f"; results written to {args.csv}" if args.csv else ""),
           file=sys.stderr)

@@ -3,7 +3,8 @@
     cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes,
                                                  calibration (ECE, reliability bins)
     cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers,
-                                                 "unsure": over a stated chance of being wrong)
+                                                 "unsure": below a class's threshold, else
+                                                 over a stated chance of being wrong)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
 """
 
@@ -23,6 +24,8 @@ from training.cli.support import (
     print_json,
     usable_dataset,
 )
+from training.cli.thresholds import operating_points_of, print_operating_points
+from training.records.evaluation import small_class_note
 
 SKIPPED = "skipped"
 """How a file that is not an image is marked in `predict`'s results (text, JSON and CSV)."""
@@ -53,9 +56,10 @@ def register(commands: Any) -> None:
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--unsure-chance", type=float, default=30.0, metavar="PERCENT",
-                         help="mark a prediction unsure when its chance of being wrong "
-                              "(100 %% minus its confidence, calibrated when the model was "
-                              "trained by this version) is over PERCENT %% (default 30)")
+                         help="for a model without per-class thresholds: mark a prediction "
+                              "unsure when its chance of being wrong (100 %% minus its "
+                              "confidence, calibrated when the model was trained by this "
+                              "version) is over PERCENT %% (default 30)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
     predict.set_defaults(handler=_predict)
@@ -120,18 +124,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
         report = evaluate(model, dataset, args.part, split, progress=update,
                           unfamiliar_percentile=args.unfamiliar_percentile)
+    points = operating_points_of(report)
     if args.json:
-        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes]})
+        print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes],
+                    "at_thresholds": [{**asdict(p), "precision": p.precision,
+                                       "recall": p.recall} for p in points]})
         return 0
     _print_evaluation(report, args.mistakes)
+    print_operating_points(report, points)
     _print_calibration(report)
     return 0
 
 
 def _print_evaluation(report: Any, mistakes: int) -> None:
     """Accuracy, confusion matrix, per-class scores, the worst `mistakes` and the novelty."""
-    print(f"{report.part}: accuracy {report.accuracy:.3f} on {report.images} images "
-          f"(loss {report.loss:.3f})")
+    print(f"{report.part}: accuracy {report.accuracy:.3f}, balanced accuracy "
+          f"{report.balanced_accuracy:.3f} on {report.images} images (loss {report.loss:.3f})")
     width = max(len(name) for name in report.classes) + 2
     print("confusion (rows: true, columns: predicted)")
     print(" " * width + "".join(f"{name[:10]:>11}" for name in report.classes))
@@ -141,6 +149,9 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
     for scores in report.per_class:
         print(f"{scores.name:<{width}}{scores.precision:>10.3f}{scores.recall:>10.3f}"
               f"{scores.f1:>10.3f}{scores.support:>8}")
+    note = small_class_note(report.support, "validation" if report.part == "val" else report.part)
+    if note:
+        print(note)
     if report.mistakes:
         print("worst mistakes:")
         for mistake in report.mistakes[:mistakes]:
@@ -208,7 +219,8 @@ def _predict(args: argparse.Namespace) -> int:
     if args.csv:
         write_results_csv(args.csv, results, classes)
     if args.sort_into:
-        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar))
+        summary = sort_into_folders(((p.path, sorting_label(p.label, p.unfamiliar,
+                                                            p.below_threshold))
                                      for p in results if p.label),
                                     args.sort_into, move=args.move, classes=classes)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
@@ -220,53 +232,63 @@ def _predict(args: argparse.Namespace) -> int:
 def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[Any],
                        skipped: list[Any], columns: list[str]) -> None:
     """The predictions as JSON, or a line each and a summary (on stderr), with which are
-    unsure: over `--unsure-chance` % chance of being wrong ("none of these" apart)."""
+    unsure: below their class's threshold where the model has thresholds, else over
+    `--unsure-chance` % chance of being wrong ("none of these" apart)."""
     from training.records.calibration import is_unsure
 
     failures = sum(1 for p in results if p.error) - len(skipped)
     skipped_ids = {id(p) for p in skipped}
+    by_threshold = any(t is not None for t in predictor.thresholds)
     chance = args.unsure_chance / 100
-    unsure = {id(p) for p in results
-              if p.label and not p.unfamiliar and is_unsure(p.confidence, chance)}
+    unsure = {id(p) for p in results if p.label and not p.unfamiliar and (
+        p.below_threshold if by_threshold else is_unsure(p.confidence, chance))}
     if args.json:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
-            "unsure": id(p) in unsure,
+            "unsure": id(p) in unsure, "threshold": p.threshold,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
         return
     for p in results:
         wrong = 1 - p.confidence  # one decimal below 10 %: "2.1 %", not a "2 %" over 2 %
+        chance_unsure = id(p) in unsure and not by_threshold
         print(_prediction_line(p) + (f"\tunsure: {wrong:.{0 if wrong >= 0.1 else 1}%} chance "
-                                     "wrong" if id(p) in unsure else ""))
+                                     "wrong" if chance_unsure else ""))
     unfamiliar = sum(p.unfamiliar for p in results)
     print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
           f"read, {len(skipped)} skipped (not images)"
           + (f", {unfamiliar} none of these" if predictor.calibration else "")
-          + f", {len(unsure)} unsure ({_unsure_rule(predictor.model.metadata, chance)})"
+          + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
           + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
 
 
-def _unsure_rule(metadata: dict[str, Any], chance: float) -> str:
-    """What "unsure" means for this model: a stated chance of being wrong when its
-    confidences are calibrated, else only a confidence cut-off."""
+def _unsure_rule(predictor: Any, chance: float) -> str:
+    """What "unsure" means for this model: below its class's threshold where it has them;
+    else a stated chance of being wrong when its confidences are calibrated, else only a
+    confidence cut-off."""
     from training.records.calibration import HEADER_KEY
 
-    if metadata.get(HEADER_KEY):
+    if any(t is not None for t in predictor.thresholds):
+        return "below their class's threshold"
+    if predictor.model.metadata.get(HEADER_KEY):
         return f"over {chance:.0%} chance of being wrong"
     return f"confidence below {1 - chance:.0%}; this model is not calibrated"
 
 
 def _prediction_line(p: Any) -> str:
-    """path, label, confidence, tab-separated; 'none of these' names the closest class."""
+    """path, label, confidence, tab-separated; 'none of these' names the closest class, and
+    'unsure' the class whose threshold the photo is below."""
     if p.error is not None and p.error.startswith(f"{SKIPPED}: "):
         return f"{p.path}\tSKIPPED\t{p.error.removeprefix(f'{SKIPPED}: ')}"
     if p.error is not None:
         return f"{p.path}\tERROR\t{p.error}"
     if p.unfamiliar:
         return f"{p.path}\tnone of these\t{p.confidence:.3f}\tclosest: {p.label}"
+    if p.below_threshold:
+        return (f"{p.path}\tunsure\t{p.confidence:.3f}\tbelow {p.label}'s threshold "
+                f"{p.threshold:g}")
     return f"{p.path}\t{p.label}\t{p.confidence:.3f}"
 
 

@@ -30,6 +30,7 @@ from training.cli.support import (
     usable_dataset,
 )
 from training.core.errors import CheetahLionError
+from training.records.evaluation import BalancedScores, small_class_note
 from training.records.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
 from training.records.run_summary import what_it_gained, why_it_ended
 
@@ -53,7 +54,7 @@ def register(commands: Any) -> None:
     train.add_argument("--multi-label", action="store_true",
                        help="each photo may have several labels (or none): DATA holds "
                             "labels.csv (path,labels), or class folders that share photos; "
-                            "implied when DATA holds labels.csv (quick mode only)")
+                            "implied when DATA holds labels.csv")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -163,9 +164,14 @@ class _ProgressPrinter:
 
 def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
     """The run's result: warnings on stderr, then JSON or a line and the model's path."""
+    balance = result.balance
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
         "best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
+        "val_balanced_accuracy": balance.balanced_accuracy if balance else None,
+        "val_recall": balance.recall if balance else None,
+        "val_support": balance.support if balance else None,
+        "logit_adjustment": balance.logit_adjustment if balance else None,
         "val_loss": result.best_val_loss if result.history else None,
         "baseline_accuracy": result.baseline_accuracy,
         "trained_share": result.kept.trained_share if result.kept else None,
@@ -186,4 +192,17 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         print(f"{ended}: {gained}; best epoch {result.best_epoch}, {result.seconds:.1f} s")
         if result.kept_note:
             print(result.kept_note)
+        if balance is not None:
+            print(balanced_line(balance))
         print(f"model saved to {result.model_path}")
+
+
+def balanced_line(balance: BalancedScores) -> str:
+    """"validation balanced accuracy 0.812 (recall: cheetah 0.950, jaguar 0.667, …)", the
+    rare-class adjustment when one was made, and the classes too small to trust."""
+    recalls = ", ".join(f"{name} {recall:.3f}" for name, recall in balance.recall.items())
+    line = f"validation balanced accuracy {balance.balanced_accuracy:.3f} (recall: {recalls})"
+    if balance.logit_adjustment:
+        line += f"; adjusted for rare classes (tau {balance.logit_adjustment:g})"
+    note = small_class_note(balance.support)
+    return line + (f"\n{note}" if note else "")

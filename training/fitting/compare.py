@@ -134,6 +134,7 @@ def _compare_one(dataset: Dataset, config: TrainConfig, title: str, emit: Compar
         val_loss=result.best_val_loss if trained else None,
         baseline_accuracy=result.baseline_accuracy, seconds=result.seconds,
         runtime=runtime, model_mb=size,
+        val_balanced_accuracy=result.balance.balanced_accuracy if result.balance else None,
         model_path=str(result.model_path) if result.model_path else None,
         run_id=result.run_id, stopped=result.stopped,
     ), frozen

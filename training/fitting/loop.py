@@ -117,6 +117,13 @@ class EpochLoop:
     val_images: int = 0
     """This process's validation images: when given, each validation pass reports its
     progress as the "evaluate" phase (a fine-tune's pass takes seconds)."""
+    loss_fn: nn.Module | None = None
+    """The loss to minimise (None: cross-entropy with the config's label smoothing)."""
+    figure: Callable[[torch.Tensor, torch.Tensor], float] | None = None
+    """Given: the figure reported as "accuracy", from a whole pass's logits and labels (a
+    multi-label run's mAP), and the one the best weights are kept by, higher being better.
+    None: the share of argmax answers right, and the best weights by validation loss. (One
+    process only: the pass's rows are not gathered across torchrun's processes.)"""
 
     def run(self) -> LoopOutcome:
         """Train from the first epoch (or the one after `resume`) to the last, or until early
@@ -134,7 +141,7 @@ class EpochLoop:
         progress = _Progress(
             optimizer=optimizer,
             scheduler=make_scheduler(self.config, optimizer, total_steps),
-            loss_fn=nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing),
+            loss_fn=self._loss(),
             total_steps=total_steps,
             outcome=LoopOutcome([], [], None, 0, math.inf, 0.0, "completed"),
         )
@@ -180,7 +187,7 @@ class EpochLoop:
         sums = self._train_epoch(epoch, progress)
         if sums is None:
             return False
-        loss_sum, right, seen = sums
+        train_loss, train_accuracy = sums
         try:
             val_loss, val_accuracy = self._validate(progress.loss_fn)
         except Cancelled:
@@ -188,8 +195,7 @@ class EpochLoop:
         is_best = self._keep_if_best(epoch, progress, val_loss, val_accuracy)
         event = EpochEnded(
             epoch=epoch, epochs=self.config.epochs,
-            train_loss=loss_sum / max(seen, 1),
-            train_accuracy=right / max(seen, 1),
+            train_loss=train_loss, train_accuracy=train_accuracy,
             val_loss=val_loss, val_accuracy=val_accuracy,
             seconds=time.perf_counter() - started, is_best=is_best,
         )
@@ -199,13 +205,14 @@ class EpochLoop:
         self.callback(event)
         return True
 
-    def _train_epoch(self, epoch: int, progress: _Progress) -> tuple[float, float, float] | None:
-        """One pass over the training batches: the loss sum, correct count and images seen,
-        added over all processes; None when a process was asked to stop."""
+    def _train_epoch(self, epoch: int, progress: _Progress) -> tuple[float, float] | None:
+        """One pass over the training batches: the loss and accuracy (or figure) over all
+        processes' images; None when a process was asked to stop."""
         self.module.train()
         seen = 0
         loss_sum = 0.0
         correct = torch.zeros((), dtype=torch.long)  # summed on the device: one sync a step
+        rows: list[Batch] = []  # the pass's (logits, labels) when a figure needs them all
         for inputs, labels in self.train_batches(epoch):
             if self.workers.any(self.cancel.is_set()):
                 return None
@@ -214,11 +221,25 @@ class EpochLoop:
             count = labels.shape[0]
             seen += count
             loss_sum += loss_value * count
-            correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
+            if self.figure is None:
+                correct = correct.to(labels.device) + (logits.argmax(1) == labels).sum()
+            else:
+                rows.append((logits.detach().cpu(), labels.cpu()))
             progress.outcome.step_losses.append(loss_value)
             self._report_step(epoch, progress, loss_value, count, step_started)
         loss_sum, right, seen = self.workers.sum([loss_sum, int(correct.item()), seen])
-        return loss_sum, right, seen
+        return loss_sum / max(seen, 1), self._accuracy(right, seen, rows)
+
+    def _accuracy(self, right: float, seen: float, rows: list[Batch]) -> float:
+        """The share right, or the figure over a pass's `rows`."""
+        if self.figure is None:
+            return right / max(seen, 1)
+        return self.figure(torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]))
+
+    def _loss(self) -> nn.Module:
+        if self.loss_fn is not None:
+            return self.loss_fn
+        return nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
 
     def _step(self, inputs: torch.Tensor, labels: torch.Tensor, progress: _Progress
               ) -> tuple[torch.Tensor, float]:
@@ -254,10 +275,12 @@ class EpochLoop:
 
     def _keep_if_best(self, epoch: int, progress: _Progress, val_loss: float,
                       val_accuracy: float) -> bool:
-        """Keep a copy of the weights when the validation loss beat the best so far, else
-        count one more epoch without progress; whether it did."""
+        """Keep a copy of the weights when the validation loss (or figure) beat the best so
+        far, else count one more epoch without progress; whether it did."""
         outcome = progress.outcome
-        if val_loss < outcome.best_val_loss:
+        better = (val_loss < outcome.best_val_loss) if self.figure is None else (
+            outcome.best_state is None or val_accuracy > outcome.best_val_accuracy)
+        if better:
             outcome.best_state = copy.deepcopy(self.module.state_dict())
             outcome.best_epoch = epoch
             outcome.best_val_loss = val_loss
@@ -270,7 +293,7 @@ class EpochLoop:
     def score(self, state: dict[str, torch.Tensor]) -> tuple[float, float]:
         """Validation (loss, accuracy) of the module with `state` loaded (it stays loaded)."""
         self.module.load_state_dict(state)
-        return self._validate(nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing))
+        return self._validate(self._loss())
 
     def _state(self, epoch: int, progress: _Progress) -> LoopState:
         """The loop as it stands at the end of `epoch`, for `hooks.epoch_ended`."""
@@ -290,6 +313,7 @@ class EpochLoop:
         seen = correct = 0
         loss_sum = 0.0
         cancelled = False
+        rows: list[Batch] = []
         started = time.perf_counter()
         with torch.no_grad():
             for inputs, labels in self.val_batches():
@@ -298,7 +322,10 @@ class EpochLoop:
                     break
                 logits = self.forward(inputs)
                 loss_sum += float(loss_fn(logits, labels).item()) * labels.shape[0]
-                correct += int((logits.argmax(1) == labels).sum().item())
+                if self.figure is None:
+                    correct += int((logits.argmax(1) == labels).sum().item())
+                else:
+                    rows.append((logits.cpu(), labels.cpu()))
                 seen += labels.shape[0]
                 if self.val_images:
                     rate = seen / max(time.perf_counter() - started, 1e-9)
@@ -306,7 +333,7 @@ class EpochLoop:
         loss_sum, correct, seen, stops = self.workers.sum([loss_sum, correct, seen, cancelled])
         if stops:
             raise Cancelled
-        return loss_sum / max(seen, 1), correct / max(seen, 1)
+        return loss_sum / max(seen, 1), self._accuracy(correct, seen, rows)
 
 
 def capture_rng(generator: torch.Generator | None) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from training.records.novelty_calibration import NoveltyCalibration
 from training.records.preprocessing import Preprocessing
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MODEL_SUFFIX", "TrainedModel", "load_model",
-           "read_metadata", "save_model"]
+           "parse_model_bytes", "read_metadata", "save_model"]
 
 MAX_MODEL_BYTES = 2**30
 """The largest model file opened (the largest backbone's is ~100 MB): a bigger one is refused
@@ -174,6 +174,12 @@ def _parse(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         data = path.read_bytes()
     except OSError as error:
         raise ModelFileError(f"{path} cannot be read ({error.strerror}).") from None
+    return parse_model_bytes(path, data)
+
+
+def parse_model_bytes(path: Path, data: bytes
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and checked header of a model file's bytes (`path` names it in errors)."""
     not_ours = (f"{path} is not a CheetahLion model file. Model files are .safetensors files "
                 "written by CheetahLion; other formats (such as pickled .pt/.pth files) are "
                 "never opened, because loading them can run code.")

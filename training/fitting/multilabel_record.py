@@ -3,8 +3,10 @@
 `records.runs.record_run` describes a single-label run (its `Dataset`, a `FitSummary`); a
 multi-label run fills the same `RunRecord` with `task` "multi-label", its label names as
 `classes`, the photos per label and its validation mAP, macro-F1 and exact match, so `runs
-DATA`, the app's run history and a text editor list it with the others. It keeps no
-per-step losses (its head trains in a fraction of a second) and no clean-up count.
+DATA`, the app's run history and a text editor list it with the others; its config says
+its mode. A fine-tune keeps its per-step losses (a quick run none: its head trains in a
+fraction of a second); neither keeps a clean-up count. A fine-tune that kept the
+quick-mode head (best epoch 0) has that head's validation mAP as its best "accuracy".
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class FinishedRun(Protocol):
     def run_id(self) -> str: ...
     @property
     def history(self) -> tuple[EpochEnded, ...]: ...
+    @property
+    def step_losses(self) -> tuple[float, ...]: ...
     @property
     def best_epoch(self) -> int: ...
     @property
@@ -75,10 +79,11 @@ def multilabel_record(config: TrainConfig, dataset: MultiLabelDataset, split: Sp
         dataset_root=str(dataset.root), dataset_fingerprint=dataset.fingerprint,
         classes=dataset.labels, config=config.to_dict(), device=device,
         split={"source": split.source, "seed": split.seed, **split.sizes()},
-        epochs=tuple(asdict(event) for event in result.history), step_losses=(),
-        best_epoch=result.best_epoch,
+        epochs=tuple(asdict(event) for event in result.history),
+        step_losses=tuple(result.step_losses), best_epoch=result.best_epoch,
         best_val_loss=result.best_val_loss if result.history else None,
-        best_val_accuracy=best.val_accuracy if best is not None else 0.0,
+        best_val_accuracy=best.val_accuracy if best is not None else (
+            _number(result.val_map) or 0.0),
         baseline_accuracy=None, stopped=result.stopped, seconds=result.seconds,
         model_path=str(Path(result.model_path).absolute()) if result.model_path else None,
         versions=library_versions(), task=MULTI_LABEL, label_counts=dataset.label_counts,

@@ -21,7 +21,9 @@ from training.fitting.loop import Batch, LoopOutcome
 from training.models.novelty import NoveltyReference
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
+from training.records.evaluation import BalancedScores
 from training.records.events import BaselineMeasured, Callback, RunStarted
+from training.records.multilabel import MultiLabelDataset
 from training.records.preprocessing import Preprocessing
 
 
@@ -31,7 +33,10 @@ class RunContext:
     object the modes change (they train it and put the final classifier on it)."""
 
     config: TrainConfig
-    dataset: Dataset
+    dataset: Dataset | MultiLabelDataset
+    """A multi-label run (`multilabel_finetune`) uses only what both have: its photos'
+    paths, its fingerprint and the split; `labels`, `head_for_classes` and `baseline` are
+    single-label's."""
     split: Split
     prep: Preprocessing
     """The backbone's preprocessing, at the config's image size."""
@@ -136,3 +141,5 @@ class Trained:
     outcome: LoopOutcome
     baseline: float | None
     novelty: NoveltyReference | None = None
+    balance: BalancedScores | None = None
+    """The saved model's balanced validation scores (`training.fitting.rare_classes`)."""

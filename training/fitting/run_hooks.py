@@ -144,7 +144,8 @@ class RunHooks:
         if outcome.stopped != "cancelled" and run.workers.is_main:
             discard(kept_checkpoint)
         result = session.result(run, outcome, trained.baseline, seconds, outcome.stopped,
-                                model=model, model_path=model_path, kept=self.kept)
+                                model=model, model_path=model_path, kept=self.kept,
+                                balance=trained.balance)
         if not run.workers.is_main:
             return result
         record = None

@@ -20,6 +20,7 @@ from training.fitting.modelfile import TrainedModel
 from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext
 from training.records import runs
+from training.records.evaluation import BalancedScores
 from training.records.kept import Kept
 from training.records.run_record import RunRecord
 
@@ -51,14 +52,15 @@ class RunSession:
 
     def result(self, run: RunContext, outcome: LoopOutcome, baseline: float | None,
                seconds: float, stopped: str, model: TrainedModel | None = None,
-               model_path: Path | None = None, kept: Kept | None = None) -> FitResult:
+               model_path: Path | None = None, kept: Kept | None = None,
+               balance: BalancedScores | None = None) -> FitResult:
         """The run as `outcome` leaves it, described as a `FitResult` (without warnings)."""
         return FitResult(
             run_id=self.run_id, model=model, model_path=model_path,
             classes=run.dataset.classes, split=run.split, history=tuple(outcome.history),
             best_epoch=outcome.best_epoch, best_val_loss=outcome.best_val_loss,
             best_val_accuracy=outcome.best_val_accuracy, baseline_accuracy=baseline,
-            stopped=stopped, seconds=seconds, kept=kept,
+            stopped=stopped, seconds=seconds, kept=kept, balance=balance,
         )
 
     def record(self, run: RunContext, result: FitResult, step_losses: list[float],

@@ -9,10 +9,12 @@ Both: seeded, validated every epoch, best weights kept by validation loss, early
 still saved), progress reported as frozen events, the model written atomically and the run
 recorded. The model file also gets the "none of these" reference (`training.models.novelty`):
 the unaugmented training images' features under the final weights, calibrated on
-validation; and the final logits are calibrated on validation too (a temperature folded into
-the classifier, `training.fitting.calibration`), so its confidences mean what they say. This
-module prepares the run (`training.fitting.run_context`), hands it to the mode, calibrates,
-then saves the model, records the run and reports `RunFinished`.
+validation. This module prepares the run (`training.fitting.run_context`), hands it to the mode,
+then adjusts the classifier for rare classes (`training.fitting.rare_classes`: a τ chosen on
+validation, folded into its bias, and the balanced validation scores), calibrates the final
+logits (`training.fitting.calibration`: a temperature chosen on validation, folded into the
+classifier, so its confidences mean what they say), saves the model, records the run and
+reports `RunFinished`.
 
 The run's bookkeeping is one object on the epoch loop (`training.fitting.run_hooks`): a
 fine-tune's checkpoint after every epoch, the never-worse choice, the final record and the
@@ -52,6 +54,7 @@ from training.fitting.finetune import train_finetune
 from training.fitting.loop import LoopOutcome
 from training.fitting.modelfile import TrainedModel, save_model
 from training.fitting.quick import train_quick
+from training.fitting.rare_classes import adjust_for_rare_classes
 from training.fitting.result import FitResult
 from training.fitting.run_context import RunContext, Trained
 from training.fitting.run_hooks import RunHooks, resumable
@@ -107,6 +110,7 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
                              dataset.root, saved.info.run_id if saved else None))
     hooks = RunHooks(run, session, checkpoints=config.mode == "finetune")
     trained = _train(run, session, hooks)
+    trained = adjust_for_rare_classes(run, trained)  # logits - τ·log(prior), in the bias
     calibration = calibrate_run(run, trained)  # the final logits: after any other change
     outcome = trained.outcome
     model, model_path = _save(run, session, trained, hooks, calibration)
@@ -232,6 +236,7 @@ def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks,
                 "baseline_accuracy": trained.baseline,
                 "trained_share": hooks.kept.trained_share if hooks.kept else None,
                 "stopped": outcome.stopped,
+                **_balanced_metrics(trained),
             },
             "split": {"source": run.split.source, **run.split.sizes()},
             "dataset_fingerprint": run.dataset.fingerprint,
@@ -240,3 +245,13 @@ def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks,
             **({HEADER_KEY: calibration.to_dict()} if calibration else {}),
         },
     )
+
+
+def _balanced_metrics(trained: Trained) -> dict[str, object]:
+    """The model file's balanced validation figures and the rare-class adjustment's τ."""
+    balance = trained.balance
+    if balance is None:
+        return {}
+    return {"val_balanced_accuracy": balance.balanced_accuracy,
+            "val_recall": balance.recall, "val_support": balance.support,
+            "logit_adjustment": balance.logit_adjustment}

@@ -72,7 +72,7 @@ def add_to_class(root: str | os.PathLike[str], photo: str | os.PathLike[str],
     root_path = dataset_root(root)
     source = Path(photo).expanduser().resolve()
     folder = _class_folder(root_path, class_name)
-    size, digest = _checked_photo(source, root_path)
+    size, digest = checked_photo(source, root_path)
     with locked(root_path):
         journal = load(root_path)
         _refuse_duplicate(folder, class_name, source, size, digest)
@@ -137,7 +137,7 @@ def _inside(root: Path, folder: Path) -> Path:
     return folder
 
 
-def _checked_photo(source: Path, root: Path) -> tuple[int, str]:
+def checked_photo(source: Path, root: Path) -> tuple[int, str]:
     """The size and content hash of `source`, once it is known to be a photo worth copying:
     outside the dataset, a file of a photo's size, with a name that shows what it is, and
     an image that decodes. The hash is read a block at a time."""

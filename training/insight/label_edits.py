@@ -19,6 +19,7 @@ import codecs
 import csv
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,7 @@ from training.insight.cleanup import (
 )
 from training.records.journal import CleanupError, Move, load, locked, now, read_journal, save
 from training.records.label_journal import (
+    EditAction,
     LabelEdit,
     backup_file,
     current_hash,
@@ -72,11 +74,17 @@ class LabelChange:
 
 @dataclass(frozen=True)
 class LabelUndo:
-    """A labels.csv edit undone: the file holds its bytes from before the edit again."""
+    """A labels.csv edit undone: the file holds its bytes from before the edit again (and a
+    new row's photo, copied in with it, is gone again: `copy`)."""
 
     edit: LabelEdit
+    copy: UndoOutcome | None = None
 
     def describe(self) -> str:
+        if self.edit.action == "new-row":
+            gone = "; its copy was removed" if self.copy is not None else ""
+            return (f"{self.edit.file} is back as it was before {self.edit.relpath} was "
+                    f"added{gone}.")
         verb = "added to" if self.edit.action == "add" else "removed from"
         return (f"{self.edit.file} is back as it was before '{self.edit.label}' was {verb} "
                 f"{self.edit.relpath}.")
@@ -119,14 +127,31 @@ def _inside(root: Path, photo: str | os.PathLike[str]) -> Path:
 
 def _edit_csv(root: Path, photo: Path, label: str, action: Action,
               expected_hash: str | None) -> tuple[int, LabelEdit]:
-    file = root / LABELS_FILE
     relpath = photo.relative_to(root).as_posix()
+    file = root / LABELS_FILE
+
+    def rewrite(data: bytes) -> bytes:
+        return _rewritten(data, file, relpath, label, action)
+
+    edit = rewrite_labels_file(root, relpath, label, action, rewrite, expected_hash,
+                               refused=f"the labels of {relpath} were not changed")
+    return edit.edit_id, edit
+
+
+def rewrite_labels_file(root: Path, relpath: str, label: str, action: EditAction,
+                        rewrite: Callable[[bytes], bytes], expected_hash: str | None,
+                        refused: str, copy_id: int | None = None) -> LabelEdit:
+    """Replace `root`'s labels.csv with `rewrite(its bytes)`, journalled: the file as it was
+    is kept as the edit's backup, the entry is saved pending, the file is checked unchanged
+    and replaced atomically, then the entry is done. Refused (`refused` says what was not
+    done) when the file differs from `expected_hash`, or changed while this ran."""
+    file = root / LABELS_FILE
     with locked(root):
         data = _read(file)
         before = content_hash(data)
         if expected_hash is not None and before != expected_hash:
-            raise CleanupError(_changed(file, relpath, "since it was read"))
-        new_data = _rewritten(data, file, relpath, label, action)
+            raise CleanupError(_changed(file, refused, "since it was read"))
+        new_data = rewrite(data)
         journal = load(root)  # the edit takes the clean-up journal's next number
         edit_id = journal.next_id
         save(replace(journal, next_id=edit_id + 1))
@@ -139,13 +164,13 @@ def _edit_csv(root: Path, photo: Path, label: str, action: Action,
                                f"({error.strerror or error}); labels.csv was not changed."
                                ) from None
         edit = LabelEdit(edit_id, now(), file, relpath, label, action, before,
-                         content_hash(new_data), backup, state="pending")
+                         content_hash(new_data), backup, state="pending", copy_id=copy_id)
         labels = load_labels(root)
         labels = replace(labels, edits=(*labels.edits, edit))
         save_labels(labels)
         try:
             if current_hash(file) != before:  # someone saved it while this edit was made
-                raise CleanupError(_changed(file, relpath, "while the edit was made"))
+                raise CleanupError(_changed(file, refused, "while the edit was made"))
             write_atomically(file, new_data)
         except (CleanupError, OSError) as error:
             save_labels(replace(labels, edits=labels.edits[:-1]))
@@ -156,12 +181,12 @@ def _edit_csv(root: Path, photo: Path, label: str, action: Action,
                                "is unchanged.") from None
         done = replace(edit, state="done")
         save_labels(with_edit(labels, done))
-        return edit_id, done
+        return done
 
 
-def _changed(file: Path, relpath: str, when: str) -> str:
-    return (f"{file} changed on disk {when} (edited by hand or by another program), so the "
-            f"labels of {relpath} were not changed. Scan the folder again, then edit.")
+def _changed(file: Path, refused: str, when: str) -> str:
+    return (f"{file} changed on disk {when} (edited by hand or by another program), so "
+            f"{refused}. Scan the folder again and retry.")
 
 
 def _read(file: Path) -> bytes:
@@ -287,17 +312,27 @@ def latest_change(root: str | os.PathLike[str]) -> int:
 
 def undo_change(root: str | os.PathLike[str], change_id: int | None = None
                 ) -> UndoOutcome | LabelUndo:
-    """Undo a move or a label edit by its number; None: the latest in effect."""
+    """Undo a move or a label edit by its number; None: the latest in effect. A photo added
+    with its row (`multilabel_adding`) is one change: its row goes and so does its copy,
+    whichever of the two numbers is given."""
     root_path = Path(root).expanduser().resolve()
     number = latest_change(root_path) if change_id is None else change_id
-    if read_label_journal(root_path).find(number) is None:
-        return undo_move(root_path, number)
-    return undo_label_edit(root_path, number)
+    edits = read_label_journal(root_path)
+    if edits.find(number) is None:
+        owner = next((edit for edit in edits.applied if edit.copy_id == number), None)
+        if owner is None:
+            return undo_move(root_path, number)
+        number = owner.edit_id
+    undone = undo_label_edit(root_path, number)
+    if undone.edit.copy_id is None:
+        return undone
+    return replace(undone, copy=undo_move(root_path, undone.edit.copy_id))
 
 
 def undo_label_edit(root: Path, edit_id: int) -> LabelUndo:
     """Put labels.csv back as it was before edit `edit_id`, byte for byte; refused when the
-    file is no longer as the edit left it (later edits, or by hand)."""
+    file is no longer as the edit left it (later edits, or by hand). A new row's copy stays:
+    `undo_change` removes it after (the two journals' locks are taken one at a time)."""
     with locked(root):
         journal = load_labels(root)
         edit = journal.find(edit_id)

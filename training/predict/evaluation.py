@@ -1,6 +1,7 @@
-"""How good a model is on a split: accuracy, confusion matrix, per-class scores, worst mistakes,
-how many of its images the "none of these" score would flag, and how well its confidences
-are calibrated there (reliability bins and ECE, beside the file's stored figures)."""
+"""How good a model is on a split: accuracy and balanced accuracy (the mean per-class recall,
+which a rare class cannot hide in), confusion matrix, per-class scores, worst mistakes, how
+many of its images the "none of these" score would flag, and how well its confidences are
+calibrated there (reliability bins and ECE, beside the file's stored figures)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def evaluate(
         raise CheetahLionError("Evaluation was cancelled.")
     report = summarize(model.classes, true_labels, predictions, part,
                        unfamiliar_percentile if predictor.calibration is not None else None)
-    return replace(report, calibration=ModelCalibration.of_header(model.metadata))
+    has_thresholds = any(t is not None for t in predictor.thresholds)
+    return replace(report, thresholds=predictor.thresholds if has_thresholds else (),
+                   calibration=ModelCalibration.of_header(model.metadata))
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],
@@ -95,6 +98,7 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class.append(ClassScores(name, precision, recall, f1, support))
     correct = sum(confusion[i][i] for i in range(size))
+    present = [scores.recall for scores in per_class if scores.support]
     mistakes = sorted((o for o in outcomes if not o.correct), key=lambda o: -o.confidence)
     with_score = [o for o in outcomes if o.novelty is not None]
     unfamiliar = (sum(o.unfamiliar for o in with_score) / len(with_score)
@@ -106,6 +110,7 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         mistakes=tuple(mistakes), outcomes=tuple(outcomes), unreadable=tuple(unreadable),
         images=scored, unfamiliar_fraction=unfamiliar,
         unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
+        balanced_accuracy=sum(present) / len(present) if present else 0.0,
         reliability=reliability([o.confidence for o in outcomes],
                                 [o.correct for o in outcomes]),
     )

@@ -250,6 +250,9 @@ def _sidecar(model: TrainedModel, source: Path, target: Path, export_format: str
         **({"task": MULTI_LABEL} if multi else {}),
         "classes": list(model.classes),
         **({"thresholds": [float(t) for t in model.metadata["thresholds"]]} if multi else {}),
+        # a single-label model's per-class thresholds (below one: unsure), when it has any
+        **({"class_thresholds": model.metadata["class_thresholds"]}
+           if not multi and model.metadata.get("class_thresholds") else {}),
         "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "colors": "RGB",
                   "shape": ["batch", prep.crop, prep.crop, 3]},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(model.classes)],

@@ -11,6 +11,10 @@ then runs on those features. A file that cannot be decoded becomes a `Prediction
 When the model file has a "none of these" reference (`training.models.novelty`), the same forward
 pass also gives each image's novelty score, and images stranger than the predictor's
 `unfamiliar_percentile` of the validation images are flagged as unfamiliar.
+
+A model file may hold per-class thresholds (`training.records.operating_points`): each
+`Prediction` carries its top class's threshold, and one below it is unsure
+(`Prediction.below_threshold`), after "none of these" was decided.
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ from training.models.networks import load_pretrained
 from training.models.novelty import novelty_scores
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.events import Cancelled
-from training.records.model_header import MULTI_LABEL
+from training.records.model_header import CLASS_THRESHOLDS, MULTI_LABEL
 from training.records.novelty_calibration import (
     DEFAULT_PERCENTILE,
     NoveltyCalibration,
     check_percentile,
 )
+from training.records.operating_points import Thresholds, thresholds_from_header
 from training.records.predictions import Prediction, none_of_these
 
 
@@ -78,6 +83,9 @@ class Predictor:
         self.store = default_store() if keep_features else None
         """The feature store (`keep_features`): photos seen before are not run again."""
         self.classes = model.classes
+        self.thresholds: Thresholds = thresholds_from_header(
+            model.metadata.get(CLASS_THRESHOLDS), model.classes)
+        """Each class's threshold in the model file (None: none)."""
         self.preprocessing = model.preprocessing
         self.calibration: NoveltyCalibration | None = None
         self._reference: torch.Tensor | None = None
@@ -174,7 +182,8 @@ class Predictor:
                 score = novelty.get(i)
                 yield Prediction(str(path), self.classes[best], row[best], tuple(row),
                                  novelty=score, unfamiliar=none_of_these(
-                                     score, self.calibration, self._percentile))
+                                     score, self.calibration, self._percentile),
+                                 threshold=self.thresholds[best])
             else:
                 yield Prediction(str(path), None, 0.0, (), error=str(batch[i]))
 

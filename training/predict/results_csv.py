@@ -1,9 +1,11 @@
 """Classification results as CSV: path, label, confidence, error, novelty, none_of_these,
-then one column per class.
+unsure, then one column per class.
 
 `novelty` is the "unlike the training data" score and `none_of_these` is 1 when it is above
 the chosen threshold (0 when not); both are empty for models without a novelty reference
-and for unreadable files. `label` stays the closest class either way.
+and for unreadable files. `unsure` is 1 when the photo is below its class's threshold in
+the model file (`training.records.operating_points`): it is not given that class. `label`
+stays the closest class either way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Result(Protocol):
     def novelty(self) -> float | None: ...
     @property
     def unfamiliar(self) -> bool: ...
+    @property
+    def below_threshold(self) -> bool: ...
 
 
 def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
@@ -46,7 +50,7 @@ def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "label", "confidence", "error", "novelty", "none_of_these",
-                     *columns])
+                     "unsure", *columns])
     for result in results:
         probabilities = ([f"{v:.6f}" for v in result.probabilities]
                          if columns and result.probabilities and result.error is None
@@ -56,8 +60,10 @@ def results_csv(results: Sequence[Result], classes: Sequence[str]) -> str:
         scored = result.novelty is not None and result.error is None
         novelty = f"{result.novelty:.6f}" if scored else ""
         flag = ("1" if result.unfamiliar else "0") if scored else ""
+        unsure = "" if result.error is not None or result.label is None \
+            else "1" if result.below_threshold else "0"
         writer.writerow([result.path, result.label or "", confidence,
-                         result.error or "", novelty, flag, *probabilities])
+                         result.error or "", novelty, flag, unsure, *probabilities])
     return buffer.getvalue()
 
 

@@ -24,6 +24,9 @@ from training.core.file_ops import copy_file, free_name, move_file, same_bytes
 from training.core.paths import NAME_MAX_BYTES, shortened
 
 NONE_OF_THESE_FOLDER = "none of these"
+UNSURE_FOLDER = "unsure"
+"""Photos below their class's threshold (a class named "unsure" keeps its own folder; these
+then go to "unsure (2)", with a note)."""
 
 
 @dataclass
@@ -58,9 +61,13 @@ class SortSummary:
         return text + "." + "".join(f" {note}" for note in self.notes)
 
 
-def sorting_label(label: str, unfamiliar: bool) -> str:
-    """The folder an image is sorted into: its label, or the "none of these" folder."""
-    return NONE_OF_THESE_FOLDER if unfamiliar else label
+def sorting_label(label: str, unfamiliar: bool, below_threshold: bool = False) -> str:
+    """The folder an image is sorted into: its label, the "none of these" folder, or the
+    "unsure" one for a photo below its class's threshold in the model file (it is not given
+    that class: `training.records.operating_points`)."""
+    if unfamiliar:
+        return NONE_OF_THESE_FOLDER
+    return UNSURE_FOLDER if below_threshold else label
 
 
 def safe_folder_name(label: str) -> str:

@@ -45,6 +45,9 @@ class NetworkComparison:
     run_id: str | None = None
     stopped: str = "failed"
     error: str | None = None
+    val_balanced_accuracy: float | None = None
+    """The mean of the classes' validation recalls, which a rare class cannot hide in (the
+    last field, so that rows built by position before it existed read as they did)."""
 
 
 def best_comparison(rows: Sequence[NetworkComparison]) -> NetworkComparison | None:

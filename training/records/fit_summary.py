@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from training.records.dataset import Split
+from training.records.evaluation import BalancedScores
 from training.records.events import EpochEnded
 from training.records.kept import Kept, describe
 from training.records.run_record import RunRecord
@@ -40,6 +41,10 @@ class FitSummary:
     """What went wrong on the way without costing the model: a full disk for the run history
     or a checkpoint, a model saved elsewhere than asked. Front ends show each one."""
     record: RunRecord | None = None
+    balance: BalancedScores | None = None
+    """The saved model's validation figures that weigh every class the same: balanced
+    accuracy, per-class recall and photos, the rare-class adjustment's τ (None: no model, or
+    a run that saved none)."""
     """The run's entry in the run history as written, so a front end adds it to the history
     it shows without reading the history again; None when it could not be written (a warning
     says why) and in the other processes of a multi-process run."""

@@ -29,14 +29,16 @@ from training.core.atomic import write_atomically
 from training.core.file_ops import file_digest
 from training.records.journal import CleanupError, journal_file, locked, now
 
-LABEL_JOURNAL_VERSION = 1
-EditAction = Literal["add", "remove"]
+LABEL_JOURNAL_VERSION = 2
+"""2: a photo added with its labels (action "new-row", `copy_id`)."""
+EditAction = Literal["add", "remove", "new-row"]
 EditState = Literal["pending", "done", "undoing", "undone"]
 
 
 @dataclass(frozen=True)
 class LabelEdit:
-    """One label added to or removed from one photo's row of labels.csv."""
+    """One label added to or removed from one photo's row of labels.csv, or ("new-row") a
+    photo copied into the dataset with its row appended (`label`: its labels, `;`-joined)."""
 
     edit_id: int
     time: str
@@ -52,12 +54,18 @@ class LabelEdit:
     """labels.csv's bytes before the edit."""
     state: EditState = "done"
     undone_time: str | None = None
+    copy_id: int | None = None
+    """A new row's photo: the clean-up journal's "add" that copied it in (undoing the edit
+    removes that copy too, `label_edits.undo_change`)."""
 
     @property
     def applied(self) -> bool:
         return self.state == "done"
 
     def describe(self) -> str:
+        if self.action == "new-row":
+            return (f"{self.relpath}: added with the labels {self.label or '(none)'} "
+                    "(labels.csv)")
         if self.action == "add":
             return f"{self.relpath}: label '{self.label}' added (labels.csv)"
         return f"{self.relpath}: label '{self.label}' removed (labels.csv)"
@@ -158,7 +166,7 @@ def _settle(edit: LabelEdit) -> LabelEdit | None:
 _TYPES: dict[str, tuple[type, ...]] = {
     "edit_id": (int,), "time": (str,), "file": (str,), "relpath": (str,), "label": (str,),
     "action": (str,), "before_hash": (str,), "after_hash": (str,), "backup": (str,),
-    "state": (str,), "undone_time": (str, type(None)),
+    "state": (str,), "undone_time": (str, type(None)), "copy_id": (int, type(None)),
 }
 
 
@@ -184,7 +192,7 @@ def _edit_from(entry: dict[str, Any]) -> LabelEdit:
     unknown = set(entry) - set(_TYPES)
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-    missing = set(_TYPES) - {"state", "undone_time"} - set(entry)
+    missing = set(_TYPES) - {"state", "undone_time", "copy_id"} - set(entry)
     if missing:
         raise ValueError(f"an edit lacks {', '.join(repr(k) for k in sorted(missing))}")
     for key, value in entry.items():

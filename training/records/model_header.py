@@ -37,6 +37,10 @@ TASKS = (SINGLE_LABEL, MULTI_LABEL)
 """What a model answers: one class per photo, or any set of labels (each with its
 threshold, under "thresholds"). A file without "task" is single-label (every file before
 multi-label support)."""
+CLASS_THRESHOLDS = "class_thresholds"
+"""A single-label model's per-class thresholds (`training.records.operating_points`): an
+object of class name to probability, only the classes that have one. Absent: none (the top
+class always wins, as before thresholds existed; older versions ignore the field)."""
 
 
 class BadField(ValueError):
@@ -106,6 +110,8 @@ def _checked(header: Any) -> dict[str, Any]:
     _check_classes(header.get("classes"), fewest=1 if task == MULTI_LABEL else 2)
     if task == MULTI_LABEL or "thresholds" in header:
         _check_thresholds(header.get("thresholds"), len(header["classes"]))
+    if CLASS_THRESHOLDS in header:
+        _check_class_thresholds(header[CLASS_THRESHOLDS], header["classes"], task)
     checked_preprocessing(header.get("preprocessing"))
     if "config" in header:
         _check_config(header["config"])
@@ -154,6 +160,21 @@ def _check_thresholds(thresholds: Any, labels: int) -> None:
     for index, value in enumerate(thresholds):
         if type(value) not in (int, float) or not 0.0 <= value <= 1.0:  # NaN fails too
             raise BadField(f"thresholds[{index}]", f"is {value!r}, not a number from 0 to 1")
+
+
+def _check_class_thresholds(value: Any, classes: list[str], task: str) -> None:
+    """Class names of the model, each with a finite threshold from 0 to 1."""
+    if task == MULTI_LABEL:
+        raise BadField(CLASS_THRESHOLDS, "is set on a multi-label model, whose thresholds are "
+                                         "under 'thresholds'")
+    if not isinstance(value, dict):
+        raise BadField(CLASS_THRESHOLDS, f"is {_kind(value)}, not an object")
+    for name, threshold in value.items():
+        if name not in classes:
+            raise BadField(f"{CLASS_THRESHOLDS}.{name}"[:300], "names no class of the model")
+        if type(threshold) not in (int, float) or not 0.0 <= threshold <= 1.0:
+            raise BadField(f"{CLASS_THRESHOLDS}.{name}",
+                           f"is {threshold!r}, not a number from 0 to 1")
 
 
 def _check_config(config: Any) -> None:

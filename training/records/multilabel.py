@@ -9,6 +9,8 @@ several folders. Splits are the single-label `Split` (indices into `images`).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -134,3 +136,34 @@ class MultiLabelPrediction:
     probabilities: tuple[float, ...]
     """One per label of the model, in its `labels` order; empty on error."""
     error: str | None = None
+
+
+UNSURE_BAND = math.log(7 / 3)
+"""How close to its threshold a label's probability is "unsure", in log-odds: the label's
+odds within a factor of 7/3 of its threshold's. For a threshold of 0.5 that is exactly
+0.3 < p < 0.7, the band of the single-label gallery's default "unsure below 70 %" between
+two classes. Log-odds (the head's own output, before the sigmoid) and not probability, so
+that a rare label's low threshold gets a band as narrow as its scale: around 0.1 it is
+0.045–0.21, where ±0.2 in probability would call every ordinary "no" unsure."""
+_EDGE = 1e-6
+
+
+def label_doubt(probabilities: Sequence[float], thresholds: Sequence[float]) -> float | None:
+    """How far the photo's least certain label is from its threshold, in log-odds (0: on
+    it); None without probabilities (an unreadable photo). Smaller is more unsure."""
+    if not probabilities or len(probabilities) != len(thresholds):
+        return None
+    return min(abs(_logit(p) - _logit(t)) for p, t in zip(probabilities, thresholds,
+                                                          strict=True))
+
+
+def is_unsure(probabilities: Sequence[float], thresholds: Sequence[float]) -> bool:
+    """Whether some label's probability is within `UNSURE_BAND` of its threshold: a little
+    more (or less) of what the model saw would give the photo another set of labels."""
+    doubt = label_doubt(probabilities, thresholds)
+    return doubt is not None and doubt < UNSURE_BAND
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _EDGE), 1 - _EDGE)
+    return math.log(p / (1 - p))

@@ -26,6 +26,15 @@ class Prediction:
     no reference (the ImageNet model, files from before format 2) or the file is unreadable."""
     unfamiliar: bool = False
     """"None of these" at the predictor's percentile (`none_of_these`)."""
+    threshold: float | None = None
+    """The model's threshold for `label` (`training.records.operating_points`); None when the
+    class has none."""
+
+    @property
+    def below_threshold(self) -> bool:
+        """Unsure: `label` is the most probable class, but below its threshold, so the photo
+        is not given it (nor any other class)."""
+        return below_threshold(self.confidence, self.threshold, self.unfamiliar)
 
 
 def none_of_these(novelty: float | None, calibration: NoveltyCalibration | None,
@@ -35,3 +44,11 @@ def none_of_these(novelty: float | None, calibration: NoveltyCalibration | None,
     `percentile`. Never for a model without a reference or a photo without a score (an
     unreadable one)."""
     return calibration is not None and calibration.is_unfamiliar(novelty, percentile)
+
+
+def below_threshold(confidence: float | None, threshold: float | None, unfamiliar: bool) -> bool:
+    """The one rule for "unsure: below its class's threshold", wherever a photo is marked (the
+    predictor, the gallery, the CLI). "None of these" is decided first: a photo flagged by it
+    is never also below a threshold."""
+    return (not unfamiliar and threshold is not None and confidence is not None
+            and confidence < threshold)

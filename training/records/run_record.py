@@ -12,12 +12,14 @@ from typing import Any
 from training.records.kept import describe, mark
 from training.records.model_header import MULTI_LABEL, SINGLE_LABEL
 
-RECORD_VERSION = 6
+RECORD_VERSION = 7
 """2 added `class_counts` and `cleanup_moves`; 3 `checkpoint` and `resumed_after`; 4
 `workers`; 5 `model_file`; 6 `task` and, for a multi-label run, `label_counts`,
-`image_count`, `val_map`, `val_macro_f1` and `val_exact_match`. Older records load with them
+`image_count`, `val_map`, `val_macro_f1` and `val_exact_match`; 7 `val_balanced_accuracy`,
+`val_recall`, `val_support` and `logit_adjustment`. Older records load with them
 unset (`workers` 1: they all ran in one process; without `model_file` a replaced model
-cannot be told apart; without `task` a run is single-label, as every run before version 6)."""
+cannot be told apart; without `task` a run is single-label, as every run before version 6;
+without `val_balanced_accuracy` the history shows "—", not a figure it never measured)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,17 @@ class RunRecord:
     val_exact_match: float | None = None
     """Multi-label: share of validation photos given exactly their labels, at the model's
     thresholds (`best_val_accuracy` is the best epoch's, at 0.5, as the curves show it)."""
+    val_balanced_accuracy: float | None = None
+    """Single-label: the saved model's mean per-class recall on validation (None: no model,
+    or a record before version 7)."""
+    val_recall: dict[str, float] | None = None
+    """Single-label: each class's recall on validation, for the saved model."""
+    val_support: dict[str, int] | None = None
+    """Single-label: each class's validation photos (few: the recall is too coarse to trust,
+    `training.records.evaluation.small_class_note`)."""
+    logit_adjustment: float | None = None
+    """The τ folded into the classifier for rare classes (`training.fitting.rare_classes`;
+    0: none was needed)."""
     model_note: str | None = field(default=None, compare=False)
     """Set by `list_runs`, never stored: why this run's model cannot be opened (gone, or
     replaced by a later run); None when it can, or when the run saved none."""

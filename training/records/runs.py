@@ -94,9 +94,20 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitSummary,
         workers=workers,
         trained_share=result.kept.trained_share if result.kept else None,
         model_file=_model_file(result.model_path) if result.model_path else None,
+        **_balanced_fields(result),
     )
     _write(run_folder(dataset.root, result.run_id), _stored(record))
     return record
+
+
+def _balanced_fields(result: FitSummary) -> dict[str, Any]:
+    """The record's balanced validation figures (none before the run saved its model)."""
+    balance = result.balance
+    if balance is None:
+        return {}
+    return {"val_balanced_accuracy": balance.balanced_accuracy,
+            "val_recall": dict(balance.recall), "val_support": dict(balance.support),
+            "logit_adjustment": balance.logit_adjustment}
 
 
 def write_record(record: RunRecord) -> RunRecord:
@@ -230,6 +241,22 @@ def _changed(path: Path, saved: dict[str, Any]) -> bool:
         return _stamp(path) != {key: saved.get(key) for key in ("size", "mtime_ns", "inode")}
     except OSError:
         return True
+
+
+def follow_rewritten_model(path: str | Path, old_digest: str) -> int:
+    """After `path`'s model file was rewritten in place with the same weights (its
+    thresholds saved): the runs whose record noted the file as it was (`old_digest`) note it
+    as it is, so the history still opens their model. Returns how many records changed; a
+    record that cannot be written keeps saying the file was replaced."""
+    target = Path(path).absolute()
+    changed = 0
+    for file, record, data in _records(paths.runs_dir().glob(f"*/*/{RECORD_NAME}")):
+        if (record.model_path is not None and Path(record.model_path).absolute() == target
+                and (record.model_file or {}).get("digest") == old_digest):
+            with contextlib.suppress(OSError):
+                _write(file.parent, {**data, "model_file": _model_file(target)})
+                changed += 1
+    return changed
 
 
 class KeptModels:

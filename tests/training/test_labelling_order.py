@@ -1,0 +1,62 @@
+"""The labelling order (training/insight/labelling_order.py) on points whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.insight.labelling_order import labelling_order, margin_uncertainty
+
+UNSURE = [0.5, 0.5]
+SURE = [0.95, 0.05]
+
+
+def _axis(i: int, jitter: float = 0.0, dims: int = 8) -> np.ndarray:
+    point = np.zeros(dims, dtype=np.float32)
+    point[i] = 1.0
+    point[(i + 1) % dims] = jitter
+    return point
+
+
+def test_margin_uncertainty() -> None:
+    assert np.allclose(margin_uncertainty(np.array([[0.5, 0.5], [0.9, 0.1], [1.0, 0.0]])),
+                       [1.0, 0.2, 0.0])
+    assert np.allclose(margin_uncertainty(np.array([[0.5, 0.3, 0.2]])), [0.8])
+
+
+def test_near_copies_fall_back_behind_a_different_unsure_photo() -> None:
+    """Five near-copies of one confusing photo, then one other confusing photo: listing
+    order would spend five labels on the copies first; here the other photo comes second."""
+    features = np.stack([_axis(0, 0.01 * k) for k in range(5)] + [_axis(3)])
+    order = labelling_order(features, np.array([UNSURE] * 6), _axis(6)[None, :])
+    assert order[0].index in range(5)
+    assert order[1].index == 5
+    assert sorted(p.index for p in order) == list(range(6))
+
+
+def test_an_uncertain_photo_before_a_sure_one_and_far_before_near() -> None:
+    labelled = np.stack([_axis(0)])
+    features = np.stack([_axis(0, 0.05), _axis(2), _axis(4)])  # near-labelled, far, far
+    probabilities = np.array([UNSURE, SURE, UNSURE])
+    order = labelling_order(features, probabilities, labelled, ("cheetah", "lion"))
+    assert [p.index for p in order] == [2, 1, 0]
+    assert order[0].reason == ("unsure between cheetah (50%) and lion (50%); unlike the "
+                               "photos labelled so far")
+    assert order[0].uncertainty == 1.0 and order[0].distance > 0.9
+
+
+def test_none_of_these_counts_as_fully_uncertain_and_limit_is_kept() -> None:
+    features = np.stack([_axis(1), _axis(2), _axis(3)])
+    probabilities = np.array([SURE, SURE, SURE])
+    order = labelling_order(features, probabilities, None, ("a", "b"),
+                            unfamiliar=[False, True, False], limit=2)
+    assert len(order) == 2 and order[0].index == 1
+    assert order[0].reason.startswith("unlike every class the model knows")
+
+
+def test_the_order_is_deterministic_and_empty_is_empty() -> None:
+    rng = np.random.default_rng(0)
+    features, probabilities = rng.normal(size=(40, 16)), rng.dirichlet([1, 1, 1], size=40)
+    labelled = rng.normal(size=(3000, 16))  # more than one chunk of labelled photos
+    first = labelling_order(features, probabilities, labelled)
+    assert first == labelling_order(features, probabilities, labelled)
+    assert labelling_order(np.zeros((0, 4)), np.zeros((0, 2))) == ()
