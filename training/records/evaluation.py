@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from training.records.calibration import ModelCalibration, Reliability
+
 TOO_FEW_TO_TRUST = 10
 """A class with fewer photos than this in the part scored has a recall too coarse to trust:
 each photo moves it by more than 10 points (on 5 photos it can only be 0, 20, 40, … %), and a
@@ -54,7 +56,6 @@ def small_class_note(support: Mapping[str, int], part: str = "validation") -> st
     return (f"Too few {part} photos to trust the recall of {named}. Add photos of {them} "
             f"(at least {TOO_FEW_TO_TRUST} each in {part}).")
 
-from training.records.calibration import ModelCalibration, Reliability
 
 
 @dataclass(frozen=True)
