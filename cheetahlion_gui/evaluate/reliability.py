@@ -29,8 +29,9 @@ from training.records import calibration as rules
 from training.records.calibration import ModelCalibration, Reliability
 from training.records.evaluation import EvaluationReport
 
-PLOT_SIDE = 200
-"""The diagram's least width and height: 15 bars and both axes' labels readable."""
+PLOT_WIDTH, PLOT_HEIGHT = 200, 120
+"""The diagram's least size: 15 bars and both axes' labels readable, and low enough that
+the score tables above keep their rows at 1280 × 800 (the page gives the photos the rest)."""
 PANEL_WIDTH = 280
 """At most: the images beside it keep two tiles' width at 1280 × 800."""
 TICKS = [[(v / 5, f"{v / 5:g}") for v in range(6)]]
@@ -56,7 +57,7 @@ class ReliabilityPanel(QGroupBox):
             "perfect).")
         pg.setConfigOptions(antialias=True, background="w", foreground="#333")
         self.plot = pg.PlotWidget()  # the group box titles it
-        self.plot.setMinimumSize(PLOT_SIDE, PLOT_SIDE)
+        self.plot.setMinimumSize(PLOT_WIDTH, PLOT_HEIGHT)
         item = self.plot.getPlotItem()
         self.plot.setLabel("bottom", "confidence")
         self.plot.setLabel("left", "share right")
