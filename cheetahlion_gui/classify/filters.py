@@ -194,7 +194,9 @@ class GalleryFilters(QWidget):
 
     @Slot(int)
     def _threshold_changed(self, value: int) -> None:
-        self.threshold_label.setText(f"Unsure below {value}%")
+        self.threshold_label.setText(f"Unsure: >{100 - value}% wrong")  # a chance, calibrated
+        self.threshold.setToolTip(f"Unsure: more than a {100 - value} % chance of being wrong "
+                                  f"(confidence below {value} %)")
         self.model.set_unsure_threshold(value / 100)
         self.settings.unsure_threshold = value / 100
         self.proxy.invalidate()

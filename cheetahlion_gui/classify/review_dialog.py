@@ -292,7 +292,7 @@ class ReviewDialog(QDialog):
         self.reason.setText(
             "None of these: unlike every photo the model was trained on, so it suggests no "
             "class. Put it into one, N for a new class, or 0 to skip." if item.unfamiliar
-            else f"Unsure: the model is only {item.confidence or 0:.0%} sure")
+            else f"Unsure: a {1 - (item.confidence or 0):.0%} chance this is wrong")
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
         if self.position < len(self.reasons):

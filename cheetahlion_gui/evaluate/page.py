@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.evaluate.multilabel_cells import Cell
 from cheetahlion_gui.evaluate.multilabel_images import WORST_MISTAKES, MultiLabelImages
 from cheetahlion_gui.evaluate.multilabel_scores import MultiLabelScoresPanel
+from cheetahlion_gui.evaluate.reliability import ReliabilityPanel
 from cheetahlion_gui.evaluate.scores import NO_REPORT, ScoresPanel, part_name
 from cheetahlion_gui.evaluate.thresholds import ThresholdsPanel
 from cheetahlion_gui.jobs.controller import Lifecycle
@@ -130,7 +131,7 @@ class EvaluatePage(StepPage):
         gallery_header.addWidget(self.mistakes_button)
         gallery_header.addWidget(self.explain_button)
         images_layout.addLayout(gallery_header)
-        images_layout.addWidget(self.gallery_view)
+        self.reliability = ReliabilityPanel.placed(images_layout, self.gallery_view, self)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.multilabel_scores = MultiLabelScoresPanel()
         self.multilabel_scores.per_label_view.cell_chosen.connect(self.show_label_cell)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGroupBox, QStyleOptionViewItem
 from synthetic import make_dataset, textured_image
 
 from cheetahlion_gui.jobs.evaluate import EvaluateOutcome
+from training.records.calibration import reliability
 
 BIG_CATS = ("cheetah", "lion", "snow leopard", "clouded leopard", "jaguar", "tiger",
             "leopard", "black panther")
@@ -42,7 +43,10 @@ def _report(tmp_path: Path, classes: tuple[str, ...], images: int = 150) -> Simp
                            outcomes=outcomes, unreadable=(), images=sum(map(sum, confusion)),
                            unfamiliar_fraction=8 / sum(map(sum, confusion)),
                            unfamiliar_percentile=95.0, thresholds=(),
-                           balanced_accuracy=0.9)
+                           balanced_accuracy=0.9, calibration=None,
+                           reliability=reliability([o.confidence for o in outcomes],
+                                                   [o.true_label == o.predicted_label
+                                                    for o in outcomes]))
 
 
 def _show(window, qtbot, report: SimpleNamespace, size: tuple[int, int]):
@@ -51,6 +55,7 @@ def _show(window, qtbot, report: SimpleNamespace, size: tuple[int, int]):
     page = window.evaluate_page
     page._evaluating_title = "run 1"
     page._succeeded(EvaluateOutcome(report, "model.safetensors"))
+    page.evaluation_finished.emit()  # as the job controller does last
     qtbot.wait(50)  # layouts settle
     return page
 

@@ -1,7 +1,10 @@
 """`cheetahlion-cli` commands that use a trained model.
 
-    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes
-    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers)
+    cheetahlion-cli evaluate MODEL DATA          accuracy, confusion matrix, worst mistakes,
+                                                 calibration (ECE, reliability bins)
+    cheetahlion-cli predict MODEL PATH... [--csv FILE]   ("none of these" for strangers,
+                                                 "unsure": below a class's threshold, else
+                                                 over a stated chance of being wrong)
     cheetahlion-cli export MODEL --format onnx|torchscript|pt2 -o FILE
 """
 
@@ -52,6 +55,11 @@ def register(commands: Any) -> None:
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--unsure-chance", type=float, default=30.0, metavar="PERCENT",
+                         help="for a model without per-class thresholds: mark a prediction "
+                              "unsure when its chance of being wrong (100 %% minus its "
+                              "confidence, calibrated when the model was trained by this "
+                              "version) is over PERCENT %% (default 30)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
     predict.set_defaults(handler=_predict)
@@ -124,6 +132,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     _print_evaluation(report, args.mistakes)
     print_operating_points(report, points)
+    _print_calibration(report)
     return 0
 
 
@@ -157,8 +166,24 @@ def _print_evaluation(report: Any, mistakes: int) -> None:
               f"{report.unfamiliar_percentile:g} % of the validation images")
 
 
+def _print_calibration(report: Any) -> None:
+    """The ECE on the evaluated images, their reliability bins, and what the model file
+    says of its calibration."""
+    measured = report.reliability
+    print(f"calibration: ECE {measured.ece:.3f} on these {measured.images} {report.part} "
+          f"images ({len(measured.bins)} bins of confidence)")
+    for row in measured.bins:
+        if row.count:
+            print(f"  said {row.lower:.0%}-{row.upper:.0%}: {row.count:>4} images, mean "
+                  f"confidence {row.confidence:.3f}, right {row.accuracy:.3f}")
+    stored = report.calibration
+    print("model file: " + (stored.describe() if stored else
+                            "trained before calibration (temperature 1, confidences as trained)"))
+
+
 def _predict(args: argparse.Namespace) -> int:
     from training.cli import multilabel
+    from training.core.errors import ConfigError
     from training.predict.inference import Predictor
     from training.predict.results_csv import (
         MAX_CLASS_COLUMNS,
@@ -173,6 +198,9 @@ def _predict(args: argparse.Namespace) -> int:
         return multilabel.predict(args)
     if args.csv:
         check_results_target(args.csv)
+    if not 0 <= args.unsure_chance <= 100:  # NaN fails too
+        raise ConfigError(f"--unsure-chance is a percentage from 0 to 100, not "
+                          f"{args.unsure_chance:g}.")
     listing = images_in(args.paths)
     files = listing.images
     predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
@@ -197,32 +225,56 @@ def _predict(args: argparse.Namespace) -> int:
                                     args.sort_into, move=args.move, classes=classes)
         print(f"{args.sort_into}: {summary.describe('moved' if args.move else 'copied')}",
               file=sys.stderr)
+    _print_predictions(args, predictor, results, skipped, columns)
+    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
+
+
+def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[Any],
+                       skipped: list[Any], columns: list[str]) -> None:
+    """The predictions as JSON, or a line each and a summary (on stderr), with which are
+    unsure: below their class's threshold where the model has thresholds, else over
+    `--unsure-chance` % chance of being wrong ("none of these" apart)."""
+    from training.records.calibration import is_unsure
+
     failures = sum(1 for p in results if p.error) - len(skipped)
     skipped_ids = {id(p) for p in skipped}
+    by_threshold = any(t is not None for t in predictor.thresholds)
+    chance = args.unsure_chance / 100
+    unsure = {id(p) for p in results if p.label and not p.unfamiliar and (
+        p.below_threshold if by_threshold else is_unsure(p.confidence, chance))}
     if args.json:
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
-            "unsure": p.below_threshold, "threshold": p.threshold,
+            "unsure": id(p) in unsure, "threshold": p.threshold,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
-    else:
-        for p in results:
-            print(_prediction_line(p))
-        print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
-              f"read, {len(skipped)} skipped (not images)" + _flagged(results, predictor)
-              + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
-    return EXIT_USER_ERROR if args.sort_into and summary.failed else 0
-
-
-def _flagged(results: list[Any], predictor: Any) -> str:
-    """", 3 none of these, 2 unsure (…)": each only where the model can flag it."""
+        return
+    for p in results:
+        wrong = 1 - p.confidence  # one decimal below 10 %: "2.1 %", not a "2 %" over 2 %
+        chance_unsure = id(p) in unsure and not by_threshold
+        print(_prediction_line(p) + (f"\tunsure: {wrong:.{0 if wrong >= 0.1 else 1}%} chance "
+                                     "wrong" if chance_unsure else ""))
     unfamiliar = sum(p.unfamiliar for p in results)
-    unsure = sum(p.below_threshold for p in results)
-    return ((f", {unfamiliar} none of these" if predictor.calibration else "")
-            + (f", {unsure} unsure (below their class's threshold)"
-               if any(t is not None for t in predictor.thresholds) else ""))
+    print(f"{len(results) - failures - len(skipped)} classified, {failures} could not be "
+          f"read, {len(skipped)} skipped (not images)"
+          + (f", {unfamiliar} none of these" if predictor.calibration else "")
+          + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
+          + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+
+
+def _unsure_rule(predictor: Any, chance: float) -> str:
+    """What "unsure" means for this model: below its class's threshold where it has them;
+    else a stated chance of being wrong when its confidences are calibrated, else only a
+    confidence cut-off."""
+    from training.records.calibration import HEADER_KEY
+
+    if any(t is not None for t in predictor.thresholds):
+        return "below their class's threshold"
+    if predictor.model.metadata.get(HEADER_KEY):
+        return f"over {chance:.0%} chance of being wrong"
+    return f"confidence below {1 - chance:.0%}; this model is not calibrated"
 
 
 def _prediction_line(p: Any) -> str:

@@ -7,7 +7,11 @@ versions. Format 2 adds the "none of these" reference (`training.models.novelty`
 features under the tensor name `novelty.reference`, kept out of the network's weights, and
 their calibration under "novelty" in the metadata. Format 1 files still open (their models
 give no novelty score); an app that knows only format 1 refuses format 2 files with "update
-CheetahLion" instead of failing on the extra tensor. Files are written to a temporary file
+CheetahLion" instead of failing on the extra tensor. A header may also hold "calibration"
+(`training.records.calibration.ModelCalibration`: the temperature training folded into the
+classifier's weights, and the validation ECE before and after); files without it open as
+they were trained (temperature 1), and no loader needs it, since the weights already give the
+calibrated probabilities. Files are written to a temporary file
 beside the target, fsynced, then renamed over it, so a crash never leaves half a model under
 the real name.
 """

@@ -11,8 +11,10 @@ recorded. The model file also gets the "none of these" reference (`training.mode
 the unaugmented training images' features under the final weights, calibrated on
 validation. This module prepares the run (`training.fitting.run_context`), hands it to the mode,
 then adjusts the classifier for rare classes (`training.fitting.rare_classes`: a τ chosen on
-validation, folded into its bias, and the balanced validation scores), saves the model,
-records the run and reports `RunFinished`.
+validation, folded into its bias, and the balanced validation scores), calibrates the final
+logits (`training.fitting.calibration`: a temperature chosen on validation, folded into the
+classifier, so its confidences mean what they say), saves the model, records the run and
+reports `RunFinished`.
 
 The run's bookkeeping is one object on the epoch loop (`training.fitting.run_hooks`): a
 fine-tune's checkpoint after every epoch, the never-worse choice, the final record and the
@@ -46,6 +48,7 @@ from training.core.runtime import resolve_device, seed_everything
 from training.core.versions import library_versions
 from training.data.splitting import split_dataset
 from training.fitting import distributed
+from training.fitting.calibration import calibrate_run
 from training.fitting.distributed import Workers
 from training.fitting.finetune import train_finetune
 from training.fitting.loop import LoopOutcome
@@ -60,6 +63,7 @@ from training.models.imagenet import match_classes
 from training.models.networks import load_pretrained
 from training.records import runs
 from training.records.backbones import get_backbone
+from training.records.calibration import HEADER_KEY, ModelCalibration
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
 from training.records.events import Callback, Cancelled, RunFinished, ignore_event
@@ -107,8 +111,9 @@ def _fit(config: TrainConfig, dataset: Dataset, callback: Callback | None,
     hooks = RunHooks(run, session, checkpoints=config.mode == "finetune")
     trained = _train(run, session, hooks)
     trained = adjust_for_rare_classes(run, trained)  # logits - τ·log(prior), in the bias
+    calibration = calibrate_run(run, trained)  # the final logits: after any other change
     outcome = trained.outcome
-    model, model_path = _save(run, session, trained, hooks)
+    model, model_path = _save(run, session, trained, hooks, calibration)
     result = hooks.run_ended(trained, model, model_path)
     workers.barrier()  # every process returns once the model and record are written
     emit(RunFinished(
@@ -168,14 +173,14 @@ def _train(run: RunContext, session: RunSession, hooks: RunHooks) -> Trained:
         return Trained(LoopOutcome([], [], None, 0, float("inf"), 0.0, "cancelled"), None)
 
 
-def _save(run: RunContext, session: RunSession, trained: Trained, hooks: RunHooks
-          ) -> tuple[TrainedModel | None, Path | None]:
+def _save(run: RunContext, session: RunSession, trained: Trained, hooks: RunHooks,
+          calibration: ModelCalibration | None) -> tuple[TrainedModel | None, Path | None]:
     """The model and where it lies: saved by rank 0 when an epoch gave best weights; after
     a resumed run cancelled at once, the file its earlier session saved, if any."""
     in_run_folder = runs.run_folder(run.dataset.root, session.run_id) / MODEL_NAME
     target = Path(session.output) if session.output else in_run_folder
     if trained.outcome.best_state is not None:
-        model = _trained_model(run, trained, hooks)
+        model = _trained_model(run, trained, hooks, calibration)
         if not run.workers.is_main:
             return model, target
         with runs.keeping_replaced_models(target, session.run_id, hooks.warnings) as keeping:
@@ -209,8 +214,10 @@ def _save_somewhere(model: TrainedModel, target: Path, fallback: Path, hooks: Ru
         f"and train again; a file that was already at {target} is unchanged.")
 
 
-def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks) -> TrainedModel:
-    """The best weights on the network, with what the model file says about the run."""
+def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks,
+                   calibration: ModelCalibration | None) -> TrainedModel:
+    """The best weights on the network (calibrated), with what the model file says about
+    the run."""
     outcome = trained.outcome
     network = run.network.to(memory_format=torch.contiguous_format).eval()
     return TrainedModel(
@@ -235,6 +242,7 @@ def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks) -> Traine
             "dataset_fingerprint": run.dataset.fingerprint,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": library_versions(),
+            **({HEADER_KEY: calibration.to_dict()} if calibration else {}),
         },
     )
 

@@ -1,6 +1,7 @@
 """How good a model is on a split: accuracy and balanced accuracy (the mean per-class recall,
-which a rare class cannot hide in), confusion matrix, per-class scores, worst mistakes, and
-how many of its images the "none of these" score would flag."""
+which a rare class cannot hide in), confusion matrix, per-class scores, worst mistakes, how
+many of its images the "none of these" score would flag, and how well its confidences are
+calibrated there (reliability bins and ECE, beside the file's stored figures)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from training.core.errors import CheetahLionError, DatasetError
 from training.data.splitting import split_dataset
 from training.fitting.modelfile import TrainedModel
 from training.predict.inference import Predictor
+from training.records.calibration import ModelCalibration, reliability
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split, SplitName
 from training.records.evaluation import ClassScores, EvaluationReport, ImageOutcome
@@ -61,7 +63,8 @@ def evaluate(
     report = summarize(model.classes, true_labels, predictions, part,
                        unfamiliar_percentile if predictor.calibration is not None else None)
     has_thresholds = any(t is not None for t in predictor.thresholds)
-    return replace(report, thresholds=predictor.thresholds if has_thresholds else ())
+    return replace(report, thresholds=predictor.thresholds if has_thresholds else (),
+                   calibration=ModelCalibration.of_header(model.metadata))
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],
@@ -108,4 +111,6 @@ def summarize(classes: Sequence[str], true_labels: Sequence[int],
         images=scored, unfamiliar_fraction=unfamiliar,
         unfamiliar_percentile=unfamiliar_percentile if unfamiliar is not None else None,
         balanced_accuracy=sum(present) / len(present) if present else 0.0,
+        reliability=reliability([o.confidence for o in outcomes],
+                                [o.correct for o in outcomes]),
     )

@@ -2,13 +2,17 @@
 
 Computed by `training.predict.evaluation`; the Evaluate step and the CLI show it. Also the
 figures that weigh every class the same (`BalancedScores`, a run's on validation) and the
-one rule for a class too small to trust (`too_few_to_trust`, `small_class_note`).
+one rule for a class too small to trust (`too_few_to_trust`, `small_class_note`), and how
+well the confidences are calibrated on the evaluated images (`reliability`) beside what the
+model file says of its calibration at training time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from training.records.calibration import ModelCalibration, Reliability
 
 TOO_FEW_TO_TRUST = 10
 """A class with fewer photos than this in the part scored has a recall too coarse to trust:
@@ -51,6 +55,7 @@ def small_class_note(support: Mapping[str, int], part: str = "validation") -> st
     them = "them" if len(small) > 1 else "it"
     return (f"Too few {part} photos to trust the recall of {named}. Add photos of {them} "
             f"(at least {TOO_FEW_TO_TRUST} each in {part}).")
+
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,11 @@ class EvaluationReport:
     balanced_accuracy: float = 0.0
     """The mean of the per-class recalls, over the classes with images in this part: what
     accuracy hides when a class is rare."""
+    reliability: Reliability | None = None
+    """The reliability bins and ECE of the top-1 confidences on the evaluated images."""
+    calibration: ModelCalibration | None = None
+    """The model file's calibration (T, validation ECE before and after); None for a file
+    trained before calibration."""
 
     @property
     def support(self) -> dict[str, int]:

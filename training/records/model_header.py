@@ -16,6 +16,8 @@ from typing import Any
 
 from training.core.errors import CheetahLionError, ModelFileError
 from training.records.backbones import BACKBONES
+from training.records.calibration import HEADER_KEY as CALIBRATION_KEY
+from training.records.calibration import ModelCalibration
 from training.records.config import TrainConfig
 from training.records.preprocessing import INTERPOLATIONS, Preprocessing
 
@@ -119,6 +121,11 @@ def _checked(header: Any) -> dict[str, Any]:
     for name in ("metrics", "split", "versions"):
         if name in header and not isinstance(header[name], dict):
             raise BadField(name, f"is {_kind(header[name])}, not an object")
+    if CALIBRATION_KEY in header:  # files before calibration lack it: T = 1
+        try:
+            ModelCalibration.from_dict(header[CALIBRATION_KEY])
+        except ValueError as error:
+            raise BadField(CALIBRATION_KEY, str(error)) from None
     return header
 
 
