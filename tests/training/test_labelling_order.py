@@ -65,3 +65,15 @@ def test_the_order_is_deterministic_and_empty_is_empty() -> None:
     first = labelling_order(features, probabilities, labelled)
     assert first == labelling_order(features, probabilities, labelled)
     assert labelling_order(np.zeros((0, 4)), np.zeros((0, 2))) == ()
+
+
+def test_being_odd_is_not_rewarded_only_near_copies_are_held_back() -> None:
+    """A more uncertain photo comes before a slightly less uncertain one that is merely
+    farther from what is labelled (farthest-first diversity put the odd one first, and on
+    the benchmark that cost labels); a near-copy of a pick falls back all the same."""
+    labelled = _axis(0)[None, :]
+    nearer = np.cos(np.pi / 3) * _axis(0) + np.sin(np.pi / 3) * _axis(1)  # distance 0.5
+    features = np.stack([_axis(2), nearer, nearer + 0.001 * _axis(3)])
+    probabilities = np.array([[0.6, 0.4], [0.55, 0.45], [0.55, 0.45]])  # u 0.8, 0.9, 0.9
+    order = labelling_order(features, probabilities, labelled)
+    assert [pick.index for pick in order] == [1, 0, 2]
