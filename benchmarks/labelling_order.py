@@ -8,7 +8,8 @@ copies of the 30 % are the test photos, the copies of the 70 % the unlabelled po
 labeller starts with 2 labelled photos per class (drawn by the seed) and then labels
 `--batch` photos at a time, in the order each strategy gives, until the pool is empty:
 
-- *ours*: `training.insight.labelling_order` (uncertainty × distance, greedy);
+- *ours*: `training.insight.labelling_order` (uncertainty, near-copies of what is labelled
+  or picked held back, greedy);
 - *uncertainty*: the smallest margin first, nothing else;
 - *random*: a seeded shuffle;
 - *listing*: the pool in file order (cheetah/…, then lion/…), what walking a folder gives.
