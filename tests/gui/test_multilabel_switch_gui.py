@@ -104,3 +104,32 @@ def test_the_offer_needs_five_photos_and_five_percent() -> None:
     assert offers_multilabel(5, 100)
     assert not offers_multilabel(5, 101)  # five scattered among many
     assert offers_multilabel(50, 1000)
+
+
+def test_class_folders_switched_to_multilabel_train_and_evaluate(window, qtbot, messages,
+                                                                 shared_folders: Path) -> None:
+    """The switch's dataset goes on through Train and Evaluate like a labels.csv folder: a
+    multi-label model, evaluated on the folders' own validation photos, whose blue
+    positives are the 12 blue photos of which 6 are red photos' copies."""
+    from training.fitting.modelfile import read_metadata
+    from training.predict.multilabel import is_multilabel
+
+    open_dataset(window, shared_folders)
+    _click_and_wait_for_scan(window, qtbot, window.data_page.multilabel_switch.check)
+    assert window.session.multilabel is not None
+    train = window.train_page
+    window.sidebar.setCurrentRow(1)
+    with qtbot.waitSignal(train.training_finished, timeout=OPEN_TIMEOUT_MS * 6):
+        assert train.start()
+    model = window.session.model_path
+    assert model is not None and is_multilabel(read_metadata(model)) and not messages
+    evaluate = window.evaluate_page
+    with qtbot.waitSignal(evaluate.evaluation_finished, timeout=OPEN_TIMEOUT_MS * 6):
+        window.sidebar.setCurrentRow(2)
+    report = evaluate.multilabel_report
+    assert report is not None and report.labels == ("blue", "green", "red") and not messages
+    validation = window.session.multilabel_split.val
+    blue = sum(1 for i in validation
+               if 0 in window.session.multilabel.images[i].labels)
+    (scores,) = [s for s in report.per_label if s.name == "blue"]
+    assert scores.true_positives + scores.false_negatives == blue
