@@ -35,6 +35,7 @@ import _common
 import _multilabel_sets as sets
 import numpy as np
 import torch
+from _logistic import fit_softmax
 from PIL import Image, ImageOps
 
 from training.insight.labelling_order import labelling_order, margin_uncertainty
@@ -50,26 +51,11 @@ START_PER_CLASS = 2
 EARLY_LABELS = 60
 
 
-def fit_softmax(features: torch.Tensor, labels: torch.Tensor, classes: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A multinomial logistic regression: Σ cross-entropy + ½‖W‖², L-BFGS to convergence."""
-    x = features.double()
-    weights = torch.zeros(x.shape[1], classes, dtype=torch.float64, requires_grad=True)
-    biases = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights, biases], lr=1, max_iter=300, tolerance_grad=1e-6,
-                                  tolerance_change=1e-10, history_size=20,
-                                  line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = (torch.nn.functional.cross_entropy(x @ weights + biases, labels,
-                                                  reduction="sum")
-                + 0.5 * (weights ** 2).sum())
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    return weights.detach().float(), biases.detach().float()
+def fit_model(features: torch.Tensor, labels: torch.Tensor, classes: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The simulated labeller's model: `_logistic.fit_softmax`, C = 1, at most 300 L-BFGS
+    iterations (the figures in docs/benchmarks.md were measured so)."""
+    return fit_softmax(features, labels, classes, max_iterations=300)
 
 
 def probabilities(features: torch.Tensor, model: tuple[torch.Tensor, torch.Tensor]
@@ -116,7 +102,7 @@ def simulate(features: torch.Tensor, labels: torch.Tensor, pool: list[int], test
     left = [i for i in pool if i not in set(labelled)]
     curve = []
     while True:
-        model = fit_softmax(features[labelled], labels[labelled], classes)
+        model = fit_model(features[labelled], labels[labelled], classes)
         accuracy = float((probabilities(features[test], model).argmax(1)
                           == labels[test].numpy()).mean())
         curve.append((len(labelled), accuracy))
@@ -173,7 +159,7 @@ def run_seed(data: Path, seed: int, batch: int, kinds: dict[str, list[Path]], wo
     labels = torch.tensor([c for _, c in photos for _ in range(VARIANTS)])
     pooled = VARIANTS * sum(len(train_pool[name]) for name in names)
     pool, test = list(range(pooled)), list(range(pooled, len(copies)))
-    full = fit_softmax(features[pool], labels[pool], len(names))
+    full = fit_model(features[pool], labels[pool], len(names))
     ceiling = float((probabilities(features[test], full).argmax(1)
                      == labels[test].numpy()).mean())
     result: dict[str, Any] = {"seed": seed, "pool": len(pool), "test": len(test),

@@ -34,6 +34,7 @@ from typing import Any
 import _common
 import _rare_sets
 import torch
+from _logistic import fit_softmax
 
 SIDES = ("before", "after", "τ=1 fixed", "balanced loss", "balanced sampling", "plain LR",
          "plain LR + τ=1")
@@ -148,24 +149,9 @@ def _pretrained() -> Any:
 
 
 def _fit_logistic(features: torch.Tensor, labels: torch.Tensor, classes: int) -> Any:
-    """Multinomial logistic regression, C·Σ log-loss + ½‖W‖² (scikit-learn's default)."""
-    x = features.double()
-    weights = torch.zeros(x.shape[1], classes, dtype=torch.float64, requires_grad=True)
-    biases = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights, biases], lr=1, max_iter=500, tolerance_grad=1e-6,
-                                  tolerance_change=1e-10, history_size=20,
-                                  line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = C * torch.nn.functional.cross_entropy(x @ weights + biases, labels,
-                                                     reduction="sum")
-        loss = loss + 0.5 * (weights ** 2).sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    w, b = weights.detach().float(), biases.detach().float()
+    """The plain multinomial logistic regression (`_logistic.fit_softmax`) as logits of
+    test features."""
+    w, b = fit_softmax(features, labels, classes, C)
     return lambda test: test.float() @ w + b
 
 
