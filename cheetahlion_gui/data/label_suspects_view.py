@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelection, Qt, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from cheetahlion_gui.data.cleanup_actions import ask_quarantine_folder
+from cheetahlion_gui.data.job_tab import JobTab
 from cheetahlion_gui.data.label_suspects_model import DoubtRole, DoubtRow, Key, LabelDoubtsModel
-from cheetahlion_gui.data.suspects_view import PHASE_NAMES
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import Job
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 NOTHING_SELECTED = "Select a photo to see why its labels are doubted."
 
 
-class LabelSuspectsView(QWidget):
+class LabelSuspectsView(JobTab):
     """Find likely missing and wrong labels of a multi-label dataset, and fix them."""
 
     search_finished = Signal()
@@ -61,9 +61,8 @@ class LabelSuspectsView(QWidget):
     def __init__(self, session: Session, thumbnails: ThumbnailCache, jobs: JobController,
                  submit: Callable[[Job, Lifecycle], None], parent: QWidget | None = None
                  ) -> None:
-        super().__init__(parent)
-        self.session, self.jobs, self.submit = session, jobs, submit
-        self.job: FindLabelSuspectsJob | None = None
+        super().__init__(jobs, "Look for labels that are probably missing or wrong.", parent)
+        self.session, self.submit = session, submit
         self.report: LabelSuspectReport | None = None
         self._root: Path | None = None
         self._expected_hash: str | None = None
@@ -77,13 +76,6 @@ class LabelSuspectsView(QWidget):
                                     "without that photo: labels it likely lacks, and labels "
                                     "it likely should not have")
         self.find_button.clicked.connect(self.find)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.status = QLabel("Look for labels that are probably missing or wrong.")
-        self.status.setWordWrap(True)
         self.model = LabelDoubtsModel(thumbnails, self)
         self.view = make_icon_view(self.model, thumbnails.size // 2 + 24)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -114,22 +106,8 @@ class LabelSuspectsView(QWidget):
         self._update_actions()
 
     def _lay_out(self) -> None:
-        top = QHBoxLayout()
-        top.addWidget(self.find_button)
-        top.addWidget(self.cancel_button)
-        top.addWidget(self.progress, 1)
-        top.addStretch(1)  # the button keeps its size while no bar shows
-        actions = QHBoxLayout()
-        for widget in (self.add_button, self.remove_button, self.undo_button):
-            actions.addWidget(widget)
-        actions.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.details)
-        layout.addLayout(actions)
+        self.lay_out_tab([self.find_button], [], self.view, self.details,
+                         [self.add_button, self.remove_button, self.undo_button])
 
     # --- the finder --------------------------------------------------------------------------
 
@@ -139,28 +117,12 @@ class LabelSuspectsView(QWidget):
         if dataset is None:
             show_error(self, "No multi-label dataset", "Open a multi-label dataset first.")
             return False
-        job = FindLabelSuspectsJob(dataset)
-        if not self.jobs.start(job, self._finding, "Looking for likely wrong labels…"):
-            show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
-                       "it is done.")
-            return False
-        self.job = job
-        self.status.setText("Loading the network…")
-        return True
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel.set()
-            self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling…")
+        return self.start_job(FindLabelSuspectsJob(dataset), self._finding,
+                              "Looking for likely wrong labels…")
 
     @Slot(object)
     def _progressed(self, event: FinderProgress) -> None:
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(round(1000 * event.fraction))
-        self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
-                            f"{event.done} / {event.total}")
+        self.show_phase(event)
 
     @Slot(object)
     def _found(self, report: LabelSuspectReport | None) -> None:

@@ -21,17 +21,14 @@ from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QHBoxLayout,
-    QLabel,
     QMenu,
-    QProgressBar,
     QPushButton,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from cheetahlion_gui.data.cleanup_actions import CleanupController
+from cheetahlion_gui.data.job_tab import JobTab
 from cheetahlion_gui.data.map_card import HoverCard
 from cheetahlion_gui.data.map_plot import FLAG_COLOUR, LINK_COLOUR, MapPlot, class_colour
 from cheetahlion_gui.data.map_selection import Chosen, SelectionStrip
@@ -51,7 +48,7 @@ INTRO = ("Every photo as a point: look-alikes sit together. Drawing it looks at 
          "once (instant after \"Find likely mislabelled images\").")
 
 
-class MapView(QWidget):
+class MapView(JobTab):
     """Draw the dataset map; hover, open, lasso and clean up the photos on it."""
 
     drawn = Signal()
@@ -60,9 +57,8 @@ class MapView(QWidget):
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  controller: CleanupController, jobs: JobController,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session, self.controller, self.jobs = session, controller, jobs
-        self.job: DatasetMapJob | None = None
+        super().__init__(jobs, INTRO, parent)
+        self.session, self.controller = session, controller
         self.computed: DatasetMap | None = None
         """The map as computed, with the finder's flags; `shown` derives from it."""
         self.shown: DatasetMap | None = None
@@ -87,11 +83,6 @@ class MapView(QWidget):
     def _build(self, thumbnails: ThumbnailCache) -> None:
         self.draw_button = QPushButton("Draw the map")
         self.draw_button.clicked.connect(self.draw)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
         self.pan_tool = _tool("Pan", "Drag to move around; the wheel zooms")
         self.select_tool = _tool("Select", "Drag around photos to select them (or Shift+drag "
                                  "with Pan); Ctrl adds to the selection")
@@ -100,8 +91,6 @@ class MapView(QWidget):
         for tool in (self.pan_tool, self.select_tool):
             self.tools.addButton(tool)
         self.select_tool.toggled.connect(self._select_tool_toggled)
-        self.status = QLabel(INTRO)
-        self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
         # Three lines whatever it says (the legend of a few classes wraps once at 1280 px,
         # then its caption), so the plot does not jump when the legend arrives.
@@ -131,25 +120,9 @@ class MapView(QWidget):
         self._lay_out()
 
     def _lay_out(self) -> None:
-        top = QHBoxLayout()
-        for widget in (self.draw_button, self.cancel_button):
-            top.addWidget(widget)
-        top.addWidget(self.progress, 1)
-        top.addStretch(0)
-        top.addWidget(self.pan_tool)
-        top.addWidget(self.select_tool)
-        actions = QHBoxLayout()
-        for widget in (self.keep_button, self.move_button, self.quarantine_button,
-                       self.clear_button):
-            actions.addWidget(widget)
-        actions.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.selection)
-        layout.addLayout(actions)
+        self.lay_out_tab([self.draw_button], [self.pan_tool, self.select_tool], self.plot,
+                         self.selection, [self.keep_button, self.move_button,
+                                          self.quarantine_button, self.clear_button])
 
     # --- drawing -------------------------------------------------------------------------
 
@@ -159,21 +132,8 @@ class MapView(QWidget):
         if dataset is None or not dataset.images:
             show_error(self, "No photos", "Open a dataset folder with photos first.")
             return False
-        job = DatasetMapJob(dataset, self.report)
-        if not self.jobs.start(job, self._drawing, "Drawing the dataset map…"):
-            show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
-                       "it is done.")
-            return False
-        self.job = job
-        self.status.setText("Loading the network…")
-        return True
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel.set()
-            self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling…")
+        return self.start_job(DatasetMapJob(dataset, self.report), self._drawing,
+                              "Drawing the dataset map…")
 
     def showEvent(self, event: QShowEvent) -> None:
         """Opened after the finder has looked at every photo: their features are stored,

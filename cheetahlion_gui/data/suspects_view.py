@@ -24,16 +24,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
-    QHBoxLayout,
     QLabel,
     QMenu,
-    QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from cheetahlion_gui.data.cleanup_actions import CleanupController
+from cheetahlion_gui.data.job_tab import JobTab
 from cheetahlion_gui.data.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
@@ -47,8 +45,6 @@ from training.records.suspects import Suspect, SuspectReport
 if TYPE_CHECKING:
     from training.insight.suspect_progress import FinderProgress
 
-PHASE_NAMES = {"decode": "Reading images", "features": "Looking at each image",
-               "check": "Checking each image against the others"}
 SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "outlier": "how far each photo is from the rest of its folder",
                 "imagenet": "what the ImageNet model sees",
@@ -56,7 +52,7 @@ SIGNAL_NAMES = {"held-out": "a model trained without each photo",
                 "copies": "copies in other folders"}
 
 
-class SuspectsView(QWidget):
+class SuspectsView(JobTab):
     """Find likely mislabelled images and keep, move or quarantine them."""
 
     search_finished = Signal()
@@ -65,12 +61,10 @@ class SuspectsView(QWidget):
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  controller: CleanupController, jobs: JobController,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(jobs, "Open a dataset, then look for images in the wrong folder.",
+                         parent)
         self.session = session
         self.controller = controller
-        self.jobs = jobs
-        """The Data step's jobs: the finder runs when no scan or file move does."""
-        self.job: FindSuspectsJob | None = None
         self.report: SuspectReport | None = None
         """The last search's report on the open dataset (the map rings its flagged photos)."""
 
@@ -79,13 +73,6 @@ class SuspectsView(QWidget):
                                     "class folder (held-out predictions, outliers in its "
                                     "class, what the ImageNet model sees)")
         self.find_button.clicked.connect(self.find)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.status = QLabel("Open a dataset, then look for images in the wrong folder.")
-        self.status.setWordWrap(True)
         self.show_kept = QCheckBox("Show kept")
         self.show_kept.setToolTip("Also show images you marked as reviewed (Keep)")
         self.show_kept.toggled.connect(self._show_kept_toggled)
@@ -124,23 +111,9 @@ class SuspectsView(QWidget):
 
     def _lay_out(self) -> None:
         """The finder's bar, its status, the grid, the selection's details, the actions."""
-        top = QHBoxLayout()
-        top.addWidget(self.find_button)
-        top.addWidget(self.cancel_button)
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.show_kept)
-        actions = QHBoxLayout()
-        for widget in (self.keep_button, self.unkeep_button, self.move_button,
-                       self.quarantine_button):
-            actions.addWidget(widget)
-        actions.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.details)
-        layout.addLayout(actions)
+        self.lay_out_tab([self.find_button], [self.show_kept], self.view, self.details,
+                         [self.keep_button, self.unkeep_button, self.move_button,
+                          self.quarantine_button])
 
     # --- the finder --------------------------------------------------------------------------
 
@@ -154,29 +127,12 @@ class SuspectsView(QWidget):
             show_error(self, "This dataset cannot be checked yet",
                        dataset.report.errors[0].message)
             return False
-        job = FindSuspectsJob(dataset)
-        if not self.jobs.start(job, self._finding, "Looking for likely mislabelled images…"):
-            show_error(self, "Busy", "The dataset is being scanned or changed; try again when "
-                       "it is done.")
-            return False
-        self.job = job
-        self.status.setText("Loading the network…")
-        return True
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel.set()
-            self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling…")
+        return self.start_job(FindSuspectsJob(dataset), self._finding,
+                              "Looking for likely mislabelled images…")
 
     @Slot(object)
     def _progressed(self, event: FinderProgress) -> None:
-        # One bar over the whole search (`fraction` never goes back), the phase in words.
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(round(1000 * event.fraction))
-        self.status.setText(f"{PHASE_NAMES.get(event.phase, event.phase)}: "
-                            f"{event.done} / {event.total}")
+        self.show_phase(event)
 
     @Slot(object)
     def _found(self, outcome: SuspectsOutcome) -> None:
