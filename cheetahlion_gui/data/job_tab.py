@@ -49,6 +49,14 @@ class JobTab(QWidget):
         self.status = QLabel(intro)
         self.status.setWordWrap(True)
 
+    def job_lifecycle(self, start_button: QPushButton, failure_title: str,
+                      **slots: object) -> Lifecycle:
+        """The tab's job lifecycle: `slots` (succeeded, failed, progressed, finished) get
+        its outcome; the bar and Cancel show while it runs and `start_button` waits."""
+        return Lifecycle(failure_title=failure_title, progress=self.progress,
+                         idle_only=(start_button,), stop=self.cancel_button, hide_stop=True,
+                         **slots)
+
     def start_job(self, job: Job, lifecycle: Lifecycle, activity: str) -> bool:
         """Start `job` on the step's runner, or say why not; True when it started."""
         if not self.jobs.start(job, lifecycle, activity):

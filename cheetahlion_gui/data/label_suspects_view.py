@@ -93,11 +93,9 @@ class LabelSuspectsView(JobTab):
                                     "Add or Remove")
         self.undo_button.clicked.connect(self.undo_last)
         self._lay_out()
-        self._finding = Lifecycle(
-            succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
-            finished=self.search_finished, failure_title="Could not check the labels",
-            progress=self.progress, idle_only=(self.find_button,),
-            stop=self.cancel_button, hide_stop=True)
+        self._finding = self.job_lifecycle(
+            self.find_button, "Could not check the labels", succeeded=self._found,
+            failed=self._find_failed, progressed=self._progressed, finished=self.search_finished)
         self._editing = Lifecycle(succeeded=self._edited, failed=self._edit_failed,
                                   failure_title="The labels were not changed")
         self._undoing = Lifecycle(succeeded=self._undone, failed=self._edit_failed,

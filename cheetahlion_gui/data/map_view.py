@@ -35,7 +35,7 @@ from cheetahlion_gui.data.map_selection import Chosen, SelectionStrip
 from cheetahlion_gui.data.photo_dialog import PhotoDialog
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupOutcome
-from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.controller import JobController
 from cheetahlion_gui.jobs.dataset_map import DatasetMapJob, MapOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE
@@ -71,11 +71,10 @@ class MapView(JobTab):
         self.large = ThumbnailCache(self, size=PREVIEW_SIZE)
         self._root: Path | None = None
         self._build(thumbnails)
-        self._drawing = Lifecycle(
-            succeeded=self._drawn, failed=self._draw_failed, progressed=self._progressed,
-            finished=self.drawn, failure_title="Could not draw the map",
-            progress=self.progress, follow_progress=True, idle_only=(self.draw_button,),
-            stop=self.cancel_button, hide_stop=True)
+        self._drawing = self.job_lifecycle(
+            self.draw_button, "Could not draw the map", succeeded=self._drawn,
+            failed=self._draw_failed, progressed=self._progressed, finished=self.drawn,
+            follow_progress=True)
         controller.acted.connect(self._acted)
         session.dataset_changed.connect(self._dataset_changed)
         self._update_actions()

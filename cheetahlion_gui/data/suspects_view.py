@@ -35,7 +35,7 @@ from cheetahlion_gui.data.job_tab import JobTab
 from cheetahlion_gui.data.suspects_model import SuspectRole, SuspectsModel
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
-from cheetahlion_gui.jobs.controller import JobController, Lifecycle
+from cheetahlion_gui.jobs.controller import JobController
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.icon_view import fit_tiles_to_lines, make_icon_view
@@ -99,11 +99,9 @@ class SuspectsView(JobTab):
                                           "you choose (asked the first time)")
         self.quarantine_button.clicked.connect(self.quarantine_selected)
         self._lay_out()
-        self._finding = Lifecycle(
-            succeeded=self._found, failed=self._find_failed, progressed=self._progressed,
-            finished=self.search_finished, failure_title="Could not check the images",
-            progress=self.progress, idle_only=(self.find_button,),
-            stop=self.cancel_button, hide_stop=True)
+        self._finding = self.job_lifecycle(
+            self.find_button, "Could not check the images", succeeded=self._found,
+            failed=self._find_failed, progressed=self._progressed, finished=self.search_finished)
         controller.acted.connect(self._acted)
         session.dataset_changed.connect(self._dataset_changed)
         self._root: Path | None = None
