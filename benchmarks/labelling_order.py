@@ -121,23 +121,27 @@ def early_mean(curve: list[tuple[int, float]]) -> float:
     return statistics.fmean(accuracy for count, accuracy in curve if count <= EARLY_LABELS)
 
 
-def hard_copies(photos: list[Path], folder: Path, seed: int) -> list[Path]:
-    """`VARIANTS` hard copies of each photo, in the photo's order: grey, shrunk to a
+def hard_copies(photos: list[Path], folder: Path, seed: int, variants: int = VARIANTS
+                ) -> list[Path]:
+    """`variants` hard copies of each photo, in the photo's order: grey, shrunk to a
     `THUMBNAIL`-px thumbnail and blown up again, each a different heavy crop (40–70 % of
     the shorter side). The easy photos put every order at 100 % within 16 labels; these
     leave room for an order to matter, and the copies of one photo are the near-duplicates
-    a listing walks through in a row."""
+    a listing walks through in a row. With one variant the copy is the whole frame, so
+    the only near-copies left are the dataset's own (re-encoded and slightly cropped
+    cheetahs, its README says)."""
     rng = random.Random(f"copies/{seed}")
     folder.mkdir(parents=True, exist_ok=True)
     made = []
     for number, photo in enumerate(photos):
         with Image.open(photo) as opened:
             image = ImageOps.grayscale(opened.convert("RGB"))
-        for copy in range(VARIANTS):
+        for copy in range(variants):
             side = int(min(image.size) * rng.uniform(0.4, 0.7))
             left = rng.randint(0, image.width - side)
             top = rng.randint(0, image.height - side)
-            crop = image.crop((left, top, left + side, top + side))
+            crop = (image.crop((left, top, left + side, top + side)) if variants > 1
+                    else image)
             small = crop.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR)
             target = folder / f"{number:04d}-{copy}.jpg"
             small.resize((224, 224), Image.Resampling.BILINEAR).convert("RGB").save(
@@ -146,18 +150,19 @@ def hard_copies(photos: list[Path], folder: Path, seed: int) -> list[Path]:
     return made
 
 
-def run_seed(data: Path, seed: int, batch: int, kinds: dict[str, list[Path]], work: Path
-             ) -> dict[str, Any]:
+def run_seed(data: Path, seed: int, batch: int, kinds: dict[str, list[Path]], work: Path,
+             variants: int = VARIANTS) -> dict[str, Any]:
     """Every strategy's curve on one seed's cut."""
     train_pool, test_pool = sets.pools(data, seed)
     names = sorted(kinds)
     photos = [(path, c) for part in (train_pool, test_pool)
               for c, name in enumerate(names) for path in sorted(part[name])]
-    copies = hard_copies([path for path, _ in photos], work / f"copies-{seed}", seed)
+    copies = hard_copies([path for path, _ in photos], work / f"copies-{seed}-{variants}",
+                         seed, variants)
     frozen = pretrained_frozen(TrainConfig.quick().backbone)
     features = embed_dataset(copies, frozen, default_store()).float()
-    labels = torch.tensor([c for _, c in photos for _ in range(VARIANTS)])
-    pooled = VARIANTS * sum(len(train_pool[name]) for name in names)
+    labels = torch.tensor([c for _, c in photos for _ in range(variants)])
+    pooled = variants * sum(len(train_pool[name]) for name in names)
     pool, test = list(range(pooled)), list(range(pooled, len(copies)))
     full = fit_model(features[pool], labels[pool], len(names))
     ceiling = float((probabilities(features[test], full).argmax(1)
@@ -180,6 +185,9 @@ def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2,3,4)")
     parser.add_argument("--batch", type=int, default=10, help="labels per batch (default 10)")
+    parser.add_argument("--copies", type=int, default=VARIANTS,
+                        help=f"hard copies per photo (default {VARIANTS}); 1: whole-frame "
+                        "thumbnails, the dataset's own near-duplicates the only copies")
     args = parser.parse_args()
     seeds = ([int(s) for s in args.seeds.split(",")] if args.seeds
              else [0] if args.quick else [0, 1, 2, 3, 4])
@@ -187,7 +195,7 @@ def main() -> None:
     work = _common.workspace("labelling-order")
     _common.fresh_home(work, "home", work / "graphs")
     kinds = sets.kinds_of(data)
-    results = [run_seed(data, seed, args.batch, kinds, work) for seed in seeds]
+    results = [run_seed(data, seed, args.batch, kinds, work, args.copies) for seed in seeds]
     rows = []
     for name in STRATEGIES:
         per = [r["strategies"][name] for r in results]
