@@ -20,14 +20,25 @@ Classify show: "after"); "before" are the same logits times T (folding divided t
 exactly), i.e. what the model would have said uncalibrated. ECE: 15 equal-width bins of top-1
 confidence (`training.records.calibration`). The table gives each seed and the mean over
 seeds per setting. "floor": the ECE a perfectly calibrated model with the same confidences
-would show on as many images, from sampling alone (the mean of 500 draws, each answer right
-with its confidence's chance): an ECE near it cannot be told from calibrated.
+would show on as many images, from sampling alone (`ece_floor`: the mean of 500 draws, each
+answer right with its confidence's chance): an ECE near it cannot be told from calibrated;
+"p calibrated": the share of those draws with at least the measured ECE
+(`calibrated_chance`), under 0.05 a miscalibration the photos can show.
+
+Two more tables read past the noise of 120 photos, from the logits of the model as trained
+that each run keeps (`_calibration_report`): every seed's photos of a setting pooled (600
+test photos) with the floor, p-value, a debiased and an equal-mass ECE
+(`_calibration_estimators`); and recalibration rules fitted on each run's validation
+logits and scored on its test logits side by side, held-out NLL first (`_calibration_rules`:
+the engine's rule, no guard, a stricter guard, temperature + class bias, that bias where
+cross-validation on validation prefers it, and the best single T for the test part itself
+as the reference of what one temperature can reach).
 `--finetune` (on by default in a full run, off with `--quick`) adds one fine-tune (2 epochs)
 of `real names` at seed 0. **Target:** mean ECE after calibration ≤ 0.03 on validation and on
 the test part, for every setting; each setting's mean row also says whether its ECE after is
 at most its floor (or 0.03), i.e. as small as these numbers of photos can show.
 
-    .venv/bin/python benchmarks/calibration.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/calibration.py            # full run (10-20 minutes)
     .venv/bin/python benchmarks/calibration.py --quick    # checks the script (seconds)
 """
 
