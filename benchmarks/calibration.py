@@ -20,14 +20,25 @@ Classify show: "after"); "before" are the same logits times T (folding divided t
 exactly), i.e. what the model would have said uncalibrated. ECE: 15 equal-width bins of top-1
 confidence (`training.records.calibration`). The table gives each seed and the mean over
 seeds per setting. "floor": the ECE a perfectly calibrated model with the same confidences
-would show on as many images, from sampling alone (the mean of 500 draws, each answer right
-with its confidence's chance): an ECE near it cannot be told from calibrated.
+would show on as many images, from sampling alone (`ece_floor`: the mean of 500 draws, each
+answer right with its confidence's chance): an ECE near it cannot be told from calibrated;
+"p calibrated": the share of those draws with at least the measured ECE
+(`calibrated_chance`), under 0.05 a miscalibration the photos can show.
+
+Two more tables read past the noise of 120 photos, from the logits of the model as trained
+that each run keeps (`_calibration_report`): every seed's photos of a setting pooled (600
+test photos) with the floor, p-value, a debiased and an equal-mass ECE
+(`_calibration_estimators`); and recalibration rules fitted on each run's validation
+logits and scored on its test logits side by side, held-out NLL first (`_calibration_rules`:
+the engine's rule, no guard, a stricter guard, temperature + class bias, that bias where
+cross-validation on validation prefers it, and the best single T for the test part itself
+as the reference of what one temperature can reach).
 `--finetune` (on by default in a full run, off with `--quick`) adds one fine-tune (2 epochs)
 of `real names` at seed 0. **Target:** mean ECE after calibration ≤ 0.03 on validation and on
 the test part, for every setting; each setting's mean row also says whether its ECE after is
 at most its floor (or 0.03), i.e. as small as these numbers of photos can show.
 
-    .venv/bin/python benchmarks/calibration.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/calibration.py            # full run (10-20 minutes)
     .venv/bin/python benchmarks/calibration.py --quick    # checks the script (seconds)
 """
 
@@ -40,14 +51,22 @@ from typing import Any
 
 import _common
 import numpy as np
+import torch
+from _calibration_report import POOLED_HEADERS, RULES_HEADERS, pooled_rows, rules_rows
 from _subsets import Degrade, few_shot_folder
 from never_worse import grey_thumbnail
 
 from training.data.scanning import scan_dataset
 from training.fitting.modelfile import read_metadata
 from training.fitting.trainer import fit
+from training.models.embedding import embed_files
 from training.predict.inference import Predictor
-from training.records.calibration import ModelCalibration, expected_calibration_error
+from training.records.calibration import (
+    ModelCalibration,
+    calibrated_chance,
+    ece_floor,
+    expected_calibration_error,
+)
 from training.records.config import TrainConfig
 
 TARGET = 0.03
@@ -69,9 +88,20 @@ def _neutral(folder: Path) -> None:
             class_folder.rename(class_folder.with_name(f"group_{index}"))
 
 
+def part_logits(predictor: Predictor, paths: list[str], temperature: float) -> np.ndarray:
+    """The logits of the model as trained (the saved classifier's times T) on `paths`, from
+    the features the predictions below were made of (the feature store keeps them)."""
+    batches = embed_files([Path(p) for p in paths], predictor.frozen, predictor.store)
+    features = torch.from_numpy(np.concatenate([np.stack(batch) for batch in batches]))
+    with torch.inference_mode():
+        logits = predictor.classifier(features.to(predictor.device)).double().cpu()
+    return logits.numpy() * temperature
+
+
 def part_eces(predictor: Predictor, paths: list[str], labels: np.ndarray,
-              temperature: float) -> dict[str, float]:
-    """ECE after (the saved model) and before (its logits times T) on one part."""
+              temperature: float) -> dict[str, Any]:
+    """ECE after (the saved model) and before (its logits times T) on one part, with the
+    trained logits and labels for the rules compared beside it."""
     probabilities = np.array([p.probabilities for p in predictor.predict(paths)],
                              dtype=np.float64)
     correct = probabilities.argmax(1) == labels
@@ -82,18 +112,11 @@ def part_eces(predictor: Predictor, paths: list[str], labels: np.ndarray,
     confidence = probabilities.max(1)
     return {"after": expected_calibration_error(confidence, correct),
             "before": expected_calibration_error(before.max(1), correct),
-            "floor": noise_floor(confidence), "accuracy": float(correct.mean()),
-            "images": len(paths)}
-
-
-def noise_floor(confidence: np.ndarray, draws: int = 500) -> float:
-    """The mean ECE of a perfectly calibrated model with these very confidences on as many
-    images: each answer drawn right with its confidence's chance. An ECE measured on a
-    part cannot be told from calibrated below about this."""
-    rng = np.random.default_rng(0)
-    return statistics.fmean(
-        expected_calibration_error(confidence, rng.uniform(size=len(confidence)) < confidence)
-        for _ in range(draws))
+            "floor": ece_floor(confidence), "p": calibrated_chance(confidence, correct),
+            "accuracy": float(correct.mean()),
+            "images": len(paths),
+            "logits": part_logits(predictor, paths, temperature).tolist(),
+            "labels": labels.tolist()}
 
 
 def one_run(args: Any, setting: str, seed: int, root: Path, mode: str = "quick"
@@ -130,6 +153,7 @@ def _row(run: dict[str, Any]) -> tuple[object, ...]:
             f"{run['val']['before']:.3f} → {run['val']['after']:.3f}",
             f"{run['test']['before']:.3f} → {run['test']['after']:.3f}",
             f"{run['val']['floor']:.3f} / {run['test']['floor']:.3f}",
+            f"{run['val']['p']:.2f} / {run['test']['p']:.2f}",
             f"{run['test']['accuracy']:.3f}")
 
 
@@ -145,6 +169,7 @@ def _mean_row(setting: str, runs: list[dict[str, Any]]) -> tuple[tuple[object, .
              f"{mean('val', 'before'):.3f} → {mean('val', 'after'):.3f}",
              f"{mean('test', 'before'):.3f} → {mean('test', 'after'):.3f}",
              f"{mean('val', 'floor'):.3f} / {mean('test', 'floor'):.3f}",
+             f"{mean('val', 'p'):.2f} / {mean('test', 'p'):.2f}",
              f"{mean('test', 'accuracy'):.3f}  {_common.verdict(ok)}"), ok)
 
 
@@ -180,12 +205,23 @@ def main() -> None:
         runs.append(tuned)
         rows.append(_row(tuned))
     headers = ("setting", "seed", "T", "rule", "val ECE before → after",
-               "test ECE before → after", "floor val / test", "test accuracy")
+               "test ECE before → after", "floor val / test", "p calibrated val / test",
+               "test accuracy")
+    pooled, pooled_figures = pooled_rows(runs)
+    pooled_ok = all(row[-1] != _common.verdict(False) for row in pooled)
+    compared, rule_figures = rules_rows(runs)
     text = (_common.table(headers, means) + f"\n\ntarget: mean ECE after ≤ {TARGET} on both "
-            f"parts, every setting: {_common.verdict(passed)}\n\n" + _common.table(headers, rows))
+            f"parts, every setting: {_common.verdict(passed)}\n\n" + _common.table(headers, rows)
+            + "\n\nEvery seed's photos together (after: ECE ≤ the target or its floor, and "
+            f"not told from calibrated): {_common.verdict(pooled_ok)}\n\n"
+            + _common.table(POOLED_HEADERS, pooled)
+            + "\n\nRules side by side (fitted on validation, scored on test; means over "
+            "seeds)\n\n" + _common.table(RULES_HEADERS, compared))
     _common.report(args, f"Calibration: ECE before and after the temperature ({len(seeds)} "
                    f"seeds; {args.per_class} training, {args.val_per_class} validation photos "
-                   "per class, the rest held out)", text, {"runs": runs, "passed": passed})
+                   "per class, the rest held out)", text,
+                   {"runs": runs, "passed": passed, "pooled_passed": pooled_ok,
+                    "pooled": pooled_figures, "rules": rule_figures})
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from training.records.calibration import (
     NO_MISTAKES,
     TOO_FEW,
     ModelCalibration,
+    calibrated_chance,
+    calibrated_eces,
+    ece_floor,
     expected_calibration_error,
     is_unsure,
     reliability,
@@ -146,6 +149,43 @@ def test_the_ece_of_calibrated_draws_is_small() -> None:
     rng = np.random.default_rng(0)
     confidence = rng.uniform(0.5, 1.0, 20_000)
     assert expected_calibration_error(confidence, rng.uniform(size=20_000) < confidence) < 0.01
+
+
+def _binomial_gap(images: int, chance: float) -> float:
+    """E|right / images − chance| for right ~ Binomial(images, chance), exactly."""
+    return sum(math.comb(images, k) * chance ** k * (1 - chance) ** (images - k)
+               * abs(k / images - chance) for k in range(images + 1))
+
+
+@pytest.mark.parametrize("images", [100, 400])
+def test_the_ece_floor_is_a_calibrated_models_sampling_bias(images: int) -> None:
+    """Every confidence 0.9 falls in one bin, so a calibrated model's ECE is |share right −
+    0.9| with the share binomial: its mean is known exactly (0.024 on 100, 0.012 on 400)."""
+    floor = ece_floor([0.9] * images)
+    assert floor == pytest.approx(_binomial_gap(images, 0.9), rel=0.1)
+    assert ece_floor([0.9] * images) == floor  # seeded: the same confidences, the same floor
+
+
+def test_calibrated_draws_are_scored_as_the_ece_scores_them() -> None:
+    confidence = np.random.default_rng(4).uniform(0.4, 1.0, 150)
+    first = np.random.default_rng(0).uniform(size=(1, 150))[0] < confidence
+    assert calibrated_eces(confidence, draws=3)[0] == pytest.approx(
+        expected_calibration_error(confidence, first), abs=1e-12)
+    assert ece_floor([]) == 0.0
+
+
+def test_calibrated_chance_tells_sampling_from_miscalibration() -> None:
+    """120 answers drawn with their stated chance are rarely called miscalibrated (about 1
+    set in 20 at the 5 % level); 600 answers whose confidence states 15 points too much are
+    found every time (on 120 the gap drawn is often far smaller, and only most are)."""
+    rng = np.random.default_rng(1)
+    called = 0
+    for _ in range(20):
+        confidence = rng.uniform(0.5, 1.0, 120)
+        called += calibrated_chance(confidence, rng.uniform(size=120) < confidence) < 0.05
+        confidence = rng.uniform(0.5, 1.0, 600)
+        assert calibrated_chance(confidence, rng.uniform(size=600) < confidence - 0.15) < 0.01
+    assert called <= 3
 
 
 def test_unsure_is_a_stated_chance_of_being_wrong() -> None:
