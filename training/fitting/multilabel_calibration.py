@@ -20,8 +20,8 @@ whose search and evidence test this reuses) on that label's validation photos al
 T_l is folded into row l of the head (weight and bias divided by T_l), so the saved
 network, its exports and every predictor give calibrated probabilities. Each label's
 decision threshold t was chosen on the uncalibrated validation probabilities; as
-sigmoid(z / T) is increasing in z, it becomes sigmoid(logit(t) / T): a photo gets a label
-after calibration exactly when it got it before.
+sigmoid(z / T) is increasing in z, it becomes sigmoid(logit(t) / T) (less `SLACK`): a photo
+gets a label after calibration exactly when it got it before.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ from training.records.multilabel_calibration import (
 
 MIN_EACH = 5
 """Fewer validation photos than this with a label (or without it) leave its T at 1."""
+SLACK = 1e-4
+"""How much lower (in log-odds) a moved threshold sits than sigmoid(logit(t) / T). A
+threshold below 0.5 is a validation photo's own score (`best_threshold`), so that photo
+sits exactly on it; the calibrated head computes its logit / T in float32 through other
+roundings, and without the slack it fell just under its moved threshold in the tests
+(−0.39465895 against −0.39465892). 1e-4 in log-odds is a change of 0.01 % in the odds."""
 
 
 def fit_label_temperatures(names: Sequence[str], logits: torch.Tensor, targets: torch.Tensor
@@ -107,15 +113,15 @@ def fold_label_temperatures(classifier: nn.Module, temperatures: Sequence[float]
 
 def calibrated_thresholds(thresholds: Sequence[float], temperatures: Sequence[float]
                           ) -> tuple[float, ...]:
-    """Each threshold t moved to sigmoid(logit(t) / T): the same decisions on calibrated
-    probabilities (a threshold of exactly 0 or 1 stays where it is)."""
+    """Each threshold t moved to sigmoid(logit(t) / T − `SLACK`): the same decisions on
+    calibrated probabilities (a threshold of exactly 0 or 1 stays where it is)."""
     moved = []
     for t, temperature in zip(thresholds, temperatures, strict=True):
         if temperature == 1.0 or not 0.0 < t < 1.0:
             moved.append(float(t))
             continue
         z = math.log(t) - math.log1p(-t)
-        moved.append(1.0 / (1.0 + math.exp(-z / temperature)))
+        moved.append(1.0 / (1.0 + math.exp(SLACK - z / temperature)))
     return tuple(moved)
 
 
