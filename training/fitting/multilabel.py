@@ -344,8 +344,10 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
     thresholds = best_thresholds(torch.sigmoid(logits).numpy(), val_targets)
     calibration, thresholds, probabilities = calibrate_head(
         network.get_classifier(), labels, logits, torch.tensor(val_targets), thresholds)
-    validation = build_report("val", labels, [str(dataset.images[i].path) for i in split.val],
-                              probabilities, val_targets, thresholds)
+    validation = replace(build_report("val", labels, [str(dataset.images[i].path)
+                                                      for i in split.val],
+                                      probabilities, val_targets, thresholds),
+                         calibration=calibration)
     model = TrainedModel(
         network=network.to(memory_format=torch.contiguous_format).eval(),
         backbone=config.backbone, classes=labels, preprocessing=run.prep,

@@ -146,8 +146,25 @@ def pooled_reliability(probabilities: np.ndarray | Sequence, targets: np.ndarray
     return reliability(scores, truth)
 
 
+def uncalibrated(probabilities: np.ndarray | Sequence, temperatures: Sequence[float]
+                 ) -> np.ndarray:
+    """Calibrated (N, L) probabilities as the model gave them before its temperatures:
+    sigmoid(T · logit p) (folding divided the logits by T exactly; a p rounded to 0 or 1
+    stays so)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
+    logits = np.log(p) - np.log1p(-p)
+    return 1.0 / (1.0 + np.exp(-logits * np.asarray(temperatures, dtype=np.float64)))
+
+
 def chance_wrong(probability: float, threshold: float) -> float:
     """A label's chance that its side of the threshold is wrong, with calibrated p: 1 − p
     when it is given (p ≥ threshold), p when it is not."""
     return 1.0 - probability if probability >= threshold else probability
 
+
+def unsure_labels(probabilities: Sequence[float], thresholds: Sequence[float],
+                  chance: float) -> tuple[int, ...]:
+    """The labels (indices) whose chance of being on the wrong side of their threshold
+    (`chance_wrong`) is over `chance` (0 to 1)."""
+    return tuple(j for j, (p, t) in enumerate(zip(probabilities, thresholds, strict=True))
+                 if chance_wrong(p, t) > chance + 1e-12)
