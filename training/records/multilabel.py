@@ -85,6 +85,9 @@ class LabelScores:
     false_positives: int
     false_negatives: int
     true_negatives: int
+    ece: float = 0.0
+    """The label's calibration error on these photos (its probability against whether each
+    photo has it, 15 bins); 0 without photos."""
 
     @property
     def positives(self) -> int:
