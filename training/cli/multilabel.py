@@ -3,8 +3,10 @@
     cheetahlion-cli train DATA -o MODEL --multi-label   (DATA/labels.csv, or class folders
                                                           sharing photos; --mode finetune
                                                           fine-tunes the whole network)
-    cheetahlion-cli evaluate MODEL DATA                 mAP, macro/micro F1, exact match
+    cheetahlion-cli evaluate MODEL DATA                 mAP, macro/micro F1, exact match,
+                                                          calibration (pooled ECE)
     cheetahlion-cli predict MODEL PATH... [--csv FILE] [--sort-into FOLDER]
+                                          [--unsure-chance PERCENT]
 
 `train` comes here with `--multi-label` or when DATA holds `labels.csv`; `evaluate` and
 `predict` when the model file says `task: "multi-label"`. A multi-label fine-tune cannot be
