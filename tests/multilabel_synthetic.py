@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from training.data.images import content_hash
@@ -79,3 +80,21 @@ def patch_split(count: int = 120) -> Split:
     """Every fifth photo for validation, the rest for training."""
     return Split(train=tuple(i for i in range(count) if i % 5),
                  val=tuple(i for i in range(count) if not i % 5), seed=0)
+
+
+def known_logits(count: int, scales: tuple[float, ...], seed: int = 0,
+                 positives: tuple[int, ...] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(count, labels) logits and 0/1 targets whose right temperatures are `scales`: each
+    label's true log-odds z are drawn from N(−1, 2²), its targets drawn with chance
+    sigmoid(z) (calibrated by construction), and its logits are scale · z (a head `scale`
+    times over-confident). `positives[l]`, when given, keeps only that many of label l's
+    positives (the rest become negatives)."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(count, len(scales), generator=generator, dtype=torch.float64) * 2.0 - 1.0
+    targets = (torch.rand(count, len(scales), generator=generator, dtype=torch.float64)
+               < torch.sigmoid(z)).double()
+    for label, kept in enumerate(positives or ()):
+        rows = torch.nonzero(targets[:, label]).flatten()
+        targets[rows[kept:], label] = 0.0
+    return z * torch.tensor(scales, dtype=torch.float64), targets

@@ -1,6 +1,7 @@
 """The Evaluate step's scores for a multi-label model: one summary line (mAP, macro-F1,
 micro-F1, exact match) above a table with a row per label (precision, recall, F1, AP, its
-threshold, and the counts behind them: TP, FP, FN, TN, positives).
+threshold, its calibration error (ECE), and the counts behind them: TP, FP, FN, TN,
+positives).
 
 The figures are the engine's `MultiLabelReport` as it is, each at the label's own threshold
 (chosen on validation when the model was trained). The four counts are a per-label confusion
@@ -41,8 +42,8 @@ def score_text(value: float) -> str:
 
 
 class PerLabelModel(RecordsTableModel["LabelScores"]):
-    HEADERS = ("Label", "Precision", "Recall", "F1", "AP", "Threshold", "TP", "FP", "FN", "TN",
-               "Positives")
+    HEADERS = ("Label", "Precision", "Recall", "F1", "AP", "ECE", "Threshold", "TP", "FP", "FN",
+               "TN", "Positives")
 
     def cell_at(self, index: Index) -> tuple[str, Cell] | None:
         """(label, cell) when `index` is one of a row's four counts, else None."""
@@ -65,8 +66,9 @@ class PerLabelModel(RecordsTableModel["LabelScores"]):
             return None
         values = (row.name, score_text(row.precision), score_text(row.recall),
                   score_text(row.f1), score_text(row.average_precision),
-                  f"{row.threshold:.2f}", str(row.true_positives), str(row.false_positives),
-                  str(row.false_negatives), str(row.true_negatives), str(row.positives))
+                  f"{row.ece:.3f}", f"{row.threshold:.2f}", str(row.true_positives),
+                  str(row.false_positives), str(row.false_negatives), str(row.true_negatives),
+                  str(row.positives))
         return values[index.column()]
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -75,6 +77,11 @@ class PerLabelModel(RecordsTableModel["LabelScores"]):
             if orientation == Qt.Orientation.Horizontal else None
         if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
             return f"{cell.name.capitalize()}: {cell.meaning.format('the label')}"
+        if role == Qt.ItemDataRole.ToolTipRole and self.HEADERS[section] == "ECE" \
+                and orientation == Qt.Orientation.Horizontal:
+            return ("Expected calibration error of the label's probability on these photos: "
+                    "among photos given about 80 %, does about 80 % of them have the label? "
+                    "0 is perfect.")
         return super().headerData(section, orientation, role)
 
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from training.records import calibration as rules
 from training.records.calibration import ModelCalibration, Reliability
 from training.records.evaluation import EvaluationReport
+from training.records.multilabel import MultiLabelReport
 
 PLOT_WIDTH, PLOT_HEIGHT = 200, 120
 """The diagram's least size: 15 bars and both axes' labels readable, and low enough that
@@ -108,13 +109,33 @@ class ReliabilityPanel(QGroupBox):
 
     @Slot()
     def follow_page(self) -> None:
-        """The page's report shown: its calibration, or nothing for a multi-label one."""
+        """The page's report shown: its calibration (a multi-label one's pooled over its
+        labels), or nothing."""
         page = self.page
         single = page.score_panels.currentWidget() is page.scores
         if single and page.report is not None:
             self.show_report(page.report)
+        elif not single and page.multilabel_report is not None:
+            self.show_multilabel(page.multilabel_report)
         else:
             self.setVisible(False)
+
+    def show_multilabel(self, report: MultiLabelReport) -> None:
+        """Every label's probability on the evaluated photos, pooled: the bars are the
+        share of photos that have the label, and the ECE before and after the temperatures
+        (`training.records.multilabel_calibration`)."""
+        measured = report.reliability()
+        if not measured.images:
+            self.setVisible(False)
+            return
+        self._axes("probability of a label", "share with the label")
+        self._draw(measured)
+        self.summary.setText(multilabel_text(report))
+        self.setVisible(True)
+
+    def _axes(self, bottom: str, left: str) -> None:
+        self.plot.setLabel("bottom", bottom)
+        self.plot.setLabel("left", left)
 
     def show_report(self, report: EvaluationReport) -> None:
         """The report's bins and ECE, and the model file's figures."""
@@ -122,6 +143,7 @@ class ReliabilityPanel(QGroupBox):
         if measured is None:
             self.setVisible(False)
             return
+        self._axes("confidence", "share right")
         self._draw(measured)
         self.summary.setText(summary_text(measured, report.part, report.calibration))
         self.setVisible(True)
@@ -171,3 +193,22 @@ def _how(stored: ModelCalibration) -> str:
             rules.NOT_NUMBERS: "left as trained",
             rules.STOPPED: "stopped early: left as trained",
             rules.UNREADABLE: "left as trained"}[stored.rule]
+
+
+def multilabel_text(report: MultiLabelReport) -> str:
+    """The pooled ECE on the evaluated photos (and before the temperatures), and what
+    training measured on validation."""
+    after = report.reliability()
+    text = (f"ECE <b>{after.ece:.3f}</b> on these {len(report.outcomes)} "
+            f"{_part(report.part)} photos, every label pooled")
+    stored = report.calibration
+    if stored is None:
+        return (text + "<br><small>This model was trained before calibration: its "
+                "probabilities are as trained.</small>")
+    before = report.reliability(calibrated=False).ece
+    kept = [label.name for label in stored.labels if not label.measured]
+    few = (f"; {', '.join(kept)}: too few photos with or without it, left as trained"
+           if kept else "")
+    return (text + f" ({before:.3f} before calibration)<br><small>When trained, on "
+            f"validation: {stored.ece_before:.3f} before, {stored.ece_after:.3f} after a "
+            f"temperature per label{few}.</small>")

@@ -19,6 +19,7 @@ from multilabel_synthetic import LABELS, make_patch_dataset
 
 from training.cli.commands import main
 from training.records.multilabel import MultiLabelDataset, is_unsure
+from training.records.multilabel_calibration import chance_wrong
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -53,6 +54,34 @@ def test_train_json_carries_the_multilabel_figures(trained: tuple[Path, dict[str
     assert summary["val_map"] >= 0.9 and summary["val_macro_f1"] >= 0.9
     assert 0 <= summary["val_exact_match"] <= 1
     assert set(summary["thresholds"]) == set(LABELS)
+    assert 0 <= summary["ece_after"] <= 1 and 0 <= summary["ece_before"] <= 1
+    assert set(summary["temperatures"]) == set(LABELS)
+    assert summary["temperatures"]["green"] == 1.0  # one validation positive: too few
+
+
+def test_predict_honours_a_stated_chance_of_being_wrong(
+        trained: tuple[Path, dict[str, Any]], patches: MultiLabelDataset) -> None:
+    """With --unsure-chance, a label is unsure when its chance of being on the wrong side
+    of its threshold (1 − p when given, p when not) is over the stated chance."""
+    model, summary = trained
+    photos = [str(image.path) for image in patches.images[:40]]
+    thresholds = summary["thresholds"]
+    counts = []
+    for chance in (1.0, 30.0):
+        status, out, err = _run("predict", str(model), *photos, "--json", "--quiet",
+                                "--unsure-chance", str(chance))
+        assert status == 0, err
+        rows = json.loads(out)
+        for row in rows:
+            expected = {name for name in LABELS
+                        if chance_wrong(row["probabilities"][name], thresholds[name])
+                        > chance / 100}
+            assert {entry.split()[0] for entry in row["unsure_labels"]} == expected
+            assert row["unsure"] == bool(expected)
+        counts.append(sum(row["unsure"] for row in rows))
+        assert (f"({counts[-1]} unsure: a label over {chance:g} % chance of being on the "
+                "wrong side of its threshold)") in err
+    assert counts[0] > counts[1]  # a smaller chance of being wrong tolerated: more unsure
 
 
 def test_evaluate_finds_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
@@ -63,8 +92,10 @@ def test_evaluate_finds_a_multilabel_model(trained: tuple[Path, dict[str, Any]],
     report = json.loads(out)
     assert report["map"] == pytest.approx(summary["val_map"], abs=1e-4)
     assert [s["name"] for s in report["per_label"]] == list(LABELS)
+    assert 0 <= report["ece"] <= 1 and report["calibration"]["labels"][1]["name"] == "green"
     status, text, _ = _run("evaluate", str(model), str(patches.root))
     assert status == 0 and "mAP" in text and "exact match" in text
+    assert "calibration: ECE" in text and "model file: temperature per label" in text
 
 
 def test_predict_writes_the_csv_and_copies_into_every_label(

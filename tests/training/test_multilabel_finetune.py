@@ -22,9 +22,11 @@ from training.fitting import multilabel
 from training.fitting.modelfile import read_metadata
 from training.fitting.multilabel import MultiLabelFitResult, fit_multilabel
 from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
+from training.records.calibration import TOO_FEW
 from training.records.config import TrainConfig
 from training.records.events import EpochEnded, RunFinished, RunStarted, StepEnded
 from training.records.multilabel import MultiLabelDataset
+from training.records.multilabel_calibration import MultiLabelCalibration
 
 SMALL = {"image_size": 64, "batch_size": 16}
 
@@ -93,6 +95,10 @@ def test_thresholds_are_stored_and_read_back(
     assert tuple(metadata["thresholds"]) == result.thresholds and len(result.thresholds) == 3
     assert metadata["config"]["mode"] == "finetune"
     assert metadata["metrics"]["kept"] == "fine-tuned"
+    calibration = MultiLabelCalibration.of_header(metadata)  # the fine-tuned head's
+    assert calibration is not None and calibration == result.calibration
+    assert [label.name for label in calibration.labels] == list(LABELS)
+    assert calibration.labels[LABELS.index("green")].rule == TOO_FEW
     predictor = MultiLabelPredictor.from_file(result.model_path)
     assert predictor.thresholds == result.thresholds
     report = evaluate_multilabel(result.model_path, patches, patch_split().val)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from multilabel_synthetic import LABELS, make_patch_dataset, patch_image, patch_split
@@ -18,13 +19,17 @@ from training.core.errors import ModelFileError
 from training.fitting.modelfile import TrainedModel, load_model, read_metadata, save_model
 from training.fitting.multilabel import MultiLabelFitResult, _fit_head, _prior, fit_multilabel
 from training.fitting.multilabel_head import HeadTraining, positive_weights
+from training.fitting.multilabel_metrics import best_thresholds
 from training.fitting.multilabel_prior import OutOfFold, out_of_fold, wins_consistently
+from training.models.embedding import embed_dataset
 from training.models.networks import create_network
 from training.predict.multilabel import MultiLabelPredictor, evaluate_multilabel
 from training.records.backbones import get_backbone
+from training.records.calibration import TOO_FEW
 from training.records.config import TrainConfig
 from training.records.events import EpochEnded, PhaseProgress, RunFinished, RunStarted
 from training.records.multilabel import MultiLabelDataset
+from training.records.multilabel_calibration import MultiLabelCalibration
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +158,38 @@ def test_predictor_and_evaluation_agree_with_training(
     assert report.exact_match == pytest.approx(result.val_exact_match)
 
 
+def test_calibration_is_stored_and_changes_no_decision(
+        trained: tuple[MultiLabelFitResult, list[Any]], patches: MultiLabelDataset) -> None:
+    """The saved head is calibrated label by label; undoing its temperatures and choosing
+    the thresholds again on validation gives every photo the labels it has now."""
+    result, _ = trained
+    stored = MultiLabelCalibration.of_header(read_metadata(result.model_path))
+    assert stored is not None and stored == result.calibration
+    assert [label.name for label in stored.labels] == list(LABELS)
+    green = stored.labels[LABELS.index("green")]
+    assert green.rule == TOO_FEW and green.temperature == 1.0 and green.positives == 1
+    assert any(t != 1.0 for t in stored.temperatures)
+    predictor = MultiLabelPredictor.from_file(result.model_path)
+    val = patch_split().val
+    features = embed_dataset([patches.images[i].path for i in val], predictor.frozen,
+                             predictor.store)
+    calibrated = predictor.probabilities(features)
+    with torch.no_grad():
+        raw = torch.sigmoid(predictor.head(features) * torch.tensor(stored.temperatures))
+    thresholds = best_thresholds(raw.numpy(), [patches.targets[i] for i in val])
+    assert np.array_equal(raw.numpy() >= np.array(thresholds),
+                          calibrated >= np.array(predictor.thresholds))
+
+
+def test_a_file_from_before_calibration_still_opens(
+        trained: tuple[MultiLabelFitResult, list[Any]], tmp_path: Path) -> None:
+    path = _rewrite(Path(trained[0].model_path), tmp_path / "old.safetensors",
+                    lambda m: m.pop("label_calibration"))
+    assert MultiLabelCalibration.of_header(read_metadata(path)) is None
+    predictor = MultiLabelPredictor.from_file(path)
+    assert predictor.thresholds == trained[0].thresholds
+
+
 def test_a_single_label_file_is_refused(tmp_path: Path) -> None:
     backbone = get_backbone("efficientnet_lite0")
     network = create_network(backbone, num_classes=2).eval()
@@ -185,6 +222,10 @@ HOSTILE = {
     "threshold as text": (lambda m: m["thresholds"].__setitem__(2, "0.5"), "'thresholds[2]'"),
     "threshold true": (lambda m: m["thresholds"].__setitem__(2, True), "'thresholds[2]'"),
     "no labels": (lambda m: (m.update(classes=[]), m.update(thresholds=[])), "'classes'"),
+    "temperature 0": (lambda m: m["label_calibration"]["labels"][0].update(temperature=0),
+                      "'label_calibration'"),
+    "calibration of other labels": (
+        lambda m: m["label_calibration"]["labels"].reverse(), "'label_calibration'"),
 }
 
 

@@ -3,8 +3,10 @@
     cheetahlion-cli train DATA -o MODEL --multi-label   (DATA/labels.csv, or class folders
                                                           sharing photos; --mode finetune
                                                           fine-tunes the whole network)
-    cheetahlion-cli evaluate MODEL DATA                 mAP, macro/micro F1, exact match
+    cheetahlion-cli evaluate MODEL DATA                 mAP, macro/micro F1, exact match,
+                                                          calibration (pooled ECE)
     cheetahlion-cli predict MODEL PATH... [--csv FILE] [--sort-into FOLDER]
+                                          [--unsure-chance PERCENT]
 
 `train` comes here with `--multi-label` or when DATA holds `labels.csv`; `evaluate` and
 `predict` when the model file says `task: "multi-label"`. A multi-label fine-tune cannot be
@@ -99,6 +101,7 @@ def _report_training(args: argparse.Namespace, result: Any, mode: str) -> None:
         "val_exact_match": result.val_exact_match,
         "thresholds": dict(zip(result.labels, result.thresholds, strict=False)),
         "started_from_imagenet": result.started_from_imagenet,
+        **_calibration_json(result.calibration),
         "seconds": round(result.seconds, 2), "warnings": list(result.warnings),
     }
     for warning in result.warnings:
@@ -113,7 +116,19 @@ def _report_training(args: argparse.Namespace, result: Any, mode: str) -> None:
         print(f"{len(result.labels)} labels: validation mAP {result.val_map:.3f}, macro-F1 "
               f"{result.val_macro_f1:.3f}, exact match {result.val_exact_match:.3f}; "
               f"{_kept(result)}, {result.seconds:.1f} s")
+        if result.calibration is not None:
+            print(f"calibration: {result.calibration.describe()}")
         print(f"model saved to {result.model_path}")
+
+
+def _calibration_json(calibration: Any) -> dict[str, Any]:
+    """The validation ECE pooled over the labels, before and after, and each label's
+    temperature (None for a run stopped before it had a model)."""
+    if calibration is None:
+        return {"ece_before": None, "ece_after": None, "temperatures": None}
+    return {"ece_before": calibration.ece_before, "ece_after": calibration.ece_after,
+            "temperatures": {label.name: label.temperature for label in calibration.labels},
+            "calibration": calibration.to_dict()}
 
 
 def _kept(result: Any) -> str:
@@ -152,7 +167,10 @@ def _report_json(report: Any) -> dict[str, Any]:
             "map": report.mean_average_precision, "macro_f1": report.macro_f1,
             "micro_f1": report.micro_f1, "exact_match": report.exact_match,
             "images": len(report.outcomes), "per_label": report.per_label,
-            "unreadable": report.unreadable}
+            "unreadable": report.unreadable, "ece": report.reliability().ece,
+            "ece_before": report.reliability(calibrated=False).ece,
+            "calibration": None if report.calibration is None
+            else report.calibration.to_dict()}
 
 
 def print_evaluation(report: Any, mistakes: int) -> None:
@@ -173,8 +191,22 @@ def print_evaluation(report: Any, mistakes: int) -> None:
     for outcome in worst[:mistakes]:
         print(f"  {outcome.path}: missed {', '.join(outcome.missed) or '-'}; spurious "
               f"{', '.join(outcome.spurious) or '-'}")
+    _print_calibration(report)
     for line in report.unreadable:
         print(f"unreadable: {line}", file=sys.stderr)
+
+
+def _print_calibration(report: Any) -> None:
+    """The pooled ECE on the evaluated photos (and before the temperatures), and what the
+    model file says."""
+    after, stored = report.reliability(), report.calibration
+    before = "" if stored is None else \
+        f", {report.reliability(calibrated=False).ece:.3f} before the temperatures"
+    print(f"calibration: ECE {after.ece:.3f} on these {len(report.outcomes)} {report.part} "
+          f"photos (every label's probability, pooled{before})")
+    print("model file: " + (stored.describe() if stored else
+                            "trained before calibration (temperature 1, probabilities as "
+                            "trained)"))
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -213,26 +245,57 @@ def predict(args: argparse.Namespace) -> int:
 
 def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: Any,
                        skipped: int) -> None:
-    """Each photo's labels and probabilities; JSON also says whether it is unsure (some
-    label near its threshold: the app's rule, `records.multilabel.is_unsure`)."""
-    from training.records.multilabel import is_unsure
-
-    unsure = {p.path for p in results if is_unsure(p.probabilities, predictor.thresholds)}
+    """Each photo's labels and probabilities; JSON also says whether it is unsure: with
+    --unsure-chance, some label's chance of being on the wrong side of its threshold is
+    over it (`records.multilabel_calibration.unsure_labels`); without, some label near its
+    threshold (the app's rule, `records.multilabel.is_unsure`)."""
+    doubts = {p.path: _doubtful(args, p, predictor) for p in results if p.probabilities}
+    unsure = {path for path, labels in doubts.items() if labels}
     if args.json:
         print_json([{"path": p.path, "labels": p.labels, "error": p.error,
                      "probabilities": dict(zip(predictor.labels, p.probabilities,
                                                strict=False)) if p.probabilities else None,
-                     "unsure": p.path in unsure}
+                     "unsure": p.path in unsure,
+                     **({"unsure_labels": list(doubts.get(p.path, ()))}
+                        if args.unsure_chance is not None else {})}
                     for p in results])
     else:
         for p in results:
+            doubt = ", ".join(doubts.get(p.path, ())) if args.unsure_chance is not None else ""
             print(f"{p.path}\tERROR\t{p.error}" if p.error else
                   f"{p.path}\t{';'.join(p.labels) or 'none of these'}\t" + " ".join(
                       f"{name}={value:.3f}" for name, value in zip(predictor.labels,
                                                                    p.probabilities,
-                                                                   strict=True)))
+                                                                   strict=True))
+                  + (f"\tunsure: {doubt}" if doubt else ""))
     failures = sum(1 for p in results if p.error)
-    print(f"{len(results) - failures} labelled ({len(unsure)} unsure: a label near its "
-          f"threshold), {failures} could not be read, {skipped} "
+    print(f"{len(results) - failures} labelled ({len(unsure)} unsure: "
+          f"{_unsure_rule(args, predictor)}), {failures} could not be read, {skipped} "
           "skipped (not images)" + (f"; results written to {args.csv}" if args.csv else ""),
           file=sys.stderr)
+
+
+def _doubtful(args: argparse.Namespace, prediction: Any, predictor: Any) -> tuple[str, ...]:
+    """The photo's labels in doubt: by --unsure-chance, each with its chance of being
+    wrong; without it, by the app's rule (every label, when some label is near its
+    threshold: the rule judges the photo)."""
+    from training.records.multilabel import is_unsure
+    from training.records.multilabel_calibration import chance_wrong, unsure_labels
+
+    p, thresholds = prediction.probabilities, predictor.thresholds
+    if args.unsure_chance is None:
+        return tuple(predictor.labels) if is_unsure(p, thresholds) else ()
+    return tuple(f"{predictor.labels[j]} {chance_wrong(p[j], thresholds[j]):.0%} chance wrong"
+                 for j in unsure_labels(p, thresholds, args.unsure_chance / 100))
+
+
+def _unsure_rule(args: argparse.Namespace, predictor: Any) -> str:
+    """What "unsure" means here, in a few words."""
+    from training.records.multilabel_calibration import HEADER_KEY
+
+    if args.unsure_chance is None:
+        return "a label near its threshold"
+    calibrated = "" if predictor.model.metadata.get(HEADER_KEY) else \
+        "; this model is not calibrated"
+    return (f"a label over {args.unsure_chance:g} % chance of being on the wrong side of its "
+            f"threshold{calibrated}")

@@ -55,11 +55,15 @@ def register(commands: Any) -> None:
     predict.add_argument("--move", action="store_true",
                          help="with --sort-into: move the files instead of copying them")
     predict.add_argument("--batch-size", type=int, default=32)
-    predict.add_argument("--unsure-chance", type=float, default=30.0, metavar="PERCENT",
+    predict.add_argument("--unsure-chance", type=float, default=None, metavar="PERCENT",
                          help="for a model without per-class thresholds: mark a prediction "
                               "unsure when its chance of being wrong (100 %% minus its "
                               "confidence, calibrated when the model was trained by this "
-                              "version) is over PERCENT %% (default 30)")
+                              "version) is over PERCENT %% (default 30). A multi-label "
+                              "model: a photo is unsure when some label's chance of being on "
+                              "the wrong side of its threshold (100 %% minus its probability "
+                              "when given, its probability when not) is over PERCENT %%; "
+                              "left out, the app's rule (a label near its threshold)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
     predict.set_defaults(handler=_predict)
@@ -194,13 +198,15 @@ def _predict(args: argparse.Namespace) -> int:
     from training.records.backbones import IMAGENET_MODEL
     from training.records.predictions import Prediction
 
-    if _multilabel_metadata(args.model) is not None:
-        return multilabel.predict(args)
-    if args.csv:
-        check_results_target(args.csv)
-    if not 0 <= args.unsure_chance <= 100:  # NaN fails too
+    if args.unsure_chance is not None and not 0 <= args.unsure_chance <= 100:  # NaN too
         raise ConfigError(f"--unsure-chance is a percentage from 0 to 100, not "
                           f"{args.unsure_chance:g}.")
+    if _multilabel_metadata(args.model) is not None:
+        return multilabel.predict(args)
+    if args.unsure_chance is None:
+        args.unsure_chance = 30.0
+    if args.csv:
+        check_results_target(args.csv)
     listing = images_in(args.paths)
     files = listing.images
     predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \

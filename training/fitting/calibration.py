@@ -142,10 +142,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> ModelCalibrat
     before = _ece(logits, correct)
     if bool(correct.all()):
         target = (images + 1) / (images + 2)
-        beta = _bisect(lambda b: _mean_confidence(logits * b) - target)
+        beta = bisect_beta(lambda b: _mean_confidence(logits * b) - target)
         rule = NO_MISTAKES
     else:
-        beta = _golden(lambda b: _nll(logits * b, labels))
+        beta = golden_beta(lambda b: _nll(logits * b, labels))
         rule = FITTED
         gain = images * (_nll(logits, labels) - _nll(logits * beta, labels))
         if gain < EVIDENCE:
@@ -178,7 +178,7 @@ def _ece(logits: torch.Tensor, correct: torch.Tensor) -> float:
     return expected_calibration_error(confidence.numpy(), correct.numpy())
 
 
-def _golden(loss: Callable[[float], float]) -> float:
+def golden_beta(loss: Callable[[float], float]) -> float:
     """The β in the bounds where the convex `loss(β)` is least (golden-section search)."""
     low, high = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
@@ -196,7 +196,7 @@ def _golden(loss: Callable[[float], float]) -> float:
     return (low + high) / 2.0
 
 
-def _bisect(excess: Callable[[float], float]) -> float:
+def bisect_beta(excess: Callable[[float], float]) -> float:
     """The β in the bounds where the increasing `excess(β)` crosses 0 (a bound when it
     does not)."""
     low, high = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE

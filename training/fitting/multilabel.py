@@ -8,6 +8,9 @@ them. A linear head with one sigmoid per label is fitted on them to convergence
 frozen events). Each label's threshold is then chosen on validation, where its F1 is best
 (`multilabel_metrics.best_thresholds`), and the whole network with the new head is saved as
 single-label quick mode saves it, with `task: "multi-label"` and `thresholds` in the header.
+Before saving, each label gets a temperature fitted on validation (`multilabel_calibration`:
+folded into its row of the head, its threshold moved with it so no decision changes), kept
+in the header's "label_calibration".
 
 When every label is an ImageNet category, ImageNet's rows for them (their mean weight) are
 a second candidate, never-worse style (single-label's `never_worse`): after the fresh head,
@@ -38,7 +41,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +49,7 @@ from training.core.runtime import describe_device, resolve_device, seed_everythi
 from training.core.versions import library_versions
 from training.fitting.distributed import Workers
 from training.fitting.modelfile import TrainedModel, save_model
+from training.fitting.multilabel_calibration import calibrate_head
 from training.fitting.multilabel_finetune import Tuned, finetune_multilabel, mean_average_precision
 from training.fitting.multilabel_head import HeadOutcome, HeadTraining
 from training.fitting.multilabel_metrics import best_thresholds, build_report
@@ -73,6 +76,8 @@ from training.records.events import (
 )
 from training.records.model_header import MULTI_LABEL
 from training.records.multilabel import MultiLabelDataset, MultiLabelReport
+from training.records.multilabel_calibration import HEADER_KEY as CALIBRATION_KEY
+from training.records.multilabel_calibration import MultiLabelCalibration
 from training.records.run_record import RunRecord
 
 QUICK_HEAD_EPOCHS = TrainConfig().epochs
@@ -115,6 +120,8 @@ class MultiLabelFitResult:
     not beat it on validation mAP, or was stopped before its first epoch ended."""
     kept_note: str | None = None
     """Why a fine-tune kept the quick-mode head, in a sentence; None otherwise."""
+    calibration: MultiLabelCalibration | None = None
+    """Each label's temperature, folded into the saved head (`multilabel_calibration`)."""
 
     @property
     def val_map(self) -> float | None:
@@ -149,7 +156,7 @@ class _Ended:
             return cls(outcome.history, (), outcome.best_epoch, outcome.best_val_loss,
                        outcome.best_val_exact, outcome.stopped)
         return cls(tuned.history, tuned.step_losses, tuned.best_epoch, tuned.best_val_loss,
-                   tuned.best_val_map, tuned.stopped, tuned.probabilities is None, tuned.note)
+                   tuned.best_val_map, tuned.stopped, tuned.logits is None, tuned.note)
 
 
 def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split,
@@ -183,7 +190,7 @@ def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split
         tuned = _finetune(run, head, outcome, (val_x, targets))
     ended = _Ended.of(outcome, tuned)
     result = _finish(run, head, outcome.state, ended,
-                     (val_x, None if tuned is None else tuned.probabilities),
+                     (val_x, None if tuned is None else tuned.logits),
                      (run_id, output, started, imagenet))
     record, problems = record_multilabel_run(config, dataset, split, result,
                                              describe_device(device))
@@ -311,11 +318,12 @@ def _val_map(head: nn.Linear, state: dict, val: tuple[torch.Tensor, torch.Tensor
 
 
 def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
-            val: tuple[torch.Tensor | None, np.ndarray | None], info: tuple
+            val: tuple[torch.Tensor | None, torch.Tensor | None], info: tuple
             ) -> MultiLabelFitResult:
     """Choose the thresholds on the kept model's validation probabilities (`val`: the
-    validation features, and the fine-tuned network's probabilities when it is kept; else
-    the head's on those features, and the head goes on the network), and save the model."""
+    validation features, and the fine-tuned network's logits when it is kept; else the
+    head's on those features, and the head goes on the network), calibrate each label
+    (thresholds moved with it), and save the model."""
     run_id, output, started, imagenet = info
     val_x, tuned = val
     config, dataset, split, network = run.config, run.dataset, run.split, run.network
@@ -325,21 +333,26 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
                                    ended.stopped, time.perf_counter() - started, imagenet,
                                    None, None, None, (), None, ended.step_losses)
     if tuned is not None:
-        probabilities = tuned  # the network holds the fine-tuned weights
+        logits = tuned  # the network holds the fine-tuned weights
     else:
         head.load_state_dict(state)
         with torch.no_grad():
-            probabilities = torch.sigmoid(head(val_x)).cpu().numpy()
+            logits = head(val_x).float().cpu()
         network.reset_classifier(len(labels))
         network.get_classifier().load_state_dict(state)
     val_targets = [dataset.targets[i] for i in split.val]
-    thresholds = best_thresholds(probabilities, val_targets)
-    validation = build_report("val", labels, [str(dataset.images[i].path) for i in split.val],
-                              probabilities, val_targets, thresholds)
+    thresholds = best_thresholds(torch.sigmoid(logits).numpy(), val_targets)
+    calibration, thresholds, probabilities = calibrate_head(
+        network.get_classifier(), labels, logits, torch.tensor(val_targets), thresholds)
+    validation = replace(build_report("val", labels, [str(dataset.images[i].path)
+                                                      for i in split.val],
+                                      probabilities, val_targets, thresholds),
+                         calibration=calibration)
     model = TrainedModel(
         network=network.to(memory_format=torch.contiguous_format).eval(),
         backbone=config.backbone, classes=labels, preprocessing=run.prep,
-        metadata=_metadata(run, ended, thresholds, validation, imagenet))
+        metadata={**_metadata(run, ended, thresholds, validation, imagenet),
+                  CALIBRATION_KEY: calibration.to_dict()})
     warnings: list[str] = []
     target = Path(output) if output else runs.run_folder(dataset.root, run_id) / runs.MODEL_NAME
     with runs.keeping_replaced_models(target, run_id, warnings) as keeping:
@@ -348,7 +361,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
         run_id, labels, thresholds, ended.history, ended.best_epoch, ended.best_val_loss,
         ended.stopped, time.perf_counter() - started, imagenet, validation,
         str(keeping.saved), model, tuple(warnings), None, ended.step_losses,
-        ended.kept_quick_head, ended.kept_note)
+        ended.kept_quick_head, ended.kept_note, calibration)
 
 
 def _metadata(run: RunContext, ended: _Ended, thresholds: tuple[float, ...],

@@ -26,7 +26,7 @@ Never worse: the kept epoch must beat the start's validation mAP (the quick head
 same validation photos), or the start is kept, and a note says so (as single-label's
 never-worse choice does); a run stopped before its first epoch ended keeps the start too
 (Stop keeps the best model so far).
-The kept network's validation probabilities then choose each label's threshold
+The kept network's validation logits then choose each label's threshold and temperature
 (`multilabel.py`).
 
 Not done: resuming a stopped run (no checkpoint is kept), torchrun, the "none of these"
@@ -57,9 +57,9 @@ STOPPED_FIRST = ("Stopped before the first fine-tuning epoch ended, so the quick
 
 @dataclass(frozen=True)
 class Tuned:
-    """What fine-tuning ended with. `probabilities` (validation, in the split's order) are
-    the fine-tuned network's, which the context's network now holds; None when the start
-    was kept (the network holds it again)."""
+    """What fine-tuning ended with. `logits` (validation, in the split's order) are the
+    fine-tuned network's, which the context's network now holds; None when the start was
+    kept (the network holds it again)."""
 
     history: tuple[EpochEnded, ...]
     step_losses: tuple[float, ...]
@@ -68,7 +68,7 @@ class Tuned:
     best_val_loss: float
     best_val_map: float
     stopped: str
-    probabilities: np.ndarray | None
+    logits: torch.Tensor | None
     note: str | None = None
     """Why the start was kept, when it was."""
 
@@ -117,9 +117,9 @@ def finetune_multilabel(run: RunContext, targets: torch.Tensor, start: tuple[flo
             "usually help.")
         return Tuned(history, steps, 0, start_loss, start_map, outcome.stopped, None, note)
     network.load_state_dict(outcome.best_state)
-    probabilities = _probabilities(run, forward, network, val_batches)
+    logits = _logits(run, forward, network, val_batches)
     return Tuned(history, steps, outcome.best_epoch, outcome.best_val_loss,
-                 outcome.best_val_accuracy, outcome.stopped, probabilities)
+                 outcome.best_val_accuracy, outcome.stopped, logits)
 
 
 def _keeping_norm_statistics(network: nn.Module,
@@ -139,9 +139,10 @@ def _keeping_norm_statistics(network: nn.Module,
     return keeping
 
 
-def _probabilities(run: RunContext, forward: Callable[[torch.Tensor], torch.Tensor],
-                   network: nn.Module, batches: Callable[[], Iterator[Batch]]) -> np.ndarray:
-    """The kept network's sigmoid outputs on the validation photos, for the thresholds. Not
+def _logits(run: RunContext, forward: Callable[[torch.Tensor], torch.Tensor],
+           network: nn.Module, batches: Callable[[], Iterator[Batch]]) -> torch.Tensor:
+    """The kept network's logits on the validation photos, for the thresholds and the
+    calibration (logits, not sigmoids: a float32 sigmoid of 20 is 1, whose logit is lost). Not
     cancellable: a Stop keeps the best model so far, and this pass is what saving it needs
     (seconds, reported as the "evaluate" phase)."""
     network.eval()
@@ -149,8 +150,8 @@ def _probabilities(run: RunContext, forward: Callable[[torch.Tensor], torch.Tens
     started, done, total = time.perf_counter(), 0, len(run.split.val)
     with torch.no_grad():
         for inputs, _ in batches():
-            chunks.append(torch.sigmoid(forward(inputs)).float().cpu())
+            chunks.append(forward(inputs).float().cpu())
             done += len(inputs)
             run.emit(PhaseProgress("evaluate", done, total,
                                    done / max(time.perf_counter() - started, 1e-9)))
-    return torch.cat(chunks).numpy()
+    return torch.cat(chunks)

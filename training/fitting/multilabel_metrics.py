@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from training.records.calibration import expected_calibration_error
 from training.records.multilabel import LabelScores, MultiLabelOutcome, MultiLabelReport
 
 DEFAULT_THRESHOLD = 0.5
@@ -119,7 +120,7 @@ def best_thresholds(probabilities: np.ndarray | Sequence, targets: np.ndarray | 
 def label_scores(names: Sequence[str], probabilities: np.ndarray | Sequence,
                  targets: np.ndarray | Sequence, thresholds: Sequence[float]
                  ) -> tuple[LabelScores, ...]:
-    """Each label's precision, recall, F1, AP and confusion counts at its threshold."""
+    """Each label's precision, recall, F1, AP, confusion counts at its threshold, and ECE."""
     scores, truth = _columns(probabilities, targets)
     result = []
     for j, name in enumerate(names):
@@ -129,7 +130,8 @@ def label_scores(names: Sequence[str], probabilities: np.ndarray | Sequence,
             name=name, precision=precision, recall=recall, f1=f1,
             average_precision=average_precision(scores[:, j], truth[:, j]),
             threshold=float(thresholds[j]), true_positives=tp, false_positives=fp,
-            false_negatives=fn, true_negatives=tn))
+            false_negatives=fn, true_negatives=tn,
+            ece=expected_calibration_error(scores[:, j], truth[:, j])))
     return tuple(result)
 
 

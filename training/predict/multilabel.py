@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from training.records.multilabel import (
     MultiLabelPrediction,
     MultiLabelReport,
 )
+from training.records.multilabel_calibration import MultiLabelCalibration
 
 
 def is_multilabel(metadata: dict) -> bool:
@@ -124,7 +126,8 @@ def evaluate_multilabel(model_path: str | Path, dataset: MultiLabelDataset,
         probabilities.append(prediction.probabilities)
         targets.append([int(j in image.labels) for j in range(len(dataset.labels))])
     shape = (len(paths), len(dataset.labels))
-    return build_report(part, dataset.labels, paths,
-                        np.asarray(probabilities, dtype=np.float64).reshape(shape),
-                        np.asarray(targets, dtype=np.int64).reshape(shape),
-                        predictor.thresholds, unreadable)
+    report = build_report(part, dataset.labels, paths,
+                          np.asarray(probabilities, dtype=np.float64).reshape(shape),
+                          np.asarray(targets, dtype=np.int64).reshape(shape),
+                          predictor.thresholds, unreadable)
+    return replace(report, calibration=MultiLabelCalibration.of_header(predictor.model.metadata))

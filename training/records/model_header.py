@@ -19,6 +19,8 @@ from training.records.backbones import BACKBONES
 from training.records.calibration import HEADER_KEY as CALIBRATION_KEY
 from training.records.calibration import ModelCalibration
 from training.records.config import TrainConfig
+from training.records.multilabel_calibration import HEADER_KEY as LABEL_CALIBRATION_KEY
+from training.records.multilabel_calibration import MultiLabelCalibration
 from training.records.preprocessing import INTERPOLATIONS, Preprocessing
 
 FORMAT_NAME = "cheetahlion-model"
@@ -126,6 +128,11 @@ def _checked(header: Any) -> dict[str, Any]:
             ModelCalibration.from_dict(header[CALIBRATION_KEY])
         except ValueError as error:
             raise BadField(CALIBRATION_KEY, str(error)) from None
+    if LABEL_CALIBRATION_KEY in header:  # multi-label files before calibration lack it
+        try:
+            MultiLabelCalibration.from_dict(header[LABEL_CALIBRATION_KEY], header["classes"])
+        except ValueError as error:
+            raise BadField(LABEL_CALIBRATION_KEY, str(error)) from None
     return header
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from training.records.calibration import Reliability
 from training.records.dataset import HealthReport
+from training.records.multilabel_calibration import (
+    MultiLabelCalibration,
+    pooled_reliability,
+    uncalibrated,
+)
 
 LABELS_FILE = "labels.csv"
 LABEL_SEPARATOR = ";"
@@ -79,6 +85,9 @@ class LabelScores:
     false_positives: int
     false_negatives: int
     true_negatives: int
+    ece: float = 0.0
+    """The label's calibration error on these photos (its probability against whether each
+    photo has it, 15 bins); 0 without photos."""
 
     @property
     def positives(self) -> int:
@@ -121,10 +130,23 @@ class MultiLabelReport:
     """Share of images whose predicted label set is exactly their label set."""
     outcomes: tuple[MultiLabelOutcome, ...]
     unreadable: tuple[str, ...] = ()
+    calibration: MultiLabelCalibration | None = None
+    """What the model file says of its calibration (None: trained before it)."""
 
     @property
     def mistakes(self) -> tuple[MultiLabelOutcome, ...]:
         return tuple(outcome for outcome in self.outcomes if not outcome.exact)
+
+    def reliability(self, calibrated: bool = True) -> Reliability:
+        """Every (photo, label) probability of the evaluated photos against whether the
+        photo has the label, pooled (`pooled_reliability`); `calibrated=False`: as the
+        model would have said before its temperatures."""
+        truth = [[label in outcome.true_labels for label in self.labels]
+                 for outcome in self.outcomes]
+        probabilities = [outcome.probabilities for outcome in self.outcomes]
+        if not calibrated and self.calibration is not None:
+            probabilities = uncalibrated(probabilities, self.calibration.temperatures)
+        return pooled_reliability(probabilities, truth)
 
 
 @dataclass(frozen=True)
