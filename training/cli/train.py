@@ -199,6 +199,8 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         share = result.kept.trained_share if result.kept else None
         ended = why_it_ended(result.stopped, len(result.history), config.epochs,
                              config.early_stopping_patience)
+        if config.mode == "partial":  # its share is against quick mode, not ImageNet's
+            share = None
         gained = what_it_gained(result.best_val_accuracy, result.baseline_accuracy, share)
         print(f"{ended}: {gained}; best epoch {result.best_epoch}, {result.seconds:.1f} s")
         if config.mode == "partial" and result.kept:

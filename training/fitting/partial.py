@@ -46,7 +46,8 @@ from training.models.novelty import (
     stratified_subset,
 )
 from training.records.config import TrainConfig
-from training.records.events import BaselineMeasured, Callback, PhaseProgress
+from training.records.events import BaselineMeasured, Callback, Cancelled, PhaseProgress
+from training.records.kept import Kept
 
 FREEZE_TOP_BATCH_NORM = True
 """Whether the top's batch norms keep ImageNet's statistics (eval mode) while they train."""
@@ -86,7 +87,10 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
     if quick.outcome.best_state is None or quick.outcome.stopped == "cancelled":
         return quick  # stopped during quick mode: its head, if it had one
     network = run.network
-    train_x, val_x = _activations(run, views)
+    try:
+        train_x, val_x = _activations(run, views)
+    except Cancelled:  # stopped while computing activations: quick mode's model is kept
+        return _quick_kept(quick, "cancelled")
     train_y = run.labels(run.split.train).repeat(views).to(run.device)
     val_y = run.labels(run.split.val).to(run.device)
     freeze_below(network, config.top_blocks)
@@ -106,15 +110,24 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
     hooks.start = Start(start, loop.score(start), loop.score, FINETUNE_SHARES,
                         only_when_worse=True)
     outcome = loop.run()
-    if outcome.best_state is None:  # stopped before an epoch ended: quick mode's model
+    if outcome.best_state is None:  # stopped before an epoch ended, or never finite
         module.load_state_dict(start)
-        return Trained(replace(quick.outcome, stopped=outcome.stopped), quick.baseline)
+        if outcome.stopped != "cancelled":  # quick mode's model is the one kept
+            scores = hooks.start.scores
+            hooks.kept = Kept(0.0, scores[0], scores[1], scores[0], scores[1])
+        return _quick_kept(quick, outcome.stopped)
     module.load_state_dict(outcome.best_state)
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     network.eval()
     train_centre = train_x[:len(run.split.train)]
     return Trained(outcome, quick.baseline, _reference(run, train_centre, val_x))
+
+
+def _quick_kept(quick: Trained, stopped: str) -> Trained:
+    """Quick mode's model as this run's: no epoch of this run ended (its history is empty)."""
+    return Trained(replace(quick.outcome, history=[], step_losses=[], best_epoch=0,
+                           stopped=stopped), quick.baseline)
 
 
 def quick_config(config: TrainConfig) -> TrainConfig:

@@ -50,7 +50,7 @@ class TrainConfig:
     cutout_probability: float = 0.0
     feature_views: int = 0
     """quick mode: extra augmented views of each training image whose features are cached."""
-    top_blocks: int = 2
+    top_blocks: int = 1
     """partial mode: how many of the network's last blocks train (with its conv_head and
     head); the activations entering them are stored (docs/benchmarks.md "CPU fine-tune")."""
     init_from_imagenet: bool = True
@@ -83,7 +83,7 @@ class TrainConfig:
         """The CPU fine-tune (issue 25): the top blocks on stored activations of the centre
         crop and two augmented views; AdamW, a few epochs, early stopping on validation
         (chosen in benchmarks/partial_finetune.py)."""
-        base = cls(mode="partial", epochs=8, batch_size=32, learning_rate=1e-3,
+        base = cls(mode="partial", epochs=8, batch_size=32, learning_rate=1e-4,
                    weight_decay=1e-2, feature_views=2, early_stopping_patience=3)
         return replace(base, **overrides).validated()
 
