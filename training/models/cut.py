@@ -41,19 +41,16 @@ def check_cut(network: nn.Module, top_blocks: int, backbone: str) -> None:
                           f"not {top_blocks}.")
 
 
+def blocks_above(network: nn.Module, top_blocks: int) -> list[nn.Module]:
+    """The blocks above the cut, in order: the ones `pooled` runs and a fine-tune trains."""
+    blocks = flat_blocks(network)
+    return blocks[len(blocks) - top_blocks:]
+
+
 def top_modules(network: nn.Module, top_blocks: int) -> list[nn.Module]:
     """The modules above the cut, whose weights a partial fine-tune trains."""
-    blocks = flat_blocks(network)
-    return [*blocks[len(blocks) - top_blocks:], network.conv_head, network.bn2,
+    return [*blocks_above(network, top_blocks), network.conv_head, network.bn2,
             network.get_classifier()]
-
-
-def top_parameter_names(network: nn.Module, top_blocks: int) -> set[str]:
-    """The state-dict names of every tensor above the cut (weights and batch-norm buffers)."""
-    owned = {id(tensor) for module in top_modules(network, top_blocks)
-             for tensor in (*module.parameters(), *module.buffers())}
-    return {name for name, tensor in network.state_dict(keep_vars=True).items()
-            if id(tensor) in owned}
 
 
 def freeze_below(network: nn.Module, top_blocks: int) -> None:
@@ -74,9 +71,8 @@ def bottom(network: nn.Module, inputs: torch.Tensor, top_blocks: int) -> torch.T
 
 def pooled(network: nn.Module, activations: torch.Tensor, top_blocks: int) -> torch.Tensor:
     """Activations at the cut → the pooled features the classifier reads."""
-    blocks = flat_blocks(network)
     x = activations
-    for block in blocks[len(blocks) - top_blocks:]:
+    for block in blocks_above(network, top_blocks):
         x = block(x)
     x = network.bn2(network.conv_head(x))
     return network.forward_head(x, pre_logits=True)
