@@ -101,7 +101,7 @@ def one_run(config: TrainConfig, folder: Path, root: Path, name: str) -> dict[st
 
 def compare(args: Any, root: Path) -> list[dict[str, Any]]:
     rows = []
-    for setting in SETTINGS:
+    for setting in args.settings:
         for seed in range(args.seeds):
             folder = _folder(args, setting, seed, root)
             configs = [TrainConfig.quick(seed=seed), TrainConfig.partial(seed=seed)]
@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--costs", action="store_true", help="the cost of a step at each cut")
     parser.add_argument("--sweep", action="store_true", help="cuts, rates, batch-norm modes")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--per-class", type=int, default=90)
     parser.add_argument("--val-per-class", type=int, default=30)
     parser.add_argument("--full-epochs", type=int, default=2)
