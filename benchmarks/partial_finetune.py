@@ -29,6 +29,7 @@ on `grey 48 px, crops`, seed 0 (one shared store, so only the epochs differ).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import statistics
 import tempfile
@@ -52,7 +53,7 @@ def grey_crop(image: Image.Image) -> Image.Image:
     """A heavy crop (a third to a half of each side, drawn from the photo's own pixels) as a
     48-pixel grey thumbnail, scaled back up to 64 pixels."""
     image = image.convert("RGB")
-    draw = random.Random(hash(image.resize((8, 8)).tobytes()))
+    draw = random.Random(hashlib.blake2b(image.resize((8, 8)).tobytes()).hexdigest())
     side = draw.uniform(1 / 3, 1 / 2)
     width, height = int(image.width * side), int(image.height * side)
     left = draw.randint(0, image.width - width)
