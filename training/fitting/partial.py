@@ -11,9 +11,9 @@ epochs and early stopping on validation, from the quick head. Everything below t
 frozen and never changes (not even its batch-norm statistics: it always runs in eval mode).
 
 The top's batch norms stay in eval mode as well (`FREEZE_TOP_BATCH_NORM`): their ImageNet
-statistics are kept and only their scale and shift train (measured in
-`benchmarks/partial_finetune.py`: on a few hundred photos, batches of 32 views of the same
-photos made running statistics that cost accuracy).
+statistics are kept and only their scale and shift train, so the model the loop validates is
+the one a step trained (`benchmarks/partial_finetune.py --sweep` compares train mode:
+docs/benchmarks.md "CPU fine-tune").
 
 The never-worse choice (`training.fitting.never_worse`) is against quick mode's model: the
 kept weights are the trained top, or a blend of it and the quick model, never worse than the
