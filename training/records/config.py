@@ -49,7 +49,8 @@ class TrainConfig:
     cutout_size: int = 0
     cutout_probability: float = 0.0
     feature_views: int = 0
-    """quick mode: extra augmented views of each training image whose features are cached."""
+    """quick and partial modes: extra augmented views of each training image whose features
+    (partial: and activations at the cut) are cached."""
     top_blocks: int = 1
     """partial mode: how many of the network's last blocks train (with its conv_head and
     head); the activations entering them are stored (docs/benchmarks.md "CPU fine-tune")."""
