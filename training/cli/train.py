@@ -41,8 +41,12 @@ def register(commands: Any) -> None:
     train = commands.add_parser("train", help="train a classifier")
     train.add_argument("data", type=Path)
     train.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
-    train.add_argument("--mode", choices=("quick", "finetune"),
-                       help="quick: frozen backbone, seconds (default); finetune: whole network")
+    train.add_argument("--mode", choices=("quick", "partial", "finetune"),
+                       help="quick: frozen backbone, seconds (default); partial: quick, then "
+                            "the last blocks on stored activations (a CPU fine-tune); "
+                            "finetune: whole network")
+    train.add_argument("--top-blocks", type=int, dest="top_blocks",
+                       help="partial: how many of the network's last blocks train")
     train.add_argument("--recipe", choices=("tutorial",),
                        help="use the beginners' tutorial's fine-tuning recipe")
     train.add_argument("--backbone", choices=sorted(BACKBONES),
@@ -78,6 +82,9 @@ def _train(args: argparse.Namespace) -> int:
     from training.fitting.trainer import fit
 
     if multilabel.wanted(args):
+        if args.mode == "partial":
+            raise CheetahLionError("--mode partial trains single-label models for now: use "
+                                   "--mode quick or --mode finetune with multi-label data.")
         return multilabel.train(args, lambda: _config(args, None),
                                 lambda bars: _ProgressPrinter(args, bars))
     me = from_environment()
@@ -112,6 +119,7 @@ def _config(args: argparse.Namespace, dataset: Any) -> Any:
             "learning_rate": args.learning_rate, "image_size": args.image_size,
             "augment": args.augment, "early_stopping_patience": args.early_stopping_patience,
             "device": args.device, "precision": args.precision, "seed": args.seed,
+            "top_blocks": args.top_blocks,
             "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
         }.items() if value is not None
     }
@@ -132,6 +140,8 @@ def _config(args: argparse.Namespace, dataset: Any) -> Any:
         return TrainConfig.tutorial_recipe(**overrides)
     if args.mode == "finetune":
         return TrainConfig.finetune(**overrides)
+    if args.mode == "partial":
+        return TrainConfig.partial(**overrides)
     return TrainConfig.quick(**overrides)
 
 
@@ -177,6 +187,7 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         "trained_share": result.kept.trained_share if result.kept else None,
         "seconds": round(result.seconds, 2),
         "warnings": list(result.warnings),
+        **_against_quick(result, config),
     }
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -188,13 +199,38 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         share = result.kept.trained_share if result.kept else None
         ended = why_it_ended(result.stopped, len(result.history), config.epochs,
                              config.early_stopping_patience)
+        if config.mode == "partial":  # its share is against quick mode, not ImageNet's
+            share = None
         gained = what_it_gained(result.best_val_accuracy, result.baseline_accuracy, share)
         print(f"{ended}: {gained}; best epoch {result.best_epoch}, {result.seconds:.1f} s")
-        if result.kept_note:
+        if config.mode == "partial" and result.kept:
+            print(_partial_line(result.kept))
+        elif result.kept_note:
             print(result.kept_note)
         if balance is not None:
             print(balanced_line(balance))
         print(f"model saved to {result.model_path}")
+
+
+def _against_quick(result: Any, config: Any) -> dict[str, Any]:
+    """A partial fine-tune's figures beside quick mode's on the same split (its start)."""
+    if config.mode != "partial":
+        return {}
+    kept = result.kept
+    quick = kept.start_accuracy if kept else None
+    return {"quick_val_accuracy": quick,
+            "gained_over_quick": (result.best_val_accuracy - quick) if kept else None}
+
+
+def _partial_line(kept: Any) -> str:
+    """What the top blocks' training gained over quick mode on validation, in words."""
+    if kept.trained_share == 0.0:
+        return (f"kept quick mode's model: the fine-tuned top was not better on validation "
+                f"(quick mode {kept.start_accuracy:.3f})")
+    blend = "" if kept.trained_share == 1.0 else \
+        f" (a blend, {kept.trained_share:.0%} fine-tuned)"
+    return (f"fine-tuned top{blend}: validation accuracy {kept.val_accuracy:.3f}, quick mode "
+            f"{kept.start_accuracy:.3f} ({kept.val_accuracy - kept.start_accuracy:+.3f})")
 
 
 def balanced_line(balance: BalancedScores) -> str:

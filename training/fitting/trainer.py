@@ -1,8 +1,10 @@
 """`fit`: train a classifier on a scanned dataset, in quick or fine-tune mode.
 
 quick (`training.fitting.quick`) — the pretrained backbone stays frozen; a linear head trains on
-its features, computed once. finetune (`training.fitting.finetune`) — every weight trains on the
-decoded-once pixels with batch augmentation.
+its features, computed once. partial (`training.fitting.partial`) — quick mode, then the last
+blocks and the head train on activations at the cut, stored once per photo.
+finetune (`training.fitting.finetune`) — every weight trains on the decoded-once pixels with
+batch augmentation.
 
 Both: seeded, validated every epoch, best weights kept by validation loss, early stopping
 (`training.fitting.loop`), cancellation honoured at the next batch (the best model so far is
@@ -53,6 +55,7 @@ from training.fitting.distributed import Workers
 from training.fitting.finetune import train_finetune
 from training.fitting.loop import LoopOutcome
 from training.fitting.modelfile import TrainedModel, save_model
+from training.fitting.partial import train_partial
 from training.fitting.quick import train_quick
 from training.fitting.rare_classes import adjust_for_rare_classes
 from training.fitting.result import FitResult
@@ -165,6 +168,8 @@ def _train(run: RunContext, session: RunSession, hooks: RunHooks) -> Trained:
     try:
         if run.config.mode == "quick":
             return train_quick(run, hooks)
+        if run.config.mode == "partial":
+            return train_partial(run, hooks)
         return train_finetune(run, hooks, resume=saved.state if saved else None)
     except Cancelled:
         if saved is not None:  # stopped before a new epoch: the run stands where it stood

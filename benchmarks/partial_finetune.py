@@ -1,0 +1,207 @@
+"""A fine-tune that pays on a CPU (issue 25): quick vs partial vs full fine-tune, side by side.
+
+`--costs`: what one training step costs at each cut of EfficientNet-Lite0 (the last k blocks
+from stored activations) against a full fine-tune step, and the activations' size per image
+(`_cut_costs.py`); the cut of `TrainConfig.partial()` was chosen from these.
+
+Otherwise each setting draws a folder from the shared photos with the engine's `train/`,
+`val/` and `test/` layout (`_subsets.few_shot_folder`), under neutral class names (a head from
+scratch: quick mode is not handed ImageNet's answer), once per seed:
+
+- `photos`: `--per-class` training photos of each class (90), 30 validation, the rest test;
+- `few-shot`: 5 training photos of each class;
+- `grey 48 px, crops`: a heavy random crop (a third to a half of each side) of every photo,
+  as a 48-pixel grey thumbnail: quick mode is far from its ceiling there.
+
+Each seed trains quick mode, the partial fine-tune and (seed 0 only, `--full-epochs` epochs)
+the full fine-tune, each in a fresh CHEETAHLION_HOME (an empty feature store: the wall time
+to the kept model includes computing every feature and activation; the ONNX graph is shared,
+exported before any clock). Reported: validation accuracy (the kept model's), test accuracy
+(the saved model through `Predictor`, what Classify shows), seconds to the kept model,
+seconds per epoch (partial ÷ full on the same data) and partial's total ÷ quick's.
+`--sweep` instead tries cuts, learning rates and train- vs eval-mode batch norm for the top
+on `grey 48 px, crops`, seed 0 (one shared store, so only the epochs differ).
+
+    .venv/bin/python benchmarks/partial_finetune.py --costs
+    .venv/bin/python benchmarks/partial_finetune.py            # minutes
+    .venv/bin/python benchmarks/partial_finetune.py --quick    # checks the script
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import _common
+import numpy as np
+from _subsets import few_shot_folder
+from calibration import _neutral
+from PIL import Image, ImageOps
+
+from training.data.scanning import scan_dataset
+from training.fitting import partial
+from training.fitting.trainer import fit
+from training.predict.inference import Predictor
+from training.records.config import TrainConfig
+
+
+def grey_crop(image: Image.Image) -> Image.Image:
+    """A heavy crop (a third to a half of each side, drawn from the photo's own pixels) as a
+    48-pixel grey thumbnail, scaled back up to 64 pixels."""
+    image = image.convert("RGB")
+    draw = random.Random(hashlib.blake2b(image.resize((8, 8)).tobytes()).hexdigest())
+    side = draw.uniform(1 / 3, 1 / 2)
+    width, height = int(image.width * side), int(image.height * side)
+    left = draw.randint(0, image.width - width)
+    top = draw.randint(0, image.height - height)
+    small = ImageOps.grayscale(image.crop((left, top, left + width, top + height)))
+    return small.resize((48, 48), Image.Resampling.BILINEAR).resize(
+        (64, 64), Image.Resampling.BILINEAR).convert("RGB")
+
+
+SETTINGS = {"photos": (None, None), "few-shot": (None, 5), "grey 48 px, crops": (grey_crop, None)}
+"""Each setting: how its photos are degraded, and its training photos per class (None:
+--per-class)."""
+
+
+def _folder(args: Any, setting: str, seed: int, root: Path) -> Path:
+    degrade, per_class = SETTINGS[setting]
+    folder = few_shot_folder(args.data, per_class or args.per_class, args.val_per_class, seed,
+                             Path(tempfile.mkdtemp(dir=root)), degrade)
+    _neutral(folder)
+    return folder
+
+
+def _test_accuracy(model: Path, dataset: Any, indices: tuple[int, ...]) -> float:
+    predictor = Predictor.from_file(model)
+    paths = [str(dataset.images[i].path) for i in indices]
+    truth = [dataset.classes[dataset.images[i].label] for i in indices]
+    answers = [predictor.classes[int(np.argmax(p.probabilities))]
+               for p in predictor.predict(paths)]
+    return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)]))
+
+
+def one_run(config: TrainConfig, folder: Path, root: Path, name: str) -> dict[str, Any]:
+    """Train `config` on `folder` in a fresh home; the kept model's figures."""
+    _common.fresh_home(root, name, root / "graphs")
+    dataset = scan_dataset(folder)
+    result = fit(config, dataset, output=root / f"{name}.safetensors")
+    epochs = [event.seconds for event in result.history]
+    kept = result.kept
+    return {"mode": config.mode, "val": result.best_val_accuracy,
+            "test": _test_accuracy(result.model_path, dataset, result.split.part("test")),
+            "seconds": result.seconds, "epoch_s": statistics.fmean(epochs) if epochs else None,
+            "epochs": len(epochs),
+            "quick_val": kept.start_accuracy if kept and config.mode == "partial" else None,
+            "share": kept.trained_share if kept else None}
+
+
+def compare(args: Any, root: Path) -> list[dict[str, Any]]:
+    rows = []
+    for setting in args.settings:
+        for seed in range(args.seeds):
+            folder = _folder(args, setting, seed, root)
+            configs = [TrainConfig.quick(seed=seed), TrainConfig.partial(seed=seed)]
+            if seed == 0 and args.full_epochs:
+                configs.append(TrainConfig.finetune(seed=seed, epochs=args.full_epochs))
+            for config in configs:
+                row = one_run(config, folder, root, f"{setting}-{seed}-{config.mode}")
+                rows.append({"setting": setting, "seed": seed, **row})
+                _common.progress(str(rows[-1]))
+    return rows
+
+
+def sweep(args: Any, root: Path) -> list[dict[str, Any]]:
+    """Cuts × learning rates × batch-norm modes on two settings, seed 0 (module docstring)."""
+    rows = []
+    for setting in ("grey 48 px, crops",):  # the photos are at quick mode's ceiling
+        folder = _folder(args, setting, 0, root)
+        _common.fresh_home(root, f"sweep-{setting}", root / "graphs")
+        dataset = scan_dataset(folder)
+        for blocks in args.cuts:
+            for rate in args.rates:
+                for frozen_bn in (True, False):
+                    partial.FREEZE_TOP_BATCH_NORM = frozen_bn
+                    config = TrainConfig.partial(top_blocks=blocks, learning_rate=rate)
+                    result = fit(config, dataset, output=root / "sweep.safetensors")
+                    rows.append({"setting": setting, "top_blocks": blocks, "lr": rate,
+                                 "bn": "eval" if frozen_bn else "train",
+                                 "val": result.best_val_accuracy,
+                                 "quick_val": result.kept.start_accuracy if result.kept else None,
+                                 "test": _test_accuracy(result.model_path, dataset,
+                                                        result.split.part("test")),
+                                 "best_epoch": result.best_epoch,
+                                 "share": result.kept.trained_share if result.kept else None})
+                    _common.progress(str(rows[-1]))
+    partial.FREEZE_TOP_BATCH_NORM = True
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+    """Per setting and mode: mean val, test, seconds and seconds per epoch over seeds."""
+    table = []
+    for setting in SETTINGS:
+        full = [r for r in rows if r["setting"] == setting and r["mode"] == "finetune"]
+        quick = [r for r in rows if r["setting"] == setting and r["mode"] == "quick"]
+        for mode in ("quick", "partial", "finetune"):
+            chosen = [r for r in rows if r["setting"] == setting and r["mode"] == mode]
+            if not chosen:
+                continue
+            mean = {key: statistics.fmean(r[key] for r in chosen)
+                    for key in ("val", "test", "seconds")}
+            epoch = [r["epoch_s"] for r in chosen if r["epoch_s"]]
+            per_epoch = statistics.fmean(epoch) if epoch else None
+            versus_full = (per_epoch / statistics.fmean(r["epoch_s"] for r in full)
+                           if full and per_epoch and mode == "partial" else None)
+            versus_quick = (mean["seconds"] / statistics.fmean(r["seconds"] for r in quick)
+                            if quick else None)
+            table.append((setting, mode, len(chosen), f"{mean['val']:.3f}", f"{mean['test']:.3f}",
+                          f"{mean['seconds']:.1f}", f"{per_epoch:.2f}" if per_epoch else "",
+                          f"{versus_full:.3f}" if versus_full else "",
+                          f"{versus_quick:.2f}" if versus_quick else ""))
+    return table
+
+
+def main() -> None:
+    parser = _common.parser(__doc__)
+    parser.add_argument("--costs", action="store_true", help="the cost of a step at each cut")
+    parser.add_argument("--sweep", action="store_true", help="cuts, rates, batch-norm modes")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--per-class", type=int, default=90)
+    parser.add_argument("--val-per-class", type=int, default=30)
+    parser.add_argument("--full-epochs", type=int, default=2)
+    parser.add_argument("--cuts", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--rates", type=float, nargs="+", default=[3e-4, 1e-3])
+    args = parser.parse_args()
+    if args.costs:
+        import _cut_costs
+
+        rows = _cut_costs.measure((0, 1, 2, 3, 5, 7), 16, 224, 3 if args.quick else 7)
+        _common.report(args, "cost of one step at each cut (batch 16, 224 px)", _common.table(
+            ("cut", "step s", "÷ full", "MB / image", "MB 600×5"),
+            [(r["cut"], r["step_s"], r["ratio"], r["mb_per_image"], r["mb_600x5"])
+             for r in rows]), {"rows": rows})
+        return
+    if args.quick:
+        args.seeds, args.per_class, args.val_per_class, args.full_epochs = 1, 4, 3, 1
+        args.cuts, args.rates = [1], [1e-3]
+    args.data = _common.require_data(args.data)
+    root = _common.workspace("partial-finetune")
+    if args.sweep:
+        rows = sweep(args, root)
+        _common.report(args, "partial fine-tune: cuts, rates, batch norm", _common.table(
+            list(rows[0]), [list(r.values()) for r in rows]), {"rows": rows})
+        return
+    rows = compare(args, root)
+    _common.report(args, "quick vs partial vs full fine-tune", _common.table(
+        ("setting", "mode", "seeds", "val", "test", "seconds", "s / epoch",
+         "epoch ÷ full", "÷ quick"), summary(rows)), {"runs": rows})
+
+
+if __name__ == "__main__":
+    main()
