@@ -171,7 +171,8 @@ def _shade(opacity: float) -> QColor:
 
 def summary_text(measured: Reliability, part: str, stored: ModelCalibration | None) -> str:
     """The ECE on the evaluated photos, and what training measured on validation."""
-    text = (f"ECE <b>{measured.ece:.3f}</b> on these {measured.images} {_part(part)} photos")
+    text = (f"ECE <b>{measured.ece:.3f}</b> on these {measured.images} {_part(part)} photos "
+            f"({measured.chance_words('photos')})")
     if stored is None:
         return (text + "<br><small>This model was trained before calibration: its "
                 "confidences are as trained (temperature 1).</small>")
@@ -200,7 +201,8 @@ def multilabel_text(report: MultiLabelReport) -> str:
     training measured on validation."""
     after = report.reliability()
     text = (f"ECE <b>{after.ece:.3f}</b> on these {len(report.outcomes)} "
-            f"{_part(report.part)} photos, every label pooled")
+            f"{_part(report.part)} photos, every label pooled "
+            f"({after.chance_words('probabilities')})")
     stored = report.calibration
     if stored is None:
         return (text + "<br><small>This model was trained before calibration: its "

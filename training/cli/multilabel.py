@@ -203,7 +203,8 @@ def _print_calibration(report: Any) -> None:
     before = "" if stored is None else \
         f", {report.reliability(calibrated=False).ece:.3f} before the temperatures"
     print(f"calibration: ECE {after.ece:.3f} on these {len(report.outcomes)} {report.part} "
-          f"photos (every label's probability, pooled{before})")
+          f"photos (every label's probability, pooled{before}; "
+          f"{after.chance_words('probabilities')})")
     print("model file: " + (stored.describe() if stored else
                             "trained before calibration (temperature 1, probabilities as "
                             "trained)"))

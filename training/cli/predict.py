@@ -175,7 +175,7 @@ def _print_calibration(report: Any) -> None:
     says of its calibration."""
     measured = report.reliability
     print(f"calibration: ECE {measured.ece:.3f} on these {measured.images} {report.part} "
-          f"images ({len(measured.bins)} bins of confidence)")
+          f"images ({len(measured.bins)} bins of confidence; {measured.chance_words('images')})")
     for row in measured.bins:
         if row.count:
             print(f"  said {row.lower:.0%}-{row.upper:.0%}: {row.count:>4} images, mean "

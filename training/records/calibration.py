@@ -65,14 +65,36 @@ class Reliability:
     ece: float
     bins: tuple[ReliabilityBin, ...]
     images: int
+    floor: float = 0.0
+    """The ECE a perfectly calibrated model with these confidences shows on as many images
+    by sampling alone (`ece_floor`): a measured ECE at or under it says nothing is wrong."""
+
+    def within_chance(self) -> bool:
+        """Whether the ECE is no more than sampling alone gives on this many images."""
+        return self.ece <= self.floor
+
+    def chance_words(self, what: str) -> str:
+        """The floor in words for the ECE's reader, counting the images as `what`."""
+        verdict = ": this cannot be told from calibrated" if self.within_chance() else ""
+        return f"chance alone gives about {self.floor:.3f} on {self.images} {what}{verdict}"
 
 
 def reliability(confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray,
                 bins: int = BINS) -> Reliability:
-    """The reliability bins and ECE of top-1 `confidences` and whether each was `correct`.
+    """The reliability bins, ECE and ECE floor of top-1 `confidences` and whether each was
+    `correct`.
 
     An empty input gives empty bins and an ECE of 0.
     """
+    binned = _binned(confidences, correct, bins)
+    conf = np.asarray(confidences, dtype=np.float64).reshape(-1)
+    return Reliability(binned.ece, binned.bins, binned.images,
+                       ece_floor(conf, _draws_for(binned.images)))
+
+
+def _binned(confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray,
+            bins: int) -> Reliability:
+    """The bins and the ECE, without the floor (the fitting loops want only the ECE)."""
     conf = np.asarray(confidences, dtype=np.float64).reshape(-1)
     hits = np.asarray(correct, dtype=np.float64).reshape(-1)
     if conf.shape != hits.shape:
@@ -95,7 +117,7 @@ def reliability(confidences: Sequence[float] | np.ndarray, correct: Sequence[boo
 def expected_calibration_error(confidences: Sequence[float] | np.ndarray,
                                correct: Sequence[bool] | np.ndarray, bins: int = BINS) -> float:
     """The ECE alone (see `reliability`)."""
-    return reliability(confidences, correct, bins).ece
+    return _binned(confidences, correct, bins).ece
 
 
 FLOOR_DRAWS = 500
@@ -123,6 +145,12 @@ def calibrated_eces(confidences: Sequence[float] | np.ndarray, draws: int = FLOO
     right = hits.astype(np.float64) @ np.eye(bins)[index]  # each draw's right answers per bin
     # Σ count · |mean said − mean right| over the bins is Σ |said − right| over the bins.
     return np.abs(said - right).sum(1) / len(conf)
+
+
+def _draws_for(images: int) -> int:
+    """Fewer calibrated draws for many images (at most ~2M random numbers): the floor's
+    spread between draws shrinks with the images, so 50 draws of 40,000 say as much."""
+    return max(50, min(FLOOR_DRAWS, 2_000_000 // max(images, 1)))
 
 
 def ece_floor(confidences: Sequence[float] | np.ndarray, draws: int = FLOOR_DRAWS) -> float:
