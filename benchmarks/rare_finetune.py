@@ -5,13 +5,14 @@ Data sets: `_rare_sets.photo_set` (cheetah and lion common, the cheetah folder's
 rare, 1:10 and 1:20, neutral names by default; `--names real` adds ImageNet's names), seeds
 `--seeds` (default 0, 1, 2). Each set has its own train/, val/ and test/ folders: τ is chosen
 on val/, every "test" figure is on test/, which nothing trains or chooses on. Fine-tune is
-`TrainConfig.finetune(epochs=E, image_size=S, seed=seed)` (default 3 epochs at 128 px:
+`TrainConfig.finetune(epochs=E, image_size=S, seed=seed)` (default 3 epochs at 96 px:
 small because the machine has 2 shared CPUs; the engine's defaults are 5 epochs at 224 px).
 Three fits per set, the figures of each on the same val/ and test/ photos:
 
 - plain: the engine as it is. Its sides: before (the network training left: the saved
-  head's logits plus τ·log(prior) again), after (the saved model, τ chosen on validation by
-  `training.fitting.rare_classes`), τ=1 fixed (before, adjusted with τ = 1);
+  head's logits plus τ·log(prior) / T again, T the calibration folded in after it),
+  after (the saved model, τ chosen on validation by `training.fitting.rare_classes`),
+  τ=1 fixed (before, adjusted with τ = 1);
 - balanced loss: the epoch loop's cross-entropy weighted by 1 / each class's training
   images (`rare_classes._balanced_loss`), no post-hoc adjustment;
 - balanced sampling: each training batch drawn with replacement, every class equally likely
@@ -32,7 +33,14 @@ from typing import Any
 import _common
 import _rare_sets
 import torch
-from rare_classes import _balanced_loss, _balanced_sampling, _no_adjustment, _scores, _test_logits
+from rare_classes import (
+    _balanced_loss,
+    _balanced_sampling,
+    _no_adjustment,
+    _scores,
+    _test_logits,
+    temperature,
+)
 
 SIDES = ("before", "after", "τ=1 fixed", "balanced loss", "balanced sampling")
 KEYS = ("balanced_accuracy", "rare_recall", "common_recall")
@@ -44,7 +52,7 @@ def main() -> int:
     parser.add_argument("--ratios", default="10,20")
     parser.add_argument("--names", default="neutral", help="neutral, real or neutral,real")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--alternatives", default="loss,sampling",
                         help="the class-balanced fits beside the engine's: loss, sampling")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
@@ -99,9 +107,10 @@ def _measure(chosen: _rare_sets.RareSet, epochs: int, size: int, alternatives: l
     result = fit(config, dataset)
     tau = result.balance.logit_adjustment if result.balance is not None else 0.0
     after = logits_of(result)
+    prior = log_prior / temperature(result.model)  # as the saved, calibrated logits scale
     sides = {"after": after,
-             "before": {part: value + tau * log_prior for part, value in after.items()}}
-    sides["τ=1 fixed"] = {part: value - log_prior for part, value in sides["before"].items()}
+             "before": {part: value + tau * prior for part, value in after.items()}}
+    sides["τ=1 fixed"] = {part: value - prior for part, value in sides["before"].items()}
     if "loss" in alternatives:
         with _no_adjustment(), _balanced_loss(labels["train"], classes):
             sides["balanced loss"] = logits_of(fit(config, dataset))
