@@ -7,9 +7,11 @@ figure is on each set's held-out test/ folder, which nothing trains or chooses o
 all on the same features and split:
 
 - before: the quick head as `fit` trained it, without the adjustment (the saved head's
-  logits plus τ·log(prior) again: exactly the head training left);
+  logits plus τ·log(prior) / T again, T being the calibration folded in after it: the head
+  training left, up to the scale 1/T, which argmax ignores);
 - after: the saved model, τ chosen on validation (`training.fitting.rare_classes`);
-- τ=1 fixed: the head before, adjusted with τ = 1 (the Bayes rule's) whatever validation says;
+- τ=1 fixed: the head before, adjusted with τ = 1 (the Bayes rule's; log(prior) / T)
+  whatever validation says;
 - balanced loss: `fit` with each class's loss weighted by 1 / its training images (the
   loop's cross-entropy given `weight`), no adjustment;
 - balanced sampling: `fit` drawing each training batch with replacement, each class
@@ -90,8 +92,9 @@ def _measure(chosen: _rare_sets.RareSet, mode: str, quick: bool) -> list[dict[st
     result = fit(config, dataset)
     after, tau = _test_logits(result, dataset, split_parts["test"]), result.balance
     assert tau is not None
-    before = after + tau.logit_adjustment * log_prior
-    logits = {"before": before, "after": after, "τ=1 fixed": before - log_prior}
+    scale = 1.0 / temperature(result.model)
+    before = after + tau.logit_adjustment * log_prior * scale
+    logits = {"before": before, "after": after, "τ=1 fixed": before - log_prior * scale}
     if mode == "quick":
         with _no_adjustment(), _balanced_loss(labels["train"], len(dataset.classes)):
             logits["balanced loss"] = _test_logits(fit(config, dataset), dataset,
@@ -131,6 +134,17 @@ def _test_logits(result: Any, dataset: Any, indices: list[int]) -> torch.Tensor:
                              default_store())
     with torch.no_grad():
         return network.get_classifier()(features).float()
+
+
+def temperature(model: Any) -> float:
+    """The T whose 1/T calibration folded into the saved classifier after the adjustment
+    (1 for a file without calibration): the saved logits are (z - τ·log(prior)) / T, so
+    the head training left is T·saved + τ·log(prior), which argmax ranks as saved +
+    τ·log(prior) / T."""
+    from training.records.calibration import ModelCalibration
+
+    calibration = ModelCalibration.of_header(model.metadata)
+    return 1.0 if calibration is None else calibration.temperature
 
 
 def _stored_features(dataset: Any, indices: list[int]) -> torch.Tensor:
