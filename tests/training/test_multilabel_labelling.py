@@ -71,8 +71,8 @@ def test_a_near_copy_of_a_picked_photo_falls_back() -> None:
     assert [pick.index for pick in order][:2] == [0, 3]
     assert {pick.index for pick in order[2:]} == {1, 2, 4}
     assert all(pick.distance < 0.01 for pick in order[2:])
-    assert all(pick.reason.endswith("; like some photos labelled already")
-               for pick in order[2:])
+    assert all(pick.reason.endswith("; nearly the same as a photo labelled or ranked before "
+                                    "it") for pick in order[2:])
 
 
 def test_reasons_count_the_unsure_labels_past_three() -> None:

@@ -108,7 +108,7 @@ def greedy_order(features: np.ndarray, uncertainty: np.ndarray, unsure: Callable
     `features`, (N, D)) has the largest `uncertainty` (N,) × min(1, distance / NEAR_COPY),
     the distance to the nearest of `labelled_features` (M, D) and the candidates picked
     before it. `unsure(i)` says in words what the model is unsure of about candidate i;
-    the reason adds whether it is like the photos labelled so far."""
+    the reason adds how like the photos labelled so far it is."""
     points = _unit(features)
     count = len(points)
     if count == 0:
@@ -123,13 +123,20 @@ def greedy_order(features: np.ndarray, uncertainty: np.ndarray, unsure: Callable
     for _ in range(min(limit if limit is not None else count, count)):
         score = np.where(left, uncertainty * np.minimum(1.0, distance / NEAR_COPY), -np.inf)
         chosen = int(np.argmax(score))
-        like = ("unlike the photos labelled so far" if distance[chosen] >= far
-                else "like some photos labelled already")
         picks.append(LabellingPick(chosen, float(uncertainty[chosen]), float(distance[chosen]),
-                                   f"{unsure(chosen)}; {like}"))
+                                   f"{unsure(chosen)}; {_likeness(distance[chosen], far)}"))
         left[chosen] = False
         distance = np.minimum(distance, np.clip(1.0 - points @ points[chosen], 0.0, 2.0))
     return tuple(picks)
+
+
+def _likeness(distance: float, far: float) -> str:
+    """How like the photos labelled (or ranked before it) a photo is, in words; `far` is
+    the distance most candidates are within."""
+    if distance < NEAR_COPY:
+        return "nearly the same as a photo labelled or ranked before it"
+    return ("unlike the photos labelled so far" if distance >= far
+            else "like some photos labelled already")
 
 
 def _unsure_between(index: int, probabilities: np.ndarray, uncertainty: np.ndarray,
