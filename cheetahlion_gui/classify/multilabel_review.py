@@ -96,6 +96,7 @@ class MultiLabelReviewDialog(QDialog):
         self.teaches.setObjectName("teaches")
         self.teaches.setWordWrap(True)
         self.teaches.setVisible(bool(self.reasons))
+        self.reason.setVisible(not self.reasons)  # "Why now" names the unsure labels too
         heading = QLabel("Its labels (press a number to tick or untick)")
         heading.setObjectName("subheading")
         column = QVBoxLayout()

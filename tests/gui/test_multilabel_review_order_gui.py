@@ -67,7 +67,7 @@ def test_the_review_walks_the_photos_in_the_order_a_label_teaches(
     dialog = _dialog(qtbot, plan, root)
     assert dialog.status.text() == ORDERED
     assert dialog.file_name.text() == "a-red.png"
-    assert dialog.teaches.isVisible()
+    assert dialog.teaches.isVisible() and not dialog.reason.isVisible(), "said once"
     assert dialog.teaches.text() == ("Why now: unsure whether it shows red (50%, threshold "
                                      "50%); unlike the photos labelled so far")
     qtbot.keyClick(dialog, Qt.Key.Key_Space)            # skip a-red
@@ -102,6 +102,7 @@ def test_a_failed_ordering_falls_back_to_most_unsure_first(
     dialog = _dialog(qtbot, plan, root)
     assert dialog.status.text() == plan.note
     assert not dialog.teaches.isVisible()
+    assert dialog.reason.isVisible() and dialog.reason.text().startswith("Unsure: 'red' ")
     assert dialog.file_name.text() == "a-red.png"
     dialog.reject()
     dialog.reject()
