@@ -7,7 +7,10 @@ the next, 0 or Space skips, Backspace (or Ctrl+Z) goes back to the photo before 
 its addition back, Esc finishes. The additions run in the background, in order
 (`review_queue`, `training.insight.multilabel_adding`): in a labels.csv dataset the photo is
 copied in and its row appended; in label folders it is copied into each ticked label's
-folder. The end page counts the photos added and each label, and offers to train again.
+folder. The photos come in the order a label teaches most (`review_order`, which the page
+runs first) with a "Why now" line each, or most unsure first with a note when that ordering
+failed. The end page counts the photos labelled and skipped and each label, and offers to
+train again.
 """
 
 from __future__ import annotations
@@ -43,17 +46,21 @@ HELP = ("Enter: add it with the ticked labels\n0 or Space: skip\n⌫ or Ctrl+Z: 
 class MultiLabelReviewDialog(QDialog):
     """One photo at a time from `items`, into the multi-label dataset at `root` with the
     labels the user ticks among `labels` (the dataset's). `model_labels` and `thresholds`
-    are the model's, whose probabilities the items carry."""
+    are the model's, whose probabilities the items carry. `reasons`, one per item, say why
+    each comes where it does (`review_order`); `note` is the status line the review opens
+    with (the order it is in)."""
 
     photo_shown = Signal(int, bool, float)
     """(position, whether it had to wait for decoding, seconds since the key was pressed)"""
 
     def __init__(self, items: Sequence[GalleryItem], model_labels: Sequence[str],
                  thresholds: Sequence[float], labels: Sequence[str], root: Path,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, reasons: Sequence[str] = (),
+                 note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Review unsure photos")
         self.items = list(items)
+        self.reasons = tuple(reasons)
         self.model_labels, self.thresholds = tuple(model_labels), tuple(thresholds)
         self.labels = tuple(labels)
         self.position = 0
@@ -73,6 +80,8 @@ class MultiLabelReviewDialog(QDialog):
         self.stack.addWidget(self.end)
         QVBoxLayout(self).addWidget(self.stack)
         self._show_current()
+        if note:
+            self._say(note)
 
     def _review_page(self) -> QWidget:
         self.picture = ReviewPicture()
@@ -83,10 +92,15 @@ class MultiLabelReviewDialog(QDialog):
         self.file_name.setWordWrap(True)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
+        self.teaches = QLabel()
+        self.teaches.setObjectName("teaches")
+        self.teaches.setWordWrap(True)
+        self.teaches.setVisible(bool(self.reasons))
+        self.reason.setVisible(not self.reasons)  # "Why now" names the unsure labels too
         heading = QLabel("Its labels (press a number to tick or untick)")
         heading.setObjectName("subheading")
         column = QVBoxLayout()
-        for widget in (self.counter, self.file_name, self.reason, heading):
+        for widget in (self.counter, self.file_name, self.reason, self.teaches, heading):
             column.addWidget(widget)
         self.toggles: list[QCheckBox] = []
         for index in range(len(self.labels)):
@@ -205,6 +219,8 @@ class MultiLabelReviewDialog(QDialog):
         chance = dict(zip(self.model_labels, zip(item.probabilities, self.thresholds,
                                                  strict=False), strict=False))
         self.reason.setText(self._reason(chance))
+        if self.position < len(self.reasons):
+            self.teaches.setText(f"Why now: {self.reasons[self.position]}")
         ticked = self.ticks.get(self.position, frozenset(item.labels or ()))
         for index, (toggle, label) in enumerate(zip(self.toggles, self.labels, strict=True)):
             key = f"{index + 1}   " if index < KEYED_LABELS else "     "
@@ -236,8 +252,10 @@ class MultiLabelReviewDialog(QDialog):
                                  f"   ·   {self.queue.added} added")
 
     def _show_end(self) -> None:
+        skipped = sum(1 for _, addition in self.decisions if addition is None)
         self.end.show_outcome(self.queue.added_per_class(), not self.queue.idle,
-                              len(self.decisions), len(self.items), photos=self.queue.added)
+                              len(self.decisions), len(self.items), photos=self.queue.added,
+                              skipped=skipped)
 
     def _say(self, text: str, failed: bool = False) -> None:
         self.status.setText(text)

@@ -9,8 +9,9 @@ calibration travels with the results). "Review unsure…" walks through the unsu
 of these" photos one at a time to put them into the dataset's classes (`review_dialog`).
 A multi-label model's gallery shows every label a photo has, with its probability, and
 counts photos per label; its "Review unsure…" walks through the photos with a label near
-its threshold, most unsure first, to add them to the open multi-label dataset with the
-labels the user ticks (`multilabel_review`).
+its threshold to add them to the open multi-label dataset with the labels the user ticks
+(`multilabel_review`). Both reviews come in the order a label teaches most
+(`review_order`).
 """
 
 from __future__ import annotations
@@ -321,27 +322,30 @@ class ClassifyPage(StepPage):
     @Slot()
     def review_unsure(self) -> ReviewDialog | MultiLabelReviewDialog | None:
         """Open the review of the unsure photos, for the open dataset's classes (or labels).
-        A single-label review first orders them by what a label would teach
-        (`review_order`) and opens when that ends; clicked again meanwhile, it stops the
-        ordering and opens in listing order."""
+        It first orders them by what a label would teach (`review_order`) and opens when
+        that ends; clicked again meanwhile, it stops the ordering and opens in listing order
+        (a multi-label gallery: most unsure first)."""
         if self.ordering.busy:
             self.ordering.stop()
             return None
-        dataset, items = self.session.dataset, self.review_items()
-        if not items or self.review_dialog is not None:
-            return None
-        if self.model.multilabel:
-            return self._review_labels(items)
-        if dataset is None:
+        multilabel = self.model.multilabel
+        dataset = self.session.multilabel if multilabel else self.session.dataset
+        items = self.review_items()
+        if not items or self.review_dialog is not None or dataset is None:
             return None
         if not self.ordering.start(items, self.model.classes, dataset.paths,
-                                   self.classified_with, self.generation):
-            return self._review_classes(ReviewPlan(tuple(items), (), "", self.generation))
+                                   self.classified_with, self.generation,
+                                   self.model.thresholds if multilabel else None):
+            return self._review(ReviewPlan(tuple(items), (), "", self.generation))
         return None
 
     @Slot(object)
     def _review_planned(self, plan: ReviewPlan) -> None:
         if plan.generation == self.generation and self.review_dialog is None:
+            self._review(plan)
+
+    def _review(self, plan: ReviewPlan) -> ReviewDialog | MultiLabelReviewDialog | None:
+        return self._review_labels(plan) if self.model.multilabel else \
             self._review_classes(plan)
 
     def _review_classes(self, plan: ReviewPlan) -> ReviewDialog | None:
@@ -355,12 +359,13 @@ class ClassifyPage(StepPage):
         self.review_dialog.open()
         return self.review_dialog
 
-    def _review_labels(self, items: list[GalleryItem]) -> MultiLabelReviewDialog | None:
+    def _review_labels(self, plan: ReviewPlan) -> MultiLabelReviewDialog | None:
         dataset = self.session.multilabel
         if dataset is None:
             return None
-        dialog = MultiLabelReviewDialog(items, self.model.classes, self.model.thresholds,
-                                        dataset.labels, dataset.root, self)
+        dialog = MultiLabelReviewDialog(plan.items, self.model.classes, self.model.thresholds,
+                                        dataset.labels, dataset.root, self,
+                                        reasons=plan.reasons, note=plan.note)
         self.review_dialog = dialog
         dialog.finished.connect(self._review_finished)
         dialog.open()

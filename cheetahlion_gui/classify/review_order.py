@@ -2,9 +2,11 @@
 
 Before the review opens, a background job (`jobs.labelling_order`) orders the photos by
 how unsure the model is of each and how unlike it is the photos labelled so far, and says
-why each comes where it does. The Review button shows the job's progress meanwhile; a click
-on it then stops the ordering and opens the review in listing order. A failed or stopped
-ordering falls back to listing order with a one-line note, so the review always opens.
+why each comes where it does (a multi-label model's photos by how close each label is to
+its threshold). The Review button shows the job's progress meanwhile; a click on it then
+stops the ordering and opens the review in the order it was given (listing order; a
+multi-label gallery's most unsure first). A failed or stopped ordering falls back to that
+order with a one-line note, so the review always opens.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from training.records.events import PhaseProgress
 ORDERING = "Ordering by what a label would teach…"
 ORDERED = ("In the order a label teaches most: the photos the model is least sure of and "
            "least like those labelled so far first.")
+LISTING = "Listing order"
+MOST_UNSURE = "Most unsure first"
+"""The fallback orders: the gallery's listing; a multi-label gallery's label nearest its
+threshold first."""
 
 
 @dataclass(frozen=True)
 class ReviewPlan:
-    """The photos to review in their order, each one's reason (none in listing order), a
-    line for the review's status (empty, or why it is in listing order), and the gallery
-    generation it was made for."""
+    """The photos to review in their order, each one's reason (none in the fallback order), a
+    line for the review's status (empty, or why it is in the fallback order), and the
+    gallery generation it was made for."""
 
     items: tuple[GalleryItem, ...]
     reasons: tuple[str, ...]
@@ -42,7 +48,7 @@ class ReviewOrdering(QObject):
     """Runs the ordering job for the Review button (`button` shows its progress)."""
 
     planned = Signal(object)
-    """A `ReviewPlan`: ordered, or in listing order when ordering failed or was stopped."""
+    """A `ReviewPlan`: ordered, or in the order given when ordering failed or was stopped."""
 
     def __init__(self, button: QPushButton, parent: QWidget) -> None:
         super().__init__(parent)
@@ -50,6 +56,7 @@ class ReviewOrdering(QObject):
         self.jobs = JobController(parent)
         self._items: tuple[GalleryItem, ...] = ()
         self._generation = 0
+        self._fallback = LISTING
         self._lifecycle = Lifecycle(succeeded=self._ordered, failed=self._failed,
                                     progressed=self._progressed)
 
@@ -58,16 +65,21 @@ class ReviewOrdering(QObject):
         return self.jobs.busy
 
     def start(self, items: Sequence[GalleryItem], classes: Sequence[str],
-              dataset_paths: Sequence[Path], model: str | None, generation: int) -> bool:
+              dataset_paths: Sequence[Path], model: str | None, generation: int,
+              thresholds: Sequence[float] | None = None) -> bool:
         """Order `items` (their probabilities are over `classes`, from the model file
-        `model`, None for ImageNet's) against the dataset's photos."""
+        `model`, None for ImageNet's) against the dataset's photos. A multi-label model's
+        `thresholds` (one per label) make it the multi-label order, and the fallback
+        `items`' own order, most unsure first."""
         self._items, self._generation = tuple(items), generation
+        self._fallback = LISTING if thresholds is None else MOST_UNSURE
         job = LabellingOrderJob([item.path for item in items],
                                 [item.probabilities for item in items],
                                 [item.unfamiliar for item in items], classes, dataset_paths,
-                                model)
+                                model, thresholds)
         self.button.setText(ORDERING)
-        self.button.setToolTip("Click to stop ordering and review in listing order")
+        self.button.setToolTip("Click to stop ordering and review " + (
+            "in listing order" if thresholds is None else "most unsure first"))
         return self.jobs.start(job, self._lifecycle)
 
     def stop(self) -> None:
@@ -81,16 +93,16 @@ class ReviewOrdering(QObject):
     @Slot(object)
     def _ordered(self, order: LabellingOrder | None) -> None:
         if order is None:
-            self._listing_order("Listing order: ordering by what a label would teach "
-                                "was stopped.")
+            self._fallback_order(f"{self._fallback}: ordering by what a label would teach "
+                                 "was stopped.")
             return
         items = tuple(self._items[row] for row in order.rows)
         self.planned.emit(ReviewPlan(items, order.reasons, ORDERED, self._generation))
 
     @Slot(str, str)
     def _failed(self, message: str, _details: str) -> None:
-        self._listing_order(f"Listing order: could not order by what a label would teach "
-                            f"({message})")
+        self._fallback_order(f"{self._fallback}: could not order by what a label would "
+                             f"teach ({message})")
 
-    def _listing_order(self, note: str) -> None:
+    def _fallback_order(self, note: str) -> None:
         self.planned.emit(ReviewPlan(self._items, (), note, self._generation))

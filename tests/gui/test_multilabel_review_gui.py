@@ -145,12 +145,17 @@ def test_review_toggles_labels_by_key_enter_appends_the_row_and_back_undoes_it(
     found, thresholds = engine_says
     items = page.review_items()
     assert len(items) >= 2 and page.review_button.isEnabled()
+    assert items[0].path == min(
+        (p for p in found if is_unsure(found[p].probabilities, thresholds)),
+        key=lambda p: label_doubt(found[p].probabilities, thresholds)), "most unsure first"
     qtbot.mouseClick(page.review_button, Qt.MouseButton.LeftButton)
+    # ordered by what a label would teach first (review_order), then open
+    qtbot.waitUntil(lambda: page.review_dialog is not None, timeout=TIMEOUT_MS)
     dialog = page.review_dialog
     assert isinstance(dialog, MultiLabelReviewDialog) and dialog.isVisible()
-    first = items[0].path
-    assert first == min((p for p in found if is_unsure(found[p].probabilities, thresholds)),
-                        key=lambda p: label_doubt(found[p].probabilities, thresholds))
+    assert {item.path for item in dialog.items} == {item.path for item in items}
+    assert dialog.teaches.text().startswith("Why now: unsure whether it shows ")
+    first = dialog.items[0].path
     predicted = set(found[first].labels)
     assert set(dialog.ticked()) == predicted, "pre-ticked with the model's labels"
     assert dialog.toggles[1].text().startswith("2   green   ")
@@ -178,13 +183,14 @@ def test_review_toggles_labels_by_key_enter_appends_the_row_and_back_undoes_it(
     assert not (root / name).exists()
 
     qtbot.keyClick(dialog, Qt.Key.Key_Return)
+    qtbot.keyClick(dialog, Qt.Key.Key_Space)            # skip the second
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert dialog.stack.currentWidget() is dialog.end
     qtbot.waitUntil(lambda: dialog.queue.idle and dialog.train_button.isEnabled(),
                     timeout=TIMEOUT_MS)
-    assert dialog.end_text.text() == "1 photo added — train again?"
+    assert dialog.end_text.text() == "1 photo labelled, 1 skipped — train again?"
     per_label = ", ".join(f"{label} +1" for label in wanted) or "no label +1"
-    assert dialog.end.detail.text().startswith(f"Per label: {per_label}. Reviewed 1 of ")
+    assert dialog.end.detail.text().startswith(f"Per label: {per_label}. Reviewed 2 of ")
     qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
     assert not dialog.isVisible()
     qtbot.waitUntil(lambda: not window.data_page.runner.busy, timeout=TIMEOUT_MS)

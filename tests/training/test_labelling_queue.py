@@ -28,6 +28,7 @@ def test_a_near_copy_of_a_picked_photo_falls_back(tmp_path: Path) -> None:
                              progress=events.append)
     assert [pick.index for pick in order] == [0, 2, 1]
     assert order[2].distance < 0.05 < order[1].distance, "the near-copy is next to a pick"
+    assert order[2].reason.endswith("; nearly the same as a photo labelled or ranked before it")
     assert order[0].reason == ("unsure between red (50%) and blue (50%); unlike the photos "
                                "labelled so far")
     assert events[-1].done == events[-1].total == 3 + 4

@@ -24,12 +24,13 @@ needed 42.7 labels to reach 95 % of the all-labels accuracy against 39.3 for unc
 alone, and 163 against 66 to reach 99 %: it kept choosing odd crops far from everything,
 which taught the least. Computation is plain NumPy: O(candidates × (labelled + candidates)
 × dimensions) once for the distances to the labelled photos, then O(candidates ×
-dimensions) per pick.
+dimensions) per pick. A multi-label model measures uncertainty its own way
+(`multilabel_labelling`) and shares the greedy order, `greedy_order`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,9 @@ class LabellingPick:
     index: int
     """Its row among the candidates."""
     uncertainty: float
-    """1 − (p₁ − p₂), 0 (sure) … 1 (a coin toss)."""
+    """How unsure the model is of it, 0 (sure) … 1 (a coin toss): 1 − (p₁ − p₂) for a
+    class per photo; for labels, the mean over labels of each one's margin to its threshold
+    (`multilabel_labelling`)."""
     distance: float
     """Cosine distance to the nearest photo labelled or picked before it (0 … 2)."""
     reason: str
@@ -90,11 +93,27 @@ def labelling_order(features: np.ndarray, probabilities: np.ndarray,
     the photos labelled already (the training photos); `unfamiliar[i]` marks a "none of
     these" photo (for its reason; it is ordered like the others). Ties keep the
     candidates' own order, so the order is deterministic."""
+    uncertainty = margin_uncertainty(probabilities)
+
+    def unsure(index: int) -> str:
+        return _unsure_between(index, probabilities, uncertainty, class_names, unfamiliar)
+
+    return greedy_order(features, uncertainty, unsure, labelled_features, limit)
+
+
+def greedy_order(features: np.ndarray, uncertainty: np.ndarray, unsure: Callable[[int], str],
+                 labelled_features: np.ndarray | None = None, limit: int | None = None
+                 ) -> tuple[LabellingPick, ...]:
+    """The greedy order both kinds of model share: each next candidate (a row of
+    `features`, (N, D)) has the largest `uncertainty` (N,) × min(1, distance / NEAR_COPY),
+    the distance to the nearest of `labelled_features` (M, D) and the candidates picked
+    before it. `unsure(i)` says in words what the model is unsure of about candidate i;
+    the reason adds how like the photos labelled so far it is."""
     points = _unit(features)
     count = len(points)
     if count == 0:
         return ()
-    uncertainty = margin_uncertainty(probabilities)
+    uncertainty = np.asarray(uncertainty, dtype=np.float64)
     anchors = (_unit(labelled_features) if labelled_features is not None
                else np.zeros((0, points.shape[1]), dtype=np.float32))
     distance = _nearest_distance(points, anchors)
@@ -105,25 +124,29 @@ def labelling_order(features: np.ndarray, probabilities: np.ndarray,
         score = np.where(left, uncertainty * np.minimum(1.0, distance / NEAR_COPY), -np.inf)
         chosen = int(np.argmax(score))
         picks.append(LabellingPick(chosen, float(uncertainty[chosen]), float(distance[chosen]),
-                                   _reason(chosen, probabilities, uncertainty, distance[chosen],
-                                           far, class_names, unfamiliar)))
+                                   f"{unsure(chosen)}; {_likeness(distance[chosen], far)}"))
         left[chosen] = False
         distance = np.minimum(distance, np.clip(1.0 - points @ points[chosen], 0.0, 2.0))
     return tuple(picks)
 
 
-def _reason(index: int, probabilities: np.ndarray, uncertainty: np.ndarray, distance: float,
-            far: float, class_names: Sequence[str], unfamiliar: Sequence[bool]) -> str:
-    """"unsure between lion (48 %) and cheetah (41 %); unlike the photos labelled so far"."""
+def _likeness(distance: float, far: float) -> str:
+    """How like the photos labelled (or ranked before it) a photo is, in words; `far` is
+    the distance most candidates are within."""
+    if distance < NEAR_COPY:
+        return "nearly the same as a photo labelled or ranked before it"
+    return ("unlike the photos labelled so far" if distance >= far
+            else "like some photos labelled already")
+
+
+def _unsure_between(index: int, probabilities: np.ndarray, uncertainty: np.ndarray,
+                    class_names: Sequence[str], unfamiliar: Sequence[bool]) -> str:
+    """"unsure between lion (48 %) and cheetah (41 %)", "fairly sure: lion (90 %)"."""
     if len(unfamiliar) and unfamiliar[index]:
-        first = "unlike every class the model knows"
-    else:
-        row = np.asarray(probabilities[index], dtype=np.float64)
-        top = np.argsort(-row, kind="stable")[:2]
-        names = [class_names[i] if i < len(class_names) else f"class {i}" for i in top]
-        shares = [f"{name} ({row[i]:.0%})" for name, i in zip(names, top, strict=True)]
-        first = ("unsure between " + " and ".join(shares) if uncertainty[index] >= 0.5
-                 else f"fairly sure: {shares[0]}")
-    second = ("unlike the photos labelled so far" if distance >= far
-              else "like some photos labelled already")
-    return f"{first}; {second}"
+        return "unlike every class the model knows"
+    row = np.asarray(probabilities[index], dtype=np.float64)
+    top = np.argsort(-row, kind="stable")[:2]
+    names = [class_names[i] if i < len(class_names) else f"class {i}" for i in top]
+    shares = [f"{name} ({row[i]:.0%})" for name, i in zip(names, top, strict=True)]
+    return ("unsure between " + " and ".join(shares) if uncertainty[index] >= 0.5
+            else f"fairly sure: {shares[0]}")

@@ -6,7 +6,8 @@ probabilities for them and the dataset the labels go into. This is the glue both
 the dataset's photos through the pretrained backbone the model was built on, by way of the
 feature store (quick training stored the dataset's, classifying the gallery with a
 quick-mode model stored the candidates'; a photo the store lacks is computed once and kept),
-then the greedy order.
+then the greedy order. A multi-label model's photos (`thresholds` given) are scored by
+how close each label is to its threshold (`multilabel_labelling`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from training.core.errors import CheetahLionError
 from training.insight.labelling_order import LabellingPick, labelling_order
+from training.insight.multilabel_labelling import multilabel_labelling_order
 from training.models.embedding import default_store, embed_files
 from training.models.features import FeatureCounter
 from training.models.frozen import FrozenFeatures, pretrained_frozen
@@ -48,11 +50,13 @@ def order_for_review(
     cancel: threading.Event | None = None,
     progress: Callable[[PhaseProgress], None] | None = None,
     limit: int | None = None,
+    thresholds: Sequence[float] | None = None,
 ) -> tuple[LabellingPick, ...]:
     """The photos at `paths` (with the model's `probabilities` over `class_names`, and
     `unfamiliar` marking "none of these") in the order to label them, at most `limit`;
     `dataset_paths` are the photos labelled already. Each pick's `index` is a row of
-    `paths`.
+    `paths`. With `thresholds` (one per name) the model is multi-label: `probabilities`
+    are each label's, and `unfamiliar` is not used.
 
     "features" `PhaseProgress` events count both sets of photos; setting `cancel` raises
     `Cancelled` at the next batch. A photo that cannot be read is a `CheetahLionError`
@@ -66,6 +70,9 @@ def order_for_review(
     labelled = _features(dataset_paths, frozen, cancel, counter.advance) \
         if dataset_paths else None
     rows = np.asarray([list(row) for row in probabilities], dtype=np.float64)
+    if thresholds is not None:
+        return multilabel_labelling_order(features, rows, thresholds, labelled, class_names,
+                                          limit)
     return labelling_order(features, rows, labelled, class_names, list(unfamiliar), limit)
 
 
