@@ -1,7 +1,7 @@
 """Frozen passes on onnxruntime, through the feature store: the same answers, computed once.
 
 The real-photo test is the issue's parity check (store + onnxruntime against plain PyTorch
-to 1e-4 on the shared photos); the others pin the fallbacks and that each step after the
+to 1e-4 on a third of the shared photos); the others pin the fallbacks and that each step after the
 first finds the features the step before computed.
 """
 
@@ -52,7 +52,10 @@ def count_frozen_passes(monkeypatch) -> list[int]:
 
 def test_store_and_onnxruntime_predict_what_pytorch_predicts(real_photo_model, real_photos,
                                                               monkeypatch) -> None:
-    paths = sorted(real_photos.glob("*/*.jpg"))
+    """On every third photo (50 of each class): the reference pass on PyTorch was the cost
+    (all 300 photos, three passes, took as long as any test in the suite). The graph at
+    this size was exported when the session trained `real_photo_model` on all of them."""
+    paths = sorted(real_photos.glob("*/*.jpg"))[::3]
     fast = Predictor.from_model(real_photo_model.model)
     first = list(fast.predict(paths))
     assert fast.runtime == ONNX_RUNTIME
