@@ -1,4 +1,9 @@
-"""The whole app driven by clicks on real photos: data, train, stop, evaluate, classify, close."""
+"""The whole app driven by clicks on real photos: data, train, evaluate, classify.
+
+Stopping a fine-tune from the window (the best model kept, "You pressed Stop after epoch …")
+is checked on small synthetic photos by tests/gui/test_resume_gui.py, which stops one anyway
+before resuming it: the same clicks here cost another fine-tune on 300 photos. Closing
+the window mid-fine-tune is checked on synthetic photos in tests/gui/test_close_runners.py."""
 
 from __future__ import annotations
 
@@ -87,30 +92,6 @@ def test_quick_training_plots_live_and_lands_in_history(window, qtbot, real_phot
     history.setData(history.index(0, 0), Qt.CheckState.Checked.value,
                     Qt.ItemDataRole.CheckStateRole)
     assert len(page.progress_panel.plots._overlays) == 2
-
-
-@pytest.mark.slow
-def test_stop_mid_run_in_finetune_keeps_the_best_model(window, qtbot, real_photos) -> None:
-    open_dataset(window, real_photos)
-    window.sidebar.setCurrentRow(1)
-    page = window.train_page
-    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
-    page.form.advanced.setChecked(True)
-    page.form.image_size.setValue(64)
-    page.form.epochs.setValue(4)
-    page.form.batch_size.setValue(16)
-    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    curves = page.progress_panel.plots.history
-    qtbot.waitUntil(lambda: len(curves.epochs) >= 1
-                    and len(curves.steps) > curves.steps_per_epoch,
-                    timeout=TRAIN_TIMEOUT_MS)
-    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
-    assert page.stop_button.text() == "Stopping…"
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=60_000)
-    record = window.session.runs[-1]
-    assert record.stopped == "cancelled" and len(record.epochs) < 4
-    assert record.model_path and Path(record.model_path).exists()
-    assert page.progress_panel.phase_label.text().startswith("You pressed Stop after epoch")
 
 
 @pytest.mark.slow  # the session trains real_photo_model for it
@@ -204,36 +185,3 @@ def test_classify_gallery_with_broken_files_export_and_move(window, qtbot, real_
     assert "6 file(s) moved" in page.file_actions.summary.text()
     paths = {page.model.index(r).data(PathRole) for r in range(page.model.rowCount())}
     assert all(Path(p).exists() for p in paths if not p.endswith(("broken.jpg", "empty.png")))
-
-
-@pytest.mark.slow
-def test_closing_during_training_cancels_the_run_and_keeps_its_model(qtbot, messages,
-                                                                      real_photos, qtlog) -> None:
-    """Closing mid-fine-tune cancels the run rather than waiting for its last epoch, says
-    so while it stops, and ends the worker before the window is gone. How long closing
-    takes is measured by benchmarks/gui_responsiveness.py (target 2.5 s): a limit here
-    failed on busy machines."""
-    from cheetahlion_gui.main_window import MainWindow
-    from cheetahlion_gui.settings import Settings
-    from training import list_runs
-
-    window = MainWindow(Settings.load())
-    qtbot.addWidget(window)
-    window.show()
-    open_dataset(window, real_photos)
-    page = window.train_page
-    page.form.mode.setCurrentIndex(page.form.mode.findData("finetune"))
-    page.form.advanced.setChecked(True)
-    page.form.image_size.setValue(64)
-    page.form.epochs.setValue(5)
-    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1,
-                    timeout=TRAIN_TIMEOUT_MS)
-    window.close()  # says so at once, and closes as soon as the run has ended
-    assert window.status_label.text().startswith("Stopping training")
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TRAIN_TIMEOUT_MS)
-    assert not page.runner.busy
-    assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
-    record = list_runs(real_photos)[-1]
-    assert record.stopped == "cancelled" and len(record.epochs) < 5
-    assert Path(record.model_path).exists()

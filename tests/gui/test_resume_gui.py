@@ -1,5 +1,6 @@
-"""Train page: Stop a fine-tune after its first epoch, then Resume it from the run history
-(real worker thread and training child process) and see it finish all its epochs."""
+"""Train page: Stop a fine-tune after its first epoch (the best model so far is kept and the
+window says so), then Resume it from the run history (real worker thread and training child
+process) and see it finish all its epochs."""
 
 from __future__ import annotations
 
@@ -32,10 +33,15 @@ def test_a_stopped_fine_tune_resumes_from_the_history_and_finishes(window, qtbot
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(page.progress_panel.plots.history.epochs) >= 1, timeout=FINISH_MS)
     qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    assert page.stop_button.text() == "Stopping…"
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=FINISH_MS)
     stopped, = window.session.runs
     done_before = len(stopped.epochs)
     assert 1 <= done_before < EPOCHS and stopped.stopped == "cancelled" and stopped.resumable
+    # Stopping keeps the best model so far and says so (this test is also the suite's
+    # "Stop a fine-tune from the window" check; it was one on the real photos as well).
+    assert stopped.model_path and Path(stopped.model_path).exists()
+    assert page.progress_panel.phase_label.text().startswith("You pressed Stop after epoch")
     assert page.history_panel.model.index(0, 8).data() == "stopped"
 
     page.history_panel.view.selectRow(0)

@@ -1,13 +1,14 @@
 """Frozen passes on onnxruntime, through the feature store: the same answers, computed once.
 
 The real-photo test is the issue's parity check (store + onnxruntime against plain PyTorch
-to 1e-4 on the shared photos); the others pin the fallbacks and that each step after the
+to 1e-4 on a third of the shared photos); the others pin the fallbacks and that each step after the
 first finds the features the step before computed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,10 @@ def count_frozen_passes(monkeypatch) -> list[int]:
 
 def test_store_and_onnxruntime_predict_what_pytorch_predicts(real_photo_model, real_photos,
                                                               monkeypatch) -> None:
-    paths = sorted(real_photos.glob("*/*.jpg"))
+    """On every third photo (50 of each class): the reference pass on PyTorch was the cost
+    (all 300 photos, three passes, took as long as any test in the suite). The graph at
+    this size was exported when the session trained `real_photo_model` on all of them."""
+    paths = sorted(real_photos.glob("*/*.jpg"))[::3]
     fast = Predictor.from_model(real_photo_model.model)
     first = list(fast.predict(paths))
     assert fast.runtime == ONNX_RUNTIME
@@ -72,17 +76,38 @@ def test_store_and_onnxruntime_predict_what_pytorch_predicts(real_photo_model, r
 
 
 def test_a_graph_that_disagrees_is_not_used(frozen_network, monkeypatch) -> None:
+    """The graph is written by a stand-in exporter (a real one costs ~10 s and is proven by
+    `test_a_damaged_cached_graph_is_exported_again`), at a crop no other test uses: the
+    session's shared 64-pixel graph stays as it is."""
     network, prep = frozen_network
+    prep = prep.with_crop(56)
     monkeypatch.setattr(onnx_features, "_READY", {})  # no session checked before
     monkeypatch.setattr(onnx_features, "_agrees", lambda *_args: False)
+    exported: list[Path] = []
+
+    def export(_network, _prep, graph: Path) -> bool:
+        check = onnx_features.parity_pixels(_prep.crop)
+        features = FrozenFeatures(_network, _prep, CPU)._torch_features(check)
+        graph.parent.mkdir(parents=True, exist_ok=True)
+        graph.write_bytes(_planted_graph(check, features, features[0]))
+        exported.append(graph)
+        return True
+
+    monkeypatch.setattr(onnx_features, "_export", export)
     frozen = FrozenFeatures(network, prep, CPU)
     assert frozen.prepare(10_000) == PYTORCH
+    assert exported == [onnx_features.graph_path(frozen.digest, prep)], "a graph was written"
     assert not onnx_features.graph_path(frozen.digest, prep).exists()
-    assert frozen(torch.zeros((2, 3, 64, 64), dtype=torch.uint8)).shape == (2, frozen.width)
+    assert frozen(torch.zeros((2, 3, 56, 56), dtype=torch.uint8)).shape == (2, frozen.width)
 
 
 @pytest.mark.slow  # exports a graph (~10 s)
-def test_a_damaged_cached_graph_is_exported_again(frozen_network) -> None:
+def test_a_damaged_cached_graph_is_exported_again(frozen_network, caplog) -> None:
+    """Also the suite's check that a graph export logs no INFO lines (the app logs INFO to
+    the terminal and its log file; the exporter's optimiser logged 77 lines there) and
+    leaves the exporter's loggers as they were; tests/training/test_export_logging.py
+    checks that its warnings still get through."""
+    caplog.set_level(logging.INFO)
     network, prep = frozen_network
     frozen = FrozenFeatures(network, prep, CPU)
     graph = onnx_features.graph_path(frozen.digest, prep)
@@ -90,6 +115,13 @@ def test_a_damaged_cached_graph_is_exported_again(frozen_network) -> None:
     graph.write_bytes(b"\x08\x07 not an onnx graph")
     assert frozen.prepare(1) == ONNX_RUNTIME  # a cached graph is used for any job size
     assert graph.stat().st_size > 1_000_000
+    chatter = [record.getMessage() for record in caplog.records
+               if record.name.split(".")[0] in {"onnx", "onnx_ir", "onnxscript", "torch"}
+               and record.levelno < logging.WARNING]
+    assert not chatter
+    assert all(logging.getLogger(name).level == logging.NOTSET
+               for name in ("onnx", "onnx_ir", "onnxscript", "torch.onnx")), \
+        "the exporter's loggers are as they were"
     pixels = torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8)
     expected = frozen._torch_features(pixels.numpy())
     assert torch.allclose(frozen(pixels), torch.from_numpy(expected), atol=1e-4)
