@@ -15,23 +15,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from cheetahlion_gui.classify.review_end import ReviewEnd
-from cheetahlion_gui.classify.review_picture import REVIEW_SIZE, ReviewPicture
-from cheetahlion_gui.classify.review_queue import Addition, AdditionQueue
+from cheetahlion_gui.classify.review_base import ReviewBase
+from cheetahlion_gui.classify.review_picture import REVIEW_SIZE
 from cheetahlion_gui.widgets.gallery_model import GalleryItem
 from training.insight.adding import class_name_problem
 
@@ -41,7 +38,7 @@ GUESSES_SHOWN = 3
 HELP = "0 or Space: skip\n⌫ or Ctrl+Z: undo the last\nEsc: finish"
 
 
-class ReviewDialog(QDialog):
+class ReviewDialog(ReviewBase):
     """One photo at a time from `items`, to put into a class of the dataset at `root`.
 
     `model_classes` are the classes of the model that classified the gallery (its guesses),
@@ -51,58 +48,24 @@ class ReviewDialog(QDialog):
     status line the review opens with (the order it is in).
     """
 
-    photo_shown = Signal(int, bool, float)
-    """(position, whether it had to wait for decoding, seconds since the key was pressed)"""
-
     def __init__(self, items: Sequence[GalleryItem], model_classes: Sequence[str],
                  classes: Sequence[str], root: Path, new_classes: bool = True,
                  parent: QWidget | None = None, *, reasons: Sequence[str] = (),
                  note: str = "") -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Review unsure photos")
-        self.items = list(items)
-        self.reasons = tuple(reasons)
+        super().__init__(items, root, parent, reasons)
         self.model_classes = tuple(model_classes)
         self.classes = list(classes)
         self.new_classes = new_classes
-        self.position = 0
-        self.decisions: list[tuple[int, Addition | None]] = []
         self.made_classes: set[str] = set()
         """Classes this review added (N): an undo that leaves one empty takes it back."""
-        self.train_requested = False
-        self.queue = AdditionQueue(root, self)
-        self.queue.changed.connect(self._queue_changed)
         self.class_buttons = QButtonGroup(self)
         self.class_buttons.idClicked.connect(self._class_clicked)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self._review_page())
-        self.end = ReviewEnd()
-        self.end_text, self.train_button = self.end.text, self.end.train_button
-        self.close_button = self.end.close_button
-        self.train_button.clicked.connect(self._train_again)
-        self.close_button.clicked.connect(self.accept)
-        self.stack.addWidget(self.end)
-        QVBoxLayout(self).addWidget(self.stack)
-        self._fill_class_buttons()
-        self._show_current()
-        if note:
-            self._say(note)
+        self.assemble(note)
 
     # --- layout -----------------------------------------------------------------------------
 
     def _review_page(self) -> QWidget:
-        self.picture = ReviewPicture()
-        self.picture.photo_shown.connect(self.photo_shown)
-        self.counter = QLabel()
-        self.counter.setObjectName("heading")
-        self.file_name = QLabel()
-        self.file_name.setWordWrap(True)
-        self.reason = QLabel()
-        self.reason.setWordWrap(True)
-        self.teaches = QLabel()
-        self.teaches.setObjectName("teaches")
-        self.teaches.setWordWrap(True)
-        self.teaches.setVisible(bool(self.reasons))
+        heading_widgets = self._heading_widgets()
         self.guesses = QLabel()
         self.guesses.setWordWrap(True)
         self.keys_box = QVBoxLayout()
@@ -117,15 +80,12 @@ class ReviewDialog(QDialog):
         self.new_class_edit.setPlaceholderText("New class name, Enter to add, Esc to cancel")
         self.new_class_edit.returnPressed.connect(self._new_class_entered)
         self.new_class_edit.setVisible(False)
-        self.status = QLabel()
-        self.status.setObjectName("reviewStatus")
-        self.status.setWordWrap(True)
         # The buttons show the model's confidence in each class; its own top guesses add
         # something only where its classes are not the dataset's (ImageNet's, say).
         guesses = [_subheading("The model's guesses"), self.guesses] \
             if set(self.model_classes) != set(self.classes) else []
         column = QVBoxLayout()
-        for widget in (self.counter, self.file_name, self.reason, self.teaches, *guesses,
+        for widget in (*heading_widgets, *guesses,
                        _subheading("Put it into (press its number)")):
             column.addWidget(widget)
         column.addLayout(self.keys_box)
@@ -141,6 +101,7 @@ class ReviewDialog(QDialog):
         row.addWidget(self.picture)
         row.addLayout(column, 1)
         page.setMinimumWidth(REVIEW_SIZE + 320)
+        self._fill_class_buttons()
         return page
 
     def _fill_class_buttons(self) -> None:
@@ -152,39 +113,25 @@ class ReviewDialog(QDialog):
 
     # --- keys -------------------------------------------------------------------------------
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        self.picture.pressed_at = time.perf_counter()
-        key = event.key()
-        if key == Qt.Key.Key_Escape and self.new_class_edit.isVisible():
+    def _key_first(self, event: QKeyEvent) -> bool:
+        """Esc while a new class's name is typed closes the box, nothing else."""
+        if event.key() == Qt.Key.Key_Escape and self.new_class_edit.isVisible():
             self._close_new_class()
-        elif key == Qt.Key.Key_Backspace or event.matches(QKeySequence.StandardKey.Undo):
-            self.undo()
-        elif key == Qt.Key.Key_Escape:
-            self.reject()
-        elif self.stack.currentIndex() == 1:
-            super().keyPressEvent(event)  # the end page: its buttons
-        elif key in (Qt.Key.Key_0, Qt.Key.Key_Space):
-            self.decide(None)
-        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            return True
+        return False
+
+    def _labelling_key(self, event: QKeyEvent) -> bool:
+        """1–9 put the photo into that class; N asks for a new class."""
+        key = event.key()
+        if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             index = key - Qt.Key.Key_1
             if index < len(self.classes):
                 self.decide(self.classes[index])
         elif key == Qt.Key.Key_N:
             self.ask_new_class()
         else:
-            super().keyPressEvent(event)
-
-    def reject(self) -> None:
-        """Esc or the window's close button: to the end page first (it waits for the last
-        copies), then closed."""
-        if self.stack.currentIndex() == 0:
-            self.finish()
-        elif self.queue.idle:
-            super().reject()
-
-    def done(self, result: int) -> None:
-        self.picture.reset()  # drop decodes still queued
-        super().done(result)
+            return False
+        return True
 
     # --- deciding ---------------------------------------------------------------------------
 
@@ -200,13 +147,12 @@ class ReviewDialog(QDialog):
         self.position += 1
         self._show_current()
 
-    def undo(self) -> None:
+    def back(self) -> None:
         """Take the last decision back and show its photo again."""
-        if not self.decisions:
-            self._say("Nothing to undo yet.")
+        taken = self._take_back()
+        if taken is None:
             return
-        self.position, addition = self.decisions.pop()
-        name = Path(self.items[self.position].path).name
+        addition, name = taken
         if addition is None:
             self._say(f"Back to {name}")
         elif self.queue.undo(addition):
@@ -270,35 +216,18 @@ class ReviewDialog(QDialog):
     @Slot()
     def finish(self) -> None:
         self._close_new_class()
-        self.stack.setCurrentIndex(1)
-        self._show_end()
-
-    @Slot()
-    def _train_again(self) -> None:
-        self.train_requested = True
-        self.accept()
+        super().finish()
 
     # --- showing ----------------------------------------------------------------------------
 
-    def _show_current(self) -> None:
-        if self.position >= len(self.items):
-            self.finish()
-            return
-        item = self.items[self.position]
-        self.counter.setText(f"{self.position + 1} of {len(self.items)}"
-                             f"   ·   {self.queue.added} added")
-        self.file_name.setText(Path(item.path).name)
-        self.file_name.setToolTip(item.path)
+    def _show_labels(self, item: GalleryItem) -> None:
         self.reason.setText(
             "None of these: unlike every photo the model was trained on, so it suggests no "
             "class. Put it into one, N for a new class, or 0 to skip." if item.unfamiliar
             else f"Unsure: a {1 - (item.confidence or 0):.0%} chance this is wrong")
         self.reason.setObjectName("unfamiliar" if item.unfamiliar else "")
         self.reason.style().polish(self.reason)
-        if self.position < len(self.reasons):
-            self.teaches.setText(f"Why now: {self.reasons[self.position]}")
         self._show_guesses(item)
-        self.picture.show_photo([later.path for later in self.items], self.position)
 
     def _show_guesses(self, item: GalleryItem) -> None:
         """The model's confidence in each class beside its key, its guess framed; none of
@@ -316,26 +245,6 @@ class ReviewDialog(QDialog):
             button.setText(f"{key}{name}{known}")
             button.setProperty("guess", name == item.label and not item.unfamiliar)
             button.style().polish(button)
-
-    @Slot()
-    def _queue_changed(self) -> None:
-        if self.queue.failed:
-            self._say(self.queue.message, failed=True)
-        if self.stack.currentIndex() == 1:
-            self._show_end()
-        elif self.position < len(self.items):
-            self.counter.setText(f"{self.position + 1} of {len(self.items)}"
-                                 f"   ·   {self.queue.added} added")
-
-    def _show_end(self) -> None:
-        skipped = sum(1 for _, addition in self.decisions if addition is None)
-        self.end.show_outcome(self.queue.added_per_class(), not self.queue.idle,
-                              len(self.decisions), len(self.items), skipped=skipped)
-
-    def _say(self, text: str, failed: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setProperty("failed", failed)
-        self.status.style().polish(self.status)
 
 
 def _key_button(text: str) -> QPushButton:
