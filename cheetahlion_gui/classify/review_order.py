@@ -24,8 +24,8 @@ from cheetahlion_gui.widgets.gallery_model import GalleryItem
 from training.records.events import PhaseProgress
 
 ORDERING = "Ordering by what a label would teach…"
-ORDERED = ("In the order a label teaches most: the photos the model is least sure of and "
-           "least like those labelled so far first.")
+ORDERED = ("In the order a label teaches most: the photos the model is least sure of "
+           "first, near-copies of those labelled or shown before held back.")
 LISTING = "Listing order"
 MOST_UNSURE = "Most unsure first"
 """The fallback orders: the gallery's listing; a multi-label gallery's label nearest its

@@ -3,11 +3,12 @@
     cheetahlion-cli next-to-label MODEL PATH... --dataset DATA [-n 20] [--json]
 
 The model classifies the photos; they are then ranked by what a label would teach it
-(`training.insight.labelling_queue`): the photos it is least sure of and least like the
-dataset's photos (and those ranked before them) first. A multi-label model's photos are
-ranked by how close each label is to its threshold, and DATA is read as a multi-label
-dataset (its labels.csv, else its label folders). Photos inside DATA are left out: they are
-labelled already. Prints rank, path and reason, tab-separated, best first.
+(`training.insight.labelling_queue`): the photos it is least sure of first, near-copies
+of the dataset's photos (and of those ranked before them) held back. A multi-label
+model's photos are ranked by how close each label is to its threshold, and DATA is read
+as a multi-label dataset (its labels.csv, else its label folders). Photos inside DATA are
+left out: they are labelled already. Prints rank, path and reason, tab-separated, best
+first.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def register(commands: Any) -> None:
     command = commands.add_parser(
         "next-to-label", help="the photos worth labelling first, and why",
         description="Rank photos by what their label would teach the model: the ones it is "
-                    "least sure of and least like the dataset's photos first.")
+                    "least sure of first, near-copies of the dataset's photos held back.")
     command.add_argument("model", help=f"a model file, or '{IMAGENET_MODEL}' for the "
                                        "built-in ImageNet classifier")
     command.add_argument("paths", type=Path, nargs="+", help="image files or folders")
