@@ -66,6 +66,16 @@ def test_the_estimate_shows_before_start(window, qtbot, tmp_path: Path) -> None:
         stopped="completed", seconds=2.0, model_path=None, versions={})
     window.session.set_runs([quick])
     assert "Quick mode already reached 1.000 on validation here (run r-01)" in estimate.text()
+    assert "the network ran at" in estimate.text()
+    # A partial run on this machine: its own speed replaces the probe's, and the quick
+    # model it started from counts as quick mode's figure.
+    partial = replace(quick, run_id="r-02", created="2026-12-07T03:02:00+00:00",
+                      config=TrainConfig.partial().to_dict(), seconds=80.0, image_count=8,
+                      start_val_accuracy=0.75, best_val_accuracy=0.8)
+    window.session.set_runs([partial])
+    text = estimate.text()
+    assert "(from run r-02's speed)" in text and "Expect up to about 1 min 20 s" in text, text
+    assert "Quick mode reached 0.750 on validation here (run r-02)" in text
     assert page.estimate.isVisible() and page.estimate.width() <= 380
 
 
