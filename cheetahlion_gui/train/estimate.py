@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.train_speed import SpeedProbeJob
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.train.fine_tune_gain import when
 from cheetahlion_gui.train.form import TrainForm
 from cheetahlion_gui.train.progress import format_duration
 from training.core.errors import ConfigError
@@ -76,7 +77,7 @@ def estimate_seconds(config: TrainConfig, images: int, images_per_second: float)
 
 
 def measured_rate(config: TrainConfig, runs: Sequence[RunRecord]) -> tuple[float, str] | None:
-    """(forward passes per second, run id) of the newest finished run of this mode and
+    """(forward passes per second, when it ran) of the newest finished run of this mode and
     network in `runs`: what a real run achieved on this machine; None without one."""
     same = [r for r in runs if r.epochs and r.seconds > 0 and not r.is_multilabel
             and r.images and r.config.get("mode") == config.mode
@@ -88,7 +89,7 @@ def measured_rate(config: TrainConfig, runs: Sequence[RunRecord]) -> tuple[float
         ran = TrainConfig.from_dict(run.config)
     except ConfigError:
         return None
-    return estimate_seconds(ran, run.images or 0, 1.0) / run.seconds, run.run_id
+    return estimate_seconds(ran, run.images or 0, 1.0) / run.seconds, when(run)
 
 
 def _quick_accuracy(record: RunRecord) -> float | None:
@@ -106,15 +107,15 @@ def quick_advice(mode: str, runs: Sequence[RunRecord]) -> str:
     figure on these photos when there is one ("" for quick mode)."""
     if mode == "quick":
         return ""
-    quick = [(accuracy, r.run_id) for r in runs
+    quick = [(accuracy, when(r)) for r in runs
              if (accuracy := _quick_accuracy(r)) is not None]
     if not quick:
         return " Quick mode (seconds) may be all that is needed: try it first."
-    accuracy, run_id = max(quick)
+    accuracy, run = max(quick)
     if accuracy >= QUICK_IS_ENOUGH:
-        return (f" Quick mode already reached {accuracy:.3f} on validation here (run "
-                f"{run_id}): it may be all that is needed.")
-    return f" Quick mode reached {accuracy:.3f} on validation here (run {run_id})."
+        return (f" Quick mode already reached {accuracy:.3f} on validation here (the run of "
+                f"{run}): it may be all that is needed.")
+    return f" Quick mode reached {accuracy:.3f} on validation here (the run of {run})."
 
 
 class TrainEstimate(QLabel):
@@ -159,7 +160,7 @@ class TrainEstimate(QLabel):
         measured = measured_rate(config, self.session.runs)
         probed = MEASURED.get(config.backbone)
         if measured is not None:
-            rate, source = measured[0], f"from run {measured[1]}'s speed"
+            rate, source = measured[0], f"as fast as the run of {measured[1]}"
         elif probed is not None:
             rate = probed / PROBE_OVERHEAD
             source = f"the network ran at {probed:.0f} images/s here just now"

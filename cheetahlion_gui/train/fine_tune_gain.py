@@ -19,6 +19,11 @@ from training.records.run_record import RunRecord
 PARTIAL = "partial"
 
 
+def when(record: RunRecord) -> str:
+    """When a run started, as the history's Run column shows it ("12-07 12:45")."""
+    return record.created.replace("T", " ")[5:16]
+
+
 def _points(gain: float) -> str:
     """"+1.2 points" (percentage points of validation accuracy)."""
     points = round(gain * 100, 1)
@@ -66,7 +71,7 @@ def finetune_line(record: RunRecord, runs: Sequence[RunRecord]) -> str | None:
         return None
     gain = record.best_val_accuracy - quick.best_val_accuracy
     return (f"Fine-tuning: {record.best_val_accuracy:.3f} on validation, quick mode "
-            f"{quick.best_val_accuracy:.3f} on the same split (run {quick.run_id}) "
+            f"{quick.best_val_accuracy:.3f} on the same split (the run of {when(quick)}) "
             f"({_points(gain)}).")
 
 

@@ -65,7 +65,8 @@ def test_the_estimate_shows_before_start(window, qtbot, tmp_path: Path) -> None:
         best_val_loss=0.1, best_val_accuracy=1.0, baseline_accuracy=None,
         stopped="completed", seconds=2.0, model_path=None, versions={})
     window.session.set_runs([quick])
-    assert "Quick mode already reached 1.000 on validation here (run r-01)" in estimate.text()
+    assert ("Quick mode already reached 1.000 on validation here (the run of 12-07 03:01)"
+            in estimate.text())
     assert "the network ran at" in estimate.text()
     # A partial run on this machine: its own speed replaces the probe's, and the quick
     # model it started from counts as quick mode's figure.
@@ -74,8 +75,9 @@ def test_the_estimate_shows_before_start(window, qtbot, tmp_path: Path) -> None:
                       start_val_accuracy=0.75, best_val_accuracy=0.8)
     window.session.set_runs([partial])
     text = estimate.text()
-    assert "(from run r-02's speed)" in text and "Expect up to about 1 min 20 s" in text, text
-    assert "Quick mode reached 0.750 on validation here (run r-02)" in text
+    assert "(as fast as the run of 12-07 03:02)" in text, text
+    assert "Expect up to about 1 min 20 s" in text, text
+    assert "Quick mode reached 0.750 on validation here (the run of 12-07 03:02)" in text
     assert page.estimate.isVisible() and page.estimate.width() <= 380
 
 
@@ -119,3 +121,14 @@ def test_a_partial_run_shows_what_it_gained_over_quick_mode(window, qtbot, tmp_p
     tooltip = history.model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
     assert "Kept quick mode's model: the fine-tuned top was no better" in tooltip
     assert "ImageNet" not in tooltip.split("\n")[1]
+    # A full fine-tune beside the quick run on the same split before it.
+    quick = replace(record, run_id="r-quick", created="2026-12-07T03:01:00+00:00",
+                    config=TrainConfig.quick(image_size=64).to_dict(), best_val_accuracy=0.9)
+    full = replace(record, run_id="r-full", created="2026-12-07T03:02:00+00:00",
+                   config=TrainConfig.finetune(image_size=64).to_dict(),
+                   best_val_accuracy=0.95, trained_share=1.0)
+    window.session.set_runs([quick, full])
+    history.select_run("r-full")
+    assert history.balance.text().startswith(
+        "Fine-tuning: 0.950 on validation, quick mode 0.900 on the same split (the run of "
+        "12-07 03:01) (+5.0 points)."), history.balance.text()
