@@ -151,8 +151,9 @@ class TrainingProgress(QWidget):
             self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
         event = self._with_rate(event)
-        self._say(f"{name} {event.done}/{event.total} · {event.images_per_second:.0f} images/s · "
-                  f"{self._left(event)}")
+        rate = f"{event.images_per_second:.0f} images/s · " if event.images_per_second > 0 \
+            else ""
+        self._say(f"{name} {event.done}/{event.total} · {rate}{self._left(event)}")
 
     def _with_rate(self, event: PhaseProgress) -> PhaseProgress:
         """`event`, with the images per second measured here since its phase's first event
