@@ -38,8 +38,9 @@ class TrainJob(Job):
     def work(self) -> FitSummary:
         """Quick runs and partial fine-tunes train in this thread. Fine-tuning everything
         goes to a child process: there it never holds this process's GIL (saving an 18 MB
-        model froze the window ~70 ms), and torch trains faster in a process's main thread (training.fitting.isolated). The
-        GUI thread gets the summary (the record it wrote included), never the network."""
+        model froze the window ~70 ms), and torch trains faster in a process's main thread
+        (training.fitting.isolated). The GUI thread gets the summary (the record it wrote
+        included), never the network."""
         from training import fit
 
         if self.config.mode == "finetune":
