@@ -131,7 +131,7 @@ class TrainEstimate(QLabel):
         self.form = form
         self.session = session
         self.jobs = JobController(self)
-        self._probing = Lifecycle(succeeded=self._measured)
+        self._probing = Lifecycle(succeeded=self._measured, failed=self._not_measured)
         for signal in (form.mode.currentIndexChanged, form.backbone.currentIndexChanged,
                        form.epochs.valueChanged, form.feature_views.valueChanged,
                        form.image_size.valueChanged):
@@ -180,3 +180,8 @@ class TrainEstimate(QLabel):
         backbone, rate = result
         MEASURED[backbone] = rate
         self.refresh()
+
+    @Slot(str, str)
+    def _not_measured(self, _message: str, _details: str) -> None:
+        """The probe failed (a network that cannot be built here): no estimate, no claim."""
+        self.setText("")
