@@ -1,4 +1,5 @@
-"""Training a model, in this process (quick mode) or in a child process (fine-tuning)."""
+"""Training a model, in this process (quick mode and fine-tuning the top, which trains on
+stored activations) or in a child process (fine-tuning everything)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ class TrainJob(Job):
         return self.config.mode != "finetune"
 
     def work(self) -> FitSummary:
-        """Quick runs train in this thread. Fine-tuning goes to a child process: there it
-        never holds this process's GIL (saving an 18 MB model froze the window ~70 ms), and
-        torch trains faster in a process's main thread (training.fitting.isolated). The
-        GUI thread gets the summary (the record it wrote included), never the network."""
+        """Quick runs and partial fine-tunes train in this thread. Fine-tuning everything
+        goes to a child process: there it never holds this process's GIL (saving an 18 MB
+        model froze the window ~70 ms), and torch trains faster in a process's main thread
+        (training.fitting.isolated). The GUI thread gets the summary (the record it wrote
+        included), never the network."""
         from training import fit
 
         if self.config.mode == "finetune":

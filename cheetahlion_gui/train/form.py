@@ -24,8 +24,19 @@ from PySide6.QtWidgets import (
 from training.records.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
 from training.records.config import TrainConfig
 
-MODE_TIPS = ("Quick: train only the last layer, on the frozen network's features (seconds)",
-             "Fine-tune: train every weight of the network (minutes to hours on a CPU)")
+MODES = (("Quick (seconds)", "quick",
+          "Quick: train only the last layer, on the frozen network's features (seconds). "
+          "Often all that is needed."),
+         ("Fine-tune the top (a few minutes)", "partial",
+          "Fine-tune the top: quick mode first, then the network's last block and the last "
+          "layer train on activations stored once per photo (a few minutes on a CPU). Keeps "
+          "quick mode's model when it is no better on validation."),
+         ("Fine-tune everything (slow)", "finetune",
+          "Fine-tune everything: every weight of the network trains (minutes to hours on a "
+          "CPU). For a GPU, or when you want it."))
+"""Each mode's text in the list, its engine name, and its tooltip."""
+PRESETS = {"quick": TrainConfig.quick, "partial": TrainConfig.partial,
+           "finetune": TrainConfig.finetune}
 
 
 class TrainForm(QWidget):
@@ -46,12 +57,13 @@ class TrainForm(QWidget):
         # 1280-px layout: a choice cut when chosen ("…— downloads on fir") reads wrong.
         self.backbone.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.mode = QComboBox()
-        self.mode.addItem("Quick (seconds)", "quick")
-        self.mode.addItem("Fine-tune (minutes)", "finetune")
-        for index, what in enumerate(MODE_TIPS):
-            self.mode.setItemData(index, what, Qt.ItemDataRole.ToolTipRole)
-        self.mode.setToolTip("\n".join(MODE_TIPS))
+        for index, (text, name, tip) in enumerate(MODES):
+            self.mode.addItem(text, name)
+            self.mode.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip("\n".join(tip for _text, _name, tip in MODES))
         self.mode.currentIndexChanged.connect(self._mode_chosen)
+        self._multilabel = False
+        self.backbone.currentIndexChanged.connect(self._offer_partial)
         self.recipe_button = QPushButton("Use the tutorial's recipe")
         self.recipe_button.setToolTip("Adam, lr 1e-4, cosine, 5 epochs, batch 32, 256 px, "
                                       "rotate ±45°, flip, cut-out")
@@ -80,6 +92,7 @@ class TrainForm(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.advanced)
         self.apply_config(TrainConfig.quick())
+        self._offer_partial()
 
     def _advanced_settings(self) -> QGroupBox:
         """The settings few runs change, folded away until the box is ticked."""
@@ -151,8 +164,36 @@ class TrainForm(QWidget):
     @Slot(int)
     def _mode_chosen(self, _index: int) -> None:
         keep = {"backbone": self.backbone.currentData(), "seed": self.seed.value()}
-        preset = TrainConfig.quick if self.mode.currentData() == "quick" else TrainConfig.finetune
-        self._chosen(preset(**keep))
+        self._chosen(PRESETS[self.mode.currentData()](**keep))
+
+    def set_multilabel(self, multilabel: bool) -> None:
+        """The open dataset is multi-label (True) or has class folders: what it offers."""
+        self._multilabel = multilabel
+        self._offer_partial()
+
+    def partial_unavailable(self) -> str | None:
+        """Why "Fine-tune the top" cannot train this network or dataset, or None."""
+        if self._multilabel:
+            return ("Fine-tune the top trains class-folder datasets only for now: use Quick "
+                    "or Fine-tune everything for a multi-label dataset.")
+        backbone = self.backbone.currentData()
+        if not str(backbone).startswith("efficientnet_lite"):
+            return (f"Fine-tune the top needs an EfficientNet-Lite network; "
+                    f"{self.backbone.currentText()} cannot be cut there. Choose "
+                    "EfficientNet-Lite0, -Lite1 or -Lite2, or Fine-tune everything.")
+        return None
+
+    @Slot()
+    def _offer_partial(self) -> None:
+        """Enable "Fine-tune the top" only where the engine can train it; else grey it, its
+        tooltip saying why, and leave it for quick mode if it was chosen."""
+        index = self.mode.findData("partial")
+        item = self.mode.model().item(index)  # type: ignore[attr-defined]
+        reason = self.partial_unavailable()
+        item.setEnabled(reason is None)
+        item.setToolTip(reason or MODES[index][2])
+        if reason is not None and self.mode.currentIndex() == index:
+            self.mode.setCurrentIndex(self.mode.findData("quick"))
 
     @Slot()
     def use_tutorial_recipe(self) -> None:

@@ -1,11 +1,10 @@
-"""Step 2, Train: the settings, Start/Stop, live progress and curves, and the run history.
+"""Step 2, Train: the settings, what to expect, Start/Stop, live progress and curves, history.
 
-The page puts its panels side by side (train_form, train_progress, compare_panel,
-run_history) and runs the training job through its lifecycle (jobs.controller). "Compare
-networks" runs a quick head on each offline network instead, through the same controller (one
-heavy job at a time), and shows the results in the compare panel. A fine-tune that was stopped, or
-whose process died, keeps a checkpoint of its last epoch; its row in the history offers
-Resume, which carries it on in the background like Start, its earlier curves continuing live.
+The page puts its panels side by side (form, estimate, progress, compare_panel, run_history)
+and runs the training job through its lifecycle (jobs.controller). "Compare networks" runs a
+quick head on each offline network instead, through the same controller (one heavy job at a
+time). A fine-tune that was stopped, or whose process died, keeps a checkpoint of its last
+epoch; its history row offers Resume, which carries it on in the background like Start.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from cheetahlion_gui.jobs.train import TrainJob
 from cheetahlion_gui.jobs.train_multilabel import MultiLabelTrained, MultiLabelTrainJob
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.train.compare_panel import ComparePanel
+from cheetahlion_gui.train.estimate import TrainEstimate
 from cheetahlion_gui.train.form import TrainForm
 from cheetahlion_gui.train.plots import TrainingHistory
 from cheetahlion_gui.train.progress import TrainingProgress
@@ -73,6 +73,7 @@ class TrainPage(StepPage):
         if processes is not None:
             self.form.finetune_chosen.connect(processes.prepare_in_background)
         self.progress_panel = TrainingProgress()
+        self.estimate = TrainEstimate(self.form, session)
         self.history_panel = RunHistoryPanel(session, self.runner)
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
@@ -126,6 +127,7 @@ class TrainPage(StepPage):
         left.setMaximumWidth(380)
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.form)
+        left_layout.addWidget(self.estimate)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.compare_button)
         left_layout.addStretch(1)
@@ -317,7 +319,7 @@ class TrainPage(StepPage):
         self._ended()
         if result.record is not None:
             self.session.add_run(result.record)
-        self.progress_panel.show_result(result, self._config or TrainConfig())
+        self.progress_panel.show_result(result, self._config or TrainConfig(), self.session.runs)
         if result.model_path is not None:
             self.session.set_model(str(result.model_path), f"run {result.run_id}")
             self.history_panel.select_run(result.run_id)
@@ -375,12 +377,14 @@ class TrainPage(StepPage):
 
     @Slot()
     def _dataset_changed(self) -> None:
+        self.form.set_multilabel(False)
         self.progress_panel.show_ready(self.session.dataset.root.name)
         self.compare_panel.clear()
 
     @Slot()
     def _multilabel_changed(self) -> None:
         dataset = self.session.multilabel
+        self.form.set_multilabel(dataset is not None)
         if dataset is not None and not self.jobs.busy:
             self.progress_panel.show_ready(f"{dataset.root.name} (multi-label: "
                                            f"{', '.join(dataset.labels)})")

@@ -8,9 +8,12 @@ per second, or from the steps done since this run's first step (a resumed run st
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from cheetahlion_gui.train.fine_tune_gain import PARTIAL, finetune_line, partial_line
 from cheetahlion_gui.train.plots import TrainingHistory, TrainingPlots
 from training.records.config import TrainConfig
 from training.records.events import (
@@ -23,10 +26,12 @@ from training.records.events import (
     TrainingEvent,
 )
 from training.records.fit_summary import FitSummary
+from training.records.run_record import RunRecord
 from training.records.run_summary import what_it_gained, why_it_ended
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
-               "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer"}
+               "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer",
+               "activations": "Storing activations for the top of the network"}
 STOPPING = "Stopping after this batch; the best model so far is kept…"
 ESTIMATING = "estimating the time left…"
 
@@ -62,6 +67,9 @@ class TrainingProgress(QWidget):
         self._epochs = 0
         self._stopping = ""
         """What the line says while the run stops ("" while it is not stopping)."""
+        self._phase_started: tuple[str, float, int] | None = None
+        """(phase, when, images done then): a phase's own rate when its events carry none
+        (a partial fine-tune's activation pass reports 0 images/s)."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.progress)
@@ -142,8 +150,22 @@ class TrainingProgress(QWidget):
         if event.done <= 32 or self.progress.maximum() != event.total:
             self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
-        self._say(f"{name} {event.done}/{event.total} · {event.images_per_second:.0f} images/s · "
-                  f"{self._left(event)}")
+        event = self._with_rate(event)
+        rate = f"{event.images_per_second:.0f} images/s · " if event.images_per_second > 0 \
+            else ""
+        self._say(f"{name} {event.done}/{event.total} · {rate}{self._left(event)}")
+
+    def _with_rate(self, event: PhaseProgress) -> PhaseProgress:
+        """`event`, with the images per second measured here since its phase's first event
+        when the engine sent none."""
+        now = time.perf_counter()
+        started = self._phase_started
+        if started is None or started[0] != event.phase or event.done < started[2]:
+            self._phase_started = started = (event.phase, now, event.done)
+        if event.images_per_second > 0 or now <= started[1] or event.done <= started[2]:
+            return event
+        rate = (event.done - started[2]) / (now - started[1])
+        return replace(event, images_per_second=rate)
 
     @staticmethod
     def _left(event: PhaseProgress) -> str:
@@ -170,11 +192,16 @@ class TrainingProgress(QWidget):
         self._say(f"Epoch {event.epoch}/{self._epochs} · step {event.step}/{event.total_steps} · "
                   f"{event.images_per_second:.0f} images/s · {left}")
 
-    def show_result(self, result: FitSummary, config: TrainConfig) -> None:
-        """How the run ended: why, what it gained over the start, and where its model is."""
+    def show_result(self, result: FitSummary, config: TrainConfig,
+                    runs: Sequence[RunRecord] = ()) -> None:
+        """How the run ended: why, what it gained over the start (a full fine-tune: over
+        the newest quick run on the same split among `runs`), and where its model is."""
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.phase_label.setText(result_text(result, config))
+        text = result_text(result, config)
+        quick = finetune_line(result.record, runs) \
+            if config.mode == "finetune" and result.record and result.history else None
+        self.phase_label.setText(f"{text}\n{quick}" if quick else text)
 
 
 def result_text(result: FitSummary, config: TrainConfig) -> str:
@@ -185,6 +212,15 @@ def result_text(result: FitSummary, config: TrainConfig) -> str:
     if result.model_path is None:
         return f"{_capital(reason)}: no epoch finished, so no model was saved."
     share = result.kept.trained_share if result.kept else None
+    if config.mode == PARTIAL:  # kept against quick mode's model, not ImageNet's
+        gained = _capital(what_it_gained(result.best_val_accuracy, result.baseline_accuracy,
+                                         None)) + "."
+        quick = result.kept.start_accuracy if result.kept else None
+        line = partial_line(result.best_val_accuracy, share, quick) or \
+            "Kept quick mode's model: the top of the network did not train."
+        gained = f"{line} {gained}"
+        return (f"{_capital(reason)}. {gained} The model was saved "
+                f"({format_duration(result.seconds)} in all).")
     kept_start = share == 0.0 and result.kept_note is not None
     gained = _capital(what_it_gained(result.best_val_accuracy, result.baseline_accuracy,
                                      None if kept_start else share)) + "."

@@ -7,6 +7,7 @@ asks the page to carry a stopped fine-tune on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.session import Session
+from cheetahlion_gui.train import fine_tune_gain
 from cheetahlion_gui.train.plots import TrainingHistory
 from cheetahlion_gui.train.progress import format_duration
 from cheetahlion_gui.train.run_export import RunExporter
@@ -37,6 +39,9 @@ from training.records.run_record import RunRecord
 from training.records.run_summary import short_reason, what_it_gained, why_it_ended
 
 Index = QModelIndex | QPersistentModelIndex
+MODE_NAMES = {"finetune": "fine-tune", "partial": "top"}
+"""The Mode column's word for each mode (narrow: "top" is "Fine-tune the top", the CLI's
+partial mode)."""
 
 
 def data_details(record: RunRecord) -> str:
@@ -72,7 +77,7 @@ def _accuracy(record: RunRecord) -> str:
         return "—"
     if record.is_multilabel:
         return "—" if record.val_map is None else f"mAP {record.val_map:.3f}"
-    return f"{record.best_val_accuracy:.3f} {record.kept_mark}".rstrip()
+    return f"{record.best_val_accuracy:.3f} {fine_tune_gain.kept_mark(record)}".rstrip()
 
 
 def balance_line(record: RunRecord) -> str:
@@ -101,16 +106,20 @@ def balance_details(record: RunRecord) -> str:
     return text + (f"\n{note}" if note else "")
 
 
-def run_tooltip(record: RunRecord) -> str:
+def run_tooltip(record: RunRecord, runs: Sequence[RunRecord] = ()) -> str:
     """Everything about a run the row has no room for: why it ended and what it gained, in
-    whole sentences, its settings, model, device and data."""
+    whole sentences (a fine-tune's gain over quick mode among them), its settings, model,
+    device and data."""
     config = record.config
     ended = why_it_ended(record.stopped, len(record.epochs), config["epochs"],
                          config.get("early_stopping_patience", 0))
+    partial = config["mode"] == fine_tune_gain.PARTIAL  # kept against quick mode's model
     gained = (what_it_gained(record.best_val_accuracy, record.baseline_accuracy,
-                             record.trained_share) if record.epochs else "no epoch finished")
+                             None if partial else record.trained_share)
+              if record.epochs else "no epoch finished")
+    note = fine_tune_gain.record_line(record, runs) or ("" if partial else record.kept_note)
     return (f"Ended: {ended}.\nResult: {gained}."
-            + (f"\n{record.kept_note}" if record.kept_note else "")
+            + (f"\n{note}" if note else "")
             + f"\n{record.run_id}: {config['mode']}, {config['backbone']}\n"
             f"epochs {config['epochs']}, batch {config['batch_size']}, "
             f"lr {config['learning_rate']:g}, patience {config.get('early_stopping_patience')}, "
@@ -126,7 +135,8 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
     HEADERS = ("Plot", "Run", "Mode", "Network", "Val. acc.", "Gain", "Time", "Images",
                "Ended")
     HEADER_TIPS = ("Tick to overlay the run's curves on the plots",
-                   "When the run started (its id in the tooltip)", "Quick or fine-tune",
+                   "When the run started (its id in the tooltip)",
+                   "Quick, top (fine-tune the top of the network) or fine-tune",
                    "The network it trained",
                    "The kept model's validation accuracy (mAP for a multi-label run; the "
                    "balanced accuracy and each class's recall under the table)",
@@ -158,13 +168,13 @@ class RunHistoryModel(RecordsTableModel["RunRecord"]):
             return (Qt.CheckState.Checked if record.run_id in self.overlaid
                     else Qt.CheckState.Unchecked)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return run_tooltip(record)
+            return run_tooltip(record, self.records)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         baseline = record.baseline_accuracy
         return {
             1: record.created.replace("T", " ")[5:16],
-            2: "fine-tune" if record.config["mode"] == "finetune" else record.config["mode"],
+            2: MODE_NAMES.get(record.config["mode"], record.config["mode"]),
             3: network_name(record.config["backbone"]),
             4: _accuracy(record),
             5: _gain(record.best_val_accuracy, baseline) if record.epochs else "—",
@@ -272,7 +282,9 @@ class RunHistoryPanel(QGroupBox):
         can_resume = run is not None and run.resumable and not self.training.busy
         self.resume_button.setEnabled(can_resume)
         self.resume_action.setEnabled(can_resume)
-        line = balance_line(run) if run is not None else ""
+        lines = [fine_tune_gain.record_line(run, self.model.records), balance_line(run)] \
+            if run is not None else []
+        line = "\n".join(text for text in lines if text)
         self.balance.setText(line)
         self.balance.setVisible(bool(line))
 

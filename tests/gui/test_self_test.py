@@ -22,6 +22,8 @@ PASSED = re.compile(
     r"classified 7 new images \(one HEIC; [567] correct\) "
     r"and noise \(none of these\) in [\d.]+ s on onnxruntime, "
     r"explained a prediction of '(red|green|blue)', "
+    r"fine-tuned the top 1 epoch in [\d.]+ s "
+    r"\((fine-tuning the top|kept quick mode's model)\), "
     r"fine-tuned 1 epoch in a child process in [\d.]+ s; "
     r"multi-label: trained 2 labels in [\d.]+ s, evaluated \d+ photos "
     r"\(mAP (0\.9\d|1\.00), exact match [01]\.\d\d\), "
@@ -49,9 +51,9 @@ def test_self_test_trains_evaluates_classifies_and_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     lines = result_lines(result)
     assert len(lines) == 1 and PASSED.fullmatch(lines[0]), result.stdout
-    # It kept its runs in the home it was given: the quick run, the fine-tune and the
-    # multi-label run.
-    assert len(list((home / "data" / "runs").rglob("run.json"))) == 3
+    # It kept its runs in the home it was given: the quick run, the fine-tuned top, the
+    # fine-tune and the multi-label run.
+    assert len(list((home / "data" / "runs").rglob("run.json"))) == 4
 
 
 @pytest.mark.slow

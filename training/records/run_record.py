@@ -54,6 +54,9 @@ class RunRecord:
     """Processes that trained it together (torchrun's world size; 1 for a single process)."""
     trained_share: float | None = None
     """The kept model's share of the trained weights (see `FitSummary.kept`)."""
+    start_val_accuracy: float | None = None
+    """The validation accuracy of the start the kept model was chosen against
+    (`Kept.start_accuracy`; a partial fine-tune: quick mode's model on the same split)."""
     model_file: dict[str, Any] | None = None
     """The model file as saved: `digest` (its content hash), `size`, `mtime_ns`, `inode`."""
     task: str = SINGLE_LABEL

@@ -93,6 +93,7 @@ def record_run(dataset: Dataset, config: TrainConfig, result: FitSummary,
         resumed_after=resumed_after,
         workers=workers,
         trained_share=result.kept.trained_share if result.kept else None,
+        start_val_accuracy=result.kept.start_accuracy if result.kept else None,
         model_file=_model_file(result.model_path) if result.model_path else None,
         **_balanced_fields(result),
     )
