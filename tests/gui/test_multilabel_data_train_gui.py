@@ -94,7 +94,7 @@ def _the_table_is_the_engines(page, report) -> None:
     cells = [[table.data(table.index(r, c)) for c in range(table.columnCount())]
              for r in range(table.rowCount())]
     assert cells == [[s.name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
-                      f"{s.average_precision:.3f}", f"{s.threshold:.2f}",
+                      f"{s.average_precision:.3f}", f"{s.ece:.3f}", f"{s.threshold:.2f}",
                       str(s.true_positives), str(s.false_positives), str(s.false_negatives),
                       str(s.true_negatives), str(s.positives)] for s in report.per_label]
     summary = page.multilabel_scores.summary.text()
