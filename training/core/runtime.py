@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -43,3 +44,25 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+PRECISION_ENV = "CHEETAHLION_PRECISION"
+"""How frozen passes compute features on the CPU: "auto" (default: the 8-bit graph where
+this machine measured it faster and it agreed with the float graph), "float" or "int8"."""
+PRECISIONS = ("auto", "float", "int8")
+
+
+def frozen_precision() -> str:
+    """The chosen precision (`PRECISION_ENV`, "auto" when unset)."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
+    if value not in PRECISIONS:
+        raise ConfigError(f"{PRECISION_ENV}={value!r} is not one of {', '.join(PRECISIONS)}. "
+                          "Set it to one of those or unset it.")
+    return value
+
+
+def set_frozen_precision(value: str) -> None:
+    """Choose the precision for every frozen pass of this process (a CLI's --precision)."""
+    if value not in PRECISIONS:
+        raise ConfigError(f"Precision {value!r} is not one of {', '.join(PRECISIONS)}.")
+    os.environ[PRECISION_ENV] = value
