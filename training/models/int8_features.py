@@ -54,12 +54,16 @@ CALIBRATION_IMAGES = 40
 CALIBRATION_SEED = 26
 CHECK_IMAGES = 12
 """Images from a fresh seed each check is made of."""
-MIN_MEAN_COSINE = 0.95
-MIN_WORST_COSINE = 0.85
-MAX_PROBABILITY_ERROR = 0.2
-"""Thresholds from `benchmarks/int8_graph.py` (docs/benchmarks.md, "8-bit frozen graph"):
-the Lite0 graph scores about 0.98 mean / 0.93 worst on these images, a graph of another
-network or a broken one far below."""
+MIN_MEAN_COSINE = 0.80
+MIN_CENTRED_COSINE = 0.40
+MAX_PROBABILITY_SHIFT = 0.45
+"""Thresholds from `benchmarks/int8_graph.py` and docs/benchmarks.md ("8-bit frozen graph"):
+on 18 check sets of these synthetic images the Lite0 8-bit graph scored cosine >= 0.861
+(0.98 on real photos), centred cosine >= 0.58 and a mean probability shift (total
+variation of the network's own softmax) <= 0.32. Synthetic images' features are alike, so
+a graph returning one constant vector still scores cosine 0.82; centred on the float
+features' mean it scores ~0, as do a graph of the wrong images (rows swapped, <= 0.04) and
+a negated one; those also shift the probabilities by 0.39-0.81."""
 FASTER_BY = 1.15
 """The 8-bit graph counts as faster when its images/s are at least this multiple."""
 SPEED_BATCH = 32
@@ -71,18 +75,20 @@ class Agreement:
     """How an 8-bit graph's answers compare with the float graph's on the same images."""
 
     mean_cosine: float
-    worst_cosine: float
-    probability_error: float
+    centred_cosine: float
+    probability_shift: float
 
     @property
     def close(self) -> bool:
-        return (self.mean_cosine >= MIN_MEAN_COSINE and self.worst_cosine >= MIN_WORST_COSINE
-                and self.probability_error <= MAX_PROBABILITY_ERROR)
+        return (self.mean_cosine >= MIN_MEAN_COSINE
+                and self.centred_cosine >= MIN_CENTRED_COSINE
+                and self.probability_shift <= MAX_PROBABILITY_SHIFT)
 
     def describe(self) -> str:
-        return (f"feature cosine {self.mean_cosine:.3f} mean, {self.worst_cosine:.3f} worst "
-                f"(needed {MIN_MEAN_COSINE}, {MIN_WORST_COSINE}); probabilities off by up to "
-                f"{self.probability_error:.3f} (allowed {MAX_PROBABILITY_ERROR})")
+        return (f"feature cosine {self.mean_cosine:.3f} (needed {MIN_MEAN_COSINE}), "
+                f"centred {self.centred_cosine:.3f} (needed {MIN_CENTRED_COSINE}); "
+                f"probabilities shifted by {self.probability_shift:.3f} on average "
+                f"(allowed {MAX_PROBABILITY_SHIFT})")
 
 
 def settings_tag() -> str:
@@ -152,18 +158,23 @@ def quiet_quantizer():  # type: ignore[no-untyped-def]
 
 def agreement(int8: FeatureRunner, reference: FeatureRunner, classifier: nn.Module,
               pixels: np.ndarray) -> Agreement:
-    """Cosine of each image's features, and the largest difference in the network's own
-    softmax probabilities, between `int8` and `reference` on `pixels`."""
+    """Mean cosine of each image's features, raw and centred on the reference's mean, and
+    the mean total variation between the softmax probabilities `classifier` gives each."""
     ours, theirs = int8(pixels).astype(np.float64), reference(pixels).astype(np.float64)
     if ours.shape != theirs.shape or not np.isfinite(ours).all():
         return Agreement(-1.0, -1.0, 1.0)
-    cosine = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1)
-                                       * np.linalg.norm(theirs, axis=1) + 1e-12)
+    centre = theirs.mean(0, keepdims=True)
     with torch.no_grad():
         def probabilities(rows: np.ndarray) -> np.ndarray:
-            return classifier(torch.from_numpy(rows).float()).softmax(1).numpy()
-        error = float(np.abs(probabilities(ours) - probabilities(theirs)).max())
-    return Agreement(float(cosine.mean()), float(cosine.min()), error)
+            return classifier(torch.from_numpy(rows).float()).softmax(1).double().numpy()
+        shift = 0.5 * np.abs(probabilities(ours) - probabilities(theirs)).sum(1).mean()
+    return Agreement(_mean_cosine(ours, theirs), _mean_cosine(ours - centre, theirs - centre),
+                     float(shift))
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+                                    + 1e-12)).mean())
 
 
 def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module, crop: int,
