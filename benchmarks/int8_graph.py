@@ -30,11 +30,11 @@ import torch
 from _logistic import fit_softmax
 from never_worse import grey_thumbnail
 
-from training.data.images import decode_image
 from training.core.runtime import PRECISION_ENV
+from training.data.images import decode_image
 from training.data.preprocessing import resize_and_crop
-from training.models.embedding import embed_files
 from training.models import int8_features, onnx_features
+from training.models.embedding import embed_files
 from training.models.frozen import pretrained_frozen
 
 BATCH = 32
