@@ -40,6 +40,7 @@ PYTORCH_MAKER = "pytorch"
 vectors name the graph's digest instead: `onnx_features.CheckedGraph.maker`)."""
 EXPORT_WORTHWHILE = 200
 """Photos to embed from which exporting a network's graph pays for itself at once."""
+STORED_FLOAT = "stored float"
 _LAST_USED: list[str] = []
 """What computed (or, all found in the store, filed) the latest frozen features here."""
 
@@ -52,7 +53,10 @@ def features_used() -> str | None:
 
 
 def _used(label: str) -> None:
-    _LAST_USED[:] = [label]
+    """Record `label`; "stored float" only where nothing computed features yet (a job's
+    later passes over stored vectors do not hide what computed them)."""
+    if label != STORED_FLOAT or not _LAST_USED:
+        _LAST_USED[:] = [label]
 
 
 def weights_digest(network: nn.Module) -> str:
@@ -133,7 +137,7 @@ class FrozenFeatures:
                 self.prepare(images)
             else:
                 self._float_only = True  # the space is float's: no 8-bit graph mid-job
-                _used("stored float")
+                _used(STORED_FLOAT)
         if self.precision == "int8":
             return f"{self.digest}-int8-{int8_features.settings_tag()}"
         return self.digest
