@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -36,6 +37,7 @@ from torch import nn
 
 from training.core.atomic import write_atomically
 from training.models.onnx_features import (
+    KEEP_GRAPHS,
     CheckedGraph,
     FeatureRunner,
     forget_vectors_of,
@@ -194,6 +196,7 @@ def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module,
             return None, "the float graph changed on disk since it was checked"
         if not quantize(data, graph, crop):
             return None, "the quantizer failed"
+        _keep_recent(graph.parent)
     runner = session_from_bytes(graph)
     if runner is None:
         graph.unlink(missing_ok=True)
@@ -209,7 +212,24 @@ def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module,
         return None, message
     if not speed_path(graph).is_file():
         measure_speed(runner, float_graph, crop, speed_path(graph))
+    with contextlib.suppress(OSError):
+        os.utime(graph)  # most recently used
     return runner, "checked"
+
+
+def _keep_recent(folder: Path) -> None:
+    """At most `KEEP_GRAPHS` 8-bit graphs (~4 MB each for Lite0), with their speed records."""
+    graphs = sorted(folder.glob("int8-*.onnx"), key=_modified, reverse=True)
+    for old in graphs[KEEP_GRAPHS:]:
+        old.unlink(missing_ok=True)
+        speed_path(old).unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def measure_speed(int8: FeatureRunner, reference: FeatureRunner, crop: int,
