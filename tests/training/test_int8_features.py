@@ -207,3 +207,20 @@ def test_the_cli_flag_sets_the_precision_for_the_command(command, monkeypatch) -
     assert commands.main([*command, "--feature-precision", "int8"]) == 0
     assert commands.main(command) == 0
     assert seen == ["int8", "auto"]  # and the flag lasts only its command
+
+
+def test_forced_int8_quantizes_checks_and_times_a_graph(frozen_parts, photo,
+                                                         monkeypatch) -> None:
+    """The real quantizer's graph (built once, calibrated on synthetic images) agrees with
+    the float one, is timed, and computes what the store then files under 8-bit."""
+    make, path, maker = frozen_parts
+    monkeypatch.setenv(PRECISION_ENV, "int8")
+    frozen = make()
+    features = embedded(frozen, photo)
+    assert frozen.features_label == "onnxruntime int8", frozen.refusal
+    built = int8_features.int8_path(path, maker)
+    assert built.is_file() and "faster" in json.loads(
+        int8_features.speed_path(built).read_text())
+    reference = onnx_features.session_from_bytes(path)(_pixels(frozen, photo))[0]
+    cosine = features @ reference / (np.linalg.norm(features) * np.linalg.norm(reference))
+    assert cosine > 0.95
