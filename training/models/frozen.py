@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from training.core.errors import ConfigError
-from training.core.runtime import frozen_precision, resolve_device
+from training.core.runtime import PRECISION_ENV, frozen_precision, resolve_device
 from training.data.tensors import normalize
 from training.models import int8_features
 from training.models.networks import load_pretrained
@@ -162,7 +162,8 @@ class FrozenFeatures:
             self.refusal = "no float graph to quantize (onnxruntime missing or export failed)"
         if wanted == "int8" and self.precision != "int8":
             raise ConfigError(f"8-bit features were asked for but cannot be used: "
-                              f"{self.refusal}. Use --precision float or auto.")
+                              f"{self.refusal}. Use --feature-precision float or auto "
+                              f"({PRECISION_ENV}=float or auto).")
         self._runner = runner or self._torch_features
         self.runtime = ONNX_RUNTIME if runner is not None else PYTORCH
         self.maker = runner.maker if runner is not None else PYTORCH_MAKER
