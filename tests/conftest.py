@@ -71,6 +71,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     (home / "cache").mkdir()
     (home / "cache" / "onnx").symlink_to(graphs, target_is_directory=True)
     monkeypatch.setenv("CHEETAHLION_HOME", str(home))
+    # Float features unless a test asks otherwise: the shared graph folder may hold an 8-bit
+    # graph (the start-up preparation builds one), and parity tests compare to 1e-4.
+    monkeypatch.setenv("CHEETAHLION_PRECISION", "float")
     return home
 
 

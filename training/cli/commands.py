@@ -27,10 +27,12 @@ each process says which rank it is on stderr; only rank 0 shows progress and the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import import_module
 
 from training.cli.support import EXIT_INTERRUPTED, EXIT_USER_ERROR
@@ -48,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        status = int(args.handler(args) or 0)
+        with _feature_precision(getattr(args, "feature_precision", None)):
+            status = int(args.handler(args) or 0)
     except CheetahLionError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -60,6 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # while the interpreter shuts down (torch's teardown takes a moment) changes nothing.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return status
+
+
+@contextlib.contextmanager
+def _feature_precision(value: str | None) -> Iterator[None]:
+    """--feature-precision for the command's duration (a caller in Python keeps its own)."""
+    if value is None:
+        yield
+        return
+    from training.core.runtime import PRECISION_ENV, set_frozen_precision
+
+    before = os.environ.get(PRECISION_ENV)
+    set_frozen_precision(value)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PRECISION_ENV, None)
+        else:
+            os.environ[PRECISION_ENV] = before
 
 
 def build_parser() -> argparse.ArgumentParser:

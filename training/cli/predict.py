@@ -19,6 +19,7 @@ from typing import Any
 from training.cli.support import (
     EXIT_USER_ERROR,
     ProgressBar,
+    add_feature_precision_option,
     add_output_options,
     images_in,
     print_json,
@@ -41,6 +42,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
     _add_unfamiliar_option(evaluate)
     add_output_options(evaluate)
+    add_feature_precision_option(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="classify images or folders")
@@ -66,6 +68,7 @@ def register(commands: Any) -> None:
                               "left out, the app's rule (a label near its threshold)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
+    add_feature_precision_option(predict)
     predict.set_defaults(handler=_predict)
 
     _register_export(commands)
@@ -240,8 +243,10 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
     """The predictions as JSON, or a line each and a summary (on stderr), with which are
     unsure: below their class's threshold where the model has thresholds, else over
     `--unsure-chance` % chance of being wrong ("none of these" apart)."""
+    from training.models.frozen import features_used
     from training.records.calibration import is_unsure
 
+    features = features_used()
     failures = sum(1 for p in results if p.error) - len(skipped)
     skipped_ids = {id(p) for p in skipped}
     by_threshold = any(t is not None for t in predictor.thresholds)
@@ -252,7 +257,7 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
         print_json([{
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
-            "unsure": id(p) in unsure, "threshold": p.threshold,
+            "unsure": id(p) in unsure, "threshold": p.threshold, "features": features,
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
@@ -267,7 +272,8 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
           f"read, {len(skipped)} skipped (not images)"
           + (f", {unfamiliar} none of these" if predictor.calibration else "")
           + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
-          + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+          + (f"; results written to {args.csv}" if args.csv else "")
+          + (f"; features: {features}" if features else ""), file=sys.stderr)
 
 
 def _unsure_rule(predictor: Any, chance: float) -> str:

@@ -41,6 +41,15 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_feature_precision_option(parser: argparse.ArgumentParser) -> None:
+    """--feature-precision, for commands that run the frozen network (applied by `main`)."""
+    parser.add_argument("--feature-precision", choices=("auto", "float", "int8"),
+                        help="frozen features on the CPU: float (default), auto (the 8-bit "
+                             "graph where this machine measured it faster and it agrees with "
+                             "the float one), or int8 (fails if the 8-bit graph is refused); "
+                             "8-bit lost accuracy on small grey photos (docs/benchmarks.md)")
+
+
 def scan_with_progress(args: argparse.Namespace) -> Any:
     from training.data.scanning import scan_dataset
 

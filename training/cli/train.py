@@ -22,6 +22,7 @@ from tqdm import tqdm
 from training.cli.support import (
     EXIT_INTERRUPTED,
     PhaseBars,
+    add_feature_precision_option,
     add_output_options,
     add_split_options,
     print_json,
@@ -72,6 +73,7 @@ def register(commands: Any) -> None:
                             "supported); CPUs always use fp32")
     add_split_options(train)
     add_output_options(train)
+    add_feature_precision_option(train)
     # None: not given, so --resume can tell the flags a user set from the run's own settings.
     train.set_defaults(handler=_train, seed=None, val_fraction=None, test_fraction=None)
 
@@ -174,6 +176,8 @@ class _ProgressPrinter:
 
 def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
     """The run's result: warnings on stderr, then JSON or a line and the model's path."""
+    from training.models.frozen import features_used
+
     balance = result.balance
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
@@ -188,6 +192,7 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         "seconds": round(result.seconds, 2),
         "warnings": list(result.warnings),
         **_against_quick(result, config),
+        "features": features_used(),
     }
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -11,15 +11,25 @@ its backbone with the pretrained network, so its features are the finder's.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.core.runtime import resolve_device
+from training.core.errors import ConfigError
+from training.core.runtime import PRECISION_ENV, frozen_precision, resolve_device
 from training.data.tensors import normalize
+from training.models import int8_features
 from training.models.networks import load_pretrained
-from training.models.onnx_features import FeatureRunner, has_graph, onnx_runner
+from training.models.onnx_features import (
+    DISABLE_ENV,
+    CheckedGraph,
+    FeatureRunner,
+    graph_path,
+    has_graph,
+    onnx_runner,
+)
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.preprocessing import Preprocessing
 
@@ -30,6 +40,23 @@ PYTORCH_MAKER = "pytorch"
 vectors name the graph's digest instead: `onnx_features.CheckedGraph.maker`)."""
 EXPORT_WORTHWHILE = 200
 """Photos to embed from which exporting a network's graph pays for itself at once."""
+STORED_FLOAT = "stored float"
+_LAST_USED: list[str] = []
+"""What computed (or, all found in the store, filed) the latest frozen features here."""
+
+
+def features_used() -> str | None:
+    """What the latest frozen pass of this process ran on: "onnxruntime int8", "onnxruntime
+    float", "pytorch", or "stored float" when every photo's features were in the store
+    (for a CLI's --json; None before any frozen pass)."""
+    return _LAST_USED[-1] if _LAST_USED else None
+
+
+def _used(label: str) -> None:
+    """Record `label`; "stored float" only where nothing computed features yet (a job's
+    later passes over stored vectors do not hide what computed them)."""
+    if label != STORED_FLOAT or not _LAST_USED:
+        _LAST_USED[:] = [label]
 
 
 def weights_digest(network: nn.Module) -> str:
@@ -67,6 +94,14 @@ class FrozenFeatures:
         self.maker = PYTORCH_MAKER
         """Who computes the features once the runtime is chosen: "pytorch", or the checked
         graph's "onnx:<digest>" (the feature store files each vector under its maker)."""
+        self.precision = "float"
+        """"int8" once the 8-bit graph was chosen (`training.models.int8_features`)."""
+        self.refusal: str | None = None
+        """Why an 8-bit graph that was wanted is not used (None: none wanted, or in use)."""
+        self.build_int8 = False
+        """Quantize and time the 8-bit graph if this machine has none ("auto" builds it only
+        here: `prepare_frozen_runtime`, at start-up; "int8" builds it whenever needed)."""
+        self._float_only = False
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         if self._runner is None:
@@ -86,13 +121,70 @@ class FrozenFeatures:
         assert self.runtime is not None
         return self.runtime
 
+    @property
+    def features_label(self) -> str | None:
+        """"onnxruntime int8", "onnxruntime float" or "pytorch"; None before the choice."""
+        if self.runtime == ONNX_RUNTIME:
+            return f"{ONNX_RUNTIME} {self.precision}"
+        return self.runtime
+
+    def store_digest(self, images: int = EXPORT_WORTHWHILE) -> str:
+        """What the feature store files these features under: the weights digest, plus the
+        8-bit settings when the 8-bit graph computes them, so float and 8-bit vectors never
+        mix. Where 8-bit may be used, the runtime is chosen here, before the store is asked."""
+        if self._runner is None:
+            if self._int8_possible():
+                self.prepare(images)
+            else:
+                self._float_only = True  # the space is float's: no 8-bit graph mid-job
+                _used(STORED_FLOAT)
+        if self.precision == "int8":
+            return f"{self.digest}-int8-{int8_features.settings_tag()}"
+        return self.digest
+
+    def _int8_possible(self) -> bool:
+        if self.device.type != "cpu" or os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+            return False
+        wanted = frozen_precision()
+        return wanted == "int8" or (wanted == "auto" and has_graph(self.digest, self.prep)
+                                    and int8_features.cached_and_faster(
+                                        graph_path(self.digest, self.prep)))
+
     def _choose(self, export: bool) -> None:
         runner = None
-        if self.device.type == "cpu" and (export or has_graph(self.digest, self.prep)):
+        wanted = frozen_precision()
+        if self.device.type == "cpu" and (export or wanted == "int8"
+                                          or has_graph(self.digest, self.prep)):
             runner = onnx_runner(self.network, self.prep, self.digest, self._torch_features)
+        if runner is not None and wanted != "float" and not self._float_only:
+            runner = self._int8(runner, wanted) or runner
+        elif wanted == "int8":
+            self.refusal = "no float graph to quantize (onnxruntime missing or export failed)"
+        if wanted == "int8" and self.precision != "int8":
+            raise ConfigError(f"8-bit features were asked for but cannot be used: "
+                              f"{self.refusal}. Use --feature-precision float or auto "
+                              f"({PRECISION_ENV}=float or auto).")
         self._runner = runner or self._torch_features
         self.runtime = ONNX_RUNTIME if runner is not None else PYTORCH
         self.maker = runner.maker if runner is not None else PYTORCH_MAKER
+        _used(self.features_label or PYTORCH)
+
+    def _int8(self, float_graph: CheckedGraph, wanted: str) -> CheckedGraph | None:
+        """The checked 8-bit graph when `wanted` is "int8", or is "auto" and this machine
+        measured it faster; built (quantized, checked, timed) when forced or `build_int8`."""
+        path = graph_path(self.digest, self.prep)
+        build = wanted == "int8" or self.build_int8
+        if wanted == "auto" and not build and not int8_features.cached_and_faster(path):
+            return None
+        runner, why = int8_features.int8_runner(float_graph, path, self.network,
+                                                self.prep.crop, build=build)
+        if runner is not None and wanted == "auto" and not int8_features.measured_faster(
+                path, float_graph.maker):
+            runner, why = None, "the 8-bit graph was not faster on this machine"
+        self.refusal = None if runner is not None else why
+        if runner is not None:
+            self.precision = "int8"
+        return runner
 
     def _torch_features(self, pixels: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -118,13 +210,17 @@ def pretrained_frozen(backbone: str = DEFAULT_BACKBONE) -> FrozenFeatures:
 
 
 def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> str:
-    """Export (once per machine) and check the pretrained `backbone`'s graph, so that every
-    later frozen pass finds it, however few photos it has; returns the runtime name.
+    """Export (once per machine) and check the pretrained `backbone`'s graph, and quantize,
+    check and time its 8-bit graph (unless the precision is "float"), so that every later
+    frozen pass finds them, however few photos it has; returns what runs the features
+    ("onnxruntime int8", "onnxruntime float" or "pytorch").
 
     A front end runs this in the background after start-up: the first ever start pays the
-    ~10 s export there, not in the middle of the user's first job.
+    ~10 s export and ~10 s quantization there, not in the middle of the user's first job.
     """
     chosen = get_backbone(backbone)
     device = resolve_device("auto")
     frozen = FrozenFeatures(load_pretrained(chosen).to(device), chosen.preprocessing, device)
-    return frozen.prepare(EXPORT_WORTHWHILE)
+    frozen.build_int8 = True
+    frozen.prepare(EXPORT_WORTHWHILE)
+    return frozen.features_label or PYTORCH

@@ -218,6 +218,15 @@ def forget_vectors_of(maker: str) -> None:
         store.close()
 
 
+def session_from_bytes(graph: Path) -> CheckedGraph | None:
+    """A session of `graph` known by its bytes' digest (None: no onnxruntime, bad file)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return _session(onnxruntime, graph)
+
+
 def _session(onnxruntime: object, graph: Path) -> CheckedGraph | None:
     """A session built from the graph's bytes as read once, so the digest names exactly
     what runs (a file swapped after the check changes nothing here)."""

@@ -1,0 +1,230 @@
+"""The 8-bit feature graph: never mixed with float vectors, refused when it disagrees, chosen
+by the precision setting and the CLI flag.
+
+A tiny network (its own digest, so no other test shares its graphs) is exported once per
+module; the "8-bit graphs" are planted: the float graph with its output scaled by 1.01 (it
+agrees, and its vectors are told apart from float's) or by -1 (it disagrees).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper, numpy_helper
+from synthetic import textured_image
+from torch import nn
+
+from training.core.errors import ConfigError
+from training.core.runtime import PRECISION_ENV
+from training.models import int8_features, onnx_features
+from training.models.embedding import default_store, embed_files, space_key
+from training.models.frozen import FrozenFeatures, features_used
+from training.records.preprocessing import Preprocessing
+
+CPU = torch.device("cpu")
+PREP = Preprocessing(resize=40, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+
+class Tiny(nn.Module):
+    """Just enough of a timm network for `FrozenFeatures`: features, pooled head, classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(26)
+        self.conv = nn.Conv2d(3, 16, 3, stride=2)
+        self.classifier = nn.Linear(16, 3)
+
+    def forward_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(inputs))
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = features.mean(dim=(2, 3))
+        return pooled if pre_logits else self.classifier(pooled)
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+
+@pytest.fixture(scope="module")
+def float_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny network's float graph, exported once for the module."""
+    network = Tiny().eval()
+    target = tmp_path_factory.mktemp("tiny-graph") / "float.onnx"
+    assert onnx_features._export(network, PREP, target)
+    return target
+
+
+@pytest.fixture
+def frozen_parts(float_graph: Path, monkeypatch: pytest.MonkeyPatch):
+    """(new FrozenFeatures maker, the float graph's cache path, its maker) in this test's
+    home; planted 8-bit graphs are removed afterwards (the graph folder is shared)."""
+    monkeypatch.setattr(onnx_features, "_READY", {})
+    network = Tiny().eval()
+    path = onnx_features.graph_path(FrozenFeatures(network, PREP, CPU).digest, PREP)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(float_graph, path)
+    maker = onnx_features.session_from_bytes(path).maker
+    yield (lambda: FrozenFeatures(network, PREP, CPU)), path, maker
+    for planted in path.parent.glob(f"int8-{maker.removeprefix('onnx:')}-*"):
+        planted.unlink()
+    path.unlink(missing_ok=True)
+
+
+def plant_int8(float_path: Path, maker: str, factor: float, faster: bool = True) -> Path:
+    """An "8-bit graph" that is the float graph with its output times `factor`."""
+    model = onnx.load(float_path)
+    graph = model.graph
+    output = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [f"{name}_raw" if name == output else name for name in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array(factor, np.float32), "factor"))
+    graph.node.append(helper.make_node("Mul", [f"{output}_raw", "factor"], [output]))
+    target = int8_features.int8_path(float_path, maker)
+    onnx.save(model, target)
+    int8_features.speed_path(target).write_text(json.dumps({"faster": faster}))
+    return target
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    textured_image((200, 40, 40), seed=1, size=48).save(path)
+    return path
+
+
+def embedded(frozen: FrozenFeatures, photo: Path) -> np.ndarray:
+    (batch,) = list(embed_files([photo], frozen, default_store()))
+    assert not isinstance(batch[0], str), batch[0]
+    return batch[0]
+
+
+def test_float_and_int8_vectors_never_mix(frozen_parts, photo, monkeypatch) -> None:
+    make, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    float_frozen = make()
+    plain = embedded(float_frozen, photo)
+    assert float_frozen.features_label == "onnxruntime float"
+
+    monkeypatch.setenv(PRECISION_ENV, "int8")
+    int8_frozen = make()
+    eight = embedded(int8_frozen, photo)  # the float vector is stored: it must not be found
+    assert int8_frozen.features_label == "onnxruntime int8" == features_used()
+    np.testing.assert_allclose(eight, plain * 1.01, rtol=1e-5)
+    float_space, int8_space = space_key(float_frozen, "centre"), space_key(int8_frozen, "centre")
+    assert float_space != int8_space
+    store = default_store()
+    found = [store.vectors(space, _contents(photo), plain.size)
+             for space in (float_space, int8_space)]
+    assert [len(entries) for entries in found] == [1, 1]  # one entry in each space
+    np.testing.assert_allclose(next(iter(found[1].values())), eight, rtol=1e-6)
+
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    np.testing.assert_allclose(embedded(make(), photo), plain, rtol=1e-6)  # not the 8-bit one
+    monkeypatch.setenv(PRECISION_ENV, "auto")  # 8-bit measured faster here: auto takes it
+    np.testing.assert_allclose(embedded(make(), photo), eight, rtol=1e-6)
+
+
+def _contents(photo: Path) -> list[str]:
+    from training.data.images import content_hash
+
+    return [content_hash(photo.read_bytes())]
+
+
+def test_an_int8_graph_that_disagrees_is_refused_and_deleted(frozen_parts, photo,
+                                                            monkeypatch) -> None:
+    make, path, maker = frozen_parts
+    planted = plant_int8(path, maker, -1.0)
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    frozen = make()
+    features = embedded(frozen, photo)
+    assert frozen.features_label == "onnxruntime float"
+    assert "refused" in (frozen.refusal or "") and "cosine -1.000" in frozen.refusal
+    assert not planted.exists() and not int8_features.speed_path(planted).exists()
+    reference = onnx_features.session_from_bytes(path)(_pixels(frozen, photo))[0]
+    np.testing.assert_allclose(features, reference, rtol=1e-5)
+
+    plant_int8(path, maker, -1.0)
+    monkeypatch.setenv(PRECISION_ENV, "int8")
+    with pytest.raises(ConfigError, match="8-bit features were asked for but cannot be used"):
+        make().prepare(1)
+
+
+def _pixels(frozen: FrozenFeatures, photo: Path) -> np.ndarray:
+    from training.data.preprocessing import load_pixels
+
+    return np.ascontiguousarray(load_pixels(photo, frozen.prep).transpose(2, 0, 1)[None])
+
+
+def test_auto_uses_int8_only_where_measured_faster(frozen_parts, monkeypatch) -> None:
+    make, path, maker = frozen_parts
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    assert make().prepare(1) == "onnxruntime"  # no 8-bit graph: float
+    plant_int8(path, maker, 1.01, faster=False)
+    slow = make()
+    slow.prepare(1)
+    assert slow.features_label == "onnxruntime float"
+    plant_int8(path, maker, 1.01, faster=True)
+    fast = make()
+    fast.prepare(1)
+    assert fast.features_label == "onnxruntime int8"
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    forced = make()
+    forced.prepare(1)
+    assert forced.features_label == "onnxruntime float"
+    monkeypatch.delenv(PRECISION_ENV)  # unset: float, however fast 8-bit was measured
+    default = make()
+    default.prepare(1)
+    assert default.features_label == "onnxruntime float"
+
+
+def test_a_bad_precision_setting_is_one_clear_error(monkeypatch) -> None:
+    from training.core.runtime import frozen_precision
+
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    with pytest.raises(ConfigError, match="CHEETAHLION_PRECISION='fp8' is not one of"):
+        frozen_precision()
+
+
+@pytest.mark.parametrize("command", [["predict", "model.safetensors", "photo.jpg"],
+                                     ["train", "data", "-o", "m.safetensors"],
+                                     ["evaluate", "model", "data"]])
+def test_the_cli_flag_sets_the_precision_for_the_command(command, monkeypatch) -> None:
+    from training.cli import commands, predict, train
+
+    seen: list[str | None] = []
+
+    def handler(_args: object) -> int:
+        import os
+
+        seen.append(os.environ.get(PRECISION_ENV))
+        return 0
+    for module, name in ((predict, "_predict"), (train, "_train"), (predict, "_evaluate")):
+        monkeypatch.setattr(module, name, handler)
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    assert commands.main([*command, "--feature-precision", "int8"]) == 0
+    assert commands.main(command) == 0
+    assert seen == ["int8", "auto"]  # and the flag lasts only its command
+
+
+def test_forced_int8_quantizes_checks_and_times_a_graph(frozen_parts, photo,
+                                                         monkeypatch) -> None:
+    """The real quantizer's graph (built once, calibrated on synthetic images) agrees with
+    the float one, is timed, and computes what the store then files under 8-bit."""
+    make, path, maker = frozen_parts
+    monkeypatch.setenv(PRECISION_ENV, "int8")
+    frozen = make()
+    features = embedded(frozen, photo)
+    assert frozen.features_label == "onnxruntime int8", frozen.refusal
+    built = int8_features.int8_path(path, maker)
+    assert built.is_file() and "faster" in json.loads(
+        int8_features.speed_path(built).read_text())
+    reference = onnx_features.session_from_bytes(path)(_pixels(frozen, photo))[0]
+    cosine = features @ reference / (np.linalg.norm(features) * np.linalg.norm(reference))
+    assert cosine > 0.95

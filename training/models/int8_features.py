@@ -1,0 +1,272 @@
+"""The float feature graph in 8 bits: about twice the images/s on CPUs with fast int8 paths.
+
+onnxruntime's static QDQ quantization (int8 per-channel weights, uint8 activations,
+reduce_range for CPUs without VNNI) of the checked float graph (`onnx_features`), kept
+beside it under `paths.cache_dir() / "onnx"` by the float graph's digest and the settings
+below: built once per network and machine, never shipped.
+
+Calibration uses `CALIBRATION_IMAGES` synthetic natural-looking images from a fixed seed
+(`onnx_features.unpredictable_pixels`), never the user's photos and never the shared photos
+(their licence is unknown): `benchmarks/int8_graph.py` measured what that costs against
+calibrating on real photos.
+
+An 8-bit graph is used only after it agreed with the float graph in this process, on
+images drawn from a fresh seed: features to `MIN_MEAN_COSINE` / `MIN_WORST_COSINE` and the
+network's own ImageNet probabilities to `MAX_PROBABILITY_ERROR`. One that does not is
+deleted, its stored vectors forgotten, and the float graph runs instead. When it was built,
+its speed was measured against the float graph's on this machine (`faster`); the "auto"
+precision uses it only where it was faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.core.atomic import write_atomically
+from training.models.onnx_features import (
+    KEEP_GRAPHS,
+    CheckedGraph,
+    FeatureRunner,
+    forget_vectors_of,
+    quiet_exporter_logs,
+    session_from_bytes,
+    unpredictable_pixels,
+)
+
+log = logging.getLogger(__name__)
+
+QUANTIZATION = {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
+                "reduce_range": True, "method": "MinMax", "calibration": "synthetic-v1",
+                "images": 40, "seed": 26}
+"""What the 8-bit graph is made with; any change is a new graph (the file name's tag)."""
+CALIBRATION_IMAGES = 40
+CALIBRATION_SEED = 26
+CHECK_IMAGES = 12
+"""Images from a fresh seed each check is made of."""
+MIN_MEAN_COSINE = 0.80
+MIN_CENTRED_COSINE = 0.40
+MAX_PROBABILITY_SHIFT = 0.45
+"""Thresholds from `benchmarks/int8_graph.py` and docs/benchmarks.md ("8-bit frozen graph"):
+on 28 check sets of these synthetic images the Lite0 8-bit graph scored cosine >= 0.861
+(0.98 on real photos), centred cosine >= 0.58 and a mean probability shift (total
+variation of the network's own ImageNet softmax) <= 0.37. Synthetic images' features are
+alike, so a graph returning one constant vector still scores cosine 0.82; centred on the
+float features' mean it scores ~0, as do a graph answering for the wrong images (rows
+swapped, <= 0.04) and a negated one (also cosine -1); those shift the probabilities by
+0.39-0.81."""
+FASTER_BY = 1.15
+"""The 8-bit graph counts as faster when its images/s are at least this multiple."""
+SPEED_BATCH = 32
+SPEED_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How an 8-bit graph's answers compare with the float graph's on the same images."""
+
+    mean_cosine: float
+    centred_cosine: float
+    probability_shift: float
+
+    @property
+    def close(self) -> bool:
+        return (self.mean_cosine >= MIN_MEAN_COSINE
+                and self.centred_cosine >= MIN_CENTRED_COSINE
+                and self.probability_shift <= MAX_PROBABILITY_SHIFT)
+
+    def describe(self) -> str:
+        return (f"feature cosine {self.mean_cosine:.3f} (needed {MIN_MEAN_COSINE}), "
+                f"centred {self.centred_cosine:.3f} (needed {MIN_CENTRED_COSINE}); "
+                f"probabilities shifted by {self.probability_shift:.3f} on average "
+                f"(allowed {MAX_PROBABILITY_SHIFT})")
+
+
+def settings_tag() -> str:
+    return hashlib.blake2b(json.dumps(QUANTIZATION, sort_keys=True).encode(),
+                           digest_size=4).hexdigest()
+
+
+def int8_path(float_graph: Path, float_maker: str) -> Path:
+    """Named by the float graph's digest (what it was quantized from) and the settings."""
+    return float_graph.parent / f"int8-{float_maker.removeprefix('onnx:')}-{settings_tag()}.onnx"
+
+
+def speed_path(graph: Path) -> Path:
+    return graph.with_suffix(".speed.json")
+
+
+def quantize(float_bytes: bytes, target: Path, crop: int,
+             calibration: np.ndarray | None = None) -> bool:
+    """Write `float_bytes`' graph quantized to `target` atomically; False when it fails.
+    `calibration` (uint8 N×3×crop×crop) defaults to the fixed synthetic images."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    pixels = (calibration if calibration is not None
+              else unpredictable_pixels(crop, CALIBRATION_IMAGES, seed=CALIBRATION_SEED))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"pixels": pixels[i:i + 8]} for i in range(0, len(pixels), 8)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    try:
+        with tempfile.TemporaryDirectory() as work, quiet_quantizer():
+            source, output = Path(work) / "float.onnx", Path(work) / "int8.onnx"
+            source.write_bytes(float_bytes)
+            quantize_static(str(source), str(output), Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, reduce_range=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(target, output.read_bytes(), durable=False)
+    except Exception as error:  # the quantizer raises many types; the float graph remains
+        log.warning("Could not build the 8-bit feature graph (%s); using the float one.", error)
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def quiet_quantizer():  # type: ignore[no-untyped-def]
+    """The quantizer logs "consider pre-processing" warnings on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with quiet_exporter_logs():
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def agreement(int8: FeatureRunner, reference: FeatureRunner, classifier: nn.Module,
+              pixels: np.ndarray) -> Agreement:
+    """Mean cosine of each image's features, raw and centred on the reference's mean, and
+    the mean total variation between the softmax probabilities `classifier` gives each."""
+    ours, theirs = int8(pixels).astype(np.float64), reference(pixels).astype(np.float64)
+    if ours.shape != theirs.shape or not np.isfinite(ours).all():
+        return Agreement(-1.0, -1.0, 1.0)
+    centre = theirs.mean(0, keepdims=True)
+    with torch.no_grad():
+        def probabilities(rows: np.ndarray) -> np.ndarray:
+            return classifier(torch.from_numpy(rows).float()).softmax(1).double().numpy()
+        shift = 0.5 * np.abs(probabilities(ours) - probabilities(theirs)).sum(1).mean()
+    return Agreement(_mean_cosine(ours, theirs), _mean_cosine(ours - centre, theirs - centre),
+                     float(shift))
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+                                    + 1e-12)).mean())
+
+
+def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module, crop: int,
+                build: bool) -> tuple[CheckedGraph | None, str]:
+    """A checked 8-bit runner quantized from `float_graph` (read from `float_path`), or None
+    and why not. `build`: quantize (and time) it when no graph is cached."""
+    try:
+        graph = int8_path(float_path, float_graph.maker)
+    except OSError as error:
+        return None, str(error)
+    if not graph.is_file():
+        if not build:
+            return None, "no 8-bit graph built on this machine yet"
+        data = float_path.read_bytes() if float_path.is_file() else b""
+        if "onnx:" + hashlib.blake2b(data, digest_size=16).hexdigest() != float_graph.maker:
+            return None, "the float graph changed on disk since it was checked"
+        if not quantize(data, graph, crop):
+            return None, "the quantizer failed"
+        _keep_recent(graph.parent)
+    runner = session_from_bytes(graph)
+    if runner is None:
+        graph.unlink(missing_ok=True)
+        return None, "the cached 8-bit graph could not be loaded (deleted)"
+    found = agreement(runner, float_graph, network.get_classifier(),
+                      unpredictable_pixels(crop, CHECK_IMAGES))
+    if not found.close:
+        graph.unlink(missing_ok=True)
+        speed_path(graph).unlink(missing_ok=True)
+        forget_vectors_of(runner.maker)
+        message = f"8-bit feature graph refused and deleted: {found.describe()}"
+        log.warning("%s; using the float graph.", message)
+        return None, message
+    if not speed_path(graph).is_file():
+        measure_speed(runner, float_graph, crop, speed_path(graph))
+    with contextlib.suppress(OSError):
+        os.utime(graph)  # most recently used
+    return runner, "checked"
+
+
+def _keep_recent(folder: Path) -> None:
+    """At most `KEEP_GRAPHS` 8-bit graphs (~4 MB each for Lite0), with their speed records."""
+    graphs = sorted(folder.glob("int8-*.onnx"), key=_modified, reverse=True)
+    for old in graphs[KEEP_GRAPHS:]:
+        old.unlink(missing_ok=True)
+        speed_path(old).unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def measure_speed(int8: FeatureRunner, reference: FeatureRunner, crop: int,
+                  record: Path) -> dict[str, float | bool]:
+    """Images/s of both graphs, interleaved rounds on one batch, written to `record`."""
+    pixels = unpredictable_pixels(crop, SPEED_BATCH, seed=1)
+    times: dict[str, list[float]] = {"int8": [], "float": []}
+    int8(pixels[:2]), reference(pixels[:2])  # warm-up
+    for _ in range(SPEED_ROUNDS):
+        for name, runner in (("float", reference), ("int8", int8)):
+            start = time.perf_counter()
+            runner(pixels)
+            times[name].append(time.perf_counter() - start)
+    speeds = {name: SPEED_BATCH / statistics.median(values) for name, values in times.items()}
+    result: dict[str, float | bool] = {
+        "float_images_per_s": round(speeds["float"], 1),
+        "int8_images_per_s": round(speeds["int8"], 1),
+        "faster": speeds["int8"] >= FASTER_BY * speeds["float"]}
+    with contextlib.suppress(OSError):
+        write_atomically(record, json.dumps(result).encode(), durable=False)
+    return result
+
+
+def measured_faster(float_path: Path, float_maker: str) -> bool:
+    """Whether this machine's one speed check found the 8-bit graph faster (False if none)."""
+    try:
+        record = json.loads(speed_path(int8_path(float_path, float_maker)).read_text())
+        return bool(record.get("faster"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def cached_and_faster(float_path: Path) -> bool:
+    """Whether the float graph at `float_path` has an 8-bit graph here, timed faster. Reads
+    and hashes the float graph (~14 MB, tens of ms) to know its name."""
+    try:
+        maker = "onnx:" + hashlib.blake2b(float_path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return False
+    return int8_path(float_path, maker).is_file() and measured_faster(float_path, maker)
