@@ -1,6 +1,6 @@
 """Compare networks: one real quick run per network on the same split, rows a user can pick
 from, clear rows for networks that fail, cancel between and within networks, the CLI; and
-the larger offline networks' models through predict, Grad-CAM, the feature graph and export."""
+the larger offline networks' models through predict, Grad-CAM and the feature graph."""
 
 from __future__ import annotations
 
