@@ -372,9 +372,11 @@ def test_the_single_label_classifier_refuses_a_multilabel_file(
 def test_feature_views_add_augmented_training_photos(patches: MultiLabelDataset,
                                                      tmp_path: Path) -> None:
     """`feature_views` = 1, as single-label quick mode reads it: every training photo is
-    embedded twice (as it is, and augmented), validation once."""
+    embedded twice (as it is, and augmented), validation once. At 64 pixels: the count
+    does not depend on the size, and 224-pixel features of 2 x 96 photos cost ~10 times as
+    much."""
     events: list[Any] = []
-    result = fit_multilabel(TrainConfig.quick(feature_views=1, epochs=2), patches,
+    result = fit_multilabel(TrainConfig.quick(feature_views=1, epochs=2, image_size=64), patches,
                             patch_split(), events.append, output=tmp_path / "m.safetensors")
     progress = [e for e in events if isinstance(e, PhaseProgress) and e.phase == "features"]
     split = patch_split()
