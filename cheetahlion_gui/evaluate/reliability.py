@@ -30,11 +30,12 @@ from training.records.calibration import ModelCalibration, Reliability
 from training.records.evaluation import EvaluationReport
 from training.records.multilabel import MultiLabelReport
 
-PLOT_WIDTH, PLOT_HEIGHT = 200, 120
+PLOT_WIDTH, PLOT_HEIGHT = 200, 108
 """The diagram's least size: 15 bars and both axes' labels readable, and low enough that
 the score tables above keep their rows at 1280 × 800 (the page gives the photos the rest)."""
-PANEL_WIDTH = 280
-"""At most: the images beside it keep two tiles' width at 1280 × 800."""
+PANEL_WIDTH = 340
+"""At most: the images beside it keep two tiles' width at 1280 × 800 (and 340 rather than
+280 keeps its text to four lines there, so the score tables above keep their headers)."""
 TICKS = [[(v / 5, f"{v / 5:g}") for v in range(6)]]
 BAR_COLOUR = "#1f77b4"
 GAP_COLOUR = "#d62728"
@@ -170,18 +171,22 @@ def _shade(opacity: float) -> QColor:
 
 
 def summary_text(measured: Reliability, part: str, stored: ModelCalibration | None) -> str:
-    """The ECE on the evaluated photos, and what training measured on validation."""
-    text = (f"ECE <b>{measured.ece:.3f}</b> on these {measured.images} {_part(part)} photos "
-            f"({measured.chance_words('photos')})")
+    """The ECE on the evaluated photos, what chance alone gives there, and what training
+    measured on validation."""
+    head = f"ECE <b>{measured.ece:.3f}</b> on these {measured.images} {_part(part)} photos"
     if stored is None:
-        return (text + "<br><small>This model was trained before calibration: its "
-                "confidences are as trained (temperature 1).</small>")
-    if not stored.measured:
-        return (text + f"<br><small>Not calibrated when trained ({_how(stored)}): its "
-                "confidences are as trained.</small>")
-    return (text + f"<br><small>When trained, on validation: ECE {stored.ece_before:.3f} "
-            f"before calibration, {stored.ece_after:.3f} after (temperature "
-            f"{stored.temperature:.2f}, {_how(stored)}).</small>")
+        told = "This model was trained before calibration: its confidences are as trained."
+    elif not stored.measured:
+        told = f"Not calibrated when trained ({_how(stored)})."
+    else:
+        told = (f"When trained, on validation: ECE {stored.ece_before:.3f} before calibration, "
+                f"{stored.ece_after:.3f} after (temperature {stored.temperature:.2f}, "
+                f"{_how(stored)}).")
+    return f"{head}<br><small>{_sentence(measured.chance_words('photos'))} {told}</small>"
+
+
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:] + "."
 
 
 def _how(stored: ModelCalibration) -> str:
@@ -197,20 +202,20 @@ def _how(stored: ModelCalibration) -> str:
 
 
 def multilabel_text(report: MultiLabelReport) -> str:
-    """The pooled ECE on the evaluated photos (and before the temperatures), and what
-    training measured on validation."""
+    """The pooled ECE on the evaluated photos (and before the temperatures), what chance
+    alone gives there, and what training measured on validation."""
     after = report.reliability()
-    text = (f"ECE <b>{after.ece:.3f}</b> on these {len(report.outcomes)} "
-            f"{_part(report.part)} photos, every label pooled "
-            f"({after.chance_words('probabilities')})")
+    head = (f"ECE <b>{after.ece:.3f}</b> on these {len(report.outcomes)} "
+            f"{_part(report.part)} photos, every label pooled")
     stored = report.calibration
+    chance = _sentence(after.chance_words("probabilities"))
     if stored is None:
-        return (text + "<br><small>This model was trained before calibration: its "
+        return (f"{head}<br><small>{chance} This model was trained before calibration: its "
                 "probabilities are as trained.</small>")
     before = report.reliability(calibrated=False).ece
     kept = [label.name for label in stored.labels if not label.measured]
     few = (f"; {', '.join(kept)}: too few photos with or without it, left as trained"
            if kept else "")
-    return (text + f" ({before:.3f} before calibration)<br><small>When trained, on "
+    return (f"{head} ({before:.3f} before calibration)<br><small>{chance} When trained, on "
             f"validation: {stored.ece_before:.3f} before, {stored.ece_after:.3f} after a "
             f"temperature per label{few}.</small>")

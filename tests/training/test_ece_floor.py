@@ -19,7 +19,7 @@ def test_a_calibrated_model_on_few_photos_reads_within_chance() -> None:
     assert measured.ece > 0.0
     assert measured.within_chance()
     assert measured.chance_words("photos").endswith(
-        "on 60 photos: this cannot be told from calibrated")
+        "on 60 photos: no sign of miscalibration")
 
 
 def test_an_overconfident_model_on_many_photos_reads_above_chance() -> None:
@@ -29,7 +29,7 @@ def test_an_overconfident_model_on_many_photos_reads_above_chance() -> None:
     assert measured.ece > 0.45
     assert measured.floor < 0.01
     assert not measured.within_chance()
-    assert "cannot be told" not in measured.chance_words("photos")
+    assert "no sign" not in measured.chance_words("photos")
 
 
 def test_the_floor_shrinks_with_the_photos() -> None:

@@ -75,8 +75,8 @@ class Reliability:
 
     def chance_words(self, what: str) -> str:
         """The floor in words for the ECE's reader, counting the images as `what`."""
-        verdict = ": this cannot be told from calibrated" if self.within_chance() else ""
-        return f"chance alone gives about {self.floor:.3f} on {self.images} {what}{verdict}"
+        verdict = ": no sign of miscalibration" if self.within_chance() else ""
+        return f"chance alone gives {self.floor:.3f} on {self.images} {what}{verdict}"
 
 
 def reliability(confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray,
