@@ -337,7 +337,11 @@ class MainWindow(QMainWindow):
         for runner in runners:
             runner.stop_and_wait(CLOSE_TIMEOUT_MS)
         # Jobs honour cancel within a batch; the start-up warm-up (importing torch) and a model
-        # export cannot be interrupted. Destroying a running QThread aborts the process: wait.
+        # export cannot be interrupted. Destroying a running QThread aborts the process: wait,
+        # with the window gone already (a first start's graph export takes ~10 s; a window
+        # that stays on screen, frozen, looks like the app hung).
+        if any(runner.busy for runner in runners):
+            self.hide()
         for runner in runners:
             if runner.busy and not runner.stop_and_wait(UNINTERRUPTIBLE_TIMEOUT_MS):
                 log.error("%s still running at exit", type(runner.job).__name__)

@@ -4,6 +4,7 @@ cancels a fine-tune in progress, keeping its best model."""
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from PySide6.QtCore import Qt
 from synthetic import make_dataset
 
 from cheetahlion_gui.jobs import Job, JobRunner
-from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.main_window import UNINTERRUPTIBLE_TIMEOUT_MS, MainWindow
 from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.train.run_export import FILE_TYPES
 
@@ -28,6 +29,14 @@ class BlockUntilCancelled(Job):
 
     def work(self) -> bool:
         return self.cancel.wait(BLOCK_SECONDS)
+
+
+class IgnoresCancel(Job):
+    """Like a model or graph export: cannot be interrupted, ends on its own."""
+
+    def work(self) -> bool:
+        time.sleep(1.0)
+        return True
 
 
 def _live_runners() -> set[JobRunner]:
@@ -61,6 +70,32 @@ def test_closing_stops_every_runner_the_window_owns(qtbot, messages) -> None:
     still_busy = sorted(names.get(r, type(r.parent()).__name__)
                         for r in owned if r.busy or threads[r].isRunning())
     assert not still_busy, f"runners still running after close: {still_busy}"
+
+
+def test_closing_hides_the_window_while_it_waits_for_a_job_that_cannot_stop(
+        qtbot, messages, monkeypatch) -> None:
+    """A first start's graph export takes ~10 s and cannot be interrupted: the close waits
+    for it, and the window must not sit on the screen, frozen, meanwhile."""
+    monkeypatch.setattr("cheetahlion_gui.main_window.CLOSE_TIMEOUT_MS", 50)
+    window = MainWindow(Settings.load())
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.warming_up and not window.runtime_jobs.busy,
+                    timeout=120_000)
+    runner = window.evaluate_page.runner
+    assert runner.start(IgnoresCancel())
+    waits: list[tuple[int, bool]] = []
+    stop_and_wait = JobRunner.stop_and_wait
+
+    def recorded(self: JobRunner, timeout_ms: int) -> bool:
+        if self is runner:
+            waits.append((timeout_ms, window.isVisible()))
+        return stop_and_wait(self, timeout_ms)
+
+    monkeypatch.setattr(JobRunner, "stop_and_wait", recorded)
+    window.close()
+    assert waits == [(50, True), (UNINTERRUPTIBLE_TIMEOUT_MS, False)]
+    assert not runner.busy
 
 
 def test_closing_during_an_onnx_export_waits_for_it_and_leaves_no_partial_file(
