@@ -139,7 +139,7 @@ def sweep(args: Any, root: Path) -> list[dict[str, Any]]:
     feature and activation (its seconds are a fresh run's) and the rest differ in their
     epochs (and in what a new cut or view needs)."""
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         dataset = scan_dataset(_folder(args, args.sweep_setting, seed, root))
         partial_home = False
         for name in args.variants:
@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--costs", action="store_true", help="the cost of a step at each cut")
     parser.add_argument("--sweep", action="store_true", help="partial settings side by side")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="--sweep: the seeds' first")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--per-class", type=int, default=90)
     parser.add_argument("--val-per-class", type=int, default=30)
