@@ -1,10 +1,11 @@
 """Partial fine-tune: the last blocks of the network and the head train, on stored activations.
 
-A fine-tune worth starting on a CPU (issue 25). Quick mode runs first, as it always would
-(its features come from the feature store; its head chosen never worse than ImageNet's
-start), and puts its head on the network. Then the activations entering the last
-`top_blocks` blocks (`training.models.cut`) are computed once per photo and augmented view
-(the same views quick mode uses) and kept in the feature store
+A fine-tune worth starting on a CPU (issue 25). Quick mode runs first, exactly as
+`--mode quick` would on the same split (its features from the feature store, no augmented
+views, its head chosen never worse than ImageNet's start, its rare-class adjustment), and
+puts its head on the network: the gain reported over quick mode is over that very model.
+Then the activations entering the last `top_blocks` blocks (`training.models.cut`) are
+computed once per photo and augmented view (`feature_views`) and kept in the feature store
 (`training.models.activations`), so each epoch runs only the top of the network: those
 blocks, `conv_head` and the classifier train with the config's optimizer, learning rate,
 epochs and early stopping on validation, from the quick head. Everything below the cut is
