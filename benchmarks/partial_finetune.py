@@ -12,6 +12,7 @@ scratch: quick mode is not handed ImageNet's answer), once per seed:
 - `few-shot`: 5 training photos of each class;
 - `grey 48 px, crops`: a heavy random crop (a third to a half of each side) of every photo,
   as a 48-pixel grey thumbnail: quick mode is far from its ceiling there.
+- `hard copies`: every shared photo as three hard copies (`_hard_set.py`, below).
 
 Each seed trains quick mode, the partial fine-tune and (seed 0 only, `--full-epochs` epochs)
 the full fine-tune, each in a fresh CHEETAHLION_HOME (an empty feature store: the wall time
@@ -19,8 +20,10 @@ to the kept model includes computing every feature and activation; the ONNX grap
 exported before any clock). Reported: validation accuracy (the kept model's), test accuracy
 (the saved model through `Predictor`, what Classify shows), seconds to the kept model,
 seconds per epoch (partial ÷ full on the same data) and partial's total ÷ quick's.
-`--sweep` instead tries cuts, learning rates and train- vs eval-mode batch norm for the top
-on `grey 48 px, crops`, seed 0 (one shared store, so only the epochs differ).
+`--sweep` instead trains each of `VARIANTS` (quick mode and partial fine-tunes with one
+setting changed) on `--sweep-setting` (`hard copies`: every shared photo as three grey
+48-px heavy crops, about 585 training images, `_hard_set.py`), `--seeds` seeds side by side:
+what validation can choose the defaults by.
 
     .venv/bin/python benchmarks/partial_finetune.py --costs
     .venv/bin/python benchmarks/partial_finetune.py            # minutes
@@ -38,12 +41,12 @@ from typing import Any
 
 import _common
 import numpy as np
+from _hard_set import hard_folder
 from _subsets import few_shot_folder
 from calibration import _neutral
 from PIL import Image, ImageOps
 
 from training.data.scanning import scan_dataset
-from training.fitting import partial
 from training.fitting.trainer import fit
 from training.predict.inference import Predictor
 from training.records.config import TrainConfig
@@ -63,12 +66,27 @@ def grey_crop(image: Image.Image) -> Image.Image:
         (64, 64), Image.Resampling.BILINEAR).convert("RGB")
 
 
-SETTINGS = {"photos": (None, None), "few-shot": (None, 5), "grey 48 px, crops": (grey_crop, None)}
+HARD = "hard copies"
+SETTINGS = {"photos": (None, None), "few-shot": (None, 5), "grey 48 px, crops": (grey_crop, None),
+            HARD: (None, None)}
 """Each setting: how its photos are degraded, and its training photos per class (None:
---per-class)."""
+--per-class); `hard copies` is its own set (`_hard_set.py`)."""
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "quick": {"mode": "quick"},
+    "partial (1e-4, 2 views, 1 block)": {},
+    "lr 3e-4": {"learning_rate": 3e-4},
+    "no views": {"feature_views": 0},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    "2 blocks": {"top_blocks": 2},
+}
+"""`--sweep`'s settings, each `TrainConfig.partial()` with these changes (`quick`: plain
+quick mode, the reference); `--variants` picks some by name."""
 
 
 def _folder(args: Any, setting: str, seed: int, root: Path) -> Path:
+    if setting == HARD:
+        return hard_folder(args.data, seed, Path(tempfile.mkdtemp(dir=root)))
     degrade, per_class = SETTINGS[setting]
     folder = few_shot_folder(args.data, per_class or args.per_class, args.val_per_class, seed,
                              Path(tempfile.mkdtemp(dir=root)), degrade)
@@ -116,28 +134,33 @@ def compare(args: Any, root: Path) -> list[dict[str, Any]]:
 
 
 def sweep(args: Any, root: Path) -> list[dict[str, Any]]:
-    """Cuts × learning rates × batch-norm modes on two settings, seed 0 (module docstring)."""
+    """Each of `--variants` on `--sweep-setting`, seeds side by side: quick mode in a fresh
+    home, the partial variants in one other home per seed, so the first of them pays every
+    feature and activation (its seconds are a fresh run's) and the rest differ in their
+    epochs (and in what a new cut or view needs)."""
     rows = []
-    for setting in ("grey 48 px, crops",):  # the photos are at quick mode's ceiling
-        folder = _folder(args, setting, 0, root)
-        _common.fresh_home(root, f"sweep-{setting}", root / "graphs")
-        dataset = scan_dataset(folder)
-        for blocks in args.cuts:
-            for rate in args.rates:
-                for frozen_bn in (True, False):
-                    partial.FREEZE_TOP_BATCH_NORM = frozen_bn
-                    config = TrainConfig.partial(top_blocks=blocks, learning_rate=rate)
-                    result = fit(config, dataset, output=root / "sweep.safetensors")
-                    rows.append({"setting": setting, "top_blocks": blocks, "lr": rate,
-                                 "bn": "eval" if frozen_bn else "train",
-                                 "val": result.best_val_accuracy,
-                                 "quick_val": result.kept.start_accuracy if result.kept else None,
-                                 "test": _test_accuracy(result.model_path, dataset,
-                                                        result.split.part("test")),
-                                 "best_epoch": result.best_epoch,
-                                 "share": result.kept.trained_share if result.kept else None})
-                    _common.progress(str(rows[-1]))
-    partial.FREEZE_TOP_BATCH_NORM = True
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        dataset = scan_dataset(_folder(args, args.sweep_setting, seed, root))
+        partial_home = False
+        for name in args.variants:
+            if name == "quick" or not partial_home:  # each pays its own features once
+                _common.fresh_home(root, f"sweep-{seed}-{name[:5]}", root / "graphs")
+                partial_home = name != "quick"
+            changes = dict(VARIANTS[name])
+            config = (TrainConfig.quick(seed=seed) if changes.pop("mode", None) == "quick"
+                      else TrainConfig.partial(seed=seed, **changes))
+            result = fit(config, dataset, output=root / "sweep.safetensors")
+            epochs = [event.seconds for event in result.history]
+            kept = result.kept
+            rows.append({"variant": name, "seed": seed, "val": result.best_val_accuracy,
+                         "quick_val": kept.start_accuracy if kept else None,
+                         "test": _test_accuracy(result.model_path, dataset,
+                                                result.split.part("test")),
+                         "best_epoch": result.best_epoch, "epochs": len(epochs),
+                         "epoch_s": statistics.fmean(epochs) if epochs else None,
+                         "seconds": result.seconds,
+                         "share": kept.trained_share if kept else None})
+            _common.progress(str(rows[-1]))
     return rows
 
 
@@ -169,14 +192,15 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[object, ...]]:
 def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--costs", action="store_true", help="the cost of a step at each cut")
-    parser.add_argument("--sweep", action="store_true", help="cuts, rates, batch-norm modes")
+    parser.add_argument("--sweep", action="store_true", help="partial settings side by side")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="--sweep: the seeds' first")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--per-class", type=int, default=90)
     parser.add_argument("--val-per-class", type=int, default=30)
     parser.add_argument("--full-epochs", type=int, default=2)
-    parser.add_argument("--cuts", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--rates", type=float, nargs="+", default=[3e-4, 1e-3])
+    parser.add_argument("--sweep-setting", choices=list(SETTINGS), default=HARD)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     if args.costs:
         import _cut_costs
@@ -189,12 +213,12 @@ def main() -> None:
         return
     if args.quick:
         args.seeds, args.per_class, args.val_per_class, args.full_epochs = 1, 4, 3, 1
-        args.cuts, args.rates = [1], [1e-3]
+        args.variants = ["quick", "partial (1e-4, 2 views, 1 block)"]
     args.data = _common.require_data(args.data)
     root = _common.workspace("partial-finetune")
     if args.sweep:
         rows = sweep(args, root)
-        _common.report(args, "partial fine-tune: cuts, rates, batch norm", _common.table(
+        _common.report(args, "partial fine-tune: what validation can choose", _common.table(
             list(rows[0]), [list(r.values()) for r in rows]), {"rows": rows})
         return
     rows = compare(args, root)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from synthetic import make_dataset, textured_image
 from training.cli import main
 from training.data.feature_store import FeatureStore
 from training.data.scanning import scan_dataset
-from training.fitting import run_hooks
+from training.fitting import partial, run_hooks, trainer
 from training.fitting.modelfile import load_model
+from training.fitting.run_context import Trained
 from training.fitting.trainer import fit
 from training.models.activations import CutActivations, stored_activations
 from training.models.networks import load_pretrained
@@ -159,3 +161,31 @@ def test_never_worse_keeps_quick_when_the_top_does_not_beat_it(
     if kept.trained_share == 0.0:  # quick mode's model itself: the top as pretrained
         below, above = _changed(result.model_path, pretrained)
         assert below == [] and not [n for n in above if n.startswith("blocks.")]
+
+
+def test_the_gain_is_over_plain_quick_mode_on_the_same_split(
+        capsys, colours: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The head a partial run starts from is the very head `--mode quick` trains on the same
+    # split and seed (not one trained on the top's augmented views), and the gain is
+    # measured against quick mode's own validation accuracy.
+    heads: dict[str, dict[str, torch.Tensor]] = {}
+
+    def recording(mode: str, train: Callable[..., Trained]) -> Callable[..., Trained]:
+        def run(*args: object) -> Trained:
+            trained = train(*args)
+            heads[mode] = trained.outcome.best_state
+            return trained
+        return run
+
+    monkeypatch.setattr(partial, "train_quick", recording("partial", partial.train_quick))
+    monkeypatch.setattr(trainer, "train_quick", recording("quick", trainer.train_quick))
+    common = [str(colours), "--json", "--image-size", "64", "--seed", "1"]
+    assert main(["train", *common, "-o", str(tmp_path / "quick.safetensors")]) == 0
+    quick = json.loads(capsys.readouterr().out)
+    assert main(["train", *common, "-o", str(tmp_path / "partial.safetensors"), "--mode",
+                 "partial", "--batch-size", "8", "--epochs", "1", "--top-blocks", "2"]) == 0
+    partial_run = json.loads(capsys.readouterr().out)
+    assert heads["partial"].keys() == heads["quick"].keys()
+    assert all(torch.equal(heads["partial"][name], heads["quick"][name])
+               for name in heads["quick"])
+    assert partial_run["quick_val_accuracy"] == quick["val_accuracy"]

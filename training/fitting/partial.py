@@ -1,10 +1,11 @@
 """Partial fine-tune: the last blocks of the network and the head train, on stored activations.
 
-A fine-tune worth starting on a CPU (issue 25). Quick mode runs first, as it always would
-(its features come from the feature store; its head chosen never worse than ImageNet's
-start), and puts its head on the network. Then the activations entering the last
-`top_blocks` blocks (`training.models.cut`) are computed once per photo and augmented view
-(the same views quick mode uses) and kept in the feature store
+A fine-tune worth starting on a CPU (issue 25). Quick mode runs first, exactly as
+`--mode quick` would on the same split (its features from the feature store, no augmented
+views, its head chosen never worse than ImageNet's start, its rare-class adjustment), and
+puts its head on the network: the gain reported over quick mode is over that very model.
+Then the activations entering the last `top_blocks` blocks (`training.models.cut`) are
+computed once per photo and augmented view (`feature_views`) and kept in the feature store
 (`training.models.activations`), so each epoch runs only the top of the network: those
 blocks, `conv_head` and the classifier train with the config's optimizer, learning rate,
 epochs and early stopping on validation, from the quick head. Everything below the cut is
@@ -33,6 +34,7 @@ from training.core.errors import ConfigError
 from training.fitting.loop import EpochLoop
 from training.fitting.never_worse import FINETUNE_SHARES
 from training.fitting.quick import _augmented_view, train_quick
+from training.fitting.rare_classes import adjust_for_rare_classes
 from training.fitting.run_context import RunContext, Trained
 from training.fitting.run_hooks import RunHooks, Start
 from training.models.activations import CutActivations, stored_activations
@@ -82,10 +84,13 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
     views = 1 + config.feature_views
     steps_per_epoch = -(-len(run.split.train) * views // config.batch_size)
     run.announce(("features", "activations", "train"), steps_per_epoch)
-    quick = train_quick(replace(run, config=quick_config(config), emit=_phases_only(run.emit)),
-                        RunHooks(run, hooks.session, checkpoints=False))
+    quick_run = replace(run, config=quick_config(config), emit=_phases_only(run.emit))
+    quick = train_quick(quick_run, RunHooks(run, hooks.session, checkpoints=False))
     if quick.outcome.best_state is None or quick.outcome.stopped == "cancelled":
         return quick  # stopped during quick mode: its head, if it had one
+    # The model plain quick mode saves (its rare-class adjustment in the bias), and its
+    # validation accuracy as quick mode reports it: the start, and the gain's reference.
+    quick = adjust_for_rare_classes(quick_run, quick)
     network = run.network
     try:
         train_x, val_x = _activations(run, views)
@@ -107,8 +112,12 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
         hooks=hooks,
     )
     start = copy.deepcopy(module.state_dict())
-    hooks.start = Start(start, loop.score(start), loop.score, FINETUNE_SHARES,
-                        only_when_worse=True)
+    # Quick mode's own validation accuracy (its features' path, to the last digit: the
+    # figure `--mode quick` reports), and the loss through the top, comparable with the
+    # trained top's.
+    start_loss = loop.score(start)[0]
+    hooks.start = Start(start, (start_loss, quick.outcome.best_val_accuracy), loop.score,
+                        FINETUNE_SHARES, only_when_worse=True)
     outcome = loop.run()
     if outcome.best_state is None:  # stopped before an epoch ended, or never finite
         module.load_state_dict(start)
@@ -131,13 +140,16 @@ def _quick_kept(quick: Trained, stopped: str) -> Trained:
 
 
 def quick_config(config: TrainConfig) -> TrainConfig:
-    """The quick run a partial fine-tune starts from: quick mode's own training settings,
-    with this run's split, views, augmentation, seed and network."""
+    """The quick run a partial fine-tune starts from: plain quick mode's, with this run's
+    split, seed, network and image size, so its head (and the gain reported over it) is
+    the one `--mode quick` gives on the same split. Quick mode's own training settings and
+    views (none): the top's augmented views are for the top only."""
     default = TrainConfig()
     return replace(config, mode="quick", epochs=default.epochs,
                    batch_size=default.batch_size, learning_rate=default.learning_rate,
                    weight_decay=default.weight_decay, optimizer=default.optimizer,
-                   schedule=default.schedule,
+                   schedule=default.schedule, feature_views=default.feature_views,
+                   label_smoothing=default.label_smoothing,
                    early_stopping_patience=default.early_stopping_patience)
 
 
