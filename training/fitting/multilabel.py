@@ -19,7 +19,7 @@ fitted and kept only when it wins on the training photos out of fold (`multilabe
 which says why validation was the wrong judge); `started_from_imagenet` says which was kept.
 
 `feature_views` adds augmented views of the training photos as single-label quick mode does
-(`quick._augmented_view`, stored like the plain features). It stays 0 by default: two views
+(`quick.augmented_view`, stored like the plain features). It stays 0 by default: two views
 on the benchmark's mosaics gave no better validation mAP (0.956 against 0.959, mean of three
 seeds) and made a cold run 2–3 times longer.
 
@@ -55,7 +55,7 @@ from training.fitting.multilabel_head import HeadOutcome, HeadTraining
 from training.fitting.multilabel_metrics import best_thresholds, build_report
 from training.fitting.multilabel_prior import prior_earns_its_place
 from training.fitting.multilabel_record import record_multilabel_run
-from training.fitting.quick import _augmented_view
+from training.fitting.quick import augmented_view
 from training.fitting.run_context import RunContext
 from training.models.embedding import CENTRE, View, default_store, embed_dataset
 from training.models.features import FeatureCounter
@@ -233,7 +233,7 @@ def _quick_head(run: RunContext, targets: torch.Tensor
                              view).to(run.device)
 
     try:
-        train_x = torch.cat([features(split.train, _augmented_view(config, v) if v else CENTRE)
+        train_x = torch.cat([features(split.train, augmented_view(config, v) if v else CENTRE)
                              for v in range(views)])
         val_x = features(split.val)
     except Cancelled:

@@ -33,7 +33,7 @@ from torch import nn
 from training.core.errors import ConfigError
 from training.fitting.loop import EpochLoop
 from training.fitting.never_worse import FINETUNE_SHARES
-from training.fitting.quick import _augmented_view, train_quick
+from training.fitting.quick import augmented_view, train_quick
 from training.fitting.rare_classes import adjust_for_rare_classes
 from training.fitting.run_context import RunContext, Trained
 from training.fitting.run_hooks import RunHooks, Start
@@ -175,7 +175,7 @@ def _activations(run: RunContext, views: int) -> tuple[torch.Tensor, torch.Tenso
         run.emit(PhaseProgress("activations", done[0], total, 0.0))
 
     def at_cut(indices: tuple[int, ...], view_number: int) -> torch.Tensor:
-        view = _augmented_view(config, view_number) if view_number else CENTRE
+        view = augmented_view(config, view_number) if view_number else CENTRE
         paths = [run.dataset.images[i].path for i in indices]
         rows = stored_activations(paths, cut, default_store(), run.cancel, advance, view)
         return rows.to(run.device).contiguous(memory_format=torch.channels_last)

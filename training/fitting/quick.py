@@ -54,7 +54,7 @@ def train_quick(run: RunContext, hooks: RunHooks) -> Trained:
         rows = embed_dataset(paths, frozen, default_store(), run.cancel, counter.advance, view)
         return run.everyones(rows.to(run.device))
 
-    train_views = [features(own_train, _augmented_view(config, view) if view else CENTRE)
+    train_views = [features(own_train, augmented_view(config, view) if view else CENTRE)
                    for view in range(views)]
     # One view (the default) is used as it is: a cat would copy 5 KB per image again.
     train_features = train_views[0] if views == 1 else torch.cat(train_views)
@@ -104,7 +104,7 @@ def _start(run: RunContext, head: torch.nn.Linear, val_features: torch.Tensor,
     return Start(start, score(start), score, QUICK_SHARES)
 
 
-def _augmented_view(config: TrainConfig, view: int) -> View:
+def augmented_view(config: TrainConfig, view: int) -> View:
     """The `view`-th augmented view: each photo's random flips, turns and cut-outs are
     drawn from a generator seeded by the run's seed, the view and the photo's content, so a
     stored view is exactly what this run would compute, and the next run finds it."""
