@@ -48,12 +48,12 @@ from training.models.onnx_features import (
 
 log = logging.getLogger(__name__)
 
-QUANTIZATION = {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
-                "reduce_range": True, "method": "MinMax", "calibration": "synthetic-v1",
-                "images": 40, "seed": 26}
-"""What the 8-bit graph is made with; any change is a new graph (the file name's tag)."""
 CALIBRATION_IMAGES = 40
 CALIBRATION_SEED = 26
+QUANTIZATION = {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
+                "reduce_range": True, "method": "MinMax", "calibration": "synthetic-v1",
+                "images": CALIBRATION_IMAGES, "seed": CALIBRATION_SEED}
+"""What the 8-bit graph is made with; any change is a new graph (the file name's tag)."""
 CHECK_IMAGES = 12
 """Images from a fresh seed each check is made of."""
 MIN_MEAN_COSINE = 0.80
