@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from training.records.run_record import RunRecord
+from training.records.run_summary import against_quick_mode, points
 
 PARTIAL = "partial"
 
@@ -22,27 +23,6 @@ PARTIAL = "partial"
 def when(record: RunRecord) -> str:
     """When a run started, as the history's Run column shows it ("12-07 12:45")."""
     return record.created.replace("T", " ")[5:16]
-
-
-def _points(gain: float) -> str:
-    """"+1.2 points" (percentage points of validation accuracy)."""
-    points = round(gain * 100, 1)
-    return "no change" if points == 0 else f"{points:+.1f} points".replace("-", "−")
-
-
-def partial_line(val_accuracy: float, trained_share: float | None,
-                 quick_accuracy: float | None) -> str | None:
-    """A partial fine-tune's result against quick mode's model on the same split, e.g.
-    "Fine-tuning the top: 0.912 on validation, quick mode 0.900 (+1.2 points)."; None when
-    quick mode's figure is unknown (a run stopped during quick mode)."""
-    if quick_accuracy is None or trained_share is None:
-        return None
-    if trained_share == 0.0:
-        return ("Kept quick mode's model: the fine-tuned top was no better on validation "
-                f"(quick mode {quick_accuracy:.3f}).")
-    blend = "" if trained_share == 1.0 else f" (a blend, {trained_share:.0%} fine-tuned)"
-    return (f"Fine-tuning the top: {val_accuracy:.3f} on validation{blend}, quick mode "
-            f"{quick_accuracy:.3f} ({_points(val_accuracy - quick_accuracy)}).")
 
 
 def quick_on_same_split(record: RunRecord, runs: Sequence[RunRecord]) -> RunRecord | None:
@@ -72,7 +52,7 @@ def finetune_line(record: RunRecord, runs: Sequence[RunRecord]) -> str | None:
     gain = record.best_val_accuracy - quick.best_val_accuracy
     return (f"Fine-tuning: {record.best_val_accuracy:.3f} on validation, quick mode "
             f"{quick.best_val_accuracy:.3f} on the same split (the run of {when(quick)}) "
-            f"({_points(gain)}).")
+            f"({points(gain)}).")
 
 
 def record_line(record: RunRecord, runs: Sequence[RunRecord]) -> str | None:
@@ -82,7 +62,7 @@ def record_line(record: RunRecord, runs: Sequence[RunRecord]) -> str | None:
         return None
     mode = record.config.get("mode")
     if mode == PARTIAL:
-        return partial_line(record.best_val_accuracy, record.trained_share,
+        return against_quick_mode(record.best_val_accuracy, record.trained_share,
                             record.start_val_accuracy)
     if mode == "finetune":
         return finetune_line(record, runs)

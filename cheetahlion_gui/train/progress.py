@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from cheetahlion_gui.train.fine_tune_gain import PARTIAL, finetune_line, partial_line
+from cheetahlion_gui.train.fine_tune_gain import PARTIAL, finetune_line
 from cheetahlion_gui.train.plots import TrainingHistory, TrainingPlots
 from training.records.config import TrainConfig
 from training.records.events import (
@@ -27,7 +27,7 @@ from training.records.events import (
 )
 from training.records.fit_summary import FitSummary
 from training.records.run_record import RunRecord
-from training.records.run_summary import what_it_gained, why_it_ended
+from training.records.run_summary import against_quick_mode, what_it_gained, why_it_ended
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
                "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer",
@@ -216,7 +216,7 @@ def result_text(result: FitSummary, config: TrainConfig) -> str:
         gained = _capital(what_it_gained(result.best_val_accuracy, result.baseline_accuracy,
                                          None)) + "."
         quick = result.kept.start_accuracy if result.kept else None
-        line = partial_line(result.best_val_accuracy, share, quick) or \
+        line = against_quick_mode(result.best_val_accuracy, share, quick) or \
             "Kept quick mode's model: the top of the network did not train."
         gained = f"{line} {gained}"
         return (f"{_capital(reason)}. {gained} The model was saved "

@@ -33,7 +33,7 @@ from training.cli.support import (
 from training.core.errors import CheetahLionError
 from training.records.evaluation import BalancedScores, small_class_note
 from training.records.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
-from training.records.run_summary import what_it_gained, why_it_ended
+from training.records.run_summary import against_quick_mode, what_it_gained, why_it_ended
 
 
 def register(commands: Any) -> None:
@@ -209,7 +209,8 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         gained = what_it_gained(result.best_val_accuracy, result.baseline_accuracy, share)
         print(f"{ended}: {gained}; best epoch {result.best_epoch}, {result.seconds:.1f} s")
         if config.mode == "partial" and result.kept:
-            print(_partial_line(result.kept))
+            kept = result.kept
+            print(against_quick_mode(kept.val_accuracy, kept.trained_share, kept.start_accuracy))
         elif result.kept_note:
             print(result.kept_note)
         if balance is not None:
@@ -225,17 +226,6 @@ def _against_quick(result: Any, config: Any) -> dict[str, Any]:
     quick = kept.start_accuracy if kept else None
     return {"quick_val_accuracy": quick,
             "gained_over_quick": (result.best_val_accuracy - quick) if kept else None}
-
-
-def _partial_line(kept: Any) -> str:
-    """What the top blocks' training gained over quick mode on validation, in words."""
-    if kept.trained_share == 0.0:
-        return (f"kept quick mode's model: the fine-tuned top was not better on validation "
-                f"(quick mode {kept.start_accuracy:.3f})")
-    blend = "" if kept.trained_share == 1.0 else \
-        f" (a blend, {kept.trained_share:.0%} fine-tuned)"
-    return (f"fine-tuned top{blend}: validation accuracy {kept.val_accuracy:.3f}, quick mode "
-            f"{kept.start_accuracy:.3f} ({kept.val_accuracy - kept.start_accuracy:+.3f})")
 
 
 def balanced_line(balance: BalancedScores) -> str:

@@ -54,3 +54,26 @@ def what_it_gained(val_accuracy: float, baseline: float | None,
 
 def _epochs(count: int) -> str:
     return "no finished epoch" if count == 0 else f"epoch {count}"
+
+
+def points(gain: float) -> str:
+    """"+1.2 points" (percentage points of validation accuracy), or "no change"."""
+    rounded = round(gain * 100, 1)
+    return "no change" if rounded == 0 else f"{rounded:+.1f} points".replace("-", "−")
+
+
+def against_quick_mode(val_accuracy: float, trained_share: float | None,
+                       quick_accuracy: float | None) -> str | None:
+    """A partial fine-tune's result against quick mode's model on the same split, e.g.
+    "Fine-tuning the top: 0.912 on validation, quick mode 0.900 (+1.2 points)."; None when
+    quick mode's figure is unknown (a run stopped during quick mode). It keeps the better of
+    the two on validation, so the comparison is with quick mode, never with ImageNet's own
+    classifier."""
+    if quick_accuracy is None or trained_share is None:
+        return None
+    if trained_share == 0.0:
+        return ("Kept quick mode's model: the fine-tuned top was no better on validation "
+                f"(quick mode {quick_accuracy:.3f}).")
+    blend = "" if trained_share == 1.0 else f" (a blend, {trained_share:.0%} fine-tuned)"
+    return (f"Fine-tuning the top: {val_accuracy:.3f} on validation{blend}, quick mode "
+            f"{quick_accuracy:.3f} ({points(val_accuracy - quick_accuracy)}).")
