@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from cheetahlion_gui.classify.review_base import ReviewBase
 from cheetahlion_gui.classify.review_picture import REVIEW_SIZE
+from cheetahlion_gui.classify.review_queue import Addition
 from cheetahlion_gui.widgets.gallery_model import GalleryItem
 from training.records.multilabel import LABEL_SEPARATOR, UNSURE_BAND, label_doubt
 
@@ -107,27 +108,15 @@ class MultiLabelReviewDialog(ReviewBase):
         self.ticks[self.position] = frozenset(self.ticked())
         addition = None if labels is None else self.queue.add(
             item.path, LABEL_SEPARATOR.join(labels), labels=labels)
-        self.decisions.append((self.position, addition))
         name = Path(item.path).name
-        self._say(f"Skipped {name}" if labels is None else
-                  f"{name} → {', '.join(labels) or 'no label'}")
-        self.position += 1
-        self._show_current()
+        self._decided(addition, f"Skipped {name}" if labels is None else
+                      f"{name} → {', '.join(labels) or 'no label'}")
 
-    def back(self) -> None:
-        """Back to the photo before, its addition taken back, its ticks as they were."""
-        taken = self._take_back()
-        if taken is None:
-            return
-        addition, name = taken
-        if addition is None:
-            self._say(f"Back to {name}")
-        elif self.queue.undo(addition):
-            self._say(f"Taking {name} out of the dataset again")
-        else:
-            self._say(f"Back to {name} (it was not added)")
-        self.stack.setCurrentIndex(0)
-        self._show_current()
+    def _undo(self, addition: Addition, name: str) -> str:
+        """The photo's ticks come back as they were: `ticks` keeps them per position."""
+        if self.queue.undo(addition):
+            return f"Taking {name} out of the dataset again"
+        return f"Back to {name} (it was not added)"
 
     # --- showing ----------------------------------------------------------------------------
 

@@ -117,9 +117,28 @@ class ReviewBase(QDialog):
     def decide(self, labels: object) -> None:
         raise NotImplementedError
 
-    def back(self) -> None:
-        raise NotImplementedError
+    def _decided(self, addition: Addition | None, said: str) -> None:
+        """The current photo's decision recorded (its addition, if any, can be taken back)
+        and said; on to the next photo."""
+        self.decisions.append((self.position, addition))
+        self._say(said)
+        self.position += 1
+        self._show_current()
 
+    def back(self) -> None:
+        """Take the last decision back and show its photo again."""
+        if not self.decisions:
+            self._say("Nothing to go back to yet.")
+            return
+        self.position, addition = self.decisions.pop()
+        name = Path(self.items[self.position].path).name
+        self._say(f"Back to {name}" if addition is None else self._undo(addition, name))
+        self.stack.setCurrentIndex(0)
+        self._show_current()
+
+    def _undo(self, addition: Addition, name: str) -> str:
+        """Take `addition` (of the photo `name`) out of the dataset; what to say."""
+        raise NotImplementedError
 
     def reject(self) -> None:
         """Esc or the window's close button: to the end page first (it waits for the last
@@ -142,15 +161,6 @@ class ReviewBase(QDialog):
     def _train_again(self) -> None:
         self.train_requested = True
         self.accept()
-
-    def _take_back(self) -> tuple[Addition | None, str] | None:
-        """Pop the last decision, back to its photo; its addition and the photo's file
-        name, or None (said) when there is nothing to go back to."""
-        if not self.decisions:
-            self._say("Nothing to go back to yet.")
-            return None
-        self.position, addition = self.decisions.pop()
-        return addition, Path(self.items[self.position].path).name
 
     # --- showing ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.classify.review_base import ReviewBase
 from cheetahlion_gui.classify.review_picture import REVIEW_SIZE
+from cheetahlion_gui.classify.review_queue import Addition
 from cheetahlion_gui.widgets.gallery_model import GalleryItem
 from training.insight.adding import class_name_problem
 
@@ -141,28 +142,15 @@ class ReviewDialog(ReviewBase):
             return
         item = self.items[self.position]
         addition = self.queue.add(item.path, class_name) if class_name else None
-        self.decisions.append((self.position, addition))
         name = Path(item.path).name
-        self._say(f"{name} → {class_name}" if class_name else f"Skipped {name}")
-        self.position += 1
-        self._show_current()
+        self._decided(addition, f"{name} → {class_name}" if class_name else f"Skipped {name}")
 
-    def back(self) -> None:
-        """Take the last decision back and show its photo again."""
-        taken = self._take_back()
-        if taken is None:
-            return
-        addition, name = taken
-        if addition is None:
-            self._say(f"Back to {name}")
-        elif self.queue.undo(addition):
-            self._say(f"Taking {name} out of '{addition.class_name}' again")
-        else:
-            self._say(f"Back to {name} (it was not copied into '{addition.class_name}')")
-        if addition is not None:
-            self._drop_unused_class(addition.class_name)
-        self.stack.setCurrentIndex(0)
-        self._show_current()
+    def _undo(self, addition: Addition, name: str) -> str:
+        said = (f"Taking {name} out of '{addition.class_name}' again"
+                if self.queue.undo(addition) else
+                f"Back to {name} (it was not copied into '{addition.class_name}')")
+        self._drop_unused_class(addition.class_name)
+        return said
 
     def _drop_unused_class(self, name: str) -> None:
         """Take back a class this review made, once no decision puts a photo into it. Undos
