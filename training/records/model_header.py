@@ -22,6 +22,8 @@ from training.records.config import TrainConfig
 from training.records.multilabel_calibration import HEADER_KEY as LABEL_CALIBRATION_KEY
 from training.records.multilabel_calibration import MultiLabelCalibration
 from training.records.preprocessing import INTERPOLATIONS, Preprocessing
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenUse
 
 FORMAT_NAME = "cheetahlion-model"
 FORMAT_VERSION = 2
@@ -128,6 +130,11 @@ def _checked(header: Any) -> dict[str, Any]:
             ModelCalibration.from_dict(header[CALIBRATION_KEY])
         except ValueError as error:
             raise BadField(CALIBRATION_KEY, str(error)) from None
+    if FROZEN_KEY in header:  # files before it lack it: trained on float features
+        try:
+            FrozenUse.from_dict(header[FROZEN_KEY])
+        except ValueError as error:
+            raise BadField(FROZEN_KEY, str(error)) from None
     if LABEL_CALIBRATION_KEY in header:  # multi-label files before calibration lack it
         try:
             MultiLabelCalibration.from_dict(header[LABEL_CALIBRATION_KEY], header["classes"])
