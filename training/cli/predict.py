@@ -279,8 +279,7 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
           f"read, {len(skipped)} skipped (not images)"
           + (f", {unfamiliar} none of these" if predictor.calibration else "")
           + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
-          + (f"; results written to {args.csv}" if args.csv else "")
-          + (f"; features: {features}" if features else ""), file=sys.stderr)
+          + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
     print_frozen_run(frozen)
 
 
