@@ -256,7 +256,10 @@ def test_a_model_classifies_on_the_features_it_was_trained_on(frozen_parts, phot
     _, path, maker = frozen_parts
     plant_int8(path, maker, 1.01)
     monkeypatch.setenv(PRECISION_ENV, "float")
-    run = _classified(Predictor.from_model(_tiny_model("int8"), CPU), photo)
+    predictor = Predictor.from_model(_tiny_model("int8"), CPU)
+    list(predictor.predict([photo]))
+    assert predictor.frozen.features_label == "onnxruntime int8"  # not the setting's float
+    run = _classified(predictor, photo)
     assert (run.runtime, run.precision, run.mixed, run.note) == ("onnxruntime", "int8", False,
                                                                  None)
     assert run.describe() == "Frozen network: onnxruntime, 8-bit"
