@@ -157,3 +157,17 @@ def test_the_frozen_features_a_head_was_trained_on_are_read_back(tmp_path: Path)
     old = load_model(save_model(_tiny_model(), tmp_path / "old.safetensors"))
     assert FROZEN_KEY not in old.metadata
     assert FrozenUse.of_header(old.metadata) == FrozenUse("float", None)
+
+
+def test_the_header_alone_reads_without_the_weights(tmp_path: Path) -> None:
+    """`read_header` (torch-free, for the GUI thread) gives what `read_metadata` gives, and
+    refuses what is not a model file."""
+    from training.records.model_header import read_header
+
+    model = _tiny_model()
+    model.metadata[FROZEN_KEY] = FrozenUse("int8", "onnxruntime").to_dict()
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert read_header(path) == read_metadata(path)
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff not a model")
+    with pytest.raises(ModelFileError, match="is not a CheetahLion model file"):
+        read_header(tmp_path / "photo.jpg")

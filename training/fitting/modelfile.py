@@ -41,6 +41,7 @@ from training.records.backbones import BACKBONES
 from training.records.model_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    METADATA_KEY,
     MODEL_SUFFIX,
     check_header,
     checked_preprocessing,
@@ -55,7 +56,6 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MODEL_SUFFIX", "TrainedModel", "loa
 MAX_MODEL_BYTES = 2**30
 """The largest model file opened (the largest backbone's is ~100 MB): a bigger one is refused
 before it is read into memory."""
-METADATA_KEY = "cheetahlion"
 
 
 @dataclass

@@ -10,6 +10,7 @@ bad one is named in a `ModelFileError` that tells the user what to do.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from training.records.runtime_words import FrozenUse
 FORMAT_NAME = "cheetahlion-model"
 FORMAT_VERSION = 2
 MODEL_SUFFIX = ".safetensors"
+METADATA_KEY = "cheetahlion"
+"""Where the safetensors header's "__metadata__" keeps this header, as one JSON string."""
 MIN_INPUT_SIDE = 32
 MAX_INPUT_SIDE = 1024
 """The input sizes training accepts (`TrainConfig.image_size`); a file cannot ask for more."""
@@ -72,6 +75,25 @@ def check_header(path: Path, header: Any) -> dict[str, Any]:
         raise ModelFileError(
             f"{path}: its metadata field '{bad.field}' {bad.problem}. The file was altered or "
             "damaged: train the model again or re-copy the file.") from None
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The checked header of the model file at `path`, reading only the header (the
+    weights are not read, and torch is not loaded: the GUI thread may call this)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            raw = file.read(min(length, 100_000_000))
+        header = json.loads(json.loads(raw)["__metadata__"][METADATA_KEY])
+    except OSError as error:
+        raise ModelFileError(f"{path} cannot be read ({error.strerror}).") from None
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ModelFileError(f"{path} is not a CheetahLion model file (or is damaged). "
+                             "Choose the .safetensors file CheetahLion wrote.") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a CheetahLion model file.")
+    return check_header(path, header)
 
 
 def checked_preprocessing(data: Any) -> Preprocessing:
