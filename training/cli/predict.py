@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
     _add_unfamiliar_option(evaluate)
     add_output_options(evaluate)
-    add_feature_precision_option(evaluate)
+    add_feature_precision_option(evaluate, with_model=True)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="classify images or folders")
@@ -68,7 +68,7 @@ def register(commands: Any) -> None:
                               "left out, the app's rule (a label near its threshold)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
-    add_feature_precision_option(predict)
+    add_feature_precision_option(predict, with_model=True)
     predict.set_defaults(handler=_predict)
 
     _register_export(commands)
