@@ -11,7 +11,6 @@ its backbone with the pretrained network, so its features are the finder's.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 
 import numpy as np
@@ -34,8 +33,6 @@ from training.models.onnx_features import (
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.preprocessing import Preprocessing
 from training.records.runtime_words import FrozenRun, FrozenUse
-
-log = logging.getLogger(__name__)
 
 ONNX_RUNTIME = "onnxruntime"
 PYTORCH = "pytorch"
@@ -194,8 +191,7 @@ class FrozenFeatures:
                                  "off or its export failed)")
         if wanted == "int8" and self.precision != "int8" and self.fallback:
             self.note = (f"8-bit features could not be used here ({self.refusal}); float "
-                         "features ran instead.")
-            log.warning("%s", self.note)
+                         "features ran instead.")  # each front end shows it
         elif wanted == "int8" and self.precision != "int8":
             raise ConfigError(f"8-bit features were asked for but cannot be used: "
                               f"{self.refusal}. Use --feature-precision float or auto "
