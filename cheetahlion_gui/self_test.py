@@ -7,8 +7,10 @@ dataset with one image in the wrong class folder, finds that image with the like
 finder and moves it to its class (a journalled file move), trains in quick mode, evaluates,
 classifies a few new images with the model (an iPhone HEIC photo among them must be read,
 random noise must come out as "none of these"), explains one prediction with Grad-CAM,
-fine-tunes the top of the network one epoch (it must say what it gained over quick mode),
-fine-tunes one epoch (in the child process the app fine-tunes in), and then takes a labels.csv
+trains in quick mode on 8-bit features and evaluates and classifies with that model (its
+file must record them and the evaluation must say it ran on them: `_eight_bit`), fine-tunes
+the top of the network one epoch (it must say what it gained over quick mode), fine-tunes
+one epoch (in the child process the app fine-tunes in), and then takes a labels.csv
 folder through the same steps and an ONNX export (`self_test_multilabel`). It prints one line, what
 it did or why it failed, and exits 0 only when every step worked. An error dialog anywhere
 fails it with the dialog's text; a watchdog thread ends the process if a step hangs. It
@@ -179,6 +181,7 @@ class SelfTest(QObject):
             raise DriverFailed(f"classifying ran on {runtime}, not onnxruntime "
                                f"(the start-up preparation gave {window.frozen_runtime})")
         explained = self._explain_first(classify_page)
+        eight_bit = self._eight_bit(gallery)
 
         driver.go_to("Train")
         top_seconds, top_line = self._fine_tune_top()
@@ -195,9 +198,49 @@ class SelfTest(QObject):
                 f"images (accuracy {report.accuracy:.2f}), classified {coloured} new images "
                 f"(one HEIC; {correct} correct) and noise (none of these) in "
                 f"{classify_seconds:.1f} s on {runtime}, "
-                f"explained a prediction of '{explained}', fine-tuned the top 1 epoch in "
+                f"explained a prediction of '{explained}', {eight_bit}, "
+                f"fine-tuned the top 1 epoch in "
                 f"{top_seconds:.1f} s ({top_line}), fine-tuned 1 epoch in a child "
                 f"process in {finetune_seconds:.1f} s; multi-label: {multilabel}")
+
+    def _eight_bit(self, gallery: Path) -> str:
+        """Quick mode on 8-bit features (the process's precision set to "int8", as the
+        CLI's --feature-precision int8 sets it), then, with the setting back as it was,
+        evaluation and classification, which follow the model: its file must record 8-bit
+        features, and the evaluation must say they ran and were not mixed with float ones.
+
+        It fails loudly when the 8-bit graph cannot be built or is refused: that graph is
+        onnxruntime's quantization of the float graph on the CPU, which the classification
+        before already required (onnxruntime, not PyTorch), so only a bundle that lost part
+        of onnxruntime (its quantization tool) or a quantizer gone wrong ends here; the
+        engine's reason is in the failure line."""
+        from training.core.precision import PRECISION_ENV, set_frozen_precision
+        from training.records.model_header import read_header
+        from training.records.runtime_words import FrozenUse
+
+        driver, window = self.driver, self.window
+        before = os.environ.get(PRECISION_ENV)
+        set_frozen_precision("int8")
+        try:
+            seconds = driver.train("training in quick mode on 8-bit features")
+        finally:
+            if before is None:
+                os.environ.pop(PRECISION_ENV, None)
+            else:
+                os.environ[PRECISION_ENV] = before
+        recorded = FrozenUse.of_header(read_header(window.session.model_path or ""))
+        if recorded.precision != "int8":
+            raise DriverFailed(f"training on 8-bit features: the model file records "
+                               f"{recorded.precision} features")
+        driver.evaluate("evaluating a model trained on 8-bit features")
+        ran = window.evaluate_page.report.frozen if window.evaluate_page.report else None
+        if ran is None or ran.precision != "int8" or ran.mixed:
+            raise DriverFailed("evaluating a model trained on 8-bit features: "
+                               + (ran.describe() if ran else "it did not say what ran"))
+        driver.classify(gallery, "classifying with a model trained on 8-bit features")
+        coloured, correct = self._gallery_score(window.classify_page.model.items())
+        return (f"trained on 8-bit features in {seconds:.1f} s, evaluated and classified "
+                f"{coloured} new images ({correct} correct) with it ({ran.describe()})")
 
     def _fine_tune_top(self) -> tuple[float, str]:
         """Fine-tune the top for one epoch, in this process as the app does: a model must be

@@ -22,6 +22,8 @@ PASSED = re.compile(
     r"classified 7 new images \(one HEIC; [567] correct\) "
     r"and noise \(none of these\) in [\d.]+ s on onnxruntime, "
     r"explained a prediction of '(red|green|blue)', "
+    r"trained on 8-bit features in [\d.]+ s, evaluated and classified 7 new images "
+    r"\([567] correct\) with it \(Frozen network: onnxruntime, 8-bit\), "
     r"fine-tuned the top 1 epoch in [\d.]+ s "
     r"\((fine-tuning the top|kept quick mode's model)\), "
     r"fine-tuned 1 epoch in a child process in [\d.]+ s; "
@@ -51,9 +53,9 @@ def test_self_test_trains_evaluates_classifies_and_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     lines = result_lines(result)
     assert len(lines) == 1 and PASSED.fullmatch(lines[0]), result.stdout
-    # It kept its runs in the home it was given: the quick run, the fine-tuned top, the
-    # fine-tune and the multi-label run.
-    assert len(list((home / "data" / "runs").rglob("run.json"))) == 4
+    # It kept its runs in the home it was given: the quick run, the quick run on 8-bit
+    # features, the fine-tuned top, the fine-tune and the multi-label run.
+    assert len(list((home / "data" / "runs").rglob("run.json"))) == 5
 
 
 @pytest.mark.slow

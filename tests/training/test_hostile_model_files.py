@@ -85,6 +85,14 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "config as a list": (_set("config", [1, 2]), "config"),
     "config with a bad seed": (_set("config", {"seed": "x"}), "config"),
     "metrics as text": (_set("metrics", "good"), "metrics"),
+    "frozen features as text": (_set("frozen_features", "int8"), "frozen_features"),
+    "frozen features of an unknown precision": (
+        _set("frozen_features", {"precision": "int4", "runtime": "onnxruntime"}),
+        "frozen_features"),
+    "frozen features of an unknown runtime": (
+        _set("frozen_features", {"precision": "int8", "runtime": "tensorrt"}), "frozen_features"),
+    "frozen features without a precision": (_set("frozen_features", {"runtime": "pytorch"}),
+                                            "frozen_features"),
 }
 
 

@@ -1,5 +1,6 @@
 """The 8-bit feature graph: never mixed with float vectors, refused when it disagrees, chosen
-by the precision setting and the CLI flag.
+by the precision setting and the CLI flag; a model classifies on the precision it was trained
+on, and features of the other kind are checked and reported.
 
 A tiny network (its own digest, so no other test shares its graphs) is exported once per
 module; the "8-bit graphs" are planted: the float graph with its output scaled by 1.01 (it
@@ -22,10 +23,14 @@ from torch import nn
 
 from training.core.errors import ConfigError
 from training.core.runtime import PRECISION_ENV
+from training.fitting.modelfile import TrainedModel
 from training.models import int8_features, onnx_features
 from training.models.embedding import default_store, embed_files, space_key
 from training.models.frozen import FrozenFeatures, features_used
+from training.predict.inference import Predictor
 from training.records.preprocessing import Preprocessing
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenRun, FrozenUse
 
 CPU = torch.device("cpu")
 PREP = Preprocessing(resize=40, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -228,3 +233,80 @@ def test_forced_int8_quantizes_checks_and_times_a_graph(frozen_parts, photo,
     reference = onnx_features.session_from_bytes(path)(_pixels(frozen, photo))[0]
     cosine = features @ reference / (np.linalg.norm(features) * np.linalg.norm(reference))
     assert cosine > 0.95
+
+
+def _tiny_model(trained: str | None) -> TrainedModel:
+    """The tiny network as a model file would give it: trained on `trained` features (None:
+    a file from before the header recorded them)."""
+    metadata = {} if trained is None else {
+        FROZEN_KEY: FrozenUse(trained, "onnxruntime").to_dict()}
+    return TrainedModel(Tiny().eval(), "efficientnet_lite0", ("a", "b", "c"), PREP, metadata)
+
+
+def _classified(predictor: Predictor, photo: Path) -> FrozenRun:
+    (prediction,) = predictor.predict([photo])
+    assert prediction.error is None, prediction.error
+    return predictor.frozen_run()
+
+
+def test_a_model_classifies_on_the_features_it_was_trained_on(frozen_parts, photo,
+                                                              monkeypatch) -> None:
+    """Whatever the process's setting: 8-bit for a model trained on 8-bit features, float
+    for one trained on float features or written before the header said."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    predictor = Predictor.from_model(_tiny_model("int8"), CPU)
+    list(predictor.predict([photo]))
+    assert predictor.frozen.features_label == "onnxruntime int8"  # not the setting's float
+    run = _classified(predictor, photo)
+    assert (run.runtime, run.precision, run.mixed, run.note) == ("onnxruntime", "int8", False,
+                                                                 None)
+    assert run.describe() == "Frozen network: onnxruntime, 8-bit"
+    monkeypatch.setenv(PRECISION_ENV, "int8")
+    for trained in ("float", None):
+        run = _classified(Predictor.from_model(_tiny_model(trained), CPU), photo)
+        assert (run.precision, run.trained, run.mixed) == ("float", "float", False)
+
+
+def test_features_of_the_other_kind_are_checked_and_reported(frozen_parts, photo) -> None:
+    """Asked for explicitly (the CLI's --feature-precision), the other precision runs, and
+    the run says it was checked against the model's own classifier."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    for trained, asked in (("float", "int8"), ("int8", "float")):
+        run = _classified(Predictor.from_model(_tiny_model(trained), CPU,
+                                               feature_precision=asked), photo)
+        assert (run.precision, run.trained, run.mixed) == (asked, trained, True)
+        assert run.check is not None and run.check.startswith(
+            "checked: the 8-bit graph agreed with the float one on this model's classifier")
+        words = "8-bit" if trained == "int8" else "float"
+        assert f"the model was trained on {words} features, checked: " in run.describe()
+
+
+def test_an_int8_model_falls_back_to_float_with_a_note(frozen_parts, photo) -> None:
+    """Where the 8-bit graph cannot be used (here it disagrees), an 8-bit model classifies on
+    float features and says why; asked for explicitly, 8-bit is refused instead."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, -1.0)
+    predictor = Predictor.from_model(_tiny_model("int8"), CPU)
+    run = _classified(predictor, photo)
+    assert (run.precision, run.mixed) == ("float", True)
+    assert run.note is not None and run.note.startswith("8-bit features could not be used "
+                                                        "here (8-bit feature graph refused")
+    assert run.note.endswith("float features ran instead.")
+    assert "trained on 8-bit features, not checked" in run.describe()
+    plant_int8(path, maker, -1.0)
+    with pytest.raises(ConfigError, match="8-bit features were asked for but cannot be used"):
+        _classified(Predictor.from_model(_tiny_model("int8"), CPU, feature_precision="int8"),
+                    photo)
+
+
+def test_quick_training_records_what_computed_its_features(frozen_parts) -> None:
+    """What a quick-mode head was trained on, as the model file records it."""
+    make, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    frozen = FrozenFeatures(Tiny().eval(), PREP, CPU, precision="int8")
+    frozen.prepare(1)
+    assert frozen.use() == FrozenUse("int8", "onnxruntime")
+    assert make().use() == FrozenUse("float", None)  # nothing computed yet

@@ -19,6 +19,8 @@ from training.fitting.modelfile import (
 )
 from training.models.networks import create_network
 from training.records.backbones import get_backbone
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenUse
 
 
 def _tiny_model(classes: tuple[str, ...] = ("cat", "dog")) -> TrainedModel:
@@ -143,3 +145,29 @@ def test_newer_format_version_asks_for_an_update(tmp_path: Path) -> None:
     path.write_bytes(patched)
     with pytest.raises(ModelFileError, match="newer CheetahLion"):
         load_model(path)
+
+
+def test_the_frozen_features_a_head_was_trained_on_are_read_back(tmp_path: Path) -> None:
+    """8-bit or float and the runtime, as training wrote them; a file from before the field
+    was trained on float features."""
+    model = _tiny_model()
+    model.metadata[FROZEN_KEY] = FrozenUse("int8", "onnxruntime").to_dict()
+    loaded = load_model(save_model(model, tmp_path / "int8.safetensors"))
+    assert FrozenUse.of_header(loaded.metadata) == FrozenUse("int8", "onnxruntime")
+    old = load_model(save_model(_tiny_model(), tmp_path / "old.safetensors"))
+    assert FROZEN_KEY not in old.metadata
+    assert FrozenUse.of_header(old.metadata) == FrozenUse("float", None)
+
+
+def test_the_header_alone_reads_without_the_weights(tmp_path: Path) -> None:
+    """`read_header` (torch-free, for the GUI thread) gives what `read_metadata` gives, and
+    refuses what is not a model file."""
+    from training.records.model_header import read_header
+
+    model = _tiny_model()
+    model.metadata[FROZEN_KEY] = FrozenUse("int8", "onnxruntime").to_dict()
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert read_header(path) == read_metadata(path)
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff not a model")
+    with pytest.raises(ModelFileError, match="is not a CheetahLion model file"):
+        read_header(tmp_path / "photo.jpg")

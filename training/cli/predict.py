@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--mistakes", type=int, default=10, help="worst mistakes to list")
     _add_unfamiliar_option(evaluate)
     add_output_options(evaluate)
-    add_feature_precision_option(evaluate)
+    add_feature_precision_option(evaluate, with_model=True)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="classify images or folders")
@@ -68,7 +68,7 @@ def register(commands: Any) -> None:
                               "left out, the app's rule (a label near its threshold)")
     _add_unfamiliar_option(predict)
     add_output_options(predict)
-    add_feature_precision_option(predict)
+    add_feature_precision_option(predict, with_model=True)
     predict.set_defaults(handler=_predict)
 
     _register_export(commands)
@@ -130,16 +130,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     split = model_split(model, dataset)
     with ProgressBar(args, f"evaluate {args.part}", len(split.part(args.part))) as update:
         report = evaluate(model, dataset, args.part, split, progress=update,
-                          unfamiliar_percentile=args.unfamiliar_percentile)
+                          unfamiliar_percentile=args.unfamiliar_percentile,
+                          feature_precision=args.feature_precision)
     points = operating_points_of(report)
     if args.json:
         print_json({**asdict(report), "mistakes": report.mistakes[:args.mistakes],
+                    "frozen": report.frozen.to_dict() if report.frozen else None,
                     "at_thresholds": [{**asdict(p), "precision": p.precision,
                                        "recall": p.recall} for p in points]})
         return 0
     _print_evaluation(report, args.mistakes)
     print_operating_points(report, points)
     _print_calibration(report)
+    if report.frozen is not None:
+        print_frozen_run(report.frozen, sys.stdout)
     return 0
 
 
@@ -212,8 +216,9 @@ def _predict(args: argparse.Namespace) -> int:
         check_results_target(args.csv)
     listing = images_in(args.paths)
     files = listing.images
-    predictor = Predictor.imagenet() if args.model == IMAGENET_MODEL \
-        else Predictor.from_file(args.model)
+    precision = args.feature_precision  # None: the precision the model was trained on
+    predictor = Predictor.imagenet(feature_precision=precision) if args.model == IMAGENET_MODEL \
+        else Predictor.from_file(args.model, feature_precision=precision)
     predictor.unfamiliar_percentile = args.unfamiliar_percentile
     classes = predictor.classes
     columns = list(classes) if len(classes) <= MAX_CLASS_COLUMNS else []
@@ -247,6 +252,7 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
     from training.records.calibration import is_unsure
 
     features = features_used()
+    frozen = predictor.frozen_run()
     failures = sum(1 for p in results if p.error) - len(skipped)
     skipped_ids = {id(p) for p in skipped}
     by_threshold = any(t is not None for t in predictor.thresholds)
@@ -258,6 +264,7 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
             "path": p.path, "label": p.label, "confidence": p.confidence, "error": p.error,
             "skipped": id(p) in skipped_ids, "novelty": p.novelty, "none_of_these": p.unfamiliar,
             "unsure": id(p) in unsure, "threshold": p.threshold, "features": features,
+            "frozen": frozen.to_dict(),
             "probabilities": dict(zip(columns, p.probabilities, strict=False)) if columns
             else None,
         } for p in results])
@@ -272,8 +279,17 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
           f"read, {len(skipped)} skipped (not images)"
           + (f", {unfamiliar} none of these" if predictor.calibration else "")
           + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
-          + (f"; results written to {args.csv}" if args.csv else "")
-          + (f"; features: {features}" if features else ""), file=sys.stderr)
+          + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
+    print_frozen_run(frozen)
+
+
+def print_frozen_run(frozen: Any, stream: Any = None) -> None:
+    """What ran the frozen network (`FrozenRun.describe`), and why 8-bit was not used when
+    the model asked for it (on stderr unless `stream` is given)."""
+    stream = stream or sys.stderr
+    if frozen.note:
+        print(f"note: {frozen.note}", file=stream)
+    print(frozen.describe(), file=stream)
 
 
 def _unsure_rule(predictor: Any, chance: float) -> str:

@@ -41,13 +41,19 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_feature_precision_option(parser: argparse.ArgumentParser) -> None:
-    """--feature-precision, for commands that run the frozen network (applied by `main`)."""
+def add_feature_precision_option(parser: argparse.ArgumentParser,
+                                  with_model: bool = False) -> None:
+    """--feature-precision, for commands that run the frozen network (applied by `main`;
+    `with_model`: a command using a model file, whose own precision is the default)."""
+    default = ("the precision the model was trained on (float for older files); another is "
+               "checked against the model's classifier" if with_model
+               else "float, or CHEETAHLION_PRECISION")
     parser.add_argument("--feature-precision", choices=("auto", "float", "int8"),
-                        help="frozen features on the CPU: float (default), auto (the 8-bit "
-                             "graph where this machine measured it faster and it agrees with "
-                             "the float one), or int8 (fails if the 8-bit graph is refused); "
-                             "8-bit lost accuracy on small grey photos (docs/benchmarks.md)")
+                        help="frozen features on the CPU: float, auto (the 8-bit graph where "
+                             "this machine measured it faster and it agrees with the float "
+                             "one), or int8 (fails if the 8-bit graph is refused); default: "
+                             f"{default}. 8-bit lost accuracy on small grey photos "
+                             "(docs/benchmarks.md)")
 
 
 def scan_with_progress(args: argparse.Namespace) -> Any:

@@ -34,6 +34,7 @@ from training.core.errors import CheetahLionError
 from training.records.evaluation import BalancedScores, small_class_note
 from training.records.events import EpochEnded, PhaseProgress, RunStarted, StepEnded
 from training.records.run_summary import against_quick_mode, what_it_gained, why_it_ended
+from training.records.runtime_words import describe_frozen
 
 
 def register(commands: Any) -> None:
@@ -178,6 +179,7 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
     """The run's result: warnings on stderr, then JSON or a line and the model's path."""
     from training.models.frozen import features_used
 
+    frozen = _frozen_use(result, config)
     balance = result.balance
     summary = {
         "model": result.model_path, "run_id": result.run_id, "stopped": result.stopped,
@@ -193,6 +195,7 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
         "warnings": list(result.warnings),
         **_against_quick(result, config),
         "features": features_used(),
+        "frozen_features": frozen.to_dict() if frozen else None,
     }
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -215,7 +218,19 @@ def _report(args: argparse.Namespace, result: Any, config: Any) -> None:
             print(result.kept_note)
         if balance is not None:
             print(balanced_line(balance))
+        if frozen is not None:
+            print(describe_frozen(frozen.runtime, frozen.precision))
         print(f"model saved to {result.model_path}")
+
+
+def _frozen_use(result: Any, config: Any) -> Any:
+    """What ran the frozen network the saved head was trained on (its file's `FrozenUse`);
+    None without a model, or for a whole-network fine-tune, which runs no frozen network."""
+    from training.records.runtime_words import FrozenUse
+
+    if result.model is None or config.mode == "finetune":
+        return None
+    return FrozenUse.of_header(result.model.metadata)
 
 
 def _against_quick(result: Any, config: Any) -> dict[str, Any]:

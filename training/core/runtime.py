@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 import torch
 
 from training.core.errors import ConfigError
+from training.core.precision import PRECISION_ENV as PRECISION_ENV
+from training.core.precision import PRECISIONS as PRECISIONS
+from training.core.precision import frozen_precision as frozen_precision
+from training.core.precision import set_frozen_precision as set_frozen_precision
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
@@ -44,30 +47,3 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-PRECISION_ENV = "CHEETAHLION_PRECISION"
-"""How frozen passes compute features on the CPU: "float" (default), "auto" (the 8-bit graph
-where this machine measured it faster and it agreed with the float graph) or "int8".
-
-Float stays the default because 8-bit was measured not to be as accurate everywhere
-(docs/benchmarks.md, "8-bit frozen graph"): grey 48-px thumbnails lost 2.1 points of
-kept-model accuracy, and a head trained on float features lost 8.1 points classifying them
-from 8-bit ones, which the agreement check on synthetic images does not catch."""
-PRECISIONS = ("auto", "float", "int8")
-
-
-def frozen_precision() -> str:
-    """The chosen precision (`PRECISION_ENV`, "float" when unset)."""
-    value = os.environ.get(PRECISION_ENV, "").strip().lower() or "float"
-    if value not in PRECISIONS:
-        raise ConfigError(f"{PRECISION_ENV}={value!r} is not one of {', '.join(PRECISIONS)}. "
-                          "Set it to one of those or unset it.")
-    return value
-
-
-def set_frozen_precision(value: str) -> None:
-    """Choose the precision for every frozen pass of this process (a CLI's --precision)."""
-    if value not in PRECISIONS:
-        raise ConfigError(f"Precision {value!r} is not one of {', '.join(PRECISIONS)}.")
-    os.environ[PRECISION_ENV] = value

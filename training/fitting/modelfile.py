@@ -11,9 +11,12 @@ CheetahLion" instead of failing on the extra tensor. A header may also hold "cal
 (`training.records.calibration.ModelCalibration`: the temperature training folded into the
 classifier's weights, and the validation ECE before and after); files without it open as
 they were trained (temperature 1), and no loader needs it, since the weights already give the
-calibrated probabilities. Files are written to a temporary file
-beside the target, fsynced, then renamed over it, so a crash never leaves half a model under
-the real name.
+calibrated probabilities. A header may also hold "frozen_features"
+(`training.records.runtime_words.FrozenUse`: the precision, float or 8-bit, and the runtime of
+the frozen features its head was trained on), which classification uses by default
+(`training.predict.inference`); files without it were trained on float features. Files are
+written to a temporary file beside the target, fsynced, then renamed over it, so a crash never
+leaves half a model under the real name.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from training.records.backbones import BACKBONES
 from training.records.model_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    METADATA_KEY,
     MODEL_SUFFIX,
     check_header,
     checked_preprocessing,
@@ -52,7 +56,6 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MODEL_SUFFIX", "TrainedModel", "loa
 MAX_MODEL_BYTES = 2**30
 """The largest model file opened (the largest backbone's is ~100 MB): a bigger one is refused
 before it is read into memory."""
-METADATA_KEY = "cheetahlion"
 
 
 @dataclass

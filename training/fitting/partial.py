@@ -136,7 +136,7 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
 def _quick_kept(quick: Trained, stopped: str) -> Trained:
     """Quick mode's model as this run's: no epoch of this run ended (its history is empty)."""
     return Trained(replace(quick.outcome, history=[], step_losses=[], best_epoch=0,
-                           stopped=stopped), quick.baseline)
+                           stopped=stopped), quick.baseline, features=quick.features)
 
 
 def quick_config(config: TrainConfig) -> TrainConfig:

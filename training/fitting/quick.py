@@ -84,7 +84,7 @@ def train_quick(run: RunContext, hooks: RunHooks) -> Trained:
     run.network.reset_classifier(len(run.dataset.classes))
     run.network.get_classifier().load_state_dict(outcome.best_state)
     run.network.to(run.device)
-    return Trained(outcome, baseline, novelty)
+    return Trained(outcome, baseline, novelty, features=frozen.use())
 
 
 def _start(run: RunContext, head: torch.nn.Linear, val_features: torch.Tensor,

@@ -25,6 +25,7 @@ from training.records.evaluation import BalancedScores
 from training.records.events import BaselineMeasured, Callback, RunStarted
 from training.records.multilabel import MultiLabelDataset
 from training.records.preprocessing import Preprocessing
+from training.records.runtime_words import FrozenUse
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,5 @@ class Trained:
     novelty: NoveltyReference | None = None
     balance: BalancedScores | None = None
     """The saved model's balanced validation scores (`training.fitting.rare_classes`)."""
+    features: FrozenUse | None = None
+    """The frozen features the head was trained on (quick mode); None: PyTorch's float."""

@@ -70,6 +70,8 @@ from training.records.calibration import HEADER_KEY, ModelCalibration
 from training.records.config import TrainConfig
 from training.records.dataset import Dataset, Split
 from training.records.events import Callback, Cancelled, RunFinished, ignore_event
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenUse
 
 MODEL_NAME = "model.safetensors"
 
@@ -248,6 +250,7 @@ def _trained_model(run: RunContext, trained: Trained, hooks: RunHooks,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": library_versions(),
             **({HEADER_KEY: calibration.to_dict()} if calibration else {}),
+            FROZEN_KEY: (trained.features or FrozenUse("float", "pytorch")).to_dict(),
         },
     )
 

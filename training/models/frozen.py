@@ -32,6 +32,7 @@ from training.models.onnx_features import (
 )
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.preprocessing import Preprocessing
+from training.records.runtime_words import FrozenRun, FrozenUse
 
 ONNX_RUNTIME = "onnxruntime"
 PYTORCH = "pytorch"
@@ -79,10 +80,16 @@ class FrozenFeatures:
 
     The runtime is chosen on first use, not on construction: a caller whose features are
     all in the store never pays for exporting or loading a graph.
+
+    `precision` ("auto", "float", "int8") overrides the process's (`frozen_precision`),
+    e.g. a model's own; `trained`: the precision the network's classifier was trained on,
+    so that features of the other kind are checked against it (`check`); `fallback`: when
+    "int8" cannot be used, run float and say why in `note` instead of refusing.
     """
 
     def __init__(self, network: nn.Module, prep: Preprocessing, device: torch.device,
-                 digest: str | None = None) -> None:
+                 digest: str | None = None, precision: str | None = None,
+                 trained: str = "float", fallback: bool = False) -> None:
         self.network = network.eval()
         self.prep = prep
         self.device = device
@@ -102,6 +109,15 @@ class FrozenFeatures:
         """Quantize and time the 8-bit graph if this machine has none ("auto" builds it only
         here: `prepare_frozen_runtime`, at start-up; "int8" builds it whenever needed)."""
         self._float_only = False
+        self._agreed: str | None = None
+        self.wanted = precision
+        self.trained = trained
+        self.fallback = fallback
+        self.check: str | None = None
+        """Features of another precision than `trained`: how the 8-bit graph agreed with
+        the float one on this network's classifier, or why it could not be checked."""
+        self.note: str | None = None
+        """Why the 8-bit features wanted (with `fallback`) are not used; None otherwise."""
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         if self._runner is None:
@@ -128,6 +144,17 @@ class FrozenFeatures:
             return f"{ONNX_RUNTIME} {self.precision}"
         return self.runtime
 
+    def use(self) -> FrozenUse:
+        """What computed (or would compute) these features, for a model file's header."""
+        return FrozenUse(self.precision, self.runtime)
+
+    def run_record(self) -> FrozenRun:
+        """What ran, against what the classifier was trained on, for a front end."""
+        return FrozenRun(self.runtime, self.precision, self.trained, self.check, self.note)
+
+    def wanted_precision(self) -> str:
+        return self.wanted or frozen_precision()
+
     def store_digest(self, images: int = EXPORT_WORTHWHILE) -> str:
         """What the feature store files these features under: the weights digest, plus the
         8-bit settings when the 8-bit graph computes them, so float and 8-bit vectors never
@@ -145,22 +172,27 @@ class FrozenFeatures:
     def _int8_possible(self) -> bool:
         if self.device.type != "cpu" or os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
             return False
-        wanted = frozen_precision()
+        wanted = self.wanted_precision()
         return wanted == "int8" or (wanted == "auto" and has_graph(self.digest, self.prep)
                                     and int8_features.cached_and_faster(
                                         graph_path(self.digest, self.prep)))
 
     def _choose(self, export: bool) -> None:
         runner = None
-        wanted = frozen_precision()
+        wanted = self.wanted_precision()
         if self.device.type == "cpu" and (export or wanted == "int8"
                                           or has_graph(self.digest, self.prep)):
             runner = onnx_runner(self.network, self.prep, self.digest, self._torch_features)
         if runner is not None and wanted != "float" and not self._float_only:
             runner = self._int8(runner, wanted) or runner
         elif wanted == "int8":
-            self.refusal = "no float graph to quantize (onnxruntime missing or export failed)"
-        if wanted == "int8" and self.precision != "int8":
+            self.refusal = ("8-bit features run only on the CPU" if self.device.type != "cpu"
+                            else "no float graph to quantize (onnxruntime missing, turned "
+                                 "off or its export failed)")
+        if wanted == "int8" and self.precision != "int8" and self.fallback:
+            self.note = (f"8-bit features could not be used here ({self.refusal}); float "
+                         "features ran instead.")  # each front end shows it
+        elif wanted == "int8" and self.precision != "int8":
             raise ConfigError(f"8-bit features were asked for but cannot be used: "
                               f"{self.refusal}. Use --feature-precision float or auto "
                               f"({PRECISION_ENV}=float or auto).")
@@ -168,6 +200,22 @@ class FrozenFeatures:
         self.runtime = ONNX_RUNTIME if runner is not None else PYTORCH
         self.maker = runner.maker if runner is not None else PYTORCH_MAKER
         _used(self.features_label or PYTORCH)
+        if self.precision != self.trained:
+            self.check = (_agreed_words(self._agreed) if self._agreed is not None
+                          else self._check_float(runner))
+
+    def _check_float(self, runner: FeatureRunner | None) -> str:
+        """Float features for a classifier trained on 8-bit ones: how the 8-bit graph
+        agrees with the float one on it (building the 8-bit graph if needed), or why that
+        could not be checked."""
+        if not isinstance(runner, CheckedGraph) or self.refusal is not None:
+            return f"not checked ({self.refusal or 'no float graph to compare with'})"
+        path = graph_path(self.digest, self.prep)
+        int8, why = int8_features.int8_runner(runner, path, self.network, self.prep.crop,
+                                              build=True)
+        if int8 is not None:
+            return _agreed_words(why)
+        return f"checked: {why}" if "refused" in why else f"not checked ({why})"
 
     def _int8(self, float_graph: CheckedGraph, wanted: str) -> CheckedGraph | None:
         """The checked 8-bit graph when `wanted` is "int8", or is "auto" and this machine
@@ -178,6 +226,8 @@ class FrozenFeatures:
             return None
         runner, why = int8_features.int8_runner(float_graph, path, self.network,
                                                 self.prep.crop, build=build)
+        if runner is not None:  # checked on this network's own classifier
+            self._agreed = why
         if runner is not None and wanted == "auto" and not int8_features.measured_faster(
                 path, float_graph.maker):
             runner, why = None, "the 8-bit graph was not faster on this machine"
@@ -194,6 +244,11 @@ class FrozenFeatures:
             network = self.network
             pooled = network.forward_head(network.forward_features(inputs), pre_logits=True)
             return pooled.float().cpu().numpy()
+
+
+def _agreed_words(agreement: str) -> str:
+    return ("checked: the 8-bit graph agreed with the float one on this model's classifier "
+            f"({agreement})")
 
 
 def pretrained_frozen(backbone: str = DEFAULT_BACKBONE) -> FrozenFeatures:

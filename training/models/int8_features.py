@@ -182,8 +182,9 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module, crop: int,
                 build: bool) -> tuple[CheckedGraph | None, str]:
-    """A checked 8-bit runner quantized from `float_graph` (read from `float_path`), or None
-    and why not. `build`: quantize (and time) it when no graph is cached."""
+    """A checked 8-bit runner quantized from `float_graph` (read from `float_path`) and how
+    it agreed (`Agreement.describe`), or None and why not. `build`: quantize (and time) it
+    when no graph is cached."""
     try:
         graph = int8_path(float_path, float_graph.maker)
     except OSError as error:
@@ -214,7 +215,7 @@ def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module,
         measure_speed(runner, float_graph, crop, speed_path(graph))
     with contextlib.suppress(OSError):
         os.utime(graph)  # most recently used
-    return runner, "checked"
+    return runner, found.describe()
 
 
 def _keep_recent(folder: Path) -> None:

@@ -38,8 +38,11 @@ def evaluate(
     cancel: threading.Event | None = None,
     batch_size: int = 32,
     unfamiliar_percentile: float = DEFAULT_PERCENTILE,
+    feature_precision: str | None = None,
 ) -> EvaluationReport:
-    """Score `model` on one part of `dataset`'s split (the model's own split by default)."""
+    """Score `model` on one part of `dataset`'s split (the model's own split by default),
+    on features of the precision it was trained on unless `feature_precision` says otherwise
+    (`Predictor`); the report says what ran (`EvaluationReport.frozen`)."""
     unknown = [name for name in dataset.classes if name not in model.classes]
     if unknown:
         raise CheetahLionError(
@@ -53,7 +56,8 @@ def evaluate(
     records = [dataset.images[i] for i in indices]
     true_labels = [model.classes.index(dataset.classes[r.label]) for r in records]
     predictions: list[Prediction] = []
-    predictor = Predictor.from_model(model, unfamiliar_percentile=unfamiliar_percentile)
+    predictor = Predictor.from_model(model, unfamiliar_percentile=unfamiliar_percentile,
+                                     feature_precision=feature_precision)
     for prediction in predictor.predict([r.path for r in records], batch_size, cancel):
         predictions.append(prediction)
         if progress and (len(predictions) % batch_size == 0 or len(predictions) == len(records)):
@@ -64,7 +68,8 @@ def evaluate(
                        unfamiliar_percentile if predictor.calibration is not None else None)
     has_thresholds = any(t is not None for t in predictor.thresholds)
     return replace(report, thresholds=predictor.thresholds if has_thresholds else (),
-                   calibration=ModelCalibration.of_header(model.metadata))
+                   calibration=ModelCalibration.of_header(model.metadata),
+                   frozen=predictor.frozen_run())
 
 
 def summarize(classes: Sequence[str], true_labels: Sequence[int],

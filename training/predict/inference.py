@@ -15,6 +15,12 @@ pass also gives each image's novelty score, and images stranger than the predict
 A model file may hold per-class thresholds (`training.records.operating_points`): each
 `Prediction` carries its top class's threshold, and one below it is unsure
 (`Prediction.below_threshold`), after "none of these" was decided.
+
+The frozen features are of the precision the model's head was trained on (the file's
+`FrozenUse`: float for files before it), whatever the process's setting, unless a caller
+asks for another (`feature_precision`, e.g. the CLI's --feature-precision); features of the
+other kind are checked against the head, and a model trained on 8-bit features runs float
+ones, with a note, where the 8-bit graph cannot be used (`Predictor.frozen_run`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from training.records.novelty_calibration import (
 )
 from training.records.operating_points import Thresholds, thresholds_from_header
 from training.records.predictions import Prediction, none_of_these
+from training.records.runtime_words import FrozenRun, FrozenUse
 
 
 def imagenet_model() -> TrainedModel:
@@ -67,7 +74,7 @@ class Predictor:
 
     def __init__(self, model: TrainedModel, device: torch.device | None = None,
                  unfamiliar_percentile: float = DEFAULT_PERCENTILE,
-                 keep_features: bool = True) -> None:
+                 keep_features: bool = True, feature_precision: str | None = None) -> None:
         if model.metadata.get("task") == MULTI_LABEL:  # its softmax top-1 would be wrong
             raise ModelFileError(
                 "This is a multi-label model (a photo may get several labels), and this "
@@ -79,7 +86,7 @@ class Predictor:
         if self.device.type == "cpu":
             self.network = self.network.to(memory_format=torch.channels_last)
         self.classifier = self.network.get_classifier()
-        self.frozen = FrozenFeatures(self.network, model.preprocessing, self.device)
+        self.frozen = model_frozen(model, self.network, self.device, feature_precision)
         self.store = default_store() if keep_features else None
         """The feature store (`keep_features`): photos seen before are not run again."""
         self.classes = model.classes
@@ -98,22 +105,26 @@ class Predictor:
     @classmethod
     def from_file(cls, path: str | Path, device: torch.device | None = None,
                   unfamiliar_percentile: float = DEFAULT_PERCENTILE,
-                  keep_features: bool = True) -> Predictor:
+                  keep_features: bool = True, feature_precision: str | None = None
+                  ) -> Predictor:
         """A predictor for the model file at `path`. The file's model is kept for the
         process's next predictor of the same unchanged file (classifying a folder again,
         evaluating after classifying): opening and checking a model costs about a second."""
-        return cls(_opened(Path(path)), device, unfamiliar_percentile, keep_features)
+        return cls(_opened(Path(path)), device, unfamiliar_percentile, keep_features,
+                   feature_precision)
 
     @classmethod
     def from_model(cls, model: TrainedModel, device: torch.device | None = None,
                    unfamiliar_percentile: float = DEFAULT_PERCENTILE,
-                   keep_features: bool = True) -> Predictor:
-        return cls(model, device, unfamiliar_percentile, keep_features)
+                   keep_features: bool = True, feature_precision: str | None = None
+                   ) -> Predictor:
+        return cls(model, device, unfamiliar_percentile, keep_features, feature_precision)
 
     @classmethod
-    def imagenet(cls, device: torch.device | None = None) -> Predictor:
+    def imagenet(cls, device: torch.device | None = None,
+                 feature_precision: str | None = None) -> Predictor:
         """The untouched pretrained model with its 1000 ImageNet classes: works before training."""
-        return cls(imagenet_model(), device)
+        return cls(imagenet_model(), device, feature_precision=feature_precision)
 
     @property
     def unfamiliar_percentile(self) -> float:
@@ -134,6 +145,11 @@ class Predictor:
         """What runs the network: "onnxruntime" or "pytorch"; None before the first photo
         that was not already in the feature store."""
         return self.frozen.runtime
+
+    def frozen_run(self) -> FrozenRun:
+        """What ran the frozen network, against what the model was trained on (its runtime
+        None before the first photo, or when every photo's features were stored)."""
+        return self.frozen.run_record()
 
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
         """Class probabilities for a uint8 NCHW batch produced by `load_pixels`, straight
@@ -186,6 +202,16 @@ class Predictor:
                                  threshold=self.thresholds[best])
             else:
                 yield Prediction(str(path), None, 0.0, (), error=str(batch[i]))
+
+
+def model_frozen(model: TrainedModel, network: torch.nn.Module, device: torch.device,
+                 precision: str | None = None) -> FrozenFeatures:
+    """`network`'s frozen features at `precision` ("auto", "float", "int8"; refused when
+    "int8" cannot be used), or, when None, at the precision `model` was trained on, whatever
+    the process's setting: float where 8-bit cannot be used, with a note."""
+    trained = FrozenUse.of_header(model.metadata).precision
+    return FrozenFeatures(network, model.preprocessing, device, precision=precision or trained,
+                          trained=trained, fallback=precision is None)
 
 
 _OPENED: dict[tuple[str, int, int], TrainedModel] = {}

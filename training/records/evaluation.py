@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from training.records.calibration import ModelCalibration, Reliability
+from training.records.runtime_words import FrozenRun
 
 TOO_FEW_TO_TRUST = 10
 """A class with fewer photos than this in the part scored has a recall too coarse to trust:
@@ -116,6 +117,8 @@ class EvaluationReport:
     calibration: ModelCalibration | None = None
     """The model file's calibration (T, validation ECE before and after); None for a file
     trained before calibration."""
+    frozen: FrozenRun | None = None
+    """What ran the frozen network, against the precision the model was trained on."""
 
     @property
     def support(self) -> dict[str, int]:

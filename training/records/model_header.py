@@ -10,6 +10,7 @@ bad one is named in a `ModelFileError` that tells the user what to do.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,14 @@ from training.records.config import TrainConfig
 from training.records.multilabel_calibration import HEADER_KEY as LABEL_CALIBRATION_KEY
 from training.records.multilabel_calibration import MultiLabelCalibration
 from training.records.preprocessing import INTERPOLATIONS, Preprocessing
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenUse
 
 FORMAT_NAME = "cheetahlion-model"
 FORMAT_VERSION = 2
 MODEL_SUFFIX = ".safetensors"
+METADATA_KEY = "cheetahlion"
+"""Where the safetensors header's "__metadata__" keeps this header, as one JSON string."""
 MIN_INPUT_SIDE = 32
 MAX_INPUT_SIDE = 1024
 """The input sizes training accepts (`TrainConfig.image_size`); a file cannot ask for more."""
@@ -70,6 +75,25 @@ def check_header(path: Path, header: Any) -> dict[str, Any]:
         raise ModelFileError(
             f"{path}: its metadata field '{bad.field}' {bad.problem}. The file was altered or "
             "damaged: train the model again or re-copy the file.") from None
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The checked header of the model file at `path`, reading only the header (the
+    weights are not read, and torch is not loaded: the GUI thread may call this)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            raw = file.read(min(length, 100_000_000))
+        header = json.loads(json.loads(raw)["__metadata__"][METADATA_KEY])
+    except OSError as error:
+        raise ModelFileError(f"{path} cannot be read ({error.strerror}).") from None
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ModelFileError(f"{path} is not a CheetahLion model file (or is damaged). "
+                             "Choose the .safetensors file CheetahLion wrote.") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a CheetahLion model file.")
+    return check_header(path, header)
 
 
 def checked_preprocessing(data: Any) -> Preprocessing:
@@ -128,6 +152,11 @@ def _checked(header: Any) -> dict[str, Any]:
             ModelCalibration.from_dict(header[CALIBRATION_KEY])
         except ValueError as error:
             raise BadField(CALIBRATION_KEY, str(error)) from None
+    if FROZEN_KEY in header:  # files before it lack it: trained on float features
+        try:
+            FrozenUse.from_dict(header[FROZEN_KEY])
+        except ValueError as error:
+            raise BadField(FROZEN_KEY, str(error)) from None
     if LABEL_CALIBRATION_KEY in header:  # multi-label files before calibration lack it
         try:
             MultiLabelCalibration.from_dict(header[LABEL_CALIBRATION_KEY], header["classes"])

@@ -1,0 +1,103 @@
+"""Which runtime and precision ran the frozen network, as a record and in words.
+
+The same network gives slightly different features in float and in 8 bits
+(docs/benchmarks.md, "8-bit frozen graph"), and a head trained on one kind loses accuracy on
+the other. So a model file records what its head was trained on (`FrozenUse`, under the
+header's `HEADER_KEY`), every front end says what ran (`describe_frozen`, one wording for the
+CLI and the app), and a model used on the other kind says whether that was checked
+(`FrozenRun.describe`). Torch-free: the GUI thread imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+HEADER_KEY = "frozen_features"
+"""The model header's record of the features its head was trained on: {"precision": "float"
+or "int8", "runtime": "onnxruntime", "pytorch" or null}. Absent (files before it): float."""
+PRECISIONS = ("float", "int8")
+RUNTIMES = ("onnxruntime", "pytorch")
+_PRECISION_WORDS = {"float": "float", "int8": "8-bit"}
+_RUNTIME_WORDS = {"onnxruntime": "onnxruntime", "pytorch": "PyTorch"}
+
+
+@dataclass(frozen=True)
+class FrozenUse:
+    """What computed features: `runtime` ("onnxruntime", "pytorch"; None when every
+    photo's features came from the feature store) and `precision` ("float" or "int8")."""
+
+    precision: str = "float"
+    runtime: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision is {self.precision!r}, not one of "
+                             f"{', '.join(PRECISIONS)}")
+        if self.runtime is not None and self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime is {self.runtime!r}, not one of {', '.join(RUNTIMES)} "
+                             "or null")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"precision": self.precision, "runtime": self.runtime}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FrozenUse:
+        """From a header's `HEADER_KEY` object; ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("is not an object with \"precision\" and \"runtime\"")
+        unknown = sorted(set(data) - {"precision", "runtime"})
+        if unknown:
+            raise ValueError(f"has the unknown field {unknown[0]!r}")
+        return cls(data.get("precision"), data.get("runtime"))
+
+    @classmethod
+    def of_header(cls, header: dict[str, Any]) -> FrozenUse:
+        """A checked header's record; float (runtime unknown) for files before it."""
+        return cls.from_dict(header[HEADER_KEY]) if HEADER_KEY in header else cls()
+
+
+def describe_frozen(runtime: str | None, precision: str | None) -> str:
+    """"Frozen network: onnxruntime, 8-bit", "Frozen network: PyTorch, float", or, when
+    every photo's features were already stored (`runtime` None), "Frozen network: not run
+    (stored float features)"."""
+    words = _PRECISION_WORDS.get(precision or "float", str(precision))
+    if runtime is None:
+        return f"Frozen network: not run (stored {words} features)"
+    return f"Frozen network: {_RUNTIME_WORDS.get(runtime, runtime)}, {words}"
+
+
+@dataclass(frozen=True)
+class FrozenRun:
+    """What ran a model's frozen network when it classified or was evaluated.
+
+    `trained`: the precision its head was trained on (the model file's `FrozenUse`);
+    `check`: when the precisions differ, how the 8-bit graph agreed with the float one on
+    this model's own classifier, or why that could not be checked; `note`: why the precision
+    the model asked for was not used (None when it was)."""
+
+    runtime: str | None
+    precision: str
+    trained: str = "float"
+    check: str | None = None
+    note: str | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """The features are of another kind than the head was trained on."""
+        return self.precision != self.trained
+
+    def describe(self) -> str:
+        """`describe_frozen`, and for a mixed run what was trained and what was checked."""
+        line = describe_frozen(self.runtime, self.precision)
+        if self.mixed:
+            trained = _PRECISION_WORDS[self.trained]
+            line += (f"; the model was trained on {trained} features"
+                     + (f", {self.check}" if self.check else ", not checked"))
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """For a CLI's --json."""
+        return {"runtime": self.runtime, "precision": self.precision,
+                "trained_precision": self.trained, "mixed": self.mixed,
+                "check": self.check, "note": self.note}
