@@ -40,6 +40,7 @@ from cheetahlion_gui.jobs.classify import (
     PredictionBatch,
 )
 from cheetahlion_gui.jobs.controller import Lifecycle
+from cheetahlion_gui.runtime_words import describe_frozen
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
 from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
@@ -70,6 +71,8 @@ class ClassifyPage(StepPage):
         self.runtime: str | None = None
         """What ran the network for the gallery ("onnxruntime", "pytorch"); None while
         nothing ran, or when every photo's features came from the feature store."""
+        self.precision = "float"
+        """The precision of the gallery's features: "int8" (the 8-bit graph) or "float"."""
         self._queued = False
         self._total = 0
         self._skipped: tuple[tuple[str, str], ...] = ()
@@ -163,7 +166,7 @@ class ClassifyPage(StepPage):
 
     def _start(self, model: str | None) -> bool:
         self.classified_with = model
-        self.runtime = None
+        self.runtime, self.precision = None, "float"
         self._total = self._done = 0
         self._skipped = ()
         self.file_actions.summary.setText("")
@@ -198,6 +201,7 @@ class ClassifyPage(StepPage):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
             self.runtime = message.runtime or self.runtime
+            self.precision = message.precision
             self._done += len(message.predictions)
             self.progress.setValue(self._done)
             if self._done == len(message.predictions):  # the first batch names the classes
@@ -243,7 +247,8 @@ class ClassifyPage(StepPage):
         self.file_actions.summary.setText(
             f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
-            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
+            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text()
+            + f". Network: {describe_frozen(self.runtime, self.precision)}.")
 
     def _show_label_counts(self, items: list[GalleryItem], broken: int) -> None:
         """"120 of 120 classified: red 61, blue 58, green 7; 30 with no label, 12 unsure,
