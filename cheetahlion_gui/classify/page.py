@@ -59,6 +59,8 @@ class ClassifyPage(StepPage):
     """A classification ended (finished, stopped or failed)."""
     photos_added = Signal(int, bool)
     """A review put (count) photos into the dataset; whether the user asked to train again."""
+    precision = "float"
+    """The precision of the gallery's features: "int8" (the 8-bit graph) or "float"."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
@@ -71,8 +73,6 @@ class ClassifyPage(StepPage):
         self.runtime: str | None = None
         """What ran the network for the gallery ("onnxruntime", "pytorch"); None while
         nothing ran, or when every photo's features came from the feature store."""
-        self.precision = "float"
-        """The precision of the gallery's features: "int8" (the 8-bit graph) or "float"."""
         self._queued = False
         self._total = 0
         self._skipped: tuple[tuple[str, str], ...] = ()
