@@ -245,10 +245,10 @@ class ClassifyPage(StepPage):
         to_review = "" if not flagged else f" ({review} to review)" if review == flagged \
             else f" ({review} to review; {flagged - review} in the dataset already)"
         self.file_actions.summary.setText(
-            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}: "
+            f"{self._done} of {self._total} classified with "
+            f"{describe_frozen(self.runtime, self.precision)}{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
-            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text()
-            + f". Network: {describe_frozen(self.runtime, self.precision)}.")
+            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 
     def _show_label_counts(self, items: list[GalleryItem], broken: int) -> None:
         """"120 of 120 classified: red 61, blue 58, green 7; 30 with no label, 12 unsure,

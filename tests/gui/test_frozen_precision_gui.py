@@ -206,7 +206,8 @@ def test_the_gallery_says_which_runtime_and_precision_ran(qtbot, monkeypatch, tm
     qtbot.waitUntil(lambda: not page.jobs.busy and page.progress.value() == 6,
                     timeout=WAIT_MS)
     assert page.runtime == "onnxruntime" and page.precision == "int8"
-    assert page.file_actions.summary.text().endswith(". Network: onnxruntime · 8-bit.")
+    assert page.file_actions.summary.text().startswith(
+        "6 of 6 classified with onnxruntime · 8-bit: 0 unsure")
     assert not messages
     window.close()
 
