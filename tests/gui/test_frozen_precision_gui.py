@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 from gui_steps import open_dataset, train_small_model
+from layout_audit import audit
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from synthetic import make_dataset
@@ -124,6 +125,7 @@ def test_the_saved_precision_is_applied_at_start_up(qtbot, monkeypatch) -> None:
     dialog = window.findChild(PreferencesDialog)
     assert dialog.button("int8").isChecked() and dialog.chosen() == "int8"
     assert dialog.in_use.text() == "Running now: onnxruntime · 8-bit"
+    assert audit(dialog) == [] and audit(window) == [], "nothing clipped at 1280×800"
     dialog.reject()
     window.close()
 
@@ -142,6 +144,7 @@ def test_8_bit_that_cannot_be_used_falls_back_to_float_and_says_so(qtbot, monkey
     assert window.status_label.text() == ("8-bit could not be used on this computer (the "
                                           "quantizer failed), so the network runs in float.")
     assert "the quantizer failed" in window.device_label.toolTip()
+    assert audit(window) == [], "the longer status bar fits at 1280×800"
     assert Settings.load().frozen_precision == "int8", "the user's choice is kept"
     assert not messages
     window.close()
