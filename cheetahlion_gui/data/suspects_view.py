@@ -150,7 +150,7 @@ class SuspectsView(JobTab):
             f"in the wrong folder (shown in red){_more_to_look_at(report)}; all are ranked "
             f"below, most suspicious first. Judged by "
             f"{', '.join(SIGNAL_NAMES.get(name, name) for name in report.signals)}; "
-            f"{report.seconds:.0f} s.{_network(outcome.features)}"
+            f"{report.seconds:.0f} s.{_ran_on(outcome.features)}"
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()
@@ -262,8 +262,8 @@ def _more_to_look_at(report: SuspectReport) -> str:
     return f", {more} more {'is' if more == 1 else 'are'} worth a look" if more else ""
 
 
-def _network(features: str | None) -> str:
-    """" Network: onnxruntime · 8-bit.": what computed the finder's features; "" if
+def _ran_on(features: str | None) -> str:
+    """" Ran on onnxruntime · 8-bit.": what computed the finder's features; "" if
     unknown."""
     words = describe_features(features)
-    return f" Network: {words}." if words else ""
+    return f" Ran on {words}." if words else ""

@@ -207,7 +207,7 @@ class TrainingProgress(QWidget):
         self.progress.setValue(1)
         text = result_text(result, config)
         words = describe_features(self._features) if config.mode == "quick" else None
-        text += f" Network: {words}." if words else ""
+        text += f" Ran on {words}." if words else ""
         quick = finetune_line(result.record, runs) \
             if config.mode == "finetune" and result.record and result.history else None
         self.phase_label.setText(f"{text}\n{quick}" if quick else text)

@@ -80,7 +80,7 @@ def _choose_in_preferences(window: MainWindow, qtbot, precision: str) -> None:
     qtbot.mouseClick(ok, LEFT)
 
 
-def test_the_setting_is_saved_and_old_or_edited_files_load_as_float(tmp_path: Path) -> None:
+def test_the_setting_is_saved_and_old_or_edited_files_load_as_float() -> None:
     assert set(FROZEN_PRECISIONS) == set(PRECISIONS)
     assert Settings().frozen_precision == "float"
     settings = Settings()
@@ -227,11 +227,11 @@ def test_the_finder_and_quick_training_say_what_computed_their_features(
     qtbot.mouseClick(view.find_button, LEFT)
     qtbot.waitUntil(lambda: view.job is None and not page.runner.busy, timeout=120_000)
     words = describe_features(training.features_used())
-    assert words and view.status.text().endswith(f" Network: {words}.")
+    assert words and view.status.text().endswith(f" Ran on {words}.")
 
     train = train_small_model(window, tmp_path / "train")
     words = describe_features(training.features_used())
-    assert words and train.progress_panel.phase_label.text().endswith(f" Network: {words}.")
+    assert words and train.progress_panel.phase_label.text().endswith(f" Ran on {words}.")
 
 
 @pytest.mark.parametrize(("label", "words"), [
@@ -248,7 +248,7 @@ def test_a_quick_run_on_8_bit_says_so(qtbot, monkeypatch) -> None:
     monkeypatch.setattr("cheetahlion_gui.train.progress.result_text", lambda *_: "Done.")
     panel.show_event(FeaturesUsed("onnxruntime int8"))
     panel.show_result(SimpleNamespace(record=None, history=()), TrainConfig.quick())
-    assert panel.phase_label.text() == "Done. Network: onnxruntime · 8-bit."
+    assert panel.phase_label.text() == "Done. Ran on onnxruntime · 8-bit."
     panel.begin(panel.plots.history)  # the next run forgets it
     panel.end()
     panel.show_result(SimpleNamespace(record=None, history=()), TrainConfig.quick())
