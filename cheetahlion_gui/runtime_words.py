@@ -34,10 +34,3 @@ def describe_features(label: str | None) -> str | None:
     runtime, _, precision = label.partition(" ")
     return describe_frozen(runtime, precision or None)
 
-
-def precision_of(label: str | None) -> str | None:
-    """"int8" or "float" from such a label (None for None)."""
-    if not label:
-        return None
-    runtime, _, precision = label.partition(" ")
-    return "float" if runtime == "pytorch" or not precision else precision
