@@ -32,12 +32,13 @@ from cheetahlion_gui.classify.page import ClassifyPage
 from cheetahlion_gui.data.page import DataPage
 from cheetahlion_gui.dialogs import start_folder
 from cheetahlion_gui.evaluate.page import EvaluatePage
+from cheetahlion_gui.frozen_runtime import FrozenRuntime
 from cheetahlion_gui.gui_gc import GuiThreadGarbageCollector
 from cheetahlion_gui.jobs import JobRunner
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
-from cheetahlion_gui.jobs.fast_inference import FastInferenceJob
 from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
 from cheetahlion_gui.jobs.warm_up import WarmUpJob
+from cheetahlion_gui.preferences import PreferencesDialog
 from cheetahlion_gui.resources import icon
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.settings import Settings
@@ -105,10 +106,11 @@ class MainWindow(QMainWindow):
         self.warm_up_jobs = JobController(self)
         self.warmup = self.warm_up_jobs.runner
         self._warming_up = Lifecycle(succeeded=self._device_known, failed=self._device_unknown)
-        self.runtime_jobs = JobController(self)
-        self.frozen_runtime: str | None = None
+        self.frozen = FrozenRuntime(self, settings)
+        self.frozen.described.connect(self._runtime_described)
+        self.frozen.reported.connect(self.status_label.setText)
+        self.runtime_jobs = self.frozen.jobs
         self._device = ""
-        """What runs the frozen network ("onnxruntime" or "pytorch"), once prepared."""
         self._restore_geometry()
         self._after_paint: list[Callable[[], object]] | None = [self._warm_up]
         """What waits for the first painted frame (None once it is on the screen)."""
@@ -153,6 +155,10 @@ class MainWindow(QMainWindow):
         self.recent_datasets_menu.aboutToShow.connect(self._fill_recent_datasets)
         self.recent_models_menu.aboutToShow.connect(self._fill_recent_models)
         file_menu.addSeparator()
+        self.preferences_action = _action(self, "&Preferences…",
+                                          QKeySequence.StandardKey.Preferences, self.preferences)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.addAction(self.preferences_action)
         file_menu.addAction(_action(self, "&Quit", QKeySequence.StandardKey.Quit, self.close))
         go_menu = self.menuBar().addMenu("&Go")
         for number, name in enumerate(STEPS):
@@ -291,18 +297,29 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _device_known(self, description: str) -> None:
-        self.device_label.setText(f"Device: {description}")
         self._device = description
-        self.runtime_jobs.start(FastInferenceJob(), Lifecycle(succeeded=self._runtime_ready))
+        self.frozen.start()  # the saved precision, applied and prepared in the background
         # torch, timm and Qt leave about a million long-lived objects; a full garbage
         # collection walks them all (~150 ms on 2 cores), freezing the window at random.
         # Frozen objects are skipped by the collector; everything made later is still freed.
         gc.freeze()
 
-    @Slot(object)
-    def _runtime_ready(self, runtime: str) -> None:
-        self.frozen_runtime = runtime
-        self.device_label.setText(f"Device: {self._device} · {runtime}")
+    @property
+    def frozen_runtime(self) -> str | None:
+        """What runs the frozen network as the engine says it ("onnxruntime int8"), once
+        prepared."""
+        return self.frozen.label
+
+    @Slot(str, str)
+    def _runtime_described(self, words: str, tooltip: str) -> None:
+        self.device_label.setText(f"Device: {self._device} · {words}")
+        self.device_label.setToolTip(tooltip)
+
+    @Slot()
+    def preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.frozen, self)
+        dialog.open()
+        return dialog
 
     @Slot(str, str)
     def _device_unknown(self, message: str, _details: str) -> None:

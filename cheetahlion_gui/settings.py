@@ -15,6 +15,10 @@ from training.core.atomic import write_atomically
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 8
+FROZEN_PRECISIONS = ("float", "int8", "auto")
+"""The engine's frozen-network precisions (`training.core.runtime.PRECISIONS`, which this
+Qt-free, torch-free module cannot import without loading torch on the GUI thread; a test
+keeps the two equal)."""
 
 
 @dataclass
@@ -32,6 +36,11 @@ class Settings:
     multilabel_folders: list[str] = field(default_factory=list)
     """Class-folder datasets the user scans as multi-label (a photo in several folders has
     each of their labels): the Data step's switch, remembered per folder."""
+    frozen_precision: str = "float"
+    """How every frozen pass (gallery, finder, quick training) computes features: "float"
+    (most accurate), "int8" (the 8-bit graph: faster, may lose accuracy on small or grey
+    photos) or "auto" (8-bit where this computer measured it faster). Float by default:
+    docs/benchmarks.md, "8-bit frozen graph (issue 26)"."""
 
     @staticmethod
     def file() -> Path:
@@ -46,9 +55,12 @@ class Settings:
             return cls()
         known = {f.name for f in fields(cls)}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known})
+            settings = cls(**{k: v for k, v in data.items() if k in known})
         except TypeError:
             return cls()
+        if settings.frozen_precision not in FROZEN_PRECISIONS:  # edited by hand, or newer
+            settings.frozen_precision = "float"
+        return settings
 
     def save(self) -> None:
         target = self.file()

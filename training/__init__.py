@@ -65,6 +65,8 @@ _EXPORTS = {
     "OFFLINE_BACKBONES": "training.records.backbones",
     "resolve_device": "training.core.runtime",
     "prepare_frozen_runtime": "training.models.frozen",
+    "features_used": "training.models.frozen",
+    "set_frozen_precision": "training.core.runtime",
     "CheetahLionError": "training.core.errors",
     "DatasetError": "training.core.errors",
     "ImageError": "training.core.errors",

@@ -40,6 +40,7 @@ from cheetahlion_gui.jobs.classify import (
     PredictionBatch,
 )
 from cheetahlion_gui.jobs.controller import Lifecycle
+from cheetahlion_gui.runtime_words import describe_frozen
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
 from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
@@ -58,6 +59,8 @@ class ClassifyPage(StepPage):
     """A classification ended (finished, stopped or failed)."""
     photos_added = Signal(int, bool)
     """A review put (count) photos into the dataset; whether the user asked to train again."""
+    precision = "float"
+    """The precision of the gallery's features: "int8" (the 8-bit graph) or "float"."""
 
     def __init__(self, session: Session, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
@@ -163,7 +166,7 @@ class ClassifyPage(StepPage):
 
     def _start(self, model: str | None) -> bool:
         self.classified_with = model
-        self.runtime = None
+        self.runtime, self.precision = None, "float"
         self._total = self._done = 0
         self._skipped = ()
         self.file_actions.summary.setText("")
@@ -198,6 +201,7 @@ class ClassifyPage(StepPage):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
             self.runtime = message.runtime or self.runtime
+            self.precision = message.precision
             self._done += len(message.predictions)
             self.progress.setValue(self._done)
             if self._done == len(message.predictions):  # the first batch names the classes
@@ -241,7 +245,8 @@ class ClassifyPage(StepPage):
         to_review = "" if not flagged else f" ({review} to review)" if review == flagged \
             else f" ({review} to review; {flagged - review} in the dataset already)"
         self.file_actions.summary.setText(
-            f"{self._done} of {self._total} classified{' (stopped)' if stopped else ''}: "
+            f"{self._done} of {self._total} classified with "
+            f"{describe_frozen(self.runtime, self.precision)}{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
             + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 

@@ -37,6 +37,7 @@ from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
+from cheetahlion_gui.runtime_words import describe_features
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.icon_view import fit_tiles_to_lines, make_icon_view
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
@@ -149,7 +150,7 @@ class SuspectsView(JobTab):
             f"in the wrong folder (shown in red){_more_to_look_at(report)}; all are ranked "
             f"below, most suspicious first. Judged by "
             f"{', '.join(SIGNAL_NAMES.get(name, name) for name in report.signals)}; "
-            f"{report.seconds:.0f} s."
+            f"{report.seconds:.0f} s.{_ran_on(outcome.features)}"
             + (f" {hidden} image(s) you kept are hidden." if hidden else ""))
         self.session.report(f"{len(report.flagged)} likely mislabelled image(s) found")
         self._update_actions()
@@ -259,3 +260,10 @@ def _more_to_look_at(report: SuspectReport) -> str:
     """", 4 more are worth a look": the doubtful photos below the flags, or nothing."""
     more = len(report.worth_a_look)
     return f", {more} more {'is' if more == 1 else 'are'} worth a look" if more else ""
+
+
+def _ran_on(features: str | None) -> str:
+    """" Ran on onnxruntime · 8-bit.": what computed the finder's features; "" if
+    unknown."""
+    words = describe_features(features)
+    return f" Ran on {words}." if words else ""

@@ -41,6 +41,8 @@ class PredictionBatch:
     runtime: str | None = None
     """What ran the network for this batch ("onnxruntime", "pytorch"); None when every
     photo's features were already in the feature store."""
+    precision: str = "float"
+    """Its features' precision: "int8" (the 8-bit graph) or "float" (also stored ones)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class ClassifyJob(Job):
 
     def _batch(self, predictor: Predictor, batch: list[Prediction]) -> PredictionBatch:
         return PredictionBatch(self.generation, tuple(batch), predictor.classes,
-                               predictor.calibration, predictor.runtime)
+                               predictor.calibration, predictor.runtime,
+                               predictor.frozen.precision)
 
     def _label(self, paths: tuple[str, ...]) -> int:
         """Run the multi-label model file over `paths`, a batch message at a time."""

@@ -15,6 +15,9 @@ class SuspectsOutcome:
 
     report: SuspectReport | None
     kept: frozenset[str]
+    features: str | None = None
+    """What computed the features, as the engine says it ("onnxruntime int8", "stored
+    float": `training.features_used`)."""
 
 
 class FindSuspectsJob(Job):
@@ -26,6 +29,7 @@ class FindSuspectsJob(Job):
         self.dataset = dataset
 
     def work(self) -> SuspectsOutcome:
+        from training import features_used
         from training.insight.suspects import find_suspects
         from training.records.events import Cancelled
         from training.records.journal import read_journal
@@ -34,4 +38,5 @@ class FindSuspectsJob(Job):
             report = find_suspects(self.dataset, self.progressed.emit, self.cancel)
         except Cancelled:
             report = None
-        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes)
+        return SuspectsOutcome(report, read_journal(self.dataset.root).kept_hashes,
+                               features_used())

@@ -3,6 +3,7 @@ stored activations) or in a child process (fine-tuning everything)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cheetahlion_gui.jobs.runner import Job
@@ -12,6 +13,14 @@ from training.records.fit_summary import FitSummary
 
 if TYPE_CHECKING:
     from cheetahlion_gui.jobs.training_process import TrainingProcessKeeper
+
+
+@dataclass(frozen=True)
+class FeaturesUsed:
+    """The last event of a quick run: what computed its frozen features, as the engine says
+    it ("onnxruntime int8", "stored float": `training.features_used`)."""
+
+    features: str | None
 
 
 class TrainJob(Job):
@@ -41,13 +50,14 @@ class TrainJob(Job):
         model froze the window ~70 ms), and torch trains faster in a process's main thread
         (training.fitting.isolated). The GUI thread gets the summary (the record it wrote
         included), never the network."""
-        from training import fit
+        from training import features_used, fit
 
         if self.config.mode == "finetune":
-            result = self._finetune()
-        else:
-            result = fit(self.config, self.dataset, callback=self.progressed.emit,
-                         cancel=self.cancel, resume=self.resume)
+            return self._finetune()
+        result = fit(self.config, self.dataset, callback=self.progressed.emit,
+                     cancel=self.cancel, resume=self.resume)
+        if self.config.mode == "quick":
+            self.progressed.emit(FeaturesUsed(features_used()))
         return result.summary()
 
     def _finetune(self) -> FitSummary:

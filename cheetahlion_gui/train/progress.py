@@ -13,6 +13,8 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from cheetahlion_gui.jobs.train import FeaturesUsed
+from cheetahlion_gui.runtime_words import describe_features
 from cheetahlion_gui.train.fine_tune_gain import PARTIAL, finetune_line
 from cheetahlion_gui.train.plots import TrainingHistory, TrainingPlots
 from training.records.config import TrainConfig
@@ -70,6 +72,8 @@ class TrainingProgress(QWidget):
         self._phase_started: tuple[str, float, int] | None = None
         """(phase, when, images done then): a phase's own rate when its events carry none
         (a partial fine-tune's activation pass reports 0 images/s)."""
+        self._features: str | None = None
+        """What computed a quick run's features ("onnxruntime int8"; `FeaturesUsed`)."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.progress)
@@ -86,6 +90,7 @@ class TrainingProgress(QWidget):
         self.plots.start_redrawing()
         self._train_started = None
         self._stopping = ""
+        self._features = None
         self._busy("Loading the network…")
 
     def show_stopping(self, text: str = STOPPING) -> None:
@@ -106,7 +111,7 @@ class TrainingProgress(QWidget):
         self.progress.setRange(0, 0)
         self.phase_label.setText(text)
 
-    def show_event(self, event: TrainingEvent) -> None:
+    def show_event(self, event: TrainingEvent | FeaturesUsed) -> None:
         """One engine event of the running run (training.records.events)."""
         history = self.plots.history
         if isinstance(event, RunStarted):
@@ -130,6 +135,8 @@ class TrainingProgress(QWidget):
                        f"validation accuracy {event.val_accuracy:.3f}…")
         elif isinstance(event, RunFinished):
             self._busy(self._stopping or "Saving the model and the run…")
+        elif isinstance(event, FeaturesUsed):
+            self._features = event.features
 
     def _say(self, text: str) -> None:
         """Show `text` unless Stop was pressed (then the line keeps saying so)."""
@@ -199,6 +206,8 @@ class TrainingProgress(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         text = result_text(result, config)
+        words = describe_features(self._features) if config.mode == "quick" else None
+        text += f" Ran on {words}." if words else ""
         quick = finetune_line(result.record, runs) \
             if config.mode == "finetune" and result.record and result.history else None
         self.phase_label.setText(f"{text}\n{quick}" if quick else text)

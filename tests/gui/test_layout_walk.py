@@ -2,8 +2,9 @@
 fail on any text a user cannot read whole, any widget drawn outside where it can be seen, the
 window growing by itself, or a plot whose axes hide or misstate its data (tests/layout_audit).
 
-The walk, by clicks and keys on the real widgets: empty (first start), scanning (the instant
-after "Open dataset folder…", before the scan's result arrives), scanned, finder done
+The walk, by clicks and keys on the real widgets: empty (first start), preferences (File →
+Preferences…), scanning (the instant after "Open dataset folder…", before the scan's result
+arrives), scanned, finder done
 ("Likely mislabelled" → Find), map drawn (the Map tab, drawn from the finder's features),
 quick-trained (Train → Start), fine-tuning (a live fine-tune: once amid its first epoch, once
 after it), stopped (Stop), evaluated (Evaluate step), cell clicked (a confusion matrix cell),
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from synthetic import CLASS_COLOURS
 
 from cheetahlion_gui.main_window import MainWindow
+from cheetahlion_gui.preferences import PreferencesDialog
 from cheetahlion_gui.resources import style_sheet
 from cheetahlion_gui.settings import Settings
 from training.records.events import PhaseProgress
@@ -140,6 +142,10 @@ def _data_steps(walk: Walk, dataset: Path, monkeypatch) -> None:
     # torch (KeyError 'custom' in torch.fx.traceback.annotate, two threads at once).
     walk.wait(lambda: window.frozen_runtime is not None and not window.warmup.busy
               and not window.runtime_jobs.runner.busy, RUN_MS)
+    window.preferences_action.trigger()  # File → Preferences…
+    preferences = window.findChild(PreferencesDialog)
+    walk.state("preferences", preferences)
+    preferences.reject()
     monkeypatch.setattr("cheetahlion_gui.dialogs.QFileDialog.getExistingDirectory",
                         lambda *_args, **_kwargs: str(dataset))
     qtbot.mouseClick(page.open_button, LEFT)
