@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QWidget
 from cheetahlion_gui.jobs.controller import JobController, Lifecycle
 from cheetahlion_gui.jobs.fast_inference import FastInferenceJob, RuntimePrepared
 from cheetahlion_gui.jobs.runner import JobRunner
-from cheetahlion_gui.runtime_words import describe_features
 from cheetahlion_gui.settings import Settings
+from training.records.runtime_words import label_words
 
 PRECISION_CHOICES = (
     ("float", "Float", "Most accurate. The default."),
@@ -67,7 +67,7 @@ class FrozenRuntime(QObject):
         """What runs it in the window's words, or what is happening before that."""
         if self.jobs.busy or self._waiting is not None:
             return "preparing…"
-        return describe_features(self.label) or "not prepared yet"
+        return label_words(self.label) or "not prepared yet"
 
     def start(self) -> None:
         """The engine is loaded: apply the saved precision and prepare its runtime."""
@@ -111,7 +111,7 @@ class FrozenRuntime(QObject):
     @Slot(object)
     def _prepared(self, prepared: RuntimePrepared) -> None:
         self.prepared = prepared
-        words = describe_features(prepared.features) or prepared.features
+        words = label_words(prepared.features) or prepared.features
         asked = CHOICE_NAMES.get(prepared.wanted, prepared.wanted)
         if prepared.refused is not None:
             self.described.emit(f"{words} (8-bit unavailable)",

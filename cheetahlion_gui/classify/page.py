@@ -40,7 +40,6 @@ from cheetahlion_gui.jobs.classify import (
     PredictionBatch,
 )
 from cheetahlion_gui.jobs.controller import Lifecycle
-from cheetahlion_gui.runtime_words import describe_frozen
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.gallery_model import GalleryItem, GalleryModel
 from cheetahlion_gui.widgets.gallery_proxy import GalleryProxy
@@ -52,6 +51,7 @@ from cheetahlion_gui.widgets.icon_view import (
 from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.widgets.step_page import StepPage
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
+from training.records.runtime_words import frozen_words
 
 
 class ClassifyPage(StepPage):
@@ -246,7 +246,7 @@ class ClassifyPage(StepPage):
             else f" ({review} to review; {flagged - review} in the dataset already)"
         self.file_actions.summary.setText(
             f"{self._done} of {self._total} classified with "
-            f"{describe_frozen(self.runtime, self.precision)}{' (stopped)' if stopped else ''}: "
+            f"{frozen_words(self.runtime, self.precision)}{' (stopped)' if stopped else ''}: "
             + (f"{unfamiliar} none of these, " if self.model.calibration else "")
             + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 

@@ -37,10 +37,10 @@ from cheetahlion_gui.dialogs import show_error
 from cheetahlion_gui.jobs.cleanup import CleanupAction, CleanupOutcome
 from cheetahlion_gui.jobs.controller import JobController
 from cheetahlion_gui.jobs.suspects import FindSuspectsJob, SuspectsOutcome
-from cheetahlion_gui.runtime_words import describe_features
 from cheetahlion_gui.session import Session
 from cheetahlion_gui.widgets.icon_view import fit_tiles_to_lines, make_icon_view
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
+from training.records.runtime_words import label_words
 from training.records.suspects import Suspect, SuspectReport
 
 if TYPE_CHECKING:
@@ -265,5 +265,5 @@ def _more_to_look_at(report: SuspectReport) -> str:
 def _ran_on(features: str | None) -> str:
     """" Ran on onnxruntime · 8-bit.": what computed the finder's features; "" if
     unknown."""
-    words = describe_features(features)
+    words = label_words(features)
     return f" Ran on {words}." if words else ""

@@ -14,7 +14,6 @@ from dataclasses import replace
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from cheetahlion_gui.jobs.train import FeaturesUsed
-from cheetahlion_gui.runtime_words import describe_features
 from cheetahlion_gui.train.fine_tune_gain import PARTIAL, finetune_line
 from cheetahlion_gui.train.plots import TrainingHistory, TrainingPlots
 from training.records.config import TrainConfig
@@ -30,6 +29,7 @@ from training.records.events import (
 from training.records.fit_summary import FitSummary
 from training.records.run_record import RunRecord
 from training.records.run_summary import against_quick_mode, what_it_gained, why_it_ended
+from training.records.runtime_words import label_words
 
 PHASE_NAMES = {"decode": "Reading images", "features": "Extracting features",
                "evaluate": "Evaluating", "baseline": "Measuring ImageNet's own answer",
@@ -206,7 +206,7 @@ class TrainingProgress(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         text = result_text(result, config)
-        words = describe_features(self._features) if config.mode == "quick" else None
+        words = label_words(self._features) if config.mode == "quick" else None
         text += f" Ran on {words}." if words else ""
         quick = finetune_line(result.record, runs) \
             if config.mode == "finetune" and result.record and result.history else None

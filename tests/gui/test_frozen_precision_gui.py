@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from training.records.runtime_words import describe_frozen, label_words
 from gui_steps import open_dataset, train_small_model
 from layout_audit import audit
 from PySide6.QtCore import QPoint, Qt
@@ -27,7 +28,6 @@ from cheetahlion_gui.jobs.runner import Job
 from cheetahlion_gui.jobs.train import FeaturesUsed
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.preferences import PreferencesDialog
-from cheetahlion_gui.runtime_words import describe_features, describe_frozen
 from cheetahlion_gui.settings import FROZEN_PRECISIONS, Settings
 from cheetahlion_gui.train.progress import TrainingProgress
 from training.core.errors import ConfigError
@@ -226,20 +226,20 @@ def test_the_finder_and_quick_training_say_what_computed_their_features(
     page.tabs.setCurrentWidget(view)
     qtbot.mouseClick(view.find_button, LEFT)
     qtbot.waitUntil(lambda: view.job is None and not page.runner.busy, timeout=120_000)
-    words = describe_features(training.features_used())
+    words = label_words(training.features_used())
     assert words and view.status.text().endswith(f" Ran on {words}.")
 
     train = train_small_model(window, tmp_path / "train")
-    words = describe_features(training.features_used())
+    words = label_words(training.features_used())
     assert words and train.progress_panel.phase_label.text().endswith(f" Ran on {words}.")
 
 
 @pytest.mark.parametrize(("label", "words"), [
     ("onnxruntime int8", "onnxruntime · 8-bit"), ("onnxruntime float", "onnxruntime · float"),
-    ("pytorch", "pytorch · float"), ("stored float", "stored float features"), (None, None)])
+    ("pytorch", "PyTorch · float"), ("stored float", "stored float features"), (None, None)])
 def test_the_engine_labels_in_words(label: str | None, words: str | None) -> None:
-    assert describe_features(label) == words
-    assert describe_frozen("onnxruntime", "int8") == "onnxruntime · 8-bit"
+    assert label_words(label) == words
+    assert describe_frozen("onnxruntime", "int8") == "Frozen network: onnxruntime · 8-bit"
 
 
 def test_a_quick_run_on_8_bit_says_so(qtbot, monkeypatch) -> None:

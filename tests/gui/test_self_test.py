@@ -23,7 +23,7 @@ PASSED = re.compile(
     r"and noise \(none of these\) in [\d.]+ s on onnxruntime, "
     r"explained a prediction of '(red|green|blue)', "
     r"trained on 8-bit features in [\d.]+ s, evaluated and classified 7 new images "
-    r"\([567] correct\) with it \(Frozen network: onnxruntime, 8-bit\), "
+    r"\([567] correct\) with it \(Frozen network: onnxruntime · 8-bit\), "
     r"fine-tuned the top 1 epoch in [\d.]+ s "
     r"\((fine-tuning the top|kept quick mode's model)\), "
     r"fine-tuned 1 epoch in a child process in [\d.]+ s; "

@@ -44,7 +44,7 @@ def test_train_predict_evaluate_runs(capsys, data: Path, tmp_path: Path) -> None
     code, out, _ = _run(capsys, "train", str(data), "-o", str(model), "--epochs", "5",
                         "--image-size", "64", "--quiet")
     assert code == 0 and model.exists() and "validation accuracy" in out
-    assert "\nFrozen network: " in out and ", float\n" in out  # the CLI's default precision
+    assert "\nFrozen network: " in out and " · float\n" in out  # the CLI's default precision
     assert read_metadata(model)["frozen_features"]["precision"] == "float"
     assert out.startswith(("finished all 5 epochs: ", "stopped early after epoch")), out
 
@@ -58,7 +58,7 @@ def test_train_predict_evaluate_runs(capsys, data: Path, tmp_path: Path) -> None
                           "--quiet")
     assert code == 0 and "3 classified, 1 could not be read" in err
     last = err.rstrip().splitlines()[-1]  # float, as the model was trained: not mixed
-    assert last.startswith("Frozen network: ") and last.endswith((", float", "float features)"))
+    assert last.startswith("Frozen network: ") and last.endswith((" · float", "float features)"))
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["0.png", "1.png", "2.png", "broken.jpg"]
     assert all(r["label"] == "red" for r in rows[:3]) and rows[3]["error"]

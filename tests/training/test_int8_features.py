@@ -262,7 +262,7 @@ def test_a_model_classifies_on_the_features_it_was_trained_on(frozen_parts, phot
     run = _classified(predictor, photo)
     assert (run.runtime, run.precision, run.mixed, run.note) == ("onnxruntime", "int8", False,
                                                                  None)
-    assert run.describe() == "Frozen network: onnxruntime, 8-bit"
+    assert run.describe() == "Frozen network: onnxruntime · 8-bit"
     monkeypatch.setenv(PRECISION_ENV, "int8")
     for trained in ("float", None):
         run = _classified(Predictor.from_model(_tiny_model(trained), CPU), photo)

@@ -20,6 +20,8 @@ PRECISIONS = ("float", "int8")
 RUNTIMES = ("onnxruntime", "pytorch")
 _PRECISION_WORDS = {"float": "float", "int8": "8-bit"}
 _RUNTIME_WORDS = {"onnxruntime": "onnxruntime", "pytorch": "PyTorch"}
+STORED = "stored"
+"""The runtime word of `training.models.frozen.features_used` when nothing ran the network."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,34 @@ class FrozenUse:
         return cls.from_dict(header[HEADER_KEY]) if HEADER_KEY in header else cls()
 
 
-def describe_frozen(runtime: str | None, precision: str | None) -> str:
-    """"Frozen network: onnxruntime, 8-bit", "Frozen network: PyTorch, float", or, when
-    every photo's features were already stored (`runtime` None), "Frozen network: not run
-    (stored float features)"."""
+def frozen_words(runtime: str | None, precision: str | None) -> str:
+    """"onnxruntime · 8-bit", "PyTorch · float", or "stored float features" when every
+    photo's features were already stored (`runtime` None or "stored"): the short form the
+    app's status bar, gallery, finder and Train page show. PyTorch always runs float."""
     words = _PRECISION_WORDS.get(precision or "float", str(precision))
-    if runtime is None:
-        return f"Frozen network: not run (stored {words} features)"
-    return f"Frozen network: {_RUNTIME_WORDS.get(runtime, runtime)}, {words}"
+    if runtime in (None, STORED):
+        return f"stored {words} features"
+    if runtime == "pytorch":
+        words = _PRECISION_WORDS["float"]
+    return f"{_RUNTIME_WORDS.get(runtime, runtime)} · {words}"
+
+
+def describe_frozen(runtime: str | None, precision: str | None) -> str:
+    """"Frozen network: onnxruntime · 8-bit", or "Frozen network: not run (stored float
+    features)": `frozen_words` as a line of its own (the CLI's)."""
+    if runtime in (None, STORED):
+        return f"Frozen network: not run ({frozen_words(None, precision)})"
+    return f"Frozen network: {frozen_words(runtime, precision)}"
+
+
+def label_words(label: str | None) -> str | None:
+    """The engine's label of what ran ("onnxruntime int8", "pytorch", "stored float", as
+    `prepare_frozen_runtime` and `features_used` give it) as `frozen_words`; None for None
+    (no frozen pass yet)."""
+    if not label:
+        return None
+    runtime, _, precision = label.partition(" ")
+    return frozen_words(runtime, precision or None)
 
 
 @dataclass(frozen=True)
