@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 
 from cheetahlion_gui.frozen_runtime import PRECISION_CHOICES, FrozenRuntime
 
-HINT = ("Used by the gallery, the finder and quick training. Changing it prepares the "
-        "network again in the background (8-bit: up to half a minute, once per computer).")
+HINT = ("Used for training, the finder and the map. A trained model classifies with the "
+        "precision it was trained on. Changing it prepares the network again in the "
+        "background (8-bit: up to half a minute, once per computer).")
 
 
 class PreferencesDialog(QDialog):
