@@ -16,7 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from training.records.runtime_words import describe_frozen, label_words
 from gui_steps import open_dataset, train_small_model
 from layout_audit import audit
 from PySide6.QtCore import QPoint, Qt
@@ -34,6 +33,7 @@ from training.core.errors import ConfigError
 from training.core.runtime import PRECISIONS, frozen_precision
 from training.records.config import TrainConfig
 from training.records.predictions import Prediction
+from training.records.runtime_words import describe_frozen, label_words
 
 LEFT = Qt.MouseButton.LeftButton
 WAIT_MS = 60_000

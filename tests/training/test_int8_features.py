@@ -28,6 +28,8 @@ from training.models import int8_features, onnx_features
 from training.models.embedding import default_store, embed_files, space_key
 from training.models.frozen import FrozenFeatures, features_used
 from training.predict.inference import Predictor
+from training.predict.multilabel import MultiLabelPredictor
+from training.records.model_header import MULTI_LABEL
 from training.records.preprocessing import Preprocessing
 from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
 from training.records.runtime_words import FrozenRun, FrozenUse
@@ -310,3 +312,20 @@ def test_quick_training_records_what_computed_its_features(frozen_parts) -> None
     frozen.prepare(1)
     assert frozen.use() == FrozenUse("int8", "onnxruntime")
     assert make().use() == FrozenUse("float", None)  # nothing computed yet
+
+
+def test_a_multilabel_model_classifies_on_its_own_precision(frozen_parts, photo,
+                                                           monkeypatch) -> None:
+    """Multi-label models follow the same rule: 8-bit for one trained on 8-bit features
+    under the float setting, float for one from before the header recorded it."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    for trained, ran in (("int8", "int8"), (None, "float")):
+        model = _tiny_model(trained)
+        model.metadata.update(task=MULTI_LABEL, thresholds=[0.5, 0.5, 0.5])
+        predictor = MultiLabelPredictor.from_model(model, CPU)
+        (prediction,) = predictor.predict([photo])
+        assert prediction.error is None, prediction.error
+        run = predictor.frozen_run()
+        assert (run.precision, run.mixed) == (ran, False)

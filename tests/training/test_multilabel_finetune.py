@@ -27,6 +27,7 @@ from training.records.config import TrainConfig
 from training.records.events import EpochEnded, RunFinished, RunStarted, StepEnded
 from training.records.multilabel import MultiLabelDataset
 from training.records.multilabel_calibration import MultiLabelCalibration
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
 
 SMALL = {"image_size": 64, "batch_size": 16}
 
@@ -95,6 +96,8 @@ def test_thresholds_are_stored_and_read_back(
     assert tuple(metadata["thresholds"]) == result.thresholds and len(result.thresholds) == 3
     assert metadata["config"]["mode"] == "finetune"
     assert metadata["metrics"]["kept"] == "fine-tuned"
+    # The fine-tuned network computes its own features, in PyTorch's float.
+    assert metadata[FROZEN_KEY] == {"precision": "float", "runtime": "pytorch"}
     calibration = MultiLabelCalibration.of_header(metadata)  # the fine-tuned head's
     assert calibration is not None and calibration == result.calibration
     assert [label.name for label in calibration.labels] == list(LABELS)

@@ -30,6 +30,7 @@ from training.records.config import TrainConfig
 from training.records.events import EpochEnded, PhaseProgress, RunFinished, RunStarted
 from training.records.multilabel import MultiLabelDataset
 from training.records.multilabel_calibration import MultiLabelCalibration
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,7 @@ def test_thresholds_are_saved_and_read_back(trained: tuple[MultiLabelFitResult, 
     assert tuple(metadata["thresholds"]) == result.thresholds
     assert all(0 <= t <= 1 for t in result.thresholds) and len(result.thresholds) == 3
     assert metadata["metrics"]["val_map"] == pytest.approx(result.val_map)
+    assert metadata[FROZEN_KEY]["precision"] == "float"  # what its head was trained on
     predictor = MultiLabelPredictor.from_file(result.model_path)
     assert predictor.labels == LABELS and predictor.thresholds == result.thresholds
 

@@ -30,6 +30,7 @@ from training.cli.support import (
     PhaseBars,
     ProgressBar,
     images_in,
+    print_frozen_run,
     print_json,
     run_cancellable,
     sigint_ignored,
@@ -224,7 +225,8 @@ def predict(args: argparse.Namespace) -> int:
     if args.csv:
         check_results_target(args.csv)
     listing = images_in(args.paths)
-    predictor = MultiLabelPredictor.from_file(args.model)
+    predictor = MultiLabelPredictor.from_file(args.model,
+                                              feature_precision=args.feature_precision)
     results = []
     with ProgressBar(args, "predict", len(listing.images)) as update:
         for done, prediction in enumerate(predictor.predict(listing.images, args.batch_size),
@@ -251,12 +253,13 @@ def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: 
     over it (`records.multilabel_calibration.unsure_labels`); without, some label near its
     threshold (the app's rule, `records.multilabel.is_unsure`)."""
     doubts = {p.path: _doubtful(args, p, predictor) for p in results if p.probabilities}
+    frozen = predictor.frozen_run()
     unsure = {path for path, labels in doubts.items() if labels}
     if args.json:
         print_json([{"path": p.path, "labels": p.labels, "error": p.error,
                      "probabilities": dict(zip(predictor.labels, p.probabilities,
                                                strict=False)) if p.probabilities else None,
-                     "unsure": p.path in unsure,
+                     "unsure": p.path in unsure, "frozen": frozen.to_dict(),
                      **({"unsure_labels": list(doubts.get(p.path, ()))}
                         if args.unsure_chance is not None else {})}
                     for p in results])
@@ -274,6 +277,7 @@ def _print_predictions(args: argparse.Namespace, results: list[Any], predictor: 
           f"{_unsure_rule(args, predictor)}), {failures} could not be read, {skipped} "
           "skipped (not images)" + (f"; results written to {args.csv}" if args.csv else ""),
           file=sys.stderr)
+    print_frozen_run(frozen)
 
 
 def _doubtful(args: argparse.Namespace, prediction: Any, predictor: Any) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from training.cli.support import (
     add_feature_precision_option,
     add_output_options,
     images_in,
+    print_frozen_run,
     print_json,
     usable_dataset,
 )
@@ -281,15 +282,6 @@ def _print_predictions(args: argparse.Namespace, predictor: Any, results: list[A
           + f", {len(unsure)} unsure ({_unsure_rule(predictor, chance)})"
           + (f"; results written to {args.csv}" if args.csv else ""), file=sys.stderr)
     print_frozen_run(frozen)
-
-
-def print_frozen_run(frozen: Any, stream: Any = None) -> None:
-    """What ran the frozen network (`FrozenRun.describe`), and why 8-bit was not used when
-    the model asked for it (on stderr unless `stream` is given)."""
-    stream = stream or sys.stderr
-    if frozen.note:
-        print(f"note: {frozen.note}", file=stream)
-    print(frozen.describe(), file=stream)
 
 
 def _unsure_rule(predictor: Any, chance: float) -> str:

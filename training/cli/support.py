@@ -238,3 +238,12 @@ def to_json(value: Any) -> Any:
 def print_json(value: Any) -> None:
     json.dump(to_json(value), sys.stdout, indent=2, ensure_ascii=False, default=str)
     print()
+
+
+def print_frozen_run(frozen: Any, stream: Any = None) -> None:
+    """What ran the frozen network (`FrozenRun.describe`), and why 8-bit was not used when
+    the model asked for it (on stderr unless `stream` is given)."""
+    stream = stream or sys.stderr
+    if frozen.note:
+        print(f"note: {frozen.note}", file=stream)
+    print(frozen.describe(), file=stream)

@@ -79,6 +79,8 @@ from training.records.multilabel import MultiLabelDataset, MultiLabelReport
 from training.records.multilabel_calibration import HEADER_KEY as CALIBRATION_KEY
 from training.records.multilabel_calibration import MultiLabelCalibration
 from training.records.run_record import RunRecord
+from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
+from training.records.runtime_words import FrozenUse
 
 QUICK_HEAD_EPOCHS = TrainConfig().epochs
 """A fine-tune's head is fitted first as quick mode fits it: its epochs of L-BFGS, not the
@@ -184,14 +186,18 @@ def fit_multilabel(config: TrainConfig, dataset: MultiLabelDataset, split: Split
     emit(_run_started(config, split, describe_device(device)))
     targets = torch.tensor(dataset.targets, dtype=torch.float32, device=device).reshape(
         len(dataset.images), len(dataset.labels))
-    head, outcome, imagenet, val_x = _quick_head(run, targets)
+    frozen = FrozenFeatures(run.network, run.prep, run.device)
+    head, outcome, imagenet, val_x = _quick_head(run, targets, frozen)
     tuned = None
     if config.mode == "finetune" and outcome.state is not None and val_x is not None:
         tuned = _finetune(run, head, outcome, (val_x, targets))
     ended = _Ended.of(outcome, tuned)
+    # What the kept head classifies on: the frozen features, or the fine-tuned network's.
+    features = frozen.use() if tuned is None or tuned.logits is None else FrozenUse(
+        "float", "pytorch")
     result = _finish(run, head, outcome.state, ended,
                      (val_x, None if tuned is None else tuned.logits),
-                     (run_id, output, started, imagenet))
+                     (run_id, output, started, imagenet, features))
     record, problems = record_multilabel_run(config, dataset, split, result,
                                              describe_device(device))
     result = replace(result, warnings=(*result.warnings, *problems), record=record)
@@ -216,14 +222,13 @@ def _run_started(config: TrainConfig, split: Split, device: str) -> RunStarted:
                       train_images=len(split.train), val_images=len(split.val))
 
 
-def _quick_head(run: RunContext, targets: torch.Tensor
+def _quick_head(run: RunContext, targets: torch.Tensor, frozen: FrozenFeatures
                 ) -> tuple[nn.Linear, HeadOutcome, bool, torch.Tensor | None]:
     """Quick mode's head on the frozen network's stored features: the head, its fit's
     outcome, whether the ImageNet-drawn head was kept, and the validation features (None
     when stopped before they were all computed). Its epochs are the run's in quick mode
     only; a fine-tune fits it with quick mode's epochs, unseen."""
     config, dataset, split = run.config, run.dataset, run.split
-    frozen = FrozenFeatures(run.network, run.prep, run.device)
     views = 1 + config.feature_views
     counter = FeatureCounter(len(split.train) * views + len(split.val), run.emit)
 
@@ -324,7 +329,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
     validation features, and the fine-tuned network's logits when it is kept; else the
     head's on those features, and the head goes on the network), calibrate each label
     (thresholds moved with it), and save the model."""
-    run_id, output, started, imagenet = info
+    run_id, output, started, imagenet, features = info
     val_x, tuned = val
     config, dataset, split, network = run.config, run.dataset, run.split, run.network
     labels = dataset.labels
@@ -352,7 +357,7 @@ def _finish(run: RunContext, head: nn.Linear, state: dict | None, ended: _Ended,
         network=network.to(memory_format=torch.contiguous_format).eval(),
         backbone=config.backbone, classes=labels, preprocessing=run.prep,
         metadata={**_metadata(run, ended, thresholds, validation, imagenet),
-                  CALIBRATION_KEY: calibration.to_dict()})
+                  CALIBRATION_KEY: calibration.to_dict(), FROZEN_KEY: features.to_dict()})
     warnings: list[str] = []
     target = Path(output) if output else runs.run_folder(dataset.root, run_id) / runs.MODEL_NAME
     with runs.keeping_replaced_models(target, run_id, warnings) as keeping:

@@ -41,6 +41,7 @@ from training.data.images import ImageProblem
 from training.data.preprocessing import load_pixels
 from training.data.tensors import PixelNormalisation
 from training.fitting.modelfile import TrainedModel, load_model
+from training.models.frozen import FrozenFeatures
 from training.models.onnx_features import parity_pixels
 from training.predict.export_files import (
     SIDECAR_FORMAT,
@@ -137,12 +138,15 @@ def _with_suffix(target: Path, suffix: str) -> Path:
 def _app_probabilities(model: TrainedModel, inputs: torch.Tensor) -> np.ndarray:
     """What the app itself answers for uint8 NHWC `inputs`: the reference an export must
     match. A multi-label model's sigmoids come from `MultiLabelPredictor` (its features, then
-    its head), as the app labels photos."""
+    its head), as the app labels photos, on float features: the exported network computes
+    in float (a model trained on 8-bit features is checked against float's answers, as
+    single-label models are through the network itself)."""
     pixels = inputs.permute(0, 3, 1, 2).contiguous()
     cpu = torch.device("cpu")
     if is_multilabel(model.metadata):
         predictor = MultiLabelPredictor(model, cpu)
-        expected = predictor.probabilities(predictor.frozen(pixels))
+        features = FrozenFeatures(model.network, model.preprocessing, cpu, precision="float")
+        expected = predictor.probabilities(features(pixels))
     else:
         expected = Predictor(model, cpu, keep_features=False).probabilities(pixels).numpy()
     # Predictor moved the network to channels-last in place; export in the default layout.

@@ -22,7 +22,7 @@ from training.core.runtime import resolve_device
 from training.fitting.modelfile import TrainedModel, load_model
 from training.fitting.multilabel_metrics import build_report
 from training.models.embedding import FileFeatures, default_store, embed_files
-from training.models.frozen import FrozenFeatures
+from training.predict.inference import model_frozen
 from training.records.events import Cancelled
 from training.records.model_header import MULTI_LABEL, task_of
 from training.records.multilabel import (
@@ -31,6 +31,7 @@ from training.records.multilabel import (
     MultiLabelReport,
 )
 from training.records.multilabel_calibration import MultiLabelCalibration
+from training.records.runtime_words import FrozenRun
 
 
 def is_multilabel(metadata: dict) -> bool:
@@ -42,7 +43,9 @@ class MultiLabelPredictor:
     """A multi-label model ready to label files; build with `from_file` or `from_model`."""
 
     def __init__(self, model: TrainedModel, device: torch.device | None = None,
-                 source: str = "this model") -> None:
+                 source: str = "this model", feature_precision: str | None = None) -> None:
+        """`feature_precision`: None classifies on the features the model was trained on
+        (`training.predict.inference.model_frozen`), whatever the process's setting."""
         if not is_multilabel(model.metadata):
             raise ModelFileError(
                 f"{source} is a single-label model (one class per photo), not a multi-label "
@@ -51,22 +54,26 @@ class MultiLabelPredictor:
         self.model = model
         self.network = model.network.to(self.device).eval()
         self.head = self.network.get_classifier()
-        self.frozen = FrozenFeatures(self.network, model.preprocessing, self.device)
+        self.frozen = model_frozen(model, self.network, self.device, feature_precision)
         self.store = default_store()
         self.labels: tuple[str, ...] = model.classes
         self.thresholds: tuple[float, ...] = tuple(float(t) for t in
                                                    model.metadata["thresholds"])
 
     @classmethod
-    def from_file(cls, path: str | Path, device: torch.device | None = None
-                  ) -> MultiLabelPredictor:
+    def from_file(cls, path: str | Path, device: torch.device | None = None,
+                  feature_precision: str | None = None) -> MultiLabelPredictor:
         """The predictor of the model file at `path`; a single-label file is refused."""
-        return cls(load_model(path), device, source=str(path))
+        return cls(load_model(path), device, str(path), feature_precision)
 
     @classmethod
-    def from_model(cls, model: TrainedModel, device: torch.device | None = None
-                   ) -> MultiLabelPredictor:
-        return cls(model, device)
+    def from_model(cls, model: TrainedModel, device: torch.device | None = None,
+                   feature_precision: str | None = None) -> MultiLabelPredictor:
+        return cls(model, device, feature_precision=feature_precision)
+
+    def frozen_run(self) -> FrozenRun:
+        """What ran the frozen network, against what the model was trained on."""
+        return self.frozen.run_record()
 
     def predict(self, paths: Iterable[str | Path], batch_size: int = 32,
                 cancel: threading.Event | None = None) -> Iterator[MultiLabelPrediction]:
