@@ -8,8 +8,10 @@ mode's cost is counted in forward passes per image:
 
 - quick: one per training view and validation photo (the feature pass; stored features
   make it faster, so the line says "up to");
-- partial: quick mode's pass, then as many passes to the cut (activations), then each epoch
-  a forward and backward through the top: about 0.3 of a forward pass per view (the top's
+- partial: quick mode's pass (one per training and validation photo: quick mode runs
+  without views there), then one pass to the cut per training view and validation photo
+  (the activations), then each epoch a forward and backward through the top: about 0.3 of
+  a forward pass per view (the top's
   step costs 0.10 of a full step, a full step about 3 forward passes: docs/benchmarks.md
   "What a step costs at each cut");
 - finetune: each epoch a forward and backward through everything (about 3 passes) per
@@ -65,7 +67,7 @@ def forward_passes(config: TrainConfig, images: int) -> float:
         return views
     if config.mode == "partial":
         epoch = train * (1 + config.feature_views) * TOP_STEP_PASSES
-        return 2 * views + config.epochs * epoch
+        return images + views + config.epochs * epoch
     return config.epochs * (train * FULL_STEP_PASSES + val)
 
 
