@@ -100,11 +100,16 @@ def one(setting: str, folder: Path, runtime: str, root: Path, name: str) -> dict
             "factor": round(result.seconds / bare, 2)}
 
 
-def runs(folders: list[tuple[str, Path]], pairs: int, root: Path) -> list[dict[str, Any]]:
-    """`pairs` eager/onnxruntime pairs on the first folder (alternating which goes first),
+def runs(folders: list[tuple[str, Path]], pairs: int, root: Path,
+         sides: tuple[str, ...] = ("eager", "onnxruntime")) -> list[dict[str, Any]]:
+    """`pairs` runs of each of `sides` on the first folder (alternating which goes first),
     then one onnxruntime run on each other folder; the graphs exported before any clock."""
     _common.fresh_home(root, "graphs-first", root / "graphs")
-    pretrained_frozen().prepare(EXPORT_WORTHWHILE)  # the features graph
+    frozen = pretrained_frozen()
+    frozen.prepare(EXPORT_WORTHWHILE)  # the features graph, then the bottom's
+    cut = activations.CutActivations(frozen.network, frozen.prep, frozen.device,
+                                     TrainConfig.partial().top_blocks)
+    _common.progress(f"the bottom's graph: {cut.prepare(EXPORT_WORTHWHILE)}")
     chosen = get_backbone(DEFAULT_BACKBONE)
     sample = sorted(folders[0][1].rglob("*.jpg"))[:32]
     decode_ms = _cut_costs.decoded(sample, chosen.preprocessing)[1] * 1e3
@@ -112,7 +117,7 @@ def runs(folders: list[tuple[str, Path]], pairs: int, root: Path) -> list[dict[s
     rows = []
     setting, folder = folders[0]
     for pair in range(pairs):
-        order = ("eager", "onnxruntime") if pair % 2 == 0 else ("onnxruntime", "eager")
+        order = sides if pair % 2 == 0 else tuple(reversed(sides))
         for runtime in order:
             rows.append(one(setting, folder, runtime, root, f"{pair}-{runtime}"))
             _common.progress(str(rows[-1]))

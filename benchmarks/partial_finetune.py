@@ -207,12 +207,13 @@ def bottom_speed(args: Any) -> None:
     root = _common.workspace("bottom-speed")
     _common.fresh_home(root, "speed", root / "graphs")
     photos = sorted(args.data.glob("*/*.jpg"))[:2 if args.quick else args.bottom_photos]
-    speed = _cut_costs.bottom_speed(photos, 1, 2 if args.quick else args.bottom_rounds)
+    speed = _cut_costs.bottom_speed(photos, 1, 2 if args.quick else args.bottom_rounds) \
+        if photos else None  # --bottom-photos 0: whole runs only
     _common.progress(str(speed))
     if args.quick:
         args.bottom_pairs, args.estimate_sizes, args.per_class = 0, [4], 4
     rows = bottom_runs(args, root)
-    text = _common.table(
+    text = "" if speed is None else _common.table(
         ("photos", "eager img/s", "onnxruntime img/s", "× faster", "decode ms / photo",
          "max |Δ|", "max |Δ| / scale"),
         [(speed["images"], f"{speed['eager_images_s']:.1f}", f"{speed['onnx_images_s']:.1f}",
@@ -233,7 +234,7 @@ def bottom_runs(args: Any, root: Path) -> list[dict[str, Any]]:
     for per_class in args.estimate_sizes:
         args.per_class = per_class
         folders.append((f"photos {per_class}/class", _folder(args, "photos", 0, root)))
-    return _bottom_runs.runs(folders, args.bottom_pairs, root)
+    return _bottom_runs.runs(folders, args.bottom_pairs, root, tuple(args.bottom_sides))
 
 
 def main() -> None:
@@ -254,6 +255,8 @@ def main() -> None:
     parser.add_argument("--bottom-rounds", type=int, default=5)
     parser.add_argument("--bottom-pairs", type=int, default=1,
                         help="--bottom-speed: whole runs, eager and onnxruntime (0: none)")
+    parser.add_argument("--bottom-sides", nargs="+", choices=("eager", "onnxruntime"),
+                        default=["eager", "onnxruntime"], help="--bottom-speed: the runs' bottoms")
     parser.add_argument("--bottom-setting", choices=list(SETTINGS), default=HARD)
     parser.add_argument("--estimate-sizes", type=int, nargs="*", default=[],
                         help="--bottom-speed: onnxruntime runs on real photos, per class")
