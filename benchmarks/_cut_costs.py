@@ -7,13 +7,18 @@ side by side with a full fine-tune step from pixels (channels last, as the engin
 on the same random batch (the full step timed first and last, its mean the reference); and
 it gives the size of one image's activations there (float32), and of 600 photos × (1 + 4
 augmented views).
+
+`bottom_speed` (`partial_finetune.py --bottom-speed`): the bottom pass that computes those
+activations, PyTorch eager against its onnxruntime graph (`training.models.onnx_cut`).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from training.models.cut import bottom, cut_shape, freeze_below, top
@@ -112,3 +117,57 @@ def measure(cuts: tuple[int, ...], batch: int, crop: int, repeats: int) -> list[
         row["mb_per_image"] = row["floats"] * 4 / 1e6
         row["mb_600x5"] = row["mb_per_image"] * PHOTOS * VIEWS
     return rows
+
+
+def decoded(paths: list[Any], prep: Any) -> tuple[np.ndarray, float]:
+    """uint8 (N, 3, crop, crop) centre crops of `paths` as the embedding decodes them, and
+    the median seconds of one photo's read, decode and crop."""
+    from training.data.images import decode_image, read_bytes
+    from training.data.preprocessing import resize_and_crop
+
+    crops, seconds = [], []
+    for path in paths:
+        started = time.perf_counter()
+        image = decode_image(path, read_bytes(path), draft_size=prep.resize).image
+        crops.append(resize_and_crop(image, prep).transpose(2, 0, 1))
+        seconds.append(time.perf_counter() - started)
+    return np.ascontiguousarray(np.stack(crops)), statistics.median(seconds)
+
+
+def bottom_speed(paths: list[Any], top_blocks: int, rounds: int, batch: int = 32
+                 ) -> dict[str, Any]:
+    """Images per second of the bottom pass (what `CutActivations` runs per photo and view)
+    on PyTorch eager and on its checked onnxruntime graph, on the same decoded photos, in
+    `rounds` interleaved rounds (eager first in even rounds, the graph first in odd ones);
+    medians, their ratio, the graph's export + check seconds and its largest difference
+    from eager on these photos (absolute, and over the activations' largest magnitude)."""
+    from training.models.activations import CutActivations
+
+    chosen = get_backbone("efficientnet_lite0")
+    network = load_pretrained(chosen).eval().to(memory_format=torch.channels_last)
+    prep = chosen.preprocessing
+    pixels, decode_s = decoded(paths, prep)
+    eager = CutActivations(network, prep, torch.device("cpu"), top_blocks)
+    graph = CutActivations(network, prep, torch.device("cpu"), top_blocks)
+    started = time.perf_counter()
+    runtime = graph.prepare(10_000)
+    prepare_s = time.perf_counter() - started
+    if runtime != "onnxruntime":
+        raise SystemExit("error: the bottom's graph was not used (onnxruntime missing or off?)")
+    runners = {"eager": eager._torch_cut, "onnxruntime": graph._runner}
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for number in range(rounds):
+        for name in (runners if number % 2 == 0 else reversed(list(runners))):
+            started = time.perf_counter()
+            for first in range(0, len(pixels), batch):
+                runners[name](pixels[first:first + batch])
+            rates[name].append(len(pixels) / (time.perf_counter() - started))
+    difference = np.abs(runners["onnxruntime"](pixels) - runners["eager"](pixels))
+    scale = max(float(np.abs(runners["eager"](pixels)).max()), 1.0)
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    return {"images": len(pixels), "top_blocks": top_blocks, "rounds": rounds,
+            "eager_images_s": medians["eager"], "onnx_images_s": medians["onnxruntime"],
+            "speed_up": medians["onnxruntime"] / medians["eager"], "rates": rates,
+            "export_and_check_s": prepare_s, "decode_ms": decode_s * 1e3,
+            "max_abs_difference": float(difference.max()),
+            "max_relative_difference": float(difference.max()) / scale}

@@ -25,7 +25,17 @@ setting changed) on `--sweep-setting` (`hard copies`: every shared photo as thre
 48-px heavy crops, about 585 training images, `_hard_set.py`), `--seeds` seeds side by side:
 what validation can choose the defaults by.
 
+`--bottom-speed`: the bottom pass (the activations at the cut) on PyTorch eager and on its
+onnxruntime graph (`training.models.onnx_cut`) on the same decoded photos, interleaved rounds;
+then whole partial runs from an empty store on `--bottom-setting` (the hard set), the bottom
+on eager and on onnxruntime alternately (`--bottom-pairs` pairs), each with the seconds to
+the kept model split into quick mode's features, the activations and the epochs, and the
+Train step's estimate (`cheetahlion_gui/train/estimate.py`, this machine probed just before)
+against the run's seconds; `--estimate-sizes` adds onnxruntime runs on real photos with
+that many training photos per class, for the estimate's factor.
+
     .venv/bin/python benchmarks/partial_finetune.py --costs
+    .venv/bin/python benchmarks/partial_finetune.py --bottom-speed
     .venv/bin/python benchmarks/partial_finetune.py            # minutes
     .venv/bin/python benchmarks/partial_finetune.py --quick    # checks the script
 """
@@ -189,6 +199,44 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[object, ...]]:
     return table
 
 
+def bottom_speed(args: Any) -> None:
+    """`--bottom-speed` (module docstring): the pass alone, then whole runs."""
+    import _cut_costs
+
+    args.data = _common.require_data(args.data)
+    root = _common.workspace("bottom-speed")
+    _common.fresh_home(root, "speed", root / "graphs")
+    photos = sorted(args.data.glob("*/*.jpg"))[:2 if args.quick else args.bottom_photos]
+    speed = _cut_costs.bottom_speed(photos, 1, 2 if args.quick else args.bottom_rounds) \
+        if photos else None  # --bottom-photos 0: whole runs only
+    _common.progress(str(speed))
+    if args.quick:
+        args.bottom_pairs, args.estimate_sizes, args.per_class = 0, [4], 4
+    rows = bottom_runs(args, root)
+    text = "" if speed is None else _common.table(
+        ("photos", "eager img/s", "onnxruntime img/s", "× faster", "decode ms / photo",
+         "max |Δ|", "max |Δ| / scale"),
+        [(speed["images"], f"{speed['eager_images_s']:.1f}", f"{speed['onnx_images_s']:.1f}",
+          f"{speed['speed_up']:.2f}", f"{speed['decode_ms']:.1f}",
+          f"{speed['max_abs_difference']:.2g}", f"{speed['max_relative_difference']:.2g}")])
+    if rows:
+        text += "\n\n" + _common.table(list(rows[0]), [list(r.values()) for r in rows])
+    _common.report(args, "the bottom pass: eager vs onnxruntime", text,
+                   {"speed": speed, "runs": rows})
+
+
+def bottom_runs(args: Any, root: Path) -> list[dict[str, Any]]:
+    """Whole partial runs from an empty store, the bottom on eager and onnxruntime
+    alternately, then onnxruntime runs on `--estimate-sizes` (`_bottom_runs.py`)."""
+    import _bottom_runs
+
+    folders = [(args.bottom_setting, _folder(args, args.bottom_setting, 0, root))]
+    for per_class in args.estimate_sizes:
+        args.per_class = per_class
+        folders.append((f"photos {per_class}/class", _folder(args, "photos", 0, root)))
+    return _bottom_runs.runs(folders, args.bottom_pairs, root, tuple(args.bottom_sides))
+
+
 def main() -> None:
     parser = _common.parser(__doc__)
     parser.add_argument("--costs", action="store_true", help="the cost of a step at each cut")
@@ -201,7 +249,21 @@ def main() -> None:
     parser.add_argument("--full-epochs", type=int, default=2)
     parser.add_argument("--sweep-setting", choices=list(SETTINGS), default=HARD)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--bottom-speed", action="store_true",
+                        help="the bottom pass on eager vs onnxruntime, then whole runs")
+    parser.add_argument("--bottom-photos", type=int, default=64)
+    parser.add_argument("--bottom-rounds", type=int, default=5)
+    parser.add_argument("--bottom-pairs", type=int, default=1,
+                        help="--bottom-speed: whole runs, eager and onnxruntime (0: none)")
+    parser.add_argument("--bottom-sides", nargs="+", choices=("eager", "onnxruntime"),
+                        default=["eager", "onnxruntime"], help="--bottom-speed: the runs' bottoms")
+    parser.add_argument("--bottom-setting", choices=list(SETTINGS), default=HARD)
+    parser.add_argument("--estimate-sizes", type=int, nargs="*", default=[],
+                        help="--bottom-speed: onnxruntime runs on real photos, per class")
     args = parser.parse_args()
+    if args.bottom_speed:
+        bottom_speed(args)
+        return
     if args.costs:
         import _cut_costs
 

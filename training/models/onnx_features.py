@@ -105,11 +105,11 @@ def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
         return None
     graph = graph_path(digest, prep)
     with _PREPARING:  # two jobs wanting the same graph export it once
-        runner = _READY.get((graph, _stamp(graph)))
+        runner = _READY.get((graph, file_stamp(graph)))
         if runner is None:
             runner = _checked_runner(onnxruntime, network, prep, digest, torch_features)
             if runner is not None:
-                _READY[(graph, _stamp(graph))] = runner
+                _READY[(graph, file_stamp(graph))] = runner
                 while len(_READY) > KEEP_SESSIONS:
                     _READY.pop(next(iter(_READY)))
         return runner
@@ -158,9 +158,16 @@ def session_threads() -> int:
 
 def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
     """Write the feature graph to `graph` atomically; False when the exporter fails."""
+    return export_graph(PixelsToFeatures(network, prep).eval(), prep.crop, graph,
+                        "features-*.onnx")
+
+
+def export_graph(wrapper: nn.Module, crop: int, graph: Path, kept: str) -> bool:
+    """Write `wrapper` (uint8 (N, 3, crop, crop) pixels → one float output) to `graph`
+    atomically, with a dynamic batch; then keep the `KEEP_GRAPHS` newest files matching the
+    glob `kept` beside it. False when the exporter fails."""
     _no_progress_thread()
-    wrapper = PixelsToFeatures(network, prep).eval()
-    example = torch.zeros((2, 3, prep.crop, prep.crop), dtype=torch.uint8)
+    example = torch.zeros((2, 3, crop, crop), dtype=torch.uint8)
     try:
         with torch_access.exclusive(), warnings.catch_warnings(), quiet_exporter_logs():
             warnings.simplefilter("ignore")
@@ -177,7 +184,7 @@ def _export(network: nn.Module, prep: Preprocessing, graph: Path) -> bool:
             write_atomically(graph, buffer.getvalue(), durable=False)
     except Exception:  # exporters raise many types; PyTorch remains the answer
         return False
-    _keep_recent(graph.parent)
+    _keep_recent(graph.parent, kept)
     return True
 
 
@@ -309,7 +316,7 @@ def unpredictable_pixels(size: int, count: int, seed: int | None = None) -> np.n
     return (canvas * contrast + brightness).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def file_stamp(path: Path) -> tuple[int, int] | None:
     """A graph file's (size, mtime): a replaced or damaged file is checked again."""
     try:
         status = path.stat()
@@ -318,8 +325,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return status.st_size, status.st_mtime_ns
 
 
-def _keep_recent(folder: Path) -> None:
-    graphs = sorted(folder.glob("features-*.onnx"), key=_modified, reverse=True)
+def _keep_recent(folder: Path, kept: str) -> None:
+    graphs = sorted(folder.glob(kept), key=_modified, reverse=True)
     for old in graphs[KEEP_GRAPHS:]:
         old.unlink(missing_ok=True)
 
