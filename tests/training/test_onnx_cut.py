@@ -113,3 +113,21 @@ def test_a_graph_that_disagrees_is_refused_and_pytorch_runs(exported, monkeypatc
     store.close()
     pixels = unpredictable_pixels(64, 2, seed=3)
     assert np.array_equal(cut(torch.from_numpy(pixels)).numpy(), cut._torch_cut(pixels))
+
+
+def test_the_whole_jobs_activations_decide_the_export(monkeypatch) -> None:
+    """A partial run asks for each view apart (fewer than `EXPORT_WORTHWHILE` photos each
+    on a small dataset); the export is decided on all of them together."""
+    from training.models import activations
+
+    asked: list[bool] = []
+
+    def runner(*_args: object, export: bool) -> None:
+        asked.append(export)
+
+    monkeypatch.setattr(activations, "cut_runner", runner)
+    network = load_pretrained(get_backbone(DEFAULT_BACKBONE)).eval()
+    few = activations.EXPORT_WORTHWHILE // 3
+    for job_images in (0, 3 * few + 10):
+        CutActivations(network, PREP, CPU, LOW_CUT, job_images=job_images).prepare(few)
+    assert asked == [False, True]

@@ -166,8 +166,9 @@ def _activations(run: RunContext, views: int) -> tuple[torch.Tensor, torch.Tenso
     """Training activations (centre view first, then each augmented view) and validation's,
     from the store or computed and stored, as the "activations" phase."""
     config = run.config
-    cut = CutActivations(run.network, run.prep, run.device, config.top_blocks)
     total = len(run.split.train) * views + len(run.split.val)
+    cut = CutActivations(run.network, run.prep, run.device, config.top_blocks,
+                         job_images=total)
     done = [0]
 
     def advance(count: int) -> None:

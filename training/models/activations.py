@@ -54,8 +54,12 @@ class CutActivations(FrozenFeatures):
     `top_blocks` blocks of `network` (see the module docstring)."""
 
     def __init__(self, network: nn.Module, prep: Preprocessing, device: torch.device,
-                 top_blocks: int, digest: str | None = None) -> None:
+                 top_blocks: int, digest: str | None = None, job_images: int = 0) -> None:
+        """`job_images`: how many activations the whole job computes (every view of every
+        photo), so the graph is exported when they pay for it, though each view alone
+        (one `embed_dataset` call) may be under `EXPORT_WORTHWHILE`."""
         weights = digest or weights_digest(network)
+        self.job_images = job_images
         super().__init__(network, prep, device, f"{weights}/cut-top{top_blocks}")
         self.weights = weights
         self.top_blocks = top_blocks
@@ -70,7 +74,8 @@ class CutActivations(FrozenFeatures):
             graph = None
             if self.device.type == "cpu":
                 graph = cut_runner(self.network, self.prep, self.weights, self.top_blocks,
-                                   self._torch_cut, export=images >= EXPORT_WORTHWHILE)
+                                   self._torch_cut,
+                                   export=max(images, self.job_images) >= EXPORT_WORTHWHILE)
             self._runner = graph or self._torch_cut
             self.runtime = ONNX_RUNTIME if graph is not None else PYTORCH
             self.maker = graph.maker if graph is not None else PYTORCH_MAKER
