@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=40)
     parser.add_argument("--val-per-class", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help=f"comma-separated, of: {', '.join(SETTINGS)}")
     args = parser.parse_args()
     if args.quick:
         args.per_class, args.val_per_class, args.seeds = 6, 6, 1
@@ -72,7 +74,9 @@ def main() -> None:
     graphs = root / "graphs"
     runs: list[dict[str, Any]] = []
     prepare_graphs(root, graphs)
-    settings = {k: v for k, v in SETTINGS.items() if not (args.quick and k == ALL)}
+    chosen = args.settings.split(",")
+    settings = {k: v for k, v in SETTINGS.items()
+                if k in chosen and not (args.quick and k == ALL)}
     for setting, (degrade, neutral) in settings.items():
         for seed in range(args.seeds):
             folder = (_common.require_data(args.data) if setting == ALL else
