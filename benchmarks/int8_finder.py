@@ -99,7 +99,7 @@ def build_set(data: Path, copies: int, planted: int, root: Path
         name, stem = relpath.split("/")[0], Path(relpath).stem
         for number, (photo, seed) in enumerate(members):
             folder = moved.get((relpath, number), name)
-            target = f"{folder}/{stem}-{number}.jpg"
+            target = f"{folder}/{name}-{stem}-{number}.jpg"  # the source class: no clashes
             if seed:
                 augment(photo, root / target, seed)
             else:
@@ -228,6 +228,8 @@ def main() -> None:
     _common.progress("building the finder set")
     folder, wrong, planted = build_set(data, args.copies, args.planted, root / "finder-set")
     photos = sum(1 for _ in folder.rglob("*.jpg"))
+    expected = sum(len(v) for v in _common.class_photos(data).values()) * (args.copies + 1)
+    assert photos == expected, f"{photos} files written, {expected} planned"
     prepare_graphs(root, graphs)
     found = run_finder(folder, root, graphs, args.rounds)
     rows, summary = finder_rows(found, wrong, planted)
