@@ -1,6 +1,7 @@
 """The 8-bit feature graph against the float one (issue 26): speed, agreement, accuracy.
 
-Both graphs of the default offline network (EfficientNet-Lite0) run in this one process:
+Both graphs of one offline network (`--backbone`, default EfficientNet-Lite0; Lite1 and Lite2
+at their own image sizes) run in this one process:
 - images/s: the same decoded photos, batch 32, float and 8-bit interleaved, median of
   `--rounds` rounds (a ratio: other work on the machine slows both sides alike);
 - agreement: each photo's feature cosine (mean, worst) with the float graph's, on the shared
@@ -11,7 +12,9 @@ Both graphs of the default offline network (EfficientNet-Lite0) run in this one 
   8-bit features, on all photos and few-shot (5 per class), photos and grey thumbnails,
   and a float-trained head classifying 8-bit features (the mixed case the engine refuses);
 - calibration data: the 8-bit graph calibrated on the engine's fixed synthetic images
-  (what the app ships) against one calibrated on 40 real photos (left out of every split).
+  (what the app ships) against one calibrated on 40 real photos (left out of every split);
+- the engine's own check: whether `pretrained_frozen(backbone)` under
+  `CHEETAHLION_PRECISION=int8` builds, checks and uses the 8-bit graph, or refuses it (why).
 
 `--quick`: 24 photos, 2 rounds, 2 splits (the numbers mean nothing; it checks the script).
 """
@@ -30,12 +33,14 @@ import torch
 from _logistic import fit_softmax
 from never_worse import grey_thumbnail
 
+from training.core.errors import ConfigError
 from training.core.runtime import PRECISION_ENV
 from training.data.images import decode_image
 from training.data.preprocessing import resize_and_crop
 from training.models import int8_features, onnx_features
 from training.models.embedding import embed_files
 from training.models.frozen import pretrained_frozen
+from training.records.backbones import DEFAULT_BACKBONE
 
 BATCH = 32
 
@@ -94,16 +99,20 @@ def _accuracy(train: dict[str, np.ndarray], test: dict[str, np.ndarray], labels:
     return {kind: statistics.mean(values) for kind, values in scores.items()}
 
 
-def _end_to_end(paths: list[Path], rounds: int) -> dict[str, Any]:
+def _end_to_end(paths: list[Path], rounds: int, backbone: str) -> dict[str, Any]:
     """The engine's own road (`embed_files`: read, hash, decode, resize, network; no store),
-    float and int8 FrozenFeatures interleaved; the int8 one built and checked by the engine."""
+    float and int8 FrozenFeatures interleaved; the int8 one built and checked by the engine
+    (a refusal is reported, not raised)."""
     os.environ[PRECISION_ENV] = "int8"
     started = time.perf_counter()
-    eight = pretrained_frozen()
-    eight.prepare(10_000)
+    eight = pretrained_frozen(backbone)
+    try:
+        eight.prepare(10_000)
+    except ConfigError as refused:
+        return {"engine_check": f"refused: {refused}"}
     build_seconds = time.perf_counter() - started
     os.environ[PRECISION_ENV] = "float"
-    plain = pretrained_frozen()
+    plain = pretrained_frozen(backbone)
     plain.prepare(10_000)
     times: dict[str, list[float]] = {"float": [], "int8": []}
     for _ in range(rounds):
@@ -113,7 +122,8 @@ def _end_to_end(paths: list[Path], rounds: int) -> dict[str, Any]:
                 pass
             times[name].append(time.perf_counter() - start)
     speeds = {name: len(paths) / statistics.median(values) for name, values in times.items()}
-    return {"labels": [plain.features_label, eight.features_label],
+    return {"engine_check": "passed" if eight.precision == "int8" else f"not used: {eight.refusal}",
+            "labels": [plain.features_label, eight.features_label],
             "build_and_check_seconds": round(build_seconds, 1),
             "images_per_s": {k: round(v, 1) for k, v in speeds.items()},
             "ratio": round(speeds["int8"] / speeds["float"], 2)}
@@ -123,6 +133,9 @@ def main() -> None:
     parser = _common.parser(__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                        help="an offline network (training/records/backbones.py), e.g. "
+                             "efficientnet_lite1 or efficientnet_lite2")
     args = parser.parse_args()
     root = _common.workspace("int8")
     classes = _common.class_photos(_common.require_data(args.data))
@@ -136,7 +149,7 @@ def main() -> None:
         keep = photos[20:][: 12 if args.quick else None]
         paths += keep
         labels += [label] * len(keep)
-    frozen = pretrained_frozen()
+    frozen = pretrained_frozen(args.backbone)
     prep = frozen.prep
     _common.progress("exporting and checking the float graph")
     frozen.prepare(10_000)
@@ -156,7 +169,8 @@ def main() -> None:
     _common.progress("decoding photos")
     sets = {"photos": _pixels(paths, prep, False), "grey 48 px": _pixels(paths, prep, True)}
     label_array = np.array(labels)
-    results: dict[str, Any] = {"photos": len(paths), "quantize_seconds": {
+    results: dict[str, Any] = {"backbone": args.backbone, "crop": prep.crop,
+                               "photos": len(paths), "quantize_seconds": {
         kind: round(graphs[f"{kind}_seconds"], 1) for kind in ("synthetic", "real")}}
     speed_pixels = sets["photos"][: 192 if not args.quick else 64]
     _common.progress("timing")
@@ -170,8 +184,10 @@ def main() -> None:
                                                     seed=1000 + seed)
         found = int8_features.agreement(graphs["synthetic"], float_graph,
                                         frozen.network.get_classifier(), pixels)
-        check_rows.append((found.mean_cosine, found.centred_cosine, found.probability_shift))
-    results["check_images"] = {"mean_cosine_lowest": min(r[0] for r in check_rows),
+        check_rows.append((found.mean_cosine, found.centred_cosine, found.probability_shift,
+                           found.close))
+    results["check_images"] = {"sets_passed": f"{sum(r[3] for r in check_rows)}/{len(check_rows)}",
+                               "mean_cosine_lowest": min(r[0] for r in check_rows),
                                "centred_cosine_lowest": min(r[1] for r in check_rows),
                                "probability_shift_highest": max(r[2] for r in check_rows)}
     rows = []
@@ -194,9 +210,10 @@ def main() -> None:
                              for kind, c in cos.items()}
     results["accuracy"] = [list(row) for row in rows]
     _common.progress("end to end through the engine")
-    end = _end_to_end(paths, 2 if args.quick else 3)
+    end = _end_to_end(paths, 2 if args.quick else 3, args.backbone)
     results["end_to_end"] = end
-    text = (f"images/s, batch {BATCH}, {len(speed_pixels)} photos, median of rounds: float "
+    text = (f"{args.backbone} at {prep.crop} px\n"
+            f"images/s, batch {BATCH}, {len(speed_pixels)} photos, median of rounds: float "
             f"{speed['float']:.1f}, int8 {speed['int8']:.1f} -> x{results['speed_ratio']}\n"
             f"quantizing took {results['quantize_seconds']} s\n"
             f"check images (10 x {int8_features.CHECK_IMAGES}): {results['check_images']}\n"
