@@ -10,6 +10,7 @@ agrees, and its vectors are told apart from float's) or by -1 (it disagrees).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def frozen_parts(float_graph: Path, monkeypatch: pytest.MonkeyPatch):
     """(new FrozenFeatures maker, the float graph's cache path, its maker) in this test's
     home; planted 8-bit graphs are removed afterwards (the graph folder is shared)."""
     monkeypatch.setattr(onnx_features, "_READY", {})
+    monkeypatch.setattr(int8_features, "_CHECKED", {})
     network = Tiny().eval()
     path = onnx_features.graph_path(FrozenFeatures(network, PREP, CPU).digest, PREP)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,3 +331,30 @@ def test_a_multilabel_model_classifies_on_its_own_precision(frozen_parts, photo,
         assert prediction.error is None, prediction.error
         run = predictor.frozen_run()
         assert (run.precision, run.mixed) == (ran, False)
+
+
+def test_a_checked_graph_is_checked_once_per_classifier_and_file(frozen_parts,
+                                                                 monkeypatch) -> None:
+    """Each job's features make a new `FrozenFeatures`: the 8-bit graph that passed its
+    check in this process is reused for the same classifier and file, and checked again
+    for another classifier or a replaced file."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    checks: list[int] = []
+    real = int8_features.agreement
+    monkeypatch.setattr(int8_features, "agreement",
+                        lambda *args: checks.append(1) or real(*args))
+    network = Tiny().eval()
+    for _ in range(2):
+        FrozenFeatures(network, PREP, CPU, precision="int8").prepare(1)
+    assert len(checks) == 1
+    other = Tiny().eval()
+    with torch.no_grad():
+        other.classifier.weight.mul_(2.0)  # another model's head, the same features
+    FrozenFeatures(other, PREP, CPU, precision="int8").prepare(1)
+    assert len(checks) == 2
+    planted = plant_int8(path, maker, 1.02)  # the file replaced
+    os.utime(planted, ns=(1, 1))
+    frozen = FrozenFeatures(network, PREP, CPU, precision="int8")
+    frozen.prepare(1)
+    assert len(checks) == 3 and frozen.precision == "int8"
