@@ -8,13 +8,15 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+import torch
 from synthetic import make_dataset
 
 from training.cli import main
-from training.fitting.distributed import Workers
+from training.fitting.distributed import Workers, under_autocast
 from training.fitting.modelfile import load_model
 from training.records.run_record import RunRecord
 from training.records.runs import list_runs
@@ -135,3 +137,23 @@ def test_records_from_before_workers_load_as_one_process() -> None:
            "best_val_loss": 0.1, "best_val_accuracy": 1.0, "baseline_accuracy": None,
            "stopped": "completed", "seconds": 1.0, "model_path": None, "versions": {}}
     assert RunRecord.from_dict(old).workers == 1
+
+
+def test_half_precision_only_where_the_config_and_a_gpu_ask_for_it() -> None:
+    """The full and the partial fine-tune share `under_autocast`: on the CPU the forward pass
+    is untouched (float32, as before); on a CUDA device float16 comes with a loss scaler,
+    bfloat16 without, and the logits come back in float32 for the loss either way."""
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        return inputs * 2
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    for precision in ("fp16", "bf16", "auto"):
+        assert under_autocast(forward, precision, cpu) == (forward, None)
+    assert under_autocast(forward, "fp32", gpu) == (forward, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no CUDA here: the scaler and autocast say so
+        halved, scaler = under_autocast(forward, "fp16", gpu)
+        assert halved is not forward and isinstance(scaler, torch.amp.GradScaler)
+        assert halved(torch.ones(2, dtype=torch.float16)).dtype == torch.float32
+        halved, scaler = under_autocast(forward, "bf16", gpu)
+        assert halved is not forward and scaler is None

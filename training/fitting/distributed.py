@@ -18,7 +18,7 @@ progress; `is_main` says which process that is.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -153,6 +153,23 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16" or torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def under_autocast(forward: Callable[[torch.Tensor], torch.Tensor], precision: str,
+                   device: torch.device
+                   ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.amp.GradScaler | None]:
+    """`forward` under autocast where `precision` means half precision on `device`
+    (`autocast_dtype`: CUDA only), its logits back in float32, and the loss scaler float16
+    needs; elsewhere `forward` itself and None. The full and the partial fine-tune share it."""
+    half = autocast_dtype(precision, device)
+    if half is None:
+        return forward, None
+
+    def halved(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=half):
+            return forward(inputs).float()
+
+    return halved, torch.amp.GradScaler("cuda") if half == torch.float16 else None
 
 
 def from_environment() -> Workers:

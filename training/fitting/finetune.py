@@ -115,20 +115,15 @@ def _forward(run: RunContext, network: nn.Module
     if run.workers.distributed:
         trained = DistributedDataParallel(
             network, device_ids=[run.device.index] if run.device.type == "cuda" else None)
-    half = distributed.autocast_dtype(run.config.precision, run.device)
-    scaler = torch.amp.GradScaler("cuda") if half == torch.float16 else None
 
     def forward(pixels: torch.Tensor) -> torch.Tensor:
         inputs = normalize(pixels.to(run.device), run.prep)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
         # training steps go through DDP (it averages the gradients); validation does not
         model = trained if network.training else network
-        if half is None:
-            return model(inputs)
-        with torch.autocast(run.device.type, dtype=half):
-            return model(inputs).float()
+        return model(inputs)
 
-    return forward, scaler
+    return distributed.under_autocast(forward, run.config.precision, run.device)
 
 
 def _train_batches(run: RunContext, pixels: Pixels, labels: torch.Tensor

@@ -19,7 +19,9 @@ docs/benchmarks.md "CPU fine-tune").
 The never-worse choice (`training.fitting.never_worse`) is against quick mode's model: the
 kept weights are the trained top, or a blend of it and the quick model, never worse than the
 quick model on validation, so `RunHooks.kept` compares with quick mode (`start_accuracy` is
-the quick model's validation accuracy through the same path). One process only.
+the quick model's validation accuracy through the same path). One process only. On a GPU the
+same path runs there (the bottom in PyTorch, the top under the config's half precision,
+`distributed.under_autocast`, as the full fine-tune does); no GPU has run it yet.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 from torch import nn
 
 from training.core.errors import ConfigError
+from training.fitting.distributed import under_autocast
 from training.fitting.loop import EpochLoop
 from training.fitting.never_worse import FINETUNE_SHARES
 from training.fitting.quick import augmented_view, train_quick
@@ -104,8 +107,9 @@ def train_partial(run: RunContext, hooks: RunHooks) -> Trained:
     def forward(activations: torch.Tensor) -> torch.Tensor:
         return top(network, activations, config.top_blocks)
 
+    forward, scaler = under_autocast(forward, config.precision, run.device)
     loop = EpochLoop(
-        module=module, forward=forward,
+        module=module, forward=forward, scaler=scaler,
         train_batches=lambda _epoch: run.shuffled(train_x, train_y, run.generator),
         val_batches=lambda: _batches(val_x, val_y, config.batch_size),
         steps_per_epoch=steps_per_epoch, config=config, callback=run.emit, cancel=run.cancel,
