@@ -8,13 +8,15 @@ compared, in this one process, with the float graph the engine exports:
   median of `--rounds` rounds (batch 32, the same decoded photos);
 - agreement: each photo's feature cosine with the float graph's (mean, worst), on the shared
   photos and on their grey 48-pixel thumbnails (`never_worse.grey_thumbnail`);
-- accuracy: a linear head on grey thumbnails (`int8_graph._accuracy`: 60 % of each class
-  fits, the rest scores), `--splits` random splits, float and each variant on the same splits.
+- accuracy: a linear head on grey thumbnails (`int8_graph._split_scores`: 60 % of each class
+  fits, the rest scores), `--splits` random splits, the same for float and every variant;
+  "± s.e." is the standard error of the per-split difference from float.
 
-Variants: Convs kept in float by their weight's name (stem, head, first block or
-its depthwise Conv, last block),
-activations calibrated by percentile instead of min/max, and calibration on the synthetic
-images plus grey thumbnails of them (still no user photo). Calibration is always synthetic.
+Variants (calibration is always the engine's synthetic images, never a user photo): Convs
+kept in float by their weight's name (`nodes_to_exclude`: stem, head, the first block or
+only its depthwise Conv, the first blocks, the last block); activations calibrated by
+percentile instead of min/max; calibration on the synthetic images plus grey thumbnails
+of them; full 8-bit weights (no reduce_range).
 
 `--quick`: 24 photos, 2 rounds, 1 split (the numbers mean nothing; it checks the script).
 """
@@ -27,7 +29,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from int8_graph import _accuracy, _cosines, _features, _pixels, _speed
+from int8_graph import _cosines, _features, _pixels, _speed, _split_scores
 from never_worse import grey_thumbnail
 from PIL import Image
 
@@ -42,9 +44,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "stem + block 0 float": {"float_convs": ("network.conv_stem.", "network.blocks.0.")},
     "block 0 float": {"float_convs": ("network.blocks.0.",)},
     "block 0 depthwise float": {"float_convs": ("network.blocks.0.0.conv_dw.",)},
+    "stem + blocks 0-1 float": {"float_convs": ("network.conv_stem.", "network.blocks.0.",
+                                                "network.blocks.1.")},
+    "stem + blocks 0-3 float": {"float_convs": ("network.conv_stem.", "network.blocks.0.",
+                                                "network.blocks.1.", "network.blocks.2.",
+                                                "network.blocks.3.")},
     "block 6 + head float": {"float_convs": ("network.blocks.6.", "network.conv_head.")},
     "percentile 99.999": {"method": "Percentile", "extra": {"CalibPercentile": 99.999}},
     "calibrated + grey synthetic": {"grey_calibration": True},
+    "no reduce_range": {"reduce_range": False},
     "block 0 float + percentile": {"float_convs": ("network.blocks.0.",), "method": "Percentile",
                                    "extra": {"CalibPercentile": 99.999}},
 }
@@ -93,7 +101,7 @@ def quantize_variant(float_path: Path, target: Path, prep: Any, variant: dict[st
 
     with int8_features.quiet_quantizer():
         quantize_static(str(float_path), str(target), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, reduce_range=True,
+                        per_channel=True, reduce_range=variant.get("reduce_range", True),
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=getattr(CalibrationMethod,
                                                  variant.get("method", "MinMax")),
@@ -118,14 +126,20 @@ def _rows(graphs: dict[str, Any], sets: dict[str, np.ndarray], labels: np.ndarra
     features = {set_name: {name: _features(graph, pixels) for name, graph in graphs.items()}
                 for set_name, pixels in sets.items()}
     grey = features["grey 48 px"]
-    accuracy = _accuracy(grey, grey, labels, splits, None)
+    scores = {name: np.array(values)
+              for name, values in _split_scores(grey, grey, labels, splits, None).items()}
     rows = []
     for name in graphs:
         cells: list[Any] = [name, speed[name] / speed["float"]]
         for set_name in sets:
             cos = _cosines(features[set_name][name], features[set_name]["float"])
             cells += [float(cos.mean()), float(cos.min())]
-        cells += [accuracy[name], 100 * (accuracy[name] - accuracy["float"])]
+        ours, theirs = features["grey 48 px"][name], features["grey 48 px"]["float"]
+        centre = theirs.mean(0, keepdims=True)
+        cells.append(float(_cosines(ours - centre, theirs - centre).mean()))
+        points = 100 * (scores[name] - scores["float"])
+        cells += [float(scores[name].mean()), float(points.mean()),
+                  float(points.std(ddof=1) / np.sqrt(len(points))) if len(points) > 1 else 0.0]
         rows.append(tuple(cells))
     return rows
 
@@ -164,7 +178,8 @@ def main() -> None:
     _common.progress("features and linear heads")
     rows = _rows(graphs, sets, labels, 1 if args.quick else args.splits, speed)
     headers = ("graph", "speed vs float", "photos cos mean", "photos cos worst",
-               "grey cos mean", "grey cos worst", "grey accuracy", "points vs float")
+               "grey cos mean", "grey cos worst", "grey centred cos", "grey accuracy",
+               "points vs float", "± s.e. (paired)")
     results = {"backbone": args.backbone, "crop": prep.crop, "photos": len(paths),
                "speed_photos": len(speed_pixels), "variants": details,
                "images_per_s": {k: round(v, 1) for k, v in speed.items()},
