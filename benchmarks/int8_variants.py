@@ -10,7 +10,9 @@ compared, in this one process, with the float graph the engine exports:
   photos and on their grey 48-pixel thumbnails (`never_worse.grey_thumbnail`);
 - accuracy: a linear head on grey thumbnails (`int8_graph._split_scores`: 60 % of each class
   fits, the rest scores), `--splits` random splits, the same for float and every variant;
-  "± s.e." is the standard error of the per-split difference from float.
+  "± s.e." is the standard error of the per-split difference from float;
+- the engine's own check (`int8_features.agreement` on synthetic check images): sets passed
+  of 5, and the lowest centred cosine.
 
 Variants (calibration is always the engine's synthetic images, never a user photo): Convs
 kept in float by their weight's name (`nodes_to_exclude`: stem, head, the first block or
@@ -120,6 +122,20 @@ def _photos(data: Path, quick: bool) -> tuple[list[Path], np.ndarray]:
     return paths, np.array(labels)
 
 
+def _engine_check(graphs: dict[str, Any], crop: int, classifier: Any) -> dict[str, str]:
+    """Whether each graph passes the engine's own check (`int8_features.agreement`) on 5
+    sets of fresh synthetic check images, and its lowest centred cosine there."""
+    found: dict[str, list[Any]] = {name: [] for name in graphs}
+    for seed in range(5):
+        pixels = onnx_features.unpredictable_pixels(crop, int8_features.CHECK_IMAGES,
+                                                    seed=1000 + seed)
+        for name, graph in graphs.items():
+            found[name].append(int8_features.agreement(graph, graphs["float"], classifier,
+                                                       pixels))
+    return {name: f"{sum(a.close for a in rows)}/5 ({min(a.centred_cosine for a in rows):.2f})"
+            for name, rows in found.items()}
+
+
 def _rows(graphs: dict[str, Any], sets: dict[str, np.ndarray], labels: np.ndarray,
           splits: int, speed: dict[str, float]) -> list[tuple]:
     """One row per variant: speed ratio, cosines on both sets, grey-thumbnail accuracy."""
@@ -177,9 +193,11 @@ def main() -> None:
     speed = _speed(graphs, speed_pixels, 2 if args.quick else args.rounds)
     _common.progress("features and linear heads")
     rows = _rows(graphs, sets, labels, 1 if args.quick else args.splits, speed)
+    checks = _engine_check(graphs, prep.crop, frozen.network.get_classifier())
+    rows = [(*row, checks[row[0]]) for row in rows]
     headers = ("graph", "speed vs float", "photos cos mean", "photos cos worst",
                "grey cos mean", "grey cos worst", "grey centred cos", "grey accuracy",
-               "points vs float", "± s.e. (paired)")
+               "points vs float", "± s.e. (paired)", "engine check (centred)")
     results = {"backbone": args.backbone, "crop": prep.crop, "photos": len(paths),
                "speed_photos": len(speed_pixels), "variants": details,
                "images_per_s": {k: round(v, 1) for k, v in speed.items()},
