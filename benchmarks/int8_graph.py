@@ -78,6 +78,14 @@ def _speed(runners: dict[str, Any], pixels: np.ndarray, rounds: int) -> dict[str
 def _accuracy(train: dict[str, np.ndarray], test: dict[str, np.ndarray], labels: np.ndarray,
               splits: int, per_class: int | None) -> dict[str, float]:
     """Mean validation accuracy per feature kind (`train[kind]` fits, `test[kind]` scores)."""
+    return {kind: statistics.mean(values)
+            for kind, values in _split_scores(train, test, labels, splits, per_class).items()}
+
+
+def _split_scores(train: dict[str, np.ndarray], test: dict[str, np.ndarray], labels: np.ndarray,
+                  splits: int, per_class: int | None) -> dict[str, list[float]]:
+    """Each split's validation accuracy per feature kind, the splits the same for every kind
+    (paired: `int8_variants.py` reports the spread of the differences)."""
     scores: dict[str, list[float]] = {kind: [] for kind in test}
     classes = int(labels.max()) + 1
     for seed in range(splits):
@@ -96,7 +104,7 @@ def _accuracy(train: dict[str, np.ndarray], test: dict[str, np.ndarray], labels:
                                           torch.from_numpy(labels[fit_rows]), classes)
             logits = torch.from_numpy((test[kind][val_rows] - mean) / scale) @ weights + biases
             scores[kind].append(float((logits.argmax(1).numpy() == labels[val_rows]).mean()))
-    return {kind: statistics.mean(values) for kind, values in scores.items()}
+    return scores
 
 
 def _end_to_end(paths: list[Path], rounds: int, backbone: str) -> dict[str, Any]:
