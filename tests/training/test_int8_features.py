@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -358,3 +359,13 @@ def test_a_checked_graph_is_checked_once_per_classifier_and_file(frozen_parts,
     frozen = FrozenFeatures(network, PREP, CPU, precision="int8")
     frozen.prepare(1)
     assert len(checks) == 3 and frozen.precision == "int8"
+
+
+def test_a_missing_quantizer_leaves_the_float_graph(float_graph: Path, tmp_path: Path,
+                                                    monkeypatch) -> None:
+    """A build without the quantizer's modules (the bundle once lacked some) quantizes
+    nothing and says so, instead of failing the job that asked for features."""
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # import fails
+    target = tmp_path / "int8.onnx"
+    assert not int8_features.quantize(float_graph.read_bytes(), target, PREP.crop)
+    assert not target.exists()
