@@ -76,8 +76,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=40)
     parser.add_argument("--val-per-class", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--settings", default=",".join(SETTINGS),
-                        help=f"comma-separated, of: {', '.join(SETTINGS)}")
+    parser.add_argument("--settings", default=";".join(SETTINGS),
+                        help=f"separated by ';' (one name has a comma), of: "
+                             f"{'; '.join(SETTINGS)}")
     args = parser.parse_args()
     if args.quick:
         args.per_class, args.val_per_class, args.seeds = 6, 6, 1
@@ -85,7 +86,7 @@ def main() -> None:
     graphs = root / "graphs"
     runs: list[dict[str, Any]] = []
     setup = prepare_graphs(root, graphs)
-    chosen = args.settings.split(",")
+    chosen = [name.strip() for name in args.settings.split(";")]
     settings = {k: v for k, v in SETTINGS.items()
                 if k in chosen and not (args.quick and k == ALL)}
     for setting, (degrade, neutral) in settings.items():

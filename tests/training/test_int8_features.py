@@ -369,3 +369,22 @@ def test_a_missing_quantizer_leaves_the_float_graph(float_graph: Path, tmp_path:
     target = tmp_path / "int8.onnx"
     assert not int8_features.quantize(float_graph.read_bytes(), target, PREP.crop)
     assert not target.exists()
+
+
+def test_full_range_weights_only_where_the_cpu_has_vnni(tmp_path: Path, monkeypatch) -> None:
+    """7-bit weights (reduce_range) on CPUs without VNNI, where full-range ones can
+    saturate; full range with it. Either way the graph's tag says which, so vectors of
+    one are never read as the other's."""
+    flags = "flags\t\t: fpu sse4_1 avx2 {}\n"
+    cpuinfo = tmp_path / "cpuinfo"
+    tags, has_vnni = {}, int8_features.has_vnni
+    for extra, vnni in (("", False), ("avx512_vnni", True), ("avx_vnni", True)):
+        cpuinfo.write_text("processor\t: 0\n" + flags.format(extra))
+        assert has_vnni(cpuinfo) is vnni
+        monkeypatch.setattr(int8_features, "has_vnni", lambda found=vnni: found)
+        int8_features.quantization.cache_clear()
+        assert int8_features.quantization()["reduce_range"] is not vnni
+        tags[vnni] = int8_features.settings_tag()
+    int8_features.quantization.cache_clear()
+    assert tags[True] != tags[False]
+    assert not has_vnni(tmp_path / "missing")  # unknown: the safe answer

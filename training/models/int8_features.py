@@ -1,9 +1,9 @@
 """The float feature graph in 8 bits: about twice the images/s on CPUs with fast int8 paths.
 
 onnxruntime's static QDQ quantization (int8 per-channel weights, uint8 activations,
-reduce_range for CPUs without VNNI) of the checked float graph (`onnx_features`), kept
-beside it under `paths.cache_dir() / "onnx"` by the float graph's digest and the settings
-below: built once per network and machine, never shipped.
+reduce_range only on CPUs without VNNI: `quantization`) of the checked float graph
+(`onnx_features`), kept beside it under `paths.cache_dir() / "onnx"` by the float graph's
+digest and the settings below: built once per network and machine, never shipped.
 
 Calibration uses `CALIBRATION_IMAGES` synthetic natural-looking images from a fixed seed
 (`onnx_features.unpredictable_pixels`), never the user's photos and never the shared photos
@@ -21,6 +21,7 @@ precision uses it only where it was faster.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -59,10 +60,34 @@ KEEP_CHECKED = 4
 
 CALIBRATION_IMAGES = 40
 CALIBRATION_SEED = 26
-QUANTIZATION = {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
-                "reduce_range": True, "method": "MinMax", "calibration": "synthetic-v1",
-                "images": CALIBRATION_IMAGES, "seed": CALIBRATION_SEED}
-"""What the 8-bit graph is made with; any change is a new graph (the file name's tag)."""
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+"""x86 instructions that add int8 products in 32 bits: with them, full-range 8-bit weights
+cannot saturate (without them, u8×s8 pairs are summed in 16 bits first)."""
+
+
+@functools.cache
+def quantization() -> dict[str, object]:
+    """What the 8-bit graph is made with on this machine; any change is a new graph (the
+    file name's tag), so graphs and vectors made otherwise are never used.
+
+    `reduce_range` (7-bit weights) guards CPUs without VNNI from saturating; where the CPU
+    has VNNI it is off: on 48-px grey thumbnails it cost Lite0 2.3 points of accuracy and
+    full range none (docs/benchmarks.md "Keeping sensitive layers in float")."""
+    return {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
+            "reduce_range": not has_vnni(), "method": "MinMax",
+            "calibration": "synthetic-v1", "images": CALIBRATION_IMAGES,
+            "seed": CALIBRATION_SEED}
+
+
+def has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU reports VNNI (Linux's /proc/cpuinfo; elsewhere unknown: False, the
+    safe answer)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.startswith("flags") and not VNNI_FLAGS.isdisjoint(line.split())
+               for line in text.splitlines())
 CHECK_IMAGES = 12
 """Images from a fresh seed each check is made of."""
 MIN_MEAN_COSINE = 0.80
@@ -104,7 +129,7 @@ class Agreement:
 
 
 def settings_tag() -> str:
-    return hashlib.blake2b(json.dumps(QUANTIZATION, sort_keys=True).encode(),
+    return hashlib.blake2b(json.dumps(quantization(), sort_keys=True).encode(),
                            digest_size=4).hexdigest()
 
 
@@ -149,7 +174,7 @@ def quantize(float_bytes: bytes, target: Path, crop: int,
             source, output = Path(work) / "float.onnx", Path(work) / "int8.onnx"
             source.write_bytes(float_bytes)
             quantize_static(str(source), str(output), Reader(), quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=True,
+                            per_channel=True, reduce_range=bool(quantization()["reduce_range"]),
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
             target.parent.mkdir(parents=True, exist_ok=True)
