@@ -73,8 +73,8 @@ def float_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def frozen_parts(float_graph: Path, monkeypatch: pytest.MonkeyPatch):
     """(new FrozenFeatures maker, the float graph's cache path, its maker) in this test's
     home; planted 8-bit graphs are removed afterwards (the graph folder is shared)."""
-    monkeypatch.setattr(onnx_features, "_READY", {})
-    monkeypatch.setattr(int8_features, "_CHECKED", {})
+    monkeypatch.setattr(onnx_features, "_READY", onnx_features.CheckedSessions(2))
+    monkeypatch.setattr(int8_features, "_CHECKED", onnx_features.CheckedSessions(4))
     network = Tiny().eval()
     path = onnx_features.graph_path(FrozenFeatures(network, PREP, CPU).digest, PREP)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from training.data.feature_store import FeatureStore, default_location
-from training.models import onnx_cut
+from training.models import onnx_cut, onnx_features
 from training.models.activations import CutActivations
 from training.models.frozen import ONNX_RUNTIME, PYTORCH
 from training.models.networks import load_pretrained
@@ -56,7 +56,7 @@ def exported() -> Exported:
         return original(network, prep, top_blocks, graph)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(onnx_cut, "_READY", {})  # no session checked before
+        patch.setattr(onnx_cut, "_READY", onnx_features.CheckedSessions(2))  # none checked yet
         patch.setattr(onnx_cut, "_export", counted)
         first, second = (CutActivations(n, PREP, CPU, LOW_CUT) for n in (network, changed))
         assert first.prepare(10_000) == ONNX_RUNTIME
@@ -96,7 +96,7 @@ def test_the_graph_is_made_again_when_the_weights_change(exported) -> None:
 def test_a_graph_that_disagrees_is_refused_and_pytorch_runs(exported, monkeypatch) -> None:
     """The graph on disk is another network's bottom (a valid graph, wrong numbers), filed
     under this network's name; an activation it had stored is forgotten with it."""
-    monkeypatch.setattr(onnx_cut, "_READY", {})
+    monkeypatch.setattr(onnx_cut, "_READY", onnx_features.CheckedSessions(2))
     network = exported.first.network
     cut = CutActivations(network, PREP, CPU, LOW_CUT, digest="0" * 32)  # a name of its own
     graph = onnx_cut.cut_graph_path(cut.weights, PREP, LOW_CUT)

@@ -81,7 +81,8 @@ def test_a_graph_that_disagrees_is_not_used(frozen_network, monkeypatch) -> None
     session's shared 64-pixel graph stays as it is."""
     network, prep = frozen_network
     prep = prep.with_crop(56)
-    monkeypatch.setattr(onnx_features, "_READY", {})  # no session checked before
+    # no session checked before
+    monkeypatch.setattr(onnx_features, "_READY", onnx_features.CheckedSessions(2))
     monkeypatch.setattr(onnx_features, "_agrees", lambda *_args: False)
     exported: list[Path] = []
 
@@ -228,7 +229,7 @@ def planted(frozen_network, monkeypatch):  # type: ignore[no-untyped-def]
     is in the cache where that network's graph belongs; removed afterwards in any case."""
     network, prep = frozen_network
     prep = prep.with_crop(72)
-    monkeypatch.setattr(onnx_features, "_READY", {})
+    monkeypatch.setattr(onnx_features, "_READY", onnx_features.CheckedSessions(2))
     monkeypatch.setattr(onnx_features, "_export", lambda *_args: False)  # no 10 s export
     frozen = FrozenFeatures(network, prep, CPU)
     check = onnx_features.parity_pixels(prep.crop)

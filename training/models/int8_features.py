@@ -28,7 +28,6 @@ import logging
 import os
 import statistics
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +40,8 @@ from training.core.atomic import write_atomically
 from training.models.onnx_features import (
     KEEP_GRAPHS,
     CheckedGraph,
+    CheckedSessions,
     FeatureRunner,
-    file_stamp,
     forget_vectors_of,
     quiet_exporter_logs,
     session_from_bytes,
@@ -51,12 +50,11 @@ from training.models.onnx_features import (
 
 log = logging.getLogger(__name__)
 
-_CHECKED: dict[tuple, tuple[CheckedGraph, str]] = {}
+KEEP_CHECKED = 4
+_CHECKED: CheckedSessions[tuple[CheckedGraph, str]] = CheckedSessions(KEEP_CHECKED)
 """8-bit sessions that passed their check in this process, with how they agreed, by
 `_check_key`: a job with the same graph and classifier reuses them instead of loading and
 checking again (0.1 s on an idle machine, ~4 s under load: docs/benchmarks.md)."""
-_CHECKED_LOCK = threading.Lock()
-KEEP_CHECKED = 4
 
 CALIBRATION_IMAGES = 40
 CALIBRATION_SEED = 26
@@ -237,9 +235,7 @@ def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module,
         if not quantize(data, graph, crop):
             return None, "the quantizer failed"
         _keep_recent(graph.parent)
-    key = _check_key(graph, float_graph, network, crop)
-    with _CHECKED_LOCK:
-        checked = _CHECKED.get(key)
+    checked = _CHECKED.get(graph, *_check_key(float_graph, network, crop))
     if checked is not None:
         return checked
     runner = session_from_bytes(graph)
@@ -260,22 +256,18 @@ def int8_runner(float_graph: CheckedGraph, float_path: Path, network: nn.Module,
     with contextlib.suppress(OSError):
         os.utime(graph)  # most recently used
     checked = runner, found.describe()
-    with _CHECKED_LOCK:  # under the stamp the file has now, which the next job reads
-        _CHECKED[_check_key(graph, float_graph, network, crop)] = checked
-        while len(_CHECKED) > KEEP_CHECKED:
-            _CHECKED.pop(next(iter(_CHECKED)))
+    _CHECKED.put(graph, checked, *_check_key(float_graph, network, crop))
     return checked
 
 
-def _check_key(graph: Path, float_graph: CheckedGraph, network: nn.Module, crop: int
-               ) -> tuple:
-    """What a check's outcome depends on: the 8-bit file as it is on disk (size and
-    modification time: a replaced file is checked again), the float graph it was compared
-    with, the check images' size and the classifier's weights (each model's own)."""
+def _check_key(float_graph: CheckedGraph, network: nn.Module, crop: int) -> tuple[str, ...]:
+    """What a check's outcome depends on besides the 8-bit file itself: the float graph it
+    was compared with, the check images' size and the classifier's weights (each model's
+    own)."""
     digest = hashlib.blake2b(digest_size=16)
     for tensor in network.get_classifier().state_dict().values():
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return graph, file_stamp(graph), float_graph.maker, crop, digest.hexdigest()
+    return float_graph.maker, str(crop), digest.hexdigest()
 
 
 def _keep_recent(folder: Path) -> None:

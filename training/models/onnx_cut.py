@@ -37,9 +37,9 @@ from training.models.onnx_features import (
     DISABLE_ENV,
     UNPREDICTABLE_IMAGES,
     CheckedGraph,
+    CheckedSessions,
     FeatureRunner,
     export_graph,
-    file_stamp,
     forget_vectors_of,
     parity_pixels,
     session_from_bytes,
@@ -56,7 +56,7 @@ KEPT = "cut-*.onnx"
 """The cut graphs in the cache folder (the newest `onnx_features.KEEP_GRAPHS` are kept)."""
 KEEP_SESSIONS = 2
 _PREPARING = threading.Lock()
-_READY: dict[tuple[Path, tuple[int, int] | None], CheckedGraph] = {}
+_READY: CheckedSessions[CheckedGraph] = CheckedSessions(KEEP_SESSIONS)
 
 
 class PixelsToCut(nn.Module):
@@ -88,7 +88,7 @@ def cut_runner(network: nn.Module, prep: Preprocessing, digest: str, top_blocks:
         return None
     graph = cut_graph_path(digest, prep, top_blocks)
     with _PREPARING:  # two jobs wanting the same graph export it once
-        runner = _READY.get((graph, file_stamp(graph)))
+        runner = _READY.get(graph)
         if runner is not None:
             return runner
         if graph.is_file():
@@ -96,9 +96,7 @@ def cut_runner(network: nn.Module, prep: Preprocessing, digest: str, top_blocks:
         if runner is None and export and _export(network, prep, top_blocks, graph):
             runner = _checked(graph, prep.crop, torch_cut)
         if runner is not None:
-            _READY[(graph, file_stamp(graph))] = runner
-            while len(_READY) > KEEP_SESSIONS:
-                _READY.pop(next(iter(_READY)))
+            _READY.put(graph, runner)
         return runner
 
 

@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -77,7 +78,32 @@ class CheckedGraph:
         return self.run(pixels)
 
 
-_READY: dict[tuple[Path, tuple[int, int] | None], CheckedGraph] = {}
+T = TypeVar("T")
+
+
+class CheckedSessions(Generic[T]):
+    """What this process checked, by graph file as it is on disk (its `file_stamp`: a
+    replaced or damaged file is checked again) plus anything else the check depended on
+    (`extra`); the newest `keep` are kept. The float, cut and 8-bit graphs each keep one."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._items: dict[tuple, T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, graph: Path, *extra: object) -> T | None:
+        with self._lock:
+            return self._items.get((graph, file_stamp(graph), *extra))
+
+    def put(self, graph: Path, value: T, *extra: object) -> None:
+        """Under the stamp the file has now, which the next look-up reads."""
+        with self._lock:
+            self._items[(graph, file_stamp(graph), *extra)] = value
+            while len(self._items) > self.keep:
+                self._items.pop(next(iter(self._items)))
+
+
+_READY: CheckedSessions[CheckedGraph] = CheckedSessions(KEEP_SESSIONS)
 
 
 class PixelsToFeatures(nn.Module):
@@ -105,13 +131,11 @@ def onnx_runner(network: nn.Module, prep: Preprocessing, digest: str,
         return None
     graph = graph_path(digest, prep)
     with _PREPARING:  # two jobs wanting the same graph export it once
-        runner = _READY.get((graph, file_stamp(graph)))
+        runner = _READY.get(graph)
         if runner is None:
             runner = _checked_runner(onnxruntime, network, prep, digest, torch_features)
             if runner is not None:
-                _READY[(graph, file_stamp(graph))] = runner
-                while len(_READY) > KEEP_SESSIONS:
-                    _READY.pop(next(iter(_READY)))
+                _READY.put(graph, runner)
         return runner
 
 
