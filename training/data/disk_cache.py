@@ -43,6 +43,7 @@ import torch
 from training.core import paths as app_paths
 from training.core.atomic import write_atomically
 from training.core.errors import CheetahLionError
+from training.data.preprocessing import RESAMPLING_PATH
 from training.records.preprocessing import Preprocessing
 
 FORMAT_VERSION = 1
@@ -145,7 +146,8 @@ class DiskPixels:
 
 def cache_key(paths: Sequence[Path], prep: Preprocessing, fingerprint: str | None) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([FORMAT_VERSION, prep.to_dict(), fingerprint]).encode())
+    digest.update(json.dumps([FORMAT_VERSION, RESAMPLING_PATH, prep.to_dict(),
+                              fingerprint]).encode())
     for path in paths:
         digest.update(b"\0" + str(Path(path).resolve()).encode())
     return digest.hexdigest()

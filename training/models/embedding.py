@@ -31,7 +31,7 @@ import torch
 from training.core.errors import DatasetError
 from training.data.feature_store import FeatureStore, FileStamp, default_location
 from training.data.images import ImageProblem, content_hash, decode_image, read_bytes
-from training.data.preprocessing import resize_and_crop
+from training.data.preprocessing import RESAMPLING_PATH, resize_and_crop
 from training.models.frozen import FrozenFeatures
 from training.records.events import Cancelled
 from training.records.preprocessing import Preprocessing
@@ -63,9 +63,10 @@ CENTRE = View()
 
 def space_key(frozen: FrozenFeatures, view: str, images: int = EMBED_BATCH) -> str:
     """Where in the store `frozen`'s features of `view` live: weights (and 8-bit settings when
-    the 8-bit graph computes them: `FrozenFeatures.store_digest`), preprocessing, view.
+    the 8-bit graph computes them: `FrozenFeatures.store_digest`), preprocessing (with the
+    resampling path that made the pixels), view.
     `images`: how many photos the job has (it may choose the runtime here)."""
-    recipe = json.dumps(frozen.prep.to_dict(), sort_keys=True)
+    recipe = json.dumps({**frozen.prep.to_dict(), "path": RESAMPLING_PATH}, sort_keys=True)
     # Stand-ins for a network (tests' fixed features) have one precision: their digest.
     choose = getattr(frozen, "store_digest", None)
     digest = choose(images) if choose is not None else frozen.digest
