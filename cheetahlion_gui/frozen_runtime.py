@@ -21,9 +21,11 @@ from training.records.runtime_words import label_words
 
 PRECISION_CHOICES = (
     ("float", "Float", "Most accurate. The default."),
-    ("int8", "8-bit", "Faster on most processors; may lose accuracy on small or grey photos."),
-    ("auto", "Automatic", "8-bit where this computer measured it faster and it agreed with "
-                          "float on a check set; float elsewhere."),
+    ("auto", "Automatic", "8-bit where it classified as accurately as float on this kind of "
+                          "processor and this computer measured it faster; float elsewhere. "
+                          "\u201cNone of these\u201d then misses more unknown look-alikes."),
+    ("int8", "8-bit", "Faster on most processors; may lose accuracy on small or grey "
+                      "photos."),
 )
 """(setting, name, what it means) of each choice, in the order the Preferences list them."""
 CHOICE_NAMES = {value: name for value, name, _ in PRECISION_CHOICES}
@@ -118,6 +120,10 @@ class FrozenRuntime(QObject):
                                 f"8-bit was chosen but cannot be used: {prepared.refused}.")
             self.reported.emit(f"8-bit could not be used on this computer "
                                f"({prepared.refused}), so the network runs in float.")
+        elif prepared.automatic_float is not None:
+            self.described.emit(words, f"Frozen network precision: {asked}, which chose "
+                                       f"float here: {prepared.automatic_float} "
+                                       "(File → Preferences…)")
         else:
             self.described.emit(words, f"Frozen network precision: {asked} "
                                        "(File → Preferences…)")

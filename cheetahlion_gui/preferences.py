@@ -1,7 +1,8 @@
 """File → Preferences…: the settings that are the app's, not one step's.
 
-One so far, the frozen network's precision: float (the default, most accurate), 8-bit
-(faster, may lose accuracy on small or grey photos) or automatic. A dialog rather than a
+One so far, the frozen network's precision: float (the default, most accurate), automatic
+(8-bit where it classified as accurately and was faster) or 8-bit (faster, may lose accuracy
+on small or grey photos). A dialog rather than a
 menu of checkable actions: each choice needs its sentence of what it costs, and the user
 should see what runs now before changing it.
 """
@@ -54,7 +55,11 @@ class PreferencesDialog(QDialog):
         hint = QLabel(HINT)
         hint.setWordWrap(True)
         rows.addWidget(hint)
-        self.in_use = QLabel(f"Running now: {runtime.words}")
+        prepared = runtime.prepared
+        why = (f" (Automatic chose float here: {prepared.automatic_float}.)"
+               if prepared is not None and prepared.automatic_float else "")
+        self.in_use = QLabel(f"Running now: {runtime.words}{why}")
+        self.in_use.setWordWrap(True)
         rows.addWidget(self.in_use)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)

@@ -201,7 +201,9 @@ class SelfTest(QObject):
                 f"explained a prediction of '{explained}', {eight_bit}, "
                 f"fine-tuned the top 1 epoch in "
                 f"{top_seconds:.1f} s ({top_line}), fine-tuned 1 epoch in a child "
-                f"process in {finetune_seconds:.1f} s; multi-label: {multilabel}")
+                f"process in {finetune_seconds:.1f} s; multi-label: {multilabel}; prepared "
+                f"{window.frozen_runtime} at start-up (precision "
+                f"{window.session.settings.frozen_precision})")
 
     def _eight_bit(self, gallery: Path) -> str:
         """Quick mode on 8-bit features (the process's precision set to "int8", as the

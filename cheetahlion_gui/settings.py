@@ -12,13 +12,22 @@ from pathlib import Path
 
 from training.core import paths
 from training.core.atomic import write_atomically
+from training.core.errors import ConfigError
+from training.core.precision import PRECISIONS, frozen_precision
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 8
-FROZEN_PRECISIONS = ("float", "int8", "auto")
-"""The engine's frozen-network precisions (`training.core.runtime.PRECISIONS`, which this
-Qt-free, torch-free module cannot import without loading torch on the GUI thread; a test
-keeps the two equal)."""
+FROZEN_PRECISIONS = PRECISIONS
+"""The engine's frozen-network precisions ("auto", "float", "int8")."""
+
+
+def default_frozen_precision() -> str:
+    """"float", or the `CHEETAHLION_PRECISION` set for every process of this user (an invalid
+    value is left to the engine to report)."""
+    try:
+        return frozen_precision()
+    except ConfigError:
+        return "float"
 
 
 @dataclass
@@ -36,10 +45,10 @@ class Settings:
     multilabel_folders: list[str] = field(default_factory=list)
     """Class-folder datasets the user scans as multi-label (a photo in several folders has
     each of their labels): the Data step's switch, remembered per folder."""
-    frozen_precision: str = "float"
+    frozen_precision: str = field(default_factory=default_frozen_precision)
     """How every frozen pass (gallery, finder, quick training) computes features: "float"
-    (most accurate), "int8" (the 8-bit graph: faster, may lose accuracy on small or grey
-    photos) or "auto" (8-bit where this computer measured it faster). Float by default:
+    (the default, most accurate), "auto" (8-bit where it classified as accurately as float
+    and this computer measured it faster) or "int8" (the 8-bit graph wherever it runs).
     docs/benchmarks.md, "8-bit frozen graph (issue 26)"."""
 
     @staticmethod
@@ -59,7 +68,7 @@ class Settings:
         except TypeError:
             return cls()
         if settings.frozen_precision not in FROZEN_PRECISIONS:  # edited by hand, or newer
-            settings.frozen_precision = "float"
+            settings.frozen_precision = default_frozen_precision()
         return settings
 
     def save(self) -> None:

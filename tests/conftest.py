@@ -56,6 +56,7 @@ def _session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("cheetahlion-session-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHEETAHLION_HOME", str(home))
+        patch.setenv("CHEETAHLION_PRECISION", "float")  # as `_isolated_home`: see there
         yield home
 
 

@@ -14,11 +14,13 @@ class RuntimePrepared:
 
     features: str
     """What will run the frozen network, as the engine says it: "onnxruntime int8",
-    "onnxruntime float" or "pytorch" (`training.prepare_frozen_runtime`)."""
+    "onnxruntime float" or "pytorch" (`training.prepare_frozen_runtime`'s label)."""
     wanted: str
     """The precision asked for: "float", "int8" or "auto"."""
     refused: str | None = None
     """Why 8-bit was asked for and cannot be used (float is used instead); None otherwise."""
+    automatic_float: str | None = None
+    """Why "auto" chose float on this computer (no VNNI, not faster…); None otherwise."""
 
 
 class FastInferenceJob(Job):
@@ -44,12 +46,15 @@ class FastInferenceJob(Job):
 
         set_frozen_precision(self.precision)
         try:
-            return RuntimePrepared(prepare_frozen_runtime(), self.precision)
+            prepared = prepare_frozen_runtime()
         except ConfigError as error:
             if self.precision != "int8":
                 raise
             set_frozen_precision("float")
-            return RuntimePrepared(prepare_frozen_runtime(), self.precision, _reason(error))
+            return RuntimePrepared(prepare_frozen_runtime().label, self.precision,
+                                   _reason(error))
+        return RuntimePrepared(prepared.label, self.precision,
+                               automatic_float=prepared.float_because)
 
 
 def _reason(error: Exception) -> str:

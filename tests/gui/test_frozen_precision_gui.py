@@ -33,7 +33,7 @@ from training.core.errors import ConfigError
 from training.core.runtime import PRECISIONS, frozen_precision
 from training.records.config import TrainConfig
 from training.records.predictions import Prediction
-from training.records.runtime_words import describe_frozen, label_words
+from training.records.runtime_words import PreparedRuntime, describe_frozen, label_words
 
 LEFT = Qt.MouseButton.LeftButton
 WAIT_MS = 60_000
@@ -41,20 +41,28 @@ REFUSAL = ("8-bit features were asked for but cannot be used: the quantizer fail
            "--feature-precision float or auto (CHEETAHLION_PRECISION=float or auto).")
 
 
+AUTOMATIC_FLOAT = "this processor has no VNNI instructions"
+
+
 class FakePreparation:
     """`prepare_frozen_runtime` as the engine answers it, from the precision set before it
-    ran; with `refuse`, 8-bit raises the engine's ConfigError."""
+    ran; with `refuse`, 8-bit raises the engine's ConfigError; "auto" answers float, as on a
+    processor without VNNI, unless `auto_8bit`."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, auto_8bit: bool = False) -> None:
         self.asked: list[str] = []
         self.refuse = refuse
+        self.auto_8bit = auto_8bit
 
-    def __call__(self, _backbone: str = "") -> str:
+    def __call__(self, _backbone: str = "") -> PreparedRuntime:
         precision = frozen_precision()
         self.asked.append(precision)
         if precision == "int8" and self.refuse:
             raise ConfigError(REFUSAL)
-        return f"onnxruntime {'int8' if precision == 'int8' else 'float'}"
+        if precision == "auto":
+            return (PreparedRuntime("onnxruntime int8") if self.auto_8bit
+                    else PreparedRuntime("onnxruntime float", AUTOMATIC_FLOAT))
+        return PreparedRuntime(f"onnxruntime {'int8' if precision == 'int8' else 'float'}")
 
 
 def _window(qtbot, monkeypatch, preparation: FakePreparation) -> MainWindow:
@@ -80,7 +88,49 @@ def _choose_in_preferences(window: MainWindow, qtbot, precision: str) -> None:
     qtbot.mouseClick(ok, LEFT)
 
 
-def test_the_setting_is_saved_and_old_or_edited_files_load_as_float() -> None:
+def test_float_is_the_default_unless_the_environment_chooses(monkeypatch) -> None:
+    monkeypatch.delenv("CHEETAHLION_PRECISION")
+    assert Settings().frozen_precision == "float"
+    assert Settings.load().frozen_precision == "float", "no settings file yet"
+    monkeypatch.setenv("CHEETAHLION_PRECISION", "auto")  # this user's, for every process
+    assert Settings().frozen_precision == "auto"
+    monkeypatch.setenv("CHEETAHLION_PRECISION", "fp16")  # a bad one: the engine reports it
+    assert Settings().frozen_precision == "float"
+
+
+def _saved(precision: str) -> None:
+    settings = Settings()
+    settings.frozen_precision = precision
+    settings.save()
+
+
+def test_automatic_says_why_it_chose_float_here(qtbot, monkeypatch) -> None:
+    _saved("auto")
+    preparation = FakePreparation()
+    window = _window(qtbot, monkeypatch, preparation)
+    assert preparation.asked == ["auto"]
+    assert window.device_label.text().endswith(" · onnxruntime · float")
+    assert AUTOMATIC_FLOAT in window.device_label.toolTip()
+    window.preferences_action.trigger()
+    dialog = window.findChild(PreferencesDialog)
+    assert dialog.button("auto").isChecked()
+    assert dialog.in_use.text() == ("Running now: onnxruntime · float (Automatic chose float "
+                                    f"here: {AUTOMATIC_FLOAT}.)")
+    assert audit(dialog) == [], "the longer line wraps, nothing clipped"
+    dialog.reject()
+    window.close()
+
+
+def test_automatic_on_8_bit_says_so_without_a_reason(qtbot, monkeypatch) -> None:
+    _saved("auto")
+    window = _window(qtbot, monkeypatch, FakePreparation(auto_8bit=True))
+    assert window.device_label.text().endswith(" · onnxruntime · 8-bit")
+    assert "chose float" not in window.device_label.toolTip()
+    window.close()
+
+
+def test_the_setting_is_saved_and_old_or_edited_files_load_as_the_default() -> None:
+    """The suite's environment chooses float (conftest), so that is the default here."""
     assert set(FROZEN_PRECISIONS) == set(PRECISIONS)
     assert Settings().frozen_precision == "float"
     settings = Settings()

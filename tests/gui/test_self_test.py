@@ -30,7 +30,8 @@ PASSED = re.compile(
     r"multi-label: trained 2 labels in [\d.]+ s, evaluated \d+ photos "
     r"\(mAP (0\.9\d|1\.00), exact match [01]\.\d\d\), "
     r"classified 4 new photos \([34] exactly right\), "
-    r"exported ONNX \(within \de-\d\d on \d+ images\); [\d.]+ s in all")
+    r"exported ONNX \(within \de-\d\d on \d+ images\); "
+    r"prepared onnxruntime float at start-up \(precision float\); [\d.]+ s in all")
 
 
 def self_test(*arguments: str, home: str | None = None) -> subprocess.CompletedProcess[str]:

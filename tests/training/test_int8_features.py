@@ -28,7 +28,7 @@ from training.core.runtime import PRECISION_ENV
 from training.fitting.modelfile import TrainedModel
 from training.models import int8_features, onnx_features
 from training.models.embedding import default_store, embed_files, space_key
-from training.models.frozen import FrozenFeatures, features_used
+from training.models.frozen import EXPORT_WORTHWHILE, FrozenFeatures, features_used
 from training.predict.inference import Predictor
 from training.predict.multilabel import MultiLabelPredictor
 from training.records.model_header import MULTI_LABEL
@@ -37,6 +37,7 @@ from training.records.runtime_words import HEADER_KEY as FROZEN_KEY
 from training.records.runtime_words import FrozenRun, FrozenUse
 
 CPU = torch.device("cpu")
+AUTO_RULE = int8_features.auto_refusal
 PREP = Preprocessing(resize=40, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 
 
@@ -72,7 +73,10 @@ def float_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def frozen_parts(float_graph: Path, monkeypatch: pytest.MonkeyPatch):
     """(new FrozenFeatures maker, the float graph's cache path, its maker) in this test's
-    home; planted 8-bit graphs are removed afterwards (the graph folder is shared)."""
+    home; planted 8-bit graphs are removed afterwards (the graph folder is shared). "auto"
+    treats the tiny network as one measured as accurate in 8 bits on any processor, unless
+    a test puts the rule back (`AUTO_RULE`)."""
+    monkeypatch.setattr(int8_features, "auto_refusal", lambda _architecture: None)
     monkeypatch.setattr(onnx_features, "_READY", onnx_features.CheckedSessions(2))
     monkeypatch.setattr(int8_features, "_CHECKED", onnx_features.CheckedSessions(4))
     network = Tiny().eval()
@@ -194,6 +198,87 @@ def test_auto_uses_int8_only_where_measured_faster(frozen_parts, monkeypatch) ->
     assert default.features_label == "onnxruntime float"
 
 
+def test_auto_builds_the_8_bit_graph_for_a_job_worth_it(frozen_parts, monkeypatch) -> None:
+    """As the float graph is exported: not for a few photos (the app builds it at start-up),
+    but the first job long enough quantizes, checks and times it once for the machine, and
+    uses it where it was faster."""
+    make, path, maker = frozen_parts
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    built = int8_features.int8_path(path, maker)
+    few = make()
+    assert few.store_digest(10) == few.digest and few.precision == "float"
+    assert not built.exists()
+    long = make()
+    long.store_digest(EXPORT_WORTHWHILE)
+    assert built.is_file()
+    faster = json.loads(int8_features.speed_path(built).read_text())["faster"]
+    assert long.precision == ("int8" if faster else "float")
+
+
+def _with_vnni(monkeypatch: pytest.MonkeyPatch, vnni: bool) -> None:
+    monkeypatch.setattr(int8_features, "has_vnni", lambda: vnni)
+    int8_features.quantization.cache_clear()
+
+
+@pytest.fixture
+def fresh_quantization():
+    """Tests that pretend another processor: this machine's 8-bit settings afterwards."""
+    yield
+    int8_features.quantization.cache_clear()
+
+
+def test_auto_keeps_float_where_8_bits_were_not_measured_as_accurate(
+        frozen_parts, monkeypatch, fresh_quantization) -> None:
+    """Without VNNI (7-bit weights, which lost accuracy) or for a network not measured,
+    "auto" runs float however fast 8 bits were timed, builds no 8-bit graph for it, and says
+    why; the default network on a processor with VNNI gets 8 bits."""
+    make, path, maker = frozen_parts
+    monkeypatch.setattr(int8_features, "auto_refusal", AUTO_RULE)
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    _with_vnni(monkeypatch, False)
+    plant_int8(path, maker, 1.01, faster=True)
+    frozen = make()
+    frozen.prepare(1)
+    assert frozen.features_label == "onnxruntime float"
+    assert frozen.refusal is not None and "no VNNI" in frozen.refusal
+    _with_vnni(monkeypatch, True)
+    assert not int8_features.int8_path(path, maker).exists(), "another setting's name"
+    building = make()
+    building.build_int8 = True
+    building.prepare(1)
+    assert building.features_label == "onnxruntime float"
+    assert building.refusal == "8-bit features of this network were not measured as " \
+                               "accurate as float"
+    assert not int8_features.int8_path(path, maker).exists(), "nothing built for it"
+    plant_int8(path, maker, 1.01, faster=True)
+    lite0 = Tiny().eval()
+    lite0.pretrained_cfg = {"architecture": "tf_efficientnet_lite0"}
+    chosen = FrozenFeatures(lite0, PREP, CPU)
+    chosen.prepare(1)
+    assert chosen.features_label == "onnxruntime int8" and chosen.refusal is None
+
+
+def test_the_auto_rule(monkeypatch, fresh_quantization) -> None:
+    _with_vnni(monkeypatch, True)
+    assert int8_features.auto_refusal("tf_efficientnet_lite0") is None
+    assert "not measured" in int8_features.auto_refusal("tf_efficientnet_lite2")
+    _with_vnni(monkeypatch, False)
+    assert "no VNNI" in int8_features.auto_refusal("tf_efficientnet_lite0")
+
+
+def test_prepare_says_why_auto_chose_float(monkeypatch, fresh_quantization) -> None:
+    """What a front end shows: the default network, on a processor without VNNI."""
+    from training.models.frozen import prepare_frozen_runtime
+
+    _with_vnni(monkeypatch, False)
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    prepared = prepare_frozen_runtime()
+    assert prepared.label in ("onnxruntime float", "pytorch")
+    assert prepared.float_because is not None and "no VNNI" in prepared.float_because
+    monkeypatch.setenv(PRECISION_ENV, "float")
+    assert prepare_frozen_runtime().float_because is None
+
+
 def test_a_bad_precision_setting_is_one_clear_error(monkeypatch) -> None:
     from training.core.runtime import frozen_precision
 
@@ -313,8 +398,32 @@ def test_quick_training_records_what_computed_its_features(frozen_parts) -> None
     plant_int8(path, maker, 1.01)
     frozen = FrozenFeatures(Tiny().eval(), PREP, CPU, precision="int8")
     frozen.prepare(1)
-    assert frozen.use() == FrozenUse("int8", "onnxruntime")
+    assert frozen.use() == FrozenUse("int8", "onnxruntime", int8_features.settings_tag())
     assert make().use() == FrozenUse("float", None)  # nothing computed yet
+
+
+def _tiny_8bit_model(settings: str | None) -> TrainedModel:
+    use = FrozenUse("int8", "onnxruntime", settings)
+    return TrainedModel(Tiny().eval(), "efficientnet_lite0", ("a", "b", "c"), PREP,
+                        {FROZEN_KEY: use.to_dict()})
+
+
+def test_8_bit_features_made_on_another_kind_of_processor_are_not_reused(
+        frozen_parts, photo) -> None:
+    """A model trained on 8-bit features made with other settings (full range on a VNNI
+    processor, classified on one without, or the reverse) runs float, checked and noted;
+    with this machine's settings, or an older file's none, it runs 8-bit."""
+    _, path, maker = frozen_parts
+    plant_int8(path, maker, 1.01)
+    run = _classified(Predictor.from_model(_tiny_8bit_model("0ther"), CPU), photo)
+    assert (run.precision, run.trained, run.mixed) == ("float", "int8", True)
+    assert run.note is not None and "another kind of processor" in run.note
+    assert run.check is not None and run.check.startswith("checked: ")
+    for settings in (int8_features.settings_tag(), None):
+        run = _classified(Predictor.from_model(_tiny_8bit_model(settings), CPU), photo)
+        assert (run.precision, run.mixed, run.note) == ("int8", False, None)
+    asked = Predictor.from_model(_tiny_8bit_model("0ther"), CPU, feature_precision="int8")
+    assert _classified(asked, photo).precision == "int8", "the user's explicit choice"
 
 
 def test_a_multilabel_model_classifies_on_its_own_precision(frozen_parts, photo,

@@ -49,11 +49,12 @@ def add_feature_precision_option(parser: argparse.ArgumentParser,
                "checked against the model's classifier" if with_model
                else "float, or CHEETAHLION_PRECISION")
     parser.add_argument("--feature-precision", choices=("auto", "float", "int8"),
-                        help="frozen features on the CPU: float, auto (the 8-bit graph where "
-                             "this machine measured it faster and it agrees with the float "
-                             "one), or int8 (fails if the 8-bit graph is refused); default: "
-                             f"{default}. 8-bit lost accuracy on small grey photos "
-                             "(docs/benchmarks.md)")
+                        help="frozen features on the CPU: float, auto (8-bit where it "
+                             "classified as accurately as float, on processors with VNNI, and "
+                             "this machine measured it faster; float elsewhere), or int8 "
+                             "(8-bit wherever it runs; fails if the 8-bit graph is refused); "
+                             f"default: {default}. 8-bit lost accuracy on small grey photos "
+                             "(7-bit weights) or in 'none of these' (docs/benchmarks.md)")
 
 
 def scan_with_progress(args: argparse.Namespace) -> Any:

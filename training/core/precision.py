@@ -11,13 +11,16 @@ import os
 from training.core.errors import ConfigError
 
 PRECISION_ENV = "CHEETAHLION_PRECISION"
-"""How frozen passes compute features on the CPU: "float" (default), "auto" (the 8-bit graph
-where this machine measured it faster and it agreed with the float graph) or "int8".
+"""How frozen passes compute features on the CPU: "float" (the default), "auto" (the 8-bit
+graph where it classified as accurately as float and this machine measured it faster, float
+elsewhere: `training.models.int8_features.auto_refusal`) or "int8" (8 bits wherever they
+can run).
 
-Float stays the default because 8-bit was measured not to be as accurate everywhere
-(docs/benchmarks.md, "8-bit frozen graph"): grey 48-px thumbnails lost 2.1 points of
-kept-model accuracy, and a head trained on float features lost 8.1 points classifying them
-from 8-bit ones, which the agreement check on synthetic images does not catch."""
+Float stays the default because no 8-bit graph was measured as accurate on everything
+(docs/benchmarks.md, issue 26): with 7-bit weights (CPUs without VNNI) grey 48-px thumbnails
+lost 1.7-2.3 points of kept-model accuracy; with full-range weights (VNNI) classification
+kept its accuracy, but "none of these" told unknown look-alikes (leopards, for a
+cheetah/lion model) from known photos less well: AUROC 0.845 against float's 0.868."""
 PRECISIONS = ("auto", "float", "int8")
 
 

@@ -32,7 +32,7 @@ from training.models.onnx_features import (
 )
 from training.records.backbones import DEFAULT_BACKBONE, get_backbone
 from training.records.preprocessing import Preprocessing
-from training.records.runtime_words import FrozenRun, FrozenUse
+from training.records.runtime_words import FrozenRun, FrozenUse, PreparedRuntime
 
 ONNX_RUNTIME = "onnxruntime"
 PYTORCH = "pytorch"
@@ -95,6 +95,9 @@ class FrozenFeatures:
         self.device = device
         self.digest = digest or weights_digest(network)
         self.width = network.get_classifier().in_features
+        self.architecture: str | None = (getattr(network, "pretrained_cfg", None)
+                                         or {}).get("architecture")
+        """timm's name for the network, which decides whether "auto" may use 8 bits."""
         self._runner: FeatureRunner | None = None
         self.runtime: str | None = None
         """"onnxruntime" or "pytorch" once chosen; None before the first batch."""
@@ -146,7 +149,8 @@ class FrozenFeatures:
 
     def use(self) -> FrozenUse:
         """What computed (or would compute) these features, for a model file's header."""
-        return FrozenUse(self.precision, self.runtime)
+        settings = int8_features.settings_tag() if self.precision == "int8" else None
+        return FrozenUse(self.precision, self.runtime, settings)
 
     def run_record(self) -> FrozenRun:
         """What ran, against what the classifier was trained on, for a front end."""
@@ -160,7 +164,7 @@ class FrozenFeatures:
         8-bit settings when the 8-bit graph computes them, so float and 8-bit vectors never
         mix. Where 8-bit may be used, the runtime is chosen here, before the store is asked."""
         if self._runner is None:
-            if self._int8_possible():
+            if self._int8_possible(images):
                 self.prepare(images)
             else:
                 self._float_only = True  # the space is float's: no 8-bit graph mid-job
@@ -169,13 +173,18 @@ class FrozenFeatures:
             return f"{self.digest}-int8-{int8_features.settings_tag()}"
         return self.digest
 
-    def _int8_possible(self) -> bool:
+    def _int8_possible(self, images: int) -> bool:
+        """Whether these `images` may get 8-bit features: "int8"; or "auto" where 8 bits
+        may be used and a graph timed faster is here, or the job is long enough to build
+        one (as for exporting the float graph)."""
         if self.device.type != "cpu" or os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
             return False
         wanted = self.wanted_precision()
-        return wanted == "int8" or (wanted == "auto" and has_graph(self.digest, self.prep)
-                                    and int8_features.cached_and_faster(
-                                        graph_path(self.digest, self.prep)))
+        if wanted != "auto" or int8_features.auto_refusal(self.architecture) is not None:
+            return wanted == "int8"
+        return images >= EXPORT_WORTHWHILE or (
+            has_graph(self.digest, self.prep)
+            and int8_features.cached_and_faster(graph_path(self.digest, self.prep)))
 
     def _choose(self, export: bool) -> None:
         runner = None
@@ -184,7 +193,7 @@ class FrozenFeatures:
                                           or has_graph(self.digest, self.prep)):
             runner = onnx_runner(self.network, self.prep, self.digest, self._torch_features)
         if runner is not None and wanted != "float" and not self._float_only:
-            runner = self._int8(runner, wanted) or runner
+            runner = self._int8(runner, wanted, export) or runner
         elif wanted == "int8":
             self.refusal = ("8-bit features run only on the CPU" if self.device.type != "cpu"
                             else "no float graph to quantize (onnxruntime missing, turned "
@@ -217,11 +226,17 @@ class FrozenFeatures:
             return _agreed_words(why)
         return f"checked: {why}" if "refused" in why else f"not checked ({why})"
 
-    def _int8(self, float_graph: CheckedGraph, wanted: str) -> CheckedGraph | None:
+    def _int8(self, float_graph: CheckedGraph, wanted: str,
+              worthwhile: bool) -> CheckedGraph | None:
         """The checked 8-bit graph when `wanted` is "int8", or is "auto" and this machine
-        measured it faster; built (quantized, checked, timed) when forced or `build_int8`."""
+        measured it faster and 8 bits as accurate here; built (quantized, checked, timed)
+        when forced, `build_int8` or the job is `worthwhile` (once per machine: ~10-25 s)."""
+        if wanted == "auto":
+            self.refusal = int8_features.auto_refusal(self.architecture)
+            if self.refusal is not None:
+                return None
         path = graph_path(self.digest, self.prep)
-        build = wanted == "int8" or self.build_int8
+        build = wanted == "int8" or self.build_int8 or worthwhile
         if wanted == "auto" and not build and not int8_features.cached_and_faster(path):
             return None
         runner, why = int8_features.int8_runner(float_graph, path, self.network,
@@ -264,11 +279,11 @@ def pretrained_frozen(backbone: str = DEFAULT_BACKBONE) -> FrozenFeatures:
     return FrozenFeatures(network.eval(), chosen.preprocessing, device)
 
 
-def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> str:
+def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> PreparedRuntime:
     """Export (once per machine) and check the pretrained `backbone`'s graph, and quantize,
-    check and time its 8-bit graph (unless the precision is "float"), so that every later
-    frozen pass finds them, however few photos it has; returns what runs the features
-    ("onnxruntime int8", "onnxruntime float" or "pytorch").
+    check and time its 8-bit graph (for "int8", and for "auto" where `auto_refusal` allows),
+    so that every later frozen pass finds them, however few photos it has; returns what runs
+    the features and, where 8 bits were wanted and float runs, why.
 
     A front end runs this in the background after start-up: the first ever start pays the
     ~10 s export and ~10 s quantization there, not in the middle of the user's first job.
@@ -278,4 +293,7 @@ def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> str:
     frozen = FrozenFeatures(load_pretrained(chosen).to(device), chosen.preprocessing, device)
     frozen.build_int8 = True
     frozen.prepare(EXPORT_WORTHWHILE)
-    return frozen.features_label or PYTORCH
+    wanted_8bit = frozen.wanted_precision() != "float" and frozen.precision != "int8"
+    return PreparedRuntime(frozen.features_label or PYTORCH,
+                           (frozen.refusal or "8-bit features run only on the CPU")
+                           if wanted_8bit else None)

@@ -15,7 +15,8 @@ images drawn from a fresh seed: features to `MIN_MEAN_COSINE` / `MIN_WORST_COSIN
 network's own ImageNet probabilities to `MAX_PROBABILITY_ERROR`. One that does not is
 deleted, its stored vectors forgotten, and the float graph runs instead. When it was built,
 its speed was measured against the float graph's on this machine (`faster`); the "auto"
-precision uses it only where it was faster.
+precision uses it only where it was faster and classified as accurately as float
+(`auto_refusal`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,26 @@ def quantization() -> dict[str, object]:
             "reduce_range": not has_vnni(), "method": "MinMax",
             "calibration": "synthetic-v1", "images": CALIBRATION_IMAGES,
             "seed": CALIBRATION_SEED}
+
+
+ACCURATE_IN_8BIT = frozenset({"tf_efficientnet_lite0"})
+"""Networks (timm architectures) whose full-range 8-bit graph classified as accurately as the
+float one (docs/benchmarks.md, issue 26): Lite0's kept-model validation accuracy on grey 48-px
+thumbnails 0.892 against float's 0.881, photos unchanged. Lite2 lost 0.5-0.9 points there
+and Lite1 was not measured on the kept model, so "auto" keeps them float. (Not as accurate
+everywhere: "none of these" lost 2.3 AUROC points on leopards, so float is the default.)"""
+
+
+def auto_refusal(architecture: str | None) -> str | None:
+    """Why the "auto" precision keeps float features for `architecture` on this machine
+    whatever the speed; None where 8-bit may be used once measured faster."""
+    if quantization()["reduce_range"]:
+        return ("this processor has no VNNI instructions, and there 8-bit features lost "
+                "about 2 points of accuracy on small photos")
+    if architecture not in ACCURATE_IN_8BIT:
+        return (f"8-bit features of {architecture or 'this network'} were not measured as "
+                "accurate as float")
+    return None
 
 
 def has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

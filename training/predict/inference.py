@@ -36,6 +36,7 @@ from training.core.errors import ModelFileError
 from training.core.runtime import resolve_device
 from training.data.tensors import normalize
 from training.fitting.modelfile import TrainedModel, load_model
+from training.models import int8_features
 from training.models.embedding import FileFeatures, default_store, embed_files
 from training.models.frozen import FrozenFeatures
 from training.models.imagenet import category_names
@@ -208,10 +209,22 @@ def model_frozen(model: TrainedModel, network: torch.nn.Module, device: torch.de
                  precision: str | None = None) -> FrozenFeatures:
     """`network`'s frozen features at `precision` ("auto", "float", "int8"; refused when
     "int8" cannot be used), or, when None, at the precision `model` was trained on, whatever
-    the process's setting: float where 8-bit cannot be used, with a note."""
-    trained = FrozenUse.of_header(model.metadata).precision
-    return FrozenFeatures(network, model.preprocessing, device, precision=precision or trained,
-                          trained=trained, fallback=precision is None)
+    the process's setting: float where 8-bit cannot be used, with a note.
+
+    8-bit features made with other settings than this machine's (full-range weights on a
+    processor with VNNI, 7-bit elsewhere: `int8_features.quantization`) are not the ones the
+    head was trained on, so such a model runs float features here, checked and noted."""
+    trained = FrozenUse.of_header(model.metadata)
+    foreign = (precision is None and trained.precision == "int8"
+               and trained.settings not in (None, int8_features.settings_tag()))
+    frozen = FrozenFeatures(network, model.preprocessing, device,
+                            precision="float" if foreign else precision or trained.precision,
+                            trained=trained.precision, fallback=precision is None)
+    if foreign:
+        frozen.note = ("This model was trained on 8-bit features made on another kind of "
+                       "processor, which this one cannot reproduce; float features ran "
+                       "instead.")
+    return frozen
 
 
 _OPENED: dict[tuple[str, int, int], TrainedModel] = {}

@@ -15,7 +15,8 @@ from typing import Any
 
 HEADER_KEY = "frozen_features"
 """The model header's record of the features its head was trained on: {"precision": "float"
-or "int8", "runtime": "onnxruntime", "pytorch" or null}. Absent (files before it): float."""
+or "int8", "runtime": "onnxruntime", "pytorch" or null, "settings": the 8-bit graph's settings
+tag or null}. Absent (files before it): float."""
 PRECISIONS = ("float", "int8")
 RUNTIMES = ("onnxruntime", "pytorch")
 _PRECISION_WORDS = {"float": "float", "int8": "8-bit"}
@@ -27,10 +28,13 @@ STORED = "stored"
 @dataclass(frozen=True)
 class FrozenUse:
     """What computed features: `runtime` ("onnxruntime", "pytorch"; None when every
-    photo's features came from the feature store) and `precision` ("float" or "int8")."""
+    photo's features came from the feature store), `precision` ("float" or "int8") and, for
+    8 bits, the graph's `settings` tag (`training.models.int8_features.settings_tag`: another
+    kind of processor makes other 8-bit features; None for float and for older files)."""
 
     precision: str = "float"
     runtime: str | None = None
+    settings: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -39,19 +43,23 @@ class FrozenUse:
         if self.runtime is not None and self.runtime not in RUNTIMES:
             raise ValueError(f"runtime is {self.runtime!r}, not one of {', '.join(RUNTIMES)} "
                              "or null")
+        if self.settings is not None and not isinstance(self.settings, str):
+            raise ValueError(f"settings is {self.settings!r}, not a string or null")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"precision": self.precision, "runtime": self.runtime}
+        """The header's object; "settings" only for 8 bits (float files keep their form)."""
+        settings = {} if self.settings is None else {"settings": self.settings}
+        return {"precision": self.precision, "runtime": self.runtime, **settings}
 
     @classmethod
     def from_dict(cls, data: Any) -> FrozenUse:
         """From a header's `HEADER_KEY` object; ValueError naming what is wrong."""
         if not isinstance(data, dict):
             raise ValueError("is not an object with \"precision\" and \"runtime\"")
-        unknown = sorted(set(data) - {"precision", "runtime"})
+        unknown = sorted(set(data) - {"precision", "runtime", "settings"})
         if unknown:
             raise ValueError(f"has the unknown field {unknown[0]!r}")
-        return cls(data.get("precision"), data.get("runtime"))
+        return cls(data.get("precision"), data.get("runtime"), data.get("settings"))
 
     @classmethod
     def of_header(cls, header: dict[str, Any]) -> FrozenUse:
@@ -87,6 +95,17 @@ def label_words(label: str | None) -> str | None:
         return None
     runtime, _, precision = label.partition(" ")
     return frozen_words(runtime, precision or None)
+
+
+@dataclass(frozen=True)
+class PreparedRuntime:
+    """What `training.prepare_frozen_runtime` made ready for the process's precision."""
+
+    label: str
+    """What runs the frozen network as the engine says it: "onnxruntime int8",
+    "onnxruntime float" or "pytorch" (`label_words` puts it in the app's words)."""
+    float_because: str | None = None
+    """Where 8 bits were asked for ("auto") and float runs, why; None otherwise."""
 
 
 @dataclass(frozen=True)
