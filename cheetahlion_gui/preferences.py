@@ -61,6 +61,7 @@ class PreferencesDialog(QDialog):
         self.in_use = QLabel(f"Running now: {runtime.words}{why}")
         self.in_use.setWordWrap(True)
         rows.addWidget(self.in_use)
+        rows.addStretch(1)  # spare height below, not between a choice and its sentence
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
