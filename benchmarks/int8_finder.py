@@ -26,27 +26,34 @@ other kinds apart; and the float-trained model classifying with 8-bit features (
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import _common
+import numpy as np
+from int8_variants import VARIANTS, quantize_variant
 from PIL import Image, ImageEnhance
 
 from training.core.runtime import PRECISION_ENV
 from training.data.scanning import scan_dataset
 from training.fitting.trainer import fit
 from training.insight.suspects import find_suspects
+from training.models import int8_features
 from training.models.frozen import pretrained_frozen
+from training.models.onnx_features import graph_path
 from training.predict.inference import Predictor
 from training.records.config import TrainConfig
 
 TOP = 30
 SIDES = ("float", "int8")
+KNOWN = "known classes (held out)"
 VERDICTS = Path(__file__).with_name("cheetah_lion_verdicts.json")
 
 
@@ -171,7 +178,7 @@ def novelty_folders(data: Path, root: Path) -> tuple[Path, dict[str, list[Path]]
     """(training folder: 70 % of the photos that belong, originals; {group: test photos})."""
     verdicts = json.loads(VERDICTS.read_text())["not_belonging"]
     draw = random.Random(7)
-    tests: dict[str, list[Path]] = {"known classes (held out)": [], "leopards": [],
+    tests: dict[str, list[Path]] = {KNOWN: [], "leopards": [],
                                     "other kinds": []}
     for name, photos in _common.class_photos(data).items():
         keep = [p for p in photos if f"{name}/{p.name}" not in verdicts]
@@ -180,38 +187,151 @@ def novelty_folders(data: Path, root: Path) -> tuple[Path, dict[str, list[Path]]
         (root / "train" / name).mkdir(parents=True)
         for photo in keep[:cut]:
             shutil.copyfile(photo, root / "train" / name / photo.name)
-        tests["known classes (held out)"] += keep[cut:]
+        tests[KNOWN] += keep[cut:]
     return root / "train", tests
 
 
 def unfamiliar_shares(predictor: Predictor, tests: dict[str, list[Path]]) -> dict[str, float]:
-    return {group: sum(p.unfamiliar for p in predictor.predict(paths)) / len(paths)
-            for group, paths in tests.items() if paths}
+    """Each group's share marked unfamiliar, and for each unknown group the AUROC of the
+    novelty score against the known photos ("AUROC <group>": the chance that one of its
+    photos scores stranger than a known one; free of the threshold's noise)."""
+    scores: dict[str, list[float]] = {}
+    shares: dict[str, float] = {}
+    for group, paths in tests.items():
+        found = list(predictor.predict(paths))
+        shares[group] = sum(p.unfamiliar for p in found) / len(paths)
+        scores[group] = [p.novelty for p in found]
+        assert None not in scores[group], "a model without novelty scores"
+    for group in tests:
+        if group != KNOWN:
+            shares[f"AUROC {group}"] = _auroc(scores[group], scores[KNOWN])
+    shares[SCORES] = scores  # type: ignore[assignment]  # for `auroc_intervals`
+    return shares
+
+
+SCORES = "_scores"
+BOOTSTRAP = 2000
+
+
+def auroc_intervals(runs: dict[str, list[dict[str, Any]]], tests: dict[str, list[Path]]
+                    ) -> list[list[Any]]:
+    """Each side's AUROC minus float's, mean over seeds, with a 95 % interval from a paired
+    bootstrap over the test photos (a photo and its copies drawn together: the copies are
+    not independent), the same draws for every seed and side."""
+    rng = np.random.default_rng(26)
+    rows = []
+    for group in (g for g in tests if g != KNOWN):
+        owners = [f"{p.parent.name}/{p.stem.rsplit('-', 1)[0]}" for p in tests[group]]
+        names = sorted(set(owners))
+        members = np.array([[owner == name for name in names] for owner in owners], float)
+        known = len(tests[KNOWN])
+        draws = [(members @ rng.multinomial(len(names), [1 / len(names)] * len(names)),
+                  rng.multinomial(known, [1 / known] * known)) for _ in range(BOOTSTRAP)]
+        reference = _pair_matrices(runs["float"], group)
+        for side, seeds in runs.items():
+            if side == "float":
+                continue
+            differences = [m - r for m, r in zip(_pair_matrices(seeds, group), reference,
+                                                 strict=True)]
+            point = np.mean([d.mean() for d in differences])
+            spread = [np.mean([a @ d @ b / (a.sum() * b.sum()) for d in differences])
+                      for a, b in draws]
+            low, high = np.percentile(spread, [2.5, 97.5])
+            rows.append([group, side, f"{point:+.3f}", f"[{low:+.3f}, {high:+.3f}]"])
+    return rows
+
+
+def _pair_matrices(seeds: list[dict[str, Any]], group: str) -> list[np.ndarray]:
+    """Per seed: 1 where a `group` photo scores stranger than a known one, 0.5 for ties."""
+    found = []
+    for run in seeds:
+        unknown = np.array(run[SCORES][group])[:, None]
+        known = np.array(run[SCORES][KNOWN])[None, :]
+        found.append((unknown > known) + 0.5 * (unknown == known))
+    return found
+
+
+def _auroc(positive: list[float], negative: list[float]) -> float:
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / max(1, len(positive) * len(negative))
 
 
 def none_of_these(data: Path, finder_folder: Path, wrong: dict[str, str], planted: set[str],
-                  root: Path, graphs: Path) -> list[list[Any]]:
-    """Unfamiliar shares per group: float, int8, and a float model on 8-bit features."""
+                  root: Path, graphs: Path, seeds: int, seven_bit: bool,
+                  variants: list[str]) -> list[list[Any]]:
+    """Unfamiliar shares per group, means over `seeds` quick models per side: float, int8,
+    the float model classifying on 8-bit features (asked for, as --feature-precision int8
+    asks: a model otherwise follows the precision it was trained on), and with `seven_bit`
+    int8 with 7-bit weights (`reduce_range`, what CPUs without VNNI get) beside this
+    machine's graph, and `variants` of `int8_variants.VARIANTS` planted as the engine's
+    8-bit graph (under a settings tag of their own)."""
     train, tests = novelty_folders(data, root / "novelty")
     for relpath, what in wrong.items():
         if relpath not in planted:
             tests["leopards" if what.startswith("leopard") else "other kinds"].append(
                 finder_folder / relpath)
-    models = {}
-    shares: dict[str, dict[str, float]] = {}
-    for side in SIDES:
-        _common.fresh_home(root, f"novelty-{side}", graphs)
-        os.environ[PRECISION_ENV] = side
-        result = fit(TrainConfig.quick(), scan_dataset(train), output=root / f"{side}.safetensors")
-        assert result.model is not None, result.stopped
-        models[side] = result.model
-        shares[side] = unfamiliar_shares(Predictor.from_model(result.model), tests)
-        _common.progress(f"none of these, {side}: {shares[side]}")
-    os.environ[PRECISION_ENV] = "int8"
-    shares["float model, int8 features"] = unfamiliar_shares(Predictor.from_model(models["float"]),
-                                                            tests)
-    return [[group, len(tests[group])] + [f"{shares[kind][group]:.3f}" for kind in shares]
-            for group in tests]
+    sides: list[tuple[str, str, bool | str | None]] = [(side, side, None) for side in SIDES]
+    if seven_bit:
+        sides.append((SEVEN_BIT, "int8", False))
+    sides += [(variant, "int8", variant) for variant in variants]
+    runs: dict[str, list[dict[str, float]]] = {}
+    for seed in range(seeds):
+        models = {}
+        for name, precision, vnni in sides:
+            _common.fresh_home(root, f"novelty-{name}-{seed}", graphs)
+            if isinstance(vnni, str):
+                _plant_variant(vnni)
+            else:
+                _weights_range(vnni)
+            os.environ[PRECISION_ENV] = precision
+            result = fit(TrainConfig.quick(seed=seed), scan_dataset(train),
+                         output=root / f"{precision}-{seed}-{vnni}.safetensors")
+            assert result.model is not None, result.stopped
+            models[name] = result.model
+            runs.setdefault(name, []).append(
+                unfamiliar_shares(Predictor.from_model(result.model), tests))
+            _common.progress(f"none of these, {name}, seed {seed}: {runs[name][-1]}")
+        _weights_range(None)
+        mixed = Predictor.from_model(models["float"], feature_precision="int8")
+        runs.setdefault(MIXED, []).append(unfamiliar_shares(mixed, tests))
+        assert mixed.frozen.precision == "int8", mixed.frozen.refusal
+        _common.progress(f"none of these, {MIXED}, seed {seed}: {runs[MIXED][-1]}")
+    groups = [*tests, *(f"AUROC {group}" for group in tests if group != KNOWN)]
+    intervals = auroc_intervals(runs, tests)
+    _common.progress("AUROC minus float's, 95 % paired bootstrap interval:\n"
+                     + _common.table(("photos", "side", "difference", "interval"), intervals))
+    return [[group, len(tests.get(group.removeprefix("AUROC "), []))]
+            + [f"{statistics.mean(run[group] for run in runs[kind]):.3f} "
+               f"({', '.join(f'{run[group]:.2f}' for run in runs[kind])})" for kind in runs]
+            for group in groups]
+
+
+def _weights_range(vnni: bool | None) -> None:
+    """Make the engine's 8-bit graph as on a CPU with (True) or without (False) VNNI, or as
+    this machine's (None): another settings tag, so another graph file and store space."""
+    int8_features.quantization = _QUANTIZATION
+    int8_features.has_vnni = _HAS_VNNI if vnni is None else (lambda: vnni)
+    int8_features.quantization.cache_clear()
+
+
+def _plant_variant(name: str) -> None:
+    """The engine's 8-bit graph replaced by `int8_variants.VARIANTS[name]`, under its own
+    settings tag (so its own file and store space), quantized once."""
+    _weights_range(None)
+    settings = {**_QUANTIZATION(), "variant": name}
+    int8_features.quantization = lambda: settings
+    frozen = pretrained_frozen()
+    float_path = graph_path(frozen.digest, frozen.prep)
+    maker = "onnx:" + hashlib.blake2b(float_path.read_bytes(), digest_size=16).hexdigest()
+    target = int8_features.int8_path(float_path, maker)
+    if not target.is_file():
+        quantize_variant(float_path, target, frozen.prep, VARIANTS[name])
+
+
+SEVEN_BIT = "int8, 7-bit weights"
+_HAS_VNNI = int8_features.has_vnni
+_QUANTIZATION = int8_features.quantization
+MIXED = "float model, int8 features"
 
 
 def main() -> None:
@@ -219,9 +339,16 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--planted", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--novelty-seeds", type=int, default=3,
+                        help="quick models per side for the 'none of these' shares")
+    parser.add_argument("--novelty-7bit", action="store_true",
+                        help="add a side with 7-bit weights (as on CPUs without VNNI)")
+    parser.add_argument("--novelty-only", action="store_true", help="skip the finder")
+    parser.add_argument("--novelty-variants", default="",
+                        help="';'-separated int8_variants.VARIANTS to add as sides")
     args = parser.parse_args()
     if args.quick:
-        args.copies, args.planted, args.rounds = 1, 6, 1
+        args.copies, args.planted, args.rounds, args.novelty_seeds = 1, 6, 1, 1
     root = _common.workspace("int8-finder")
     graphs = root / "graphs"
     data = _common.require_data(args.data)
@@ -231,26 +358,39 @@ def main() -> None:
     expected = sum(len(v) for v in _common.class_photos(data).values()) * (args.copies + 1)
     assert photos == expected, f"{photos} files written, {expected} planned"
     prepare_graphs(root, graphs)
-    found = run_finder(folder, root, graphs, args.rounds)
-    rows, summary = finder_rows(found, wrong, planted)
-    novelty = none_of_these(data, folder, wrong, planted, root, graphs)
+    results: dict[str, Any] = {"photos": photos, "wrong": len(wrong), "planted": sorted(planted)}
     text = (f"{photos} photos ({args.copies} copies of each shared photo), {len(wrong)} that do "
-            f"not belong, {len(planted)} of them planted; {args.rounds} rounds\n"
+            f"not belong, {len(planted)} of them planted\n")
+    if not args.novelty_only:
+        text += finder_text(run_finder(folder, root, graphs, args.rounds), wrong, planted,
+                            args.rounds, results)
+    variants = [name.strip() for name in args.novelty_variants.split(";") if name.strip()]
+    novelty = none_of_these(data, folder, wrong, planted, root, graphs, args.novelty_seeds,
+                            args.novelty_7bit, variants)
+    sides = [*SIDES, *([SEVEN_BIT] if args.novelty_7bit else []), *variants, MIXED]
+    text += (f"\n'None of these' (unfamiliar at the default percentile) shares, mean of "
+             f"{args.novelty_seeds} quick models (each seed's):\n"
+             + _common.table(("photos", "n", *sides), novelty))
+    results["none_of_these"] = {"sides": sides, "rows": novelty}
+    _common.report(args, "Finder and 'none of these', float vs 8-bit features (issue 26)", text,
+                   results)
+
+
+def finder_text(found: dict[str, Any], wrong: dict[str, str], planted: set[str], rounds: int,
+                results: dict[str, Any]) -> str:
+    """The finder's table and overlaps; its summary added to `results`."""
+    rows, summary = finder_rows(found, wrong, planted)
+    for side in SIDES:
+        summary[side]["top_changed_between_rounds"] = found[side].get(
+            "top_changed_between_rounds", False)
+    results["finder"] = summary
+    return (f"{rounds} rounds\n"
             + _common.table(("features", "finder s (median)", f"planted in top {TOP}",
                              f"known wrong in top {TOP}", "planted flagged", "flagged"), rows)
             + f"\nfloat's top {TOP} in int8's top {TOP}: {summary['top_overlap']}/{TOP}; "
             f"flagged by both: {summary['flagged_overlap']} of {summary['flagged_union']} "
             f"flagged by either; int8 / float seconds: "
-            f"{summary['int8']['seconds_median'] / summary['float']['seconds_median']:.2f}\n\n"
-            "'None of these' (unfamiliar at the default percentile) shares:\n"
-            + _common.table(("photos", "n", "float", "int8", "float model, int8 features"),
-                            novelty))
-    for side in SIDES:
-        summary[side]["top_changed_between_rounds"] = found[side].get(
-            "top_changed_between_rounds", False)
-    _common.report(args, "Finder and 'none of these', float vs 8-bit features (issue 26)", text,
-                   {"photos": photos, "wrong": len(wrong), "planted": sorted(planted),
-                    "finder": summary, "none_of_these": novelty})
+            f"{summary['int8']['seconds_median'] / summary['float']['seconds_median']:.2f}\n")
 
 
 if __name__ == "__main__":

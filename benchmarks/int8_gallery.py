@@ -9,7 +9,8 @@ saved at JPEG quality 90; every fourth is stored turned a quarter with EXIF orie
 as phones store upright photos.
 
 A quick-mode model is trained on the shared photos (float features), then two `Predictor`s
-of it, one whose frozen features run float and one 8-bit (`CHEETAHLION_PRECISION`, chosen
+of it, one whose frozen features run float and one 8-bit (`feature_precision`, as the CLI's
+--feature-precision asks: a model otherwise follows the precision it was trained on; chosen
 and prepared before any clock): the Classify page's path. Each side classifies the small
 and the 12-MP photos with a fresh, empty feature store (so every photo is read, hashed,
 decoded, resized, embedded and stored), the sides taking turns for `--rounds` rounds; the
@@ -18,9 +19,10 @@ table shows median images/s and int8 ÷ float per kind of photo.
 Profile (`--profile` photos of each kind, one thread, no overlap): the engine's steps timed
 one by one: read + hash (twice per photo, as `embed_files` does), decode (draft), resize and
 crop, network (float and 8-bit, batch 32), store. Then alternative resampling paths on the
-same decoded photos, measured only (training/ is not changed): their cost, how far their
-pixels are from today's (max / mean absolute difference on uint8) and the float features'
-cosine with today's; and the ratio each would give end to end, from the profile's sums.
+same decoded photos, measured only: their cost, how far their pixels are from the first
+path's (resizing the whole photo, then cropping: the engine's before round 4; max / mean
+absolute difference on uint8) and the float features' cosine with its; and the ratio each
+would give end to end against that path on the float side, from the profile's sums.
 
 `--quick`: 24 + 8 photos, one round (numbers meaningless).
 """
@@ -124,8 +126,7 @@ def predictors(data: Path, root: Path) -> dict[str, Predictor]:
         raise SystemExit(f"error: training stopped without a model ({result.stopped})")
     made = {}
     for side in SIDES:
-        os.environ[PRECISION_ENV] = side
-        made[side] = Predictor.from_model(result.model)
+        made[side] = Predictor.from_model(result.model, feature_precision=side)
         made[side].frozen.prepare(10_000)
         if made[side].frozen.precision != side:
             raise SystemExit(f"error: the {side} Predictor got {made[side].frozen.precision}: "
@@ -261,10 +262,10 @@ def alternatives(prep: Preprocessing) -> dict[str, Callable[[Path], np.ndarray]]
     def today(path: Path, draft: int = prep.resize, **change: Any) -> np.ndarray:
         return _resample(decode_image(path, draft_size=draft).image, prep, **change)
     return {
-        "today (draft to resize, bicubic)": today,
+        "resize all, then crop (the engine before round 4)": today,
         "reducing_gap 2.0": lambda p: today(p, gap=2.0),
         "no draft, reducing_gap 2.0": lambda p: today(p, draft=0, gap=2.0),
-        "resample only the crop box": lambda p: today(p, box_only=True),
+        "resample only the crop box (the engine now)": lambda p: today(p, box_only=True),
         "bilinear": lambda p: today(p, bilinear=True),
         "bilinear, only the crop box": lambda p: today(p, bilinear=True, box_only=True),
         f"draft to {prep.crop} (crop size)": lambda p: today(p, draft=prep.crop),

@@ -6,11 +6,13 @@ each in a fresh home (its own feature store; the graph folder shared, so the flo
 is exported and the 8-bit one quantized once): the shared photos under their real names
 (the head may start from ImageNet's classes) and under neutral names, and 48-pixel grey
 thumbnails under neutral names; and the whole shared folder as it is ("all photos", split
-by `fit` itself). Reported: each run's kept-model validation accuracy, what computed its
-features, and its seconds: quick training cold (an empty feature store, so every photo is
-embedded; the float graph exported and the 8-bit one quantized and checked before any
-clock, as the app does at start-up), float and int8 taking turns (the order alternates by
-seed), medians and int8 ÷ float per setting.
+by `fit` itself); and the hard set (`_hard_set.hard_folder`: every shared photo as 3 grey,
+heavily cropped 48-px copies, 3 kinds under neutral names, split train/val/test by seed).
+`--per-class 5` gives the few-shot subsets. Reported: each run's kept-model validation
+accuracy, what computed its features, and its seconds: quick training cold (an empty feature
+store, so every photo is embedded; the float graph exported and the 8-bit one quantized and
+checked before any clock, as the app does at start-up), float and int8 taking turns (the
+order alternates by seed), medians and int8 ÷ float per setting.
 
 `--quick`: 6 photos a class, one seed (numbers meaningless).
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+from _hard_set import hard_folder
 from _subsets import few_shot_folder
 from calibration import _neutral
 from never_worse import grey_thumbnail
@@ -36,8 +39,10 @@ from training.models.frozen import features_used, pretrained_frozen
 from training.records.config import TrainConfig
 
 SETTINGS = {"real names": (None, False), "neutral names": (None, True),
-            "grey 48 px, neutral": (grey_thumbnail, True), "all photos": (None, False)}
+            "grey 48 px, neutral": (grey_thumbnail, True), "all photos": (None, False),
+            "hard set": (None, False)}
 ALL = "all photos"
+HARD = "hard set"
 
 
 def one_fit(folder: Path, precision: str, seed: int, root: Path, graphs: Path) -> dict[str, Any]:
@@ -88,12 +93,14 @@ def main() -> None:
     setup = prepare_graphs(root, graphs)
     chosen = [name.strip() for name in args.settings.split(";")]
     settings = {k: v for k, v in SETTINGS.items()
-                if k in chosen and not (args.quick and k == ALL)}
+                if k in chosen and not (args.quick and k in (ALL, HARD))}
     for setting, (degrade, neutral) in settings.items():
         for seed in range(args.seeds):
+            work = Path(tempfile.mkdtemp(dir=root))
             folder = (_common.require_data(args.data) if setting == ALL else
-                      few_shot_folder(args.data, args.per_class, args.val_per_class, seed,
-                                      Path(tempfile.mkdtemp(dir=root)), degrade))
+                      hard_folder(_common.require_data(args.data), seed, work) if setting == HARD
+                      else few_shot_folder(args.data, args.per_class, args.val_per_class, seed,
+                                           work, degrade))
             if neutral:
                 _neutral(folder)
             for precision in ("float", "int8")[::1 if seed % 2 == 0 else -1]:

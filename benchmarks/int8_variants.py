@@ -57,6 +57,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no reduce_range": {"reduce_range": False},
     "block 0 float + percentile": {"float_convs": ("network.blocks.0.",), "method": "Percentile",
                                    "extra": {"CalibPercentile": 99.999}},
+    "no reduce_range + head float": {"reduce_range": False,
+                                     "float_convs": ("network.conv_head.",)},
+    "no reduce_range + block 6 + head float": {"reduce_range": False, "float_convs": (
+        "network.blocks.6.", "network.conv_head.")},
+    "no reduce_range, calibration seed 27": {"reduce_range": False, "seed": 27},
+    "no reduce_range + stem + blocks 0-1 float": {"reduce_range": False, "float_convs": (
+        "network.conv_stem.", "network.blocks.0.", "network.blocks.1.")},
 }
 """Name -> what differs from the engine's settings. `float_convs`: weight-name prefixes of
 the Conv nodes left unquantized (`nodes_to_exclude`)."""
@@ -68,10 +75,12 @@ def _convs_named(model: Any, prefixes: tuple[str, ...]) -> list[str]:
             if node.op_type == "Conv" and node.input[1].startswith(prefixes)]
 
 
-def _calibration(crop: int, prep: Any, grey: bool) -> np.ndarray:
-    """The engine's synthetic calibration images, plus grey 48-px thumbnails of them."""
+def _calibration(crop: int, prep: Any, grey: bool, seed: int = int8_features.CALIBRATION_SEED
+                 ) -> np.ndarray:
+    """The engine's synthetic calibration images (another `seed`: another 40 of the same
+    kind), plus grey 48-px thumbnails of them."""
     pixels = onnx_features.unpredictable_pixels(crop, int8_features.CALIBRATION_IMAGES,
-                                                seed=int8_features.CALIBRATION_SEED)
+                                                seed=seed)
     if not grey:
         return pixels
     thumbs = [resize_and_crop(grey_thumbnail(Image.fromarray(row.transpose(1, 2, 0))),
@@ -91,7 +100,8 @@ def quantize_variant(float_path: Path, target: Path, prep: Any, variant: dict[st
         quantize_static,
     )
 
-    pixels = _calibration(prep.crop, prep, variant.get("grey_calibration", False))
+    pixels = _calibration(prep.crop, prep, variant.get("grey_calibration", False),
+                          variant.get("seed", int8_features.CALIBRATION_SEED))
     excluded = _convs_named(onnx.load(str(float_path)), variant.get("float_convs", ()))
 
     class Reader(CalibrationDataReader):
