@@ -93,6 +93,9 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
         _set("frozen_features", {"precision": "int8", "runtime": "tensorrt"}), "frozen_features"),
     "frozen features without a precision": (_set("frozen_features", {"runtime": "pytorch"}),
                                             "frozen_features"),
+    "frozen features with settings that are not text": (
+        _set("frozen_features", {"precision": "int8", "runtime": "onnxruntime",
+                                 "settings": ["ab12"]}), "frozen_features"),
 }
 
 

@@ -151,9 +151,10 @@ def test_the_frozen_features_a_head_was_trained_on_are_read_back(tmp_path: Path)
     """8-bit or float and the runtime, as training wrote them; a file from before the field
     was trained on float features."""
     model = _tiny_model()
-    model.metadata[FROZEN_KEY] = FrozenUse("int8", "onnxruntime").to_dict()
+    model.metadata[FROZEN_KEY] = FrozenUse("int8", "onnxruntime", "ab12cd34").to_dict()
     loaded = load_model(save_model(model, tmp_path / "int8.safetensors"))
-    assert FrozenUse.of_header(loaded.metadata) == FrozenUse("int8", "onnxruntime")
+    assert FrozenUse.of_header(loaded.metadata) == FrozenUse("int8", "onnxruntime", "ab12cd34")
+    assert "settings" not in FrozenUse("float", "pytorch").to_dict(), "float files as before"
     old = load_model(save_model(_tiny_model(), tmp_path / "old.safetensors"))
     assert FROZEN_KEY not in old.metadata
     assert FrozenUse.of_header(old.metadata) == FrozenUse("float", None)
