@@ -72,6 +72,7 @@ _EXPORTS = {
     "ImageError": "training.core.errors",
     "ModelFileError": "training.core.errors",
     "ConfigError": "training.core.errors",
+    "EightBitUnavailableError": "training.core.errors",
     "BackboneUnavailableError": "training.core.errors",
     "ExportError": "training.core.errors",
 }

@@ -42,26 +42,19 @@ class FastInferenceJob(Job):
         self.precision = precision
 
     def work(self) -> RuntimePrepared:
-        from training import ConfigError, prepare_frozen_runtime, set_frozen_precision
+        from training import (
+            EightBitUnavailableError,
+            prepare_frozen_runtime,
+            set_frozen_precision,
+        )
 
         set_frozen_precision(self.precision)
         try:
             prepared = prepare_frozen_runtime()
-        except ConfigError as error:
-            if self.precision != "int8":
-                raise
+        except EightBitUnavailableError as error:
             set_frozen_precision("float")
             return RuntimePrepared(prepare_frozen_runtime().label, self.precision,
-                                   _reason(error))
+                                   error.reason)
         return RuntimePrepared(prepared.label, self.precision,
                                automatic_float=prepared.float_because)
 
-
-def _reason(error: Exception) -> str:
-    """The engine's reason, without its advice to a command-line user ("Use
-    --feature-precision …"): "8-bit features were asked for but cannot be used: the
-    quantizer failed. Use …" → "the quantizer failed"."""
-    text = str(error)
-    _, found, reason = text.partition("cannot be used: ")
-    reason = (reason if found else text).split(". Use ")[0].strip().rstrip(".")
-    return reason or "no reason given"

@@ -29,7 +29,7 @@ from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.preferences import PreferencesDialog
 from cheetahlion_gui.settings import FROZEN_PRECISIONS, Settings
 from cheetahlion_gui.train.progress import TrainingProgress
-from training.core.errors import ConfigError
+from training.core.errors import EightBitUnavailableError
 from training.core.runtime import PRECISIONS, frozen_precision
 from training.records.config import TrainConfig
 from training.records.predictions import Prediction
@@ -46,8 +46,8 @@ AUTOMATIC_FLOAT = "this processor has no VNNI instructions"
 
 class FakePreparation:
     """`prepare_frozen_runtime` as the engine answers it, from the precision set before it
-    ran; with `refuse`, 8-bit raises the engine's ConfigError; "auto" answers float, as on a
-    processor without VNNI, unless `auto_8bit`."""
+    ran; with `refuse`, 8-bit raises the engine's EightBitUnavailableError; "auto" answers
+    float, as on a processor without VNNI, unless `auto_8bit`."""
 
     def __init__(self, refuse: bool = False, auto_8bit: bool = False) -> None:
         self.asked: list[str] = []
@@ -58,7 +58,7 @@ class FakePreparation:
         precision = frozen_precision()
         self.asked.append(precision)
         if precision == "int8" and self.refuse:
-            raise ConfigError(REFUSAL)
+            raise EightBitUnavailableError("the quantizer failed", REFUSAL)
         if precision == "auto":
             return (PreparedRuntime("onnxruntime int8") if self.auto_8bit
                     else PreparedRuntime("onnxruntime float", AUTOMATIC_FLOAT))

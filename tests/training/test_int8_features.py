@@ -23,7 +23,7 @@ from onnx import helper, numpy_helper
 from synthetic import textured_image
 from torch import nn
 
-from training.core.errors import ConfigError
+from training.core.errors import ConfigError, EightBitUnavailableError
 from training.core.runtime import PRECISION_ENV
 from training.fitting.modelfile import TrainedModel
 from training.models import int8_features, onnx_features
@@ -387,9 +387,12 @@ def test_an_int8_model_falls_back_to_float_with_a_note(frozen_parts, photo) -> N
     assert run.note.endswith("float features ran instead.")
     assert "trained on 8-bit features, not checked" in run.describe()
     plant_int8(path, maker, -1.0)
-    with pytest.raises(ConfigError, match="8-bit features were asked for but cannot be used"):
+    with pytest.raises(EightBitUnavailableError,
+                       match="8-bit features were asked for but cannot be used") as refused:
         _classified(Predictor.from_model(_tiny_model("int8"), CPU, feature_precision="int8"),
                     photo)
+    assert refused.value.reason.startswith("8-bit feature graph refused and deleted: "), \
+        "the reason alone, for a front end"
 
 
 def test_quick_training_records_what_computed_its_features(frozen_parts) -> None:

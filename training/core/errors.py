@@ -29,6 +29,15 @@ class ConfigError(CheetahLionError):
     """A training setting is out of range."""
 
 
+class EightBitUnavailableError(ConfigError):
+    """8-bit features were asked for and cannot be used; `reason` says why in plain words
+    (the message adds what to do on the command line)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class BackboneUnavailableError(CheetahLionError):
     """A backbone's pretrained weights are not on this machine and cannot be downloaded."""
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.core.errors import ConfigError
+from training.core.errors import EightBitUnavailableError
 from training.core.runtime import PRECISION_ENV, frozen_precision, resolve_device
 from training.data.tensors import normalize
 from training.models import int8_features
@@ -202,9 +202,10 @@ class FrozenFeatures:
             self.note = (f"8-bit features could not be used here ({self.refusal}); float "
                          "features ran instead.")  # each front end shows it
         elif wanted == "int8" and self.precision != "int8":
-            raise ConfigError(f"8-bit features were asked for but cannot be used: "
-                              f"{self.refusal}. Use --feature-precision float or auto "
-                              f"({PRECISION_ENV}=float or auto).")
+            reason = self.refusal or "no reason given"
+            raise EightBitUnavailableError(
+                reason, f"8-bit features were asked for but cannot be used: {reason}. Use "
+                        f"--feature-precision float or auto ({PRECISION_ENV}=float or auto).")
         self._runner = runner or self._torch_features
         self.runtime = ONNX_RUNTIME if runner is not None else PYTORCH
         self.maker = runner.maker if runner is not None else PYTORCH_MAKER
