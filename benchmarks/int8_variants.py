@@ -62,6 +62,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no reduce_range + block 6 + head float": {"reduce_range": False, "float_convs": (
         "network.blocks.6.", "network.conv_head.")},
     "no reduce_range, calibration seed 27": {"reduce_range": False, "seed": 27},
+    "no reduce_range + percentile": {"reduce_range": False, "method": "Percentile",
+                                     "extra": {"CalibPercentile": 99.999}},
+    "no reduce_range + entropy": {"reduce_range": False, "method": "Entropy"},
     "no reduce_range + stem + blocks 0-1 float": {"reduce_range": False, "float_convs": (
         "network.conv_stem.", "network.blocks.0.", "network.blocks.1.")},
 }
