@@ -214,6 +214,8 @@ class ClassifyPage(StepPage):
         """A multi-label batch: its tiles, and tiles wide enough for every label line yet."""
         first = self._done == 0
         self.model.apply_multilabel(message.predictions, message.labels, message.thresholds)
+        self.runtime = message.runtime or self.runtime
+        self.precision = message.precision
         self._done += len(message.predictions)
         self.progress.setValue(self._done)
         if first:
@@ -251,8 +253,8 @@ class ClassifyPage(StepPage):
             + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
 
     def _show_label_counts(self, items: list[GalleryItem], broken: int) -> None:
-        """"120 of 120 classified: red 61, blue 58, green 7; 30 with no label, 12 unsure,
-        0 broken"."""
+        """"120 of 120 classified with onnxruntime · float: red 61, blue 58, green 7; 30 with
+        no label, 12 unsure, 0 broken"."""
         per_label = {name: sum(1 for item in items if item.labels and name in item.labels)
                      for name in self.model.classes}
         none = sum(1 for item in items if item.labels == ())
@@ -260,7 +262,8 @@ class ClassifyPage(StepPage):
                      and self.model.is_unsure(item))
         stopped = " (stopped)" if self._done < self._total else ""
         self.file_actions.summary.setText(
-            f"{self._done} of {self._total} classified{stopped}: "
+            f"{self._done} of {self._total} classified with "
+            f"{frozen_words(self.runtime, self.precision)}{stopped}: "
             + ", ".join(f"{name} {count}" for name, count in per_label.items())
             + f"; {none} with no label, {unsure} unsure, {broken} broken"
             + self._skipped_text())

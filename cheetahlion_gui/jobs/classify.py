@@ -54,6 +54,10 @@ class MultiLabelBatch:
     predictions: tuple[MultiLabelPrediction, ...]
     labels: tuple[str, ...]
     thresholds: tuple[float, ...]
+    runtime: str | None = None
+    """What ran the network for this batch, as `PredictionBatch.runtime`."""
+    precision: str = "float"
+    """Its features' precision, as `PredictionBatch.precision`."""
 
 
 class ClassifyJob(Job):
@@ -124,7 +128,8 @@ class ClassifyJob(Job):
     def _labelled(self, predictor: MultiLabelPredictor, batch: list[MultiLabelPrediction]
                   ) -> MultiLabelBatch:
         return MultiLabelBatch(self.generation, tuple(batch), predictor.labels,
-                               predictor.thresholds)
+                               predictor.thresholds, predictor.frozen.runtime,
+                               predictor.frozen.precision)
 
 
 def _is_multilabel_file(path: str) -> bool:

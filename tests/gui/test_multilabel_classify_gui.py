@@ -20,6 +20,7 @@ from training.fitting.multilabel import fit_multilabel
 from training.predict.multilabel import MultiLabelPredictor
 from training.records.config import TrainConfig
 from training.records.multilabel import MultiLabelPrediction
+from training.records.runtime_words import frozen_words
 
 CLASSIFY_TIMEOUT_MS = 120_000
 
@@ -89,7 +90,9 @@ def test_each_tile_shows_every_label_with_its_probability(
     summary = page.file_actions.summary.text()
     red = sum(1 for p in engine_says.values() if "red" in p.labels)
     none = sum(1 for p in engine_says.values() if p.error is None and not p.labels)
-    assert summary.startswith("25 of 25 classified: blue "), summary
+    assert page.runtime in ("onnxruntime", "pytorch") and page.precision == "float"
+    ran = frozen_words(page.runtime, page.precision)  # "onnxruntime · float": what ran
+    assert summary.startswith(f"25 of 25 classified with {ran}: blue "), summary
     assert f"red {red}; {none} with no label, " in summary, summary
     assert summary.endswith(" unsure, 1 broken"), summary
 

@@ -85,7 +85,9 @@ def test_data_shows_labels_and_findings_then_train_gives_the_model_in_use(
     with qtbot.waitSignal(classify.classification_finished, timeout=RUN_TIMEOUT_MS):
         classify.open_sources([labelled_folder.root])  # "The chosen run's model"
     assert classify.model.multilabel and classify.model.classes == LABELS
-    assert classify.file_actions.summary.text().startswith("121 of 121 classified: blue ")
+    # the photos it was trained on: every feature was stored by training, and it says so
+    assert classify.file_actions.summary.text().startswith(
+        "121 of 121 classified with stored float features: blue ")
 
 
 def _the_table_is_the_engines(page, report) -> None:
