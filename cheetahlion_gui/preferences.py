@@ -70,6 +70,7 @@ class PreferencesDialog(QDialog):
         layout.addWidget(group)
         layout.addWidget(buttons)
         self.setMinimumWidth(460)
+        self.resize(460, self.heightForWidth(460))  # wrapped sentences: no empty band below
         self.accepted.connect(self._apply)
 
     def chosen(self) -> str:
