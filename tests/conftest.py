@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["HF_HUB_OFFLINE"] = "1"
+# A suite started as a background job by a shell without job control (`cmd &` in a script,
+# `(nohup … &)`) inherits SIGINT ignored, and so would every command a test starts: the
+# Ctrl+C tests then see nothing happen (two failed so in a CI run started that way). They
+# test what a terminal gives a foreground command, so the suite takes that back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PHOTOS = REPO.parent / "shared" / "datasets" / "cheetah-lion"
