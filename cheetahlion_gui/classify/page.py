@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cheetahlion_gui.classify.count_line import Progress, count_line, skipped_words
 from cheetahlion_gui.classify.file_actions import FileActions
 from cheetahlion_gui.classify.filters import GalleryFilters
 from cheetahlion_gui.classify.multilabel_review import MultiLabelReviewDialog
@@ -51,7 +52,6 @@ from cheetahlion_gui.widgets.icon_view import (
 from cheetahlion_gui.widgets.preview_dialog import PREVIEW_SIZE, PreviewDialog
 from cheetahlion_gui.widgets.step_page import StepPage
 from cheetahlion_gui.widgets.thumbnails import ThumbnailCache
-from training.records.runtime_words import frozen_words
 
 
 class ClassifyPage(StepPage):
@@ -196,14 +196,12 @@ class ClassifyPage(StepPage):
             summary.setToolTip("\n".join(f"{Path(path).name} {why}"
                                           for path, why in self._skipped[:40]))
             if not message.paths:
-                summary.setText("No images found there" + self._skipped_text() + ".")
+                summary.setText("No images found there" + skipped_words(len(self._skipped))
+                                + ".")
         elif isinstance(message, PredictionBatch):
             self.model.apply_predictions(message.predictions, message.classes,
                                          message.calibration)
-            self.runtime = message.runtime or self.runtime
-            self.precision = message.precision
-            self._done += len(message.predictions)
-            self.progress.setValue(self._done)
+            self._counted(message)
             if self._done == len(message.predictions):  # the first batch names the classes
                 self.filters.refresh(message.classes)
                 fit_tiles_to_classes(self.view, message.classes)
@@ -214,15 +212,19 @@ class ClassifyPage(StepPage):
         """A multi-label batch: its tiles, and tiles wide enough for every label line yet."""
         first = self._done == 0
         self.model.apply_multilabel(message.predictions, message.labels, message.thresholds)
-        self.runtime = message.runtime or self.runtime
-        self.precision = message.precision
-        self._done += len(message.predictions)
-        self.progress.setValue(self._done)
+        self._counted(message)
         if first:
             self.filters.refresh(message.labels, multilabel=True)
             self.file_actions.set_multilabel(True)
         fit_tiles_to_lines(self.view, [self.model.labels_text(item)
                                        for item in self.model.items() if item.labels])
+
+    def _counted(self, message: PredictionBatch | MultiLabelBatch) -> None:
+        """A batch's photos counted, and what ran the network for them."""
+        self.runtime = message.runtime or self.runtime
+        self.precision = message.precision
+        self._done += len(message.predictions)
+        self.progress.setValue(self._done)
 
     @Slot(object)
     def _succeeded(self, _count: int) -> None:
@@ -231,46 +233,10 @@ class ClassifyPage(StepPage):
         self.session.report("Classification finished")
 
     def _show_counts(self) -> None:
-        """The counts, each photo in one of them: "none of these" and "unsure" are disjoint
-        (a photo unlike the training photos is not also counted unsure), and together they
-        are what Review unsure walks through, but those in the dataset already."""
-        items = self.model.items()
-        broken = sum(1 for item in items if item.error)
-        if self.model.multilabel:
-            self._show_label_counts(items, broken)
-            return
-        unsure = sum(1 for item in items if self.model.is_unsure(item))
-        unfamiliar = sum(1 for item in items if item.unfamiliar)
-        flagged = unsure + unfamiliar
-        review = len(self.review_items())
-        stopped = self._done < self._total
-        to_review = "" if not flagged else f" ({review} to review)" if review == flagged \
-            else f" ({review} to review; {flagged - review} in the dataset already)"
-        self.file_actions.summary.setText(
-            f"{self._done} of {self._total} classified with "
-            f"{frozen_words(self.runtime, self.precision)}{' (stopped)' if stopped else ''}: "
-            + (f"{unfamiliar} none of these, " if self.model.calibration else "")
-            + f"{unsure} unsure{to_review}, {broken} broken" + self._skipped_text())
-
-    def _show_label_counts(self, items: list[GalleryItem], broken: int) -> None:
-        """"120 of 120 classified with onnxruntime · float: red 61, blue 58, green 7; 30 with
-        no label, 12 unsure, 0 broken"."""
-        per_label = {name: sum(1 for item in items if item.labels and name in item.labels)
-                     for name in self.model.classes}
-        none = sum(1 for item in items if item.labels == ())
-        unsure = sum(1 for item in items if item.labels is not None
-                     and self.model.is_unsure(item))
-        stopped = " (stopped)" if self._done < self._total else ""
-        self.file_actions.summary.setText(
-            f"{self._done} of {self._total} classified with "
-            f"{frozen_words(self.runtime, self.precision)}{stopped}: "
-            + ", ".join(f"{name} {count}" for name, count in per_label.items())
-            + f"; {none} with no label, {unsure} unsure, {broken} broken"
-            + self._skipped_text())
-
-    def _skipped_text(self) -> str:
-        """", N skipped (not images)" when files were left out; the tooltip names them."""
-        return f", {len(self._skipped)} skipped (not images)" if self._skipped else ""
+        progress = Progress(self._done, self._total, self.runtime, self.precision,
+                            len(self._skipped))
+        self.file_actions.summary.setText(count_line(self.model, progress,
+                                                     len(self.review_items())))
 
     # --- viewing ----------------------------------------------------------------------------
 
