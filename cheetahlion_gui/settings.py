@@ -17,8 +17,6 @@ from training.core.precision import PRECISIONS, frozen_precision
 
 SETTINGS_VERSION = 1
 MAX_RECENT = 8
-FROZEN_PRECISIONS = PRECISIONS
-"""The engine's frozen-network precisions ("auto", "float", "int8")."""
 
 
 def default_frozen_precision() -> str:
@@ -67,7 +65,7 @@ class Settings:
             settings = cls(**{k: v for k, v in data.items() if k in known})
         except TypeError:
             return cls()
-        if settings.frozen_precision not in FROZEN_PRECISIONS:  # edited by hand, or newer
+        if settings.frozen_precision not in PRECISIONS:  # edited by hand, or newer
             settings.frozen_precision = default_frozen_precision()
         return settings
 

@@ -27,10 +27,10 @@ from cheetahlion_gui.jobs.runner import Job
 from cheetahlion_gui.jobs.train import FeaturesUsed
 from cheetahlion_gui.main_window import MainWindow
 from cheetahlion_gui.preferences import PreferencesDialog
-from cheetahlion_gui.settings import FROZEN_PRECISIONS, Settings
+from cheetahlion_gui.settings import Settings
 from cheetahlion_gui.train.progress import TrainingProgress
 from training.core.errors import EightBitUnavailableError
-from training.core.runtime import PRECISIONS, frozen_precision
+from training.core.runtime import frozen_precision
 from training.records.config import TrainConfig
 from training.records.predictions import Prediction
 from training.records.runtime_words import PreparedRuntime, describe_frozen, label_words
@@ -131,7 +131,6 @@ def test_automatic_on_8_bit_says_so_without_a_reason(qtbot, monkeypatch) -> None
 
 def test_the_setting_is_saved_and_old_or_edited_files_load_as_the_default() -> None:
     """The suite's environment chooses float (conftest), so that is the default here."""
-    assert set(FROZEN_PRECISIONS) == set(PRECISIONS)
     assert Settings().frozen_precision == "float"
     settings = Settings()
     settings.frozen_precision = "int8"

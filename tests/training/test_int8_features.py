@@ -275,6 +275,12 @@ def test_prepare_says_why_auto_chose_float(monkeypatch, fresh_quantization) -> N
     prepared = prepare_frozen_runtime()
     assert prepared.label in ("onnxruntime float", "pytorch")
     assert prepared.float_because is not None and "no VNNI" in prepared.float_because
+    monkeypatch.setenv(onnx_features.DISABLE_ENV, "1")  # no float graph: nothing to quantize
+    _with_vnni(monkeypatch, True)
+    turned_off = prepare_frozen_runtime()
+    assert turned_off.label == "pytorch"
+    assert turned_off.float_because is not None
+    assert turned_off.float_because.startswith("no float graph to quantize")
     monkeypatch.setenv(PRECISION_ENV, "float")
     assert prepare_frozen_runtime().float_because is None
 

@@ -109,8 +109,9 @@ class FrozenFeatures:
         self.refusal: str | None = None
         """Why an 8-bit graph that was wanted is not used (None: none wanted, or in use)."""
         self.build_int8 = False
-        """Quantize and time the 8-bit graph if this machine has none ("auto" builds it only
-        here: `prepare_frozen_runtime`, at start-up; "int8" builds it whenever needed)."""
+        """Quantize and time the 8-bit graph if this machine has none, whatever the job's
+        length (`prepare_frozen_runtime`, at start-up); otherwise "auto" builds it only for a
+        job long enough to export a graph, "int8" whenever it is needed."""
         self._float_only = False
         self._agreed: str | None = None
         self.wanted = precision
@@ -194,7 +195,7 @@ class FrozenFeatures:
             runner = onnx_runner(self.network, self.prep, self.digest, self._torch_features)
         if runner is not None and wanted != "float" and not self._float_only:
             runner = self._int8(runner, wanted, export) or runner
-        elif wanted == "int8":
+        elif runner is None and (wanted == "int8" or (wanted == "auto" and export)):
             self.refusal = ("8-bit features run only on the CPU" if self.device.type != "cpu"
                             else "no float graph to quantize (onnxruntime missing, turned "
                                  "off or its export failed)")
@@ -296,5 +297,4 @@ def prepare_frozen_runtime(backbone: str = DEFAULT_BACKBONE) -> PreparedRuntime:
     frozen.prepare(EXPORT_WORTHWHILE)
     wanted_8bit = frozen.wanted_precision() != "float" and frozen.precision != "int8"
     return PreparedRuntime(frozen.features_label or PYTORCH,
-                           (frozen.refusal or "8-bit features run only on the CPU")
-                           if wanted_8bit else None)
+                           (frozen.refusal or "no reason given") if wanted_8bit else None)
